@@ -1,0 +1,110 @@
+//! Mapping errors to gRPC statuses: field violations become one INVALID_ARGUMENT carrying a
+//! `google.rpc.BadRequest`; internal errors are logged and reach the client as a bare INTERNAL.
+
+use std::fmt::Display;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// Collects every field violation of a request so the client learns of all of them at once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldViolations {
+    violations: Vec<(String, String)>,
+}
+
+impl FieldViolations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` is invalid, and why.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push((field.into(), description.into()));
+    }
+
+    /// Keeps the value of a parse, or records its error under `field`.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(why) => {
+                self.add(field, why);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.violations.len()
+    }
+
+    /// `Ok(())` when nothing was recorded, else the INVALID_ARGUMENT status.
+    pub fn into_result(self) -> Result<(), Status> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.into_status())
+        }
+    }
+
+    /// The INVALID_ARGUMENT status; its message names the fields, its details hold them all.
+    pub fn into_status(self) -> Status {
+        let message = self
+            .violations
+            .iter()
+            .map(|(field, why)| format!("{field}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let violations: Vec<FieldViolation> = self
+            .violations
+            .into_iter()
+            .map(|(field, why)| FieldViolation::new(field, why))
+            .collect();
+        Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request(violations),
+        )
+    }
+}
+
+/// A single-field INVALID_ARGUMENT.
+pub fn invalid_field(field: &str, why: impl Into<String>) -> Status {
+    let mut v = FieldViolations::new();
+    v.add(field, why);
+    v.into_status()
+}
+
+/// Logs an internal failure with its detail and returns a status that reveals none of it.
+pub fn internal(context: &str, err: impl Display) -> Status {
+    tracing::error!(error = %err, "{context}");
+    Status::internal("internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_violations_reach_the_status_details() {
+        let mut v = FieldViolations::new();
+        v.add("profile.handle", "must not be empty");
+        v.add("profile.display_name", "too long");
+        let status = v.into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("profile.handle"));
+        let bad = status.get_details_bad_request().expect("bad request details");
+        let fields: Vec<_> = bad.field_violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["profile.handle", "profile.display_name"]);
+    }
+
+    #[test]
+    fn internal_hides_the_detail() {
+        let status = internal("store failed", "disk I/O error at /secret/path");
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+}

@@ -1,0 +1,17 @@
+//! What every pronet server does the same way: bootstrap (health, reflection, graceful
+//! shutdown), telemetry, error mapping, pagination, time and id helpers, input rules shared by
+//! every service, and the embedded SQLite store's connection setup.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod input;
+pub mod pagination;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod upstream;
+
+pub use error::FieldViolations;

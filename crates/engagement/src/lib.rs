@@ -1,0 +1,1 @@
+//! The engagement service (being written).

@@ -1,0 +1,41 @@
+//! The profile service's errors and the one place they become gRPC statuses.
+
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("handle is already taken")]
+    HandleTaken,
+    #[error("members are already connected")]
+    AlreadyConnected,
+    #[error("an invitation between these members is already pending")]
+    InvitationPending,
+    #[error("only the invitee can accept this invitation")]
+    NotInvitee,
+    #[error("invitation is no longer pending")]
+    InvitationNotPending,
+    #[error("storage failure: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<ProfileError> for Status {
+    fn from(err: ProfileError) -> Self {
+        match err {
+            ProfileError::NotFound(_) => Status::not_found(err.to_string()),
+            ProfileError::HandleTaken | ProfileError::InvitationPending => {
+                Status::already_exists(err.to_string())
+            }
+            ProfileError::AlreadyConnected | ProfileError::InvitationNotPending => {
+                Status::failed_precondition(err.to_string())
+            }
+            ProfileError::NotInvitee => Status::permission_denied(err.to_string()),
+            ProfileError::Storage(_) | ProfileError::Corrupt(_) => {
+                pronet_common::error::internal("profile store failed", err)
+            }
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The tonic adapter of the profile service: decode and validate, call the store, encode.
+
+use std::sync::Arc;
+
+use pronet_common::error::invalid_field;
+use pronet_common::ids::{new_id, parse_id};
+use pronet_common::input::{check_count, parse_hashtag};
+use pronet_common::pagination::{decode_token, encode_token, page_size};
+use pronet_common::time::{now_micros, to_timestamp};
+use pronet_common::FieldViolations;
+use pronet_proto::profile::v1 as pb;
+use pronet_proto::profile::v1::profile_service_server::ProfileService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    limits, parse_skills, ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord,
+    Handle, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
+    ProfileRecord, UPDATABLE_FIELDS,
+};
+use crate::store::ProfileStore;
+
+/// The `pronet.profile.v1.ProfileService` implementation.
+#[derive(Clone)]
+pub struct ProfileApi {
+    store: Arc<dyn ProfileStore>,
+}
+
+impl ProfileApi {
+    pub fn new(store: Arc<dyn ProfileStore>) -> Self {
+        Self { store }
+    }
+}
+
+fn profile_to_pb(p: ProfileRecord) -> pb::Profile {
+    pb::Profile {
+        id: p.id,
+        handle: p.handle,
+        display_name: p.display_name,
+        headline: p.headline,
+        summary: p.summary,
+        location: p.location,
+        industry: p.industry,
+        skills: p.skills,
+        create_time: Some(to_timestamp(p.create_time)),
+        update_time: Some(to_timestamp(p.update_time)),
+    }
+}
+
+fn invitation_to_pb(i: InvitationRecord) -> pb::Invitation {
+    pb::Invitation {
+        id: i.id,
+        inviter_id: i.inviter_id,
+        invitee_id: i.invitee_id,
+        message: i.message,
+        state: match i.state {
+            InvitationState::Pending => pb::InvitationState::Pending,
+            InvitationState::Accepted => pb::InvitationState::Accepted,
+        } as i32,
+        create_time: Some(to_timestamp(i.create_time)),
+    }
+}
+
+fn connection_to_pb(c: ConnectionRecord) -> pb::Connection {
+    pb::Connection {
+        member_id: c.member_id,
+        create_time: Some(to_timestamp(c.create_time)),
+    }
+}
+
+fn following_to_pb(f: FollowingRecord) -> pb::Following {
+    pb::Following {
+        target: Some(match f.target {
+            FollowTarget::Member(id) => pb::following::Target::FolloweeId(id),
+            FollowTarget::Hashtag(tag) => pb::following::Target::Hashtag(tag),
+        }),
+        create_time: Some(to_timestamp(f.create_time)),
+    }
+}
+
+/// Parses every editable field of `p`, recording violations under `prefix`.
+fn parse_fields(p: &pb::Profile, v: &mut FieldViolations, prefix: &str) -> Option<ProfileFields> {
+    let f = |name: &str| format!("{prefix}.{name}");
+    let handle = v.check(&f("handle"), Handle::parse(&p.handle));
+    let display_name = v.check(&f("display_name"), limits::DISPLAY_NAME.parse(&p.display_name));
+    let headline = v.check(&f("headline"), limits::HEADLINE.parse(&p.headline));
+    let summary = v.check(&f("summary"), limits::SUMMARY.parse(&p.summary));
+    let location = v.check(&f("location"), limits::LOCATION.parse(&p.location));
+    let industry = v.check(&f("industry"), limits::INDUSTRY.parse(&p.industry));
+    let skills = v.check(&f("skills"), parse_skills(&p.skills));
+    Some(ProfileFields {
+        handle: handle?,
+        display_name: display_name?,
+        headline: headline?,
+        summary: summary?,
+        location: location?,
+        industry: industry?,
+        skills: skills?,
+    })
+}
+
+fn connection_cursor(token: &str) -> Result<Option<Cursor>, String> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parts = decode_token(token, 2)?;
+    let time = parts[0]
+        .parse()
+        .map_err(|_| "is not a page token from this service".to_string())?;
+    Ok(Some(Cursor {
+        time,
+        key: parts[1].clone(),
+    }))
+}
+
+fn follow_cursor(token: &str) -> Result<Option<FollowCursor>, String> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || "is not a page token from this service".to_string();
+    let parts = decode_token(token, 3)?;
+    Ok(Some(FollowCursor {
+        time: parts[0].parse().map_err(|_| bad())?,
+        kind: parts[1].parse().map_err(|_| bad())?,
+        target: parts[2].clone(),
+    }))
+}
+
+/// The next-page token when a page came back full.
+fn next_token<T>(items: &[T], limit: usize, key: impl Fn(&T) -> String) -> String {
+    match items.last() {
+        Some(last) if items.len() == limit => key(last),
+        _ => String::new(),
+    }
+}
+
+impl ProfileApi {
+    async fn require_member(&self, id: &str) -> Result<(), Status> {
+        match self.store.get_profile(id).await? {
+            Some(_) => Ok(()),
+            None => Err(Status::not_found("member not found")),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ProfileService for ProfileApi {
+    async fn create_profile(
+        &self,
+        request: Request<pb::CreateProfileRequest>,
+    ) -> Result<Response<pb::CreateProfileResponse>, Status> {
+        let req = request.into_inner();
+        let Some(profile) = req.profile else {
+            return Err(invalid_field("profile", "is required"));
+        };
+        let mut v = FieldViolations::new();
+        let fields = parse_fields(&profile, &mut v, "profile");
+        v.into_result()?;
+        let fields = fields.ok_or_else(|| Status::internal("internal error"))?;
+        let created = self
+            .store
+            .create_profile(&new_id(), fields, now_micros())
+            .await?;
+        tracing::info!(member_id = %created.id, "profile created");
+        Ok(Response::new(pb::CreateProfileResponse {
+            profile: Some(profile_to_pb(created)),
+        }))
+    }
+
+    async fn get_profile(
+        &self,
+        request: Request<pb::GetProfileRequest>,
+    ) -> Result<Response<pb::GetProfileResponse>, Status> {
+        use pb::get_profile_request::Lookup;
+        let found = match request.into_inner().lookup {
+            Some(Lookup::MemberId(id)) => {
+                let id = parse_id(&id).map_err(|e| invalid_field("member_id", e))?;
+                self.store.get_profile(&id).await?
+            }
+            Some(Lookup::Handle(handle)) => {
+                let handle = Handle::parse(&handle).map_err(|e| invalid_field("handle", e))?;
+                self.store.get_profile_by_handle(&handle.key()).await?
+            }
+            None => return Err(invalid_field("lookup", "set member_id or handle")),
+        };
+        let profile = found.ok_or_else(|| Status::not_found("profile not found"))?;
+        Ok(Response::new(pb::GetProfileResponse {
+            profile: Some(profile_to_pb(profile)),
+        }))
+    }
+
+    async fn batch_get_profiles(
+        &self,
+        request: Request<pb::BatchGetProfilesRequest>,
+    ) -> Result<Response<pb::BatchGetProfilesResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check(
+            "member_ids",
+            check_count(req.member_ids.len(), limits::MAX_BATCH_GET),
+        );
+        for (i, id) in req.member_ids.iter().enumerate() {
+            v.check(&format!("member_ids[{i}]"), parse_id(id));
+        }
+        v.into_result()?;
+        let found: std::collections::HashMap<String, ProfileRecord> = self
+            .store
+            .batch_get_profiles(&req.member_ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut profiles = Vec::with_capacity(req.member_ids.len());
+        for id in &req.member_ids {
+            // A repeated id gets the same profile again.
+            let p = found
+                .get(id)
+                .cloned()
+                .ok_or_else(|| Status::not_found(format!("profile {id} not found")))?;
+            profiles.push(profile_to_pb(p));
+        }
+        Ok(Response::new(pb::BatchGetProfilesResponse { profiles }))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let req = request.into_inner();
+        let Some(p) = req.profile else {
+            return Err(invalid_field("profile", "is required"));
+        };
+        let mut v = FieldViolations::new();
+        let id = v.check("profile.id", parse_id(&p.id));
+        let paths: Vec<String> = match req.update_mask {
+            Some(mask) if !mask.paths.is_empty() => mask.paths,
+            // AIP-134: without a mask, every populated field is updated.
+            _ => {
+                let populated = [
+                    ("handle", !p.handle.is_empty()),
+                    ("display_name", !p.display_name.is_empty()),
+                    ("headline", !p.headline.is_empty()),
+                    ("summary", !p.summary.is_empty()),
+                    ("location", !p.location.is_empty()),
+                    ("industry", !p.industry.is_empty()),
+                    ("skills", !p.skills.is_empty()),
+                ];
+                populated
+                    .iter()
+                    .filter(|(_, set)| *set)
+                    .map(|(name, _)| name.to_string())
+                    .collect()
+            }
+        };
+        if paths.is_empty() {
+            v.add("update_mask", "names no field to update");
+        }
+        let all = paths.iter().any(|p| p == "*");
+        let wants = |name: &str| all || paths.iter().any(|p| p == name);
+        for (i, path) in paths.iter().enumerate() {
+            if path != "*" && !UPDATABLE_FIELDS.contains(&path.as_str()) {
+                v.add(
+                    format!("update_mask.paths[{i}]"),
+                    format!(
+                        "unknown or read-only field {path:?}; updatable: {}",
+                        UPDATABLE_FIELDS.join(", ")
+                    ),
+                );
+            }
+        }
+        let mut changes = ProfileChanges::default();
+        if wants("handle") {
+            changes.handle = v.check("profile.handle", Handle::parse(&p.handle));
+        }
+        if wants("display_name") {
+            changes.display_name = v.check(
+                "profile.display_name",
+                limits::DISPLAY_NAME.parse(&p.display_name),
+            );
+        }
+        if wants("headline") {
+            changes.headline = v.check("profile.headline", limits::HEADLINE.parse(&p.headline));
+        }
+        if wants("summary") {
+            changes.summary = v.check("profile.summary", limits::SUMMARY.parse(&p.summary));
+        }
+        if wants("location") {
+            changes.location = v.check("profile.location", limits::LOCATION.parse(&p.location));
+        }
+        if wants("industry") {
+            changes.industry = v.check("profile.industry", limits::INDUSTRY.parse(&p.industry));
+        }
+        if wants("skills") {
+            changes.skills = v.check("profile.skills", parse_skills(&p.skills));
+        }
+        v.into_result()?;
+        let id = id.ok_or_else(|| Status::internal("internal error"))?;
+        let updated = self
+            .store
+            .update_profile(&id, changes, now_micros())
+            .await?;
+        Ok(Response::new(pb::UpdateProfileResponse {
+            profile: Some(profile_to_pb(updated)),
+        }))
+    }
+
+    async fn create_invitation(
+        &self,
+        request: Request<pb::CreateInvitationRequest>,
+    ) -> Result<Response<pb::CreateInvitationResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let inviter = v.check("inviter_id", parse_id(&req.inviter_id));
+        let invitee = v.check("invitee_id", parse_id(&req.invitee_id));
+        let message = v.check("message", limits::INVITATION_MESSAGE.parse(&req.message));
+        if inviter.is_some() && inviter == invitee {
+            v.add("invitee_id", "cannot invite yourself");
+        }
+        v.into_result()?;
+        let (Some(inviter_id), Some(invitee_id), Some(message)) = (inviter, invitee, message)
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        let invitation = self
+            .store
+            .create_invitation(InvitationRecord {
+                id: new_id(),
+                inviter_id,
+                invitee_id,
+                message,
+                state: InvitationState::Pending,
+                create_time: now_micros(),
+            })
+            .await?;
+        Ok(Response::new(pb::CreateInvitationResponse {
+            invitation: Some(invitation_to_pb(invitation)),
+        }))
+    }
+
+    async fn accept_invitation(
+        &self,
+        request: Request<pb::AcceptInvitationRequest>,
+    ) -> Result<Response<pb::AcceptInvitationResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let invitation_id = v.check("invitation_id", parse_id(&req.invitation_id));
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        v.into_result()?;
+        let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        let now = now_micros();
+        let inv = self
+            .store
+            .accept_invitation(&invitation_id, &member_id, now)
+            .await?;
+        let connection = ConnectionRecord {
+            member_id: inv.inviter_id.clone(),
+            create_time: now,
+        };
+        Ok(Response::new(pb::AcceptInvitationResponse {
+            invitation: Some(invitation_to_pb(inv)),
+            connection: Some(connection_to_pb(connection)),
+        }))
+    }
+
+    async fn list_invitations(
+        &self,
+        request: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let direction = match pb::InvitationDirection::try_from(req.direction) {
+            Ok(pb::InvitationDirection::Received) => Some(InvitationDirection::Received),
+            Ok(pb::InvitationDirection::Sent) => Some(InvitationDirection::Sent),
+            _ => {
+                v.add(
+                    "direction",
+                    "must be INVITATION_DIRECTION_RECEIVED or INVITATION_DIRECTION_SENT",
+                );
+                None
+            }
+        };
+        let limit = v.check(
+            "page_size",
+            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+        );
+        let after = v.check("page_token", connection_cursor(&req.page_token));
+        v.into_result()?;
+        let (Some(member_id), Some(direction), Some(limit), Some(after)) =
+            (member_id, direction, limit, after)
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        self.require_member(&member_id).await?;
+        let items = self
+            .store
+            .list_invitations(&member_id, direction, after, limit)
+            .await?;
+        let next_page_token = next_token(&items, limit, |i| {
+            encode_token(&[&i.create_time.to_string(), &i.id])
+        });
+        Ok(Response::new(pb::ListInvitationsResponse {
+            invitations: items.into_iter().map(invitation_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_connections(
+        &self,
+        request: Request<pb::ListConnectionsRequest>,
+    ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let limit = v.check(
+            "page_size",
+            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+        );
+        let after = v.check("page_token", connection_cursor(&req.page_token));
+        v.into_result()?;
+        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
+            return Err(Status::internal("internal error"));
+        };
+        self.require_member(&member_id).await?;
+        let items = self
+            .store
+            .list_connections(&member_id, after, limit)
+            .await?;
+        let next_page_token = next_token(&items, limit, |c| {
+            encode_token(&[&c.create_time.to_string(), &c.member_id])
+        });
+        Ok(Response::new(pb::ListConnectionsResponse {
+            connections: items.into_iter().map(connection_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn follow(
+        &self,
+        request: Request<pb::FollowRequest>,
+    ) -> Result<Response<pb::FollowResponse>, Status> {
+        use pb::follow_request::Target;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let target = match req.target {
+            Some(Target::FolloweeId(id)) => {
+                let id = v.check("followee_id", parse_id(&id));
+                if id.is_some() && id == member_id {
+                    v.add("followee_id", "cannot follow yourself");
+                }
+                id.map(FollowTarget::Member)
+            }
+            Some(Target::Hashtag(tag)) => v
+                .check("hashtag", parse_hashtag(&tag))
+                .map(FollowTarget::Hashtag),
+            None => {
+                v.add("target", "set followee_id or hashtag");
+                None
+            }
+        };
+        v.into_result()?;
+        let (Some(member_id), Some(target)) = (member_id, target) else {
+            return Err(Status::internal("internal error"));
+        };
+        let following = self.store.follow(&member_id, target, now_micros()).await?;
+        Ok(Response::new(pb::FollowResponse {
+            following: Some(following_to_pb(following)),
+        }))
+    }
+
+    async fn list_following(
+        &self,
+        request: Request<pb::ListFollowingRequest>,
+    ) -> Result<Response<pb::ListFollowingResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let limit = v.check(
+            "page_size",
+            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+        );
+        let after = v.check("page_token", follow_cursor(&req.page_token));
+        v.into_result()?;
+        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
+            return Err(Status::internal("internal error"));
+        };
+        self.require_member(&member_id).await?;
+        let items = self.store.list_following(&member_id, after, limit).await?;
+        let next_page_token = next_token(&items, limit, |f| {
+            encode_token(&[
+                &f.create_time.to_string(),
+                &f.target.kind().to_string(),
+                f.target.value(),
+            ])
+        });
+        Ok(Response::new(pb::ListFollowingResponse {
+            following: items.into_iter().map(following_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,437 @@
+//! The embedded profile store on SQLite.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{ProfileStore, StoreResult};
+use crate::domain::{
+    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, InvitationDirection,
+    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+};
+use crate::error::ProfileError;
+
+const MIGRATIONS: &[MigrationFile] = &[MigrationFile {
+    version: 1,
+    description: "profiles",
+    sql: include_str!("../../migrations/sqlite/0001_profiles.sql"),
+}];
+
+const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
+                               skills, create_time, update_time";
+const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
+
+#[derive(Debug, Clone)]
+pub struct SqliteProfileStore {
+    db: SqliteDb,
+}
+
+impl SqliteProfileStore {
+    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            db: SqliteDb::open(path, MIGRATIONS).await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+fn profile_from_row(row: &SqliteRow) -> StoreResult<ProfileRecord> {
+    let skills: String = row.try_get("skills")?;
+    Ok(ProfileRecord {
+        id: row.try_get("id")?,
+        handle: row.try_get("handle")?,
+        display_name: row.try_get("display_name")?,
+        headline: row.try_get("headline")?,
+        summary: row.try_get("summary")?,
+        location: row.try_get("location")?,
+        industry: row.try_get("industry")?,
+        skills: serde_json::from_str(&skills)
+            .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+    })
+}
+
+fn invitation_from_row(row: &SqliteRow) -> StoreResult<InvitationRecord> {
+    let state: i64 = row.try_get("state")?;
+    Ok(InvitationRecord {
+        id: row.try_get("id")?,
+        inviter_id: row.try_get("inviter_id")?,
+        invitee_id: row.try_get("invitee_id")?,
+        message: row.try_get("message")?,
+        state: InvitationState::from_i64(state)
+            .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
+        create_time: row.try_get("create_time")?,
+    })
+}
+
+fn skills_json(skills: &[String]) -> String {
+    serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+async fn exists<'e, E>(executor: E, sql: &str, id: &str) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    Ok(sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .is_some())
+}
+
+const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
+
+#[async_trait]
+impl ProfileStore for SqliteProfileStore {
+    async fn create_profile(
+        &self,
+        id: &str,
+        f: ProfileFields,
+        now: i64,
+    ) -> StoreResult<ProfileRecord> {
+        let result = sqlx::query(
+            "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
+             location, industry, skills, create_time, update_time) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(f.handle.as_str())
+        .bind(f.handle.key())
+        .bind(&f.display_name)
+        .bind(&f.headline)
+        .bind(&f.summary)
+        .bind(&f.location)
+        .bind(&f.industry)
+        .bind(skills_json(&f.skills))
+        .bind(now)
+        .bind(now)
+        .execute(&self.db.writer)
+        .await;
+        match result {
+            Ok(_) => Ok(ProfileRecord {
+                id: id.to_owned(),
+                handle: f.handle.as_str().to_owned(),
+                display_name: f.display_name,
+                headline: f.headline,
+                summary: f.summary,
+                location: f.location,
+                industry: f.industry,
+                skills: f.skills,
+                create_time: now,
+                update_time: now,
+            }),
+            Err(e) if is_unique_violation(&e) => Err(ProfileError::HandleTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_profile(&self, id: &str) -> StoreResult<Option<ProfileRecord>> {
+        sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.db.reader)
+            .await?
+            .as_ref()
+            .map(profile_from_row)
+            .transpose()
+    }
+
+    async fn get_profile_by_handle(&self, handle_key: &str) -> StoreResult<Option<ProfileRecord>> {
+        sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE handle_key = ?"
+        ))
+        .bind(handle_key)
+        .fetch_optional(&self.db.reader)
+        .await?
+        .as_ref()
+        .map(profile_from_row)
+        .transpose()
+    }
+
+    async fn batch_get_profiles(&self, ids: &[String]) -> StoreResult<Vec<ProfileRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(profile_from_row)
+            .collect()
+    }
+
+    async fn update_profile(
+        &self,
+        id: &str,
+        changes: ProfileChanges,
+        now: i64,
+    ) -> StoreResult<ProfileRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        let row = sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(ProfileError::NotFound("profile"))?;
+        let mut profile = profile_from_row(&row)?;
+        changes.apply(&mut profile);
+        profile.update_time = now;
+        let result = sqlx::query(
+            "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
+             summary = ?, location = ?, industry = ?, skills = ?, update_time = ? WHERE id = ?",
+        )
+        .bind(&profile.handle)
+        .bind(profile.handle.to_ascii_lowercase())
+        .bind(&profile.display_name)
+        .bind(&profile.headline)
+        .bind(&profile.summary)
+        .bind(&profile.location)
+        .bind(&profile.industry)
+        .bind(skills_json(&profile.skills))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(ProfileError::HandleTaken),
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(profile)
+    }
+
+    async fn create_invitation(&self, inv: InvitationRecord) -> StoreResult<InvitationRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+            return Err(ProfileError::NotFound("inviter"));
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await? {
+            return Err(ProfileError::NotFound("invitee"));
+        }
+        let connected = sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
+            .bind(&inv.inviter_id)
+            .bind(&inv.invitee_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if connected {
+            return Err(ProfileError::AlreadyConnected);
+        }
+        let result = sqlx::query(
+            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
+             update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&inv.id)
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .bind(&inv.message)
+        .bind(InvitationState::Pending as i64)
+        .bind(inv.create_time)
+        .bind(inv.create_time)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(InvitationRecord {
+            state: InvitationState::Pending,
+            ..inv
+        })
+    }
+
+    async fn accept_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+        ))
+        .bind(invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("invitation"))?;
+        let mut inv = invitation_from_row(&row)?;
+        if inv.invitee_id != member_id {
+            return Err(ProfileError::NotInvitee);
+        }
+        if inv.state != InvitationState::Pending {
+            return Err(ProfileError::InvitationNotPending);
+        }
+        sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
+            .bind(InvitationState::Accepted as i64)
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+             VALUES (?, ?, ?), (?, ?, ?)",
+        )
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .bind(now)
+        .bind(&inv.invitee_id)
+        .bind(&inv.inviter_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        inv.state = InvitationState::Accepted;
+        Ok(inv)
+    }
+
+    async fn list_invitations(
+        &self,
+        member_id: &str,
+        direction: InvitationDirection,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        let column = match direction {
+            InvitationDirection::Received => "invitee_id",
+            InvitationDirection::Sent => "inviter_id",
+        };
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations \
+             WHERE {column} = ? AND state = ? AND (create_time, id) < (?, ?) \
+             ORDER BY create_time DESC, id DESC LIMIT ?"
+        ))
+        .bind(member_id)
+        .bind(InvitationState::Pending as i64)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.reader)
+        .await?
+        .iter()
+        .map(invitation_from_row)
+        .collect()
+    }
+
+    async fn list_connections(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let rows = sqlx::query(
+            "SELECT other_id, create_time FROM connections \
+             WHERE member_id = ? AND (create_time, other_id) < (?, ?) \
+             ORDER BY create_time DESC, other_id DESC LIMIT ?",
+        )
+        .bind(member_id)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConnectionRecord {
+                    member_id: r.try_get("other_id")?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn follow(
+        &self,
+        member_id: &str,
+        target: FollowTarget,
+        now: i64,
+    ) -> StoreResult<FollowingRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if let FollowTarget::Member(followee) = &target {
+            if !exists(&mut *tx, PROFILE_EXISTS, followee).await? {
+                return Err(ProfileError::NotFound("followee"));
+            }
+        }
+        sqlx::query(
+            "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(member_id)
+        .bind(target.kind())
+        .bind(target.value())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let create_time: i64 = sqlx::query_scalar(
+            "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
+        )
+        .bind(member_id)
+        .bind(target.kind())
+        .bind(target.value())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(FollowingRecord {
+            target,
+            create_time,
+        })
+    }
+
+    async fn list_following(
+        &self,
+        member_id: &str,
+        after: Option<FollowCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowingRecord>> {
+        let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
+            (c.time, c.kind, c.target)
+        });
+        let rows = sqlx::query(
+            "SELECT target_kind, target, create_time FROM follows \
+             WHERE member_id = ? AND (create_time, target_kind, target) < (?, ?, ?) \
+             ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT ?",
+        )
+        .bind(member_id)
+        .bind(time)
+        .bind(kind)
+        .bind(target)
+        .bind(limit as i64)
+        .fetch_all(&self.db.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: i64 = r.try_get("target_kind")?;
+                let value: String = r.try_get("target")?;
+                Ok(FollowingRecord {
+                    target: FollowTarget::from_parts(kind, value)
+                        .ok_or_else(|| ProfileError::Corrupt(format!("follow kind {kind}")))?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,24 @@
+//! Compiles every pronet `.proto` into Rust and one encoded descriptor set (imports included, so
+//! reflection can answer for the well-known types too).
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "pronet/profile/v1/profile.proto",
+    "pronet/post/v1/post.proto",
+    "pronet/engagement/v1/engagement.proto",
+    "pronet/feed/v1/feed.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let files: Vec<PathBuf> = PROTOS.iter().map(|p| root.join(p)).collect();
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("pronet_descriptor.bin"))
+        .compile_protos(&files, &[root])?;
+    Ok(())
+}
