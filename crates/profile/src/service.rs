@@ -212,11 +212,11 @@ impl ProfileService for ProfileApi {
         let mut profiles = Vec::with_capacity(req.member_ids.len());
         for id in &req.member_ids {
             // A repeated id gets the same profile again.
-            let p = found
-                .get(id)
-                .cloned()
-                .ok_or_else(|| Status::not_found(format!("profile {id} not found")))?;
-            profiles.push(profile_to_pb(p));
+            match found.get(id) {
+                Some(p) => profiles.push(profile_to_pb(p.clone())),
+                None if req.allow_missing => {}
+                None => return Err(Status::not_found(format!("profile {id} not found"))),
+            }
         }
         Ok(Response::new(pb::BatchGetProfilesResponse { profiles }))
     }

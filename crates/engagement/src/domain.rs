@@ -1,0 +1,202 @@
+//! Engagement-service types and rules: reactions, comments, shares, their counts, and every
+//! limit in one place.
+
+use pronet_common::pagination::page_size;
+
+/// Every limit of the engagement service.
+pub mod limits {
+    use pronet_common::input::TextRule;
+
+    pub const COMMENT_TEXT: TextRule = TextRule::multi_line(1, 1250);
+    pub const MAX_BATCH_STATS: usize = 5000;
+    pub const MAX_ACTIVITY_MEMBERS: usize = 5000;
+    pub const DEFAULT_MAX_ACTIVITIES: usize = 1000;
+    pub const MAX_ACTIVITIES: usize = 10_000;
+}
+
+/// The six reactions, numbered as in the proto (which is also how they are stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReactionType {
+    Like = 1,
+    Celebrate = 2,
+    Support = 3,
+    Love = 4,
+    Insightful = 5,
+    Funny = 6,
+}
+
+impl ReactionType {
+    /// Every reaction type, in enum order.
+    pub const ALL: [ReactionType; 6] = [
+        Self::Like,
+        Self::Celebrate,
+        Self::Support,
+        Self::Love,
+        Self::Insightful,
+        Self::Funny,
+    ];
+
+    pub fn number(self) -> i64 {
+        self as i64
+    }
+
+    /// The reaction type numbered `n`; `None` for 0 (unspecified) and unknown numbers.
+    pub fn from_number(n: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.number() == n)
+    }
+
+    /// Position in [`ReactionType::ALL`].
+    pub fn index(self) -> usize {
+        self as usize - 1
+    }
+}
+
+/// The most activities a `ListRecentActivity` call returns: 0 means the default, larger values
+/// are capped, negative ones refused.
+pub fn max_activities(raw: i32) -> Result<usize, String> {
+    page_size(raw, limits::DEFAULT_MAX_ACTIVITIES, limits::MAX_ACTIVITIES)
+}
+
+/// One member's reaction to one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionRecord {
+    pub post_id: String,
+    pub member_id: String,
+    pub reaction_type: ReactionType,
+    /// When the member first reacted to the post, whatever the type now.
+    pub create_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: String,
+    pub post_id: String,
+    pub member_id: String,
+    pub text: String,
+    pub create_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRecord {
+    pub id: String,
+    pub post_id: String,
+    pub member_id: String,
+    pub create_time: i64,
+}
+
+/// Engagement counts of one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostStatsRecord {
+    pub post_id: String,
+    /// Reactions per type, indexed by [`ReactionType::index`].
+    pub reactions: [i64; 6],
+    pub comments: i64,
+    pub shares: i64,
+}
+
+impl PostStatsRecord {
+    /// A post nobody engaged with (or one we never heard of).
+    pub fn zero(post_id: &str) -> Self {
+        Self {
+            post_id: post_id.to_owned(),
+            reactions: [0; 6],
+            comments: 0,
+            shares: 0,
+        }
+    }
+
+    pub fn reaction_count(&self, reaction_type: ReactionType) -> i64 {
+        self.reactions[reaction_type.index()]
+    }
+
+    /// The reaction types with a non-zero count, in enum order.
+    pub fn non_zero_reactions(&self) -> impl Iterator<Item = (ReactionType, i64)> + '_ {
+        ReactionType::ALL
+            .into_iter()
+            .map(|t| (t, self.reaction_count(t)))
+            .filter(|(_, n)| *n != 0)
+    }
+
+    pub fn total_reactions(&self) -> i64 {
+        // Saturating: stored counts come from outside this process and must not panic us.
+        self.reactions
+            .iter()
+            .fold(0i64, |sum, n| sum.saturating_add(*n))
+    }
+}
+
+/// What kind of engagement an activity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Reaction(ReactionType),
+    Comment,
+    Share,
+}
+
+/// One member's engagement with one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRecord {
+    pub member_id: String,
+    pub post_id: String,
+    pub kind: ActivityKind,
+    pub create_time: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaction_types_map_to_their_proto_numbers_and_back() {
+        for (i, t) in ReactionType::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(t.number(), i as i64 + 1);
+            assert_eq!(ReactionType::from_number(t.number()), Some(t));
+        }
+        assert_eq!(ReactionType::from_number(1), Some(ReactionType::Like));
+        assert_eq!(ReactionType::from_number(6), Some(ReactionType::Funny));
+    }
+
+    #[test]
+    fn unspecified_and_unknown_reaction_numbers_are_refused() {
+        for n in [0, -1, 7, i64::MAX, i64::MIN] {
+            assert_eq!(ReactionType::from_number(n), None, "{n}");
+        }
+    }
+
+    #[test]
+    fn max_activities_defaults_caps_and_refuses_negative() {
+        assert_eq!(max_activities(0).unwrap(), 1000);
+        assert_eq!(max_activities(5).unwrap(), 5);
+        assert_eq!(max_activities(10_000).unwrap(), 10_000);
+        assert_eq!(max_activities(i32::MAX).unwrap(), 10_000);
+        assert!(max_activities(-1).is_err());
+        assert!(max_activities(i32::MIN).is_err());
+    }
+
+    #[test]
+    fn limits_match_the_contract() {
+        assert_eq!(limits::COMMENT_TEXT.min_chars, 1);
+        assert_eq!(limits::COMMENT_TEXT.max_chars, 1250);
+        assert!(limits::COMMENT_TEXT.parse("line one\nline two").is_ok());
+        assert!(limits::COMMENT_TEXT.parse(&"é".repeat(1250)).is_ok());
+        assert!(limits::COMMENT_TEXT.parse(&"é".repeat(1251)).is_err());
+        assert!(limits::COMMENT_TEXT.parse(" \n ").is_err());
+        assert_eq!(limits::MAX_BATCH_STATS, 5000);
+        assert_eq!(limits::MAX_ACTIVITY_MEMBERS, 5000);
+    }
+
+    #[test]
+    fn stats_list_non_zero_reactions_in_enum_order_and_sum_them() {
+        let mut stats = PostStatsRecord::zero("p1");
+        assert_eq!(stats.non_zero_reactions().count(), 0);
+        assert_eq!(stats.total_reactions(), 0);
+        stats.reactions[ReactionType::Funny.index()] = 2;
+        stats.reactions[ReactionType::Like.index()] = 3;
+        let listed: Vec<_> = stats.non_zero_reactions().collect();
+        assert_eq!(listed, [(ReactionType::Like, 3), (ReactionType::Funny, 2)]);
+        assert_eq!(stats.total_reactions(), 5);
+        stats.reactions = [i64::MAX; 6];
+        assert_eq!(stats.total_reactions(), i64::MAX);
+    }
+}

@@ -1,0 +1,275 @@
+//! The tonic adapter of the engagement service: decode and validate, check the post exists,
+//! call the store, encode.
+
+use std::sync::Arc;
+
+use pronet_common::ids::{new_id, parse_id};
+use pronet_common::input::check_count;
+use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
+use pronet_common::FieldViolations;
+use pronet_proto::engagement::v1 as pb;
+use pronet_proto::engagement::v1::engagement_service_server::EngagementService;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{
+    limits, max_activities, ActivityKind, ActivityRecord, CommentRecord, PostStatsRecord,
+    ReactionRecord, ReactionType, ShareRecord,
+};
+use crate::posts::PostDirectory;
+use crate::store::EngagementStore;
+
+/// At most this many bad items of one repeated field are listed, so a huge bad request cannot
+/// make a huge error; the rest are summed up in one more violation.
+const MAX_LISTED_ITEM_VIOLATIONS: usize = 20;
+
+/// The `pronet.engagement.v1.EngagementService` implementation.
+#[derive(Clone)]
+pub struct EngagementApi {
+    store: Arc<dyn EngagementStore>,
+    posts: Arc<dyn PostDirectory>,
+}
+
+impl EngagementApi {
+    pub fn new(store: Arc<dyn EngagementStore>, posts: Arc<dyn PostDirectory>) -> Self {
+        Self { store, posts }
+    }
+}
+
+fn reaction_type_to_pb(t: ReactionType) -> pb::ReactionType {
+    match t {
+        ReactionType::Like => pb::ReactionType::Like,
+        ReactionType::Celebrate => pb::ReactionType::Celebrate,
+        ReactionType::Support => pb::ReactionType::Support,
+        ReactionType::Love => pb::ReactionType::Love,
+        ReactionType::Insightful => pb::ReactionType::Insightful,
+        ReactionType::Funny => pb::ReactionType::Funny,
+    }
+}
+
+/// A client's reaction type; UNSPECIFIED and unknown numbers are refused.
+fn parse_reaction_type(raw: i32) -> Result<ReactionType, String> {
+    ReactionType::ALL
+        .into_iter()
+        .find(|t| reaction_type_to_pb(*t) as i32 == raw)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ReactionType::ALL
+                .into_iter()
+                .map(|t| reaction_type_to_pb(t).as_str_name())
+                .collect();
+            format!("must be one of {}", names.join(", "))
+        })
+}
+
+/// Checks the count and every id of a repeated id field.
+fn check_ids(v: &mut FieldViolations, field: &str, ids: &[String], max: usize) {
+    v.check(field, check_count(ids.len(), max));
+    let mut unlisted = 0usize;
+    let mut listed = 0usize;
+    for (i, id) in ids.iter().enumerate() {
+        if let Err(why) = parse_id(id) {
+            if listed < MAX_LISTED_ITEM_VIOLATIONS {
+                v.add(format!("{field}[{i}]"), why);
+                listed += 1;
+            } else {
+                unlisted += 1;
+            }
+        }
+    }
+    if unlisted > 0 {
+        v.add(field, format!("{unlisted} more invalid ids not listed"));
+    }
+}
+
+fn reaction_to_pb(r: ReactionRecord) -> pb::Reaction {
+    pb::Reaction {
+        post_id: r.post_id,
+        member_id: r.member_id,
+        reaction_type: reaction_type_to_pb(r.reaction_type) as i32,
+        create_time: Some(to_timestamp(r.create_time)),
+    }
+}
+
+fn comment_to_pb(c: CommentRecord) -> pb::Comment {
+    pb::Comment {
+        id: c.id,
+        post_id: c.post_id,
+        member_id: c.member_id,
+        text: c.text,
+        create_time: Some(to_timestamp(c.create_time)),
+    }
+}
+
+fn share_to_pb(s: ShareRecord) -> pb::Share {
+    pb::Share {
+        id: s.id,
+        post_id: s.post_id,
+        member_id: s.member_id,
+        create_time: Some(to_timestamp(s.create_time)),
+    }
+}
+
+fn stats_to_pb(s: PostStatsRecord) -> pb::PostStats {
+    pb::PostStats {
+        reactions: s
+            .non_zero_reactions()
+            .map(|(t, count)| pb::ReactionCount {
+                reaction_type: reaction_type_to_pb(t) as i32,
+                count,
+            })
+            .collect(),
+        total_reactions: s.total_reactions(),
+        comments: s.comments,
+        shares: s.shares,
+        post_id: s.post_id,
+    }
+}
+
+fn activity_to_pb(a: ActivityRecord) -> pb::Activity {
+    let (kind, reaction_type) = match a.kind {
+        ActivityKind::Reaction(t) => (pb::ActivityKind::Reaction, reaction_type_to_pb(t)),
+        ActivityKind::Comment => (pb::ActivityKind::Comment, pb::ReactionType::Unspecified),
+        ActivityKind::Share => (pb::ActivityKind::Share, pb::ReactionType::Unspecified),
+    };
+    pb::Activity {
+        member_id: a.member_id,
+        post_id: a.post_id,
+        kind: kind as i32,
+        reaction_type: reaction_type as i32,
+        create_time: Some(to_timestamp(a.create_time)),
+    }
+}
+
+#[tonic::async_trait]
+impl EngagementService for EngagementApi {
+    async fn react(
+        &self,
+        request: Request<pb::ReactRequest>,
+    ) -> Result<Response<pb::ReactResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
+        v.into_result()?;
+        let (Some(member_id), Some(post_id), Some(reaction_type)) =
+            (member_id, post_id, reaction_type)
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        self.posts.require_post(&post_id).await?;
+        let reaction = self
+            .store
+            .react(&post_id, &member_id, reaction_type, now_micros())
+            .await?;
+        Ok(Response::new(pb::ReactResponse {
+            reaction: Some(reaction_to_pb(reaction)),
+        }))
+    }
+
+    async fn create_comment(
+        &self,
+        request: Request<pb::CreateCommentRequest>,
+    ) -> Result<Response<pb::CreateCommentResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        let text = v.check("text", limits::COMMENT_TEXT.parse(&req.text));
+        v.into_result()?;
+        let (Some(member_id), Some(post_id), Some(text)) = (member_id, post_id, text) else {
+            return Err(Status::internal("internal error"));
+        };
+        self.posts.require_post(&post_id).await?;
+        let comment = self
+            .store
+            .create_comment(CommentRecord {
+                id: new_id(),
+                post_id,
+                member_id,
+                text,
+                create_time: now_micros(),
+            })
+            .await?;
+        tracing::debug!(comment_id = %comment.id, post_id = %comment.post_id, "comment created");
+        Ok(Response::new(pb::CreateCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
+    }
+
+    async fn record_share(
+        &self,
+        request: Request<pb::RecordShareRequest>,
+    ) -> Result<Response<pb::RecordShareResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        v.into_result()?;
+        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        self.posts.require_post(&post_id).await?;
+        let share = self
+            .store
+            .record_share(ShareRecord {
+                id: new_id(),
+                post_id,
+                member_id,
+                create_time: now_micros(),
+            })
+            .await?;
+        Ok(Response::new(pb::RecordShareResponse {
+            share: Some(share_to_pb(share)),
+        }))
+    }
+
+    async fn batch_get_post_stats(
+        &self,
+        request: Request<pb::BatchGetPostStatsRequest>,
+    ) -> Result<Response<pb::BatchGetPostStatsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_BATCH_STATS);
+        v.into_result()?;
+        let stats = self.store.batch_get_post_stats(&req.post_ids).await?;
+        Ok(Response::new(pb::BatchGetPostStatsResponse {
+            stats: stats.into_iter().map(stats_to_pb).collect(),
+        }))
+    }
+
+    async fn list_recent_activity(
+        &self,
+        request: Request<pb::ListRecentActivityRequest>,
+    ) -> Result<Response<pb::ListRecentActivityResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        check_ids(
+            &mut v,
+            "member_ids",
+            &req.member_ids,
+            limits::MAX_ACTIVITY_MEMBERS,
+        );
+        let since = match &req.since {
+            Some(ts) => v.check("since", from_timestamp(ts)),
+            None => {
+                v.add("since", "is required");
+                None
+            }
+        };
+        let limit = v.check("max_activities", max_activities(req.max_activities));
+        v.into_result()?;
+        let (Some(since), Some(limit)) = (since, limit) else {
+            return Err(Status::internal("internal error"));
+        };
+        let activities = self
+            .store
+            .list_recent_activity(&req.member_ids, since, limit)
+            .await?;
+        Ok(Response::new(pb::ListRecentActivityResponse {
+            activities: activities.into_iter().map(activity_to_pb).collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

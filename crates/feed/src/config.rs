@@ -1,0 +1,27 @@
+//! Configuration of the feed service.
+
+use std::time::Duration;
+
+use crate::sources::Upstreams;
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub upstreams: Upstreams,
+    /// How far back candidates reach.
+    pub window: Duration,
+    /// How long a ranked feed is kept for its later pages.
+    pub snapshot_ttl: Duration,
+    /// How many ranked feeds are kept at once.
+    pub snapshot_capacity: usize,
+}
+
+impl FeedConfig {
+    pub fn new(upstreams: Upstreams) -> Self {
+        Self {
+            upstreams,
+            window: Duration::from_secs(14 * 86_400),
+            snapshot_ttl: Duration::from_secs(600),
+            snapshot_capacity: 1024,
+        }
+    }
+}

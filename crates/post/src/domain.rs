@@ -1,0 +1,325 @@
+//! Post-service types and rules: the post text and what is extracted from it (hashtags and
+//! mentions), the query for recent posts, and every limit in one place.
+
+use pronet_common::input::{is_hashtag_char, parse_hashtag};
+
+/// Every limit of the post service.
+pub mod limits {
+    use pronet_common::input::TextRule;
+
+    pub const POST_TEXT: TextRule = TextRule::multi_line(1, 3000);
+    /// Hashtags kept per post; later ones stay in the text but are not indexed.
+    pub const MAX_HASHTAGS_PER_POST: usize = 30;
+    /// Longest hashtag, in characters, without the '#'.
+    pub const HASHTAG_MAX: usize = pronet_common::input::MAX_HASHTAG_CHARS;
+    /// A mention's handle: the profile service's handle rule.
+    pub const MENTION_MIN: usize = 3;
+    pub const MENTION_MAX: usize = 30;
+    pub const MAX_BATCH_GET: usize = 1000;
+    pub const DEFAULT_PAGE_SIZE: usize = 20;
+    pub const MAX_PAGE_SIZE: usize = 100;
+    pub const MAX_RECENT_AUTHORS: usize = 5000;
+    pub const MAX_RECENT_HASHTAGS: usize = 200;
+    pub const DEFAULT_RECENT_POSTS: usize = 1000;
+    pub const MAX_RECENT_POSTS: usize = 5000;
+}
+
+/// A post's text: 1..3000 characters, no control characters but line breaks and tabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostText(String);
+
+impl PostText {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        limits::POST_TEXT.parse(raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The hashtags of the text, see [`extract_hashtags`].
+    pub fn hashtags(&self) -> Vec<String> {
+        extract_hashtags(&self.0)
+    }
+
+    /// The mentioned handles of the text, see [`extract_mentions`].
+    pub fn mentions(&self) -> Vec<String> {
+        extract_mentions(&self.0)
+    }
+}
+
+/// Whether a '#' right after `c` may start a hashtag. Not after a word character ("C#", "a#b")
+/// nor after '&', which keeps HTML character references such as "&#39;" out.
+fn may_precede_hashtag(c: char) -> bool {
+    !(c.is_alphanumeric() || c == '_' || c == '&')
+}
+
+/// Hashtags of a text: '#' at the start or after a non-word character, then a run of letters,
+/// digits and '_'. Each is normalized as clients' hashtags are (lowercase, without '#'); runs
+/// that are not valid hashtags (no letter, longer than 100 characters) are skipped. Duplicates
+/// are dropped, keeping the order of first appearance, and at most 30 are kept.
+pub fn extract_hashtags(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tags: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() && tags.len() < limits::MAX_HASHTAGS_PER_POST {
+        let c = chars[i];
+        if c != '#' || !prev.is_none_or(may_precede_hashtag) {
+            prev = Some(c);
+            i += 1;
+            continue;
+        }
+        let run: Vec<char> = chars[i + 1..]
+            .iter()
+            .copied()
+            .take_while(|&c| is_hashtag_char(c))
+            .collect();
+        if run.len() <= limits::HASHTAG_MAX {
+            let run: String = run.iter().collect();
+            if let Ok(tag) = parse_hashtag(&run) {
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+        }
+        // Continue after the run: its last character (or the '#') precedes what follows.
+        prev = Some(run.last().copied().unwrap_or(c));
+        i += 1 + run.len();
+    }
+    tags
+}
+
+fn is_handle_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Handles mentioned in a text: '@' at the start or after a non-alphanumeric character (so the
+/// '@' of an e-mail address does not count), then 3..30 characters of `A-Za-z0-9_-`. Lowercase,
+/// duplicates dropped, in order of first appearance. Runs too short or too long are skipped.
+pub fn extract_mentions(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut handles: Vec<String> = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '@' || prev.is_some_and(char::is_alphanumeric) {
+            prev = Some(c);
+            i += 1;
+            continue;
+        }
+        let run: Vec<char> = chars[i + 1..]
+            .iter()
+            .copied()
+            .take_while(|&c| is_handle_char(c))
+            .collect();
+        if (limits::MENTION_MIN..=limits::MENTION_MAX).contains(&run.len()) {
+            let handle: String = run.iter().collect::<String>().to_ascii_lowercase();
+            if !handles.contains(&handle) {
+                handles.push(handle);
+            }
+        }
+        prev = Some(run.last().copied().unwrap_or(c));
+        i += 1 + run.len();
+    }
+    handles
+}
+
+/// Who may see a post, numbered as in the proto.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Public = 1,
+    Connections = 2,
+}
+
+impl Visibility {
+    pub fn from_i64(n: i64) -> Option<Self> {
+        match n {
+            1 => Some(Self::Public),
+            2 => Some(Self::Connections),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(self) -> i64 {
+        self as i64
+    }
+}
+
+/// A stored post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRecord {
+    pub id: String,
+    pub author_id: String,
+    pub text: String,
+    pub visibility: Visibility,
+    /// Lowercase, without '#', in order of first appearance.
+    pub hashtags: Vec<String>,
+    /// Lowercase handles, in order of first appearance.
+    pub mentions: Vec<String>,
+    pub create_time: i64,
+}
+
+impl PostRecord {
+    /// A new post, with the hashtags and mentions of its text extracted.
+    pub fn new(
+        id: String,
+        author_id: String,
+        text: PostText,
+        visibility: Visibility,
+        create_time: i64,
+    ) -> Self {
+        Self {
+            id,
+            author_id,
+            hashtags: text.hashtags(),
+            mentions: text.mentions(),
+            text: text.into_string(),
+            visibility,
+            create_time,
+        }
+    }
+}
+
+/// Position after the last post of a newest-first page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub time: i64,
+    pub id: String,
+}
+
+/// Recent posts by some authors or carrying some hashtags: feed candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentPostsQuery {
+    /// Distinct, valid author ids.
+    pub author_ids: Vec<String>,
+    /// Distinct, normalized hashtags.
+    pub hashtags: Vec<String>,
+    /// Only posts created at or after this time (microseconds).
+    pub since: i64,
+    /// At most this many posts overall.
+    pub max_posts: usize,
+    /// At most this many posts of each author in `author_ids`; `None` is no limit.
+    pub max_posts_per_author: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(text: &str) -> Vec<String> {
+        extract_hashtags(text)
+    }
+
+    fn mentions(text: &str) -> Vec<String> {
+        extract_mentions(text)
+    }
+
+    #[test]
+    fn hashtags_are_lowercase_without_hash() {
+        assert_eq!(tags("#MentalHealth matters"), ["mentalhealth"]);
+        assert_eq!(tags("#MentalHealth"), tags("#mentalhealth"));
+        assert_eq!(tags("Learning #Rust_Lang, #go."), ["rust_lang", "go"]);
+        assert_eq!(tags("(#rust)\n#wasm"), ["rust", "wasm"]);
+    }
+
+    #[test]
+    fn hashtags_need_a_letter() {
+        assert!(tags("#2024").is_empty());
+        assert_eq!(tags("#2024 was #Year2024"), ["year2024"]);
+        assert!(tags("# alone").is_empty());
+        assert!(tags("#").is_empty());
+    }
+
+    #[test]
+    fn unicode_hashtags_are_kept() {
+        assert_eq!(tags("Viel #Überfluss heute"), ["überfluss"]);
+        assert_eq!(tags("#日本語 #Ελλάδα"), ["日本語", "ελλάδα"]);
+    }
+
+    #[test]
+    fn hash_inside_a_word_is_not_a_hashtag() {
+        assert!(tags("I write C# and F#").is_empty());
+        assert!(tags("a#b").is_empty());
+        assert!(tags("it&#39;s").is_empty());
+        assert_eq!(tags("#one#two"), ["one"]);
+        assert_eq!(tags("##double"), ["double"]);
+    }
+
+    #[test]
+    fn hashtags_are_deduplicated_in_order_of_first_appearance() {
+        assert_eq!(tags("#b #a #B #c #a"), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn at_most_thirty_hashtags_are_kept() {
+        let text: String = (0..40).map(|i| format!("#tag{i} ")).collect();
+        let found = tags(&text);
+        assert_eq!(found.len(), limits::MAX_HASHTAGS_PER_POST);
+        assert_eq!(found[0], "tag0");
+        assert_eq!(found[29], "tag29");
+    }
+
+    #[test]
+    fn overlong_hashtags_are_skipped() {
+        let long = format!("#{} #short", "a".repeat(101));
+        assert_eq!(tags(&long), ["short"]);
+        let max = format!("#{}", "a".repeat(100));
+        assert_eq!(tags(&max), ["a".repeat(100)]);
+    }
+
+    #[test]
+    fn mentions_are_lowercase_handles() {
+        assert_eq!(mentions("Thanks @Ada_Lovelace!"), ["ada_lovelace"]);
+        assert_eq!(mentions("@bob-smith, @carol."), ["bob-smith", "carol"]);
+        assert_eq!(mentions("cc @Ada @ada @bob @ADA"), ["ada", "bob"]);
+    }
+
+    #[test]
+    fn email_addresses_are_not_mentions() {
+        assert!(mentions("write to ada@example.com").is_empty());
+        assert!(mentions("über@example.com").is_empty());
+        assert_eq!(mentions("(@ada) ada@example.com"), ["ada"]);
+    }
+
+    #[test]
+    fn mentions_must_be_three_to_thirty_characters() {
+        assert!(mentions("@ab").is_empty());
+        assert!(mentions("@").is_empty());
+        assert_eq!(mentions("@abc"), ["abc"]);
+        assert_eq!(mentions(&format!("@{}", "a".repeat(30))), ["a".repeat(30)]);
+        assert!(mentions(&format!("@{}", "a".repeat(31))).is_empty());
+    }
+
+    #[test]
+    fn post_text_is_one_to_three_thousand_characters() {
+        assert!(PostText::parse("").is_err());
+        assert!(PostText::parse(" \n\t").is_err());
+        assert!(PostText::parse("bell\u{7}").is_err());
+        assert_eq!(PostText::parse("hi\nthere").unwrap().as_str(), "hi\nthere");
+        assert!(PostText::parse(&"ä".repeat(3000)).is_ok());
+        assert!(PostText::parse(&"ä".repeat(3001)).is_err());
+    }
+
+    #[test]
+    fn a_new_post_carries_its_extractions() {
+        let text = PostText::parse("Hello @Ada, #Rust is fun #rust").unwrap();
+        let post = PostRecord::new("p".into(), "a".into(), text, Visibility::Public, 7);
+        assert_eq!(post.hashtags, ["rust"]);
+        assert_eq!(post.mentions, ["ada"]);
+        assert_eq!(post.text, "Hello @Ada, #Rust is fun #rust");
+    }
+
+    #[test]
+    fn visibility_numbers_match_the_proto() {
+        assert_eq!(Visibility::from_i64(1), Some(Visibility::Public));
+        assert_eq!(Visibility::from_i64(2), Some(Visibility::Connections));
+        assert_eq!(Visibility::from_i64(0), None);
+        assert_eq!(Visibility::Connections.as_i64(), 2);
+    }
+}

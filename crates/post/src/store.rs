@@ -1,0 +1,33 @@
+//! The post store: what the service needs from its storage, whatever the backend.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{Cursor, PostRecord, RecentPostsQuery};
+use crate::error::PostError;
+
+pub type StoreResult<T> = Result<T, PostError>;
+
+#[async_trait]
+pub trait PostStore: Send + Sync + 'static {
+    /// Stores a new post and indexes its hashtags, in one transaction.
+    async fn create_post(&self, post: PostRecord) -> StoreResult<PostRecord>;
+
+    async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>>;
+
+    /// The posts that exist among `ids`, in no particular order, each once.
+    async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>>;
+
+    /// An author's posts, newest first, after `after`.
+    async fn list_posts_by_author(
+        &self,
+        author_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<PostRecord>>;
+
+    /// Posts since `query.since` by the query's authors (at most `max_posts_per_author` each)
+    /// or carrying any of its hashtags, each once, newest first, at most `max_posts`.
+    async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
+}

@@ -1,0 +1,8 @@
+//! The pronet suite as a library: start the four services (all in one process, or one of
+//! them), and fill a store with the demo network through the public gRPC API.
+
+pub mod demo;
+pub mod rng;
+pub mod suite;
+
+pub use suite::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};

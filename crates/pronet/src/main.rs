@@ -1,0 +1,189 @@
+//! `pronet`: run the whole suite in one process (`up`), or one service (`serve`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use pronet::demo::{self, DemoShape};
+use pronet::suite::{serve_service, Dependencies, ServiceOptions};
+use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
+use pronet_common::config::{parse_duration, process_env};
+use pronet_common::shutdown::{self, Shutdown};
+use pronet_common::upstream::CallLimits;
+
+#[derive(Parser, Debug)]
+#[command(name = "pronet", version, about = "A professional network backend: four gRPC services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs all four services in this process, on the embedded store.
+    Up(UpArgs),
+    /// Runs one service (as a Kubernetes pod does).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Where the services keep their data.
+    #[arg(long, env = "PRONET_DATA_DIR", default_value = "./pronet-data")]
+    data_dir: PathBuf,
+    /// Fill an empty store with the demo network and print a member to try.
+    #[arg(long)]
+    demo: bool,
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    profile_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    post_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50053")]
+    engagement_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:50054")]
+    feed_listen: SocketAddr,
+    /// How long health reports NOT_SERVING before the listeners close.
+    #[arg(long, env = "PRONET_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    drain_delay: Duration,
+    /// How far back feed candidates reach.
+    #[arg(long, env = "PRONET_FEED_WINDOW", default_value = "14d", value_parser = parse_duration)]
+    feed_window: Duration,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The service to run.
+    #[arg(value_enum)]
+    service: ServiceKind,
+    /// Address to listen on.
+    #[arg(long, env = "PRONET_LISTEN", default_value = "0.0.0.0:50051")]
+    listen: SocketAddr,
+    /// Where the service keeps its data.
+    #[arg(long, env = "PRONET_DATA_DIR", default_value = "./pronet-data")]
+    data_dir: PathBuf,
+    /// The profile service (for the feed service).
+    #[arg(long, env = "PRONET_PROFILE_ADDR", default_value = "127.0.0.1:50051")]
+    profile_addr: String,
+    /// The post service (for the feed and engagement services).
+    #[arg(long, env = "PRONET_POST_ADDR", default_value = "127.0.0.1:50052")]
+    post_addr: String,
+    /// The engagement service (for the feed service).
+    #[arg(long, env = "PRONET_ENGAGEMENT_ADDR", default_value = "127.0.0.1:50053")]
+    engagement_addr: String,
+    /// How long health reports NOT_SERVING before the listener closes, so load balancers
+    /// stop routing to this replica first.
+    #[arg(long, env = "PRONET_DRAIN_DELAY", default_value = "5s", value_parser = parse_duration)]
+    drain_delay: Duration,
+    /// How far back feed candidates reach.
+    #[arg(long, env = "PRONET_FEED_WINDOW", default_value = "14d", value_parser = parse_duration)]
+    feed_window: Duration,
+    /// Deadline of each call to another service.
+    #[arg(long, env = "PRONET_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    call_timeout: Duration,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    pronet_common::telemetry::init(&process_env());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up(args).await,
+            Command::Serve(args) => serve(args).await,
+        }
+    })
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut config = SuiteConfig::new(
+        &args.data_dir,
+        SuiteAddrs {
+            profile: args.profile_listen,
+            post: args.post_listen,
+            engagement: args.engagement_listen,
+            feed: args.feed_listen,
+        },
+    );
+    config.drain_delay = args.drain_delay;
+    config.feed_window = args.feed_window;
+    let suite = RunningSuite::start(config).await?;
+    let addrs = suite.addrs;
+    let stop = suite.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        stop.trigger();
+    });
+
+    let mut try_member = None;
+    if args.demo {
+        let stopping = suite.shutdown_handle();
+        let summary = tokio::select! {
+            s = demo::seed(&addrs, DemoShape::default()) => s?,
+            _ = stopping.wait() => return suite.wait().await,
+        };
+        if summary.already_seeded {
+            println!("demo network already in {}", args.data_dir.display());
+        } else {
+            println!(
+                "demo network written in {:.1}s: {} members, {} connections, {} follows, {} posts, \
+                 {} reactions, {} comments, {} shares",
+                summary.elapsed.as_secs_f64(),
+                summary.members,
+                summary.connections,
+                summary.follows,
+                summary.posts,
+                summary.reactions,
+                summary.comments,
+                summary.shares
+            );
+        }
+        println!(
+            "try member @{} (member_id {})",
+            summary.try_handle, summary.try_member_id
+        );
+        try_member = Some(summary.try_member_id);
+    }
+
+    println!("pronet is ready in {:.2}s (data in {})", started.elapsed().as_secs_f64(), args.data_dir.display());
+    for kind in ServiceKind::ALL {
+        println!("  {:<10} {}  {}", kind.name(), addrs.get(kind), kind.grpc_service());
+    }
+    let member = try_member.unwrap_or_else(|| "MEMBER_ID".into());
+    println!("try:");
+    println!("  grpcurl -plaintext {} list", addrs.feed);
+    println!(
+        "  grpcurl -plaintext -d '{{\"member_id\":\"{member}\",\"page_size\":5}}' {} pronet.feed.v1.FeedService/GetFeed",
+        addrs.feed
+    );
+    suite.wait().await
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let opts = ServiceOptions {
+        data_dir: args.data_dir,
+        dependencies: Dependencies {
+            profile: args.profile_addr,
+            post: args.post_addr,
+            engagement: args.engagement_addr,
+        },
+        drain_delay: args.drain_delay,
+        feed_window: args.feed_window,
+        call_limits: CallLimits {
+            request_timeout: args.call_timeout,
+            ..CallLimits::default()
+        },
+    };
+    let stop = Shutdown::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        trigger.trigger();
+    });
+    tracing::info!(service = args.service.name(), listen = %listener.local_addr()?, "starting");
+    serve_service(args.service, listener, &opts, stop).await
+}

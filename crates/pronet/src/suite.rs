@@ -1,0 +1,290 @@
+//! Starting pronet services: all four in one process (`pronet up`, the tests) or one of them
+//! (`pronet serve`, as Kubernetes runs it). Either way each service gets its own listener, its
+//! own store file and the shared bootstrap (health, reflection, graceful shutdown).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use pronet_common::server::{serve, ServerSpec};
+use pronet_common::shutdown::Shutdown;
+use pronet_common::upstream::CallLimits;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tonic::service::Routes;
+
+/// The four services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceKind {
+    Profile,
+    Post,
+    Engagement,
+    Feed,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [Self::Profile, Self::Post, Self::Engagement, Self::Feed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Post => "post",
+            Self::Engagement => "engagement",
+            Self::Feed => "feed",
+        }
+    }
+
+    pub fn grpc_service(self) -> &'static str {
+        match self {
+            Self::Profile => pronet_profile::SERVICE_NAME,
+            Self::Post => pronet_post::SERVICE_NAME,
+            Self::Engagement => pronet_engagement::SERVICE_NAME,
+            Self::Feed => pronet_feed::SERVICE_NAME,
+        }
+    }
+
+    /// The default port of `pronet up`.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Profile => 50051,
+            Self::Post => 50052,
+            Self::Engagement => 50053,
+            Self::Feed => 50054,
+        }
+    }
+}
+
+/// Where a service's dependencies listen (`host:port` or `http://host:port`).
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    pub profile: String,
+    pub post: String,
+    pub engagement: String,
+}
+
+/// Everything one service needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    pub data_dir: PathBuf,
+    pub dependencies: Dependencies,
+    pub drain_delay: Duration,
+    pub feed_window: Duration,
+    pub call_limits: CallLimits,
+}
+
+fn database_path(data_dir: &Path, kind: ServiceKind) -> PathBuf {
+    data_dir.join(format!("{}.db", kind.name()))
+}
+
+/// Builds one service's routes (opening its store, if it has one).
+pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<Routes> {
+    let path = database_path(&opts.data_dir, kind);
+    let routes = match kind {
+        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig {
+            database_path: path.clone(),
+        })
+        .await
+        .with_context(|| format!("opening the profile store {}", path.display()))?,
+        ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
+            database_path: path.clone(),
+        })
+        .await
+        .with_context(|| format!("opening the post store {}", path.display()))?,
+        ServiceKind::Engagement => pronet_engagement::build(&pronet_engagement::EngagementConfig {
+            database_path: path.clone(),
+            post_addr: opts.dependencies.post.clone(),
+            call_limits: opts.call_limits,
+        })
+        .await
+        .with_context(|| format!("starting the engagement service on {}", path.display()))?,
+        ServiceKind::Feed => {
+            let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
+                profile_addr: opts.dependencies.profile.clone(),
+                post_addr: opts.dependencies.post.clone(),
+                engagement_addr: opts.dependencies.engagement.clone(),
+                limits: opts.call_limits,
+            });
+            config.window = opts.feed_window;
+            pronet_feed::build(&config).map_err(anyhow::Error::msg)?
+        }
+    };
+    Ok(routes)
+}
+
+/// Serves one service on `listener` until `shutdown` fires.
+pub async fn serve_service(
+    kind: ServiceKind,
+    listener: TcpListener,
+    opts: &ServiceOptions,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let routes = build_routes(kind, opts).await?;
+    let spec = ServerSpec {
+        name: kind.name(),
+        services: vec![kind.grpc_service()],
+        drain_delay: opts.drain_delay,
+    };
+    serve(spec, listener, routes, shutdown).await?;
+    Ok(())
+}
+
+/// Listen addresses of the four services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuiteAddrs {
+    pub profile: SocketAddr,
+    pub post: SocketAddr,
+    pub engagement: SocketAddr,
+    pub feed: SocketAddr,
+}
+
+impl SuiteAddrs {
+    pub fn get(&self, kind: ServiceKind) -> SocketAddr {
+        match kind {
+            ServiceKind::Profile => self.profile,
+            ServiceKind::Post => self.post,
+            ServiceKind::Engagement => self.engagement,
+            ServiceKind::Feed => self.feed,
+        }
+    }
+
+    /// All four on loopback port 0: the OS picks free ports (tests).
+    pub fn ephemeral() -> Self {
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Self {
+            profile: any,
+            post: any,
+            engagement: any,
+            feed: any,
+        }
+    }
+
+    /// The default ports on loopback.
+    pub fn defaults() -> Self {
+        let at = |kind: ServiceKind| -> SocketAddr { ([127, 0, 0, 1], kind.default_port()).into() };
+        Self {
+            profile: at(ServiceKind::Profile),
+            post: at(ServiceKind::Post),
+            engagement: at(ServiceKind::Engagement),
+            feed: at(ServiceKind::Feed),
+        }
+    }
+}
+
+/// Configuration of the whole suite in one process.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    pub data_dir: PathBuf,
+    pub listen: SuiteAddrs,
+    pub drain_delay: Duration,
+    pub feed_window: Duration,
+}
+
+impl SuiteConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SuiteAddrs) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen,
+            drain_delay: Duration::ZERO,
+            feed_window: Duration::from_secs(14 * 86_400),
+        }
+    }
+}
+
+/// The four services running in this process.
+pub struct RunningSuite {
+    pub addrs: SuiteAddrs,
+    shutdown: Shutdown,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl RunningSuite {
+    /// Binds every listener first (so port 0 resolves and dependencies know where to call),
+    /// then opens the stores and serves.
+    pub async fn start(config: SuiteConfig) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let mut listeners = Vec::new();
+        for kind in ServiceKind::ALL {
+            let addr = config.listen.get(kind);
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the {} service to {addr}", kind.name()))?;
+            listeners.push((kind, listener));
+        }
+        let bound = |kind: ServiceKind| -> anyhow::Result<SocketAddr> {
+            let (_, l) = listeners
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .context("listener missing")?;
+            Ok(l.local_addr()?)
+        };
+        let addrs = SuiteAddrs {
+            profile: bound(ServiceKind::Profile)?,
+            post: bound(ServiceKind::Post)?,
+            engagement: bound(ServiceKind::Engagement)?,
+            feed: bound(ServiceKind::Feed)?,
+        };
+        let opts = ServiceOptions {
+            data_dir: config.data_dir.clone(),
+            dependencies: Dependencies {
+                profile: addrs.profile.to_string(),
+                post: addrs.post.to_string(),
+                engagement: addrs.engagement.to_string(),
+            },
+            drain_delay: config.drain_delay,
+            feed_window: config.feed_window,
+            call_limits: CallLimits::default(),
+        };
+        // Open every store before serving anything, so a broken data dir fails the start.
+        let mut built = Vec::new();
+        for (kind, listener) in listeners {
+            built.push((kind, listener, build_routes(kind, &opts).await?));
+        }
+        let shutdown = Shutdown::new();
+        let mut tasks = JoinSet::new();
+        for (kind, listener, routes) in built {
+            let spec = ServerSpec {
+                name: kind.name(),
+                services: vec![kind.grpc_service()],
+                drain_delay: config.drain_delay,
+            };
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                serve(spec, listener, routes, shutdown)
+                    .await
+                    .with_context(|| format!("{} server", kind.name()))
+            });
+        }
+        Ok(Self {
+            addrs,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// A handle that stops the suite when triggered.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Runs until shutdown is triggered or a server fails; then stops all of them.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(err) = result {
+                tracing::error!(error = %format!("{err:#}"), "server stopped");
+                self.shutdown.trigger();
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Drains and stops every server, waiting for in-flight calls.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        self.wait().await
+    }
+}
