@@ -29,7 +29,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "m" => Ok(secs(n * 60)),
         "h" => Ok(secs(n * 3600)),
         "d" => Ok(secs(n * 86_400)),
-        _ => Err(format!("invalid duration unit in {raw:?}: use ms, s, m, h or d")),
+        _ => Err(format!(
+            "invalid duration unit in {raw:?}: use ms, s, m, h or d"
+        )),
     }
 }
 
@@ -42,7 +44,10 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("14d").unwrap(), Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            parse_duration("14d").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("").is_err());
     }

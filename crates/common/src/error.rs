@@ -96,8 +96,14 @@ mod tests {
         let status = v.into_status();
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains("profile.handle"));
-        let bad = status.get_details_bad_request().expect("bad request details");
-        let fields: Vec<_> = bad.field_violations.iter().map(|f| f.field.as_str()).collect();
+        let bad = status
+            .get_details_bad_request()
+            .expect("bad request details");
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
         assert_eq!(fields, ["profile.handle", "profile.display_name"]);
     }
 

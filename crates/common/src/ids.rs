@@ -17,7 +17,10 @@ pub fn parse_id(raw: &str) -> Result<String, String> {
     if raw.len() > MAX_ID_LEN {
         return Err(format!("must be at most {MAX_ID_LEN} characters"));
     }
-    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err("must contain only letters, digits, '-' and '_'".into());
     }
     Ok(raw.to_owned())

@@ -49,7 +49,12 @@ pub fn dependency_failed(dependency: &str, status: Status) -> Status {
             Status::unavailable(format!("{dependency} service unavailable"))
         }
         code => {
-            tracing::error!(dependency, ?code, message = status.message(), "dependency call failed");
+            tracing::error!(
+                dependency,
+                ?code,
+                message = status.message(),
+                "dependency call failed"
+            );
             Status::internal("internal error")
         }
     }

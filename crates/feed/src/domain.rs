@@ -178,8 +178,7 @@ impl FeedRanker {
         };
         let hashtags = (w.per_hashtag * c.matched_hashtags.len() as f64).min(w.max_hashtag_bonus);
         let engaged: BTreeSet<&String> = c.engaged.values().flatten().collect();
-        let social =
-            (w.per_engaged_connection * engaged.len() as f64).min(w.max_engagement_bonus);
+        let social = (w.per_engaged_connection * engaged.len() as f64).min(w.max_engagement_bonus);
         base + hashtags + social
     }
 

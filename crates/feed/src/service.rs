@@ -183,8 +183,16 @@ fn reason_to_pb(r: &Reason, names: &HashMap<String, String>) -> pb::FeedReason {
             .unwrap_or_else(|| "A member".to_string())
     };
     let (member_id, hashtag, text) = match r {
-        Reason::ConnectionPosted(m) => (m.clone(), "", format!("{}, a connection, posted this", name_of(m))),
-        Reason::FollowedMemberPosted(m) => (m.clone(), "", format!("{}, whom you follow, posted this", name_of(m))),
+        Reason::ConnectionPosted(m) => (
+            m.clone(),
+            "",
+            format!("{}, a connection, posted this", name_of(m)),
+        ),
+        Reason::FollowedMemberPosted(m) => (
+            m.clone(),
+            "",
+            format!("{}, whom you follow, posted this", name_of(m)),
+        ),
         Reason::ConnectionEngaged(kind, m) => {
             let verb = match kind {
                 EngagementKind::Reacted => "reacted to this",
@@ -232,7 +240,11 @@ impl FeedService for FeedApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let size = v.check(
             "page_size",
-            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
         );
         let token = if req.page_token.is_empty() {
             Some(None)
@@ -287,13 +299,17 @@ impl FeedService for FeedApi {
                     self.source.posts(ids.clone()),
                     self.source.stats(ids.clone())
                 )?;
-                (posts.into_iter().map(|p| (p.id.clone(), p)).collect(), stats)
+                (
+                    posts.into_iter().map(|p| (p.id.clone(), p)).collect(),
+                    stats,
+                )
             }
         };
         let named: Vec<String> = page
             .iter()
             .flat_map(|r| {
-                std::iter::once(r.author_id.as_str()).chain(r.reasons.iter().filter_map(reason_member))
+                std::iter::once(r.author_id.as_str())
+                    .chain(r.reasons.iter().filter_map(reason_member))
             })
             .map(str::to_owned)
             .collect::<BTreeSet<_>>()
@@ -309,10 +325,15 @@ impl FeedService for FeedApi {
             };
             items.push(pb::FeedItem {
                 post: Some(post.clone()),
-                stats: Some(stats.get(&r.post_id).cloned().unwrap_or_else(|| epb::PostStats {
-                    post_id: r.post_id.clone(),
-                    ..Default::default()
-                })),
+                stats: Some(
+                    stats
+                        .get(&r.post_id)
+                        .cloned()
+                        .unwrap_or_else(|| epb::PostStats {
+                            post_id: r.post_id.clone(),
+                            ..Default::default()
+                        }),
+                ),
                 score: r.score,
                 reasons: r.reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
                 score_breakdown: Some(pb::ScoreBreakdown {

@@ -101,7 +101,7 @@ impl PageToken {
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         if bytes.len() < HEADER_LEN
             || bytes[0] != TOKEN_VERSION
-            || (bytes.len() - HEADER_LEN) % 4 != 0
+            || !(bytes.len() - HEADER_LEN).is_multiple_of(4)
         {
             return Err(invalid());
         }

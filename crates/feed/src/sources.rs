@@ -61,8 +61,9 @@ impl CandidateSource {
             .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         let posts = PostServiceClient::new(lazy_channel(&up.post_addr, up.limits)?)
             .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
-        let engagement = EngagementServiceClient::new(lazy_channel(&up.engagement_addr, up.limits)?)
-            .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
+        let engagement =
+            EngagementServiceClient::new(lazy_channel(&up.engagement_addr, up.limits)?)
+                .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         Ok(Self {
             profiles,
             posts,
@@ -83,12 +84,12 @@ impl CandidateSource {
                 Some(prpb::following::Target::FolloweeId(id)) => {
                     network.followed_members.insert(id);
                 }
-                Some(prpb::following::Target::Hashtag(tag)) => {
-                    if network.followed_hashtags.len() < limits::MAX_HASHTAGS {
-                        network.followed_hashtags.insert(tag);
-                    }
+                Some(prpb::following::Target::Hashtag(tag))
+                    if network.followed_hashtags.len() < limits::MAX_HASHTAGS =>
+                {
+                    network.followed_hashtags.insert(tag);
                 }
-                None => {}
+                _ => {}
             }
         }
         Ok(network)
@@ -194,7 +195,10 @@ impl CandidateSource {
             async move { client.batch_get_posts(req).await.map_err(post_failed) }
         });
         let pages = try_join_all(calls).await?;
-        Ok(pages.into_iter().flat_map(|r| r.into_inner().posts).collect())
+        Ok(pages
+            .into_iter()
+            .flat_map(|r| r.into_inner().posts)
+            .collect())
     }
 
     /// Stats of `ids`, keyed by post id.

@@ -117,7 +117,7 @@ impl PostService for PostApi {
         // and callers (the gateway, other services) vouch for the ids they pass.
         let post = PostRecord::new(new_id(), author_id, text, visibility, create_time);
         let created = self.store.create_post(post).await?;
-        tracing::info!(post_id = %created.id, author_id = %created.author_id, "post created");
+        tracing::debug!(post_id = %created.id, author_id = %created.author_id, "post created");
         Ok(Response::new(pb::CreatePostResponse {
             post: Some(post_to_pb(created)),
         }))
@@ -291,6 +291,7 @@ mod tests {
             author_id: author.into(),
             text: text.into(),
             visibility: pb::Visibility::Public as i32,
+            create_time: None,
         }))
         .await
         .unwrap()
@@ -330,6 +331,7 @@ mod tests {
                 author_id: "not an id".into(),
                 text: String::new(),
                 visibility: pb::Visibility::Unspecified as i32,
+                create_time: None,
             }))
             .await
             .unwrap_err();
@@ -342,6 +344,7 @@ mod tests {
                 author_id: "ada".into(),
                 text: "x".repeat(3001),
                 visibility: 7,
+                create_time: None,
             }))
             .await
             .unwrap_err();
@@ -538,5 +541,42 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().contains("since:"));
+    }
+
+    #[tokio::test]
+    async fn backfilled_posts_keep_their_time_but_not_a_future_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let past = prost_types::Timestamp {
+            seconds: 1_600_000_000,
+            nanos: 0,
+        };
+        let post = api
+            .create_post(Request::new(pb::CreatePostRequest {
+                author_id: "ada".into(),
+                text: "from the archive".into(),
+                visibility: pb::Visibility::Public as i32,
+                create_time: Some(past),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(post.create_time, Some(past));
+        let err = api
+            .create_post(Request::new(pb::CreatePostRequest {
+                author_id: "ada".into(),
+                text: "from the future".into(),
+                visibility: pb::Visibility::Public as i32,
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 4_000_000_000,
+                    nanos: 0,
+                }),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("create_time:"));
     }
 }

@@ -30,7 +30,7 @@ impl Handle {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim().trim_start_matches('@');
         let len = raw.chars().count();
-        if len < limits::HANDLE_MIN || len > limits::HANDLE_MAX {
+        if !(limits::HANDLE_MIN..=limits::HANDLE_MAX).contains(&len) {
             return Err(format!(
                 "must be {}..{} characters, got {len}",
                 limits::HANDLE_MIN,
@@ -61,7 +61,9 @@ pub fn parse_skills(raw: &[String]) -> Result<Vec<String>, String> {
     check_count(raw.len(), limits::MAX_SKILLS)?;
     let mut skills: Vec<String> = Vec::with_capacity(raw.len());
     for (i, skill) in raw.iter().enumerate() {
-        let skill = limits::SKILL.parse(skill).map_err(|e| format!("[{i}] {e}"))?;
+        let skill = limits::SKILL
+            .parse(skill)
+            .map_err(|e| format!("[{i}] {e}"))?;
         if !skills.iter().any(|s| s.eq_ignore_ascii_case(&skill)) {
             skills.push(skill);
         }

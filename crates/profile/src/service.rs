@@ -81,7 +81,10 @@ fn following_to_pb(f: FollowingRecord) -> pb::Following {
 fn parse_fields(p: &pb::Profile, v: &mut FieldViolations, prefix: &str) -> Option<ProfileFields> {
     let f = |name: &str| format!("{prefix}.{name}");
     let handle = v.check(&f("handle"), Handle::parse(&p.handle));
-    let display_name = v.check(&f("display_name"), limits::DISPLAY_NAME.parse(&p.display_name));
+    let display_name = v.check(
+        &f("display_name"),
+        limits::DISPLAY_NAME.parse(&p.display_name),
+    );
     let headline = v.check(&f("headline"), limits::HEADLINE.parse(&p.headline));
     let summary = v.check(&f("summary"), limits::SUMMARY.parse(&p.summary));
     let location = v.check(&f("location"), limits::LOCATION.parse(&p.location));
@@ -160,7 +163,7 @@ impl ProfileService for ProfileApi {
             .store
             .create_profile(&new_id(), fields, now_micros())
             .await?;
-        tracing::info!(member_id = %created.id, "profile created");
+        tracing::debug!(member_id = %created.id, "profile created");
         Ok(Response::new(pb::CreateProfileResponse {
             profile: Some(profile_to_pb(created)),
         }))
@@ -383,7 +386,11 @@ impl ProfileService for ProfileApi {
         };
         let limit = v.check(
             "page_size",
-            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
         );
         let after = v.check("page_token", connection_cursor(&req.page_token));
         v.into_result()?;
@@ -415,7 +422,11 @@ impl ProfileService for ProfileApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let limit = v.check(
             "page_size",
-            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
         );
         let after = v.check("page_token", connection_cursor(&req.page_token));
         v.into_result()?;
@@ -479,7 +490,11 @@ impl ProfileService for ProfileApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let limit = v.check(
             "page_size",
-            page_size(req.page_size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE),
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
         );
         let after = v.check("page_token", follow_cursor(&req.page_token));
         v.into_result()?;

@@ -40,7 +40,10 @@ pub trait ProfileStore: Send + Sync + 'static {
 
     /// Records a pending invitation. Both members must exist, not be connected, and have no
     /// pending invitation between them either way.
-    async fn create_invitation(&self, invitation: InvitationRecord) -> StoreResult<InvitationRecord>;
+    async fn create_invitation(
+        &self,
+        invitation: InvitationRecord,
+    ) -> StoreResult<InvitationRecord>;
 
     /// Accepts a pending invitation as `member_id` and connects the two members both ways, in
     /// one transaction. Returns the accepted invitation.

@@ -70,43 +70,167 @@ pub struct DemoSummary {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken",
-    "Radia", "Dennis", "Hedy", "Linus", "Katherine", "Tim", "Sophie", "Guido", "Annie", "Bjarne",
-    "Shafi", "Leslie", "Joan", "Niklaus", "Mary", "Tony", "Sister", "Vint", "Karen", "Robert",
-    "Lynn", "Yukihiro", "Anita", "James", "Jean", "Brian", "Evelyn", "Larry", "Carol", "Whitfield",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "John",
+    "Margaret",
+    "Ken",
+    "Radia",
+    "Dennis",
+    "Hedy",
+    "Linus",
+    "Katherine",
+    "Tim",
+    "Sophie",
+    "Guido",
+    "Annie",
+    "Bjarne",
+    "Shafi",
+    "Leslie",
+    "Joan",
+    "Niklaus",
+    "Mary",
+    "Tony",
+    "Sister",
+    "Vint",
+    "Karen",
+    "Robert",
+    "Lynn",
+    "Yukihiro",
+    "Anita",
+    "James",
+    "Jean",
+    "Brian",
+    "Evelyn",
+    "Larry",
+    "Carol",
+    "Whitfield",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "McCarthy",
-    "Hamilton", "Thompson", "Perlman", "Ritchie", "Lamarr", "Torvalds", "Johnson", "Berners",
-    "Wilson", "Rossum", "Easley", "Stroustrup", "Goldwasser", "Lamport", "Clarke", "Wirth",
-    "Keller", "Hoare", "Cerf", "Sparck", "Metcalfe", "Conway",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "McCarthy",
+    "Hamilton",
+    "Thompson",
+    "Perlman",
+    "Ritchie",
+    "Lamarr",
+    "Torvalds",
+    "Johnson",
+    "Berners",
+    "Wilson",
+    "Rossum",
+    "Easley",
+    "Stroustrup",
+    "Goldwasser",
+    "Lamport",
+    "Clarke",
+    "Wirth",
+    "Keller",
+    "Hoare",
+    "Cerf",
+    "Sparck",
+    "Metcalfe",
+    "Conway",
 ];
 const INDUSTRIES: &[&str] = &[
-    "Software", "Finance", "Healthcare", "Education", "Manufacturing", "Retail", "Energy",
+    "Software",
+    "Finance",
+    "Healthcare",
+    "Education",
+    "Manufacturing",
+    "Retail",
+    "Energy",
     "Media",
 ];
 const TITLES: &[&str] = &[
-    "Software Engineer", "Data Scientist", "Product Manager", "Designer", "Recruiter",
-    "Engineering Manager", "Nurse", "Teacher", "Analyst", "Founder", "SRE", "Researcher",
+    "Software Engineer",
+    "Data Scientist",
+    "Product Manager",
+    "Designer",
+    "Recruiter",
+    "Engineering Manager",
+    "Nurse",
+    "Teacher",
+    "Analyst",
+    "Founder",
+    "SRE",
+    "Researcher",
 ];
 const COMPANIES: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises",
-    "Cyberdyne", "Soylent", "Tyrell",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Cyberdyne",
+    "Soylent",
+    "Tyrell",
 ];
 const LOCATIONS: &[&str] = &[
-    "Berlin", "London", "Paris", "New York", "San Francisco", "Toronto", "Bangalore", "Sydney",
-    "Lagos", "Sao Paulo",
+    "Berlin",
+    "London",
+    "Paris",
+    "New York",
+    "San Francisco",
+    "Toronto",
+    "Bangalore",
+    "Sydney",
+    "Lagos",
+    "Sao Paulo",
 ];
 const SKILLS: &[&str] = &[
-    "Rust", "Go", "Python", "SQL", "Kubernetes", "Leadership", "Machine Learning", "Design",
-    "Negotiation", "Public Speaking", "Distributed Systems", "Recruiting", "Accounting",
-    "Teaching", "Nursing", "Marketing",
+    "Rust",
+    "Go",
+    "Python",
+    "SQL",
+    "Kubernetes",
+    "Leadership",
+    "Machine Learning",
+    "Design",
+    "Negotiation",
+    "Public Speaking",
+    "Distributed Systems",
+    "Recruiting",
+    "Accounting",
+    "Teaching",
+    "Nursing",
+    "Marketing",
 ];
 /// Ordered by popularity: the first ones are drawn most.
 const HASHTAGS: &[&str] = &[
-    "hiring", "career", "leadership", "rust", "ai", "mentalhealth", "remotework", "opentowork",
-    "startups", "productivity", "datascience", "kubernetes", "diversity", "learning",
-    "personalstory", "engineering", "design", "sustainability", "wellbeing", "futureofwork",
+    "hiring",
+    "career",
+    "leadership",
+    "rust",
+    "ai",
+    "mentalhealth",
+    "remotework",
+    "opentowork",
+    "startups",
+    "productivity",
+    "datascience",
+    "kubernetes",
+    "diversity",
+    "learning",
+    "personalstory",
+    "engineering",
+    "design",
+    "sustainability",
+    "wellbeing",
+    "futureofwork",
 ];
 const OPENINGS: &[&str] = &[
     "Excited to share that our team just shipped",
@@ -207,10 +331,10 @@ struct Clients {
 }
 
 async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(format!("http://{addr}"))?
+    Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await
-        .with_context(|| format!("connecting to {addr}"))?)
+        .with_context(|| format!("connecting to {addr}"))
 }
 
 /// Fills an empty suite with the demo network; a suite that already has it is left as is.
@@ -225,7 +349,9 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
     let mut probe = c.profiles.clone();
     match probe
         .get_profile(prpb::GetProfileRequest {
-            lookup: Some(prpb::get_profile_request::Lookup::Handle(handle_of(try_index))),
+            lookup: Some(prpb::get_profile_request::Lookup::Handle(handle_of(
+                try_index,
+            ))),
         })
         .await
     {
@@ -338,7 +464,9 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
                 target: Some(prpb::follow_request::Target::Hashtag(HASHTAGS[t].into())),
             });
         }
-        let hubs: BTreeSet<usize> = (0..1 + rng.below(2)).map(|_| rng.below(shape.hubs)).collect();
+        let hubs: BTreeSet<usize> = (0..1 + rng.below(2))
+            .map(|_| rng.below(shape.hubs))
+            .collect();
         for h in hubs.into_iter().filter(|h| *h != i) {
             follows.push(prpb::FollowRequest {
                 member_id: member.clone(),
@@ -371,7 +499,10 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
             TOPICS[rng.below(TOPICS.len())]
         );
         if rng.unit() < 0.15 {
-            text.push_str(&format!(" Thanks @{}!", handle_of(rng.below(shape.members))));
+            text.push_str(&format!(
+                " Thanks @{}!",
+                handle_of(rng.below(shape.members))
+            ));
         }
         let visibility = if rng.unit() < 0.2 {
             ppb::Visibility::Connections
@@ -436,7 +567,10 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
         let Some(member) = pick_engager(&mut rng, post) else {
             continue;
         };
-        let want_reactions = ops.iter().filter(|o| matches!(o, EngagementOp::React(..))).count()
+        let want_reactions = ops
+            .iter()
+            .filter(|o| matches!(o, EngagementOp::React(..)))
+            .count()
             < shape.reactions;
         let roll = rng.below(shape.reactions + shape.comments + shape.shares);
         if roll < shape.reactions && want_reactions {
@@ -445,7 +579,11 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
                 summary.reactions += 1;
             }
         } else if roll < shape.reactions + shape.comments && summary.comments < shape.comments {
-            ops.push(EngagementOp::Comment(member, post, rng.below(COMMENTS.len())));
+            ops.push(EngagementOp::Comment(
+                member,
+                post,
+                rng.below(COMMENTS.len()),
+            ));
             summary.comments += 1;
         } else if summary.shares < shape.shares && shared.insert((member, post)) {
             ops.push(EngagementOp::Share(member, post));
@@ -519,7 +657,12 @@ mod tests {
         assert_eq!(a, b);
         let degree = |m: usize| a.iter().filter(|(x, y)| *x == m || *y == m).count();
         assert!(degree(0) > 50, "hub degree {}", degree(0));
-        let small = (shape.hubs..shape.members).filter(|&m| degree(m) < 10).count();
-        assert!(small > shape.members / 2, "{small} members with small networks");
+        let small = (shape.hubs..shape.members)
+            .filter(|&m| degree(m) < 10)
+            .count();
+        assert!(
+            small > shape.members / 2,
+            "{small} members with small networks"
+        );
     }
 }

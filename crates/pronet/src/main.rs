@@ -13,7 +13,11 @@ use pronet_common::shutdown::{self, Shutdown};
 use pronet_common::upstream::CallLimits;
 
 #[derive(Parser, Debug)]
-#[command(name = "pronet", version, about = "A professional network backend: four gRPC services")]
+#[command(
+    name = "pronet",
+    version,
+    about = "A professional network backend: four gRPC services"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,7 +73,11 @@ struct ServeArgs {
     #[arg(long, env = "PRONET_POST_ADDR", default_value = "127.0.0.1:50052")]
     post_addr: String,
     /// The engagement service (for the feed service).
-    #[arg(long, env = "PRONET_ENGAGEMENT_ADDR", default_value = "127.0.0.1:50053")]
+    #[arg(
+        long,
+        env = "PRONET_ENGAGEMENT_ADDR",
+        default_value = "127.0.0.1:50053"
+    )]
     engagement_addr: String,
     /// How long health reports NOT_SERVING before the listener closes, so load balancers
     /// stop routing to this replica first.
@@ -148,9 +156,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         try_member = Some(summary.try_member_id);
     }
 
-    println!("pronet is ready in {:.2}s (data in {})", started.elapsed().as_secs_f64(), args.data_dir.display());
+    println!(
+        "pronet is ready in {:.2}s (data in {})",
+        started.elapsed().as_secs_f64(),
+        args.data_dir.display()
+    );
     for kind in ServiceKind::ALL {
-        println!("  {:<10} {}  {}", kind.name(), addrs.get(kind), kind.grpc_service());
+        println!(
+            "  {:<10} {}  {}",
+            kind.name(),
+            addrs.get(kind),
+            kind.grpc_service()
+        );
     }
     let member = try_member.unwrap_or_else(|| "MEMBER_ID".into());
     println!("try:");

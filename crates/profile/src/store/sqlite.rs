@@ -137,13 +137,15 @@ impl ProfileStore for SqliteProfileStore {
     }
 
     async fn get_profile(&self, id: &str) -> StoreResult<Option<ProfileRecord>> {
-        sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.db.reader)
-            .await?
-            .as_ref()
-            .map(profile_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.reader)
+        .await?
+        .as_ref()
+        .map(profile_from_row)
+        .transpose()
     }
 
     async fn get_profile_by_handle(&self, handle_key: &str) -> StoreResult<Option<ProfileRecord>> {
@@ -185,11 +187,13 @@ impl ProfileStore for SqliteProfileStore {
         now: i64,
     ) -> StoreResult<ProfileRecord> {
         let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(ProfileError::NotFound("profile"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("profile"))?;
         let mut profile = profile_from_row(&row)?;
         changes.apply(&mut profile);
         profile.update_time = now;
@@ -226,12 +230,13 @@ impl ProfileStore for SqliteProfileStore {
         if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await? {
             return Err(ProfileError::NotFound("invitee"));
         }
-        let connected = sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
-            .bind(&inv.inviter_id)
-            .bind(&inv.invitee_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let connected =
+            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
+                .bind(&inv.inviter_id)
+                .bind(&inv.invitee_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if connected {
             return Err(ProfileError::AlreadyConnected);
         }

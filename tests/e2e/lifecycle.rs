@@ -1,0 +1,128 @@
+//! Health, draining, restarts and durability.
+
+use pronet_proto::engagement::v1 as epb;
+use pronet_proto::post::v1 as ppb;
+use pronet_proto::profile::v1 as prpb;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::helpers::{channel, spawn_app};
+
+#[tokio::test]
+async fn restart_on_the_same_data_dir_keeps_everything() {
+    let mut app = spawn_app().await;
+    let ada = app.member("ada").await;
+    let bob = app.member("bob").await;
+    app.connect(&ada, &bob).await;
+    app.follow_hashtag(&ada, "rust").await;
+    let post = app
+        .post(&bob, "Durable #rust thoughts", ppb::Visibility::Connections)
+        .await;
+    app.react(&ada, &post, epb::ReactionType::Love).await;
+    app.comment(&ada, &post, "kept?").await;
+    app.share(&ada, &post).await;
+
+    app.restart().await;
+
+    let mut profiles = app.profiles.clone();
+    let again = profiles
+        .get_profile(prpb::GetProfileRequest {
+            lookup: Some(prpb::get_profile_request::Lookup::Handle("ada".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(again, ada);
+    let conns = profiles
+        .list_connections(prpb::ListConnectionsRequest {
+            member_id: ada.id.clone(),
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .connections;
+    assert_eq!(conns.len(), 1);
+    let mut posts = app.posts.clone();
+    let got = posts
+        .get_post(ppb::GetPostRequest {
+            post_id: post.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .post
+        .unwrap();
+    assert_eq!(got, post);
+    let mut eng = app.engagement.clone();
+    let stats = eng
+        .batch_get_post_stats(epb::BatchGetPostStatsRequest {
+            post_ids: vec![post.id.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(
+        (stats[0].total_reactions, stats[0].comments, stats[0].shares),
+        (1, 1, 1)
+    );
+    let feed = app.whole_feed(&ada, 10).await;
+    assert_eq!(feed.len(), 1);
+}
+
+#[tokio::test]
+async fn every_server_reports_serving_then_not_serving_while_draining() {
+    use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SuiteConfig::new(dir.path(), SuiteAddrs::ephemeral());
+    config.drain_delay = Duration::from_millis(1500);
+    let suite = RunningSuite::start(config).await.unwrap();
+    let addrs = suite.addrs;
+    let mut clients = Vec::new();
+    for kind in ServiceKind::ALL {
+        let mut health = HealthClient::new(channel(addrs.get(kind)).await);
+        for service in ["", kind.grpc_service()] {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+        }
+        let unknown = health
+            .check(HealthCheckRequest {
+                service: "no.such.Service".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        clients.push((kind, health));
+    }
+
+    let stop = suite.shutdown_handle();
+    let stopped = tokio::spawn(suite.wait());
+    stop.trigger();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (kind, health) in &mut clients {
+        let status = health
+            .check(HealthCheckRequest {
+                service: kind.grpc_service().into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::NotServing as i32, "{kind:?}");
+    }
+    stopped.await.unwrap().unwrap();
+}

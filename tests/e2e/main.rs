@@ -1,0 +1,9 @@
+//! End-to-end tests: the four services on ephemeral loopback ports, spoken to over real gRPC,
+//! each test with its own data directory.
+
+mod helpers;
+
+mod errors;
+mod feed;
+mod lifecycle;
+mod profile;

@@ -1,0 +1,326 @@
+//! Profiles, invitations, connections and follows over gRPC.
+
+use pronet_proto::profile::v1 as pb;
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn handles_are_unique_ignoring_case_and_found_in_any_case() {
+    let app = spawn_app().await;
+    let ada = app.member("Ada_L").await;
+    assert_eq!(ada.handle, "Ada_L");
+    assert_eq!(ada.id.len(), 32);
+    let mut c = app.profiles.clone();
+    let err = c
+        .create_profile(pb::CreateProfileRequest {
+            profile: Some(pb::Profile {
+                handle: "ada_l".into(),
+                display_name: "Someone Else".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(err.message(), "handle is already taken");
+
+    let found = c
+        .get_profile(pb::GetProfileRequest {
+            lookup: Some(pb::get_profile_request::Lookup::Handle("ADA_L".into())),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(found, ada);
+}
+
+#[tokio::test]
+async fn batch_get_keeps_request_order_and_reports_missing() {
+    let app = spawn_app().await;
+    let a = app.member("first").await;
+    let b = app.member("second").await;
+    let mut c = app.profiles.clone();
+    let got = c
+        .batch_get_profiles(pb::BatchGetProfilesRequest {
+            member_ids: vec![b.id.clone(), a.id.clone(), b.id.clone()],
+            allow_missing: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profiles;
+    let handles: Vec<&str> = got.iter().map(|p| p.handle.as_str()).collect();
+    assert_eq!(handles, ["second", "first", "second"]);
+
+    let err = c
+        .batch_get_profiles(pb::BatchGetProfilesRequest {
+            member_ids: vec![a.id.clone(), "missing".into()],
+            allow_missing: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let got = c
+        .batch_get_profiles(pb::BatchGetProfilesRequest {
+            member_ids: vec!["missing".into(), a.id.clone()],
+            allow_missing: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profiles;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, a.id);
+}
+
+#[tokio::test]
+async fn update_changes_only_the_masked_fields() {
+    let app = spawn_app().await;
+    let ada = app.member("ada").await;
+    let mut c = app.profiles.clone();
+    let updated = c
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                id: ada.id.clone(),
+                headline: "Principal Engineer".into(),
+                display_name: "ignored because not in the mask".into(),
+                skills: vec!["Rust".into(), "rust".into(), "Go".into()],
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["headline".into(), "skills".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(updated.headline, "Principal Engineer");
+    assert_eq!(updated.display_name, ada.display_name);
+    assert_eq!(updated.skills, ["Rust", "Go"]);
+    assert_eq!(updated.create_time, ada.create_time);
+    assert_ne!(updated.update_time, ada.update_time);
+
+    let other = app.member("taken").await;
+    let err = c
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                id: ada.id.clone(),
+                handle: "TAKEN".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["handle".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let _ = other;
+
+    let err = c
+        .update_profile(pb::UpdateProfileRequest {
+            profile: Some(pb::Profile {
+                id: "nobody".into(),
+                headline: "x".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn invitations_connect_both_ways_once() {
+    let app = spawn_app().await;
+    let a = app.member("alice").await;
+    let b = app.member("bruno").await;
+    let eve = app.member("eve").await;
+    let mut c = app.profiles.clone();
+    let inv = c
+        .create_invitation(pb::CreateInvitationRequest {
+            inviter_id: a.id.clone(),
+            invitee_id: b.id.clone(),
+            message: "Met you at RustConf".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(inv.state, pb::InvitationState::Pending as i32);
+
+    // Pending either way: a second invitation is refused.
+    let err = c
+        .create_invitation(pb::CreateInvitationRequest {
+            inviter_id: b.id.clone(),
+            invitee_id: a.id.clone(),
+            message: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+
+    let received = c
+        .list_invitations(pb::ListInvitationsRequest {
+            member_id: b.id.clone(),
+            direction: pb::InvitationDirection::Received as i32,
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invitations;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].message, "Met you at RustConf");
+
+    // Someone else cannot accept it.
+    let err = c
+        .accept_invitation(pb::AcceptInvitationRequest {
+            invitation_id: inv.id.clone(),
+            member_id: eve.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let accepted = c
+        .accept_invitation(pb::AcceptInvitationRequest {
+            invitation_id: inv.id.clone(),
+            member_id: b.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        accepted.invitation.unwrap().state,
+        pb::InvitationState::Accepted as i32
+    );
+    assert_eq!(accepted.connection.unwrap().member_id, a.id);
+
+    let err = c
+        .accept_invitation(pb::AcceptInvitationRequest {
+            invitation_id: inv.id.clone(),
+            member_id: b.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let err = c
+        .create_invitation(pb::CreateInvitationRequest {
+            inviter_id: b.id.clone(),
+            invitee_id: a.id.clone(),
+            message: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    for (member, other) in [(&a, &b), (&b, &a)] {
+        let conns = c
+            .list_connections(pb::ListConnectionsRequest {
+                member_id: member.id.clone(),
+                page_size: 0,
+                page_token: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let ids: Vec<&str> = conns
+            .connections
+            .iter()
+            .map(|c| c.member_id.as_str())
+            .collect();
+        assert_eq!(ids, [other.id.as_str()]);
+        assert!(conns.next_page_token.is_empty());
+    }
+
+    let err = c
+        .accept_invitation(pb::AcceptInvitationRequest {
+            invitation_id: "nope".into(),
+            member_id: b.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn connections_page_without_repeats() {
+    let app = spawn_app().await;
+    let hub = app.member("hub").await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let m = app.member(&format!("member_{i}")).await;
+        app.connect(&m, &hub).await;
+        expected.push(m.id);
+    }
+    let mut c = app.profiles.clone();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_connections(pb::ListConnectionsRequest {
+                member_id: hub.id.clone(),
+                page_size: 3,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.connections.len() <= 3);
+        seen.extend(page.connections.into_iter().map(|c| c.member_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    expected.reverse(); // newest first
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn follows_members_and_hashtags() {
+    let app = spawn_app().await;
+    let fan = app.member("fan").await;
+    let star = app.member("star").await;
+    app.follow_member(&fan, &star).await;
+    app.follow_hashtag(&fan, "#OpenToWork").await;
+    app.follow_hashtag(&fan, "opentowork").await; // the same hashtag: no duplicate
+    let mut c = app.profiles.clone();
+    let following = c
+        .list_following(pb::ListFollowingRequest {
+            member_id: fan.id.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .following;
+    use pb::following::Target;
+    let targets: Vec<Target> = following.into_iter().filter_map(|f| f.target).collect();
+    assert_eq!(
+        targets,
+        [
+            Target::Hashtag("opentowork".into()),
+            Target::FolloweeId(star.id.clone())
+        ]
+    );
+    let err = c
+        .follow(pb::FollowRequest {
+            member_id: fan.id.clone(),
+            target: Some(pb::follow_request::Target::FolloweeId("ghost".into())),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
