@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Smoke test with the real grpcurl (1.8.6 speaks reflection v1alpha only): start
+# `pronet up --demo` on free ports, list and describe over reflection, check health, and make
+# a GetFeed call that must return items. Stops the suite with SIGTERM and expects a clean exit.
+set -euo pipefail
+bin=${1:?usage: smoke-grpcurl.sh PATH_TO_PRONET}
+work=$(mktemp -d)
+log="$work/up.log"
+base=$(( 20000 + RANDOM % 20000 ))
+profile=127.0.0.1:$base post=127.0.0.1:$((base + 1))
+engagement=127.0.0.1:$((base + 2)) feed=127.0.0.1:$((base + 3))
+
+"$bin" up --demo --data-dir "$work/data" \
+  --profile-listen "$profile" --post-listen "$post" \
+  --engagement-listen "$engagement" --feed-listen "$feed" >"$log" 2>"$work/up.err" &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+for _ in $(seq 1 600); do
+  grep -q "pronet is ready" "$log" && break
+  kill -0 "$pid" 2>/dev/null || { echo "pronet up died"; cat "$log" "$work/up.err"; exit 1; }
+  sleep 0.5
+done
+grep -q "pronet is ready" "$log" || { echo "pronet up not ready in 300s"; tail -20 "$work/up.err"; exit 1; }
+cat "$log"
+member=$(sed -n 's/^try member @[^ ]* (member_id \([0-9a-f]*\)).*/\1/p' "$log")
+[ -n "$member" ] || { echo "no demo member printed"; exit 1; }
+
+fail() { echo "smoke: $*"; exit 1; }
+services=$(grpcurl -plaintext "$feed" list)
+echo "$services"
+for s in pronet.feed.v1.FeedService grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection; do
+  grep -qx "$s" <<<"$services" || fail "feed server does not list $s"
+done
+for addr_svc in "$profile pronet.profile.v1.ProfileService" "$post pronet.post.v1.PostService" \
+                "$engagement pronet.engagement.v1.EngagementService"; do
+  set -- $addr_svc
+  grpcurl -plaintext "$1" list | grep -qx "$2" || fail "$1 does not list $2"
+  grpcurl -plaintext -d "{\"service\":\"$2\"}" "$1" grpc.health.v1.Health/Check | grep -q SERVING \
+    || fail "$2 is not SERVING"
+done
+grpcurl -plaintext "$feed" describe pronet.feed.v1.FeedService | grep -q "rpc GetFeed" \
+  || fail "describe FeedService"
+grpcurl -plaintext "$feed" describe pronet.feed.v1.GetFeedResponse >/dev/null \
+  || fail "describe GetFeedResponse"
+grpcurl -plaintext "$profile" describe pronet.profile.v1.UpdateProfileRequest | grep -q FieldMask \
+  || fail "describe a message with a well-known type"
+
+resp=$(grpcurl -plaintext -d "{\"member_id\":\"$member\",\"page_size\":5}" "$feed" \
+  pronet.feed.v1.FeedService/GetFeed)
+items=$(grep -c '"post": {' <<<"$resp" || true)
+echo "GetFeed returned $items items; first reasons:"
+grep -m3 '"text": ".*\(posted\|reacted\|commented\|shared\|follow\)' <<<"$resp" || true
+[ "$items" -ge 1 ] || { echo "$resp"; fail "GetFeed returned no items"; }
+
+bad=$(grpcurl -plaintext -d '{"member_id":"","page_size":-1}' "$feed" \
+  pronet.feed.v1.FeedService/GetFeed 2>&1 || true)
+grep -q "InvalidArgument" <<<"$bad" || { echo "$bad"; fail "bad input was not INVALID_ARGUMENT"; }
+
+kill -TERM "$pid"
+wait "$pid" || fail "pronet up did not exit cleanly on SIGTERM"
+trap 'rm -rf "$work"' EXIT
+echo "smoke test passed"
