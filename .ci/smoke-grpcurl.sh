@@ -57,6 +57,7 @@ grep -m3 '"text": ".*\(posted\|reacted\|commented\|shared\|follow\)' <<<"$resp" 
 bad=$(grpcurl -plaintext -d '{"member_id":"","page_size":-1}' "$feed" \
   pronet.feed.v1.FeedService/GetFeed 2>&1 || true)
 grep -q "InvalidArgument" <<<"$bad" || { echo "$bad"; fail "bad input was not INVALID_ARGUMENT"; }
+grep -q '"fieldViolations"' <<<"$bad" || { echo "$bad"; fail "grpcurl could not decode the BadRequest"; }
 
 kill -TERM "$pid"
 wait "$pid" || fail "pronet up did not exit cleanly on SIGTERM"

@@ -1,5 +1,6 @@
 //! Compiles every pronet `.proto` into Rust and one encoded descriptor set (imports included, so
-//! reflection can answer for the well-known types too).
+//! reflection can answer for the well-known types too). protoc comes from the
+//! `protoc-bin-vendored` crate, so a fresh machine needs no system protoc.
 
 use std::path::PathBuf;
 
@@ -17,8 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    let includes = [root, protoc_bin_vendored::include_path()?];
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("pronet_descriptor.bin"))
-        .compile_protos(&files, &[root])?;
+        .compile_with_config(config, &files, &includes)?;
     Ok(())
 }

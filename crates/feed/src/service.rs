@@ -48,7 +48,9 @@ impl FeedApi {
 
     /// Gathers the member's candidates as of `as_of` and ranks them.
     async fn compute(&self, member_id: &str, as_of: i64) -> Result<Computed, Status> {
+        let started = std::time::Instant::now();
         let network = self.source.network(member_id).await?;
+        let network_done = started.elapsed();
         let since = as_of - self.window.as_micros() as i64;
 
         let mut authors: Vec<String> = network
@@ -69,6 +71,8 @@ impl FeedApi {
             self.source.recent_activity(connections, since),
         )?;
 
+        let gathered = started.elapsed();
+        let (recent_posts, activities) = (recent.len(), activity.len());
         let mut posts: HashMap<String, ppb::Post> =
             recent.into_iter().map(|p| (p.id.clone(), p)).collect();
         let mut engaged: HashMap<String, HashMap<EngagementKind, BTreeSet<String>>> =
@@ -110,7 +114,9 @@ impl FeedApi {
             visible && p.author_id != member_id && created.is_some_and(|t| t <= as_of)
         });
 
+        let fetched = started.elapsed();
         let stats = self.source.stats(posts.keys().cloned().collect()).await?;
+        let counted = started.elapsed();
         let candidates: Vec<Candidate> = posts
             .values()
             .map(|p| {
@@ -149,6 +155,19 @@ impl FeedApi {
         let scored = candidates.len();
         let mut items = self.ranker.rank(candidates, as_of);
         items.truncate(limits::MAX_FEED_DEPTH);
+        tracing::debug!(
+            member_id,
+            connections = network.connections.len(),
+            recent_posts,
+            activities,
+            scored,
+            network_ms = network_done.as_secs_f64() * 1e3,
+            gather_ms = (gathered - network_done).as_secs_f64() * 1e3,
+            engaged_posts_ms = (fetched - gathered).as_secs_f64() * 1e3,
+            stats_ms = (counted - fetched).as_secs_f64() * 1e3,
+            rank_ms = (started.elapsed() - counted).as_secs_f64() * 1e3,
+            "feed ranked"
+        );
         Ok(Computed {
             snapshot: Arc::new(Snapshot {
                 member_id: member_id.to_owned(),
