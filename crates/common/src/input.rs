@@ -27,9 +27,16 @@ impl TextRule {
         }
     }
 
-    /// Checks `raw`; single-line texts are trimmed first.
+    /// Checks `raw`, normalized to Unicode NFC (so visually equal texts are stored equal);
+    /// single-line texts are trimmed first. Otherwise the text is kept as sent.
     pub fn parse(&self, raw: &str) -> Result<String, String> {
-        let text = if self.multiline { raw } else { raw.trim() };
+        use unicode_normalization::UnicodeNormalization;
+        let normalized: String = raw.nfc().collect();
+        let text = if self.multiline {
+            normalized.as_str()
+        } else {
+            normalized.trim()
+        };
         let chars = text.chars().count();
         if chars < self.min_chars {
             return Err(if self.min_chars == 1 {
@@ -89,6 +96,14 @@ mod tests {
         assert!(rule.parse("line one\nline two\t!").is_ok());
         assert!(rule.parse("bell\u{7}").is_err());
         assert!(rule.parse(" \n ").is_err());
+    }
+
+    #[test]
+    fn normalizes_to_nfc() {
+        // "e" + combining acute accent becomes the single precomposed "é".
+        let parsed = TextRule::single_line(1, 10).parse("caf\u{65}\u{301}").unwrap();
+        assert_eq!(parsed, "caf\u{e9}");
+        assert_eq!(parsed.chars().count(), 4);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! shutdown), telemetry, error mapping, pagination, time and id helpers, input rules shared by
 //! every service, and the embedded SQLite store's connection setup.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;

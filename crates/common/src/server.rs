@@ -10,6 +10,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
+use crate::auth::{AccessFn, AuthConfig, AuthLayer};
 use crate::shutdown::Shutdown;
 
 /// Largest request message a server decodes; anything bigger is refused before it is parsed.
@@ -25,6 +26,8 @@ pub struct ServerSpec {
     /// How long to report NOT_SERVING before closing the listener, so load balancers stop
     /// sending new calls first.
     pub drain_delay: Duration,
+    /// Who may call each of the service's methods.
+    pub access: AccessFn,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,7 @@ pub async fn serve(
     spec: ServerSpec,
     listener: TcpListener,
     routes: Routes,
+    auth: std::sync::Arc<AuthConfig>,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -102,6 +106,8 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // One span per call so every log line of a request names its method.
         .trace_fn(move |req| tracing::info_span!("grpc", server = name, path = %req.uri().path()))
+        // Every call is authenticated here, once, before any handler runs.
+        .layer(AuthLayer::new(auth, spec.access))
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)
