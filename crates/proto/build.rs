@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     let includes = [root, protoc_bin_vendored::include_path()?];
     tonic_prost_build::configure()
+        // Undecodable requests are INVALID_ARGUMENT, not INTERNAL (see src/codec.rs).
+        .codec_path("crate::codec::ProtoCodec")
         .file_descriptor_set_path(out_dir.join("pronet_descriptor.bin"))
         .compile_with_config(config, &files, &includes)?;
     Ok(())

@@ -15,24 +15,28 @@ const BAD_TOKEN: &str = "not-a-token";
 #[tokio::test]
 async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
     let app = spawn_app().await;
+    let me = app.member("tester").await;
     let mut c = app.profiles.clone();
 
     let e = c
-        .create_profile(prpb::CreateProfileRequest { profile: None })
+        .create_profile(app.req(&me, prpb::CreateProfileRequest { profile: None }))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["profile"]);
     let e = c
-        .create_profile(prpb::CreateProfileRequest {
-            profile: Some(prpb::Profile {
-                handle: "a b".into(),
-                display_name: "   ".into(),
-                headline: "h".repeat(221),
-                skills: vec![String::new()],
-                summary: "bell\u{7}".into(),
-                ..Default::default()
-            }),
-        })
+        .create_profile(app.req(
+            &me,
+            prpb::CreateProfileRequest {
+                profile: Some(prpb::Profile {
+                    handle: "a b".into(),
+                    display_name: "   ".into(),
+                    headline: "h".repeat(221),
+                    skills: vec![String::new()],
+                    summary: "bell\u{7}".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(
@@ -47,37 +51,46 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
     );
 
     let e = c
-        .get_profile(prpb::GetProfileRequest { lookup: None })
+        .get_profile(app.req(&me, prpb::GetProfileRequest { lookup: None }))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["lookup"]);
     let e = c
-        .get_profile(prpb::GetProfileRequest {
-            lookup: Some(prpb::get_profile_request::Lookup::MemberId("../etc".into())),
-        })
+        .get_profile(app.req(
+            &me,
+            prpb::GetProfileRequest {
+                lookup: Some(prpb::get_profile_request::Lookup::MemberId("../etc".into())),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id"]);
 
     let e = c
-        .batch_get_profiles(prpb::BatchGetProfilesRequest {
-            member_ids: vec!["ok".into(), String::new()],
-            allow_missing: false,
-        })
+        .batch_get_profiles(app.req(
+            &me,
+            prpb::BatchGetProfilesRequest {
+                member_ids: vec!["ok".into(), String::new()],
+                allow_missing: false,
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_ids[1]"]);
 
     let e = c
-        .update_profile(prpb::UpdateProfileRequest {
-            profile: Some(prpb::Profile {
-                id: String::new(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["create_time".into(), "display_name".into()],
-            }),
-        })
+        .update_profile(app.req(
+            &me,
+            prpb::UpdateProfileRequest {
+                profile: Some(prpb::Profile {
+                    id: String::new(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["create_time".into(), "display_name".into()],
+                }),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(
@@ -86,65 +99,83 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
     );
 
     let e = c
-        .create_invitation(prpb::CreateInvitationRequest {
-            inviter_id: "same".into(),
-            invitee_id: "same".into(),
-            message: "m".repeat(301),
-        })
+        .create_invitation(app.req(
+            &me,
+            prpb::CreateInvitationRequest {
+                inviter_id: "same".into(),
+                invitee_id: "same".into(),
+                message: "m".repeat(301),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["invitee_id", "message"]);
 
     let e = c
-        .accept_invitation(prpb::AcceptInvitationRequest::default())
+        .accept_invitation(app.req(&me, prpb::AcceptInvitationRequest::default()))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["invitation_id", "member_id"]);
 
     let e = c
-        .list_invitations(prpb::ListInvitationsRequest {
-            member_id: String::new(),
-            direction: 99,
-            page_size: -1,
-            page_token: BAD_TOKEN.into(),
-        })
+        .list_invitations(app.req(
+            &me,
+            prpb::ListInvitationsRequest {
+                member_id: String::new(),
+                direction: 99,
+                page_size: -1,
+                page_token: BAD_TOKEN.into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "direction", "page_size", "page_token"]);
 
     let e = c
-        .list_connections(prpb::ListConnectionsRequest {
-            member_id: String::new(),
-            page_size: -5,
-            page_token: BAD_TOKEN.into(),
-        })
+        .list_connections(app.req(
+            &me,
+            prpb::ListConnectionsRequest {
+                member_id: String::new(),
+                page_size: -5,
+                page_token: BAD_TOKEN.into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "page_size", "page_token"]);
 
     let e = c
-        .follow(prpb::FollowRequest {
-            member_id: String::new(),
-            target: None,
-        })
+        .follow(app.req(
+            &me,
+            prpb::FollowRequest {
+                member_id: String::new(),
+                target: None,
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "target"]);
     let e = c
-        .follow(prpb::FollowRequest {
-            member_id: "someone".into(),
-            target: Some(prpb::follow_request::Target::Hashtag("#not a tag".into())),
-        })
+        .follow(app.req(
+            &me,
+            prpb::FollowRequest {
+                member_id: "someone".into(),
+                target: Some(prpb::follow_request::Target::Hashtag("#not a tag".into())),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["hashtag"]);
 
     let e = c
-        .list_following(prpb::ListFollowingRequest {
-            member_id: "x".repeat(65),
-            page_size: -1,
-            page_token: BAD_TOKEN.into(),
-        })
+        .list_following(app.req(
+            &me,
+            prpb::ListFollowingRequest {
+                member_id: "x".repeat(65),
+                page_size: -1,
+                page_token: BAD_TOKEN.into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "page_size", "page_token"]);
@@ -153,67 +184,86 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
 #[tokio::test]
 async fn every_post_rpc_rejects_bad_input_with_all_violations() {
     let app = spawn_app().await;
+    let me = app.member("tester").await;
     let mut c = app.posts.clone();
 
     let e = c
-        .create_post(ppb::CreatePostRequest {
-            author_id: String::new(),
-            text: String::new(),
-            visibility: ppb::Visibility::Unspecified as i32,
-            create_time: Some(Timestamp {
-                seconds: 4_000_000_000,
-                nanos: 0,
-            }),
-        })
+        .create_post(app.req(
+            &me,
+            ppb::CreatePostRequest {
+                author_id: String::new(),
+                text: String::new(),
+                visibility: ppb::Visibility::Unspecified as i32,
+                create_time: Some(Timestamp {
+                    seconds: 4_000_000_000,
+                    nanos: 0,
+                }),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["author_id", "text", "visibility", "create_time"]);
     let e = c
-        .create_post(ppb::CreatePostRequest {
-            author_id: "author".into(),
-            text: "x".repeat(3001),
-            visibility: 42,
-            create_time: None,
-        })
+        .create_post(app.req(
+            &me,
+            ppb::CreatePostRequest {
+                author_id: "author".into(),
+                text: "x".repeat(3001),
+                visibility: 42,
+                create_time: None,
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["text", "visibility"]);
 
     let e = c
-        .get_post(ppb::GetPostRequest {
-            post_id: String::new(),
-        })
+        .get_post(app.req(
+            &me,
+            ppb::GetPostRequest {
+                post_id: String::new(),
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["post_id"]);
 
     let e = c
-        .batch_get_posts(ppb::BatchGetPostsRequest {
-            post_ids: vec!["fine".into(), "not fine".into()],
-            allow_missing: true,
-        })
+        .batch_get_posts(app.req(
+            &me,
+            ppb::BatchGetPostsRequest {
+                post_ids: vec!["fine".into(), "not fine".into()],
+                allow_missing: true,
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["post_ids[1]"]);
 
     let e = c
-        .list_posts_by_author(ppb::ListPostsByAuthorRequest {
-            author_id: String::new(),
-            page_size: -1,
-            page_token: BAD_TOKEN.into(),
-        })
+        .list_posts_by_author(app.req(
+            &me,
+            ppb::ListPostsByAuthorRequest {
+                author_id: String::new(),
+                page_size: -1,
+                page_token: BAD_TOKEN.into(),
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["author_id", "page_size", "page_token"]);
 
     let e = c
-        .list_recent_posts_by_authors(ppb::ListRecentPostsByAuthorsRequest {
+        .list_recent_posts_by_authors(app.service_req(ppb::ListRecentPostsByAuthorsRequest {
             author_ids: vec!["a b".into()],
             hashtags: vec!["#".into()],
             since: None,
             max_posts: -1,
             max_posts_per_author: -1,
-        })
+        }))
         .await
         .unwrap_err();
     assert_bad_request(
@@ -231,59 +281,73 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
 #[tokio::test]
 async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
     let app = spawn_app().await;
+    let me = app.member("tester").await;
     let mut c = app.engagement.clone();
 
     let e = c
-        .react(epb::ReactRequest {
-            member_id: String::new(),
-            post_id: "p q".into(),
-            reaction_type: epb::ReactionType::Unspecified as i32,
-        })
+        .react(app.req(
+            &me,
+            epb::ReactRequest {
+                member_id: String::new(),
+                post_id: "p q".into(),
+                reaction_type: epb::ReactionType::Unspecified as i32,
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "post_id", "reaction_type"]);
 
     let e = c
-        .create_comment(epb::CreateCommentRequest {
-            member_id: "m".into(),
-            post_id: String::new(),
-            text: "c".repeat(1251),
-        })
+        .create_comment(app.req(
+            &me,
+            epb::CreateCommentRequest {
+                member_id: "m".into(),
+                post_id: String::new(),
+                text: "c".repeat(1251),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["post_id", "text"]);
 
     let e = c
-        .record_share(epb::RecordShareRequest::default())
+        .record_share(app.req(&me, epb::RecordShareRequest::default()))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "post_id"]);
 
     let e = c
-        .batch_get_post_stats(epb::BatchGetPostStatsRequest {
-            post_ids: vec![String::new()],
-        })
+        .batch_get_post_stats(app.req(
+            &me,
+            epb::BatchGetPostStatsRequest {
+                post_ids: vec![String::new()],
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["post_ids[0]"]);
 
     let e = c
-        .list_recent_activity(epb::ListRecentActivityRequest {
+        .list_recent_activity(app.service_req(epb::ListRecentActivityRequest {
             member_ids: vec!["ok".into()],
             since: None,
             max_activities: -3,
-        })
+        }))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["since", "max_activities"]);
 
     let mut f = app.feed.clone();
     let e = f
-        .get_feed(fpb::GetFeedRequest {
-            member_id: String::new(),
-            page_size: -1,
-            page_token: BAD_TOKEN.into(),
-        })
+        .get_feed(app.req(
+            &me,
+            fpb::GetFeedRequest {
+                member_id: String::new(),
+                page_size: -1,
+                page_token: BAD_TOKEN.into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["member_id", "page_size", "page_token"]);
@@ -292,59 +356,77 @@ async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
     let app = spawn_app().await;
-    let member = app.member("member").await;
+    let me = app.member("member").await;
+    let member = &me;
     let mut posts = app.posts.clone();
     let e = posts
-        .get_post(ppb::GetPostRequest {
-            post_id: "nope".into(),
-        })
+        .get_post(app.req(
+            &me,
+            ppb::GetPostRequest {
+                post_id: "nope".into(),
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     let e = posts
-        .batch_get_posts(ppb::BatchGetPostsRequest {
-            post_ids: vec!["nope".into()],
-            allow_missing: false,
-        })
+        .batch_get_posts(app.req(
+            &me,
+            ppb::BatchGetPostsRequest {
+                post_ids: vec!["nope".into()],
+                allow_missing: false,
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     let mut eng = app.engagement.clone();
     let e = eng
-        .react(epb::ReactRequest {
-            member_id: member.id.clone(),
-            post_id: "nope".into(),
-            reaction_type: epb::ReactionType::Like as i32,
-        })
+        .react(app.req(
+            &me,
+            epb::ReactRequest {
+                member_id: member.id.clone(),
+                post_id: "nope".into(),
+                reaction_type: epb::ReactionType::Like as i32,
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert_eq!(e.message(), "post not found");
     let e = eng
-        .create_comment(epb::CreateCommentRequest {
-            member_id: member.id.clone(),
-            post_id: "nope".into(),
-            text: "hello".into(),
-        })
+        .create_comment(app.req(
+            &me,
+            epb::CreateCommentRequest {
+                member_id: member.id.clone(),
+                post_id: "nope".into(),
+                text: "hello".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     let mut profiles = app.profiles.clone();
     let e = profiles
-        .get_profile(prpb::GetProfileRequest {
-            lookup: Some(prpb::get_profile_request::Lookup::MemberId("nope".into())),
-        })
+        .get_profile(app.req(
+            &me,
+            prpb::GetProfileRequest {
+                lookup: Some(prpb::get_profile_request::Lookup::MemberId("nope".into())),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     let e = profiles
-        .list_connections(prpb::ListConnectionsRequest {
+        .list_connections(app.service_req(prpb::ListConnectionsRequest {
             member_id: "nope".into(),
             page_size: 0,
             page_token: String::new(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -353,9 +435,16 @@ async fn unknown_ids_are_not_found() {
 #[tokio::test]
 async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
     use pronet::suite::{serve_service, Dependencies, ServiceKind, ServiceOptions};
+    use pronet_common::auth::{with_token, AuthConfig};
     use pronet_common::shutdown::Shutdown;
     use pronet_common::upstream::CallLimits;
+    use std::sync::Arc;
     use std::time::Duration;
+
+    let auth = Arc::new(AuthConfig::hs256(&[3u8; 32], "pronet").unwrap());
+    let token = auth
+        .member_token("someone", Duration::from_secs(60))
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 1 of loopback.
@@ -373,6 +462,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(2),
         },
+        auth,
     };
     let stop = Shutdown::new();
     let mut addrs = Vec::new();
@@ -386,11 +476,14 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         crate::helpers::channel(addrs[0]).await,
     );
     let e = feed
-        .get_feed(fpb::GetFeedRequest {
-            member_id: "someone".into(),
-            page_size: 5,
-            page_token: String::new(),
-        })
+        .get_feed(with_token(
+            fpb::GetFeedRequest {
+                member_id: "someone".into(),
+                page_size: 5,
+                page_token: String::new(),
+            },
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
@@ -401,11 +494,14 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
             crate::helpers::channel(addrs[1]).await,
         );
     let e = eng
-        .react(epb::ReactRequest {
-            member_id: "someone".into(),
-            post_id: "post".into(),
-            reaction_type: epb::ReactionType::Like as i32,
-        })
+        .react(with_token(
+            epb::ReactRequest {
+                member_id: "someone".into(),
+                post_id: "post".into(),
+                reaction_type: epb::ReactionType::Like as i32,
+            },
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);

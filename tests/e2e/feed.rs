@@ -263,13 +263,18 @@ async fn unknown_member_gets_not_found_and_a_member_without_network_an_empty_fee
     assert!(page.items.is_empty());
     assert!(page.next_page_token.is_empty());
 
+    // A valid identity that never created a profile.
+    let (id, token) = app.identity();
     let mut feed = app.feed.clone();
     let err = feed
-        .get_feed(pronet_proto::feed::v1::GetFeedRequest {
-            member_id: "nobody".into(),
-            page_size: 10,
-            page_token: String::new(),
-        })
+        .get_feed(pronet_common::auth::with_token(
+            pronet_proto::feed::v1::GetFeedRequest {
+                member_id: id,
+                page_size: 10,
+                page_token: String::new(),
+            },
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
@@ -291,11 +296,14 @@ async fn a_page_token_of_another_member_is_refused() {
     assert!(!page.next_page_token.is_empty());
     let mut feed = app.feed.clone();
     let err = feed
-        .get_feed(pronet_proto::feed::v1::GetFeedRequest {
-            member_id: b.id.clone(),
-            page_size: 1,
-            page_token: page.next_page_token,
-        })
+        .get_feed(app.req(
+            &b,
+            pronet_proto::feed::v1::GetFeedRequest {
+                member_id: b.id.clone(),
+                page_size: 1,
+                page_token: page.next_page_token,
+            },
+        ))
         .await
         .unwrap_err();
     crate::helpers::assert_bad_request(&err, &["page_token"]);

@@ -1,8 +1,12 @@
 //! `spawn_app()`: the whole suite on port 0 with a fresh data dir, and clients for it.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use pronet::{RunningSuite, SuiteAddrs, SuiteConfig};
+use pronet_common::auth::{with_token, AuthConfig};
+use pronet_common::ids::new_id;
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
 use pronet_proto::feed::v1 as fpb;
@@ -13,12 +17,23 @@ use pronet_proto::profile::v1 as prpb;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use tempfile::TempDir;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
+
+/// A member as a client holds it: the profile and a token to act with.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub token: String,
+    pub profile: prpb::Profile,
+}
 
 pub struct TestApp {
     pub suite: Option<RunningSuite>,
     pub dir: TempDir,
+    pub auth: Arc<AuthConfig>,
+    /// The HS256 secret behind `auth`, to forge tokens the API cannot mint (expired ones).
+    pub secret: String,
     pub profiles: ProfileServiceClient<Channel>,
     pub posts: PostServiceClient<Channel>,
     pub engagement: EngagementServiceClient<Channel>,
@@ -27,11 +42,16 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let suite = start_suite(dir.path()).await;
+    // A fresh random HS256 secret per test app.
+    let secret = format!("{}{}", new_id(), new_id());
+    let auth = Arc::new(AuthConfig::hs256(secret.as_bytes(), "pronet").expect("auth config"));
+    let suite = start_suite(dir.path(), auth.clone()).await;
     let addrs = suite.addrs;
     TestApp {
         suite: Some(suite),
         dir,
+        auth,
+        secret,
         profiles: ProfileServiceClient::new(channel(addrs.profile).await),
         posts: PostServiceClient::new(channel(addrs.post).await),
         engagement: EngagementServiceClient::new(channel(addrs.engagement).await),
@@ -39,8 +59,8 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-pub async fn start_suite(dir: &Path) -> RunningSuite {
-    RunningSuite::start(SuiteConfig::new(dir, SuiteAddrs::ephemeral()))
+pub async fn start_suite(dir: &Path, auth: Arc<AuthConfig>) -> RunningSuite {
+    RunningSuite::start(SuiteConfig::new(dir, SuiteAddrs::ephemeral(), auth))
         .await
         .expect("suite starts")
 }
@@ -59,7 +79,7 @@ impl TestApp {
         if let Some(suite) = self.suite.take() {
             suite.stop().await.expect("clean stop");
         }
-        let suite = start_suite(self.dir.path()).await;
+        let suite = start_suite(self.dir.path(), self.auth.clone()).await;
         let addrs = suite.addrs;
         self.profiles = ProfileServiceClient::new(channel(addrs.profile).await);
         self.posts = PostServiceClient::new(channel(addrs.post).await);
@@ -68,78 +88,136 @@ impl TestApp {
         self.suite = Some(suite);
     }
 
-    pub async fn member(&self, handle: &str) -> prpb::Profile {
-        let mut c = self.profiles.clone();
-        c.create_profile(prpb::CreateProfileRequest {
-            profile: Some(prpb::Profile {
-                handle: handle.into(),
-                display_name: display_name(handle),
-                headline: format!("{handle} at Acme"),
-                skills: vec!["Rust".into()],
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("create profile")
-        .into_inner()
-        .profile
-        .expect("profile")
+    /// A request carrying `member`'s token.
+    pub fn req<T>(&self, member: &Member, message: T) -> Request<T> {
+        with_token(message, &member.token)
     }
 
-    pub async fn connect(&self, a: &prpb::Profile, b: &prpb::Profile) {
+    /// A request carrying a service token (as another pronet service would send).
+    pub fn service_req<T>(&self, message: T) -> Request<T> {
+        let token = self
+            .auth
+            .service_token("tests", Duration::from_secs(600))
+            .expect("service token");
+        with_token(message, &token)
+    }
+
+    pub fn addrs(&self) -> SuiteAddrs {
+        self.suite.as_ref().expect("running").addrs
+    }
+
+    /// A member token that expired at `exp` (seconds since the epoch), signed with the right key.
+    pub fn expired_member_token(&self, member_id: &str, exp: u64) -> String {
+        let claims = serde_json::json!({
+            "sub": member_id, "iss": "pronet", "aud": "pronet", "exp": exp, "iat": exp - 60,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes()),
+        )
+        .expect("expired token")
+    }
+
+    /// A member of the identity provider (an id and a token) without a profile yet.
+    pub fn identity(&self) -> (String, String) {
+        let id = new_id();
+        let token = self
+            .auth
+            .member_token(&id, Duration::from_secs(600))
+            .expect("member token");
+        (id, token)
+    }
+
+    pub async fn member(&self, handle: &str) -> Member {
+        let (id, token) = self.identity();
+        let mut c = self.profiles.clone();
+        let profile = c
+            .create_profile(with_token(
+                prpb::CreateProfileRequest {
+                    profile: Some(prpb::Profile {
+                        handle: handle.into(),
+                        display_name: display_name(handle),
+                        headline: format!("{handle} at Acme"),
+                        skills: vec!["Rust".into()],
+                        ..Default::default()
+                    }),
+                },
+                &token,
+            ))
+            .await
+            .expect("create profile")
+            .into_inner()
+            .profile
+            .expect("profile");
+        assert_eq!(profile.id, id, "the profile id is the token subject");
+        Member { id, token, profile }
+    }
+
+    pub async fn connect(&self, a: &Member, b: &Member) {
         let mut c = self.profiles.clone();
         let inv = c
-            .create_invitation(prpb::CreateInvitationRequest {
-                inviter_id: a.id.clone(),
-                invitee_id: b.id.clone(),
-                message: "let's connect".into(),
-            })
+            .create_invitation(self.req(
+                a,
+                prpb::CreateInvitationRequest {
+                    inviter_id: a.id.clone(),
+                    invitee_id: b.id.clone(),
+                    message: "let's connect".into(),
+                },
+            ))
             .await
             .expect("invite")
             .into_inner()
             .invitation
             .expect("invitation");
-        c.accept_invitation(prpb::AcceptInvitationRequest {
-            invitation_id: inv.id,
-            member_id: b.id.clone(),
-        })
+        c.accept_invitation(self.req(
+            b,
+            prpb::AcceptInvitationRequest {
+                invitation_id: inv.id,
+                member_id: b.id.clone(),
+            },
+        ))
         .await
         .expect("accept");
     }
 
-    pub async fn follow_member(&self, who: &prpb::Profile, whom: &prpb::Profile) {
+    pub async fn follow_member(&self, who: &Member, whom: &Member) {
         let mut c = self.profiles.clone();
-        c.follow(prpb::FollowRequest {
-            member_id: who.id.clone(),
-            target: Some(prpb::follow_request::Target::FolloweeId(whom.id.clone())),
-        })
+        c.follow(self.req(
+            who,
+            prpb::FollowRequest {
+                member_id: who.id.clone(),
+                target: Some(prpb::follow_request::Target::FolloweeId(whom.id.clone())),
+            },
+        ))
         .await
         .expect("follow");
     }
 
-    pub async fn follow_hashtag(&self, who: &prpb::Profile, tag: &str) {
+    pub async fn follow_hashtag(&self, who: &Member, tag: &str) {
         let mut c = self.profiles.clone();
-        c.follow(prpb::FollowRequest {
-            member_id: who.id.clone(),
-            target: Some(prpb::follow_request::Target::Hashtag(tag.into())),
-        })
+        c.follow(self.req(
+            who,
+            prpb::FollowRequest {
+                member_id: who.id.clone(),
+                target: Some(prpb::follow_request::Target::Hashtag(tag.into())),
+            },
+        ))
         .await
         .expect("follow hashtag");
     }
 
-    pub async fn post(
-        &self,
-        author: &prpb::Profile,
-        text: &str,
-        vis: ppb::Visibility,
-    ) -> ppb::Post {
+    pub async fn post(&self, author: &Member, text: &str, vis: ppb::Visibility) -> ppb::Post {
         let mut c = self.posts.clone();
-        c.create_post(ppb::CreatePostRequest {
-            author_id: author.id.clone(),
-            text: text.into(),
-            visibility: vis as i32,
-            create_time: None,
-        })
+        c.create_post(self.req(
+            author,
+            ppb::CreatePostRequest {
+                author_id: author.id.clone(),
+                text: text.into(),
+                visibility: vis as i32,
+                create_time: None,
+            },
+        ))
         .await
         .expect("create post")
         .into_inner()
@@ -147,57 +225,69 @@ impl TestApp {
         .expect("post")
     }
 
-    pub async fn react(&self, who: &prpb::Profile, post: &ppb::Post, t: epb::ReactionType) {
+    pub async fn react(&self, who: &Member, post: &ppb::Post, t: epb::ReactionType) {
         let mut c = self.engagement.clone();
-        c.react(epb::ReactRequest {
-            member_id: who.id.clone(),
-            post_id: post.id.clone(),
-            reaction_type: t as i32,
-        })
+        c.react(self.req(
+            who,
+            epb::ReactRequest {
+                member_id: who.id.clone(),
+                post_id: post.id.clone(),
+                reaction_type: t as i32,
+            },
+        ))
         .await
         .expect("react");
     }
 
-    pub async fn comment(&self, who: &prpb::Profile, post: &ppb::Post, text: &str) {
+    pub async fn comment(&self, who: &Member, post: &ppb::Post, text: &str) {
         let mut c = self.engagement.clone();
-        c.create_comment(epb::CreateCommentRequest {
-            member_id: who.id.clone(),
-            post_id: post.id.clone(),
-            text: text.into(),
-        })
+        c.create_comment(self.req(
+            who,
+            epb::CreateCommentRequest {
+                member_id: who.id.clone(),
+                post_id: post.id.clone(),
+                text: text.into(),
+            },
+        ))
         .await
         .expect("comment");
     }
 
-    pub async fn share(&self, who: &prpb::Profile, post: &ppb::Post) {
+    pub async fn share(&self, who: &Member, post: &ppb::Post) {
         let mut c = self.engagement.clone();
-        c.record_share(epb::RecordShareRequest {
-            member_id: who.id.clone(),
-            post_id: post.id.clone(),
-        })
+        c.record_share(self.req(
+            who,
+            epb::RecordShareRequest {
+                member_id: who.id.clone(),
+                post_id: post.id.clone(),
+            },
+        ))
         .await
         .expect("share");
     }
 
     pub async fn feed_page(
         &self,
-        member: &prpb::Profile,
+        member: &Member,
         page_size: i32,
         page_token: &str,
     ) -> fpb::GetFeedResponse {
         let mut c = self.feed.clone();
-        c.get_feed(fpb::GetFeedRequest {
-            member_id: member.id.clone(),
-            page_size,
-            page_token: page_token.into(),
-        })
+        c.get_feed(self.req(
+            member,
+            fpb::GetFeedRequest {
+                member_id: member.id.clone(),
+                page_size,
+                page_token: page_token.into(),
+            },
+        ))
         .await
         .expect("get feed")
         .into_inner()
     }
 
     /// Every item of a member's feed, page after page.
-    pub async fn whole_feed(&self, member: &prpb::Profile, page_size: i32) -> Vec<fpb::FeedItem> {
+    pub async fn whole_feed(&self, member: &Member, page_size: i32) -> Vec<fpb::FeedItem> {
         let mut items = Vec::new();
         let mut token = String::new();
         for _ in 0..1000 {

@@ -27,21 +27,27 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
 
     let mut profiles = app.profiles.clone();
     let again = profiles
-        .get_profile(prpb::GetProfileRequest {
-            lookup: Some(prpb::get_profile_request::Lookup::Handle("ada".into())),
-        })
+        .get_profile(app.req(
+            &ada,
+            prpb::GetProfileRequest {
+                lookup: Some(prpb::get_profile_request::Lookup::Handle("ada".into())),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
         .profile
         .unwrap();
-    assert_eq!(again, ada);
+    assert_eq!(again, ada.profile);
     let conns = profiles
-        .list_connections(prpb::ListConnectionsRequest {
-            member_id: ada.id.clone(),
-            page_size: 0,
-            page_token: String::new(),
-        })
+        .list_connections(app.req(
+            &ada,
+            prpb::ListConnectionsRequest {
+                member_id: ada.id.clone(),
+                page_size: 0,
+                page_token: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -49,9 +55,13 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
     assert_eq!(conns.len(), 1);
     let mut posts = app.posts.clone();
     let got = posts
-        .get_post(ppb::GetPostRequest {
-            post_id: post.id.clone(),
-        })
+        .get_post(app.req(
+            &ada,
+            ppb::GetPostRequest {
+                post_id: post.id.clone(),
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -60,9 +70,13 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
     assert_eq!(got, post);
     let mut eng = app.engagement.clone();
     let stats = eng
-        .batch_get_post_stats(epb::BatchGetPostStatsRequest {
-            post_ids: vec![post.id.clone()],
-        })
+        .batch_get_post_stats(app.req(
+            &ada,
+            epb::BatchGetPostStatsRequest {
+                post_ids: vec![post.id.clone()],
+                viewer_id: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -81,7 +95,8 @@ async fn every_server_reports_serving_then_not_serving_while_draining() {
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut config = SuiteConfig::new(dir.path(), SuiteAddrs::ephemeral());
+    let auth = pronet_common::auth::AuthConfig::hs256(&[9u8; 32], "pronet").unwrap();
+    let mut config = SuiteConfig::new(dir.path(), SuiteAddrs::ephemeral(), auth.into());
     config.drain_delay = Duration::from_millis(1500);
     let suite = RunningSuite::start(config).await.unwrap();
     let addrs = suite.addrs;

@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod authz;
 mod errors;
 mod feed;
+mod fuzz;
 mod lifecycle;
 mod profile;
+mod visibility;

@@ -10,32 +10,38 @@ use crate::helpers::spawn_app;
 async fn handles_are_unique_ignoring_case_and_found_in_any_case() {
     let app = spawn_app().await;
     let ada = app.member("Ada_L").await;
-    assert_eq!(ada.handle, "Ada_L");
-    assert_eq!(ada.id.len(), 32);
+    assert_eq!(ada.profile.handle, "Ada_L");
     let mut c = app.profiles.clone();
+    let (_, someone_else) = app.identity();
     let err = c
-        .create_profile(pb::CreateProfileRequest {
-            profile: Some(pb::Profile {
-                handle: "ada_l".into(),
-                display_name: "Someone Else".into(),
-                ..Default::default()
-            }),
-        })
+        .create_profile(pronet_common::auth::with_token(
+            pb::CreateProfileRequest {
+                profile: Some(pb::Profile {
+                    handle: "ada_l".into(),
+                    display_name: "Someone Else".into(),
+                    ..Default::default()
+                }),
+            },
+            &someone_else,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     assert_eq!(err.message(), "handle is already taken");
 
     let found = c
-        .get_profile(pb::GetProfileRequest {
-            lookup: Some(pb::get_profile_request::Lookup::Handle("ADA_L".into())),
-        })
+        .get_profile(app.req(
+            &ada,
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::Handle("ADA_L".into())),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
         .profile
         .unwrap();
-    assert_eq!(found, ada);
+    assert_eq!(found, ada.profile);
 }
 
 #[tokio::test]
@@ -45,10 +51,13 @@ async fn batch_get_keeps_request_order_and_reports_missing() {
     let b = app.member("second").await;
     let mut c = app.profiles.clone();
     let got = c
-        .batch_get_profiles(pb::BatchGetProfilesRequest {
-            member_ids: vec![b.id.clone(), a.id.clone(), b.id.clone()],
-            allow_missing: false,
-        })
+        .batch_get_profiles(app.req(
+            &a,
+            pb::BatchGetProfilesRequest {
+                member_ids: vec![b.id.clone(), a.id.clone(), b.id.clone()],
+                allow_missing: false,
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -57,18 +66,24 @@ async fn batch_get_keeps_request_order_and_reports_missing() {
     assert_eq!(handles, ["second", "first", "second"]);
 
     let err = c
-        .batch_get_profiles(pb::BatchGetProfilesRequest {
-            member_ids: vec![a.id.clone(), "missing".into()],
-            allow_missing: false,
-        })
+        .batch_get_profiles(app.req(
+            &a,
+            pb::BatchGetProfilesRequest {
+                member_ids: vec![a.id.clone(), "missing".into()],
+                allow_missing: false,
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let got = c
-        .batch_get_profiles(pb::BatchGetProfilesRequest {
-            member_ids: vec!["missing".into(), a.id.clone()],
-            allow_missing: true,
-        })
+        .batch_get_profiles(app.req(
+            &a,
+            pb::BatchGetProfilesRequest {
+                member_ids: vec!["missing".into(), a.id.clone()],
+                allow_missing: true,
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -83,58 +98,68 @@ async fn update_changes_only_the_masked_fields() {
     let ada = app.member("ada").await;
     let mut c = app.profiles.clone();
     let updated = c
-        .update_profile(pb::UpdateProfileRequest {
-            profile: Some(pb::Profile {
-                id: ada.id.clone(),
-                headline: "Principal Engineer".into(),
-                display_name: "ignored because not in the mask".into(),
-                skills: vec!["Rust".into(), "rust".into(), "Go".into()],
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["headline".into(), "skills".into()],
-            }),
-        })
+        .update_profile(app.req(
+            &ada,
+            pb::UpdateProfileRequest {
+                profile: Some(pb::Profile {
+                    id: ada.id.clone(),
+                    headline: "Principal Engineer".into(),
+                    display_name: "ignored because not in the mask".into(),
+                    skills: vec!["Rust".into(), "rust".into(), "Go".into()],
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["headline".into(), "skills".into()],
+                }),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
         .profile
         .unwrap();
     assert_eq!(updated.headline, "Principal Engineer");
-    assert_eq!(updated.display_name, ada.display_name);
+    assert_eq!(updated.display_name, ada.profile.display_name);
     assert_eq!(updated.skills, ["Rust", "Go"]);
-    assert_eq!(updated.create_time, ada.create_time);
-    assert_ne!(updated.update_time, ada.update_time);
+    assert_eq!(updated.create_time, ada.profile.create_time);
+    assert_ne!(updated.update_time, ada.profile.update_time);
 
     let other = app.member("taken").await;
     let err = c
-        .update_profile(pb::UpdateProfileRequest {
-            profile: Some(pb::Profile {
-                id: ada.id.clone(),
-                handle: "TAKEN".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["handle".into()],
-            }),
-        })
+        .update_profile(app.req(
+            &ada,
+            pb::UpdateProfileRequest {
+                profile: Some(pb::Profile {
+                    id: ada.id.clone(),
+                    handle: "TAKEN".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["handle".into()],
+                }),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     let _ = other;
 
     let err = c
-        .update_profile(pb::UpdateProfileRequest {
-            profile: Some(pb::Profile {
-                id: "nobody".into(),
-                headline: "x".into(),
-                ..Default::default()
-            }),
-            update_mask: None,
-        })
+        .update_profile(app.req(
+            &ada,
+            pb::UpdateProfileRequest {
+                profile: Some(pb::Profile {
+                    id: "nobody".into(),
+                    headline: "x".into(),
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+        ))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::NotFound);
+    // Only the owner updates a profile; whether "nobody" exists is not revealed.
+    assert_eq!(err.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]
@@ -145,11 +170,14 @@ async fn invitations_connect_both_ways_once() {
     let eve = app.member("eve").await;
     let mut c = app.profiles.clone();
     let inv = c
-        .create_invitation(pb::CreateInvitationRequest {
-            inviter_id: a.id.clone(),
-            invitee_id: b.id.clone(),
-            message: "Met you at RustConf".into(),
-        })
+        .create_invitation(app.req(
+            &a,
+            pb::CreateInvitationRequest {
+                inviter_id: a.id.clone(),
+                invitee_id: b.id.clone(),
+                message: "Met you at RustConf".into(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -159,22 +187,28 @@ async fn invitations_connect_both_ways_once() {
 
     // Pending either way: a second invitation is refused.
     let err = c
-        .create_invitation(pb::CreateInvitationRequest {
-            inviter_id: b.id.clone(),
-            invitee_id: a.id.clone(),
-            message: String::new(),
-        })
+        .create_invitation(app.req(
+            &b,
+            pb::CreateInvitationRequest {
+                inviter_id: b.id.clone(),
+                invitee_id: a.id.clone(),
+                message: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
 
     let received = c
-        .list_invitations(pb::ListInvitationsRequest {
-            member_id: b.id.clone(),
-            direction: pb::InvitationDirection::Received as i32,
-            page_size: 10,
-            page_token: String::new(),
-        })
+        .list_invitations(app.req(
+            &b,
+            pb::ListInvitationsRequest {
+                member_id: b.id.clone(),
+                direction: pb::InvitationDirection::Received as i32,
+                page_size: 10,
+                page_token: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -184,19 +218,25 @@ async fn invitations_connect_both_ways_once() {
 
     // Someone else cannot accept it.
     let err = c
-        .accept_invitation(pb::AcceptInvitationRequest {
-            invitation_id: inv.id.clone(),
-            member_id: eve.id.clone(),
-        })
+        .accept_invitation(app.req(
+            &eve,
+            pb::AcceptInvitationRequest {
+                invitation_id: inv.id.clone(),
+                member_id: eve.id.clone(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
     let accepted = c
-        .accept_invitation(pb::AcceptInvitationRequest {
-            invitation_id: inv.id.clone(),
-            member_id: b.id.clone(),
-        })
+        .accept_invitation(app.req(
+            &b,
+            pb::AcceptInvitationRequest {
+                invitation_id: inv.id.clone(),
+                member_id: b.id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -207,30 +247,39 @@ async fn invitations_connect_both_ways_once() {
     assert_eq!(accepted.connection.unwrap().member_id, a.id);
 
     let err = c
-        .accept_invitation(pb::AcceptInvitationRequest {
-            invitation_id: inv.id.clone(),
-            member_id: b.id.clone(),
-        })
+        .accept_invitation(app.req(
+            &b,
+            pb::AcceptInvitationRequest {
+                invitation_id: inv.id.clone(),
+                member_id: b.id.clone(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     let err = c
-        .create_invitation(pb::CreateInvitationRequest {
-            inviter_id: b.id.clone(),
-            invitee_id: a.id.clone(),
-            message: String::new(),
-        })
+        .create_invitation(app.req(
+            &b,
+            pb::CreateInvitationRequest {
+                inviter_id: b.id.clone(),
+                invitee_id: a.id.clone(),
+                message: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
 
     for (member, other) in [(&a, &b), (&b, &a)] {
         let conns = c
-            .list_connections(pb::ListConnectionsRequest {
-                member_id: member.id.clone(),
-                page_size: 0,
-                page_token: String::new(),
-            })
+            .list_connections(app.req(
+                member,
+                pb::ListConnectionsRequest {
+                    member_id: member.id.clone(),
+                    page_size: 0,
+                    page_token: String::new(),
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -244,10 +293,13 @@ async fn invitations_connect_both_ways_once() {
     }
 
     let err = c
-        .accept_invitation(pb::AcceptInvitationRequest {
-            invitation_id: "nope".into(),
-            member_id: b.id.clone(),
-        })
+        .accept_invitation(app.req(
+            &b,
+            pb::AcceptInvitationRequest {
+                invitation_id: "nope".into(),
+                member_id: b.id.clone(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -268,11 +320,14 @@ async fn connections_page_without_repeats() {
     let mut token = String::new();
     loop {
         let page = c
-            .list_connections(pb::ListConnectionsRequest {
-                member_id: hub.id.clone(),
-                page_size: 3,
-                page_token: token,
-            })
+            .list_connections(app.req(
+                &hub,
+                pb::ListConnectionsRequest {
+                    member_id: hub.id.clone(),
+                    page_size: 3,
+                    page_token: token,
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -297,11 +352,14 @@ async fn follows_members_and_hashtags() {
     app.follow_hashtag(&fan, "opentowork").await; // the same hashtag: no duplicate
     let mut c = app.profiles.clone();
     let following = c
-        .list_following(pb::ListFollowingRequest {
-            member_id: fan.id.clone(),
-            page_size: 10,
-            page_token: String::new(),
-        })
+        .list_following(app.req(
+            &fan,
+            pb::ListFollowingRequest {
+                member_id: fan.id.clone(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -316,10 +374,13 @@ async fn follows_members_and_hashtags() {
         ]
     );
     let err = c
-        .follow(pb::FollowRequest {
-            member_id: fan.id.clone(),
-            target: Some(pb::follow_request::Target::FolloweeId("ghost".into())),
-        })
+        .follow(app.req(
+            &fan,
+            pb::FollowRequest {
+                member_id: fan.id.clone(),
+                target: Some(pb::follow_request::Target::FolloweeId("ghost".into())),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

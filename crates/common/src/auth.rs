@@ -480,13 +480,16 @@ where
     }
 }
 
+/// A cached `authorization` header value and when to renew it (seconds since the epoch).
+type CachedHeader = Option<(MetadataValue<tonic::metadata::Ascii>, u64)>;
+
 /// Service credentials for calls to other services: a service token, renewed before it expires,
 /// attached to every request by [`ServiceCredentials::attach`] (a tonic interceptor).
 #[derive(Clone)]
 pub struct ServiceCredentials {
     config: Arc<AuthConfig>,
     name: &'static str,
-    cached: Arc<Mutex<Option<(MetadataValue<tonic::metadata::Ascii>, u64)>>>,
+    cached: Arc<Mutex<CachedHeader>>,
 }
 
 /// Lifetime of a service token; renewed when less than half is left.
@@ -571,7 +574,9 @@ mod tests {
         let t = other.member_token("ada", Duration::from_secs(60)).unwrap();
         assert_eq!(c.verify(&t), Err(AuthError::InvalidToken));
         let foreign = AuthConfig::hs256(&[7u8; 32], "someone-else").unwrap();
-        let t = foreign.member_token("ada", Duration::from_secs(60)).unwrap();
+        let t = foreign
+            .member_token("ada", Duration::from_secs(60))
+            .unwrap();
         assert_eq!(c.verify(&t), Err(AuthError::InvalidToken));
         assert_eq!(c.verify("a.b.c"), Err(AuthError::InvalidToken));
         let expired = Claims {
@@ -607,10 +612,19 @@ mod tests {
     #[test]
     fn access_rules_map_to_codes() {
         let c = config();
-        let member = format!("Bearer {}", c.member_token("ada", Duration::from_secs(60)).unwrap());
-        let service = format!("Bearer {}", c.service_token("feed", Duration::from_secs(60)).unwrap());
+        let member = format!(
+            "Bearer {}",
+            c.member_token("ada", Duration::from_secs(60)).unwrap()
+        );
+        let service = format!(
+            "Bearer {}",
+            c.service_token("feed", Duration::from_secs(60)).unwrap()
+        );
         assert_eq!(authorize(&c, Access::Open, None), Ok(None));
-        assert_eq!(authorize(&c, Access::Member, None), Err(AuthError::MissingToken));
+        assert_eq!(
+            authorize(&c, Access::Member, None),
+            Err(AuthError::MissingToken)
+        );
         assert_eq!(
             authorize(&c, Access::Member, Some("Basic abc")),
             Err(AuthError::MissingToken)

@@ -6,10 +6,24 @@ use std::fmt::Display;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+/// Most violations listed in one status: the rest are counted. Errors travel in HTTP/2
+/// headers, and a request with thousands of bad ids must not produce a response too big to send.
+pub const MAX_LISTED_VIOLATIONS: usize = 20;
+/// Longest field path or description kept, in characters.
+const MAX_VIOLATION_CHARS: usize = 200;
+
 /// Collects every field violation of a request so the client learns of all of them at once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FieldViolations {
     violations: Vec<(String, String)>,
+    unlisted: usize,
+}
+
+fn clip(text: String) -> String {
+    match text.char_indices().nth(MAX_VIOLATION_CHARS) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
+    }
 }
 
 impl FieldViolations {
@@ -19,7 +33,12 @@ impl FieldViolations {
 
     /// Records that `field` is invalid, and why.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.violations.push((field.into(), description.into()));
+        if self.violations.len() < MAX_LISTED_VIOLATIONS {
+            self.violations
+                .push((clip(field.into()), clip(description.into())));
+        } else {
+            self.unlisted += 1;
+        }
     }
 
     /// Keeps the value of a parse, or records its error under `field`.
@@ -38,7 +57,7 @@ impl FieldViolations {
     }
 
     pub fn len(&self) -> usize {
-        self.violations.len()
+        self.violations.len() + self.unlisted
     }
 
     /// `Ok(())` when nothing was recorded, else the INVALID_ARGUMENT status.
@@ -51,7 +70,11 @@ impl FieldViolations {
     }
 
     /// The INVALID_ARGUMENT status; its message names the fields, its details hold them all.
-    pub fn into_status(self) -> Status {
+    pub fn into_status(mut self) -> Status {
+        if self.unlisted > 0 {
+            let more = format!("{} more violations not listed", self.unlisted);
+            self.violations.push(("request".into(), more));
+        }
         let message = self
             .violations
             .iter()
@@ -105,6 +128,23 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["profile.handle", "profile.display_name"]);
+    }
+
+    #[test]
+    fn thousands_of_violations_stay_small() {
+        let mut v = FieldViolations::new();
+        for i in 0..5000 {
+            v.add(format!("ids[{i}]"), "x".repeat(10_000));
+        }
+        assert_eq!(v.len(), 5000);
+        let status = v.into_status();
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations.len(), MAX_LISTED_VIOLATIONS + 1);
+        assert_eq!(
+            bad.field_violations.last().unwrap().description,
+            "4980 more violations not listed"
+        );
+        assert!(status.message().len() < 10_000);
     }
 
     #[test]

@@ -101,7 +101,9 @@ mod tests {
     #[test]
     fn normalizes_to_nfc() {
         // "e" + combining acute accent becomes the single precomposed "é".
-        let parsed = TextRule::single_line(1, 10).parse("caf\u{65}\u{301}").unwrap();
+        let parsed = TextRule::single_line(1, 10)
+            .parse("caf\u{65}\u{301}")
+            .unwrap();
         assert_eq!(parsed, "caf\u{e9}");
         assert_eq!(parsed.chars().count(), 4);
     }

@@ -1,4 +1,4 @@
-//! The engagement service: reactions, comments and shares on posts, and their counts.
+//! The engagement service: reactions, comments, shares and their counts.
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
 //! one module per backend, `posts` the post service as seen from here.
@@ -12,6 +12,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use pronet_common::auth::Access;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementServiceServer;
@@ -26,14 +27,44 @@ use store::sqlite::SqliteEngagementStore;
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.engagement.v1.EngagementService";
 
+/// Who may call each method of the engagement service, by gRPC path
+/// (`/pronet.engagement.v1.EngagementService/React`), for the auth layer. Unknown paths are for
+/// members, the narrowest rule that still lets the server answer UNIMPLEMENTED.
+pub fn access(path: &str) -> Access {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(SERVICE_NAME))
+        .and_then(|p| p.strip_prefix('/'))
+        .and_then(method_access)
+        .unwrap_or(Access::Member)
+}
+
+/// The rule of each method by name; `None` for a method this service does not have.
+fn method_access(method: &str) -> Option<Access> {
+    match method {
+        // Writes in a member's name.
+        "React" | "CreateComment" | "RecordShare" => Some(Access::Member),
+        // Members read counts for themselves, the feed for the member it ranks for.
+        "BatchGetPostStats" => Some(Access::MemberOrService),
+        // Reveals what many members did: internal only.
+        "ListRecentActivity" => Some(Access::Service),
+        _ => None,
+    }
+}
+
 /// Opens the store, prepares a lazy channel to the post service and returns the service's
 /// routes. The post service need not be up yet.
 pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
-    // The address first: a typo should not leave a freshly created database behind.
+    // The address and key first: a mistake should not leave a freshly created database behind.
     let channel =
         lazy_channel(&config.post_addr, config.call_limits).map_err(BuildError::PostAddr)?;
+    // Every write asks the post service with a service token; without a key to sign one, each
+    // would fail, so refuse to start instead.
+    if !config.auth.can_sign() {
+        return Err(BuildError::CannotSign);
+    }
     let store = SqliteEngagementStore::open(&config.database_path).await?;
-    let api = EngagementApi::new(Arc::new(store), Arc::new(GrpcPostDirectory::new(channel)));
+    let posts = GrpcPostDirectory::new(channel, config.auth.clone());
+    let api = EngagementApi::new(Arc::new(store), Arc::new(posts));
     Ok(Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -41,7 +72,10 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
 
 #[cfg(test)]
 mod tests {
+    use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
+    use pronet_common::config::EnvMap;
     use pronet_common::upstream::CallLimits;
+    use prost::Message;
     use tonic::server::NamedService;
 
     use super::*;
@@ -51,12 +85,51 @@ mod tests {
             database_path: dir.path().join("engagement.db"),
             post_addr: post_addr.into(),
             call_limits: CallLimits::default(),
+            auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
         }
     }
 
     #[test]
     fn service_name_matches_the_generated_server() {
         assert_eq!(SERVICE_NAME, EngagementServiceServer::<EngagementApi>::NAME);
+    }
+
+    #[test]
+    fn each_method_has_its_access_rule_and_unknown_paths_are_for_members() {
+        let rule = |method: &str| access(&format!("/{SERVICE_NAME}/{method}"));
+        assert_eq!(rule("React"), Access::Member);
+        assert_eq!(rule("CreateComment"), Access::Member);
+        assert_eq!(rule("RecordShare"), Access::Member);
+        assert_eq!(rule("BatchGetPostStats"), Access::MemberOrService);
+        assert_eq!(rule("ListRecentActivity"), Access::Service);
+        for unknown in [
+            format!("/{SERVICE_NAME}/DeleteEverything"),
+            format!("/{SERVICE_NAME}/ListRecentActivity/x"),
+            format!("{SERVICE_NAME}/ListRecentActivity"),
+            "/pronet.post.v1.PostService/ListRecentPostsByAuthors".into(),
+            "/pronet.engagement.v1.EngagementServiceX/ListRecentActivity".into(),
+            String::new(),
+        ] {
+            assert_eq!(access(&unknown), Access::Member, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn every_method_in_the_proto_has_an_explicit_rule() {
+        let set =
+            prost_types::FileDescriptorSet::decode(pronet_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let methods: Vec<String> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "pronet.engagement.v1")
+            .flat_map(|f| &f.service)
+            .flat_map(|s| &s.method)
+            .map(|m| m.name().to_owned())
+            .collect();
+        assert_eq!(methods.len(), 5, "{methods:?}");
+        for method in methods {
+            assert!(method_access(&method).is_some(), "{method} has no rule");
+        }
     }
 
     #[tokio::test]
@@ -71,6 +144,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = build(&config(&dir, "not a host")).await.err();
         assert!(matches!(err, Some(BuildError::PostAddr(_))), "{err:?}");
+        assert!(!dir.path().join("engagement.db").exists());
+    }
+
+    #[tokio::test]
+    async fn refuses_a_key_that_cannot_sign_service_tokens() {
+        // The public half of a throwaway Ed25519 key pair: verifies, cannot sign.
+        let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA6gb5SBx76a7N9sgVQNzO1GOsBmqqXy/hSKp9N4cU6TM=\n-----END PUBLIC KEY-----\n";
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("public.pem");
+        std::fs::write(&key, public).unwrap();
+        let env: EnvMap = [(
+            "PRONET_JWT_PUBLIC_KEY_FILE".to_string(),
+            key.display().to_string(),
+        )]
+        .into();
+        let mut config = config(&dir, "127.0.0.1:1");
+        config.auth = Arc::new(AuthConfig::from_env(&env, None, false).unwrap());
+        let err = build(&config).await.err();
+        assert!(matches!(err, Some(BuildError::CannotSign)), "{err:?}");
         assert!(!dir.path().join("engagement.db").exists());
     }
 }

@@ -1,52 +1,125 @@
-//! The post service as the engagement service sees it: whether a post exists. A trait, so the
-//! adapter stays thin and its tests need no post server.
+//! The post service as the engagement service sees it: whether a post exists and whether a
+//! member may see it. A trait, so the adapter stays thin and its tests need no post server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
-use pronet_proto::post::v1::GetPostRequest;
+use pronet_proto::post::v1::{BatchGetPostsRequest, GetPostRequest};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::Code;
+use tonic::{Code, Status};
 
 use crate::error::EngagementError;
 
+/// The name in the service token this service calls the post service with.
+pub const SERVICE_TOKEN_NAME: &str = "engagement";
+
+/// The most ids the post service takes in one `BatchGetPosts`.
+pub const MAX_POSTS_PER_BATCH: usize = 1000;
+
+/// A full batch of posts of up to 3,000 characters each is far over tonic's 4 MiB default.
+const MAX_POST_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 #[async_trait]
 pub trait PostDirectory: Send + Sync + 'static {
-    /// `Ok` when the post exists, `NotFound("post")` when it does not, `Dependency` when the
-    /// post service cannot tell.
-    async fn require_post(&self, post_id: &str) -> Result<(), EngagementError>;
+    /// `Ok` when the post exists and `viewer_id` may see it; `NotFound("post")` when it does not
+    /// exist or is hidden from the viewer (the two are indistinguishable on purpose);
+    /// `Dependency` when the post service cannot tell.
+    async fn require_visible_post(
+        &self,
+        post_id: &str,
+        viewer_id: &str,
+    ) -> Result<(), EngagementError>;
+
+    /// The ids among `post_ids` that exist and `viewer_id` may see; `Dependency` when the post
+    /// service cannot tell.
+    async fn visible_posts(
+        &self,
+        post_ids: &[String],
+        viewer_id: &str,
+    ) -> Result<HashSet<String>, EngagementError>;
 }
 
-/// Asks the post service over gRPC (`PostService.GetPost`).
-#[derive(Debug, Clone)]
+type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
+
+/// Asks the post service over gRPC (`PostService.GetPost` and `BatchGetPosts`), with this
+/// service's token.
+#[derive(Clone)]
 pub struct GrpcPostDirectory {
-    client: PostServiceClient<Channel>,
+    client: PostServiceClient<AuthedChannel>,
 }
 
 impl GrpcPostDirectory {
-    pub fn new(channel: Channel) -> Self {
+    /// Calls go over `channel` and carry a service token signed with `auth`.
+    pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
+        let credentials = ServiceAuth(ServiceCredentials::new(auth, SERVICE_TOKEN_NAME));
         Self {
-            client: PostServiceClient::new(channel),
+            client: PostServiceClient::with_interceptor(channel, credentials)
+                .max_decoding_message_size(MAX_POST_RESPONSE_BYTES),
         }
+    }
+}
+
+fn post_failed(status: Status) -> EngagementError {
+    EngagementError::Dependency {
+        dependency: "post",
+        status: Box::new(status),
     }
 }
 
 #[async_trait]
 impl PostDirectory for GrpcPostDirectory {
-    async fn require_post(&self, post_id: &str) -> Result<(), EngagementError> {
+    async fn require_visible_post(
+        &self,
+        post_id: &str,
+        viewer_id: &str,
+    ) -> Result<(), EngagementError> {
         // Clients share one channel; a clone per call is cheap and needs no lock.
         let mut client = self.client.clone();
         let request = GetPostRequest {
             post_id: post_id.to_owned(),
+            viewer_id: viewer_id.to_owned(),
         };
         match client.get_post(request).await {
             Ok(_) => Ok(()),
             Err(status) if status.code() == Code::NotFound => {
                 Err(EngagementError::NotFound("post"))
             }
-            Err(status) => Err(EngagementError::Dependency {
-                dependency: "post",
-                status: Box::new(status),
-            }),
+            Err(status) => Err(post_failed(status)),
         }
+    }
+
+    async fn visible_posts(
+        &self,
+        post_ids: &[String],
+        viewer_id: &str,
+    ) -> Result<HashSet<String>, EngagementError> {
+        let mut seen = HashSet::new();
+        let unique: Vec<String> = post_ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        // The chunks go out together: one round trip however many there are.
+        let calls = unique.chunks(MAX_POSTS_PER_BATCH).map(|chunk| {
+            let mut client = self.client.clone();
+            let request = BatchGetPostsRequest {
+                post_ids: chunk.to_vec(),
+                // Missing and invisible posts are left out instead of failing the batch.
+                allow_missing: true,
+                viewer_id: viewer_id.to_owned(),
+            };
+            async move { client.batch_get_posts(request).await }
+        });
+        let responses = try_join_all(calls).await.map_err(post_failed)?;
+        Ok(responses
+            .into_iter()
+            .flat_map(|r| r.into_inner().posts)
+            .map(|post| post.id)
+            .collect())
     }
 }

@@ -1,8 +1,9 @@
-//! The tonic adapter of the engagement service: decode and validate, check the post exists,
-//! call the store, encode.
+//! The tonic adapter of the engagement service: who calls, decode and validate, check the
+//! caller may act so, check the post exists and is visible to the member, call the store, encode.
 
 use std::sync::Arc;
 
+use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::check_count;
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
@@ -17,10 +18,6 @@ use crate::domain::{
 };
 use crate::posts::PostDirectory;
 use crate::store::EngagementStore;
-
-/// At most this many bad items of one repeated field are listed, so a huge bad request cannot
-/// make a huge error; the rest are summed up in one more violation.
-const MAX_LISTED_ITEM_VIOLATIONS: usize = 20;
 
 /// The `pronet.engagement.v1.EngagementService` implementation.
 #[derive(Clone)]
@@ -60,23 +57,26 @@ fn parse_reaction_type(raw: i32) -> Result<ReactionType, String> {
         })
 }
 
-/// Checks the count and every id of a repeated id field.
+/// Whose view of the posts stats are for: the calling member, or the member a service acts for;
+/// `None` for a service acting for nobody (it sees every count). A member may name only
+/// themself.
+fn stats_viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
+    match caller {
+        Caller::Member(id) if viewer_id.is_empty() || viewer_id == id => Ok(Some(id.clone())),
+        Caller::Member(_) => Err(Status::permission_denied(
+            "viewer_id is for service callers",
+        )),
+        Caller::Service(_) if viewer_id.is_empty() => Ok(None),
+        Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
+    }
+}
+
+/// Checks the count and every id of a repeated id field (FieldViolations caps how many are
+/// listed).
 fn check_ids(v: &mut FieldViolations, field: &str, ids: &[String], max: usize) {
     v.check(field, check_count(ids.len(), max));
-    let mut unlisted = 0usize;
-    let mut listed = 0usize;
     for (i, id) in ids.iter().enumerate() {
-        if let Err(why) = parse_id(id) {
-            if listed < MAX_LISTED_ITEM_VIOLATIONS {
-                v.add(format!("{field}[{i}]"), why);
-                listed += 1;
-            } else {
-                unlisted += 1;
-            }
-        }
-    }
-    if unlisted > 0 {
-        v.add(field, format!("{unlisted} more invalid ids not listed"));
+        v.check(&format!("{field}[{i}]"), parse_id(id));
     }
 }
 
@@ -145,6 +145,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::ReactRequest>,
     ) -> Result<Response<pb::ReactResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -156,7 +157,11 @@ impl EngagementService for EngagementApi {
         else {
             return Err(Status::internal("internal error"));
         };
-        self.posts.require_post(&post_id).await?;
+        require_self(&caller, "member_id", &member_id)?;
+        // A post the member may not see is answered like a missing one.
+        self.posts
+            .require_visible_post(&post_id, &member_id)
+            .await?;
         let reaction = self
             .store
             .react(&post_id, &member_id, reaction_type, now_micros())
@@ -170,6 +175,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::CreateCommentRequest>,
     ) -> Result<Response<pb::CreateCommentResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -179,7 +185,11 @@ impl EngagementService for EngagementApi {
         let (Some(member_id), Some(post_id), Some(text)) = (member_id, post_id, text) else {
             return Err(Status::internal("internal error"));
         };
-        self.posts.require_post(&post_id).await?;
+        require_self(&caller, "member_id", &member_id)?;
+        // A post the member may not see is answered like a missing one.
+        self.posts
+            .require_visible_post(&post_id, &member_id)
+            .await?;
         let comment = self
             .store
             .create_comment(CommentRecord {
@@ -200,6 +210,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::RecordShareRequest>,
     ) -> Result<Response<pb::RecordShareResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -208,7 +219,11 @@ impl EngagementService for EngagementApi {
         let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
             return Err(Status::internal("internal error"));
         };
-        self.posts.require_post(&post_id).await?;
+        require_self(&caller, "member_id", &member_id)?;
+        // A post the member may not see is answered like a missing one.
+        self.posts
+            .require_visible_post(&post_id, &member_id)
+            .await?;
         let share = self
             .store
             .record_share(ShareRecord {
@@ -227,11 +242,26 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::BatchGetPostStatsRequest>,
     ) -> Result<Response<pb::BatchGetPostStatsResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_BATCH_STATS);
+        if !req.viewer_id.is_empty() {
+            v.check("viewer_id", parse_id(&req.viewer_id));
+        }
         v.into_result()?;
-        let stats = self.store.batch_get_post_stats(&req.post_ids).await?;
+        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        let visible = match &viewer {
+            Some(viewer) => Some(self.posts.visible_posts(&req.post_ids, viewer).await?),
+            None => None,
+        };
+        let mut stats = self.store.batch_get_post_stats(&req.post_ids).await?;
+        if let Some(visible) = visible {
+            // Counts of a post the viewer may not see would tell that it exists.
+            for s in stats.iter_mut().filter(|s| !visible.contains(&s.post_id)) {
+                *s = PostStatsRecord::zero(&s.post_id);
+            }
+        }
         Ok(Response::new(pb::BatchGetPostStatsResponse {
             stats: stats.into_iter().map(stats_to_pb).collect(),
         }))
@@ -241,6 +271,10 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::ListRecentActivityRequest>,
     ) -> Result<Response<pb::ListRecentActivityResponse>, Status> {
+        // The auth layer already keeps members out; a second look costs nothing.
+        if let Caller::Member(_) = caller(&request)? {
+            return Err(AuthError::ServicesOnly.into());
+        }
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         check_ids(

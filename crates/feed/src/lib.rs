@@ -21,6 +21,11 @@ pub use sources::Upstreams;
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.feed.v1.FeedService";
 
+/// Who may call each method: members read their own feed; services (a gateway) any feed.
+pub fn access(_path: &str) -> pronet_common::auth::Access {
+    pronet_common::auth::Access::MemberOrService
+}
+
 /// Builds the service's routes; dependencies are connected lazily, on first use.
 pub fn build(config: &FeedConfig) -> Result<Routes, String> {
     let source = sources::CandidateSource::connect(&config.upstreams)?;

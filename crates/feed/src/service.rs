@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pronet_common::auth::{require_self, Caller};
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::pagination::page_size;
 use pronet_common::time::{from_timestamp, now_micros};
@@ -102,9 +103,26 @@ impl FeedApi {
             }
         }
 
+        // Hashtags can bring posts from anyone: a block either way hides them.
+        let outsiders: Vec<String> = posts
+            .values()
+            .map(|p| &p.author_id)
+            .filter(|a| *a != member_id && !network.connections.contains(*a))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let blocked = if outsiders.is_empty() {
+            HashSet::new()
+        } else {
+            self.source.blocked(member_id, outsiders).await?
+        };
         // The member's own posts are not in their feed; connections-only posts reach only the
         // author's connections; a recomputed page ignores posts newer than its snapshot.
         posts.retain(|_, p| {
+            if blocked.contains(&p.author_id) {
+                return false;
+            }
             let visible = match ppb::Visibility::try_from(p.visibility) {
                 Ok(ppb::Visibility::Public) => true,
                 Ok(ppb::Visibility::Connections) => network.connections.contains(&p.author_id),
@@ -254,6 +272,7 @@ impl FeedService for FeedApi {
         &self,
         request: Request<pb::GetFeedRequest>,
     ) -> Result<Response<pb::GetFeedResponse>, Status> {
+        let caller = pronet_common::auth::caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -274,6 +293,10 @@ impl FeedService for FeedApi {
         let (Some(member_id), Some(size), Some(token)) = (member_id, size, token) else {
             return Err(Status::internal("internal error"));
         };
+        // A member reads only their own feed; a service (a gateway) may read anyone's.
+        if let Caller::Member(_) = caller {
+            require_self(&caller, "member_id", &member_id)?;
+        }
 
         // The ranking to page through, and the data fetched with it when it is new.
         let (snapshot_id, computed, snapshot, served) = match token {

@@ -2,8 +2,10 @@
 //! batches with deadlines. The feed never reads another service's store.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use futures_util::future::try_join_all;
+use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_common::time::to_timestamp;
 use pronet_common::upstream::{dependency_failed, lazy_channel, CallLimits};
 use pronet_proto::engagement::v1 as epb;
@@ -12,6 +14,7 @@ use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use pronet_proto::profile::v1 as prpb;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -20,14 +23,18 @@ use crate::domain::limits;
 /// Internal responses can be large (thousands of posts of up to 3,000 characters).
 const MAX_INTERNAL_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Addresses of the services the feed reads from.
+/// Addresses of the services the feed reads from, and the keys its service token is signed
+/// with.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     pub profile_addr: String,
     pub post_addr: String,
     pub engagement_addr: String,
     pub limits: CallLimits,
+    pub auth: Arc<AuthConfig>,
 }
+
+type Authed = InterceptedService<Channel, ServiceAuth>;
 
 /// A member's network as the feed sees it.
 #[derive(Debug, Clone, Default)]
@@ -40,9 +47,9 @@ pub struct Network {
 /// gRPC clients of the three other services.
 #[derive(Clone)]
 pub struct CandidateSource {
-    profiles: ProfileServiceClient<Channel>,
-    posts: PostServiceClient<Channel>,
-    engagement: EngagementServiceClient<Channel>,
+    profiles: ProfileServiceClient<Authed>,
+    posts: PostServiceClient<Authed>,
+    engagement: EngagementServiceClient<Authed>,
 }
 
 fn profile_failed(s: Status) -> Status {
@@ -57,13 +64,22 @@ fn engagement_failed(s: Status) -> Status {
 
 impl CandidateSource {
     pub fn connect(up: &Upstreams) -> Result<Self, String> {
-        let profiles = ProfileServiceClient::new(lazy_channel(&up.profile_addr, up.limits)?)
-            .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
-        let posts = PostServiceClient::new(lazy_channel(&up.post_addr, up.limits)?)
-            .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
-        let engagement =
-            EngagementServiceClient::new(lazy_channel(&up.engagement_addr, up.limits)?)
-                .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
+        let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
+        let profiles = ProfileServiceClient::with_interceptor(
+            lazy_channel(&up.profile_addr, up.limits)?,
+            auth.clone(),
+        )
+        .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
+        let posts = PostServiceClient::with_interceptor(
+            lazy_channel(&up.post_addr, up.limits)?,
+            auth.clone(),
+        )
+        .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
+        let engagement = EngagementServiceClient::with_interceptor(
+            lazy_channel(&up.engagement_addr, up.limits)?,
+            auth,
+        )
+        .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         Ok(Self {
             profiles,
             posts,
@@ -191,6 +207,7 @@ impl CandidateSource {
             let req = ppb::BatchGetPostsRequest {
                 post_ids: chunk.to_vec(),
                 allow_missing: true,
+                viewer_id: String::new(),
             };
             async move { client.batch_get_posts(req).await.map_err(post_failed) }
         });
@@ -207,6 +224,7 @@ impl CandidateSource {
             let mut client = self.engagement.clone();
             let req = epb::BatchGetPostStatsRequest {
                 post_ids: chunk.to_vec(),
+                viewer_id: String::new(),
             };
             async move {
                 client
@@ -220,6 +238,30 @@ impl CandidateSource {
             .into_iter()
             .flat_map(|r| r.into_inner().stats)
             .map(|s| (s.post_id.clone(), s))
+            .collect())
+    }
+
+    /// The members among `ids` that `viewer` blocked or was blocked by.
+    pub async fn blocked(&self, viewer: &str, ids: Vec<String>) -> Result<HashSet<String>, Status> {
+        let calls = ids.chunks(limits::BATCH_CHUNK).map(|chunk| {
+            let mut client = self.profiles.clone();
+            let req = prpb::BatchGetRelationshipsRequest {
+                viewer_id: viewer.to_owned(),
+                member_ids: chunk.to_vec(),
+            };
+            async move {
+                client
+                    .batch_get_relationships(req)
+                    .await
+                    .map_err(profile_failed)
+            }
+        });
+        let pages = try_join_all(calls).await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|r| r.into_inner().relationships)
+            .filter(|r| r.blocked)
+            .map(|r| r.member_id)
             .collect())
     }
 

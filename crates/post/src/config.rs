@@ -1,9 +1,20 @@
 //! Configuration of the post service.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use pronet_common::auth::AuthConfig;
+use pronet_common::upstream::CallLimits;
 
 #[derive(Debug, Clone)]
 pub struct PostConfig {
     /// The embedded store's SQLite file.
     pub database_path: PathBuf,
+    /// The profile service (`host:port` or a full `http://` URI), asked how viewers relate to
+    /// authors.
+    pub profile_addr: String,
+    /// Deadlines for calls to the profile service.
+    pub call_limits: CallLimits,
+    /// Keys for the service token this service presents to the profile service.
+    pub auth: Arc<AuthConfig>,
 }

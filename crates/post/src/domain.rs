@@ -1,5 +1,5 @@
 //! Post-service types and rules: the post text and what is extracted from it (hashtags and
-//! mentions), the query for recent posts, and every limit in one place.
+//! mentions), who may see a post, the query for recent posts, and every limit in one place.
 
 use pronet_common::input::{is_hashtag_char, parse_hashtag};
 
@@ -138,6 +138,8 @@ pub enum Visibility {
 }
 
 impl Visibility {
+    pub const ALL: [Self; 2] = [Self::Public, Self::Connections];
+
     pub fn from_i64(n: i64) -> Option<Self> {
         match n {
             1 => Some(Self::Public),
@@ -148,6 +150,36 @@ impl Visibility {
 
     pub fn as_i64(self) -> i64 {
         self as i64
+    }
+}
+
+/// How a viewer relates to another member, as the profile service tells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relation {
+    /// The two are connected.
+    pub connected: bool,
+    /// One of the two blocked the other.
+    pub blocked: bool,
+}
+
+/// Whether `viewer_id` may see a post by `author_id` with `visibility`, given how the viewer
+/// relates to the author. Authors always see their own posts; a block either way hides
+/// everything, even public posts; connections-only posts need a connection.
+pub fn is_visible(
+    author_id: &str,
+    viewer_id: &str,
+    visibility: Visibility,
+    relation: Relation,
+) -> bool {
+    if author_id == viewer_id {
+        return true;
+    }
+    if relation.blocked {
+        return false;
+    }
+    match visibility {
+        Visibility::Public => true,
+        Visibility::Connections => relation.connected,
     }
 }
 
@@ -321,5 +353,52 @@ mod tests {
         assert_eq!(Visibility::from_i64(2), Some(Visibility::Connections));
         assert_eq!(Visibility::from_i64(0), None);
         assert_eq!(Visibility::Connections.as_i64(), 2);
+    }
+
+    const STRANGER: Relation = Relation {
+        connected: false,
+        blocked: false,
+    };
+    const CONNECTED: Relation = Relation {
+        connected: true,
+        blocked: false,
+    };
+
+    #[test]
+    fn authors_see_their_own_posts_whatever_the_relation() {
+        for visibility in Visibility::ALL {
+            for blocked in [false, true] {
+                let relation = Relation {
+                    connected: false,
+                    blocked,
+                };
+                assert!(is_visible("ada", "ada", visibility, relation));
+            }
+        }
+    }
+
+    #[test]
+    fn public_posts_are_visible_to_strangers_and_connections() {
+        assert!(is_visible("ada", "bob", Visibility::Public, STRANGER));
+        assert!(is_visible("ada", "bob", Visibility::Public, CONNECTED));
+    }
+
+    #[test]
+    fn connections_only_posts_need_a_connection() {
+        assert!(!is_visible("ada", "bob", Visibility::Connections, STRANGER));
+        assert!(is_visible("ada", "bob", Visibility::Connections, CONNECTED));
+    }
+
+    #[test]
+    fn a_block_hides_every_post_of_the_other_member() {
+        for visibility in Visibility::ALL {
+            for connected in [false, true] {
+                let relation = Relation {
+                    connected,
+                    blocked: true,
+                };
+                assert!(!is_visible("ada", "bob", visibility, relation));
+            }
+        }
     }
 }

@@ -1,32 +1,122 @@
 //! The post service: members' posts, with the hashtags and @handle mentions found in their text.
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend.
+//! one module per backend, `relationships` the profile service as seen from here (who may see
+//! whose posts).
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod relationships;
 pub mod service;
 pub mod store;
 
 use std::sync::Arc;
 
+use pronet_common::auth::Access;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
+use pronet_common::upstream::lazy_channel;
 use pronet_proto::post::v1::post_service_server::PostServiceServer;
 use tonic::service::Routes;
 
 pub use config::PostConfig;
+pub use error::BuildError;
+use relationships::GrpcRelationships;
 pub use service::PostApi;
 use store::sqlite::SqlitePostStore;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.post.v1.PostService";
 
-/// Opens the store and returns the service's routes.
-pub async fn build(config: &PostConfig) -> Result<Routes, sqlx::Error> {
+/// Opens the store, prepares a lazy channel to the profile service and returns the service's
+/// routes. The profile service need not be up yet.
+pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
+    // The address first: a typo should not leave a freshly created database behind.
+    let channel =
+        lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
     let store = SqlitePostStore::open(&config.database_path).await?;
-    let api = PostApi::new(Arc::new(store));
+    let relationships = GrpcRelationships::new(channel, config.auth.clone());
+    let api = PostApi::new(Arc::new(store), Arc::new(relationships));
     Ok(Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
+}
+
+/// Who may call each method of the post service. Reads and writes are open to members and to
+/// services acting for them (the handlers check whose name they act in); the feed's candidate
+/// query is internal. Unknown methods get the strictest member rule.
+pub fn access(path: &str) -> Access {
+    let method = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(SERVICE_NAME))
+        .and_then(|p| p.strip_prefix('/'));
+    match method {
+        Some("CreatePost" | "GetPost" | "BatchGetPosts" | "ListPostsByAuthor") => {
+            Access::MemberOrService
+        }
+        Some("ListRecentPostsByAuthors") => Access::Service,
+        _ => Access::Member,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
+    use pronet_common::upstream::CallLimits;
+    use tonic::server::NamedService;
+
+    use super::*;
+
+    fn config(dir: &tempfile::TempDir, profile_addr: &str) -> PostConfig {
+        PostConfig {
+            database_path: dir.path().join("post.db"),
+            profile_addr: profile_addr.into(),
+            call_limits: CallLimits::default(),
+            auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
+        }
+    }
+
+    #[test]
+    fn service_name_matches_the_generated_server() {
+        assert_eq!(SERVICE_NAME, PostServiceServer::<PostApi>::NAME);
+    }
+
+    #[test]
+    fn every_method_has_its_access_rule() {
+        let path = |m: &str| format!("/{SERVICE_NAME}/{m}");
+        for m in [
+            "CreatePost",
+            "GetPost",
+            "BatchGetPosts",
+            "ListPostsByAuthor",
+        ] {
+            assert_eq!(access(&path(m)), Access::MemberOrService, "{m}");
+        }
+        assert_eq!(access(&path("ListRecentPostsByAuthors")), Access::Service);
+        assert_eq!(access(&path("DeletePost")), Access::Member);
+        assert_eq!(
+            access("/pronet.profile.v1.ProfileService/GetProfile"),
+            Access::Member
+        );
+        assert_eq!(
+            access("/pronet.post.v1.PostServiceX/GetPost"),
+            Access::Member
+        );
+        assert_eq!(access(""), Access::Member);
+    }
+
+    #[tokio::test]
+    async fn builds_before_the_profile_service_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(build(&config(&dir, "127.0.0.1:1")).await.is_ok());
+        assert!(dir.path().join("post.db").exists());
+    }
+
+    #[tokio::test]
+    async fn refuses_an_invalid_profile_address_without_creating_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = build(&config(&dir, "not a host")).await.err();
+        assert!(matches!(err, Some(BuildError::ProfileAddr(_))), "{err:?}");
+        assert!(!dir.path().join("post.db").exists());
+    }
 }

@@ -1,9 +1,10 @@
-//! The tonic adapter of the post service: decode and validate, call the store, encode.
+//! The tonic adapter of the post service: decode and validate, authorize, call the store, keep
+//! what the viewer may see, encode.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use pronet_common::error::invalid_field;
+use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_time_cursor, encode_time_cursor, page_size};
@@ -13,19 +14,109 @@ use pronet_proto::post::v1 as pb;
 use pronet_proto::post::v1::post_service_server::PostService;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{limits, Cursor, PostRecord, PostText, RecentPostsQuery, Visibility};
+use crate::domain::{
+    is_visible, limits, Cursor, PostRecord, PostText, RecentPostsQuery, Relation, Visibility,
+};
 use crate::error::PostError;
+use crate::relationships::Relationships;
 use crate::store::PostStore;
 
 /// The `pronet.post.v1.PostService` implementation.
 #[derive(Clone)]
 pub struct PostApi {
     store: Arc<dyn PostStore>,
+    relationships: Arc<dyn Relationships>,
 }
 
 impl PostApi {
-    pub fn new(store: Arc<dyn PostStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn PostStore>, relationships: Arc<dyn Relationships>) -> Self {
+        Self {
+            store,
+            relationships,
+        }
+    }
+
+    /// How `viewer` relates to each author of `posts` other than themself; the profile
+    /// service is asked only when there is such an author.
+    async fn relations_to_authors(
+        &self,
+        viewer: &str,
+        posts: &[PostRecord],
+    ) -> Result<HashMap<String, Relation>, PostError> {
+        let others = distinct(
+            posts
+                .iter()
+                .filter(|p| p.author_id != viewer)
+                .map(|p| p.author_id.clone())
+                .collect(),
+        );
+        if others.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.relationships.relationships(viewer, &others).await
+    }
+
+    /// The posts `viewer` may see, in their order; all of them without a viewer.
+    async fn visible_posts(
+        &self,
+        viewer: Option<&str>,
+        posts: Vec<PostRecord>,
+    ) -> Result<Vec<PostRecord>, PostError> {
+        let Some(viewer) = viewer else {
+            return Ok(posts);
+        };
+        let relations = self.relations_to_authors(viewer, &posts).await?;
+        Ok(posts
+            .into_iter()
+            .filter(|p| {
+                let relation = relations.get(&p.author_id).copied().unwrap_or_default();
+                is_visible(&p.author_id, viewer, p.visibility, relation)
+            })
+            .collect())
+    }
+
+    /// The visibilities of `author_id`'s posts that `viewer` may see: all without a viewer,
+    /// none when the two blocked each other.
+    async fn visible_kinds(
+        &self,
+        viewer: Option<&str>,
+        author_id: &str,
+    ) -> Result<Vec<Visibility>, PostError> {
+        let Some(viewer) = viewer else {
+            return Ok(Visibility::ALL.to_vec());
+        };
+        let relation = if viewer == author_id {
+            Relation::default()
+        } else {
+            let author = [author_id.to_owned()];
+            let relations = self.relationships.relationships(viewer, &author).await?;
+            relations.get(author_id).copied().unwrap_or_default()
+        };
+        Ok(Visibility::ALL
+            .into_iter()
+            .filter(|&visibility| is_visible(author_id, viewer, visibility, relation))
+            .collect())
+    }
+}
+
+/// A `viewer_id` field: empty, or a valid id.
+fn check_viewer_id(v: &mut FieldViolations, raw: &str) {
+    if !raw.is_empty() {
+        v.check("viewer_id", parse_id(raw));
+    }
+}
+
+/// Whose view a read gets: the calling member's; for a service, that of the member named in
+/// `viewer_id`, or none (everything is visible) when it is empty. Members may not borrow
+/// someone else's view.
+fn viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
+    match caller {
+        Caller::Member(id) if viewer_id.is_empty() || viewer_id == id => Ok(Some(id.clone())),
+        Caller::Member(_) => Err(Status::permission_denied(
+            "viewer_id is for service callers",
+        )),
+        Caller::Service(_) if viewer_id.is_empty() => Ok(None),
+        Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
     }
 }
 
@@ -97,6 +188,7 @@ impl PostService for PostApi {
         &self,
         request: Request<pb::CreatePostRequest>,
     ) -> Result<Response<pb::CreatePostResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let author_id = v.check("author_id", parse_id(&req.author_id));
@@ -113,8 +205,17 @@ impl PostService for PostApi {
         else {
             return Err(Status::internal("internal error"));
         };
-        // The author is not checked against profiles: members belong to the profile service,
-        // and callers (the gateway, other services) vouch for the ids they pass.
+        // Members post as themselves, now; services (imports, the demo, the seeder) may post
+        // for anyone and backfill. The author is not checked against profiles: members belong
+        // to the profile service, and services vouch for the ids they pass.
+        if let Caller::Member(_) = caller {
+            require_self(&caller, "author_id", &author_id)?;
+            if req.create_time.is_some() {
+                return Err(Status::permission_denied(
+                    "create_time can only be set by services",
+                ));
+            }
+        }
         let post = PostRecord::new(new_id(), author_id, text, visibility, create_time);
         let created = self.store.create_post(post).await?;
         tracing::debug!(post_id = %created.id, author_id = %created.author_id, "post created");
@@ -127,12 +228,22 @@ impl PostService for PostApi {
         &self,
         request: Request<pb::GetPostRequest>,
     ) -> Result<Response<pb::GetPostResponse>, Status> {
-        let id =
-            parse_id(&request.into_inner().post_id).map_err(|e| invalid_field("post_id", e))?;
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check("post_id", parse_id(&req.post_id));
+        check_viewer_id(&mut v, &req.viewer_id);
+        v.into_result()?;
+        let Some(id) = id else {
+            return Err(Status::internal("internal error"));
+        };
+        let viewer = viewer(&caller, &req.viewer_id)?;
+        // A post the viewer may not see is answered exactly as a missing one.
+        let found = self.store.get_post(&id).await?.into_iter().collect();
         let post = self
-            .store
-            .get_post(&id)
+            .visible_posts(viewer.as_deref(), found)
             .await?
+            .pop()
             .ok_or(PostError::NotFound("post"))?;
         Ok(Response::new(pb::GetPostResponse {
             post: Some(post_to_pb(post)),
@@ -143,6 +254,7 @@ impl PostService for PostApi {
         &self,
         request: Request<pb::BatchGetPostsRequest>,
     ) -> Result<Response<pb::BatchGetPostsResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         v.check(
@@ -152,10 +264,13 @@ impl PostService for PostApi {
         for (i, id) in req.post_ids.iter().enumerate() {
             v.check(&format!("post_ids[{i}]"), parse_id(id));
         }
+        check_viewer_id(&mut v, &req.viewer_id);
         v.into_result()?;
+        let viewer = viewer(&caller, &req.viewer_id)?;
+        let found = self.store.batch_get_posts(&req.post_ids).await?;
+        // Posts the viewer may not see are dropped here, so they answer as missing ones do.
         let found: HashMap<String, PostRecord> = self
-            .store
-            .batch_get_posts(&req.post_ids)
+            .visible_posts(viewer.as_deref(), found)
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
@@ -176,6 +291,7 @@ impl PostService for PostApi {
         &self,
         request: Request<pb::ListPostsByAuthorRequest>,
     ) -> Result<Response<pb::ListPostsByAuthorResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let author_id = v.check("author_id", parse_id(&req.author_id));
@@ -188,14 +304,19 @@ impl PostService for PostApi {
             ),
         );
         let after = v.check("page_token", post_cursor(&req.page_token));
+        check_viewer_id(&mut v, &req.viewer_id);
         v.into_result()?;
         let (Some(author_id), Some(limit), Some(after)) = (author_id, limit, after) else {
             return Err(Status::internal("internal error"));
         };
+        let viewer = viewer(&caller, &req.viewer_id)?;
         // No NOT_FOUND for an author without posts: the post service does not know members.
+        // One author, one relation: the store keeps only the visibilities the viewer may see,
+        // so pages stay full (and a blocked author's list is empty).
+        let visibilities = self.visible_kinds(viewer.as_deref(), &author_id).await?;
         let posts = self
             .store
-            .list_posts_by_author(&author_id, after, limit)
+            .list_posts_by_author(&author_id, &visibilities, after, limit)
             .await?;
         let next_page_token = next_token(&posts, limit);
         Ok(Response::new(pb::ListPostsByAuthorResponse {
@@ -208,6 +329,11 @@ impl PostService for PostApi {
         &self,
         request: Request<pb::ListRecentPostsByAuthorsRequest>,
     ) -> Result<Response<pb::ListRecentPostsByAuthorsResponse>, Status> {
+        // The auth layer admits only services here; this keeps a miswired server from
+        // handing members every post unfiltered.
+        if let Caller::Member(_) = caller(&request)? {
+            return Err(AuthError::ServicesOnly.into());
+        }
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         v.check(
@@ -273,31 +399,157 @@ impl PostService for PostApi {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
+    use pronet_common::upstream::{lazy_channel, CallLimits};
     use prost_types::Timestamp;
     use tonic::Code;
 
     use super::*;
+    use crate::relationships::GrpcRelationships;
     use crate::store::sqlite::SqlitePostStore;
 
-    async fn api(dir: &tempfile::TempDir) -> PostApi {
+    /// The profile service's answers, from pairs set up by each test; every call is recorded.
+    #[derive(Default)]
+    struct FakeRelationships {
+        connected: Vec<(String, String)>,
+        blocked: Vec<(String, String)>,
+        calls: Mutex<Vec<(String, Vec<String>)>>,
+    }
+
+    impl FakeRelationships {
+        fn connect(mut self, a: &str, b: &str) -> Self {
+            self.connected.push((a.into(), b.into()));
+            self
+        }
+
+        /// `a` blocks `b`.
+        fn block(mut self, a: &str, b: &str) -> Self {
+            self.blocked.push((a.into(), b.into()));
+            self
+        }
+
+        fn calls(&self) -> Vec<(String, Vec<String>)> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    fn either_way(pairs: &[(String, String)], a: &str, b: &str) -> bool {
+        pairs
+            .iter()
+            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+    }
+
+    #[async_trait]
+    impl Relationships for FakeRelationships {
+        async fn relationships(
+            &self,
+            viewer: &str,
+            members: &[String],
+        ) -> Result<HashMap<String, Relation>, PostError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((viewer.to_owned(), members.to_vec()));
+            Ok(members
+                .iter()
+                .map(|m| {
+                    let relation = Relation {
+                        connected: either_way(&self.connected, viewer, m),
+                        blocked: either_way(&self.blocked, viewer, m),
+                    };
+                    (m.clone(), relation)
+                })
+                .collect())
+        }
+    }
+
+    async fn api_with(dir: &tempfile::TempDir, relationships: Arc<dyn Relationships>) -> PostApi {
         let store = SqlitePostStore::open(&dir.path().join("post.db"))
             .await
             .unwrap();
-        PostApi::new(Arc::new(store))
+        PostApi::new(Arc::new(store), relationships)
+    }
+
+    async fn api(dir: &tempfile::TempDir) -> PostApi {
+        api_with(dir, Arc::new(FakeRelationships::default())).await
+    }
+
+    /// A request as the auth layer hands it over.
+    fn with_caller<T>(caller: Caller, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.extensions_mut().insert(caller);
+        request
+    }
+
+    fn as_member<T>(id: &str, message: T) -> Request<T> {
+        with_caller(Caller::Member(id.into()), message)
+    }
+
+    fn as_service<T>(message: T) -> Request<T> {
+        with_caller(Caller::Service("feed".into()), message)
+    }
+
+    fn new_post(author: &str, text: &str, visibility: pb::Visibility) -> pb::CreatePostRequest {
+        pb::CreatePostRequest {
+            author_id: author.into(),
+            text: text.into(),
+            visibility: visibility as i32,
+            create_time: None,
+        }
+    }
+
+    async fn create_with(api: &PostApi, author: &str, text: &str, v: pb::Visibility) -> pb::Post {
+        api.create_post(as_member(author, new_post(author, text, v)))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap()
     }
 
     async fn create(api: &PostApi, author: &str, text: &str) -> pb::Post {
-        api.create_post(Request::new(pb::CreatePostRequest {
-            author_id: author.into(),
-            text: text.into(),
-            visibility: pb::Visibility::Public as i32,
-            create_time: None,
-        }))
-        .await
-        .unwrap()
-        .into_inner()
-        .post
-        .unwrap()
+        create_with(api, author, text, pb::Visibility::Public).await
+    }
+
+    fn get(post_id: &str, viewer_id: &str) -> pb::GetPostRequest {
+        pb::GetPostRequest {
+            post_id: post_id.into(),
+            viewer_id: viewer_id.into(),
+        }
+    }
+
+    fn batch(ids: &[&str], allow_missing: bool, viewer_id: &str) -> pb::BatchGetPostsRequest {
+        pb::BatchGetPostsRequest {
+            post_ids: ids.iter().map(|s| s.to_string()).collect(),
+            allow_missing,
+            viewer_id: viewer_id.into(),
+        }
+    }
+
+    fn by_author(author_id: &str, viewer_id: &str) -> pb::ListPostsByAuthorRequest {
+        pb::ListPostsByAuthorRequest {
+            author_id: author_id.into(),
+            page_size: 0,
+            page_token: String::new(),
+            viewer_id: viewer_id.into(),
+        }
+    }
+
+    fn ids(posts: &[pb::Post]) -> Vec<&str> {
+        posts.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    async fn listed(api: &PostApi, request: Request<pb::ListPostsByAuthorRequest>) -> Vec<String> {
+        let posts = api
+            .list_posts_by_author(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        posts.into_iter().map(|p| p.id).collect()
     }
 
     #[tokio::test]
@@ -311,9 +563,7 @@ mod tests {
         assert_eq!(post.visibility, pb::Visibility::Public as i32);
         assert!(post.create_time.is_some());
         let got = api
-            .get_post(Request::new(pb::GetPostRequest {
-                post_id: post.id.clone(),
-            }))
+            .get_post(as_member("ada", get(&post.id, "")))
             .await
             .unwrap()
             .into_inner()
@@ -323,34 +573,121 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_without_a_caller_is_unauthenticated() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let err = api.get_post(Request::new(get("p", ""))).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let err = api
+            .create_post(Request::new(new_post("ada", "hi", pb::Visibility::Public)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    #[tokio::test]
     async fn rejects_every_invalid_create_field_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let api = api(&dir).await;
+        // Validation comes before the author check: "not an id" is not the caller either.
         let err = api
-            .create_post(Request::new(pb::CreatePostRequest {
-                author_id: "not an id".into(),
-                text: String::new(),
-                visibility: pb::Visibility::Unspecified as i32,
-                create_time: None,
-            }))
+            .create_post(as_member(
+                "ada",
+                new_post("not an id", "", pb::Visibility::Unspecified),
+            ))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         for field in ["author_id:", "text:", "visibility:"] {
             assert!(err.message().contains(field), "{}", err.message());
         }
-        let err = api
-            .create_post(Request::new(pb::CreatePostRequest {
-                author_id: "ada".into(),
-                text: "x".repeat(3001),
-                visibility: 7,
-                create_time: None,
-            }))
-            .await
-            .unwrap_err();
+        let mut req = new_post("ada", &"x".repeat(3001), pb::Visibility::Public);
+        req.visibility = 7;
+        let err = api.create_post(as_member("ada", req)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().contains("text:"));
         assert!(err.message().contains("visibility:"));
+    }
+
+    #[tokio::test]
+    async fn a_member_cannot_post_as_someone_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let err = api
+            .create_post(as_member(
+                "ada",
+                new_post("bob", "hi", pb::Visibility::Public),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(
+            err.message(),
+            "author_id must be the caller's own member id"
+        );
+        let none = api
+            .list_posts_by_author(as_service(by_author("bob", "")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(none.posts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_member_cannot_backfill_create_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let mut req = new_post("ada", "from the archive", pb::Visibility::Public);
+        req.create_time = Some(Timestamp {
+            seconds: 1_600_000_000,
+            nanos: 0,
+        });
+        let err = api.create_post(as_member("ada", req)).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(err.message(), "create_time can only be set by services");
+    }
+
+    #[tokio::test]
+    async fn a_service_may_post_for_anyone_and_backfill() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let past = Timestamp {
+            seconds: 1_600_000_000,
+            nanos: 0,
+        };
+        let mut req = new_post("bob", "from the archive", pb::Visibility::Public);
+        req.create_time = Some(past);
+        let post = api
+            .create_post(as_service(req))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(post.author_id, "bob");
+        assert_eq!(post.create_time, Some(past));
+        let now = api
+            .create_post(as_service(new_post("cat", "now", pb::Visibility::Public)))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(now.author_id, "cat");
+    }
+
+    #[tokio::test]
+    async fn backfilled_posts_may_not_come_from_the_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let mut req = new_post("ada", "from the future", pb::Visibility::Public);
+        req.create_time = Some(Timestamp {
+            seconds: 4_000_000_000,
+            nanos: 0,
+        });
+        let err = api.create_post(as_service(req)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("create_time:"));
     }
 
     #[tokio::test]
@@ -358,17 +695,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let api = api(&dir).await;
         let err = api
-            .get_post(Request::new(pb::GetPostRequest {
-                post_id: "missing".into(),
-            }))
+            .get_post(as_member("ada", get("missing", "")))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
         assert_eq!(err.message(), "post not found");
         let err = api
-            .get_post(Request::new(pb::GetPostRequest {
-                post_id: String::new(),
-            }))
+            .get_post(as_member("ada", get("", "")))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
@@ -380,45 +713,34 @@ mod tests {
         let api = api(&dir).await;
         let a = create(&api, "ada", "first").await;
         let b = create(&api, "bob", "second").await;
-        let batch = |ids: Vec<String>, allow_missing| {
+        let batch = |ids: &[&str], allow_missing| {
             let api = api.clone();
-            async move {
-                api.batch_get_posts(Request::new(pb::BatchGetPostsRequest {
-                    post_ids: ids,
-                    allow_missing,
-                }))
-                .await
-            }
+            let req = batch(ids, allow_missing, "");
+            async move { api.batch_get_posts(as_member("ada", req)).await }
         };
-        let got = batch(vec![b.id.clone(), a.id.clone(), b.id.clone()], false)
+        let got = batch(&[&b.id, &a.id, &b.id], false)
             .await
             .unwrap()
             .into_inner()
             .posts;
-        let got: Vec<&str> = got.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(got, [b.id.as_str(), a.id.as_str(), b.id.as_str()]);
+        assert_eq!(ids(&got), [b.id.as_str(), a.id.as_str(), b.id.as_str()]);
 
-        let err = batch(vec![a.id.clone(), "missing".into()], false)
-            .await
-            .unwrap_err();
+        let err = batch(&[&a.id, "missing"], false).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
         assert_eq!(err.message(), "post missing not found");
 
-        let got = batch(vec!["missing".into(), a.id.clone()], true)
+        let got = batch(&["missing", &a.id], true)
             .await
             .unwrap()
             .into_inner()
             .posts;
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].id, a.id);
+        assert_eq!(ids(&got), [a.id.as_str()]);
 
-        let err = batch(vec!["ok".into(), "b a d".into(), String::new()], false)
-            .await
-            .unwrap_err();
+        let err = batch(&["ok", "b a d", ""], false).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().contains("post_ids[1]"));
         assert!(err.message().contains("post_ids[2]"));
-        let err = batch(vec!["x".into(); 1001], true).await.unwrap_err();
+        let err = batch(&["x"; 1001], true).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
     }
 
@@ -431,14 +753,12 @@ mod tests {
         }
         let list = |token: String, page_size| {
             let api = api.clone();
-            async move {
-                api.list_posts_by_author(Request::new(pb::ListPostsByAuthorRequest {
-                    author_id: "ada".into(),
-                    page_size,
-                    page_token: token,
-                }))
-                .await
-            }
+            let req = pb::ListPostsByAuthorRequest {
+                page_size,
+                page_token: token,
+                ..by_author("ada", "")
+            };
+            async move { api.list_posts_by_author(as_member("ada", req)).await }
         };
         let first = list(String::new(), 3).await.unwrap().into_inner();
         assert_eq!(first.posts.len(), 3);
@@ -455,16 +775,341 @@ mod tests {
         assert!(err.message().contains("page_token"));
 
         let none = api
-            .list_posts_by_author(Request::new(pb::ListPostsByAuthorRequest {
-                author_id: "nobody".into(),
-                page_size: 0,
-                page_token: String::new(),
-            }))
+            .list_posts_by_author(as_member("ada", by_author("nobody", "")))
             .await
             .unwrap()
             .into_inner();
         assert!(none.posts.is_empty());
         assert!(none.next_page_token.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connections_only_post_is_seen_by_its_author_and_connections_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeRelationships::default().connect("bob", "ada");
+        let api = api_with(&dir, Arc::new(fake)).await;
+        let private = create_with(&api, "ada", "for my network", pb::Visibility::Connections).await;
+        let public = create(&api, "ada", "for everyone").await;
+
+        for viewer in ["ada", "bob"] {
+            let got = api
+                .get_post(as_member(viewer, get(&private.id, "")))
+                .await
+                .unwrap()
+                .into_inner()
+                .post
+                .unwrap();
+            assert_eq!(got, private, "{viewer}");
+        }
+
+        // A stranger is told exactly what a missing post would tell them.
+        let err = api
+            .get_post(as_member("cat", get(&private.id, "")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "post not found");
+
+        let got = api
+            .batch_get_posts(as_member(
+                "cat",
+                batch(&[&private.id, &public.id], true, ""),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&got), [public.id.as_str()]);
+        let err = api
+            .batch_get_posts(as_member(
+                "cat",
+                batch(&[&public.id, &private.id], false, ""),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), format!("post {} not found", private.id));
+
+        let got = api
+            .batch_get_posts(as_member(
+                "bob",
+                batch(&[&private.id, &public.id], false, ""),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&got), [private.id.as_str(), public.id.as_str()]);
+    }
+
+    #[tokio::test]
+    async fn a_block_hides_even_public_posts_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeRelationships::default()
+            .block("ada", "eve")
+            .block("dan", "ada");
+        let api = api_with(&dir, Arc::new(fake)).await;
+        let post = create(&api, "ada", "hello world").await;
+        for viewer in ["eve", "dan"] {
+            let err = api
+                .get_post(as_member(viewer, get(&post.id, "")))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::NotFound, "{viewer}");
+            assert_eq!(err.message(), "post not found");
+            let got = api
+                .batch_get_posts(as_member(viewer, batch(&[&post.id], true, "")))
+                .await
+                .unwrap()
+                .into_inner()
+                .posts;
+            assert!(got.is_empty(), "{viewer}");
+            let list = api
+                .list_posts_by_author(as_member(viewer, by_author("ada", "")))
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(list.posts.is_empty(), "{viewer}");
+            assert!(list.next_page_token.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_authors_list_holds_only_what_the_viewer_may_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeRelationships::default()
+            .connect("ada", "bob")
+            .block("eve", "ada");
+        let api = api_with(&dir, Arc::new(fake)).await;
+        let p1 = create(&api, "ada", "one").await;
+        let p2 = create_with(&api, "ada", "two", pb::Visibility::Connections).await;
+        let p3 = create(&api, "ada", "three").await;
+        let p4 = create_with(&api, "ada", "four", pb::Visibility::Connections).await;
+        let all = [
+            p4.id.as_str(),
+            p3.id.as_str(),
+            p2.id.as_str(),
+            p1.id.as_str(),
+        ];
+
+        assert_eq!(
+            listed(&api, as_member("ada", by_author("ada", ""))).await,
+            all
+        );
+        assert_eq!(
+            listed(&api, as_member("bob", by_author("ada", ""))).await,
+            all
+        );
+        assert_eq!(
+            listed(&api, as_member("cat", by_author("ada", ""))).await,
+            [p3.id.as_str(), p1.id.as_str()]
+        );
+        assert!(listed(&api, as_member("eve", by_author("ada", "")))
+            .await
+            .is_empty());
+
+        // Pages of a stranger's view are full: hidden posts do not leave holes.
+        let req = pb::ListPostsByAuthorRequest {
+            page_size: 1,
+            ..by_author("ada", "")
+        };
+        let first = api
+            .list_posts_by_author(as_member("cat", req.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&first.posts), [p3.id.as_str()]);
+        let second = api
+            .list_posts_by_author(as_member(
+                "cat",
+                pb::ListPostsByAuthorRequest {
+                    page_token: first.next_page_token,
+                    ..req
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&second.posts), [p1.id.as_str()]);
+    }
+
+    #[tokio::test]
+    async fn a_service_gets_the_named_viewers_view_or_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(FakeRelationships::default().connect("ada", "bob"));
+        let api = api_with(&dir, fake.clone()).await;
+        let private = create_with(&api, "ada", "network only", pb::Visibility::Connections).await;
+        let calls_before = fake.calls().len();
+
+        // Without a viewer: everything, and nobody is asked about anyone.
+        let got = api
+            .get_post(as_service(get(&private.id, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(got, private);
+        let got = api
+            .batch_get_posts(as_service(batch(&[&private.id], false, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&got), [private.id.as_str()]);
+        assert_eq!(
+            listed(&api, as_service(by_author("ada", ""))).await,
+            [private.id.as_str()]
+        );
+        assert_eq!(fake.calls().len(), calls_before);
+
+        // For a connection: visible.
+        assert!(api
+            .get_post(as_service(get(&private.id, "bob")))
+            .await
+            .is_ok());
+        assert_eq!(
+            listed(&api, as_service(by_author("ada", "bob"))).await,
+            [private.id.as_str()]
+        );
+
+        // For a stranger: missing.
+        let err = api
+            .get_post(as_service(get(&private.id, "cat")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "post not found");
+        let got = api
+            .batch_get_posts(as_service(batch(&[&private.id], true, "cat")))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert!(got.is_empty());
+        assert!(listed(&api, as_service(by_author("ada", "cat")))
+            .await
+            .is_empty());
+        assert_eq!(fake.calls().last().unwrap().0, "cat");
+    }
+
+    #[tokio::test]
+    async fn a_member_cannot_borrow_another_viewers_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let post = create(&api, "ada", "hello").await;
+        let denied = |err: Status| {
+            assert_eq!(err.code(), Code::PermissionDenied);
+            assert_eq!(err.message(), "viewer_id is for service callers");
+        };
+        denied(
+            api.get_post(as_member("cat", get(&post.id, "ada")))
+                .await
+                .unwrap_err(),
+        );
+        denied(
+            api.batch_get_posts(as_member("cat", batch(&[&post.id], true, "ada")))
+                .await
+                .unwrap_err(),
+        );
+        denied(
+            api.list_posts_by_author(as_member("cat", by_author("ada", "ada")))
+                .await
+                .unwrap_err(),
+        );
+        // Naming themself is what they get anyway.
+        assert!(api
+            .get_post(as_member("cat", get(&post.id, "cat")))
+            .await
+            .is_ok());
+        // Field errors come first, all at once, whoever names whom.
+        let err = api
+            .get_post(as_member("cat", get("b a d", "no t ok")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("post_id:"), "{}", err.message());
+        assert!(err.message().contains("viewer_id:"), "{}", err.message());
+    }
+
+    #[tokio::test]
+    async fn the_profile_service_is_asked_only_about_other_authors() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Arc::new(FakeRelationships::default());
+        let api = api_with(&dir, fake.clone()).await;
+        let own1 = create(&api, "ada", "mine").await;
+        let own2 = create_with(&api, "ada", "also mine", pb::Visibility::Connections).await;
+        api.get_post(as_member("ada", get(&own2.id, "")))
+            .await
+            .unwrap();
+        api.batch_get_posts(as_member("ada", batch(&[&own1.id, &own2.id], false, "")))
+            .await
+            .unwrap();
+        listed(&api, as_member("ada", by_author("ada", ""))).await;
+        api.get_post(as_service(get(&own2.id, "ada")))
+            .await
+            .unwrap();
+        assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+        // Others are asked about once each, whatever the number of their posts.
+        let bob1 = create(&api, "bob", "bob's").await;
+        let bob2 = create(&api, "bob", "bob's again").await;
+        let cat = create(&api, "cat", "cat's").await;
+        api.batch_get_posts(as_member(
+            "ada",
+            batch(
+                &[&bob1.id, &own1.id, &cat.id, &bob2.id, &bob1.id],
+                false,
+                "",
+            ),
+        ))
+        .await
+        .unwrap();
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 1);
+        let (viewer, mut members) = calls[0].clone();
+        members.sort();
+        assert_eq!(viewer, "ada");
+        assert_eq!(members, ["bob", "cat"]);
+    }
+
+    #[tokio::test]
+    async fn a_down_profile_service_makes_other_authors_posts_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap());
+        let channel = lazy_channel("127.0.0.1:1", CallLimits::default()).unwrap();
+        let api = api_with(&dir, Arc::new(GrpcRelationships::new(channel, auth))).await;
+        let post = create(&api, "ada", "hello").await;
+
+        // The author's own reads need no profile service.
+        assert!(api
+            .get_post(as_member("ada", get(&post.id, "")))
+            .await
+            .is_ok());
+        assert_eq!(
+            listed(&api, as_member("ada", by_author("ada", ""))).await,
+            [post.id.as_str()]
+        );
+
+        let unavailable = |err: Status| {
+            assert_eq!(err.code(), Code::Unavailable);
+            assert_eq!(err.message(), "profile service unavailable");
+        };
+        unavailable(
+            api.get_post(as_member("bob", get(&post.id, "")))
+                .await
+                .unwrap_err(),
+        );
+        unavailable(
+            api.batch_get_posts(as_member("bob", batch(&[&post.id], true, "")))
+                .await
+                .unwrap_err(),
+        );
+        unavailable(
+            api.list_posts_by_author(as_service(by_author("ada", "bob")))
+                .await
+                .unwrap_err(),
+        );
     }
 
     fn recent_request(
@@ -491,21 +1136,32 @@ mod tests {
         let mut req = recent_request(&["ada", "ada"], &["#RUST", "rust"]);
         req.max_posts_per_author = 1;
         let posts = api
-            .list_recent_posts_by_authors(Request::new(req))
+            .list_recent_posts_by_authors(as_service(req))
             .await
             .unwrap()
             .into_inner()
             .posts;
-        let got: Vec<&str> = posts.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(got, [c1.id.as_str(), a2.id.as_str()]);
+        assert_eq!(ids(&posts), [c1.id.as_str(), a2.id.as_str()]);
         assert_ne!(a1.id, a2.id);
 
         let empty = api
-            .list_recent_posts_by_authors(Request::new(recent_request(&[], &[])))
+            .list_recent_posts_by_authors(as_service(recent_request(&[], &[])))
             .await
             .unwrap()
             .into_inner();
         assert!(empty.posts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn recent_posts_are_for_services_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let err = api
+            .list_recent_posts_by_authors(as_member("ada", recent_request(&["ada"], &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(err.message(), "this method is for pronet services only");
     }
 
     #[tokio::test]
@@ -517,7 +1173,7 @@ mod tests {
         req.max_posts = -1;
         req.max_posts_per_author = -1;
         let err = api
-            .list_recent_posts_by_authors(Request::new(req))
+            .list_recent_posts_by_authors(as_service(req))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
@@ -536,47 +1192,10 @@ mod tests {
             nanos: 0,
         });
         let err = api
-            .list_recent_posts_by_authors(Request::new(req))
+            .list_recent_posts_by_authors(as_service(req))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().contains("since:"));
-    }
-
-    #[tokio::test]
-    async fn backfilled_posts_keep_their_time_but_not_a_future_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let api = api(&dir).await;
-        let past = prost_types::Timestamp {
-            seconds: 1_600_000_000,
-            nanos: 0,
-        };
-        let post = api
-            .create_post(Request::new(pb::CreatePostRequest {
-                author_id: "ada".into(),
-                text: "from the archive".into(),
-                visibility: pb::Visibility::Public as i32,
-                create_time: Some(past),
-            }))
-            .await
-            .unwrap()
-            .into_inner()
-            .post
-            .unwrap();
-        assert_eq!(post.create_time, Some(past));
-        let err = api
-            .create_post(Request::new(pb::CreatePostRequest {
-                author_id: "ada".into(),
-                text: "from the future".into(),
-                visibility: pb::Visibility::Public as i32,
-                create_time: Some(prost_types::Timestamp {
-                    seconds: 4_000_000_000,
-                    nanos: 0,
-                }),
-            }))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().contains("create_time:"));
     }
 }

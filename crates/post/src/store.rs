@@ -4,7 +4,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::{Cursor, PostRecord, RecentPostsQuery};
+use crate::domain::{Cursor, PostRecord, RecentPostsQuery, Visibility};
 use crate::error::PostError;
 
 pub type StoreResult<T> = Result<T, PostError>;
@@ -19,10 +19,12 @@ pub trait PostStore: Send + Sync + 'static {
     /// The posts that exist among `ids`, in no particular order, each once.
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>>;
 
-    /// An author's posts, newest first, after `after`.
+    /// An author's posts with one of `visibilities` (none for none), newest first, after
+    /// `after`.
     async fn list_posts_by_author(
         &self,
         author_id: &str,
+        visibilities: &[Visibility],
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>>;

@@ -18,6 +18,8 @@ pub mod limits {
     pub const MAX_SKILLS: usize = 50;
     pub const INVITATION_MESSAGE: TextRule = TextRule::multi_line(0, 300);
     pub const MAX_BATCH_GET: usize = 1000;
+    /// Members one `BatchGetRelationships` asks about.
+    pub const MAX_RELATIONSHIP_IDS: usize = 5000;
     pub const DEFAULT_PAGE_SIZE: usize = 50;
     pub const MAX_PAGE_SIZE: usize = 1000;
 }
@@ -190,11 +192,16 @@ pub enum FollowTarget {
 }
 
 impl FollowTarget {
+    /// Stored kind number of a member.
+    pub const MEMBER_KIND: i64 = 1;
+    /// Stored kind number of a hashtag.
+    pub const HASHTAG_KIND: i64 = 2;
+
     /// Stored kind number: 1 member, 2 hashtag.
     pub fn kind(&self) -> i64 {
         match self {
-            Self::Member(_) => 1,
-            Self::Hashtag(_) => 2,
+            Self::Member(_) => Self::MEMBER_KIND,
+            Self::Hashtag(_) => Self::HASHTAG_KIND,
         }
     }
 
@@ -206,8 +213,8 @@ impl FollowTarget {
 
     pub fn from_parts(kind: i64, value: String) -> Option<Self> {
         match kind {
-            1 => Some(Self::Member(value)),
-            2 => Some(Self::Hashtag(value)),
+            Self::MEMBER_KIND => Some(Self::Member(value)),
+            Self::HASHTAG_KIND => Some(Self::Hashtag(value)),
             _ => None,
         }
     }
@@ -217,6 +224,16 @@ impl FollowTarget {
 pub struct FollowingRecord {
     pub target: FollowTarget,
     pub create_time: i64,
+}
+
+/// How a viewer relates to one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationshipRecord {
+    pub member_id: String,
+    /// The two are connected.
+    pub connected: bool,
+    /// One of the two blocked the other.
+    pub blocked: bool,
 }
 
 /// Position after the last item of a newest-first page: its time and a tie-breaking key.

@@ -6,6 +6,9 @@ use tonic::Status;
 pub enum ProfileError {
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller already has a profile: one per member id.
+    #[error("profile already exists")]
+    ProfileExists,
     #[error("handle is already taken")]
     HandleTaken,
     #[error("members are already connected")]
@@ -26,9 +29,9 @@ impl From<ProfileError> for Status {
     fn from(err: ProfileError) -> Self {
         match err {
             ProfileError::NotFound(_) => Status::not_found(err.to_string()),
-            ProfileError::HandleTaken | ProfileError::InvitationPending => {
-                Status::already_exists(err.to_string())
-            }
+            ProfileError::ProfileExists
+            | ProfileError::HandleTaken
+            | ProfileError::InvitationPending => Status::already_exists(err.to_string()),
             ProfileError::AlreadyConnected | ProfileError::InvitationNotPending => {
                 Status::failed_precondition(err.to_string())
             }

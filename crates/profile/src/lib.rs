@@ -11,6 +11,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use pronet_common::auth::Access;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tonic::service::Routes;
@@ -22,6 +23,29 @@ use store::sqlite::SqliteProfileStore;
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.profile.v1.ProfileService";
 
+/// Who may call each method of the service (see `pronet_common::auth`); unknown paths are
+/// for members, the narrowest rule a handler can still check.
+pub fn access(path: &str) -> Access {
+    let method = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(SERVICE_NAME))
+        .and_then(|p| p.strip_prefix('/'));
+    match method {
+        Some(
+            "CreateProfile" | "UpdateProfile" | "CreateInvitation" | "AcceptInvitation" | "Follow"
+            | "BlockMember" | "UnblockMember",
+        ) => Access::Member,
+        // Reads services make on a member's behalf.
+        Some(
+            "GetProfile" | "BatchGetProfiles" | "ListInvitations" | "ListConnections"
+            | "ListFollowing",
+        ) => Access::MemberOrService,
+        // Internal: the post service asks how a viewer relates to authors.
+        Some("BatchGetRelationships") => Access::Service,
+        _ => Access::Member,
+    }
+}
+
 /// Opens the store and returns the service's routes.
 pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
     let store = SqliteProfileStore::open(&config.database_path).await?;
@@ -29,4 +53,46 @@ pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
     Ok(Routes::new(
         ProfileServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_has_its_access_rule() {
+        let rules = [
+            ("CreateProfile", Access::Member),
+            ("GetProfile", Access::MemberOrService),
+            ("BatchGetProfiles", Access::MemberOrService),
+            ("UpdateProfile", Access::Member),
+            ("CreateInvitation", Access::Member),
+            ("AcceptInvitation", Access::Member),
+            ("ListInvitations", Access::MemberOrService),
+            ("ListConnections", Access::MemberOrService),
+            ("Follow", Access::Member),
+            ("ListFollowing", Access::MemberOrService),
+            ("BlockMember", Access::Member),
+            ("UnblockMember", Access::Member),
+            ("BatchGetRelationships", Access::Service),
+        ];
+        for (method, expected) in rules {
+            let path = format!("/{SERVICE_NAME}/{method}");
+            assert_eq!(access(&path), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_for_members() {
+        for path in [
+            "",
+            "/",
+            "/pronet.profile.v1.ProfileService/Nope",
+            "/pronet.post.v1.PostService/GetPost",
+            "/pronet.profile.v1.ProfileServiceX/BatchGetRelationships",
+            "pronet.profile.v1.ProfileService/BatchGetRelationships",
+        ] {
+            assert_eq!(access(path), Access::Member, "{path:?}");
+        }
+    }
 }

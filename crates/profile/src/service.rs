@@ -1,7 +1,12 @@
-//! The tonic adapter of the profile service: decode and validate, call the store, encode.
+//! The tonic adapter of the profile service: decode, validate, authorize, call the store,
+//! encode.
+//!
+//! Every handler takes the [`Caller`] first, then checks every field (all violations at once),
+//! then whether the caller may act (never depending on whether an id exists), then looks up.
 
 use std::sync::Arc;
 
+use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
@@ -15,7 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::domain::{
     limits, parse_skills, ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord,
     Handle, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, UPDATABLE_FIELDS,
+    ProfileRecord, RelationshipRecord, UPDATABLE_FIELDS,
 };
 use crate::store::ProfileStore;
 
@@ -64,6 +69,14 @@ fn connection_to_pb(c: ConnectionRecord) -> pb::Connection {
     pb::Connection {
         member_id: c.member_id,
         create_time: Some(to_timestamp(c.create_time)),
+    }
+}
+
+fn relationship_to_pb(r: RelationshipRecord) -> pb::Relationship {
+    pb::Relationship {
+        member_id: r.member_id,
+        connected: r.connected,
+        blocked: r.blocked,
     }
 }
 
@@ -136,9 +149,41 @@ fn next_token<T>(items: &[T], limit: usize, key: impl Fn(&T) -> String) -> Strin
     }
 }
 
+/// The calling member's id; services have none.
+fn calling_member(caller: &Caller) -> Result<&str, Status> {
+    match caller {
+        Caller::Member(id) => Ok(id),
+        Caller::Service(_) => Err(AuthError::MembersOnly.into()),
+    }
+}
+
+/// Whose view a read takes: the calling member's, or none for a service, which sees everything.
+fn viewer(caller: &Caller) -> Option<&str> {
+    match caller {
+        Caller::Member(id) => Some(id),
+        Caller::Service(_) => None,
+    }
+}
+
+/// A member reads only their own lists; services read anyone's.
+fn require_self_or_service(caller: &Caller, field: &str, actor: &str) -> Result<(), Status> {
+    match caller {
+        Caller::Member(_) => require_self(caller, field, actor),
+        Caller::Service(_) => Ok(()),
+    }
+}
+
+/// Internal RPCs. The auth layer already refuses members; this keeps a mis-wired server closed.
+fn require_service(caller: &Caller) -> Result<(), Status> {
+    match caller {
+        Caller::Member(_) => Err(AuthError::ServicesOnly.into()),
+        Caller::Service(_) => Ok(()),
+    }
+}
+
 impl ProfileApi {
     async fn require_member(&self, id: &str) -> Result<(), Status> {
-        match self.store.get_profile(id).await? {
+        match self.store.get_profile(id, None).await? {
             Some(_) => Ok(()),
             None => Err(Status::not_found("member not found")),
         }
@@ -151,6 +196,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::CreateProfileRequest>,
     ) -> Result<Response<pb::CreateProfileResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let Some(profile) = req.profile else {
             return Err(invalid_field("profile", "is required"));
@@ -159,9 +205,13 @@ impl ProfileService for ProfileApi {
         let fields = parse_fields(&profile, &mut v, "profile");
         v.into_result()?;
         let fields = fields.ok_or_else(|| Status::internal("internal error"))?;
+        // The profile's id is the token subject: one profile per member.
+        let member_id = parse_id(calling_member(&caller)?).map_err(|_| {
+            Status::permission_denied("the caller's member id is not a valid id".to_string())
+        })?;
         let created = self
             .store
-            .create_profile(&new_id(), fields, now_micros())
+            .create_profile(&member_id, fields, now_micros())
             .await?;
         tracing::debug!(member_id = %created.id, "profile created");
         Ok(Response::new(pb::CreateProfileResponse {
@@ -174,14 +224,18 @@ impl ProfileService for ProfileApi {
         request: Request<pb::GetProfileRequest>,
     ) -> Result<Response<pb::GetProfileResponse>, Status> {
         use pb::get_profile_request::Lookup;
+        let caller = caller(&request)?;
+        let viewer = viewer(&caller);
         let found = match request.into_inner().lookup {
             Some(Lookup::MemberId(id)) => {
                 let id = parse_id(&id).map_err(|e| invalid_field("member_id", e))?;
-                self.store.get_profile(&id).await?
+                self.store.get_profile(&id, viewer).await?
             }
             Some(Lookup::Handle(handle)) => {
                 let handle = Handle::parse(&handle).map_err(|e| invalid_field("handle", e))?;
-                self.store.get_profile_by_handle(&handle.key()).await?
+                self.store
+                    .get_profile_by_handle(&handle.key(), viewer)
+                    .await?
             }
             None => return Err(invalid_field("lookup", "set member_id or handle")),
         };
@@ -195,6 +249,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::BatchGetProfilesRequest>,
     ) -> Result<Response<pb::BatchGetProfilesResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         v.check(
@@ -205,9 +260,10 @@ impl ProfileService for ProfileApi {
             v.check(&format!("member_ids[{i}]"), parse_id(id));
         }
         v.into_result()?;
+        // Profiles the viewer may not see come back missing, and are answered as missing.
         let found: std::collections::HashMap<String, ProfileRecord> = self
             .store
-            .batch_get_profiles(&req.member_ids)
+            .batch_get_profiles(&req.member_ids, viewer(&caller))
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
@@ -228,6 +284,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let Some(p) = req.profile else {
             return Err(invalid_field("profile", "is required"));
@@ -297,6 +354,7 @@ impl ProfileService for ProfileApi {
         }
         v.into_result()?;
         let id = id.ok_or_else(|| Status::internal("internal error"))?;
+        require_self(&caller, "profile.id", &id)?;
         let updated = self
             .store
             .update_profile(&id, changes, now_micros())
@@ -310,6 +368,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::CreateInvitationRequest>,
     ) -> Result<Response<pb::CreateInvitationResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let inviter = v.check("inviter_id", parse_id(&req.inviter_id));
@@ -323,6 +382,7 @@ impl ProfileService for ProfileApi {
         else {
             return Err(Status::internal("internal error"));
         };
+        require_self(&caller, "inviter_id", &inviter_id)?;
         let invitation = self
             .store
             .create_invitation(InvitationRecord {
@@ -343,6 +403,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::AcceptInvitationRequest>,
     ) -> Result<Response<pb::AcceptInvitationResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let invitation_id = v.check("invitation_id", parse_id(&req.invitation_id));
@@ -351,6 +412,7 @@ impl ProfileService for ProfileApi {
         let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
             return Err(Status::internal("internal error"));
         };
+        require_self(&caller, "member_id", &member_id)?;
         let now = now_micros();
         let inv = self
             .store
@@ -370,6 +432,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::ListInvitationsRequest>,
     ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -399,6 +462,7 @@ impl ProfileService for ProfileApi {
         else {
             return Err(Status::internal("internal error"));
         };
+        require_self_or_service(&caller, "member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self
             .store
@@ -417,6 +481,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::ListConnectionsRequest>,
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -433,6 +498,7 @@ impl ProfileService for ProfileApi {
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
             return Err(Status::internal("internal error"));
         };
+        require_self_or_service(&caller, "member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self
             .store
@@ -452,6 +518,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::FollowRequest>,
     ) -> Result<Response<pb::FollowResponse>, Status> {
         use pb::follow_request::Target;
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -475,6 +542,7 @@ impl ProfileService for ProfileApi {
         let (Some(member_id), Some(target)) = (member_id, target) else {
             return Err(Status::internal("internal error"));
         };
+        require_self(&caller, "member_id", &member_id)?;
         let following = self.store.follow(&member_id, target, now_micros()).await?;
         Ok(Response::new(pb::FollowResponse {
             following: Some(following_to_pb(following)),
@@ -485,6 +553,7 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::ListFollowingRequest>,
     ) -> Result<Response<pb::ListFollowingResponse>, Status> {
+        let caller = caller(&request)?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
@@ -501,6 +570,7 @@ impl ProfileService for ProfileApi {
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
             return Err(Status::internal("internal error"));
         };
+        require_self_or_service(&caller, "member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self.store.list_following(&member_id, after, limit).await?;
         let next_page_token = next_token(&items, limit, |f| {
@@ -515,4 +585,77 @@ impl ProfileService for ProfileApi {
             next_page_token,
         }))
     }
+
+    async fn block_member(
+        &self,
+        request: Request<pb::BlockMemberRequest>,
+    ) -> Result<Response<pb::BlockMemberResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
+        if member_id.is_some() && member_id == blocked_id {
+            v.add("blocked_id", "cannot block yourself");
+        }
+        v.into_result()?;
+        let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        self.store
+            .block_member(&member_id, &blocked_id, now_micros())
+            .await?;
+        tracing::debug!(%member_id, %blocked_id, "member blocked");
+        Ok(Response::new(pb::BlockMemberResponse {}))
+    }
+
+    async fn unblock_member(
+        &self,
+        request: Request<pb::UnblockMemberRequest>,
+    ) -> Result<Response<pb::UnblockMemberResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
+        v.into_result()?;
+        let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        // Idempotent, and silent about whether the member exists or was blocked.
+        self.store.unblock_member(&member_id, &blocked_id).await?;
+        Ok(Response::new(pb::UnblockMemberResponse {}))
+    }
+
+    async fn batch_get_relationships(
+        &self,
+        request: Request<pb::BatchGetRelationshipsRequest>,
+    ) -> Result<Response<pb::BatchGetRelationshipsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
+        v.check(
+            "member_ids",
+            check_count(req.member_ids.len(), limits::MAX_RELATIONSHIP_IDS),
+        );
+        for (i, id) in req.member_ids.iter().enumerate() {
+            v.check(&format!("member_ids[{i}]"), parse_id(id));
+        }
+        v.into_result()?;
+        let viewer_id = viewer_id.ok_or_else(|| Status::internal("internal error"))?;
+        require_service(&caller)?;
+        let relationships = self
+            .store
+            .relationships(&viewer_id, &req.member_ids)
+            .await?;
+        Ok(Response::new(pb::BatchGetRelationshipsResponse {
+            relationships: relationships.into_iter().map(relationship_to_pb).collect(),
+        }))
+    }
 }
+
+#[cfg(test)]
+mod tests;

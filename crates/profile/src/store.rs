@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, InvitationDirection,
-    InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord,
+    InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -14,7 +14,8 @@ pub type StoreResult<T> = Result<T, ProfileError>;
 
 #[async_trait]
 pub trait ProfileStore: Send + Sync + 'static {
-    /// Creates a profile; `HandleTaken` when the handle's key exists.
+    /// Creates a profile; `ProfileExists` when `id` has one, else `HandleTaken` when the
+    /// handle's key exists.
     async fn create_profile(
         &self,
         id: &str,
@@ -22,13 +23,28 @@ pub trait ProfileStore: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<ProfileRecord>;
 
-    async fn get_profile(&self, id: &str) -> StoreResult<Option<ProfileRecord>>;
+    /// A profile by member id. With a `viewer` (a member looking), a profile blocked either way
+    /// with the viewer is `None`, exactly like a missing one; without, every profile is seen.
+    async fn get_profile(
+        &self,
+        id: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>>;
 
-    /// Looks a profile up by the lowercase handle key.
-    async fn get_profile_by_handle(&self, handle_key: &str) -> StoreResult<Option<ProfileRecord>>;
+    /// Looks a profile up by the lowercase handle key; `viewer` as in `get_profile`.
+    async fn get_profile_by_handle(
+        &self,
+        handle_key: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>>;
 
-    /// The profiles that exist among `ids`, in no particular order.
-    async fn batch_get_profiles(&self, ids: &[String]) -> StoreResult<Vec<ProfileRecord>>;
+    /// The profiles among `ids` that exist and `viewer` may see (as in `get_profile`), in no
+    /// particular order.
+    async fn batch_get_profiles(
+        &self,
+        ids: &[String],
+        viewer: Option<&str>,
+    ) -> StoreResult<Vec<ProfileRecord>>;
 
     /// Applies `changes`; `NotFound` or `HandleTaken`.
     async fn update_profile(
@@ -39,7 +55,8 @@ pub trait ProfileStore: Send + Sync + 'static {
     ) -> StoreResult<ProfileRecord>;
 
     /// Records a pending invitation. Both members must exist, not be connected, and have no
-    /// pending invitation between them either way.
+    /// pending invitation between them either way. A block either way answers
+    /// `NotFound("invitee")`, exactly like a missing invitee.
     async fn create_invitation(
         &self,
         invitation: InvitationRecord,
@@ -72,6 +89,7 @@ pub trait ProfileStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ConnectionRecord>>;
 
     /// Follows a member (who must exist) or a hashtag; following again keeps the first record.
+    /// A member blocked either way answers `NotFound("followee")`, exactly like a missing one.
     async fn follow(
         &self,
         member_id: &str,
@@ -86,4 +104,20 @@ pub trait ProfileStore: Send + Sync + 'static {
         after: Option<FollowCursor>,
         limit: usize,
     ) -> StoreResult<Vec<FollowingRecord>>;
+
+    /// Records that `member_id` blocks `blocked_id` (both must exist and differ) and, in the
+    /// same transaction, removes their connection, their follows of each other and their pending
+    /// invitations, each both ways. Blocking again keeps the first record and changes nothing.
+    async fn block_member(&self, member_id: &str, blocked_id: &str, now: i64) -> StoreResult<()>;
+
+    /// Removes the block of `blocked_id` by `member_id`, if there is one.
+    async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()>;
+
+    /// How `viewer_id` relates to each of `ids`, one record per id in the order given (repeats
+    /// included); unknown members are neither connected nor blocked.
+    async fn relationships(
+        &self,
+        viewer_id: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<RelationshipRecord>>;
 }

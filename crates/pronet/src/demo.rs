@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use pronet_common::auth::{with_token, AuthConfig};
 use pronet_common::time::{now_micros, to_timestamp};
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
@@ -337,9 +338,35 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
         .with_context(|| format!("connecting to {addr}"))
 }
 
+/// Member ids come from the identity provider; the demo makes up stable ones.
+fn member_ids(shape: &DemoShape) -> Vec<String> {
+    let mut rng = SplitMix64::new(shape.seed ^ 0x05ee_d1d5);
+    (0..shape.members)
+        .map(|_| format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()))
+        .collect()
+}
+
+/// How long the demo's own tokens live: long enough for the slowest seeding.
+const DEMO_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
 /// Fills an empty suite with the demo network; a suite that already has it is left as is.
-pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSummary> {
+/// Members act with their own tokens; posts are imported with a service token, because the
+/// demo backdates them over two weeks.
+pub async fn seed(
+    addrs: &SuiteAddrs,
+    auth: &AuthConfig,
+    shape: DemoShape,
+) -> anyhow::Result<DemoSummary> {
     let started = Instant::now();
+    let ids = member_ids(&shape);
+    let tokens: Vec<String> = ids
+        .iter()
+        .map(|id| auth.member_token(id, DEMO_TOKEN_TTL))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let importer = auth
+        .service_token("demo", DEMO_TOKEN_TTL)
+        .map_err(anyhow::Error::msg)?;
     let c = Clients {
         profiles: ProfileServiceClient::new(connect(addrs.profile).await?),
         posts: PostServiceClient::new(connect(addrs.post).await?),
@@ -403,17 +430,26 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
             }
         })
         .collect();
-    let ids: Vec<String> = stream::iter(profile_reqs.into_iter().map(|req| {
-        let mut client = c.profiles.clone();
-        async move {
-            let p = client.create_profile(req).await?.into_inner().profile;
-            Ok::<_, tonic::Status>(p.map(|p| p.id).unwrap_or_default())
-        }
-    }))
-    .buffered(CONCURRENCY)
-    .try_collect()
-    .await
-    .context("creating profiles")?;
+    let created: Vec<String> =
+        stream::iter(profile_reqs.into_iter().zip(&tokens).map(|(req, token)| {
+            let mut client = c.profiles.clone();
+            async move {
+                let p = client
+                    .create_profile(with_token(req, token))
+                    .await?
+                    .into_inner()
+                    .profile;
+                Ok::<_, tonic::Status>(p.map(|p| p.id).unwrap_or_default())
+            }
+        }))
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await
+        .context("creating profiles")?;
+    anyhow::ensure!(
+        created == ids,
+        "profiles were not created under the token subjects"
+    );
     summary.members = ids.len();
 
     // 2. Connections: the lower index invites, the higher accepts.
@@ -426,22 +462,29 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
     stream::iter(edges.iter().map(|&(a, b)| {
         let mut client = c.profiles.clone();
         let (inviter, invitee) = (ids[a].clone(), ids[b].clone());
+        let (inviter_token, invitee_token) = (&tokens[a], &tokens[b]);
         async move {
             let inv = client
-                .create_invitation(prpb::CreateInvitationRequest {
-                    inviter_id: inviter,
-                    invitee_id: invitee.clone(),
-                    message: String::new(),
-                })
+                .create_invitation(with_token(
+                    prpb::CreateInvitationRequest {
+                        inviter_id: inviter,
+                        invitee_id: invitee.clone(),
+                        message: String::new(),
+                    },
+                    inviter_token,
+                ))
                 .await?
                 .into_inner()
                 .invitation
                 .unwrap_or_default();
             client
-                .accept_invitation(prpb::AcceptInvitationRequest {
-                    invitation_id: inv.id,
-                    member_id: invitee,
-                })
+                .accept_invitation(with_token(
+                    prpb::AcceptInvitationRequest {
+                        invitation_id: inv.id,
+                        member_id: invitee,
+                    },
+                    invitee_token,
+                ))
                 .await?;
             Ok::<_, tonic::Status>(())
         }
@@ -459,25 +502,32 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
             .map(|_| rng.skewed(HASHTAGS.len(), 1.0))
             .collect();
         for t in tags {
-            follows.push(prpb::FollowRequest {
-                member_id: member.clone(),
-                target: Some(prpb::follow_request::Target::Hashtag(HASHTAGS[t].into())),
-            });
+            follows.push((
+                i,
+                prpb::FollowRequest {
+                    member_id: member.clone(),
+                    target: Some(prpb::follow_request::Target::Hashtag(HASHTAGS[t].into())),
+                },
+            ));
         }
         let hubs: BTreeSet<usize> = (0..1 + rng.below(2))
             .map(|_| rng.below(shape.hubs))
             .collect();
         for h in hubs.into_iter().filter(|h| *h != i) {
-            follows.push(prpb::FollowRequest {
-                member_id: member.clone(),
-                target: Some(prpb::follow_request::Target::FolloweeId(ids[h].clone())),
-            });
+            follows.push((
+                i,
+                prpb::FollowRequest {
+                    member_id: member.clone(),
+                    target: Some(prpb::follow_request::Target::FolloweeId(ids[h].clone())),
+                },
+            ));
         }
     }
     summary.follows = follows.len();
-    stream::iter(follows.into_iter().map(|req| {
+    stream::iter(follows.into_iter().map(|(i, req)| {
         let mut client = c.profiles.clone();
-        async move { client.follow(req).await.map(|_| ()) }
+        let token = &tokens[i];
+        async move { client.follow(with_token(req, token)).await.map(|_| ()) }
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect::<Vec<()>>()
@@ -519,8 +569,13 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
             visibility: *vis as i32,
             create_time: Some(to_timestamp(*time)),
         };
+        let importer = &importer;
         async move {
-            let p = client.create_post(req).await?.into_inner().post;
+            let p = client
+                .create_post(with_token(req, importer))
+                .await?
+                .into_inner()
+                .post;
             Ok::<_, tonic::Status>(p.map(|p| p.id).unwrap_or_default())
         }
     }))
@@ -592,30 +647,39 @@ pub async fn seed(addrs: &SuiteAddrs, shape: DemoShape) -> anyhow::Result<DemoSu
     }
     stream::iter(ops.into_iter().map(|op| {
         let mut client = c.engagement.clone();
-        let (ids, post_ids) = (&ids, &post_ids);
+        let (ids, post_ids, tokens) = (&ids, &post_ids, &tokens);
         async move {
             match op {
                 EngagementOp::React(m, p, t) => client
-                    .react(epb::ReactRequest {
-                        member_id: ids[m].clone(),
-                        post_id: post_ids[p].clone(),
-                        reaction_type: t as i32,
-                    })
+                    .react(with_token(
+                        epb::ReactRequest {
+                            member_id: ids[m].clone(),
+                            post_id: post_ids[p].clone(),
+                            reaction_type: t as i32,
+                        },
+                        &tokens[m],
+                    ))
                     .await
                     .map(|_| ()),
                 EngagementOp::Comment(m, p, text) => client
-                    .create_comment(epb::CreateCommentRequest {
-                        member_id: ids[m].clone(),
-                        post_id: post_ids[p].clone(),
-                        text: COMMENTS[text].into(),
-                    })
+                    .create_comment(with_token(
+                        epb::CreateCommentRequest {
+                            member_id: ids[m].clone(),
+                            post_id: post_ids[p].clone(),
+                            text: COMMENTS[text].into(),
+                        },
+                        &tokens[m],
+                    ))
                     .await
                     .map(|_| ()),
                 EngagementOp::Share(m, p) => client
-                    .record_share(epb::RecordShareRequest {
-                        member_id: ids[m].clone(),
-                        post_id: post_ids[p].clone(),
-                    })
+                    .record_share(with_token(
+                        epb::RecordShareRequest {
+                            member_id: ids[m].clone(),
+                            post_id: post_ids[p].clone(),
+                        },
+                        &tokens[m],
+                    ))
                     .await
                     .map(|_| ()),
             }

@@ -2,13 +2,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use pronet::demo::{self, DemoShape};
 use pronet::suite::{serve_service, Dependencies, ServiceOptions};
 use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
-use pronet_common::config::{parse_duration, process_env};
+use pronet_common::auth::AuthConfig;
+use pronet_common::config::{parse_duration, process_env, EnvMap};
 use pronet_common::shutdown::{self, Shutdown};
 use pronet_common::upstream::CallLimits;
 
@@ -29,6 +31,25 @@ enum Command {
     Up(UpArgs),
     /// Runs one service (as a Kubernetes pod does).
     Serve(ServeArgs),
+    /// Prints a token signed with the servers' key: for a member, or for a service.
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    /// The member to act as (the token's subject).
+    #[arg(long, required_unless_present = "service", conflicts_with = "service")]
+    member_id: Option<String>,
+    /// A service token instead (for the internal RPCs), e.g. `feed`.
+    #[arg(long)]
+    service: Option<String>,
+    /// How long the token is valid.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The data dir whose development secret `pronet up` generated (when PRONET_JWT_SECRET and
+    /// PRONET_JWT_PRIVATE_KEY_FILE are not set).
+    #[arg(long, env = "PRONET_DATA_DIR", default_value = "./pronet-data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -93,20 +114,42 @@ struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    pronet_common::telemetry::init(&process_env());
+    let env = process_env();
+    pronet_common::telemetry::init(&env);
+    if let Command::Token(args) = &cli.command {
+        return token(args, &env);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up(args).await,
-            Command::Serve(args) => serve(args).await,
+            Command::Up(args) => up(args, &env).await,
+            Command::Serve(args) => serve(args, &env).await,
+            Command::Token(_) => Ok(()),
         }
     })
 }
 
-async fn up(args: UpArgs) -> anyhow::Result<()> {
+fn token(args: &TokenArgs, env: &EnvMap) -> anyhow::Result<()> {
+    let auth = AuthConfig::from_env(env, Some(&args.data_dir), false)?;
+    let token = match (&args.member_id, &args.service) {
+        (Some(member), _) => {
+            pronet_common::ids::parse_id(member).map_err(|e| anyhow::anyhow!("--member-id {e}"))?;
+            auth.member_token(member, args.ttl)
+        }
+        (None, Some(service)) => auth.service_token(service, args.ttl),
+        (None, None) => Err("give --member-id or --service".to_string()),
+    }
+    .map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Without a configured key, a development secret is generated once in the data dir.
+    let auth = Arc::new(AuthConfig::from_env(env, Some(&args.data_dir), true)?);
     let mut config = SuiteConfig::new(
         &args.data_dir,
         SuiteAddrs {
@@ -115,6 +158,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             engagement: args.engagement_listen,
             feed: args.feed_listen,
         },
+        auth.clone(),
     );
     config.drain_delay = args.drain_delay;
     config.feed_window = args.feed_window;
@@ -130,7 +174,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.demo {
         let stopping = suite.shutdown_handle();
         let summary = tokio::select! {
-            s = demo::seed(&addrs, DemoShape::default()) => s?,
+            s = demo::seed(&addrs, &auth, DemoShape::default()) => s?,
             _ = stopping.wait() => return suite.wait().await,
         };
         if summary.already_seeded {
@@ -170,16 +214,20 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     let member = try_member.unwrap_or_else(|| "MEMBER_ID".into());
+    let data_dir = args.data_dir.display();
+    println!("every call but health and reflection needs a token:");
+    println!("  TOKEN=$(pronet token --data-dir {data_dir} --member-id {member})");
     println!("try:");
     println!("  grpcurl -plaintext {} list", addrs.feed);
     println!(
-        "  grpcurl -plaintext -d '{{\"member_id\":\"{member}\",\"page_size\":5}}' {} pronet.feed.v1.FeedService/GetFeed",
+        "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"member_id\":\"{member}\",\"page_size\":5}}' {} pronet.feed.v1.FeedService/GetFeed",
         addrs.feed
     );
     suite.wait().await
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
+    let auth = Arc::new(AuthConfig::from_env(env, Some(&args.data_dir), false)?);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let opts = ServiceOptions {
         data_dir: args.data_dir,
@@ -194,6 +242,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             request_timeout: args.call_timeout,
             ..CallLimits::default()
         },
+        auth,
     };
     let stop = Shutdown::new();
     let trigger = stop.clone();

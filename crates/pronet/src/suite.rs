@@ -4,9 +4,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pronet_common::auth::{Access, AuthConfig};
 use pronet_common::server::{serve, ServerSpec};
 use pronet_common::shutdown::Shutdown;
 use pronet_common::upstream::CallLimits;
@@ -44,6 +46,25 @@ impl ServiceKind {
         }
     }
 
+    /// Who may call each of the service's methods.
+    pub fn access(self) -> fn(&str) -> Access {
+        match self {
+            Self::Profile => pronet_profile::access,
+            Self::Post => pronet_post::access,
+            Self::Engagement => pronet_engagement::access,
+            Self::Feed => pronet_feed::access,
+        }
+    }
+
+    fn spec(self, drain_delay: Duration) -> ServerSpec {
+        ServerSpec {
+            name: self.name(),
+            services: vec![self.grpc_service()],
+            drain_delay,
+            access: self.access(),
+        }
+    }
+
     /// The default port of `pronet up`.
     pub fn default_port(self) -> u16 {
         match self {
@@ -71,6 +92,8 @@ pub struct ServiceOptions {
     pub drain_delay: Duration,
     pub feed_window: Duration,
     pub call_limits: CallLimits,
+    /// Keys to verify callers' tokens and sign this service's own.
+    pub auth: Arc<AuthConfig>,
 }
 
 fn database_path(data_dir: &Path, kind: ServiceKind) -> PathBuf {
@@ -88,13 +111,17 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
         .with_context(|| format!("opening the profile store {}", path.display()))?,
         ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
             database_path: path.clone(),
+            profile_addr: opts.dependencies.profile.clone(),
+            call_limits: opts.call_limits,
+            auth: opts.auth.clone(),
         })
         .await
-        .with_context(|| format!("opening the post store {}", path.display()))?,
+        .with_context(|| format!("starting the post service on {}", path.display()))?,
         ServiceKind::Engagement => pronet_engagement::build(&pronet_engagement::EngagementConfig {
             database_path: path.clone(),
             post_addr: opts.dependencies.post.clone(),
             call_limits: opts.call_limits,
+            auth: opts.auth.clone(),
         })
         .await
         .with_context(|| format!("starting the engagement service on {}", path.display()))?,
@@ -104,6 +131,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
                 post_addr: opts.dependencies.post.clone(),
                 engagement_addr: opts.dependencies.engagement.clone(),
                 limits: opts.call_limits,
+                auth: opts.auth.clone(),
             });
             config.window = opts.feed_window;
             pronet_feed::build(&config).map_err(anyhow::Error::msg)?
@@ -120,12 +148,14 @@ pub async fn serve_service(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let routes = build_routes(kind, opts).await?;
-    let spec = ServerSpec {
-        name: kind.name(),
-        services: vec![kind.grpc_service()],
-        drain_delay: opts.drain_delay,
-    };
-    serve(spec, listener, routes, shutdown).await?;
+    serve(
+        kind.spec(opts.drain_delay),
+        listener,
+        routes,
+        opts.auth.clone(),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
@@ -178,13 +208,15 @@ pub struct SuiteConfig {
     pub listen: SuiteAddrs,
     pub drain_delay: Duration,
     pub feed_window: Duration,
+    pub auth: Arc<AuthConfig>,
 }
 
 impl SuiteConfig {
-    pub fn new(data_dir: impl Into<PathBuf>, listen: SuiteAddrs) -> Self {
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SuiteAddrs, auth: Arc<AuthConfig>) -> Self {
         Self {
             data_dir: data_dir.into(),
             listen,
+            auth,
             drain_delay: Duration::ZERO,
             feed_window: Duration::from_secs(14 * 86_400),
         }
@@ -235,6 +267,7 @@ impl RunningSuite {
             drain_delay: config.drain_delay,
             feed_window: config.feed_window,
             call_limits: CallLimits::default(),
+            auth: config.auth.clone(),
         };
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();
@@ -244,14 +277,10 @@ impl RunningSuite {
         let shutdown = Shutdown::new();
         let mut tasks = JoinSet::new();
         for (kind, listener, routes) in built {
-            let spec = ServerSpec {
-                name: kind.name(),
-                services: vec![kind.grpc_service()],
-                drain_delay: config.drain_delay,
-            };
-            let shutdown = shutdown.clone();
+            let spec = kind.spec(config.drain_delay);
+            let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
             tasks.spawn(async move {
-                serve(spec, listener, routes, shutdown)
+                serve(spec, listener, routes, auth, shutdown)
                     .await
                     .with_context(|| format!("{} server", kind.name()))
             });

@@ -1,6 +1,8 @@
 //! Generated code for every pronet protobuf package, and the encoded descriptor set that the
 //! servers register for reflection. Nothing else lives here.
 
+pub mod codec;
+
 /// `pronet.profile.v1`: profiles and the professional graph.
 pub mod profile {
     pub mod v1 {

@@ -1,36 +1,84 @@
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pronet_common::auth::{Access, AuthConfig, AuthLayer, DEFAULT_ISSUER};
+use pronet_common::error::MAX_LISTED_VIOLATIONS;
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::post::v1 as post_pb;
 use pronet_proto::post::v1::post_service_server::{PostService, PostServiceServer};
 use pronet_proto::Timestamp;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Channel, Server};
 use tonic::Code;
 
 use super::*;
 use crate::error::EngagementError;
-use crate::posts::GrpcPostDirectory;
+use crate::posts::{GrpcPostDirectory, MAX_POSTS_PER_BATCH};
 use crate::store::sqlite::SqliteEngagementStore;
 
-/// Posts that exist: `p1`, `p2`, `p3`. Counts the calls, so tests can tell that a bad request
-/// never reached the post service.
+/// Whether a fake post exists and `viewer` may see it: `p1`, `p2`, `p3` are public; `secret`
+/// is `m2`'s connections-only post, which only `m2` may see.
+fn fake_visible(post_id: &str, viewer: &str) -> bool {
+    match post_id {
+        "p1" | "p2" | "p3" => true,
+        "secret" => viewer == "m2",
+        _ => false,
+    }
+}
+
+/// The fake post service behind the directory. Counts the calls and keeps the batch asks, so
+/// tests can tell that a request never reached the post service, or how it did.
 #[derive(Default)]
 struct KnownPosts {
     calls: AtomicUsize,
+    /// `(post_ids, viewer_id)` of each `visible_posts` call.
+    batches: Mutex<Vec<(Vec<String>, String)>>,
+}
+
+impl KnownPosts {
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn batches(&self) -> Vec<(Vec<String>, String)> {
+        self.batches.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
 impl PostDirectory for KnownPosts {
-    async fn require_post(&self, post_id: &str) -> Result<(), EngagementError> {
+    async fn require_visible_post(
+        &self,
+        post_id: &str,
+        viewer_id: &str,
+    ) -> Result<(), EngagementError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        match post_id {
-            "p1" | "p2" | "p3" => Ok(()),
-            _ => Err(EngagementError::NotFound("post")),
+        if fake_visible(post_id, viewer_id) {
+            Ok(())
+        } else {
+            Err(EngagementError::NotFound("post"))
         }
+    }
+
+    async fn visible_posts(
+        &self,
+        post_ids: &[String],
+        viewer_id: &str,
+    ) -> Result<HashSet<String>, EngagementError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.batches
+            .lock()
+            .unwrap()
+            .push((post_ids.to_vec(), viewer_id.to_owned()));
+        Ok(post_ids
+            .iter()
+            .filter(|id| fake_visible(id, viewer_id))
+            .cloned()
+            .collect())
     }
 }
 
@@ -62,6 +110,21 @@ async fn api_with_posts(posts: Arc<dyn PostDirectory>) -> (tempfile::TempDir, En
     (dir, EngagementApi::new(Arc::new(store), posts))
 }
 
+/// A request as the auth layer hands it on after verifying `caller`'s token.
+fn from<T>(caller: Caller, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.extensions_mut().insert(caller);
+    request
+}
+
+fn member(id: &str) -> Caller {
+    Caller::Member(id.into())
+}
+
+fn service(name: &str) -> Caller {
+    Caller::Service(name.into())
+}
+
 /// The fields an INVALID_ARGUMENT names, in order (its message is `field: why; field: why`).
 fn violated_fields(status: &Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -72,16 +135,86 @@ fn violated_fields(status: &Status) -> Vec<String> {
         .collect()
 }
 
+fn assert_status(status: &Status, code: Code, message: &str) {
+    assert_eq!(
+        (status.code(), status.message()),
+        (code, message),
+        "{status:?}"
+    );
+}
+
+/// `member_id` reacting in their own name.
 fn react_req(member_id: &str, post_id: &str, t: pb::ReactionType) -> Request<pb::ReactRequest> {
-    Request::new(pb::ReactRequest {
-        member_id: member_id.into(),
-        post_id: post_id.into(),
-        reaction_type: t as i32,
-    })
+    from(
+        member(member_id),
+        pb::ReactRequest {
+            member_id: member_id.into(),
+            post_id: post_id.into(),
+            reaction_type: t as i32,
+        },
+    )
+}
+
+fn comment_req(
+    caller: Caller,
+    member_id: &str,
+    post_id: &str,
+) -> Request<pb::CreateCommentRequest> {
+    from(
+        caller,
+        pb::CreateCommentRequest {
+            member_id: member_id.into(),
+            post_id: post_id.into(),
+            text: "nice".into(),
+        },
+    )
+}
+
+fn share_req(caller: Caller, member_id: &str, post_id: &str) -> Request<pb::RecordShareRequest> {
+    from(
+        caller,
+        pb::RecordShareRequest {
+            member_id: member_id.into(),
+            post_id: post_id.into(),
+        },
+    )
+}
+
+fn stats_req(
+    caller: Caller,
+    post_ids: &[&str],
+    viewer_id: &str,
+) -> Request<pb::BatchGetPostStatsRequest> {
+    from(
+        caller,
+        pb::BatchGetPostStatsRequest {
+            post_ids: post_ids.iter().map(|id| (*id).to_owned()).collect(),
+            viewer_id: viewer_id.into(),
+        },
+    )
+}
+
+fn activity_req(member_ids: &[&str]) -> Request<pb::ListRecentActivityRequest> {
+    from(
+        service("feed"),
+        pb::ListRecentActivityRequest {
+            member_ids: member_ids.iter().map(|id| (*id).to_owned()).collect(),
+            since: since(0),
+            max_activities: 0,
+        },
+    )
 }
 
 fn since(seconds: i64) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos: 0 })
+}
+
+/// `(post_id, total_reactions, comments, shares)` of each stat.
+fn totals(stats: &[pb::PostStats]) -> Vec<(&str, i64, i64, i64)> {
+    stats
+        .iter()
+        .map(|s| (s.post_id.as_str(), s.total_reactions, s.comments, s.shares))
+        .collect()
 }
 
 #[test]
@@ -108,13 +241,102 @@ async fn react_reports_every_invalid_field_at_once_without_calling_out() {
         violated_fields(&status),
         ["member_id", "post_id", "reaction_type"]
     );
-    assert_eq!(h.posts.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(h.posts.calls(), 0);
 
     let mut req = react_req("m1", "p1", pb::ReactionType::Like);
     req.get_mut().reaction_type = 99;
     let status = h.api.react(req).await.unwrap_err();
     assert_eq!(violated_fields(&status), ["reaction_type"]);
     assert!(status.message().contains("REACTION_TYPE_LIKE"));
+}
+
+#[tokio::test]
+async fn a_request_the_auth_layer_did_not_pass_is_unauthenticated() {
+    let h = harness().await;
+    let status = h
+        .api
+        .react(Request::new(pb::ReactRequest {
+            member_id: "m1".into(),
+            post_id: "p1".into(),
+            reaction_type: pb::ReactionType::Like as i32,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = h
+        .api
+        .batch_get_post_stats(Request::new(pb::BatchGetPostStatsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = h
+        .api
+        .list_recent_activity(Request::new(pb::ListRecentActivityRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(h.posts.calls(), 0);
+}
+
+#[tokio::test]
+async fn engaging_as_someone_else_is_permission_denied_before_any_lookup() {
+    let h = harness().await;
+    let mut req = react_req("m2", "p1", pb::ReactionType::Like);
+    req.extensions_mut().insert(member("m1"));
+    let status = h.api.react(req).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+
+    // Whether the post exists makes no difference.
+    let status = h
+        .api
+        .create_comment(comment_req(member("m1"), "m2", "nope"))
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+    let status = h
+        .api
+        .record_share(share_req(member("m1"), "m2", "p1"))
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+
+    // Services do not act as members either.
+    let status = h
+        .api
+        .record_share(share_req(service("feed"), "m2", "p1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Invalid input is reported before the actor check.
+    let status = h
+        .api
+        .record_share(share_req(member("m1"), "m2", "a b"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["post_id"]);
+
+    assert_eq!(h.posts.calls(), 0);
+    assert!(h
+        .api
+        .list_recent_activity(activity_req(&["m1", "m2"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities
+        .is_empty());
 }
 
 #[tokio::test]
@@ -125,8 +347,54 @@ async fn reacting_to_a_missing_post_is_not_found() {
         .react(react_req("m1", "nope", pb::ReactionType::Like))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound);
-    assert_eq!(status.message(), "post not found");
+    assert_status(&status, Code::NotFound, "post not found");
+}
+
+#[tokio::test]
+async fn a_post_hidden_from_the_member_is_not_found_and_nothing_is_written() {
+    let h = harness().await;
+    let status = h
+        .api
+        .react(react_req("m1", "secret", pb::ReactionType::Like))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
+    let status = h
+        .api
+        .create_comment(comment_req(member("m1"), "m1", "secret"))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
+    let status = h
+        .api
+        .record_share(share_req(member("m1"), "m1", "secret"))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
+
+    // A service acting for nobody sees every count: nothing was counted.
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &["secret"], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(totals(&stats), [("secret", 0, 0, 0)]);
+    assert!(h
+        .api
+        .list_recent_activity(activity_req(&["m1"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .activities
+        .is_empty());
+
+    // The member who may see it can engage.
+    h.api
+        .react(react_req("m2", "secret", pb::ReactionType::Like))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -161,11 +429,14 @@ async fn reacting_again_changes_the_type_and_keeps_the_first_time() {
 async fn comments_are_checked_and_get_new_ids() {
     let h = harness().await;
     let req = |text: String| {
-        Request::new(pb::CreateCommentRequest {
-            member_id: "m1".into(),
-            post_id: "p1".into(),
-            text,
-        })
+        from(
+            member("m1"),
+            pb::CreateCommentRequest {
+                member_id: "m1".into(),
+                post_id: "p1".into(),
+                text,
+            },
+        )
     };
     for bad in [
         String::new(),
@@ -176,7 +447,7 @@ async fn comments_are_checked_and_get_new_ids() {
         let status = h.api.create_comment(req(bad)).await.unwrap_err();
         assert_eq!(violated_fields(&status), ["text"]);
     }
-    assert_eq!(h.posts.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(h.posts.calls(), 0);
 
     let text = "Great point.\nThanks for sharing!".to_string();
     let comment = h
@@ -197,12 +468,7 @@ async fn comments_are_checked_and_get_new_ids() {
 #[tokio::test]
 async fn a_repeat_share_returns_the_first() {
     let h = harness().await;
-    let req = || {
-        Request::new(pb::RecordShareRequest {
-            member_id: "m1".into(),
-            post_id: "p2".into(),
-        })
-    };
+    let req = || share_req(member("m1"), "m1", "p2");
     let first = h.api.record_share(req()).await.unwrap().into_inner().share;
     let again = h.api.record_share(req()).await.unwrap().into_inner().share;
     assert!(first.is_some());
@@ -221,9 +487,7 @@ async fn stats_come_in_request_order_with_reactions_in_enum_order() {
     }
     let stats = h
         .api
-        .batch_get_post_stats(Request::new(pb::BatchGetPostStatsRequest {
-            post_ids: vec!["unknown".into(), "p1".into()],
-        }))
+        .batch_get_post_stats(stats_req(member("m1"), &["unknown", "p1"], ""))
         .await
         .unwrap()
         .into_inner()
@@ -259,8 +523,13 @@ async fn stats_come_in_request_order_with_reactions_in_enum_order() {
 async fn stats_requests_are_bounded_and_every_id_checked() {
     let h = harness().await;
     let stats = |post_ids: Vec<String>| {
-        h.api
-            .batch_get_post_stats(Request::new(pb::BatchGetPostStatsRequest { post_ids }))
+        h.api.batch_get_post_stats(from(
+            service("feed"),
+            pb::BatchGetPostStatsRequest {
+                post_ids,
+                viewer_id: String::new(),
+            },
+        ))
     };
     let status = stats(vec!["p1".into(), String::new(), "x;y".into()])
         .await
@@ -273,9 +542,9 @@ async fn stats_requests_are_bounded_and_every_id_checked() {
     // A flood of bad ids lists a few and sums up the rest.
     let status = stats(vec![String::new(); 100]).await.unwrap_err();
     let fields = violated_fields(&status);
-    assert_eq!(fields.len(), MAX_LISTED_ITEM_VIOLATIONS + 1);
-    assert_eq!(fields.last().map(String::as_str), Some("post_ids"));
-    assert!(status.message().contains("80 more invalid ids"));
+    assert_eq!(fields.len(), MAX_LISTED_VIOLATIONS + 1);
+    assert_eq!(fields.last().map(String::as_str), Some("request"));
+    assert!(status.message().contains("80 more violations not listed"));
 
     assert_eq!(
         stats(vec!["p1".into(); 5000])
@@ -292,18 +561,147 @@ async fn stats_requests_are_bounded_and_every_id_checked() {
         .into_inner()
         .stats
         .is_empty());
+
+    // The viewer is checked together with the ids.
+    let status = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &["p1", "a b"], "x y"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["post_ids[1]", "viewer_id"]);
+    assert_eq!(h.posts.calls(), 0);
+}
+
+/// `m2` reacts to and comments on their hidden post and `p1`.
+async fn engage_with_secret_and_p1(h: &Harness) {
+    for post in ["secret", "p1"] {
+        h.api
+            .react(react_req("m2", post, pb::ReactionType::Love))
+            .await
+            .unwrap();
+        h.api
+            .create_comment(comment_req(member("m2"), "m2", post))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_member_gets_zero_counts_for_posts_they_may_not_see() {
+    let h = harness().await;
+    engage_with_secret_and_p1(&h).await;
+    let ids = ["secret", "p1", "secret", "nope"];
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(member("m1"), &ids, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(
+        totals(&stats),
+        [
+            ("secret", 0, 0, 0),
+            ("p1", 1, 1, 0),
+            ("secret", 0, 0, 0),
+            ("nope", 0, 0, 0)
+        ]
+    );
+    assert!(stats[0].reactions.is_empty());
+    let asked: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    assert_eq!(h.posts.batches(), [(asked, "m1".to_owned())]);
+
+    // The author sees their own counts; naming themself as viewer is allowed.
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(member("m2"), &["secret"], "m2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(totals(&stats), [("secret", 1, 1, 0)]);
+}
+
+#[tokio::test]
+async fn a_service_acting_for_a_member_gets_that_members_view() {
+    let h = harness().await;
+    engage_with_secret_and_p1(&h).await;
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &["p1", "secret"], "m1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(totals(&stats), [("p1", 1, 1, 0), ("secret", 0, 0, 0)]);
+    assert_eq!(
+        h.posts.batches(),
+        [(vec!["p1".to_owned(), "secret".to_owned()], "m1".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_service_acting_for_nobody_gets_every_count_without_asking_the_post_service() {
+    let h = harness().await;
+    engage_with_secret_and_p1(&h).await;
+    let calls = h.posts.calls();
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &["p1", "secret"], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(totals(&stats), [("p1", 1, 1, 0), ("secret", 1, 1, 0)]);
+    assert_eq!(h.posts.calls(), calls);
+    assert!(h.posts.batches().is_empty());
+}
+
+#[tokio::test]
+async fn a_member_naming_another_viewer_is_permission_denied() {
+    let h = harness().await;
+    let status = h
+        .api
+        .batch_get_post_stats(stats_req(member("m1"), &["secret"], "m2"))
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "viewer_id is for service callers",
+    );
+    assert_eq!(h.posts.calls(), 0);
+}
+
+#[tokio::test]
+async fn recent_activity_is_for_services_only() {
+    let h = harness().await;
+    let mut req = activity_req(&["m1"]);
+    req.extensions_mut().insert(member("m1"));
+    let status = h.api.list_recent_activity(req).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::PermissionDenied,
+        "this method is for pronet services only",
+    );
 }
 
 #[tokio::test]
 async fn recent_activity_needs_since_and_a_sane_maximum() {
     let h = harness().await;
+    let req = |member_ids: Vec<String>, since, max_activities| {
+        from(
+            service("feed"),
+            pb::ListRecentActivityRequest {
+                member_ids,
+                since,
+                max_activities,
+            },
+        )
+    };
     let status = h
         .api
-        .list_recent_activity(Request::new(pb::ListRecentActivityRequest {
-            member_ids: vec!["m1".into(), "bad id".into()],
-            since: None,
-            max_activities: -1,
-        }))
+        .list_recent_activity(req(vec!["m1".into(), "bad id".into()], None, -1))
         .await
         .unwrap_err();
     assert_eq!(
@@ -323,11 +721,7 @@ async fn recent_activity_needs_since_and_a_sane_maximum() {
     ] {
         let status = h
             .api
-            .list_recent_activity(Request::new(pb::ListRecentActivityRequest {
-                member_ids: vec!["m1".into()],
-                since: Some(bad),
-                max_activities: 0,
-            }))
+            .list_recent_activity(req(vec!["m1".into()], Some(bad), 0))
             .await
             .unwrap_err();
         assert_eq!(violated_fields(&status), ["since"]);
@@ -335,11 +729,7 @@ async fn recent_activity_needs_since_and_a_sane_maximum() {
 
     let status = h
         .api
-        .list_recent_activity(Request::new(pb::ListRecentActivityRequest {
-            member_ids: vec!["m1".into(); 5001],
-            since: since(0),
-            max_activities: 0,
-        }))
+        .list_recent_activity(req(vec!["m1".into(); 5001], since(0), 0))
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["member_ids"]);
@@ -353,18 +743,11 @@ async fn recent_activity_lists_every_kind_newest_first() {
         .await
         .unwrap();
     h.api
-        .create_comment(Request::new(pb::CreateCommentRequest {
-            member_id: "m2".into(),
-            post_id: "p2".into(),
-            text: "nice".into(),
-        }))
+        .create_comment(comment_req(member("m2"), "m2", "p2"))
         .await
         .unwrap();
     h.api
-        .record_share(Request::new(pb::RecordShareRequest {
-            member_id: "m1".into(),
-            post_id: "p3".into(),
-        }))
+        .record_share(share_req(member("m1"), "m1", "p3"))
         .await
         .unwrap();
     h.api
@@ -373,12 +756,9 @@ async fn recent_activity_lists_every_kind_newest_first() {
         .unwrap();
 
     let list = |max_activities| {
-        h.api
-            .list_recent_activity(Request::new(pb::ListRecentActivityRequest {
-                member_ids: vec!["m1".into(), "m2".into()],
-                since: since(0),
-                max_activities,
-            }))
+        let mut req = activity_req(&["m1", "m2"]);
+        req.get_mut().max_activities = max_activities;
+        h.api.list_recent_activity(req)
     };
     let got = list(0).await.unwrap().into_inner().activities;
     let summary: Vec<(&str, &str, i32, i32)> = got
@@ -414,8 +794,41 @@ async fn recent_activity_lists_every_kind_newest_first() {
     assert_eq!(list(1).await.unwrap().into_inner().activities, got[..1]);
 }
 
-/// A post service that knows `p1` and fails with INTERNAL for `boom`.
-struct FakePostServer;
+fn auth() -> Arc<AuthConfig> {
+    Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap())
+}
+
+/// What the fake post service was asked.
+#[derive(Debug, Default)]
+struct PostCalls {
+    /// `(post_id, viewer_id)` of each `GetPost`.
+    gets: Vec<(String, String)>,
+    /// Each `BatchGetPosts` request.
+    batches: Vec<post_pb::BatchGetPostsRequest>,
+}
+
+/// A post service that knows the posts of [`fake_visible`] and fails with INTERNAL for
+/// `boom`. It sits behind the real auth layer and answers only this service's token.
+#[derive(Clone, Default)]
+struct FakePostServer {
+    calls: Arc<Mutex<PostCalls>>,
+}
+
+impl FakePostServer {
+    fn require_engagement<T>(request: &Request<T>) -> Result<(), Status> {
+        match caller(request)? {
+            Caller::Service(name) if name == "engagement" => Ok(()),
+            other => Err(Status::permission_denied(format!("unexpected {other:?}"))),
+        }
+    }
+}
+
+fn fake_post(id: &str) -> post_pb::Post {
+    post_pb::Post {
+        id: id.into(),
+        ..Default::default()
+    }
+}
 
 #[tonic::async_trait]
 impl PostService for FakePostServer {
@@ -430,23 +843,41 @@ impl PostService for FakePostServer {
         &self,
         request: Request<post_pb::GetPostRequest>,
     ) -> Result<Response<post_pb::GetPostResponse>, Status> {
-        match request.into_inner().post_id.as_str() {
-            "p1" => Ok(Response::new(post_pb::GetPostResponse {
-                post: Some(post_pb::Post {
-                    id: "p1".into(),
-                    ..Default::default()
-                }),
-            })),
-            "boom" => Err(Status::internal("database on fire")),
-            _ => Err(Status::not_found("post not found")),
+        Self::require_engagement(&request)?;
+        let req = request.into_inner();
+        self.calls
+            .lock()
+            .unwrap()
+            .gets
+            .push((req.post_id.clone(), req.viewer_id.clone()));
+        if req.post_id == "boom" {
+            return Err(Status::internal("database on fire"));
         }
+        if !fake_visible(&req.post_id, &req.viewer_id) {
+            return Err(Status::not_found("post not found"));
+        }
+        Ok(Response::new(post_pb::GetPostResponse {
+            post: Some(fake_post(&req.post_id)),
+        }))
     }
 
     async fn batch_get_posts(
         &self,
-        _: Request<post_pb::BatchGetPostsRequest>,
+        request: Request<post_pb::BatchGetPostsRequest>,
     ) -> Result<Response<post_pb::BatchGetPostsResponse>, Status> {
-        Err(Status::unimplemented("fake"))
+        Self::require_engagement(&request)?;
+        let req = request.into_inner();
+        if req.post_ids.len() > MAX_POSTS_PER_BATCH {
+            return Err(Status::invalid_argument("too many post ids"));
+        }
+        let posts = req
+            .post_ids
+            .iter()
+            .filter(|id| fake_visible(id, &req.viewer_id))
+            .map(|id| fake_post(id))
+            .collect();
+        self.calls.lock().unwrap().batches.push(req);
+        Ok(Response::new(post_pb::BatchGetPostsResponse { posts }))
     }
 
     async fn list_posts_by_author(
@@ -471,17 +902,29 @@ fn quick_limits() -> CallLimits {
     }
 }
 
-#[tokio::test]
-async fn the_post_service_decides_over_grpc_whether_a_post_exists() {
+/// The post service's reads are for members and services alike.
+fn post_access(_: &str) -> Access {
+    Access::MemberOrService
+}
+
+/// Serves `fake` behind the auth layer on a free port; a channel to it.
+async fn serve_fake_posts(fake: FakePostServer) -> Channel {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         Server::builder()
-            .add_service(PostServiceServer::new(FakePostServer))
+            .layer(AuthLayer::new(auth(), post_access))
+            .add_service(PostServiceServer::new(fake))
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
-    let channel = lazy_channel(&addr.to_string(), quick_limits()).unwrap();
-    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel))).await;
+    lazy_channel(&addr.to_string(), quick_limits()).unwrap()
+}
+
+#[tokio::test]
+async fn the_post_service_decides_over_grpc_whether_the_member_may_see_a_post() {
+    let fake = FakePostServer::default();
+    let channel = serve_fake_posts(fake.clone()).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
 
     let ok = api
         .react(react_req("m1", "p1", pb::ReactionType::Like))
@@ -490,44 +933,115 @@ async fn the_post_service_decides_over_grpc_whether_a_post_exists() {
     assert_eq!(ok.into_inner().reaction.unwrap().post_id, "p1");
 
     let missing = api
-        .react(react_req("m1", "p2", pb::ReactionType::Like))
+        .react(react_req("m1", "p9", pb::ReactionType::Like))
         .await
         .unwrap_err();
-    assert_eq!(missing.code(), Code::NotFound);
-    assert_eq!(missing.message(), "post not found");
+    assert_status(&missing, Code::NotFound, "post not found");
+    let hidden = api
+        .create_comment(comment_req(member("m1"), "m1", "secret"))
+        .await
+        .unwrap_err();
+    assert_status(&hidden, Code::NotFound, "post not found");
 
     let failed = api
-        .record_share(Request::new(pb::RecordShareRequest {
-            member_id: "m1".into(),
-            post_id: "boom".into(),
-        }))
+        .record_share(share_req(member("m1"), "m1", "boom"))
         .await
         .unwrap_err();
-    assert_eq!(failed.code(), Code::Internal);
-    assert_eq!(failed.message(), "internal error");
+    assert_status(&failed, Code::Internal, "internal error");
+
+    // Every ask named the member as the viewer and carried this service's token (the fake
+    // refuses anything else).
+    let gets = fake.calls.lock().unwrap().gets.clone();
+    let want: Vec<(String, String)> = ["p1", "p9", "secret", "boom"]
+        .into_iter()
+        .map(|p| (p.to_owned(), "m1".to_owned()))
+        .collect();
+    assert_eq!(gets, want);
 }
 
 #[tokio::test]
-async fn a_down_post_service_makes_writes_unavailable() {
+async fn visibility_is_asked_in_deduplicated_chunks_the_post_service_accepts() {
+    let fake = FakePostServer::default();
+    let channel = serve_fake_posts(fake.clone()).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
+    api.react(react_req("m2", "secret", pb::ReactionType::Like))
+        .await
+        .unwrap();
+
+    // 2,500 distinct ids, each asked twice, the hidden post among them.
+    let mut post_ids: Vec<String> = (0..2499).map(|i| format!("x{i}")).collect();
+    post_ids.push("secret".into());
+    post_ids.extend(post_ids.clone());
+    let request = |viewer: Caller| {
+        from(
+            viewer,
+            pb::BatchGetPostStatsRequest {
+                post_ids: post_ids.clone(),
+                viewer_id: String::new(),
+            },
+        )
+    };
+
+    let stats = api
+        .batch_get_post_stats(request(member("m1")))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(stats.len(), 5000);
+    assert!(stats.iter().zip(&post_ids).all(|(s, id)| s.post_id == *id));
+    assert!(stats.iter().all(|s| s.total_reactions == 0));
+
+    let batches = std::mem::take(&mut fake.calls.lock().unwrap().batches);
+    let mut sizes: Vec<usize> = batches.iter().map(|b| b.post_ids.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [500, 1000, 1000]);
+    assert!(batches
+        .iter()
+        .all(|b| b.allow_missing && b.viewer_id == "m1"));
+    let asked: HashSet<&String> = batches.iter().flat_map(|b| &b.post_ids).collect();
+    assert_eq!(asked.len(), 2500);
+
+    // No ids, no call.
+    let none = api
+        .batch_get_post_stats(stats_req(member("m1"), &[], ""))
+        .await
+        .unwrap();
+    assert!(none.into_inner().stats.is_empty());
+    assert!(fake.calls.lock().unwrap().batches.is_empty());
+
+    // The author sees the count of their post in both places it was asked for.
+    let stats = api
+        .batch_get_post_stats(request(member("m2")))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(stats[2499].total_reactions, 1);
+    assert_eq!(stats[4999].total_reactions, 1);
+}
+
+#[tokio::test]
+async fn a_down_post_service_makes_writes_and_member_reads_unavailable() {
     // Nothing listens on port 1, so the connection is refused at once.
     let channel = lazy_channel("127.0.0.1:1", quick_limits()).unwrap();
-    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel))).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
     let status = api
-        .create_comment(Request::new(pb::CreateCommentRequest {
-            member_id: "m1".into(),
-            post_id: "p1".into(),
-            text: "hello".into(),
-        }))
+        .create_comment(comment_req(member("m1"), "m1", "p1"))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(status.message(), "post service unavailable");
+    assert_status(&status, Code::Unavailable, "post service unavailable");
 
-    // Reads need no post service.
+    // A member's counts depend on what they may see, so they cannot be told without it.
+    let status = api
+        .batch_get_post_stats(stats_req(member("m1"), &["p1"], ""))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unavailable, "post service unavailable");
+
+    // A service acting for nobody needs no post service.
     let stats = api
-        .batch_get_post_stats(Request::new(pb::BatchGetPostStatsRequest {
-            post_ids: vec!["p1".into()],
-        }))
+        .batch_get_post_stats(stats_req(service("feed"), &["p1"], ""))
         .await
         .unwrap();
     assert_eq!(stats.into_inner().stats[0].comments, 0);

@@ -132,24 +132,32 @@ impl PostStore for SqlitePostStore {
     async fn list_posts_by_author(
         &self,
         author_id: &str,
+        visibilities: &[Visibility],
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>> {
+        if visibilities.is_empty() {
+            return Ok(Vec::new());
+        }
         let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
-        sqlx::query(&format!(
+        // Filtered here rather than after paging, so a viewer gets full pages.
+        let sql = format!(
             "SELECT {POST_COLUMNS} FROM posts \
-             WHERE author_id = ? AND (create_time, id) < (?, ?) \
-             ORDER BY create_time DESC, id DESC LIMIT ?"
-        ))
-        .bind(author_id)
-        .bind(time)
-        .bind(id)
-        .bind(sql_limit(limit))
-        .fetch_all(&self.db.reader)
-        .await?
-        .iter()
-        .map(post_from_row)
-        .collect()
+             WHERE author_id = ? AND (create_time, id) < (?, ?) AND visibility IN ({}) \
+             ORDER BY create_time DESC, id DESC LIMIT ?",
+            placeholders(visibilities.len())
+        );
+        let mut query = sqlx::query(&sql).bind(author_id).bind(time).bind(id);
+        for visibility in visibilities {
+            query = query.bind(visibility.as_i64());
+        }
+        query
+            .bind(sql_limit(limit))
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(post_from_row)
+            .collect()
     }
 
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
@@ -327,7 +335,7 @@ mod tests {
         let mut after = None;
         loop {
             let page = store
-                .list_posts_by_author("ada", after.clone(), 10)
+                .list_posts_by_author("ada", &Visibility::ALL, after.clone(), 10)
                 .await
                 .unwrap();
             sizes.push(page.len());
@@ -351,10 +359,38 @@ mod tests {
         assert_eq!(seen[0].1, "post24");
         assert_eq!(seen[24].1, "post00");
         assert!(store
-            .list_posts_by_author("nobody", None, 10)
+            .list_posts_by_author("nobody", &Visibility::ALL, None, 10)
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn lists_only_an_authors_posts_of_the_given_visibilities() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir).await;
+        for (id, t, visibility) in [
+            ("p1", 1, Visibility::Public),
+            ("p2", 2, Visibility::Connections),
+            ("p3", 3, Visibility::Public),
+        ] {
+            let mut p = post(id, "ada", "text", t);
+            p.visibility = visibility;
+            store.create_post(p).await.unwrap();
+        }
+        let list = |visibilities: &'static [Visibility]| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_posts_by_author("ada", visibilities, None, 10)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(ids(&list(&Visibility::ALL).await), ["p3", "p2", "p1"]);
+        assert_eq!(ids(&list(&[Visibility::Public]).await), ["p3", "p1"]);
+        assert_eq!(ids(&list(&[Visibility::Connections]).await), ["p2"]);
+        assert!(list(&[]).await.is_empty());
     }
 
     /// ada: a1..a4 (a3 carries #rust), bob: b1..b2, cat: c1 #rust and an old c0 #rust,

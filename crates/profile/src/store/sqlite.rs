@@ -1,5 +1,6 @@
 //! The embedded profile store on SQLite.
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -11,14 +12,22 @@ use super::{ProfileStore, StoreResult};
 use crate::domain::{
     ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, InvitationDirection,
     InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord,
 };
 use crate::error::ProfileError;
 
-const MIGRATIONS: &[MigrationFile] = &[MigrationFile {
-    version: 1,
-    description: "profiles",
-    sql: include_str!("../../migrations/sqlite/0001_profiles.sql"),
-}];
+const MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "profiles",
+        sql: include_str!("../../migrations/sqlite/0001_profiles.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "blocks",
+        sql: include_str!("../../migrations/sqlite/0002_blocks.sql"),
+    },
+];
 
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
                                skills, create_time, update_time";
@@ -79,6 +88,24 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// The `table.column` a unique violation names: SQLite says
+/// "UNIQUE constraint failed: profiles.handle_key".
+fn unique_violation_column(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db.message().rsplit(": ").next(),
+        _ => None,
+    }
+}
+
+/// `?2, ?3, ...`: numbered placeholders for an `IN` list of `n` values after `?1`, so one
+/// binding serves every place the list appears.
+fn numbered_placeholders(n: usize) -> String {
+    (2..n + 2)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn exists<'e, E>(executor: E, sql: &str, id: &str) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
@@ -92,6 +119,29 @@ where
 
 const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
 
+/// Keeps the profiles a viewer may see: none blocked either way with the viewer. Binds the
+/// viewer twice, after the query's other values; a NULL viewer (a service) sees every profile.
+/// Each direction is one primary-key lookup.
+const VISIBLE_TO_VIEWER: &str = "NOT EXISTS (SELECT 1 FROM blocks \
+     WHERE blocker_id = ? AND blocked_id = profiles.id) \
+     AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ? AND blocker_id = profiles.id)";
+
+/// Whether `a` blocked `b` or `b` blocked `a`.
+async fn blocked_either_way<'e, E>(executor: E, a: &str, b: &str) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    Ok(sqlx::query(
+        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
+         OR (blocker_id = ?2 AND blocked_id = ?1)",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_optional(executor)
+    .await?
+    .is_some())
+}
+
 #[async_trait]
 impl ProfileStore for SqliteProfileStore {
     async fn create_profile(
@@ -100,6 +150,7 @@ impl ProfileStore for SqliteProfileStore {
         f: ProfileFields,
         now: i64,
     ) -> StoreResult<ProfileRecord> {
+        let mut tx = self.db.writer.begin().await?;
         let result = sqlx::query(
             "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
              location, industry, skills, create_time, update_time) \
@@ -116,31 +167,48 @@ impl ProfileStore for SqliteProfileStore {
         .bind(skills_json(&f.skills))
         .bind(now)
         .bind(now)
-        .execute(&self.db.writer)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(ProfileRecord {
-                id: id.to_owned(),
-                handle: f.handle.as_str().to_owned(),
-                display_name: f.display_name,
-                headline: f.headline,
-                summary: f.summary,
-                location: f.location,
-                industry: f.industry,
-                skills: f.skills,
-                create_time: now,
-                update_time: now,
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(ProfileRecord {
+                    id: id.to_owned(),
+                    handle: f.handle.as_str().to_owned(),
+                    display_name: f.display_name,
+                    headline: f.headline,
+                    summary: f.summary,
+                    location: f.location,
+                    industry: f.industry,
+                    skills: f.skills,
+                    create_time: now,
+                    update_time: now,
+                })
+            }
+            Err(e) => Err(match unique_violation_column(&e) {
+                Some("profiles.id") => ProfileError::ProfileExists,
+                // SQLite names the handle when both are taken (a retried create), so look for
+                // the member's own profile: it wins over the handle.
+                Some(_) if exists(&mut *tx, PROFILE_EXISTS, id).await? => {
+                    ProfileError::ProfileExists
+                }
+                Some(_) => ProfileError::HandleTaken,
+                None => e.into(),
             }),
-            Err(e) if is_unique_violation(&e) => Err(ProfileError::HandleTaken),
-            Err(e) => Err(e.into()),
         }
     }
 
-    async fn get_profile(&self, id: &str) -> StoreResult<Option<ProfileRecord>> {
+    async fn get_profile(
+        &self,
+        id: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>> {
         sqlx::query(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ? AND {VISIBLE_TO_VIEWER}"
         ))
         .bind(id)
+        .bind(viewer)
+        .bind(viewer)
         .fetch_optional(&self.db.reader)
         .await?
         .as_ref()
@@ -148,11 +216,17 @@ impl ProfileStore for SqliteProfileStore {
         .transpose()
     }
 
-    async fn get_profile_by_handle(&self, handle_key: &str) -> StoreResult<Option<ProfileRecord>> {
+    async fn get_profile_by_handle(
+        &self,
+        handle_key: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>> {
         sqlx::query(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE handle_key = ?"
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE handle_key = ? AND {VISIBLE_TO_VIEWER}"
         ))
         .bind(handle_key)
+        .bind(viewer)
+        .bind(viewer)
         .fetch_optional(&self.db.reader)
         .await?
         .as_ref()
@@ -160,12 +234,16 @@ impl ProfileStore for SqliteProfileStore {
         .transpose()
     }
 
-    async fn batch_get_profiles(&self, ids: &[String]) -> StoreResult<Vec<ProfileRecord>> {
+    async fn batch_get_profiles(
+        &self,
+        ids: &[String],
+        viewer: Option<&str>,
+    ) -> StoreResult<Vec<ProfileRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id IN ({})",
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id IN ({}) AND {VISIBLE_TO_VIEWER}",
             placeholders(ids.len())
         );
         let mut query = sqlx::query(&sql);
@@ -173,6 +251,8 @@ impl ProfileStore for SqliteProfileStore {
             query = query.bind(id);
         }
         query
+            .bind(viewer)
+            .bind(viewer)
             .fetch_all(&self.db.reader)
             .await?
             .iter()
@@ -227,7 +307,10 @@ impl ProfileStore for SqliteProfileStore {
         if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
             return Err(ProfileError::NotFound("inviter"));
         }
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await? {
+        // A block either way looks exactly like a missing invitee.
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
+            || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
+        {
             return Err(ProfileError::NotFound("invitee"));
         }
         let connected =
@@ -377,7 +460,10 @@ impl ProfileStore for SqliteProfileStore {
             return Err(ProfileError::NotFound("member"));
         }
         if let FollowTarget::Member(followee) = &target {
-            if !exists(&mut *tx, PROFILE_EXISTS, followee).await? {
+            // A block either way looks exactly like a missing followee.
+            if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
+                || blocked_either_way(&mut *tx, member_id, followee).await?
+            {
                 return Err(ProfileError::NotFound("followee"));
             }
         }
@@ -439,4 +525,110 @@ impl ProfileStore for SqliteProfileStore {
             })
             .collect()
     }
+
+    async fn block_member(&self, member_id: &str, blocked_id: &str, now: i64) -> StoreResult<()> {
+        // One transaction: nobody sees the block without its clean-up, or the reverse.
+        let mut tx = self.db.writer.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
+            return Err(ProfileError::NotFound("blocked member"));
+        }
+        sqlx::query(
+            // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
+            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
+             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Each OR branch is one primary-key (or sent-invitations index) lookup.
+        sqlx::query(
+            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
+             OR (member_id = ?2 AND other_id = ?1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM follows WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
+             OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(FollowTarget::MEMBER_KIND)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM invitations \
+             WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
+             OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(InvitationState::Pending as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
+            .bind(member_id)
+            .bind(blocked_id)
+            .execute(&self.db.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn relationships(
+        &self,
+        viewer_id: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<RelationshipRecord>> {
+        let distinct: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = numbered_placeholders(distinct.len());
+        // Both queries read one snapshot.
+        let mut tx = self.db.reader.begin().await?;
+        // Point lookups in the connections primary key.
+        let sql = format!(
+            "SELECT other_id FROM connections WHERE member_id = ?1 AND other_id IN ({list})"
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(viewer_id);
+        for id in &distinct {
+            query = query.bind(*id);
+        }
+        let connected: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        // One branch per direction; each is a search of an index (the primary key or
+        // `blocks_reverse`, as SQLite prefers), never a scan.
+        let sql = format!(
+            "SELECT blocked_id FROM blocks WHERE blocker_id = ?1 AND blocked_id IN ({list}) \
+             UNION SELECT blocker_id FROM blocks WHERE blocked_id = ?1 AND blocker_id IN ({list})"
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(viewer_id);
+        for id in &distinct {
+            query = query.bind(*id);
+        }
+        let blocked: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        tx.commit().await?;
+        Ok(ids
+            .iter()
+            .map(|id| RelationshipRecord {
+                member_id: id.clone(),
+                connected: connected.contains(id),
+                blocked: blocked.contains(id),
+            })
+            .collect())
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! The profile service as the post service sees it: how a viewer relates to post authors
+//! (connected, blocked either way). A trait, so the adapter stays thin and its tests need no
+//! profile server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use pronet_proto::profile::v1::BatchGetRelationshipsRequest;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::domain::Relation;
+use crate::error::PostError;
+
+/// The name in this service's service token.
+pub const CREDENTIALS_NAME: &str = "post";
+
+/// Most members one `BatchGetRelationships` call may name.
+const MAX_MEMBERS_PER_CALL: usize = 5000;
+
+#[async_trait]
+pub trait Relationships: Send + Sync + 'static {
+    /// How `viewer` relates to each of `members` (distinct ids). Members the answer leaves out
+    /// relate to the viewer as strangers do. `Dependency` when the profile service cannot tell.
+    async fn relationships(
+        &self,
+        viewer: &str,
+        members: &[String],
+    ) -> Result<HashMap<String, Relation>, PostError>;
+}
+
+/// Asks the profile service over gRPC (`ProfileService.BatchGetRelationships`), with this
+/// service's token.
+#[derive(Debug, Clone)]
+pub struct GrpcRelationships {
+    client: ProfileServiceClient<InterceptedService<Channel, ServiceAuth>>,
+}
+
+impl GrpcRelationships {
+    pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
+        let credentials = ServiceAuth(ServiceCredentials::new(auth, CREDENTIALS_NAME));
+        Self {
+            client: ProfileServiceClient::with_interceptor(channel, credentials),
+        }
+    }
+}
+
+#[async_trait]
+impl Relationships for GrpcRelationships {
+    async fn relationships(
+        &self,
+        viewer: &str,
+        members: &[String],
+    ) -> Result<HashMap<String, Relation>, PostError> {
+        let mut relations = HashMap::with_capacity(members.len());
+        // Callers ask about at most 1000 authors today; chunking keeps the limit ours to keep.
+        for chunk in members.chunks(MAX_MEMBERS_PER_CALL) {
+            // Clients share one channel; a clone per call is cheap and needs no lock.
+            let mut client = self.client.clone();
+            let request = BatchGetRelationshipsRequest {
+                viewer_id: viewer.to_owned(),
+                member_ids: chunk.to_vec(),
+            };
+            let response = client
+                .batch_get_relationships(request)
+                .await
+                .map_err(|status| PostError::Dependency {
+                    dependency: "profile",
+                    status: Box::new(status),
+                })?;
+            relations.extend(response.into_inner().relationships.into_iter().map(|r| {
+                (
+                    r.member_id,
+                    Relation {
+                        connected: r.connected,
+                        blocked: r.blocked,
+                    },
+                )
+            }));
+        }
+        Ok(relations)
+    }
+}

@@ -1,0 +1,754 @@
+//! The handlers over a real SQLite store: who may do what, and what blocks change.
+
+use pronet_proto::profile::v1::profile_service_server::ProfileService;
+use tonic::Code;
+
+use super::*;
+use crate::store::sqlite::SqliteProfileStore;
+
+struct TestApp {
+    api: ProfileApi,
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteProfileStore::open(&dir.path().join("profile.db"))
+        .await
+        .unwrap();
+    TestApp {
+        api: ProfileApi::new(Arc::new(store)),
+        _dir: dir,
+    }
+}
+
+/// A request as the auth layer hands it on for member `id`.
+fn as_member<T>(id: &str, message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.extensions_mut().insert(Caller::Member(id.into()));
+    r
+}
+
+/// A request as the auth layer hands it on for another pronet service.
+fn as_service<T>(message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.extensions_mut().insert(Caller::Service("post".into()));
+    r
+}
+
+#[track_caller]
+fn assert_status<T: std::fmt::Debug>(result: Result<T, Status>, code: Code, message: &str) {
+    let status = result.expect_err("expected an error status");
+    assert_eq!(
+        (status.code(), status.message()),
+        (code, message),
+        "{status:?}"
+    );
+}
+
+fn new_profile(handle: &str) -> pb::CreateProfileRequest {
+    pb::CreateProfileRequest {
+        profile: Some(pb::Profile {
+            handle: handle.into(),
+            display_name: format!("{handle} display"),
+            ..Default::default()
+        }),
+    }
+}
+
+impl TestApp {
+    /// Creates a profile for member `id`, with handle `id`.
+    async fn member(&self, id: &str) {
+        self.api
+            .create_profile(as_member(id, new_profile(id)))
+            .await
+            .unwrap();
+    }
+
+    async fn connect(&self, a: &str, b: &str) {
+        let inv = self.invite(a, b).await.unwrap();
+        self.api
+            .accept_invitation(as_member(
+                b,
+                pb::AcceptInvitationRequest {
+                    invitation_id: inv.id,
+                    member_id: b.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn invite(&self, from: &str, to: &str) -> Result<pb::Invitation, Status> {
+        let r = self
+            .api
+            .create_invitation(as_member(
+                from,
+                pb::CreateInvitationRequest {
+                    inviter_id: from.into(),
+                    invitee_id: to.into(),
+                    message: String::new(),
+                },
+            ))
+            .await?;
+        Ok(r.into_inner().invitation.unwrap())
+    }
+
+    async fn follow(&self, who: &str, whom: &str) -> Result<(), Status> {
+        self.api
+            .follow(as_member(
+                who,
+                pb::FollowRequest {
+                    member_id: who.into(),
+                    target: Some(pb::follow_request::Target::FolloweeId(whom.into())),
+                },
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    async fn follow_hashtag(&self, who: &str, tag: &str) {
+        self.api
+            .follow(as_member(
+                who,
+                pb::FollowRequest {
+                    member_id: who.into(),
+                    target: Some(pb::follow_request::Target::Hashtag(tag.into())),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+
+    async fn block(&self, who: &str, whom: &str) -> Result<(), Status> {
+        self.api
+            .block_member(as_member(
+                who,
+                pb::BlockMemberRequest {
+                    member_id: who.into(),
+                    blocked_id: whom.into(),
+                },
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    async fn unblock(&self, who: &str, whom: &str) -> Result<(), Status> {
+        self.api
+            .unblock_member(as_member(
+                who,
+                pb::UnblockMemberRequest {
+                    member_id: who.into(),
+                    blocked_id: whom.into(),
+                },
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get(&self, viewer: &str, id: &str) -> Result<pb::Profile, Status> {
+        let r = self
+            .api
+            .get_profile(as_member(
+                viewer,
+                pb::GetProfileRequest {
+                    lookup: Some(pb::get_profile_request::Lookup::MemberId(id.into())),
+                },
+            ))
+            .await?;
+        Ok(r.into_inner().profile.unwrap())
+    }
+
+    /// The connections of `id`, listed by a service.
+    async fn connections(&self, id: &str) -> Vec<String> {
+        let r = self
+            .api
+            .list_connections(as_service(pb::ListConnectionsRequest {
+                member_id: id.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        r.into_inner()
+            .connections
+            .into_iter()
+            .map(|c| c.member_id)
+            .collect()
+    }
+
+    /// What `id` follows, members and hashtags alike, listed by a service.
+    async fn following(&self, id: &str) -> Vec<String> {
+        let r = self
+            .api
+            .list_following(as_service(pb::ListFollowingRequest {
+                member_id: id.into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let mut targets: Vec<String> = r
+            .into_inner()
+            .following
+            .into_iter()
+            .map(|f| match f.target.unwrap() {
+                pb::following::Target::FolloweeId(id) => id,
+                pb::following::Target::Hashtag(tag) => format!("#{tag}"),
+            })
+            .collect();
+        targets.sort();
+        targets
+    }
+
+    /// Pending invitations of `id` in `direction`, as (inviter, invitee), listed by a service.
+    async fn invitations(&self, id: &str, direction: pb::InvitationDirection) -> Vec<String> {
+        let r = self
+            .api
+            .list_invitations(as_service(pb::ListInvitationsRequest {
+                member_id: id.into(),
+                direction: direction as i32,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        r.into_inner()
+            .invitations
+            .into_iter()
+            .map(|i| format!("{}->{}", i.inviter_id, i.invitee_id))
+            .collect()
+    }
+
+    async fn relationships(
+        &self,
+        viewer: &str,
+        ids: &[&str],
+    ) -> Result<Vec<(String, bool, bool)>, Status> {
+        let r = self
+            .api
+            .batch_get_relationships(as_service(pb::BatchGetRelationshipsRequest {
+                viewer_id: viewer.into(),
+                member_ids: ids.iter().map(|s| s.to_string()).collect(),
+            }))
+            .await?;
+        Ok(r.into_inner()
+            .relationships
+            .into_iter()
+            .map(|r| (r.member_id, r.connected, r.blocked))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn create_profile_takes_the_callers_member_id() {
+    let app = app().await;
+    let mut req = new_profile("ada");
+    req.profile.as_mut().unwrap().id = "someone-else".into();
+    let created = app
+        .api
+        .create_profile(as_member("ada", req))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(created.id, "ada");
+    assert_eq!(app.get("ada", "ada").await.unwrap().handle, "ada");
+}
+
+#[tokio::test]
+async fn second_profile_of_a_member_already_exists() {
+    let app = app().await;
+    app.member("ada").await;
+    // The same request again, and one with a new handle: one profile per member either way.
+    assert_status(
+        app.api
+            .create_profile(as_member("ada", new_profile("ada")))
+            .await,
+        Code::AlreadyExists,
+        "profile already exists",
+    );
+    assert_status(
+        app.api
+            .create_profile(as_member("ada", new_profile("ada2")))
+            .await,
+        Code::AlreadyExists,
+        "profile already exists",
+    );
+    // Another member with a taken handle hears about the handle.
+    assert_status(
+        app.api
+            .create_profile(as_member("bob", new_profile("ADA")))
+            .await,
+        Code::AlreadyExists,
+        "handle is already taken",
+    );
+}
+
+#[tokio::test]
+async fn a_service_cannot_create_a_profile() {
+    let app = app().await;
+    assert_status(
+        app.api.create_profile(as_service(new_profile("ada"))).await,
+        Code::PermissionDenied,
+        "this method is for members only",
+    );
+}
+
+#[tokio::test]
+async fn a_handler_reached_without_a_caller_is_unauthenticated() {
+    let app = app().await;
+    assert_status(
+        app.api
+            .create_profile(Request::new(new_profile("ada")))
+            .await,
+        Code::Unauthenticated,
+        "missing bearer token",
+    );
+    assert_status(
+        app.api
+            .get_profile(Request::new(pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId("ada".into())),
+            }))
+            .await,
+        Code::Unauthenticated,
+        "missing bearer token",
+    );
+}
+
+#[tokio::test]
+async fn acting_as_another_member_is_permission_denied() {
+    let app = app().await;
+    app.member("ada").await;
+    app.member("bob").await;
+    let inv = app.invite("ada", "bob").await.unwrap();
+    // "zed" does not exist: the answer is the same, so it tells nothing.
+    for other in ["ada", "zed"] {
+        let denied = |field: &str| format!("{field} must be the caller's own member id");
+        assert_status(
+            app.api
+                .update_profile(as_member(
+                    "bob",
+                    pb::UpdateProfileRequest {
+                        profile: Some(pb::Profile {
+                            id: other.into(),
+                            headline: "hacked".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: None,
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("profile.id"),
+        );
+        assert_status(
+            app.api
+                .create_invitation(as_member(
+                    "bob",
+                    pb::CreateInvitationRequest {
+                        inviter_id: other.into(),
+                        invitee_id: "bob".into(),
+                        message: String::new(),
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("inviter_id"),
+        );
+        assert_status(
+            app.api
+                .accept_invitation(as_member(
+                    "ada",
+                    pb::AcceptInvitationRequest {
+                        invitation_id: inv.id.clone(),
+                        member_id: if other == "ada" { "bob" } else { other }.into(),
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("member_id"),
+        );
+        assert_status(
+            app.api
+                .follow(as_member(
+                    "bob",
+                    pb::FollowRequest {
+                        member_id: other.into(),
+                        target: Some(pb::follow_request::Target::Hashtag("rust".into())),
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("member_id"),
+        );
+        assert_status(
+            app.api
+                .block_member(as_member(
+                    "bob",
+                    pb::BlockMemberRequest {
+                        member_id: other.into(),
+                        blocked_id: "bob".into(),
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("member_id"),
+        );
+        assert_status(
+            app.api
+                .unblock_member(as_member(
+                    "bob",
+                    pb::UnblockMemberRequest {
+                        member_id: other.into(),
+                        blocked_id: "bob".into(),
+                    },
+                ))
+                .await,
+            Code::PermissionDenied,
+            &denied("member_id"),
+        );
+    }
+    // Nothing changed: the invitation is still pending, ada's headline untouched.
+    assert_eq!(
+        app.invitations("bob", pb::InvitationDirection::Received)
+            .await,
+        ["ada->bob"]
+    );
+    assert_eq!(app.get("ada", "ada").await.unwrap().headline, "");
+}
+
+#[tokio::test]
+async fn invalid_fields_are_reported_before_permission() {
+    let app = app().await;
+    let status = app
+        .api
+        .block_member(as_member(
+            "bob",
+            pb::BlockMemberRequest {
+                member_id: "not an id".into(),
+                blocked_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("member_id"), "{status:?}");
+    assert!(status.message().contains("blocked_id"), "{status:?}");
+}
+
+#[tokio::test]
+async fn listing_someone_elses_lists_is_for_services_only() {
+    let app = app().await;
+    app.member("ada").await;
+    app.member("bob").await;
+    app.connect("ada", "bob").await;
+    let denied = "member_id must be the caller's own member id";
+    let list = pb::ListConnectionsRequest {
+        member_id: "ada".into(),
+        ..Default::default()
+    };
+    assert_status(
+        app.api
+            .list_connections(as_member("bob", list.clone()))
+            .await,
+        Code::PermissionDenied,
+        denied,
+    );
+    let own = app
+        .api
+        .list_connections(as_member("ada", list.clone()))
+        .await
+        .unwrap();
+    assert_eq!(own.into_inner().connections.len(), 1);
+    let by_service = app.api.list_connections(as_service(list)).await.unwrap();
+    assert_eq!(by_service.into_inner().connections[0].member_id, "bob");
+
+    assert_status(
+        app.api
+            .list_following(as_member(
+                "bob",
+                pb::ListFollowingRequest {
+                    member_id: "ada".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        denied,
+    );
+    assert_status(
+        app.api
+            .list_invitations(as_member(
+                "bob",
+                pb::ListInvitationsRequest {
+                    member_id: "ada".into(),
+                    direction: pb::InvitationDirection::Received as i32,
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        denied,
+    );
+    // Permission does not depend on existence.
+    assert_status(
+        app.api
+            .list_connections(as_member(
+                "bob",
+                pb::ListConnectionsRequest {
+                    member_id: "zed".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        denied,
+    );
+}
+
+#[tokio::test]
+async fn block_removes_connection_follows_and_pending_invitations_both_ways() {
+    let app = app().await;
+    for m in ["ada", "bob", "cyd", "dan", "eve"] {
+        app.member(m).await;
+    }
+    // ada and bob: connected and following each other.
+    app.connect("ada", "bob").await;
+    app.follow("ada", "bob").await.unwrap();
+    app.follow("bob", "ada").await.unwrap();
+    // A pending invitation each way: cyd invited ada, ada invited dan.
+    app.invite("cyd", "ada").await.unwrap();
+    app.invite("ada", "dan").await.unwrap();
+    // Left alone: ada's other ties.
+    app.connect("ada", "eve").await;
+    app.follow("ada", "eve").await.unwrap();
+    app.follow_hashtag("ada", "rust").await;
+    app.connect("bob", "eve").await;
+
+    app.block("ada", "bob").await.unwrap();
+    app.block("cyd", "ada").await.unwrap();
+    app.block("ada", "dan").await.unwrap();
+
+    assert_eq!(app.connections("ada").await, ["eve"]);
+    assert_eq!(app.connections("bob").await, ["eve"]);
+    assert_eq!(app.following("ada").await, ["#rust", "eve"]);
+    assert!(app.following("bob").await.is_empty());
+    use pb::InvitationDirection::{Received, Sent};
+    assert!(app.invitations("ada", Received).await.is_empty());
+    assert!(app.invitations("ada", Sent).await.is_empty());
+    assert!(app.invitations("cyd", Sent).await.is_empty());
+    assert!(app.invitations("dan", Received).await.is_empty());
+}
+
+#[tokio::test]
+async fn blocked_members_cannot_invite_or_follow_each_other_either_way() {
+    let app = app().await;
+    for m in ["ada", "bob"] {
+        app.member(m).await;
+    }
+    app.block("ada", "bob").await.unwrap();
+    for (from, to) in [("ada", "bob"), ("bob", "ada")] {
+        assert_status(
+            app.invite(from, to).await,
+            Code::NotFound,
+            "invitee not found",
+        );
+        assert_status(
+            app.follow(from, to).await,
+            Code::NotFound,
+            "followee not found",
+        );
+    }
+    // Exactly what a missing member answers.
+    assert_status(
+        app.invite("ada", "zed").await,
+        Code::NotFound,
+        "invitee not found",
+    );
+    assert_status(
+        app.follow("ada", "zed").await,
+        Code::NotFound,
+        "followee not found",
+    );
+}
+
+#[tokio::test]
+async fn blocking_is_idempotent_and_checks_its_target() {
+    let app = app().await;
+    app.member("ada").await;
+    app.member("bob").await;
+    app.block("ada", "bob").await.unwrap();
+    app.block("ada", "bob").await.unwrap();
+    // Both may block each other.
+    app.block("bob", "ada").await.unwrap();
+    assert_status(
+        app.block("ada", "zed").await,
+        Code::NotFound,
+        "blocked member not found",
+    );
+    let status = app.block("ada", "ada").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.message(), "blocked_id: cannot block yourself");
+}
+
+#[tokio::test]
+async fn unblock_lifts_the_block_but_not_its_clean_up() {
+    let app = app().await;
+    app.member("ada").await;
+    app.member("bob").await;
+    app.connect("ada", "bob").await;
+    app.follow("bob", "ada").await.unwrap();
+    app.block("ada", "bob").await.unwrap();
+    app.unblock("ada", "bob").await.unwrap();
+    // Idempotent, and fine when there was no block or no such member.
+    app.unblock("ada", "bob").await.unwrap();
+    app.unblock("bob", "ada").await.unwrap();
+    app.unblock("ada", "zed").await.unwrap();
+
+    assert!(app.connections("ada").await.is_empty());
+    assert!(app.following("bob").await.is_empty());
+    app.follow("bob", "ada").await.unwrap();
+    app.invite("bob", "ada").await.unwrap();
+    assert_eq!(app.following("bob").await, ["ada"]);
+    assert_eq!(app.get("bob", "ada").await.unwrap().id, "ada");
+}
+
+#[tokio::test]
+async fn a_member_blocked_either_way_is_not_found_until_unblocked() {
+    let app = app().await;
+    for m in ["ada", "bob", "cyd"] {
+        app.member(m).await;
+    }
+    app.block("ada", "bob").await.unwrap();
+    let missing = "profile not found";
+    // The blocked side and the blocker alike; as for a member who does not exist.
+    assert_status(app.get("bob", "ada").await, Code::NotFound, missing);
+    assert_status(app.get("ada", "bob").await, Code::NotFound, missing);
+    assert_status(app.get("ada", "zed").await, Code::NotFound, missing);
+    assert_status(
+        app.api
+            .get_profile(as_member(
+                "bob",
+                pb::GetProfileRequest {
+                    lookup: Some(pb::get_profile_request::Lookup::Handle("ADA".into())),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        missing,
+    );
+    let batch = |allow_missing| pb::BatchGetProfilesRequest {
+        member_ids: vec!["cyd".into(), "ada".into(), "bob".into()],
+        allow_missing,
+    };
+    assert_status(
+        app.api
+            .batch_get_profiles(as_member("bob", batch(false)))
+            .await,
+        Code::NotFound,
+        "profile ada not found",
+    );
+    let seen: Vec<String> = app
+        .api
+        .batch_get_profiles(as_member("bob", batch(true)))
+        .await
+        .unwrap()
+        .into_inner()
+        .profiles
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(seen, ["cyd", "bob"]);
+    // Each still sees themself, others see both, and services see everything.
+    assert_eq!(app.get("ada", "ada").await.unwrap().id, "ada");
+    assert_eq!(app.get("bob", "bob").await.unwrap().id, "bob");
+    assert_eq!(app.get("cyd", "ada").await.unwrap().id, "ada");
+    let by_service = app
+        .api
+        .batch_get_profiles(as_service(batch(false)))
+        .await
+        .unwrap();
+    assert_eq!(by_service.into_inner().profiles.len(), 3);
+
+    app.unblock("ada", "bob").await.unwrap();
+    assert_eq!(app.get("bob", "ada").await.unwrap().id, "ada");
+    assert_eq!(app.get("ada", "bob").await.unwrap().id, "bob");
+}
+
+#[tokio::test]
+async fn relationships_come_in_request_order() {
+    let app = app().await;
+    for m in ["ada", "bob", "cyd", "dan", "eve"] {
+        app.member(m).await;
+    }
+    app.connect("ada", "bob").await;
+    app.block("ada", "cyd").await.unwrap();
+    app.block("dan", "ada").await.unwrap();
+    let got = app
+        .relationships("ada", &["eve", "dan", "zed", "bob", "cyd", "ada", "bob"])
+        .await
+        .unwrap();
+    let want = [
+        ("eve", false, false),
+        ("dan", false, true),
+        ("zed", false, false),
+        ("bob", true, false),
+        ("cyd", false, true),
+        ("ada", false, false),
+        ("bob", true, false),
+    ]
+    .map(|(id, c, b)| (id.to_string(), c, b));
+    assert_eq!(got, want);
+    assert!(app.relationships("ada", &[]).await.unwrap().is_empty());
+    // An unknown viewer relates to nobody.
+    assert_eq!(
+        app.relationships("zed", &["ada"]).await.unwrap(),
+        [("ada".to_string(), false, false)]
+    );
+}
+
+#[tokio::test]
+async fn relationships_are_for_services_with_bounded_input() {
+    let app = app().await;
+    let too_many: Vec<String> = (0..=limits::MAX_RELATIONSHIP_IDS)
+        .map(|i| format!("m{i}"))
+        .collect();
+    let status = app
+        .api
+        .batch_get_relationships(as_service(pb::BatchGetRelationshipsRequest {
+            viewer_id: String::new(),
+            member_ids: too_many,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("viewer_id"), "{status:?}");
+    assert!(status.message().contains("at most 5000"), "{status:?}");
+    let most: Vec<String> = (0..limits::MAX_RELATIONSHIP_IDS)
+        .map(|i| format!("m{i}"))
+        .collect();
+    let ok = app
+        .api
+        .batch_get_relationships(as_service(pb::BatchGetRelationshipsRequest {
+            viewer_id: "ada".into(),
+            member_ids: most,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.into_inner().relationships.len(),
+        limits::MAX_RELATIONSHIP_IDS
+    );
+    assert_status(
+        app.api
+            .batch_get_relationships(as_member(
+                "ada",
+                pb::BatchGetRelationshipsRequest {
+                    viewer_id: "ada".into(),
+                    member_ids: vec!["bob".into()],
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "this method is for pronet services only",
+    );
+}

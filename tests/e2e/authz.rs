@@ -1,0 +1,564 @@
+//! The authorization matrix: every RPC x every kind of caller -> the exact status code.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pronet_proto::engagement::v1 as epb;
+use pronet_proto::feed::v1 as fpb;
+use pronet_proto::post::v1 as ppb;
+use pronet_proto::profile::v1 as prpb;
+use prost_types::{FieldMask, Timestamp};
+use tonic::{Code, Request};
+
+use crate::helpers::{spawn_app, Member, TestApp};
+
+/// The kinds of caller, in the order of the table's columns.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    NoToken,
+    Malformed,
+    BadSignature,
+    Expired,
+    AnotherMember,
+    RightMember,
+    Service,
+}
+
+const COLUMNS: [Who; 7] = [
+    Who::NoToken,
+    Who::Malformed,
+    Who::BadSignature,
+    Who::Expired,
+    Who::AnotherMember,
+    Who::RightMember,
+    Who::Service,
+];
+
+// Short names for the table.
+const OK: Code = Code::Ok;
+const UNAUTH: Code = Code::Unauthenticated;
+const DENIED: Code = Code::PermissionDenied;
+
+/// Expected code per RPC for: no token, malformed, bad signature, expired, another member,
+/// the right member, a service token. Rows run top to bottom against one fixture, so a row may
+/// rely on the rows above (the invitation is accepted before connections are listed).
+const MATRIX: &[(&str, [Code; 7])] = &[
+    // Creating a profile takes the id from the token: another member creates their own.
+    (
+        "CreateProfile",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, DENIED],
+    ),
+    ("GetProfile", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK]),
+    (
+        "BatchGetProfiles",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
+    ),
+    (
+        "UpdateProfile",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "CreateInvitation",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "ListInvitations",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
+    ),
+    (
+        "AcceptInvitation",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "ListConnections",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
+    ),
+    (
+        "Follow",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "ListFollowing",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
+    ),
+    (
+        "BlockMember",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "UnblockMember",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "BatchGetRelationships",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
+    ),
+    // Services may import posts for any author (with their original time).
+    (
+        "CreatePost",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
+    ),
+    ("GetPost", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK]),
+    (
+        "BatchGetPosts",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
+    ),
+    (
+        "ListPostsByAuthor",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
+    ),
+    (
+        "ListRecentPostsByAuthors",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
+    ),
+    (
+        "React",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "CreateComment",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "RecordShare",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
+    ),
+    (
+        "BatchGetPostStats",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
+    ),
+    (
+        "ListRecentActivity",
+        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
+    ),
+    ("GetFeed", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK]),
+    // Probes and discovery stay open.
+    ("Health", [OK, OK, OK, OK, OK, OK, OK]),
+];
+
+struct Fixture {
+    me: Member,
+    other: Member,
+    third: Member,
+    blockee: Member,
+    post: ppb::Post,
+    invitation: String,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token_for(app: &TestApp, f: &Fixture, who: Who, rpc: &str) -> Option<String> {
+    match who {
+        Who::NoToken => None,
+        Who::Malformed => Some("not.a.jwt".into()),
+        Who::BadSignature => {
+            let forged = pronet_common::auth::AuthConfig::hs256(&[42u8; 32], "pronet").unwrap();
+            Some(
+                forged
+                    .member_token(&f.me.id, Duration::from_secs(600))
+                    .unwrap(),
+            )
+        }
+        Who::Expired => Some(app.expired_member_token(&f.me.id, unix_now() - 3600)),
+        Who::AnotherMember if rpc == "CreateProfile" => {
+            // A member of the identity provider without a profile yet.
+            Some(app.identity().1)
+        }
+        Who::AnotherMember => Some(f.other.token.clone()),
+        Who::RightMember if rpc == "CreateProfile" => Some(app.identity().1),
+        Who::RightMember => Some(f.me.token.clone()),
+        Who::Service => Some(
+            app.auth
+                .service_token("tests", Duration::from_secs(600))
+                .unwrap(),
+        ),
+    }
+}
+
+fn request<T>(message: T, token: &Option<String>) -> Request<T> {
+    match token {
+        Some(t) => pronet_common::auth::with_token(message, t),
+        None => Request::new(message),
+    }
+}
+
+fn code<T>(result: Result<T, tonic::Status>) -> Code {
+    match result {
+        Ok(_) => Code::Ok,
+        Err(s) => s.code(),
+    }
+}
+
+async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) -> Code {
+    let (mut profiles, mut posts, mut eng, mut feed) = (
+        app.profiles.clone(),
+        app.posts.clone(),
+        app.engagement.clone(),
+        app.feed.clone(),
+    );
+    let me = f.me.id.clone();
+    let t = &token;
+    match rpc {
+        "CreateProfile" => code(
+            profiles
+                .create_profile(request(
+                    prpb::CreateProfileRequest {
+                        profile: Some(prpb::Profile {
+                            handle: format!("new_{}", &pronet_common::ids::new_id()[20..]),
+                            display_name: "New Member".into(),
+                            ..Default::default()
+                        }),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "GetProfile" => code(
+            profiles
+                .get_profile(request(
+                    prpb::GetProfileRequest {
+                        lookup: Some(prpb::get_profile_request::Lookup::MemberId(me)),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "BatchGetProfiles" => code(
+            profiles
+                .batch_get_profiles(request(
+                    prpb::BatchGetProfilesRequest {
+                        member_ids: vec![me, f.other.id.clone()],
+                        allow_missing: false,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "UpdateProfile" => code(
+            profiles
+                .update_profile(request(
+                    prpb::UpdateProfileRequest {
+                        profile: Some(prpb::Profile {
+                            id: me,
+                            headline: "Updated".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(FieldMask {
+                            paths: vec!["headline".into()],
+                        }),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "CreateInvitation" => code(
+            profiles
+                .create_invitation(request(
+                    prpb::CreateInvitationRequest {
+                        inviter_id: me,
+                        invitee_id: f.third.id.clone(),
+                        message: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListInvitations" => code(
+            profiles
+                .list_invitations(request(
+                    prpb::ListInvitationsRequest {
+                        member_id: me,
+                        direction: prpb::InvitationDirection::Received as i32,
+                        page_size: 10,
+                        page_token: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "AcceptInvitation" => code(
+            profiles
+                .accept_invitation(request(
+                    prpb::AcceptInvitationRequest {
+                        invitation_id: f.invitation.clone(),
+                        member_id: me,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListConnections" => code(
+            profiles
+                .list_connections(request(
+                    prpb::ListConnectionsRequest {
+                        member_id: me,
+                        page_size: 10,
+                        page_token: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "Follow" => code(
+            profiles
+                .follow(request(
+                    prpb::FollowRequest {
+                        member_id: me,
+                        target: Some(prpb::follow_request::Target::Hashtag("rust".into())),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListFollowing" => code(
+            profiles
+                .list_following(request(
+                    prpb::ListFollowingRequest {
+                        member_id: me,
+                        page_size: 10,
+                        page_token: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "BlockMember" => code(
+            profiles
+                .block_member(request(
+                    prpb::BlockMemberRequest {
+                        member_id: me,
+                        blocked_id: f.blockee.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "UnblockMember" => code(
+            profiles
+                .unblock_member(request(
+                    prpb::UnblockMemberRequest {
+                        member_id: me,
+                        blocked_id: f.blockee.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "BatchGetRelationships" => code(
+            profiles
+                .batch_get_relationships(request(
+                    prpb::BatchGetRelationshipsRequest {
+                        viewer_id: me,
+                        member_ids: vec![f.other.id.clone()],
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "CreatePost" => code(
+            posts
+                .create_post(request(
+                    ppb::CreatePostRequest {
+                        author_id: me,
+                        text: "Matrix post".into(),
+                        visibility: ppb::Visibility::Public as i32,
+                        create_time: None,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "GetPost" => code(
+            posts
+                .get_post(request(
+                    ppb::GetPostRequest {
+                        post_id: f.post.id.clone(),
+                        viewer_id: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "BatchGetPosts" => code(
+            posts
+                .batch_get_posts(request(
+                    ppb::BatchGetPostsRequest {
+                        post_ids: vec![f.post.id.clone()],
+                        allow_missing: false,
+                        viewer_id: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListPostsByAuthor" => code(
+            posts
+                .list_posts_by_author(request(
+                    ppb::ListPostsByAuthorRequest {
+                        author_id: me,
+                        page_size: 10,
+                        page_token: String::new(),
+                        viewer_id: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListRecentPostsByAuthors" => code(
+            posts
+                .list_recent_posts_by_authors(request(
+                    ppb::ListRecentPostsByAuthorsRequest {
+                        author_ids: vec![me],
+                        hashtags: vec![],
+                        since: Some(Timestamp {
+                            seconds: 0,
+                            nanos: 0,
+                        }),
+                        max_posts: 10,
+                        max_posts_per_author: 0,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "React" => code(
+            eng.react(request(
+                epb::ReactRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                    reaction_type: epb::ReactionType::Insightful as i32,
+                },
+                t,
+            ))
+            .await,
+        ),
+        "CreateComment" => code(
+            eng.create_comment(request(
+                epb::CreateCommentRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                    text: "A comment".into(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "RecordShare" => code(
+            eng.record_share(request(
+                epb::RecordShareRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "BatchGetPostStats" => code(
+            eng.batch_get_post_stats(request(
+                epb::BatchGetPostStatsRequest {
+                    post_ids: vec![f.post.id.clone()],
+                    viewer_id: String::new(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ListRecentActivity" => code(
+            eng.list_recent_activity(request(
+                epb::ListRecentActivityRequest {
+                    member_ids: vec![me],
+                    since: Some(Timestamp {
+                        seconds: 0,
+                        nanos: 0,
+                    }),
+                    max_activities: 10,
+                },
+                t,
+            ))
+            .await,
+        ),
+        "GetFeed" => code(
+            feed.get_feed(request(
+                fpb::GetFeedRequest {
+                    member_id: me,
+                    page_size: 5,
+                    page_token: String::new(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "Health" => {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(
+                crate::helpers::channel(app.addrs().feed).await,
+            );
+            code(
+                health
+                    .check(request(
+                        tonic_health::pb::HealthCheckRequest {
+                            service: String::new(),
+                        },
+                        t,
+                    ))
+                    .await,
+            )
+        }
+        other => panic!("no call for {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_rpc_answers_every_kind_of_caller_with_the_expected_code() {
+    let app = spawn_app().await;
+    let me = app.member("me_myself").await;
+    let other = app.member("other").await;
+    let third = app.member("third").await;
+    let blockee = app.member("blockee").await;
+    let post = app
+        .post(&me, "Public post for the matrix", ppb::Visibility::Public)
+        .await;
+    let invitation = app
+        .profiles
+        .clone()
+        .create_invitation(app.req(
+            &other,
+            prpb::CreateInvitationRequest {
+                inviter_id: other.id.clone(),
+                invitee_id: me.id.clone(),
+                message: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap()
+        .id;
+    let fixture = Fixture {
+        me,
+        other,
+        third,
+        blockee,
+        post,
+        invitation,
+    };
+
+    let mut mismatches = Vec::new();
+    for (rpc, expected) in MATRIX {
+        for (who, want) in COLUMNS.iter().zip(expected) {
+            let got = invoke(&app, &fixture, rpc, token_for(&app, &fixture, *who, rpc)).await;
+            if got != *want {
+                mismatches.push(format!("{rpc} as {who:?}: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "authorization mismatches:\n{}",
+        mismatches.join("\n")
+    );
+}
