@@ -47,15 +47,19 @@ grpcurl -plaintext "$feed" describe pronet.feed.v1.GetFeedResponse >/dev/null \
 grpcurl -plaintext "$profile" describe pronet.profile.v1.UpdateProfileRequest | grep -q FieldMask \
   || fail "describe a message with a well-known type"
 
-resp=$(grpcurl -plaintext -d "{\"member_id\":\"$member\",\"page_size\":5}" "$feed" \
-  pronet.feed.v1.FeedService/GetFeed)
+token=$("$bin" token --data-dir "$work/data" --member-id "$member")
+denied=$(grpcurl -plaintext -d "{\"member_id\":\"$member\"}" "$feed" \
+  pronet.feed.v1.FeedService/GetFeed 2>&1 || true)
+grep -q "Unauthenticated" <<<"$denied" || { echo "$denied"; fail "GetFeed without a token was not UNAUTHENTICATED"; }
+resp=$(grpcurl -plaintext -H "authorization: Bearer $token" \
+  -d "{\"member_id\":\"$member\",\"page_size\":5}" "$feed" pronet.feed.v1.FeedService/GetFeed)
 items=$(grep -c '"post": {' <<<"$resp" || true)
 echo "GetFeed returned $items items; first reasons:"
 grep -m3 '"text": ".*\(posted\|reacted\|commented\|shared\|follow\)' <<<"$resp" || true
 [ "$items" -ge 1 ] || { echo "$resp"; fail "GetFeed returned no items"; }
 
-bad=$(grpcurl -plaintext -d '{"member_id":"","page_size":-1}' "$feed" \
-  pronet.feed.v1.FeedService/GetFeed 2>&1 || true)
+bad=$(grpcurl -plaintext -H "authorization: Bearer $token" -d '{"member_id":"","page_size":-1}' \
+  "$feed" pronet.feed.v1.FeedService/GetFeed 2>&1 || true)
 grep -q "InvalidArgument" <<<"$bad" || { echo "$bad"; fail "bad input was not INVALID_ARGUMENT"; }
 grep -q '"fieldViolations"' <<<"$bad" || { echo "$bad"; fail "grpcurl could not decode the BadRequest"; }
 

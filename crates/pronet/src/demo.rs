@@ -375,11 +375,14 @@ pub async fn seed(
     let try_index = shape.hubs + 1;
     let mut probe = c.profiles.clone();
     match probe
-        .get_profile(prpb::GetProfileRequest {
-            lookup: Some(prpb::get_profile_request::Lookup::Handle(handle_of(
-                try_index,
-            ))),
-        })
+        .get_profile(with_token(
+            prpb::GetProfileRequest {
+                lookup: Some(prpb::get_profile_request::Lookup::Handle(handle_of(
+                    try_index,
+                ))),
+            },
+            &tokens[try_index],
+        ))
         .await
     {
         Ok(found) => {
