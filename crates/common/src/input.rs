@@ -125,7 +125,10 @@ pub fn is_hashtag_char(c: char) -> bool {
 /// Normalizes a hashtag given by a client: an optional leading '#', then 1..100 letters, digits
 /// or '_'; the result is lowercase without '#', the same form posts' hashtags are extracted in.
 pub fn parse_hashtag(raw: &str) -> Result<String, String> {
-    let tag = raw.trim();
+    use unicode_normalization::UnicodeNormalization;
+    // NFC first, so a tag typed with combining accents is the same tag as a precomposed one.
+    let normalized: String = raw.nfc().collect();
+    let tag = normalized.trim();
     let tag = tag.strip_prefix('#').unwrap_or(tag);
     if tag.is_empty() {
         return Err("must not be empty".into());
@@ -154,5 +157,9 @@ mod hashtag_tests {
         assert!(parse_hashtag("#").is_err());
         assert!(parse_hashtag("#2024").is_err());
         assert!(parse_hashtag("two words").is_err());
+        assert_eq!(
+            parse_hashtag("#Cafe\u{301}").unwrap(),
+            parse_hashtag("#caf\u{e9}").unwrap()
+        );
     }
 }
