@@ -1,17 +1,75 @@
-//! The embedded store's connections: one SQLite file per service in WAL mode with
-//! `synchronous=FULL` (a commit is on disk before the client hears of it, so it survives kill -9
-//! and power loss), one writer connection (SQLite has one writer anyway; a single connection
-//! avoids lock-upgrade failures) and a pool of readers. Migrations are versioned SQL files
-//! embedded by each service and applied at start-up.
+//! Store connections for both backends.
+//!
+//! - Embedded (default): one SQLite file per service in WAL mode with `synchronous=FULL` (a
+//!   commit is on disk before the client hears of it, so it survives kill -9 and power loss),
+//!   one writer connection (SQLite has one writer anyway; a single connection avoids
+//!   lock-upgrade failures) and a pool of readers.
+//! - PostgreSQL (production): one schema per service in a shared database, a connection pool
+//!   with prepared-statement caching, `search_path` set per connection.
+//!
+//! Migrations are versioned SQL files embedded by each service and applied at start-up; on
+//! PostgreSQL the migrator holds an advisory lock, so replicas starting together apply each
+//! migration once.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
+
+/// Where a service keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (`sqlite://PATH`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // URLs may carry passwords: never printed whole.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("sqlite URL needs a path: sqlite://DIR/FILE.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            PgConnectOptions::from_str(raw).map_err(|e| format!("invalid PostgreSQL URL: {e}"))?;
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        Err("database URL must start with sqlite:// or postgres://".into())
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme), Some(at)) if at > scheme => {
+                    let userinfo = &url[scheme + 3..at];
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
 
 /// One versioned migration, embedded with `include_str!`. Never edit one once released: add
 /// the next version instead.
@@ -63,6 +121,75 @@ impl SqliteDb {
     }
 }
 
+/// A service's PostgreSQL schema and the pool that uses it.
+#[derive(Debug, Clone)]
+pub struct PgDb {
+    pub pool: PgPool,
+    pub schema: String,
+}
+
+/// Connections per service pool: enough for concurrent requests on a few cores, small enough
+/// for four services and their replicas to share one server.
+pub const PG_MAX_CONNECTIONS: u32 = 16;
+
+impl PgDb {
+    /// Connects to `url`, creates `schema` if needed, points every connection's `search_path`
+    /// at it and applies `migrations` there.
+    pub async fn open(
+        url: &str,
+        schema: &str,
+        migrations: &[MigrationFile],
+    ) -> Result<Self, sqlx::Error> {
+        if schema.is_empty()
+            || !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(sqlx::Error::Configuration(
+                format!("invalid schema name {schema:?}").into(),
+            ));
+        }
+        let options = PgConnectOptions::from_str(url)?
+            .statement_cache_capacity(256)
+            .options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(PG_MAX_CONNECTIONS)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        {
+            // Replicas starting together must not race on CREATE SCHEMA.
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('pronet schema ' || $1))")
+                .bind(schema)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        migrator(migrations).run(&pool).await?;
+        Ok(Self {
+            pool,
+            schema: schema.to_owned(),
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `$1, $2, ...` placeholders for PostgreSQL, starting at `$first`.
+pub fn pg_placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn migrator(files: &[MigrationFile]) -> Migrator {
     let migrations: Vec<Migration> = files
         .iter()
@@ -101,7 +228,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parses_and_redacts_database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/post.db").unwrap(),
+            DatabaseUrl::Sqlite("data/post.db".into())
+        );
+        let pg = DatabaseUrl::parse("postgres://app:s3cret@db:5432/pronet").unwrap();
+        assert_eq!(pg.redacted(), "postgres://app:***@db:5432/pronet");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
     fn placeholders_list() {
+        assert_eq!(pg_placeholders(2, 3), "$2, $3, $4");
         assert_eq!(placeholders(0), "");
         assert_eq!(placeholders(3), "?, ?, ?");
     }
@@ -127,5 +268,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn postgres_replicas_starting_together_migrate_once() {
+        let Some(t) = crate::testing::postgres_schema("db_migrate").await else {
+            return;
+        };
+        let files = [MigrationFile {
+            version: 1,
+            description: "things",
+            sql: "CREATE TABLE things (id TEXT PRIMARY KEY)",
+        }];
+        let opens = (0..4).map(|_| PgDb::open(&t.url, &t.schema, &files));
+        let dbs = futures_util::future::try_join_all(opens).await.unwrap();
+        sqlx::query("INSERT INTO things (id) VALUES ('a')")
+            .execute(&dbs[0].pool)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM things")
+            .fetch_one(&dbs[3].pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&dbs[1].pool)
+            .await
+            .unwrap();
+        assert_eq!(applied, 1);
+        for db in dbs {
+            db.close().await;
+        }
     }
 }

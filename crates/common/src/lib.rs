@@ -12,6 +12,7 @@ pub mod pagination;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 pub mod time;
 pub mod upstream;
 
