@@ -14,12 +14,20 @@ const BAD_TOKEN: &str = "not-a-token";
 
 #[tokio::test]
 async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
     let me = app.member("tester").await;
     let mut c = app.profiles.clone();
 
     let e = c
-        .create_profile(app.req(&me, prpb::CreateProfileRequest { profile: None }))
+        .create_profile(app.req(
+            &me,
+            prpb::CreateProfileRequest {
+                profile: None,
+                request_id: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_bad_request(&e, &["profile"]);
@@ -35,6 +43,7 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
                     summary: "bell\u{7}".into(),
                     ..Default::default()
                 }),
+                request_id: String::new(),
             },
         ))
         .await
@@ -105,6 +114,7 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
                 inviter_id: "same".into(),
                 invitee_id: "same".into(),
                 message: "m".repeat(301),
+                request_id: String::new(),
             },
         ))
         .await
@@ -183,7 +193,9 @@ async fn every_profile_rpc_rejects_bad_input_with_all_violations() {
 
 #[tokio::test]
 async fn every_post_rpc_rejects_bad_input_with_all_violations() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
     let me = app.member("tester").await;
     let mut c = app.posts.clone();
 
@@ -198,6 +210,7 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
                     seconds: 4_000_000_000,
                     nanos: 0,
                 }),
+                request_id: String::new(),
             },
         ))
         .await
@@ -211,6 +224,7 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
                 text: "x".repeat(3001),
                 visibility: 42,
                 create_time: None,
+                request_id: String::new(),
             },
         ))
         .await
@@ -280,7 +294,9 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
 
 #[tokio::test]
 async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
     let me = app.member("tester").await;
     let mut c = app.engagement.clone();
 
@@ -304,6 +320,7 @@ async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
                 member_id: "m".into(),
                 post_id: String::new(),
                 text: "c".repeat(1251),
+                request_id: String::new(),
             },
         ))
         .await
@@ -355,7 +372,9 @@ async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
 
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
-    let app = spawn_app().await;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
     let me = app.member("member").await;
     let member = &me;
     let mut posts = app.posts.clone();
@@ -404,6 +423,7 @@ async fn unknown_ids_are_not_found() {
                 member_id: member.id.clone(),
                 post_id: "nope".into(),
                 text: "hello".into(),
+                request_id: String::new(),
             },
         ))
         .await
@@ -450,7 +470,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
     // Nothing listens on port 1 of loopback.
     let down = "127.0.0.1:1".to_string();
     let opts = ServiceOptions {
-        data_dir: dir.path().to_path_buf(),
+        database: pronet_common::db::DatabaseUrl::Sqlite(dir.path().join("engagement.db")),
         dependencies: Dependencies {
             profile: down.clone(),
             post: down.clone(),

@@ -1,12 +1,13 @@
 //! `spawn_app()`: the whole suite on port 0 with a fresh data dir, and clients for it.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pronet::suite::Storage;
 use pronet::{RunningSuite, SuiteAddrs, SuiteConfig};
 use pronet_common::auth::{with_token, AuthConfig};
 use pronet_common::ids::new_id;
+use pronet_common::testing::{postgres_database, TestDatabase};
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
 use pronet_proto::feed::v1 as fpb;
@@ -28,9 +29,42 @@ pub struct Member {
     pub profile: prpb::Profile,
 }
 
+/// Which store backend the suite under test runs on (set by each test binary's main).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a test app keeps its data: its own SQLite files or its own PostgreSQL database.
+pub struct TestStorage {
+    pub dir: TempDir,
+    pub database: Option<TestDatabase>,
+}
+
+impl TestStorage {
+    /// Fresh storage for the binary's backend; `None` (after a loud SKIPPED message) when the
+    /// backend is PostgreSQL and it is not reachable outside CI.
+    pub async fn new(label: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = match crate::BACKEND {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_database(label).await?),
+        };
+        Some(Self { dir, database })
+    }
+
+    pub fn storage(&self) -> Storage {
+        match &self.database {
+            Some(db) => Storage::Postgres(db.url.clone()),
+            None => Storage::Embedded(self.dir.path().to_path_buf()),
+        }
+    }
+}
+
 pub struct TestApp {
     pub suite: Option<RunningSuite>,
-    pub dir: TempDir,
+    pub storage: TestStorage,
     pub auth: Arc<AuthConfig>,
     /// The HS256 secret behind `auth`, to forge tokens the API cannot mint (expired ones).
     pub secret: String,
@@ -40,27 +74,29 @@ pub struct TestApp {
     pub feed: FeedServiceClient<Channel>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// The whole suite on port 0 with fresh storage; `None` when the binary's backend is PostgreSQL
+/// and it is unreachable outside CI (the test then returns early, said loudly).
+pub async fn spawn_app() -> Option<TestApp> {
+    let storage = TestStorage::new("e2e").await?;
     // A fresh random HS256 secret per test app.
     let secret = format!("{}{}", new_id(), new_id());
     let auth = Arc::new(AuthConfig::hs256(secret.as_bytes(), "pronet").expect("auth config"));
-    let suite = start_suite(dir.path(), auth.clone()).await;
+    let suite = start_suite(storage.storage(), auth.clone()).await;
     let addrs = suite.addrs;
-    TestApp {
+    Some(TestApp {
         suite: Some(suite),
-        dir,
+        storage,
         auth,
         secret,
         profiles: ProfileServiceClient::new(channel(addrs.profile).await),
         posts: PostServiceClient::new(channel(addrs.post).await),
         engagement: EngagementServiceClient::new(channel(addrs.engagement).await),
         feed: FeedServiceClient::new(channel(addrs.feed).await),
-    }
+    })
 }
 
-pub async fn start_suite(dir: &Path, auth: Arc<AuthConfig>) -> RunningSuite {
-    RunningSuite::start(SuiteConfig::new(dir, SuiteAddrs::ephemeral(), auth))
+pub async fn start_suite(storage: Storage, auth: Arc<AuthConfig>) -> RunningSuite {
+    RunningSuite::start(SuiteConfig::new(storage, SuiteAddrs::ephemeral(), auth))
         .await
         .expect("suite starts")
 }
@@ -79,7 +115,7 @@ impl TestApp {
         if let Some(suite) = self.suite.take() {
             suite.stop().await.expect("clean stop");
         }
-        let suite = start_suite(self.dir.path(), self.auth.clone()).await;
+        let suite = start_suite(self.storage.storage(), self.auth.clone()).await;
         let addrs = suite.addrs;
         self.profiles = ProfileServiceClient::new(channel(addrs.profile).await);
         self.posts = PostServiceClient::new(channel(addrs.post).await);
@@ -142,6 +178,7 @@ impl TestApp {
                         skills: vec!["Rust".into()],
                         ..Default::default()
                     }),
+                    request_id: String::new(),
                 },
                 &token,
             ))
@@ -163,6 +200,7 @@ impl TestApp {
                     inviter_id: a.id.clone(),
                     invitee_id: b.id.clone(),
                     message: "let's connect".into(),
+                    request_id: String::new(),
                 },
             ))
             .await
@@ -216,6 +254,7 @@ impl TestApp {
                 text: text.into(),
                 visibility: vis as i32,
                 create_time: None,
+                request_id: String::new(),
             },
         ))
         .await
@@ -247,6 +286,7 @@ impl TestApp {
                 member_id: who.id.clone(),
                 post_id: post.id.clone(),
                 text: text.into(),
+                request_id: String::new(),
             },
         ))
         .await

@@ -1,5 +1,6 @@
 //! End-to-end tests: the four services on ephemeral loopback ports, spoken to over real gRPC,
-//! each test with its own data directory.
+//! each test with its own data, on the embedded store. `postgres.rs` runs the same tests with
+//! every service on PostgreSQL.
 
 mod helpers;
 
@@ -10,3 +11,6 @@ mod fuzz;
 mod lifecycle;
 mod profile;
 mod visibility;
+
+/// The store backend of this test binary.
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;

@@ -83,3 +83,62 @@ impl Drop for TestSchema {
         }
     }
 }
+
+/// A database of its own on the test server (for whole suites, whose services use fixed
+/// schema names); dropped, with its connections, when this is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// URL of the new database.
+    pub url: String,
+    pub name: String,
+    admin_url: String,
+}
+
+/// A fresh database on the test PostgreSQL, or `None` (loudly) when it is unreachable outside
+/// CI; panics in CI when it is unreachable.
+pub async fn postgres_database(label: &str) -> Option<TestDatabase> {
+    let t = postgres_schema(label).await?;
+    let name = t.schema.clone();
+    let admin_url = t.url.clone();
+    let url = match admin_url.rfind('/') {
+        Some(i) if !admin_url[..i].ends_with('/') => format!("{}/{name}", &admin_url[..i]),
+        _ => panic!("test database URL {admin_url} must name a database"),
+    };
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {admin_url}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+    // The schema guard has nothing to drop: the database takes its place.
+    std::mem::forget(t);
+    Some(TestDatabase {
+        url,
+        name,
+        admin_url,
+    })
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}

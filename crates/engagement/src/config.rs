@@ -1,15 +1,16 @@
 //! Configuration of the engagement service.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pronet_common::auth::AuthConfig;
+use pronet_common::db::DatabaseUrl;
 use pronet_common::upstream::CallLimits;
 
 #[derive(Debug, Clone)]
 pub struct EngagementConfig {
-    /// The embedded store's SQLite file.
-    pub database_path: PathBuf,
+    /// Where the store lives: an SQLite file (embedded) or a PostgreSQL database, in which the
+    /// store uses the schema [`crate::SCHEMA`].
+    pub database: DatabaseUrl,
     /// The post service (`host:port` or a full `http://` URI), asked whether posts exist and
     /// whether a member may see them.
     pub post_addr: String,

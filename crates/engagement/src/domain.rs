@@ -1,6 +1,7 @@
 //! Engagement-service types and rules: reactions, comments, shares, their counts, and every
 //! limit in one place.
 
+use pronet_common::auth::Caller;
 use pronet_common::pagination::page_size;
 
 /// Every limit of the engagement service.
@@ -82,6 +83,27 @@ pub struct ShareRecord {
     pub post_id: String,
     pub member_id: String,
     pub create_time: i64,
+}
+
+/// The idempotency key of a create request (AIP-155): a retry with the same key gets the first
+/// result and creates nothing. Scoped by caller, so two callers cannot collide or see each
+/// other's results.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    /// `member:<id>` or `service:<name>`.
+    pub caller: String,
+    pub request_id: String,
+}
+
+impl IdempotencyKey {
+    /// The key of `request_id` sent by `caller`; `request_id` is a checked id.
+    pub fn new(caller: &Caller, request_id: String) -> Self {
+        let caller = match caller {
+            Caller::Member(id) => format!("member:{id}"),
+            Caller::Service(name) => format!("service:{name}"),
+        };
+        Self { caller, request_id }
+    }
 }
 
 /// Engagement counts of one post.
@@ -172,6 +194,16 @@ mod tests {
         assert_eq!(max_activities(i32::MAX).unwrap(), 10_000);
         assert!(max_activities(-1).is_err());
         assert!(max_activities(i32::MIN).is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_scoped_by_caller() {
+        let member = IdempotencyKey::new(&Caller::Member("a".into()), "r1".into());
+        let service = IdempotencyKey::new(&Caller::Service("a".into()), "r1".into());
+        assert_eq!(member.caller, "member:a");
+        assert_eq!(service.caller, "service:a");
+        assert_eq!(member.request_id, "r1");
+        assert_ne!(member, service);
     }
 
     #[test]

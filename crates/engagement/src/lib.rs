@@ -13,6 +13,7 @@ pub mod store;
 use std::sync::Arc;
 
 use pronet_common::auth::Access;
+use pronet_common::db::DatabaseUrl;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementServiceServer;
@@ -22,10 +23,24 @@ pub use config::EngagementConfig;
 pub use error::BuildError;
 use posts::GrpcPostDirectory;
 pub use service::EngagementApi;
+use store::postgres::PgEngagementStore;
 use store::sqlite::SqliteEngagementStore;
+use store::EngagementStore;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.engagement.v1.EngagementService";
+
+/// The PostgreSQL schema the store lives in, beside the other services' in a shared database.
+pub const SCHEMA: &str = "engagement";
+
+/// Opens (creating and migrating as needed) the store `database` names. The only place that
+/// knows which backends exist.
+pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn EngagementStore>, sqlx::Error> {
+    Ok(match database {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteEngagementStore::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PgEngagementStore::open(url, SCHEMA).await?),
+    })
+}
 
 /// Who may call each method of the engagement service, by gRPC path
 /// (`/pronet.engagement.v1.EngagementService/React`), for the auth layer. Unknown paths are for
@@ -62,9 +77,9 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     if !config.auth.can_sign() {
         return Err(BuildError::CannotSign);
     }
-    let store = SqliteEngagementStore::open(&config.database_path).await?;
+    let store = open_store(&config.database).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
-    let api = EngagementApi::new(Arc::new(store), Arc::new(posts));
+    let api = EngagementApi::new(store, Arc::new(posts));
     Ok(Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -82,7 +97,7 @@ mod tests {
 
     fn config(dir: &tempfile::TempDir, post_addr: &str) -> EngagementConfig {
         EngagementConfig {
-            database_path: dir.path().join("engagement.db"),
+            database: DatabaseUrl::Sqlite(dir.path().join("engagement.db")),
             post_addr: post_addr.into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),

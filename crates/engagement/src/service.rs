@@ -13,8 +13,8 @@ use pronet_proto::engagement::v1::engagement_service_server::EngagementService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    limits, max_activities, ActivityKind, ActivityRecord, CommentRecord, PostStatsRecord,
-    ReactionRecord, ReactionType, ShareRecord,
+    limits, max_activities, ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey,
+    PostStatsRecord, ReactionRecord, ReactionType, ShareRecord,
 };
 use crate::posts::PostDirectory;
 use crate::store::EngagementStore;
@@ -181,24 +181,34 @@ impl EngagementService for EngagementApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
         let text = v.check("text", limits::COMMENT_TEXT.parse(&req.text));
+        // Optional: empty means the request is not to be deduplicated.
+        let request_id = if req.request_id.is_empty() {
+            None
+        } else {
+            v.check("request_id", parse_id(&req.request_id))
+        };
         v.into_result()?;
         let (Some(member_id), Some(post_id), Some(text)) = (member_id, post_id, text) else {
             return Err(Status::internal("internal error"));
         };
         require_self(&caller, "member_id", &member_id)?;
+        let key = request_id.map(|request_id| IdempotencyKey::new(&caller, request_id));
         // A post the member may not see is answered like a missing one.
         self.posts
             .require_visible_post(&post_id, &member_id)
             .await?;
         let comment = self
             .store
-            .create_comment(CommentRecord {
-                id: new_id(),
-                post_id,
-                member_id,
-                text,
-                create_time: now_micros(),
-            })
+            .create_comment(
+                CommentRecord {
+                    id: new_id(),
+                    post_id,
+                    member_id,
+                    text,
+                    create_time: now_micros(),
+                },
+                key,
+            )
             .await?;
         tracing::debug!(comment_id = %comment.id, post_id = %comment.post_id, "comment created");
         Ok(Response::new(pb::CreateCommentResponse {

@@ -1,15 +1,15 @@
 //! Configuration of the post service.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pronet_common::auth::AuthConfig;
+use pronet_common::db::DatabaseUrl;
 use pronet_common::upstream::CallLimits;
 
 #[derive(Debug, Clone)]
 pub struct PostConfig {
-    /// The embedded store's SQLite file.
-    pub database_path: PathBuf,
+    /// The store: an embedded SQLite file or a PostgreSQL database (schema [`crate::SCHEMA`]).
+    pub database: DatabaseUrl,
     /// The profile service (`host:port` or a full `http://` URI), asked how viewers relate to
     /// authors.
     pub profile_addr: String,

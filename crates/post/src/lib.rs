@@ -14,6 +14,7 @@ pub mod store;
 use std::sync::Arc;
 
 use pronet_common::auth::Access;
+use pronet_common::db::DatabaseUrl;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::post::v1::post_service_server::PostServiceServer;
@@ -23,10 +24,24 @@ pub use config::PostConfig;
 pub use error::BuildError;
 use relationships::GrpcRelationships;
 pub use service::PostApi;
+use store::postgres::PgPostStore;
 use store::sqlite::SqlitePostStore;
+use store::PostStore;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.post.v1.PostService";
+
+/// The service's schema when its store is PostgreSQL.
+pub const SCHEMA: &str = "post";
+
+/// Opens (creating and migrating if needed) the store `database` names. The one place that
+/// knows which backends exist.
+pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn PostStore>, sqlx::Error> {
+    Ok(match database {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqlitePostStore::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PgPostStore::open(url, SCHEMA).await?),
+    })
+}
 
 /// Opens the store, prepares a lazy channel to the profile service and returns the service's
 /// routes. The profile service need not be up yet.
@@ -34,9 +49,9 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
     // The address first: a typo should not leave a freshly created database behind.
     let channel =
         lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
-    let store = SqlitePostStore::open(&config.database_path).await?;
+    let store = open_store(&config.database).await?;
     let relationships = GrpcRelationships::new(channel, config.auth.clone());
-    let api = PostApi::new(Arc::new(store), Arc::new(relationships));
+    let api = PostApi::new(store, Arc::new(relationships));
     Ok(Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -69,7 +84,7 @@ mod tests {
 
     fn config(dir: &tempfile::TempDir, profile_addr: &str) -> PostConfig {
         PostConfig {
-            database_path: dir.path().join("post.db"),
+            database: DatabaseUrl::Sqlite(dir.path().join("post.db")),
             profile_addr: profile_addr.into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
@@ -118,5 +133,20 @@ mod tests {
         let err = build(&config(&dir, "not a host")).await.err();
         assert!(matches!(err, Some(BuildError::ProfileAddr(_))), "{err:?}");
         assert!(!dir.path().join("post.db").exists());
+    }
+
+    #[tokio::test]
+    async fn a_postgres_url_opens_a_postgres_store() {
+        let Some(t) = pronet_common::testing::postgres_schema("openstore").await else {
+            return;
+        };
+        // A database that does not exist on the test server: only PostgreSQL says 3D000, and
+        // nothing is created anywhere.
+        let database = DatabaseUrl::parse(&format!("{}_missing_db", t.url)).unwrap();
+        let err = open_store(&database).await.err();
+        assert!(
+            matches!(&err, Some(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000")),
+            "{err:?}"
+        );
     }
 }

@@ -15,7 +15,8 @@ use pronet_proto::post::v1::post_service_server::PostService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    is_visible, limits, Cursor, PostRecord, PostText, RecentPostsQuery, Relation, Visibility,
+    is_visible, limits, Cursor, IdempotencyKey, PostRecord, PostText, RecentPostsQuery, Relation,
+    Visibility,
 };
 use crate::error::PostError;
 use crate::relationships::Relationships;
@@ -120,6 +121,15 @@ fn viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
     }
 }
 
+/// A create's idempotency key: the caller's `request_id`, in the caller's own namespace.
+fn idempotency_key(caller: &Caller, request_id: String) -> IdempotencyKey {
+    let caller = match caller {
+        Caller::Member(id) => format!("member:{id}"),
+        Caller::Service(name) => format!("service:{name}"),
+    };
+    IdempotencyKey { caller, request_id }
+}
+
 fn post_to_pb(p: PostRecord) -> pb::Post {
     pb::Post {
         id: p.id,
@@ -199,6 +209,10 @@ impl PostService for PostApi {
             None => Some(now),
             Some(ts) => v.check("create_time", parse_backfill_time(ts, now)),
         };
+        let request_id = match req.request_id.as_str() {
+            "" => None,
+            raw => v.check("request_id", parse_id(raw)),
+        };
         v.into_result()?;
         let (Some(author_id), Some(text), Some(visibility), Some(create_time)) =
             (author_id, text, visibility, create_time)
@@ -216,11 +230,17 @@ impl PostService for PostApi {
                 ));
             }
         }
+        let key = request_id.map(|id| idempotency_key(&caller, id));
         let post = PostRecord::new(new_id(), author_id, text, visibility, create_time);
-        let created = self.store.create_post(post).await?;
-        tracing::debug!(post_id = %created.id, author_id = %created.author_id, "post created");
+        let created = self.store.create_post(post, key.as_ref()).await?;
+        let post = created.post;
+        if created.replayed {
+            tracing::debug!(post_id = %post.id, "create retried: first result returned");
+        } else {
+            tracing::debug!(post_id = %post.id, author_id = %post.author_id, "post created");
+        }
         Ok(Response::new(pb::CreatePostResponse {
-            post: Some(post_to_pb(created)),
+            post: Some(post_to_pb(post)),
         }))
     }
 
@@ -498,6 +518,7 @@ mod tests {
             text: text.into(),
             visibility: visibility as i32,
             create_time: None,
+            request_id: String::new(),
         }
     }
 
@@ -674,6 +695,76 @@ mod tests {
             .post
             .unwrap();
         assert_eq!(now.author_id, "cat");
+    }
+
+    fn with_request_id(mut req: pb::CreatePostRequest, request_id: &str) -> pb::CreatePostRequest {
+        req.request_id = request_id.into();
+        req
+    }
+
+    async fn created(api: &PostApi, request: Request<pb::CreatePostRequest>) -> pb::Post {
+        api.create_post(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_retried_create_returns_the_first_post_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let req = with_request_id(new_post("ada", "once", pb::Visibility::Public), "req-1");
+        let first = created(&api, as_member("ada", req.clone())).await;
+        let again = created(&api, as_member("ada", req)).await;
+        assert_eq!(again, first);
+        // The first result wins even when the retry says something else.
+        let changed = with_request_id(new_post("ada", "twice", pb::Visibility::Public), "req-1");
+        assert_eq!(created(&api, as_member("ada", changed)).await, first);
+        assert_eq!(
+            listed(&api, as_member("ada", by_author("ada", ""))).await,
+            [first.id.as_str()]
+        );
+        // Without a request id every call creates.
+        let a = create(&api, "ada", "same").await;
+        let b = create(&api, "ada", "same").await;
+        assert_ne!(a.id, b.id);
+    }
+
+    #[tokio::test]
+    async fn request_ids_are_scoped_by_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let req =
+            |author: &str| with_request_id(new_post(author, "hi", pb::Visibility::Public), "r");
+        let by_ada = created(&api, as_member("ada", req("ada"))).await;
+        let by_bob = created(&api, as_member("bob", req("bob"))).await;
+        let by_feed = created(&api, as_service(req("ada"))).await;
+        let by_demo = created(
+            &api,
+            with_caller(Caller::Service("demo".into()), req("ada")),
+        )
+        .await;
+        // The feed's retry is its own post again.
+        assert_eq!(created(&api, as_service(req("ada"))).await, by_feed);
+        let mut ids = vec![by_ada.id, by_bob.id, by_feed.id, by_demo.id];
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn rejects_an_invalid_request_id_with_the_other_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        for bad in ["not valid!", &"a".repeat(65)] {
+            let req = with_request_id(new_post("ada", "", pb::Visibility::Public), bad);
+            let err = api.create_post(as_member("ada", req)).await.unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(err.message().contains("request_id:"), "{}", err.message());
+            assert!(err.message().contains("text:"), "{}", err.message());
+        }
     }
 
     #[tokio::test]

@@ -1,18 +1,37 @@
 //! The post store: what the service needs from its storage, whatever the backend.
 
+pub mod postgres;
 pub mod sqlite;
+
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
 
-use crate::domain::{Cursor, PostRecord, RecentPostsQuery, Visibility};
+use crate::domain::{Cursor, IdempotencyKey, PostRecord, RecentPostsQuery, Visibility};
 use crate::error::PostError;
 
 pub type StoreResult<T> = Result<T, PostError>;
 
+/// What `create_post` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedPost {
+    /// The new post, or for a replayed key the post first created with it.
+    pub post: PostRecord,
+    /// The key had been used: nothing was created.
+    pub replayed: bool,
+}
+
 #[async_trait]
 pub trait PostStore: Send + Sync + 'static {
-    /// Stores a new post and indexes its hashtags, in one transaction.
-    async fn create_post(&self, post: PostRecord) -> StoreResult<PostRecord>;
+    /// Stores a new post and indexes its hashtags, in one transaction, with `key` when given.
+    /// When `key` was used before (also by a racing call), creates nothing and returns the post
+    /// created with it first.
+    async fn create_post(
+        &self,
+        post: PostRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<CreatedPost>;
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>>;
 

@@ -1,9 +1,9 @@
 //! Configuration of the profile service.
 
-use std::path::PathBuf;
+use pronet_common::db::DatabaseUrl;
 
 #[derive(Debug, Clone)]
 pub struct ProfileConfig {
-    /// The embedded store's SQLite file.
-    pub database_path: PathBuf,
+    /// Where the store lives: an SQLite file or a PostgreSQL database (schema [`crate::SCHEMA`]).
+    pub database: DatabaseUrl,
 }

@@ -1,6 +1,7 @@
 //! Profile-service types and rules: parsed values that cannot be invalid, and every limit in
 //! one place.
 
+use pronet_common::auth::Caller;
 use pronet_common::input::check_count;
 
 /// Every limit of the profile service.
@@ -236,6 +237,26 @@ pub struct RelationshipRecord {
     pub blocked: bool,
 }
 
+/// An idempotency key (AIP-155): a client's `request_id` scoped by who sent it, so two callers
+/// choosing the same `request_id` never see each other's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// `member:<id>` or `service:<name>`.
+    pub caller: String,
+    pub request_id: String,
+}
+
+impl IdempotencyKey {
+    /// The key of `request_id` (already checked like an id) sent by `caller`.
+    pub fn new(caller: &Caller, request_id: String) -> Self {
+        let caller = match caller {
+            Caller::Member(id) => format!("member:{id}"),
+            Caller::Service(name) => format!("service:{name}"),
+        };
+        Self { caller, request_id }
+    }
+}
+
 /// Position after the last item of a newest-first page: its time and a tie-breaking key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
@@ -265,6 +286,15 @@ mod tests {
         assert!(Handle::parse(&"a".repeat(31)).is_err());
         assert!(Handle::parse("ada lovelace").is_err());
         assert!(Handle::parse("adä").is_err());
+    }
+
+    #[test]
+    fn idempotency_keys_are_scoped_by_caller() {
+        let member = IdempotencyKey::new(&Caller::Member("ada".into()), "r1".into());
+        let service = IdempotencyKey::new(&Caller::Service("ada".into()), "r1".into());
+        assert_eq!(member.caller, "member:ada");
+        assert_eq!(service.caller, "service:ada");
+        assert_ne!(member, service);
     }
 
     #[test]

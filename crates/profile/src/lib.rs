@@ -12,16 +12,22 @@ pub mod store;
 use std::sync::Arc;
 
 use pronet_common::auth::Access;
+use pronet_common::db::DatabaseUrl;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tonic::service::Routes;
 
 pub use config::ProfileConfig;
 pub use service::ProfileApi;
+use store::postgres::PgProfileStore;
 use store::sqlite::SqliteProfileStore;
+use store::ProfileStore;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.profile.v1.ProfileService";
+
+/// The service's schema when its store is on PostgreSQL.
+pub const SCHEMA: &str = "profile";
 
 /// Who may call each method of the service (see `pronet_common::auth`); unknown paths are
 /// for members, the narrowest rule a handler can still check.
@@ -46,10 +52,18 @@ pub fn access(path: &str) -> Access {
     }
 }
 
+/// Opens (creating and migrating as needed) the store `database` names: the one place that
+/// knows which backends exist.
+pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn ProfileStore>, sqlx::Error> {
+    Ok(match database {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteProfileStore::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PgProfileStore::open(url, SCHEMA).await?),
+    })
+}
+
 /// Opens the store and returns the service's routes.
 pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
-    let store = SqliteProfileStore::open(&config.database_path).await?;
-    let api = ProfileApi::new(Arc::new(store));
+    let api = ProfileApi::new(open_store(&config.database).await?);
     Ok(Routes::new(
         ProfileServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -80,6 +94,37 @@ mod tests {
             let path = format!("/{SERVICE_NAME}/{method}");
             assert_eq!(access(&path), expected, "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn builds_on_an_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProfileConfig {
+            database: DatabaseUrl::parse(&format!(
+                "sqlite://{}",
+                dir.path().join("profile.db").display()
+            ))
+            .unwrap(),
+        };
+        build(&config).await.unwrap();
+        assert!(dir.path().join("profile.db").exists());
+    }
+
+    #[tokio::test]
+    async fn open_store_opens_the_sqlite_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("profile.db");
+        let store = open_store(&DatabaseUrl::Sqlite(path.clone()))
+            .await
+            .unwrap();
+        assert_eq!(store.get_profile("nobody", None).await.unwrap(), None);
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn service_name_matches_the_generated_server() {
+        use tonic::server::NamedService;
+        assert_eq!(SERVICE_NAME, ProfileServiceServer::<ProfileApi>::NAME);
     }
 
     #[test]

@@ -19,8 +19,8 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     limits, parse_skills, ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord,
-    Handle, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, RelationshipRecord, UPDATABLE_FIELDS,
+    Handle, IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
+    ProfileFields, ProfileRecord, RelationshipRecord, UPDATABLE_FIELDS,
 };
 use crate::store::ProfileStore;
 
@@ -149,6 +149,15 @@ fn next_token<T>(items: &[T], limit: usize, key: impl Fn(&T) -> String) -> Strin
     }
 }
 
+/// An optional `request_id` (AIP-155): empty means none, anything else must look like an id.
+fn parse_request_id(raw: &str) -> Result<Option<String>, String> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse_id(raw).map(Some)
+    }
+}
+
 /// The calling member's id; services have none.
 fn calling_member(caller: &Caller) -> Result<&str, Status> {
     match caller {
@@ -203,15 +212,19 @@ impl ProfileService for ProfileApi {
         };
         let mut v = FieldViolations::new();
         let fields = parse_fields(&profile, &mut v, "profile");
+        let request_id = v.check("request_id", parse_request_id(&req.request_id));
         v.into_result()?;
-        let fields = fields.ok_or_else(|| Status::internal("internal error"))?;
+        let (Some(fields), Some(request_id)) = (fields, request_id) else {
+            return Err(Status::internal("internal error"));
+        };
         // The profile's id is the token subject: one profile per member.
         let member_id = parse_id(calling_member(&caller)?).map_err(|_| {
             Status::permission_denied("the caller's member id is not a valid id".to_string())
         })?;
+        let key = request_id.map(|id| IdempotencyKey::new(&caller, id));
         let created = self
             .store
-            .create_profile(&member_id, fields, now_micros())
+            .create_profile(&member_id, fields, now_micros(), key.as_ref())
             .await?;
         tracing::debug!(member_id = %created.id, "profile created");
         Ok(Response::new(pb::CreateProfileResponse {
@@ -377,22 +390,28 @@ impl ProfileService for ProfileApi {
         if inviter.is_some() && inviter == invitee {
             v.add("invitee_id", "cannot invite yourself");
         }
+        let request_id = v.check("request_id", parse_request_id(&req.request_id));
         v.into_result()?;
-        let (Some(inviter_id), Some(invitee_id), Some(message)) = (inviter, invitee, message)
+        let (Some(inviter_id), Some(invitee_id), Some(message), Some(request_id)) =
+            (inviter, invitee, message, request_id)
         else {
             return Err(Status::internal("internal error"));
         };
         require_self(&caller, "inviter_id", &inviter_id)?;
+        let key = request_id.map(|id| IdempotencyKey::new(&caller, id));
         let invitation = self
             .store
-            .create_invitation(InvitationRecord {
-                id: new_id(),
-                inviter_id,
-                invitee_id,
-                message,
-                state: InvitationState::Pending,
-                create_time: now_micros(),
-            })
+            .create_invitation(
+                InvitationRecord {
+                    id: new_id(),
+                    inviter_id,
+                    invitee_id,
+                    message,
+                    state: InvitationState::Pending,
+                    create_time: now_micros(),
+                },
+                key.as_ref(),
+            )
             .await?;
         Ok(Response::new(pb::CreateInvitationResponse {
             invitation: Some(invitation_to_pb(invitation)),

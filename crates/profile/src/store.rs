@@ -1,12 +1,18 @@
 //! The profile store: what the service needs from its storage, whatever the backend.
+//!
+//! Every multi-row invariant (an accepted invitation connects both ways exactly once, a block
+//! removes what it forbids, an idempotency key names one created resource) holds on each
+//! backend under concurrent writers; `tests` runs one suite against both.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, InvitationDirection,
-    InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord,
+    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
+    InvitationDirection, InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -16,11 +22,16 @@ pub type StoreResult<T> = Result<T, ProfileError>;
 pub trait ProfileStore: Send + Sync + 'static {
     /// Creates a profile; `ProfileExists` when `id` has one, else `HandleTaken` when the
     /// handle's key exists.
+    ///
+    /// With an idempotency key the key is recorded in the same transaction; when the key was
+    /// already recorded (an earlier or a racing request with it succeeded), nothing is created
+    /// and the profile it names is returned as it is now.
     async fn create_profile(
         &self,
         id: &str,
         fields: ProfileFields,
         now: i64,
+        idempotency: Option<&IdempotencyKey>,
     ) -> StoreResult<ProfileRecord>;
 
     /// A profile by member id. With a `viewer` (a member looking), a profile blocked either way
@@ -57,9 +68,14 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// Records a pending invitation. Both members must exist, not be connected, and have no
     /// pending invitation between them either way. A block either way answers
     /// `NotFound("invitee")`, exactly like a missing invitee.
+    ///
+    /// An idempotency key works as in `create_profile`: a retry returns the invitation first
+    /// created (in its current state, even accepted) and creates nothing. If a block has since
+    /// removed it, the retry answers `NotFound("invitee")`, as a new invitation would.
     async fn create_invitation(
         &self,
         invitation: InvitationRecord,
+        idempotency: Option<&IdempotencyKey>,
     ) -> StoreResult<InvitationRecord>;
 
     /// Accepts a pending invitation as `member_id` and connects the two members both ways, in
@@ -121,3 +137,6 @@ pub trait ProfileStore: Send + Sync + 'static {
         ids: &[String],
     ) -> StoreResult<Vec<RelationshipRecord>>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -430,6 +430,8 @@ pub async fn seed(
                     skills: skills.into_iter().collect(),
                     ..Default::default()
                 }),
+                // Stable keys: a demo interrupted and run again does not trip over itself.
+                request_id: format!("demo-profile-{i}"),
             }
         })
         .collect();
@@ -473,6 +475,7 @@ pub async fn seed(
                         inviter_id: inviter,
                         invitee_id: invitee.clone(),
                         message: String::new(),
+                        request_id: String::new(),
                     },
                     inviter_token,
                 ))
@@ -571,6 +574,7 @@ pub async fn seed(
             text: text.clone(),
             visibility: *vis as i32,
             create_time: Some(to_timestamp(*time)),
+            request_id: String::new(),
         };
         let importer = &importer;
         async move {
@@ -670,6 +674,7 @@ pub async fn seed(
                             member_id: ids[m].clone(),
                             post_id: post_ids[p].clone(),
                             text: COMMENTS[text].into(),
+                            request_id: String::new(),
                         },
                         &tokens[m],
                     ))

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use pronet::demo::{self, DemoShape};
-use pronet::suite::{serve_service, Dependencies, ServiceOptions};
+use pronet::suite::{serve_service, Dependencies, ServiceOptions, Storage};
 use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
 use pronet_common::auth::AuthConfig;
 use pronet_common::config::{parse_duration, process_env, EnvMap};
+use pronet_common::db::DatabaseUrl;
 use pronet_common::shutdown::{self, Shutdown};
 use pronet_common::upstream::CallLimits;
 
@@ -60,6 +61,10 @@ struct UpArgs {
     /// Fill an empty store with the demo network and print a member to try.
     #[arg(long)]
     demo: bool,
+    /// `postgres://USER@HOST:PORT/DB` runs all four services on one PostgreSQL database, each
+    /// in its own schema; `sqlite://DIR` keeps SQLite files in DIR. Default: SQLite in --data-dir.
+    #[arg(long, env = "PRONET_DATABASE_URL")]
+    database_url: Option<String>,
     #[arg(long, default_value = "127.0.0.1:50051")]
     profile_listen: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:50052")]
@@ -84,9 +89,13 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PRONET_LISTEN", default_value = "0.0.0.0:50051")]
     listen: SocketAddr,
-    /// Where the service keeps its data.
+    /// Where the service keeps its data (and the development JWT secret).
     #[arg(long, env = "PRONET_DATA_DIR", default_value = "./pronet-data")]
     data_dir: PathBuf,
+    /// `postgres://USER@HOST:PORT/DB` (the service uses its own schema) or `sqlite://FILE`.
+    /// Default: `<data-dir>/<service>.db`.
+    #[arg(long, env = "PRONET_DATABASE_URL")]
+    database_url: Option<String>,
     /// The profile service (for the feed service).
     #[arg(long, env = "PRONET_PROFILE_ADDR", default_value = "127.0.0.1:50051")]
     profile_addr: String,
@@ -150,8 +159,10 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     let started = Instant::now();
     // Without a configured key, a development secret is generated once in the data dir.
     let auth = Arc::new(AuthConfig::from_env(env, Some(&args.data_dir), true)?);
+    let storage = Storage::from_url(args.database_url.as_deref(), &args.data_dir)
+        .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
     let mut config = SuiteConfig::new(
-        &args.data_dir,
+        storage.clone(),
         SuiteAddrs {
             profile: args.profile_listen,
             post: args.post_listen,
@@ -178,7 +189,7 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
             _ = stopping.wait() => return suite.wait().await,
         };
         if summary.already_seeded {
-            println!("demo network already in {}", args.data_dir.display());
+            println!("demo network already in {}", storage.describe());
         } else {
             println!(
                 "demo network written in {:.1}s: {} members, {} connections, {} follows, {} posts, \
@@ -201,9 +212,9 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     }
 
     println!(
-        "pronet is ready in {:.2}s (data in {})",
+        "pronet is ready in {:.2}s (data: {})",
         started.elapsed().as_secs_f64(),
-        args.data_dir.display()
+        storage.describe()
     );
     for kind in ServiceKind::ALL {
         println!(
@@ -229,8 +240,12 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
     let auth = Arc::new(AuthConfig::from_env(env, Some(&args.data_dir), false)?);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let database = match args.database_url.as_deref() {
+        Some(url) => DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
+        None => DatabaseUrl::Sqlite(args.data_dir.join(format!("{}.db", args.service.name()))),
+    };
     let opts = ServiceOptions {
-        data_dir: args.data_dir,
+        database,
         dependencies: Dependencies {
             profile: args.profile_addr,
             post: args.post_addr,

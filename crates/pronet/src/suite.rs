@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pronet_common::auth::{Access, AuthConfig};
+use pronet_common::db::DatabaseUrl;
 use pronet_common::server::{serve, ServerSpec};
 use pronet_common::shutdown::Shutdown;
 use pronet_common::upstream::CallLimits;
@@ -84,10 +85,49 @@ pub struct Dependencies {
     pub engagement: String,
 }
 
+/// Where the suite keeps its data: SQLite files in a directory (one per service), or one
+/// PostgreSQL database (one schema per service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    Embedded(PathBuf),
+    Postgres(String),
+}
+
+impl Storage {
+    /// From `--database-url`: `postgres://...` is a database; `sqlite://DIR` a directory of
+    /// SQLite files. Without one, SQLite files in `data_dir`.
+    pub fn from_url(url: Option<&str>, data_dir: &Path) -> Result<Self, String> {
+        match url.map(DatabaseUrl::parse).transpose()? {
+            None => Ok(Self::Embedded(data_dir.to_path_buf())),
+            Some(DatabaseUrl::Sqlite(dir)) => Ok(Self::Embedded(dir)),
+            Some(DatabaseUrl::Postgres(url)) => Ok(Self::Postgres(url)),
+        }
+    }
+
+    /// The database of one service.
+    pub fn database(&self, kind: ServiceKind) -> DatabaseUrl {
+        match self {
+            Self::Embedded(dir) => DatabaseUrl::Sqlite(dir.join(format!("{}.db", kind.name()))),
+            Self::Postgres(url) => DatabaseUrl::Postgres(url.clone()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Embedded(dir) => format!("SQLite files in {}", dir.display()),
+            Self::Postgres(url) => format!(
+                "PostgreSQL {} (a schema per service)",
+                DatabaseUrl::Postgres(url.clone()).redacted()
+            ),
+        }
+    }
+}
+
 /// Everything one service needs to start.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    pub data_dir: PathBuf,
+    /// The service's own database.
+    pub database: DatabaseUrl,
     pub dependencies: Dependencies,
     pub drain_delay: Duration,
     pub feed_window: Duration,
@@ -96,35 +136,30 @@ pub struct ServiceOptions {
     pub auth: Arc<AuthConfig>,
 }
 
-fn database_path(data_dir: &Path, kind: ServiceKind) -> PathBuf {
-    data_dir.join(format!("{}.db", kind.name()))
-}
-
 /// Builds one service's routes (opening its store, if it has one).
 pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<Routes> {
-    let path = database_path(&opts.data_dir, kind);
+    let database = opts.database.clone();
+    let shown = database.redacted();
     let routes = match kind {
-        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig {
-            database_path: path.clone(),
-        })
-        .await
-        .with_context(|| format!("opening the profile store {}", path.display()))?,
+        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig { database })
+            .await
+            .with_context(|| format!("opening the profile store {shown}"))?,
         ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
-            database_path: path.clone(),
+            database,
             profile_addr: opts.dependencies.profile.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
         })
         .await
-        .with_context(|| format!("starting the post service on {}", path.display()))?,
+        .with_context(|| format!("starting the post service on {shown}"))?,
         ServiceKind::Engagement => pronet_engagement::build(&pronet_engagement::EngagementConfig {
-            database_path: path.clone(),
+            database,
             post_addr: opts.dependencies.post.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
         })
         .await
-        .with_context(|| format!("starting the engagement service on {}", path.display()))?,
+        .with_context(|| format!("starting the engagement service on {shown}"))?,
         ServiceKind::Feed => {
             let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
                 profile_addr: opts.dependencies.profile.clone(),
@@ -204,7 +239,7 @@ impl SuiteAddrs {
 /// Configuration of the whole suite in one process.
 #[derive(Debug, Clone)]
 pub struct SuiteConfig {
-    pub data_dir: PathBuf,
+    pub storage: Storage,
     pub listen: SuiteAddrs,
     pub drain_delay: Duration,
     pub feed_window: Duration,
@@ -212,9 +247,9 @@ pub struct SuiteConfig {
 }
 
 impl SuiteConfig {
-    pub fn new(data_dir: impl Into<PathBuf>, listen: SuiteAddrs, auth: Arc<AuthConfig>) -> Self {
+    pub fn new(storage: Storage, listen: SuiteAddrs, auth: Arc<AuthConfig>) -> Self {
         Self {
-            data_dir: data_dir.into(),
+            storage,
             listen,
             auth,
             drain_delay: Duration::ZERO,
@@ -234,8 +269,10 @@ impl RunningSuite {
     /// Binds every listener first (so port 0 resolves and dependencies know where to call),
     /// then opens the stores and serves.
     pub async fn start(config: SuiteConfig) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        if let Storage::Embedded(dir) = &config.storage {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data dir {}", dir.display()))?;
+        }
         let mut listeners = Vec::new();
         for kind in ServiceKind::ALL {
             let addr = config.listen.get(kind);
@@ -257,8 +294,8 @@ impl RunningSuite {
             engagement: bound(ServiceKind::Engagement)?,
             feed: bound(ServiceKind::Feed)?,
         };
-        let opts = ServiceOptions {
-            data_dir: config.data_dir.clone(),
+        let mut opts = ServiceOptions {
+            database: config.storage.database(ServiceKind::Profile),
             dependencies: Dependencies {
                 profile: addrs.profile.to_string(),
                 post: addrs.post.to_string(),
@@ -272,6 +309,7 @@ impl RunningSuite {
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();
         for (kind, listener) in listeners {
+            opts.database = config.storage.database(kind);
             built.push((kind, listener, build_routes(kind, &opts).await?));
         }
         let shutdown = Shutdown::new();

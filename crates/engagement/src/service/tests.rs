@@ -166,6 +166,7 @@ fn comment_req(
             member_id: member_id.into(),
             post_id: post_id.into(),
             text: "nice".into(),
+            request_id: String::new(),
         },
     )
 }
@@ -435,6 +436,7 @@ async fn comments_are_checked_and_get_new_ids() {
                 member_id: "m1".into(),
                 post_id: "p1".into(),
                 text,
+                request_id: String::new(),
             },
         )
     };
@@ -463,6 +465,101 @@ async fn comments_are_checked_and_get_new_ids() {
     assert!(comment.create_time.is_some());
     let other = h.api.create_comment(req("é".repeat(1250))).await.unwrap();
     assert_ne!(other.into_inner().comment.unwrap().id, comment.id);
+}
+
+/// `caller` commenting "nice" on `p1` as `m1` with `request_id`.
+fn keyed_comment_req(caller: Caller, request_id: &str) -> Request<pb::CreateCommentRequest> {
+    let mut req = comment_req(caller, "m1", "p1");
+    req.get_mut().request_id = request_id.into();
+    req
+}
+
+async fn comment_count(h: &Harness, post_id: &str) -> i64 {
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &[post_id], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    stats[0].comments
+}
+
+#[tokio::test]
+async fn a_comment_retried_with_its_request_id_is_created_once() {
+    let h = harness().await;
+    let create = |request_id: &str| {
+        h.api
+            .create_comment(keyed_comment_req(member("m1"), request_id))
+    };
+    let first = create("retry-1")
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    let again = create("retry-1")
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(comment_count(&h, "p1").await, 1);
+
+    // Another key, or none, is another comment.
+    let other = create("retry-2")
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_ne!(other.id, first.id);
+    let unkeyed = create("").await.unwrap().into_inner().comment.unwrap();
+    let unkeyed_again = create("").await.unwrap().into_inner().comment.unwrap();
+    assert_ne!(unkeyed.id, unkeyed_again.id);
+    assert_eq!(comment_count(&h, "p1").await, 4);
+}
+
+#[tokio::test]
+async fn request_ids_are_scoped_by_caller() {
+    let h = harness().await;
+    let by_m1 = h
+        .api
+        .create_comment(keyed_comment_req(member("m1"), "same"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    let mut req = comment_req(member("m2"), "m2", "p1");
+    req.get_mut().request_id = "same".into();
+    let by_m2 = h
+        .api
+        .create_comment(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_ne!(by_m2.id, by_m1.id);
+    assert_eq!(by_m2.member_id, "m2");
+    assert_eq!(comment_count(&h, "p1").await, 2);
+}
+
+#[tokio::test]
+async fn an_invalid_request_id_is_refused_before_any_lookup() {
+    let h = harness().await;
+    for bad in ["a b", "x'; drop", &"r".repeat(65)] {
+        let status = h
+            .api
+            .create_comment(keyed_comment_req(member("m1"), bad))
+            .await
+            .unwrap_err();
+        assert_eq!(violated_fields(&status), ["request_id"], "{bad}");
+    }
+    assert_eq!(h.posts.calls(), 0);
+    assert_eq!(comment_count(&h, "p1").await, 0);
 }
 
 #[tokio::test]

@@ -12,26 +12,34 @@ use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{EngagementStore, StoreResult};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::Sqlite;
+
+use super::{
+    count_column, reaction_type_from, EngagementStore, StoreResult, COMMENT_COUNT, KIND_COMMENT,
+    KIND_REACTION, KIND_SHARE, SHARE_COUNT,
+};
 use crate::domain::{
-    ActivityKind, ActivityRecord, CommentRecord, PostStatsRecord, ReactionRecord, ReactionType,
-    ShareRecord,
+    ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionRecord,
+    ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 
-const MIGRATIONS: &[MigrationFile] = &[MigrationFile {
-    version: 1,
-    description: "engagement",
-    sql: include_str!("../../migrations/sqlite/0001_engagement.sql"),
-}];
+const MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "engagement",
+        sql: include_str!("../../migrations/sqlite/0001_engagement.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "idempotency keys",
+        sql: include_str!("../../migrations/sqlite/0002_idempotency_keys.sql"),
+    },
+];
 
-const COMMENT_COUNT: &str = "comment_count";
-const SHARE_COUNT: &str = "share_count";
-
-/// Activity kinds as numbered in the recent-activity query.
-const KIND_REACTION: i64 = 1;
-const KIND_COMMENT: i64 = 2;
-const KIND_SHARE: i64 = 3;
+type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 
 #[derive(Debug, Clone)]
 pub struct SqliteEngagementStore {
@@ -48,23 +56,6 @@ impl SqliteEngagementStore {
     pub async fn close(&self) {
         self.db.close().await;
     }
-}
-
-/// The `post_stats` column counting a reaction type.
-fn count_column(reaction_type: ReactionType) -> &'static str {
-    match reaction_type {
-        ReactionType::Like => "like_count",
-        ReactionType::Celebrate => "celebrate_count",
-        ReactionType::Support => "support_count",
-        ReactionType::Love => "love_count",
-        ReactionType::Insightful => "insightful_count",
-        ReactionType::Funny => "funny_count",
-    }
-}
-
-fn reaction_type_from(n: i64) -> StoreResult<ReactionType> {
-    ReactionType::from_number(n)
-        .ok_or_else(|| EngagementError::Corrupt(format!("reaction type {n}")))
 }
 
 /// Adds `delta` to each named count of a post, creating its stats row if needed. The column
@@ -92,6 +83,30 @@ async fn add_counts(
     }
     query.execute(conn).await?;
     Ok(())
+}
+
+/// The comment created by the first request with `key`.
+async fn first_comment(
+    conn: &mut SqliteConnection,
+    key: &IdempotencyKey,
+) -> StoreResult<CommentRecord> {
+    let row = sqlx::query(
+        "SELECT c.id, c.post_id, c.member_id, c.text, c.create_time \
+         FROM idempotency_keys k JOIN comments c ON c.id = k.resource_id \
+         WHERE k.caller = ? AND k.request_id = ?",
+    )
+    .bind(&key.caller)
+    .bind(&key.request_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))?;
+    Ok(CommentRecord {
+        id: row.try_get("id")?,
+        post_id: row.try_get("post_id")?,
+        member_id: row.try_get("member_id")?,
+        text: row.try_get("text")?,
+        create_time: row.try_get("create_time")?,
+    })
 }
 
 fn stats_from_row(row: &SqliteRow) -> StoreResult<PostStatsRecord> {
@@ -189,8 +204,33 @@ impl EngagementStore for SqliteEngagementStore {
         })
     }
 
-    async fn create_comment(&self, comment: CommentRecord) -> StoreResult<CommentRecord> {
+    async fn create_comment(
+        &self,
+        comment: CommentRecord,
+        key: Option<IdempotencyKey>,
+    ) -> StoreResult<CommentRecord> {
         let mut tx = self.db.writer.begin().await?;
+        if let Some(key) = &key {
+            // The key first: a retry finds it and returns the first comment. (The one writer
+            // connection makes racing retries take turns.)
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
+            )
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .bind(&comment.id)
+            .bind(comment.create_time)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                let first = first_comment(&mut tx, key).await?;
+                tx.commit().await?;
+                return Ok(first);
+            }
+        }
         sqlx::query(
             "INSERT INTO comments (id, post_id, member_id, text, create_time) \
              VALUES (?, ?, ?, ?, ?)",
@@ -243,15 +283,8 @@ impl EngagementStore for SqliteEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT * FROM post_stats WHERE post_id IN ({})",
-            placeholders(post_ids.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in post_ids {
-            query = query.bind(id);
-        }
-        let found: HashMap<String, PostStatsRecord> = query
+        let sql = stats_sql(post_ids.len());
+        let found: HashMap<String, PostStatsRecord> = bind_stats(sqlx::query(&sql), post_ids)
             .fetch_all(&self.db.reader)
             .await?
             .iter()
@@ -277,41 +310,204 @@ impl EngagementStore for SqliteEngagementStore {
         if member_ids.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let members = placeholders(member_ids.len());
-        // Each table gives at most its own newest `limit` rows, ordered exactly as the final
-        // list, so the outer sort sees at most 3 x limit rows and still picks the true newest.
-        let branch = |table: &str, kind: i64, reaction_type: &str| {
-            format!(
-                "SELECT * FROM (SELECT member_id, post_id, {kind} AS kind, \
-                 {reaction_type} AS reaction_type, create_time FROM {table} \
-                 WHERE member_id IN ({members}) AND create_time >= ? \
-                 ORDER BY create_time DESC, member_id, post_id LIMIT ?)"
-            )
-        };
-        let sql = format!(
-            "SELECT member_id, post_id, kind, reaction_type, create_time FROM ({} UNION ALL {} \
-             UNION ALL {}) ORDER BY create_time DESC, kind, member_id, post_id LIMIT ?",
-            branch("reactions", KIND_REACTION, "reaction_type"),
-            branch("comments", KIND_COMMENT, "0"),
-            branch("shares", KIND_SHARE, "0"),
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut query = sqlx::query(&sql);
-        for _ in 0..3 {
-            for id in member_ids {
-                query = query.bind(id);
-            }
-            query = query.bind(since).bind(limit);
-        }
-        query
-            .bind(limit)
+        let sql = activity_sql(member_ids.len());
+        bind_activity(sqlx::query(&sql), member_ids, since, limit)
             .fetch_all(&self.db.reader)
             .await?
             .iter()
             .map(activity_from_row)
             .collect()
     }
+
+    #[cfg(test)]
+    async fn stored_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
+        sqlx::query("SELECT * FROM post_stats ORDER BY post_id")
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(stats_from_row)
+            .collect()
+    }
+
+    #[cfg(test)]
+    async fn counted_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
+        sqlx::query(&format!("{} ORDER BY post_id", super::COUNTED_FROM_ROWS))
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(stats_from_row)
+            .collect()
+    }
+
+    #[cfg(test)]
+    async fn bulk_load(
+        &self,
+        reactions: &[ReactionRecord],
+        comments: &[CommentRecord],
+        shares: &[ShareRecord],
+    ) -> StoreResult<()> {
+        // Multi-row inserts of a few thousand values each, in one transaction per table.
+        const ROWS: usize = 1000;
+        let mut tx = self.db.writer.begin().await?;
+        for chunk in reactions.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
+                 update_time) VALUES {}",
+                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(&r.post_id)
+                    .bind(&r.member_id)
+                    .bind(r.reaction_type.number())
+                    .bind(r.create_time)
+                    .bind(r.create_time);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let mut tx = self.db.writer.begin().await?;
+        for chunk in comments.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO comments (id, post_id, member_id, text, create_time) VALUES {}",
+                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for c in chunk {
+                query = query
+                    .bind(&c.id)
+                    .bind(&c.post_id)
+                    .bind(&c.member_id)
+                    .bind(&c.text)
+                    .bind(c.create_time);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in shares.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO shares (post_id, member_id, id, create_time) VALUES {}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for s in chunk {
+                query = query
+                    .bind(&s.post_id)
+                    .bind(&s.member_id)
+                    .bind(&s.id)
+                    .bind(s.create_time);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // Every touched post's counts from all of its rows, old and new. (`WHERE true` tells
+        // SQLite's parser the ON CONFLICT belongs to the INSERT, not to the SELECT's join.)
+        sqlx::query(&format!(
+            "INSERT INTO post_stats SELECT * FROM ({}) WHERE true \
+             ON CONFLICT (post_id) DO UPDATE SET like_count = excluded.like_count, \
+             celebrate_count = excluded.celebrate_count, support_count = excluded.support_count, \
+             love_count = excluded.love_count, insightful_count = excluded.insightful_count, \
+             funny_count = excluded.funny_count, comment_count = excluded.comment_count, \
+             share_count = excluded.share_count",
+            super::COUNTED_FROM_ROWS
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    async fn analyze(&self) -> StoreResult<()> {
+        // Reader connections load the statistics with the schema: the first ANALYZE creates
+        // sqlite_stat1, which changes the schema and makes open connections reload it.
+        sqlx::query("ANALYZE").execute(&self.db.writer).await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    async fn explain_hot_queries(
+        &self,
+        post_ids: &[String],
+        member_ids: &[String],
+        since: i64,
+        limit: usize,
+    ) -> StoreResult<super::HotQueryPlans> {
+        async fn plan(db: &sqlx::SqlitePool, query: SqliteQuery<'_>) -> StoreResult<String> {
+            // Rows are (id, parent, _, detail), parents first: indent each under its parent.
+            let mut depths: HashMap<i64, usize> = HashMap::new();
+            let mut lines = Vec::new();
+            for row in query.fetch_all(db).await? {
+                let (id, parent): (i64, i64) = (row.try_get("id")?, row.try_get("parent")?);
+                let depth = depths.get(&parent).map_or(0, |d| d + 1);
+                depths.insert(id, depth);
+                let detail: String = row.try_get("detail")?;
+                lines.push(format!("{}{detail}", "  ".repeat(depth)));
+            }
+            Ok(lines.join("\n"))
+        }
+        let stats = format!("EXPLAIN QUERY PLAN {}", stats_sql(post_ids.len()));
+        let activity = format!("EXPLAIN QUERY PLAN {}", activity_sql(member_ids.len()));
+        Ok(super::HotQueryPlans {
+            backend: "SQLite",
+            post_stats: plan(&self.db.reader, bind_stats(sqlx::query(&stats), post_ids)).await?,
+            recent_activity: plan(
+                &self.db.reader,
+                bind_activity(sqlx::query(&activity), member_ids, since, limit),
+            )
+            .await?,
+        })
+    }
 }
 
-#[cfg(test)]
-mod tests;
+/// The stats of `n` posts: one primary-key lookup each.
+fn stats_sql(n: usize) -> String {
+    format!(
+        "SELECT * FROM post_stats WHERE post_id IN ({})",
+        placeholders(n)
+    )
+}
+
+fn bind_stats<'q>(mut query: SqliteQuery<'q>, post_ids: &'q [String]) -> SqliteQuery<'q> {
+    for id in post_ids {
+        query = query.bind(id);
+    }
+    query
+}
+
+/// The newest activity of `n` members: each table gives at most its own newest `limit` rows
+/// from its by-member index, ordered exactly as the final list, so the outer sort sees at most
+/// 3 x limit rows and still picks the true newest.
+fn activity_sql(n: usize) -> String {
+    let members = placeholders(n);
+    let branch = |table: &str, kind: i64, reaction_type: &str| {
+        format!(
+            "SELECT * FROM (SELECT member_id, post_id, {kind} AS kind, \
+             {reaction_type} AS reaction_type, create_time FROM {table} \
+             WHERE member_id IN ({members}) AND create_time >= ? \
+             ORDER BY create_time DESC, member_id, post_id LIMIT ?)"
+        )
+    };
+    format!(
+        "SELECT member_id, post_id, kind, reaction_type, create_time FROM ({} UNION ALL {} \
+         UNION ALL {}) ORDER BY create_time DESC, kind, member_id, post_id LIMIT ?",
+        branch("reactions", KIND_REACTION, "reaction_type"),
+        branch("comments", KIND_COMMENT, "0"),
+        branch("shares", KIND_SHARE, "0"),
+    )
+}
+
+fn bind_activity<'q>(
+    mut query: SqliteQuery<'q>,
+    member_ids: &'q [String],
+    since: i64,
+    limit: usize,
+) -> SqliteQuery<'q> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    for _ in 0..3 {
+        for id in member_ids {
+            query = query.bind(id);
+        }
+        query = query.bind(since).bind(limit);
+    }
+    query.bind(limit)
+}

@@ -53,6 +53,7 @@ fn new_profile(handle: &str) -> pb::CreateProfileRequest {
             display_name: format!("{handle} display"),
             ..Default::default()
         }),
+        request_id: String::new(),
     }
 }
 
@@ -88,6 +89,7 @@ impl TestApp {
                     inviter_id: from.into(),
                     invitee_id: to.into(),
                     message: String::new(),
+                    request_id: String::new(),
                 },
             ))
             .await?;
@@ -284,6 +286,167 @@ async fn second_profile_of_a_member_already_exists() {
 }
 
 #[tokio::test]
+async fn create_profile_retried_with_its_request_id_returns_the_first_profile() {
+    let app = app().await;
+    let mut req = new_profile("ada");
+    req.request_id = "req-1".into();
+    let first = app
+        .api
+        .create_profile(as_member("ada", req.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    // The retry may differ (a client rebuilt it): the first result stands, nothing is created.
+    req.profile.as_mut().unwrap().handle = "ada2".into();
+    let again = app
+        .api
+        .create_profile(as_member("ada", req))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(again, first);
+    assert_status(
+        app.api
+            .get_profile(as_member(
+                "ada",
+                pb::GetProfileRequest {
+                    lookup: Some(pb::get_profile_request::Lookup::Handle("ada2".into())),
+                },
+            ))
+            .await,
+        Code::NotFound,
+        "profile not found",
+    );
+    // Without the key, or with another, it is a second create.
+    assert_status(
+        app.api
+            .create_profile(as_member("ada", new_profile("ada")))
+            .await,
+        Code::AlreadyExists,
+        "profile already exists",
+    );
+}
+
+#[tokio::test]
+async fn create_invitation_retried_with_its_request_id_returns_the_first_invitation() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd"] {
+        app.member(id).await;
+    }
+    let invite = |from: &str, to: &str, request_id: &str| {
+        as_member(
+            from,
+            pb::CreateInvitationRequest {
+                inviter_id: from.into(),
+                invitee_id: to.into(),
+                message: String::new(),
+                request_id: request_id.into(),
+            },
+        )
+    };
+    let first = app
+        .api
+        .create_invitation(invite("ada", "bob", "req-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let again = app
+        .api
+        .create_invitation(invite("ada", "bob", "req-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        app.invitations("bob", pb::InvitationDirection::Received)
+            .await,
+        ["ada->bob"]
+    );
+    // Another key is another request.
+    assert_status(
+        app.api
+            .create_invitation(invite("ada", "bob", "req-2"))
+            .await,
+        Code::AlreadyExists,
+        "an invitation between these members is already pending",
+    );
+    // Accepted since: the retry still answers with the invitation, now accepted.
+    app.api
+        .accept_invitation(as_member(
+            "bob",
+            pb::AcceptInvitationRequest {
+                invitation_id: first.id.clone(),
+                member_id: "bob".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let late = app
+        .api
+        .create_invitation(invite("ada", "bob", "req-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(late.id, first.id);
+    assert_eq!(late.state, pb::InvitationState::Accepted as i32);
+    // Keys belong to their caller: bob's "req-1" is his own.
+    let bobs = app
+        .api
+        .create_invitation(invite("bob", "cyd", "req-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_ne!(bobs.id, first.id);
+    assert_eq!(
+        app.invitations("cyd", pb::InvitationDirection::Received)
+            .await,
+        ["bob->cyd"]
+    );
+}
+
+#[tokio::test]
+async fn request_ids_are_checked_like_ids() {
+    let app = app().await;
+    app.member("bob").await;
+    let mut req = new_profile("ada");
+    req.request_id = "not an id".into();
+    let status = app
+        .api
+        .create_profile(as_member("ada", req))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("request_id"), "{status:?}");
+    let status = app
+        .api
+        .create_invitation(as_member(
+            "ada",
+            pb::CreateInvitationRequest {
+                inviter_id: "ada".into(),
+                invitee_id: "bob".into(),
+                message: String::new(),
+                request_id: "x".repeat(65),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("request_id"), "{status:?}");
+}
+
+#[tokio::test]
 async fn a_service_cannot_create_a_profile() {
     let app = app().await;
     assert_status(
@@ -348,6 +511,7 @@ async fn acting_as_another_member_is_permission_denied() {
                         inviter_id: other.into(),
                         invitee_id: "bob".into(),
                         message: String::new(),
+                        request_id: String::new(),
                     },
                 ))
                 .await,

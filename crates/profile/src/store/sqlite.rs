@@ -10,9 +10,9 @@ use sqlx::Row;
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, InvitationDirection,
-    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord,
+    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
+    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
+    ProfileRecord, RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -26,6 +26,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 2,
         description: "blocks",
         sql: include_str!("../../migrations/sqlite/0002_blocks.sql"),
+    },
+    MigrationFile {
+        version: 3,
+        description: "idempotency keys",
+        sql: include_str!("../../migrations/sqlite/0003_idempotency_keys.sql"),
     },
 ];
 
@@ -142,13 +147,78 @@ where
     .is_some())
 }
 
-#[async_trait]
-impl ProfileStore for SqliteProfileStore {
-    async fn create_profile(
+/// Records in `tx` that `key` created `resource_id`. A key already recorded is a unique
+/// violation, which the caller resolves by replaying.
+async fn record_idempotency_key(
+    tx: &mut sqlx::SqliteConnection,
+    key: &IdempotencyKey,
+    resource_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+         VALUES (?, ?, ?, ?)",
+    )
+    .bind(&key.caller)
+    .bind(&key.request_id)
+    .bind(resource_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+impl SqliteProfileStore {
+    /// The resource an idempotency key created, if a request with it succeeded.
+    async fn recorded(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
+        )
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .fetch_optional(&self.db.reader)
+        .await?)
+    }
+
+    /// After a failed create with `key`: when a request with the same key has succeeded
+    /// meanwhile, the failure was the race with it (or with its effects), and its resource is
+    /// the answer.
+    async fn recorded_after_failure(
+        &self,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<Option<String>> {
+        match key {
+            Some(key) => self.recorded(key).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn replay_profile(&self, id: &str) -> StoreResult<ProfileRecord> {
+        self.get_profile(id, None)
+            .await?
+            .ok_or(ProfileError::NotFound("profile"))
+    }
+
+    async fn replay_invitation(&self, id: &str) -> StoreResult<InvitationRecord> {
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.reader)
+        .await?
+        .as_ref()
+        .map(invitation_from_row)
+        .transpose()?
+        // Only a block removes an invitation; a new one would not be found either.
+        .ok_or(ProfileError::NotFound("invitee"))
+    }
+
+    async fn insert_profile(
         &self,
         id: &str,
         f: ProfileFields,
         now: i64,
+        key: Option<&IdempotencyKey>,
     ) -> StoreResult<ProfileRecord> {
         let mut tx = self.db.writer.begin().await?;
         let result = sqlx::query(
@@ -169,23 +239,8 @@ impl ProfileStore for SqliteProfileStore {
         .bind(now)
         .execute(&mut *tx)
         .await;
-        match result {
-            Ok(_) => {
-                tx.commit().await?;
-                Ok(ProfileRecord {
-                    id: id.to_owned(),
-                    handle: f.handle.as_str().to_owned(),
-                    display_name: f.display_name,
-                    headline: f.headline,
-                    summary: f.summary,
-                    location: f.location,
-                    industry: f.industry,
-                    skills: f.skills,
-                    create_time: now,
-                    update_time: now,
-                })
-            }
-            Err(e) => Err(match unique_violation_column(&e) {
+        if let Err(e) = result {
+            return Err(match unique_violation_column(&e) {
                 Some("profiles.id") => ProfileError::ProfileExists,
                 // SQLite names the handle when both are taken (a retried create), so look for
                 // the member's own profile: it wins over the handle.
@@ -194,7 +249,100 @@ impl ProfileStore for SqliteProfileStore {
                 }
                 Some(_) => ProfileError::HandleTaken,
                 None => e.into(),
-            }),
+            });
+        }
+        if let Some(key) = key {
+            record_idempotency_key(&mut tx, key, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ProfileRecord {
+            id: id.to_owned(),
+            handle: f.handle.as_str().to_owned(),
+            display_name: f.display_name,
+            headline: f.headline,
+            summary: f.summary,
+            location: f.location,
+            industry: f.industry,
+            skills: f.skills,
+            create_time: now,
+            update_time: now,
+        })
+    }
+
+    async fn insert_invitation(
+        &self,
+        inv: InvitationRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<InvitationRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+            return Err(ProfileError::NotFound("inviter"));
+        }
+        // A block either way looks exactly like a missing invitee.
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
+            || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
+        {
+            return Err(ProfileError::NotFound("invitee"));
+        }
+        let connected =
+            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
+                .bind(&inv.inviter_id)
+                .bind(&inv.invitee_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if connected {
+            return Err(ProfileError::AlreadyConnected);
+        }
+        let result = sqlx::query(
+            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
+             update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&inv.id)
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .bind(&inv.message)
+        .bind(InvitationState::Pending as i64)
+        .bind(inv.create_time)
+        .bind(inv.create_time)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(key) = key {
+            record_idempotency_key(&mut tx, key, &inv.id, inv.create_time).await?;
+        }
+        tx.commit().await?;
+        Ok(InvitationRecord {
+            state: InvitationState::Pending,
+            ..inv
+        })
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqliteProfileStore {
+    async fn create_profile(
+        &self,
+        id: &str,
+        f: ProfileFields,
+        now: i64,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<ProfileRecord> {
+        if let Some(key) = key {
+            if let Some(id) = self.recorded(key).await? {
+                return self.replay_profile(&id).await;
+            }
+        }
+        match self.insert_profile(id, f, now, key).await {
+            Err(err) => match self.recorded_after_failure(key).await? {
+                Some(id) => self.replay_profile(&id).await,
+                None => Err(err),
+            },
+            created => created,
         }
     }
 
@@ -302,50 +450,23 @@ impl ProfileStore for SqliteProfileStore {
         Ok(profile)
     }
 
-    async fn create_invitation(&self, inv: InvitationRecord) -> StoreResult<InvitationRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
-            return Err(ProfileError::NotFound("inviter"));
+    async fn create_invitation(
+        &self,
+        inv: InvitationRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<InvitationRecord> {
+        if let Some(key) = key {
+            if let Some(id) = self.recorded(key).await? {
+                return self.replay_invitation(&id).await;
+            }
         }
-        // A block either way looks exactly like a missing invitee.
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
-            || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
-        {
-            return Err(ProfileError::NotFound("invitee"));
+        match self.insert_invitation(inv, key).await {
+            Err(err) => match self.recorded_after_failure(key).await? {
+                Some(id) => self.replay_invitation(&id).await,
+                None => Err(err),
+            },
+            created => created,
         }
-        let connected =
-            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
-                .bind(&inv.inviter_id)
-                .bind(&inv.invitee_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-        if connected {
-            return Err(ProfileError::AlreadyConnected);
-        }
-        let result = sqlx::query(
-            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
-             update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&inv.id)
-        .bind(&inv.inviter_id)
-        .bind(&inv.invitee_id)
-        .bind(&inv.message)
-        .bind(InvitationState::Pending as i64)
-        .bind(inv.create_time)
-        .bind(inv.create_time)
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
-            Err(e) => return Err(e.into()),
-        }
-        tx.commit().await?;
-        Ok(InvitationRecord {
-            state: InvitationState::Pending,
-            ..inv
-        })
     }
 
     async fn accept_invitation(

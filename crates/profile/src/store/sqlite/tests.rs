@@ -1,4 +1,5 @@
-//! The SQLite store on its own: constraint errors, blocks and relationships.
+//! The SQLite store on its own: what only its SQL shows (stored rows, query plans). Behaviour
+//! both backends share is in `store::tests`.
 
 use super::*;
 use crate::domain::Handle;
@@ -24,37 +25,46 @@ fn fields(handle: &str) -> ProfileFields {
 }
 
 #[tokio::test]
-async fn a_taken_id_is_told_apart_from_a_taken_handle() {
+async fn blocking_again_keeps_the_first_record() {
     let (s, _dir) = store().await;
-    s.create_profile("ada", fields("ada"), 1).await.unwrap();
-    // Id and handle both taken: the id wins, so a retried create says the profile exists.
-    let err = s.create_profile("ada", fields("ada"), 2).await.unwrap_err();
-    assert!(matches!(err, ProfileError::ProfileExists), "{err:?}");
-    let err = s
-        .create_profile("ada", fields("other"), 2)
+    s.create_profile("ada", fields("ada"), 1, None)
         .await
-        .unwrap_err();
-    assert!(matches!(err, ProfileError::ProfileExists), "{err:?}");
-    let err = s.create_profile("bob", fields("Ada"), 2).await.unwrap_err();
-    assert!(matches!(err, ProfileError::HandleTaken), "{err:?}");
-}
-
-#[tokio::test]
-async fn blocks_are_stored_once_and_never_for_oneself() {
-    let (s, _dir) = store().await;
-    s.create_profile("ada", fields("ada"), 1).await.unwrap();
-    s.create_profile("bob", fields("bob"), 1).await.unwrap();
+        .unwrap();
+    s.create_profile("bob", fields("bob"), 1, None)
+        .await
+        .unwrap();
     s.block_member("ada", "bob", 10).await.unwrap();
     s.block_member("ada", "bob", 20).await.unwrap();
     let times: Vec<i64> = sqlx::query_scalar("SELECT create_time FROM blocks")
         .fetch_all(&s.db.reader)
         .await
         .unwrap();
-    assert_eq!(times, [10], "blocking again keeps the first record");
-    let err = s.block_member("ada", "ada", 30).await.unwrap_err();
-    assert!(matches!(err, ProfileError::Storage(_)), "{err:?}");
-    let err = s.block_member("zed", "ada", 30).await.unwrap_err();
-    assert!(matches!(err, ProfileError::NotFound("member")), "{err:?}");
+    assert_eq!(times, [10]);
+}
+
+#[tokio::test]
+async fn a_key_is_recorded_with_what_it_created_and_only_then() {
+    let (s, _dir) = store().await;
+    let key = IdempotencyKey {
+        caller: "member:ada".into(),
+        request_id: "r1".into(),
+    };
+    s.create_profile("ada", fields("ada"), 1, Some(&key))
+        .await
+        .unwrap();
+    let bobs = IdempotencyKey {
+        caller: "member:bob".into(),
+        request_id: "r1".into(),
+    };
+    s.create_profile("bob", fields("ada"), 2, Some(&bobs))
+        .await
+        .unwrap_err();
+    let rows: Vec<(String, String, String, i64)> =
+        sqlx::query_as("SELECT caller, request_id, resource_id, create_time FROM idempotency_keys")
+            .fetch_all(&s.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(rows, [("member:ada".into(), "r1".into(), "ada".into(), 1)]);
 }
 
 #[tokio::test]

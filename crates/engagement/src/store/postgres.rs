@@ -1,0 +1,528 @@
+//! The engagement store on PostgreSQL: one schema of a shared database, a pool of connections.
+//!
+//! Writers run concurrently at READ COMMITTED, so every read-then-write is made safe by the row
+//! it is about: a reaction or share is claimed with `INSERT ... ON CONFLICT DO NOTHING` (a
+//! racing writer waits for the first to commit and then sees its row), and a reaction changed
+//! in place is locked with `SELECT ... FOR UPDATE` before its counts move. Counts change with
+//! an upsert that adds to the stored value, never a value computed from an earlier read. Each
+//! transaction locks its row first and the post's `post_stats` row last, so writers of one post
+//! queue on that row without deadlocking.
+//!
+//! Lists of ids are bound as one array, `unnest`ed and looked up one by one through an index
+//! (see the read queries): one prepared statement whatever their length, and work that grows
+//! with the ids asked for, never with the tables.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use pronet_common::db::{pg_placeholders, MigrationFile, PgDb};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{
+    count_column, reaction_type_from, EngagementStore, StoreResult, COMMENT_COUNT, KIND_COMMENT,
+    KIND_REACTION, KIND_SHARE, SHARE_COUNT,
+};
+use crate::domain::{
+    ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionRecord,
+    ReactionType, ShareRecord,
+};
+use crate::error::EngagementError;
+
+const MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "engagement",
+        sql: include_str!("../../migrations/postgres/0001_engagement.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "idempotency keys",
+        sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
+    },
+];
+
+/// The stats of the posts in `$1`: one primary-key lookup per id, whatever the table's size.
+/// (`post_id = ANY($1)` reads the same rows, but the planner prices each of a long list's
+/// index probes so high that it scans the whole table instead; a LATERAL subquery with a
+/// LIMIT cannot be turned into a join that does.)
+const STATS_SQL: &str = "SELECT s.post_id, s.like_count, s.celebrate_count, s.support_count, \
+     s.love_count, s.insightful_count, s.funny_count, s.comment_count, s.share_count \
+     FROM unnest($1::text[]) AS q (post_id) CROSS JOIN LATERAL \
+     (SELECT * FROM post_stats WHERE post_stats.post_id = q.post_id LIMIT 1) AS s";
+
+/// One branch of the recent-activity query: the newest `$3` rows of `table` by the members in
+/// `$1` since `$2`, ordered as the final list. Each member's rows come from its own range of
+/// the by-member index, newest first and at most `$3` of them (a row among the newest `$3` of
+/// all is among the newest `$3` of its member's, ties broken by post as in the final order),
+/// so the work grows with the members asked for, not with the table; `member_id = ANY($1)`
+/// would be planned as a scan of the whole table for long lists. `$1` must not repeat a
+/// member (see [`distinct`]), or its rows would be listed twice.
+macro_rules! activity_branch {
+    ($table:literal, $kind:literal, $reaction_type:literal) => {
+        concat!(
+            "(SELECT a.member_id, a.post_id, ",
+            $kind,
+            "::int8 AS kind, a.reaction_type::int8 AS reaction_type, a.create_time \
+             FROM unnest($1::text[]) AS m (member_id) CROSS JOIN LATERAL (\
+             SELECT t.member_id, t.post_id, t.create_time, ",
+            $reaction_type,
+            " AS reaction_type FROM ",
+            $table,
+            " AS t WHERE t.member_id = m.member_id AND t.create_time >= $2 \
+             ORDER BY t.create_time DESC, t.post_id LIMIT $3) AS a \
+             ORDER BY a.create_time DESC, a.member_id, a.post_id LIMIT $3)"
+        )
+    };
+}
+
+/// The newest `$3` activities of the members in `$1` since `$2`: the outer sort sees at most
+/// 3 x `$3` rows and still picks the true newest.
+const ACTIVITY_SQL: &str = concat!(
+    "SELECT member_id, post_id, kind, reaction_type, create_time FROM (",
+    activity_branch!("reactions", "1", "t.reaction_type"),
+    " UNION ALL ",
+    activity_branch!("comments", "2", "0"),
+    " UNION ALL ",
+    activity_branch!("shares", "3", "0"),
+    ") AS recent ORDER BY create_time DESC, kind, member_id, post_id LIMIT $3"
+);
+
+#[derive(Debug, Clone)]
+pub struct PgEngagementStore {
+    db: PgDb,
+}
+
+impl PgEngagementStore {
+    /// Connects to `url` and migrates `schema` (created if needed), where the store lives.
+    pub async fn open(url: &str, schema: &str) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            db: PgDb::open(url, schema, MIGRATIONS).await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// Reaction types are stored as SMALLINT.
+fn reaction_type_number(reaction_type: ReactionType) -> i16 {
+    // Numbers are 1..=6.
+    reaction_type.number() as i16
+}
+
+/// Adds `delta` to each named count of a post, creating its stats row if needed; the addition
+/// happens on the row as locked by the upsert, so concurrent writers never lose a count. The
+/// column names come from the store only, never from input.
+async fn add_counts(
+    conn: &mut PgConnection,
+    post_id: &str,
+    changes: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    let columns: Vec<&str> = changes.iter().map(|(column, _)| *column).collect();
+    let sets: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = post_stats.{c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO post_stats (post_id, {}) VALUES ($1, {}) \
+         ON CONFLICT (post_id) DO UPDATE SET {}",
+        columns.join(", "),
+        pg_placeholders(2, changes.len()),
+        sets.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(post_id);
+    for (_, delta) in changes {
+        query = query.bind(*delta);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// The comment created by the first request with `key`, which has committed.
+async fn first_comment(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+) -> StoreResult<CommentRecord> {
+    let row = sqlx::query(
+        "SELECT c.id, c.post_id, c.member_id, c.text, c.create_time \
+         FROM idempotency_keys k JOIN comments c ON c.id = k.resource_id \
+         WHERE k.caller = $1 AND k.request_id = $2",
+    )
+    .bind(&key.caller)
+    .bind(&key.request_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))?;
+    Ok(CommentRecord {
+        id: row.try_get("id")?,
+        post_id: row.try_get("post_id")?,
+        member_id: row.try_get("member_id")?,
+        text: row.try_get("text")?,
+        create_time: row.try_get("create_time")?,
+    })
+}
+
+fn stats_from_row(row: &PgRow) -> StoreResult<PostStatsRecord> {
+    let mut reactions = [0i64; 6];
+    for t in ReactionType::ALL {
+        reactions[t.index()] = row.try_get(count_column(t))?;
+    }
+    Ok(PostStatsRecord {
+        post_id: row.try_get("post_id")?,
+        reactions,
+        comments: row.try_get(COMMENT_COUNT)?,
+        shares: row.try_get(SHARE_COUNT)?,
+    })
+}
+
+fn activity_from_row(row: &PgRow) -> StoreResult<ActivityRecord> {
+    let kind: i64 = row.try_get("kind")?;
+    let kind = match kind {
+        KIND_REACTION => ActivityKind::Reaction(reaction_type_from(row.try_get("reaction_type")?)?),
+        KIND_COMMENT => ActivityKind::Comment,
+        KIND_SHARE => ActivityKind::Share,
+        other => return Err(EngagementError::Corrupt(format!("activity kind {other}"))),
+    };
+    Ok(ActivityRecord {
+        member_id: row.try_get("member_id")?,
+        post_id: row.try_get("post_id")?,
+        kind,
+        create_time: row.try_get("create_time")?,
+    })
+}
+
+/// `ids` without repeats, in their first order.
+fn distinct(ids: &[String]) -> Vec<&str> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .map(String::as_str)
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EngagementStore for PgEngagementStore {
+    async fn react(
+        &self,
+        post_id: &str,
+        member_id: &str,
+        reaction_type: ReactionType,
+        now: i64,
+    ) -> StoreResult<ReactionRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        // Claims the (post, member) row; a racing first reaction waits here for ours to commit
+        // and then finds the row taken.
+        let created = sqlx::query(
+            "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (post_id, member_id) DO NOTHING",
+        )
+        .bind(post_id)
+        .bind(member_id)
+        .bind(reaction_type_number(reaction_type))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let create_time = if created {
+            add_counts(&mut tx, post_id, &[(count_column(reaction_type), 1)]).await?;
+            now
+        } else {
+            // Locked until we commit, so the type read is the one the counts move from.
+            let row = sqlx::query(
+                "SELECT reaction_type, create_time FROM reactions \
+                 WHERE post_id = $1 AND member_id = $2 FOR UPDATE",
+            )
+            .bind(post_id)
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| EngagementError::Corrupt("reaction vanished".into()))?;
+            let old = reaction_type_from(row.try_get::<i16, _>("reaction_type")?.into())?;
+            if old != reaction_type {
+                sqlx::query(
+                    "UPDATE reactions SET reaction_type = $1, update_time = $2 \
+                     WHERE post_id = $3 AND member_id = $4",
+                )
+                .bind(reaction_type_number(reaction_type))
+                .bind(now)
+                .bind(post_id)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+                add_counts(
+                    &mut tx,
+                    post_id,
+                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                )
+                .await?;
+            }
+            row.try_get("create_time")?
+        };
+        tx.commit().await?;
+        Ok(ReactionRecord {
+            post_id: post_id.to_owned(),
+            member_id: member_id.to_owned(),
+            reaction_type,
+            create_time,
+        })
+    }
+
+    async fn create_comment(
+        &self,
+        comment: CommentRecord,
+        key: Option<IdempotencyKey>,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        if let Some(key) = &key {
+            // The key first, before anything else is written or locked: a racing retry waits
+            // here until ours commits (or rolls back), then finds the key taken and returns the
+            // comment the winner committed.
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (caller, request_id) DO NOTHING",
+            )
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .bind(&comment.id)
+            .bind(comment.create_time)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                let first = first_comment(&mut tx, key).await?;
+                tx.commit().await?;
+                return Ok(first);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO comments (id, post_id, member_id, text, create_time) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&comment.id)
+        .bind(&comment.post_id)
+        .bind(&comment.member_id)
+        .bind(&comment.text)
+        .bind(comment.create_time)
+        .execute(&mut *tx)
+        .await?;
+        add_counts(&mut tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        // A racing repeat waits here for the first to commit, then finds the row taken.
+        let created = sqlx::query(
+            "INSERT INTO shares (post_id, member_id, id, create_time) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (post_id, member_id) DO NOTHING",
+        )
+        .bind(&share.post_id)
+        .bind(&share.member_id)
+        .bind(&share.id)
+        .bind(share.create_time)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let recorded = if created {
+            add_counts(&mut tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
+            share
+        } else {
+            // Shares never change once recorded: the committed row is the first.
+            let row = sqlx::query(
+                "SELECT id, create_time FROM shares WHERE post_id = $1 AND member_id = $2",
+            )
+            .bind(&share.post_id)
+            .bind(&share.member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| EngagementError::Corrupt("share vanished".into()))?;
+            ShareRecord {
+                id: row.try_get("id")?,
+                create_time: row.try_get("create_time")?,
+                ..share
+            }
+        };
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn batch_get_post_stats(&self, post_ids: &[String]) -> StoreResult<Vec<PostStatsRecord>> {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: HashMap<String, PostStatsRecord> = sqlx::query(STATS_SQL)
+            .bind(post_ids)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|row| stats_from_row(row).map(|s| (s.post_id.clone(), s)))
+            .collect::<StoreResult<_>>()?;
+        Ok(post_ids
+            .iter()
+            .map(|id| {
+                found
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| PostStatsRecord::zero(id))
+            })
+            .collect())
+    }
+
+    async fn list_recent_activity(
+        &self,
+        member_ids: &[String],
+        since: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<ActivityRecord>> {
+        if member_ids.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query(ACTIVITY_SQL)
+            .bind(distinct(member_ids))
+            .bind(since)
+            .bind(limit_param(limit))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(activity_from_row)
+            .collect()
+    }
+
+    #[cfg(test)]
+    async fn stored_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
+        sqlx::query("SELECT * FROM post_stats ORDER BY post_id")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(stats_from_row)
+            .collect()
+    }
+
+    #[cfg(test)]
+    async fn counted_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
+        sqlx::query(&format!("{} ORDER BY post_id", super::COUNTED_FROM_ROWS))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(stats_from_row)
+            .collect()
+    }
+
+    #[cfg(test)]
+    async fn bulk_load(
+        &self,
+        reactions: &[ReactionRecord],
+        comments: &[CommentRecord],
+        shares: &[ShareRecord],
+    ) -> StoreResult<()> {
+        // Columns bound as arrays and unnested: one statement per 50,000 rows.
+        const ROWS: usize = 50_000;
+        fn column<T, U>(rows: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+            rows.iter().map(f).collect()
+        }
+        let mut tx = self.db.pool.begin().await?;
+        for chunk in reactions.chunks(ROWS) {
+            sqlx::query(
+                "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
+                 update_time) SELECT p, m, t, c, c \
+                 FROM UNNEST($1::text[], $2::text[], $3::int2[], $4::int8[]) AS r (p, m, t, c)",
+            )
+            .bind(column(chunk, |r| r.post_id.clone()))
+            .bind(column(chunk, |r| r.member_id.clone()))
+            .bind(column(chunk, |r| reaction_type_number(r.reaction_type)))
+            .bind(column(chunk, |r| r.create_time))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in comments.chunks(ROWS) {
+            sqlx::query(
+                "INSERT INTO comments (id, post_id, member_id, text, create_time) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+            )
+            .bind(column(chunk, |c| c.id.clone()))
+            .bind(column(chunk, |c| c.post_id.clone()))
+            .bind(column(chunk, |c| c.member_id.clone()))
+            .bind(column(chunk, |c| c.text.clone()))
+            .bind(column(chunk, |c| c.create_time))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in shares.chunks(ROWS) {
+            sqlx::query(
+                "INSERT INTO shares (post_id, member_id, id, create_time) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])",
+            )
+            .bind(column(chunk, |s| s.post_id.clone()))
+            .bind(column(chunk, |s| s.member_id.clone()))
+            .bind(column(chunk, |s| s.id.clone()))
+            .bind(column(chunk, |s| s.create_time))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Every touched post's counts from all of its rows, old and new.
+        sqlx::query(&format!(
+            "INSERT INTO post_stats SELECT * FROM ({}) AS counted \
+             ON CONFLICT (post_id) DO UPDATE SET like_count = excluded.like_count, \
+             celebrate_count = excluded.celebrate_count, support_count = excluded.support_count, \
+             love_count = excluded.love_count, insightful_count = excluded.insightful_count, \
+             funny_count = excluded.funny_count, comment_count = excluded.comment_count, \
+             share_count = excluded.share_count",
+            super::COUNTED_FROM_ROWS
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE reactions, comments, shares, post_stats, idempotency_keys")
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    async fn explain_hot_queries(
+        &self,
+        post_ids: &[String],
+        member_ids: &[String],
+        since: i64,
+        limit: usize,
+    ) -> StoreResult<super::HotQueryPlans> {
+        fn plan(rows: Vec<PgRow>) -> StoreResult<String> {
+            let mut lines = Vec::new();
+            for row in rows {
+                let line: String = row.try_get(0)?;
+                lines.push(line);
+            }
+            Ok(lines.join("\n"))
+        }
+        let stats = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {STATS_SQL}"))
+            .bind(post_ids)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let activity = sqlx::query(&format!("EXPLAIN (ANALYZE, BUFFERS) {ACTIVITY_SQL}"))
+            .bind(distinct(member_ids))
+            .bind(since)
+            .bind(limit_param(limit))
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(super::HotQueryPlans {
+            backend: "PostgreSQL",
+            post_stats: plan(stats)?,
+            recent_activity: plan(activity)?,
+        })
+    }
+}

@@ -1,0 +1,1023 @@
+//! One store suite, run against both backends: each `check_*` takes any store, and
+//! `store_tests!` runs it on a fresh SQLite file (`check_x::sqlite`) and on a fresh PostgreSQL
+//! schema (`check_x::postgres`, skipped loudly outside CI when PostgreSQL is unreachable).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pronet_common::testing::postgres_schema;
+
+use super::postgres::PgEngagementStore;
+use super::sqlite::SqliteEngagementStore;
+use super::*;
+use crate::domain::{limits, ActivityKind};
+
+type Store = Arc<dyn EngagementStore>;
+
+/// Tasks writing at once in the concurrency checks.
+const TASKS: usize = 32;
+
+/// For each `check_x`, a module `check_x` with tests `sqlite` and `postgres` running it.
+macro_rules! store_tests {
+    ($($check:ident),* $(,)?) => {$(
+        mod $check {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let store = SqliteEngagementStore::open(&dir.path().join("engagement.db"))
+                    .await
+                    .expect("open store");
+                super::$check(Arc::new(store.clone())).await;
+                store.close().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(t) = postgres_schema(stringify!($check)).await else {
+                    return;
+                };
+                let store = PgEngagementStore::open(&t.url, &t.schema)
+                    .await
+                    .expect("open store");
+                super::$check(Arc::new(store.clone())).await;
+                // Connections first, then the schema (when `t` drops).
+                store.close().await;
+                drop(t);
+            }
+        }
+    )*};
+}
+
+store_tests!(
+    check_a_first_reaction_is_created_and_counted,
+    check_changing_a_reaction_type_moves_its_count,
+    check_reacting_twice_with_the_same_type_counts_once,
+    check_a_thousand_members_reacting_at_once_are_all_counted,
+    check_one_member_reacting_at_once_with_every_type_leaves_one_reaction,
+    check_members_changing_reactions_on_many_posts_at_once_keep_counts_exact,
+    check_comments_are_stored_and_counted,
+    check_a_comment_retried_with_its_request_id_is_stored_once,
+    check_racing_comment_retries_store_one_comment,
+    check_repeated_shares_are_counted_once,
+    check_repeated_shares_racing_are_counted_once,
+    check_mixed_engagement_at_once_keeps_counts_equal_to_rows,
+    check_stats_come_in_request_order_with_zeros_for_unknown_posts,
+    check_stats_of_the_largest_batch_are_one_read,
+    check_recent_activity_is_filtered_by_members_and_since_newest_first,
+    check_recent_activity_limits_cut_exactly,
+    check_recent_activity_breaks_time_ties_bytewise_by_kind_member_and_post,
+    check_a_changed_reaction_shows_its_new_type_at_its_first_time,
+);
+
+async fn stats(store: &Store, post_id: &str) -> PostStatsRecord {
+    let mut all = store
+        .batch_get_post_stats(&[post_id.to_owned()])
+        .await
+        .expect("stats");
+    assert_eq!(all.len(), 1);
+    all.remove(0)
+}
+
+/// Every post's maintained counts equal a COUNT(*) of its rows, and the API reads them.
+async fn assert_counts_match_rows(store: &Store) {
+    let stored: BTreeMap<String, PostStatsRecord> = store
+        .stored_stats()
+        .await
+        .unwrap()
+        .into_iter()
+        // An all-zero row counts nothing, like a missing one.
+        .filter(|s| *s != PostStatsRecord::zero(&s.post_id))
+        .map(|s| (s.post_id.clone(), s))
+        .collect();
+    let counted: BTreeMap<String, PostStatsRecord> = store
+        .counted_stats()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.post_id.clone(), s))
+        .collect();
+    assert_eq!(stored, counted, "counts drifted from the rows");
+    let ids: Vec<String> = counted.keys().cloned().collect();
+    let read = store.batch_get_post_stats(&ids).await.unwrap();
+    assert_eq!(read, counted.into_values().collect::<Vec<_>>());
+}
+
+fn comment(id: &str, post_id: &str, member_id: &str, create_time: i64) -> CommentRecord {
+    CommentRecord {
+        id: id.into(),
+        post_id: post_id.into(),
+        member_id: member_id.into(),
+        text: "well said".into(),
+        create_time,
+    }
+}
+
+fn share(id: &str, post_id: &str, member_id: &str, create_time: i64) -> ShareRecord {
+    ShareRecord {
+        id: id.into(),
+        post_id: post_id.into(),
+        member_id: member_id.into(),
+        create_time,
+    }
+}
+
+fn key(caller: &str, request_id: &str) -> Option<IdempotencyKey> {
+    Some(IdempotencyKey {
+        caller: caller.into(),
+        request_id: request_id.into(),
+    })
+}
+
+fn activity(member: &str, post: &str, kind: ActivityKind, time: i64) -> ActivityRecord {
+    ActivityRecord {
+        member_id: member.into(),
+        post_id: post.into(),
+        kind,
+        create_time: time,
+    }
+}
+
+/// Runs `TASKS` tasks at once, task `i` running `f(store, i)`, and waits for all.
+async fn in_tasks<F, Fut, T>(store: &Store, f: F) -> Vec<T>
+where
+    F: Fn(Store, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| tokio::spawn(f(Arc::clone(store), i)))
+        .collect();
+    let mut results = Vec::with_capacity(TASKS);
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}
+
+async fn check_a_first_reaction_is_created_and_counted(store: Store) {
+    assert!(store.stored_stats().await.unwrap().is_empty());
+    let reaction = store
+        .react("p1", "m1", ReactionType::Support, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        reaction,
+        ReactionRecord {
+            post_id: "p1".into(),
+            member_id: "m1".into(),
+            reaction_type: ReactionType::Support,
+            create_time: 100,
+        }
+    );
+    assert_eq!(stats(&store, "p1").await.reactions, [0, 0, 1, 0, 0, 0]);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_changing_a_reaction_type_moves_its_count(store: Store) {
+    let first = store
+        .react("p1", "m1", ReactionType::Like, 100)
+        .await
+        .unwrap();
+    assert_eq!(first.reaction_type, ReactionType::Like);
+    assert_eq!(first.create_time, 100);
+
+    let changed = store
+        .react("p1", "m1", ReactionType::Insightful, 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        changed,
+        ReactionRecord {
+            post_id: "p1".into(),
+            member_id: "m1".into(),
+            reaction_type: ReactionType::Insightful,
+            // The time of the first reaction survives a change of type.
+            create_time: 100,
+        }
+    );
+
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.reaction_count(ReactionType::Like), 0);
+    assert_eq!(s.reaction_count(ReactionType::Insightful), 1);
+    assert_eq!(s.total_reactions(), 1);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_reacting_twice_with_the_same_type_counts_once(store: Store) {
+    let first = store
+        .react("p1", "m1", ReactionType::Love, 100)
+        .await
+        .unwrap();
+    let again = store
+        .react("p1", "m1", ReactionType::Love, 300)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.reaction_count(ReactionType::Love), 1);
+    assert_eq!(s.total_reactions(), 1);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_a_thousand_members_reacting_at_once_are_all_counted(store: Store) {
+    const MEMBERS: usize = 1000;
+    in_tasks(&store, |store, task| async move {
+        // Task `task` reacts for members task, task + 32, ...
+        for i in (task..MEMBERS).step_by(TASKS) {
+            let t = ReactionType::ALL[i % 6];
+            store
+                .react("p1", &format!("m{i}"), t, 1_000 + i as i64)
+                .await
+                .expect("react");
+        }
+    })
+    .await;
+
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.total_reactions(), MEMBERS as i64);
+    // 1000 = 6 x 166 + 4: the first four types get one more.
+    assert_eq!(s.reactions, [167, 167, 167, 167, 166, 166]);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_one_member_reacting_at_once_with_every_type_leaves_one_reaction(store: Store) {
+    let results = in_tasks(&store, |store, task| async move {
+        let mut seen = Vec::new();
+        for round in 0..5 {
+            let t = ReactionType::ALL[(task + round) % 6];
+            let now = 1_000 + (task * 10 + round) as i64;
+            seen.push(store.react("p1", "m1", t, now).await.expect("react"));
+        }
+        seen
+    })
+    .await;
+
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.total_reactions(), 1);
+    // Every call saw the one reaction, created by whichever came first.
+    let times: HashSet<i64> = results.iter().flatten().map(|r| r.create_time).collect();
+    assert_eq!(times.len(), 1, "{times:?}");
+    let recent = store
+        .list_recent_activity(&["m1".to_string()], 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+    let ActivityKind::Reaction(kept) = recent[0].kind else {
+        panic!("{recent:?}");
+    };
+    assert_eq!(s.reaction_count(kept), 1);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_members_changing_reactions_on_many_posts_at_once_keep_counts_exact(store: Store) {
+    in_tasks(&store, |store, task| async move {
+        // Tasks overlap on members and posts, in different orders.
+        for round in 0..20 {
+            let post = format!("p{}", (task + round) % 4);
+            let member = format!("m{}", (task * 7 + round) % 16);
+            let t = ReactionType::ALL[(task * 3 + round) % 6];
+            store
+                .react(&post, &member, t, (round * 100 + task) as i64)
+                .await
+                .expect("react");
+        }
+    })
+    .await;
+    let total: i64 = store
+        .stored_stats()
+        .await
+        .unwrap()
+        .iter()
+        .map(PostStatsRecord::total_reactions)
+        .sum();
+    assert!(total > 0 && total <= 64, "{total}");
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_comments_are_stored_and_counted(store: Store) {
+    for (i, member) in ["m1", "m1", "m2"].into_iter().enumerate() {
+        let c = comment(&format!("c{i}"), "p1", member, 100 + i as i64);
+        assert_eq!(store.create_comment(c.clone(), None).await.unwrap(), c);
+    }
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.comments, 3);
+    assert_eq!(s.total_reactions(), 0);
+    let recent = store
+        .list_recent_activity(&["m1".to_string()], 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        recent,
+        [
+            activity("m1", "p1", ActivityKind::Comment, 101),
+            activity("m1", "p1", ActivityKind::Comment, 100),
+        ]
+    );
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_a_comment_retried_with_its_request_id_is_stored_once(store: Store) {
+    let first = comment("c1", "p1", "m1", 100);
+    let stored = store
+        .create_comment(first.clone(), key("member:m1", "r1"))
+        .await
+        .unwrap();
+    assert_eq!(stored, first);
+    // A retry makes a new id and time; it gets the first comment back, whatever it carries.
+    let mut retry = comment("c2", "p2", "m1", 200);
+    retry.text = "edited".into();
+    let again = store
+        .create_comment(retry, key("member:m1", "r1"))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+
+    // Another request id, or another caller with the same one, is another comment.
+    let other = comment("c3", "p1", "m1", 300);
+    assert_eq!(
+        store
+            .create_comment(other.clone(), key("member:m1", "r2"))
+            .await
+            .unwrap(),
+        other
+    );
+    let by_m2 = comment("c4", "p1", "m2", 400);
+    assert_eq!(
+        store
+            .create_comment(by_m2.clone(), key("member:m2", "r1"))
+            .await
+            .unwrap(),
+        by_m2
+    );
+    assert_eq!(stats(&store, "p1").await.comments, 3);
+    assert_eq!(stats(&store, "p2").await.comments, 0);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_racing_comment_retries_store_one_comment(store: Store) {
+    let results = in_tasks(&store, |store, task| async move {
+        let attempt = comment(&format!("c{task}"), "p1", "m1", 100 + task as i64);
+        store
+            .create_comment(attempt, key("member:m1", "race"))
+            .await
+            .expect("create comment")
+    })
+    .await;
+    let winner = &results[0];
+    assert!(
+        results.iter().all(|c| c == winner),
+        "every retry gets the same comment: {results:?}"
+    );
+    let task: usize = winner.id.trim_start_matches('c').parse().unwrap();
+    assert_eq!(*winner, comment(&winner.id, "p1", "m1", 100 + task as i64));
+    assert_eq!(stats(&store, "p1").await.comments, 1);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_repeated_shares_are_counted_once(store: Store) {
+    let first = store
+        .record_share(share("s1", "p1", "m1", 500))
+        .await
+        .unwrap();
+    assert_eq!(first, share("s1", "p1", "m1", 500));
+    let repeat = store
+        .record_share(share("s2", "p1", "m1", 900))
+        .await
+        .unwrap();
+    assert_eq!(repeat, first, "a repeat share returns the first unchanged");
+    store
+        .record_share(share("s3", "p1", "m2", 600))
+        .await
+        .unwrap();
+    // The same member on another post is another share.
+    store
+        .record_share(share("s4", "p2", "m1", 700))
+        .await
+        .unwrap();
+
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.shares, 2);
+    assert_eq!(s.comments, 0);
+    assert_eq!(stats(&store, "p2").await.shares, 1);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_repeated_shares_racing_are_counted_once(store: Store) {
+    const MEMBERS: usize = 4;
+    let results = in_tasks(&store, |store, task| async move {
+        // Every task shares as every member, each starting with a different one.
+        let mut got = Vec::new();
+        for k in 0..MEMBERS {
+            let member = format!("m{}", (task + k) % MEMBERS);
+            let attempt = share(&format!("s{task}-{k}"), "p1", &member, task as i64);
+            got.push(store.record_share(attempt).await.expect("share"));
+        }
+        got
+    })
+    .await;
+    let firsts: HashSet<(String, String)> = results
+        .iter()
+        .flatten()
+        .map(|s| (s.member_id.clone(), s.id.clone()))
+        .collect();
+    assert_eq!(firsts.len(), MEMBERS, "one share per member: {firsts:?}");
+    assert_eq!(stats(&store, "p1").await.shares, MEMBERS as i64);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_mixed_engagement_at_once_keeps_counts_equal_to_rows(store: Store) {
+    in_tasks(&store, |store, task| async move {
+        for round in 0..15 {
+            let post = format!("p{}", (task + round) % 3);
+            let member = format!("m{}", (task + 2 * round) % 8);
+            let now = (task * 100 + round) as i64;
+            match (task + round) % 3 {
+                0 => {
+                    let t = ReactionType::ALL[round % 6];
+                    store.react(&post, &member, t, now).await.map(drop)
+                }
+                1 => {
+                    // Half the comments are retries of one another.
+                    let c = comment(&format!("c{task}-{round}"), &post, &member, now);
+                    let k = key(&format!("member:{member}"), &format!("r{}", round % 2));
+                    store.create_comment(c, k).await.map(drop)
+                }
+                _ => {
+                    let s = share(&format!("s{task}-{round}"), &post, &member, now);
+                    store.record_share(s).await.map(drop)
+                }
+            }
+            .expect("write");
+        }
+    })
+    .await;
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_stats_come_in_request_order_with_zeros_for_unknown_posts(store: Store) {
+    assert!(store.batch_get_post_stats(&[]).await.unwrap().is_empty());
+    // Nothing stored yet: zeros, still in order.
+    let unknown = store
+        .batch_get_post_stats(&["x".to_string(), "y".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown,
+        [PostStatsRecord::zero("x"), PostStatsRecord::zero("y")]
+    );
+
+    store
+        .react("p1", "m1", ReactionType::Like, 100)
+        .await
+        .unwrap();
+    store
+        .react("p2", "m1", ReactionType::Funny, 100)
+        .await
+        .unwrap();
+    store
+        .react("p2", "m2", ReactionType::Funny, 100)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c1", "p2", "m1", 100), None)
+        .await
+        .unwrap();
+    store
+        .record_share(share("s1", "p2", "m3", 100))
+        .await
+        .unwrap();
+
+    let ids: Vec<String> = ["p2", "unknown", "p1", "p2"].map(String::from).to_vec();
+    let all = store.batch_get_post_stats(&ids).await.unwrap();
+    let order: Vec<&str> = all.iter().map(|s| s.post_id.as_str()).collect();
+    assert_eq!(order, ["p2", "unknown", "p1", "p2"]);
+    assert_eq!(all[0].reactions, [0, 0, 0, 0, 0, 2]);
+    assert_eq!((all[0].comments, all[0].shares), (1, 1));
+    assert_eq!(all[1], PostStatsRecord::zero("unknown"));
+    assert_eq!(all[2].reactions, [1, 0, 0, 0, 0, 0]);
+    assert_eq!(all[3], all[0]);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_stats_of_the_largest_batch_are_one_read(store: Store) {
+    store
+        .react("p4999", "m1", ReactionType::Support, 1)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..limits::MAX_BATCH_STATS)
+        .map(|i| format!("p{i}"))
+        .collect();
+    let all = store.batch_get_post_stats(&ids).await.unwrap();
+    assert_eq!(all.len(), ids.len());
+    assert_eq!(all[4999].reaction_count(ReactionType::Support), 1);
+    assert_eq!(all[0], PostStatsRecord::zero("p0"));
+}
+
+async fn check_recent_activity_is_filtered_by_members_and_since_newest_first(store: Store) {
+    let members = vec!["m1".to_string(), "m2".to_string()];
+    assert!(store
+        .list_recent_activity(&members, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    store
+        .react("p1", "m1", ReactionType::Like, 100)
+        .await
+        .unwrap();
+    store
+        .react("p2", "m1", ReactionType::Celebrate, 400)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c1", "p1", "m2", 300), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c2", "p3", "m1", 50), None)
+        .await
+        .unwrap();
+    store
+        .record_share(share("s1", "p3", "m2", 500))
+        .await
+        .unwrap();
+    // Someone outside the set.
+    store
+        .react("p1", "m9", ReactionType::Love, 450)
+        .await
+        .unwrap();
+    store
+        .record_share(share("s2", "p1", "m9", 460))
+        .await
+        .unwrap();
+
+    let got = store
+        .list_recent_activity(&members, 100, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            activity("m2", "p3", ActivityKind::Share, 500),
+            activity(
+                "m1",
+                "p2",
+                ActivityKind::Reaction(ReactionType::Celebrate),
+                400
+            ),
+            activity("m2", "p1", ActivityKind::Comment, 300),
+            // `since` is inclusive; the comment at 50 is older.
+            activity("m1", "p1", ActivityKind::Reaction(ReactionType::Like), 100),
+        ]
+    );
+
+    let newest_two = store.list_recent_activity(&members, 0, 2).await.unwrap();
+    assert_eq!(newest_two, got[..2]);
+    assert!(store
+        .list_recent_activity(&[], 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_recent_activity(&members, 0, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_recent_activity(&members, 501, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_recent_activity(&["nobody".to_string()], 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A member named twice is listed once.
+    let twice = ["m2", "m1", "m2", "nobody"].map(String::from);
+    assert_eq!(
+        store.list_recent_activity(&twice, 100, 100).await.unwrap(),
+        got
+    );
+}
+
+async fn check_recent_activity_limits_cut_exactly(store: Store) {
+    // Six reactions newer than everything else, then two comments and two shares.
+    for i in 0..6 {
+        store
+            .react(&format!("p{i}"), "m1", ReactionType::Like, 1_000 + i)
+            .await
+            .unwrap();
+    }
+    for i in 0..2 {
+        store
+            .create_comment(comment(&format!("c{i}"), "p0", "m1", 500 + i), None)
+            .await
+            .unwrap();
+        store
+            .record_share(share(&format!("s{i}"), &format!("p{i}"), "m1", 100 + i))
+            .await
+            .unwrap();
+    }
+    let members = ["m1".to_string()];
+    let all = store.list_recent_activity(&members, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    let times: Vec<i64> = all.iter().map(|a| a.create_time).collect();
+    assert_eq!(
+        times,
+        [1005, 1004, 1003, 1002, 1001, 1000, 501, 500, 101, 100]
+    );
+    // A limit of exactly the number of rows, one less, and below one table's share.
+    assert_eq!(
+        store.list_recent_activity(&members, 0, 10).await.unwrap(),
+        all
+    );
+    assert_eq!(
+        store.list_recent_activity(&members, 0, 9).await.unwrap(),
+        all[..9]
+    );
+    assert_eq!(
+        store.list_recent_activity(&members, 0, 3).await.unwrap(),
+        all[..3]
+    );
+    assert_eq!(
+        store.list_recent_activity(&members, 0, 7).await.unwrap(),
+        all[..7]
+    );
+    // `since` exactly at a row keeps it.
+    assert_eq!(
+        store
+            .list_recent_activity(&members, 500, 100)
+            .await
+            .unwrap(),
+        all[..8]
+    );
+}
+
+async fn check_recent_activity_breaks_time_ties_bytewise_by_kind_member_and_post(store: Store) {
+    // Ids of every allowed character class, in byte order '-' < '0' < 'A' < '_' < 'a'; a
+    // locale-aware collation would order them otherwise.
+    let members = ["a1", "_x", "M1", "-y", "0z"].map(String::from);
+    for member in &members {
+        for post in ["pb", "pA", "p_"] {
+            store
+                .react(post, member, ReactionType::Like, 7)
+                .await
+                .unwrap();
+        }
+        store
+            .create_comment(comment(&format!("c{member}"), "p", member, 7), None)
+            .await
+            .unwrap();
+        store
+            .record_share(share(&format!("s{member}"), "p", member, 7))
+            .await
+            .unwrap();
+    }
+    let all = store.list_recent_activity(&members, 0, 1000).await.unwrap();
+    let listed: Vec<(ActivityKind, &str, &str)> = all
+        .iter()
+        .map(|a| (a.kind, a.member_id.as_str(), a.post_id.as_str()))
+        .collect();
+    let mut expected = Vec::new();
+    let like = ActivityKind::Reaction(ReactionType::Like);
+    for member in ["-y", "0z", "M1", "_x", "a1"] {
+        for post in ["pA", "p_", "pb"] {
+            expected.push((like, member, post));
+        }
+    }
+    for kind in [ActivityKind::Comment, ActivityKind::Share] {
+        for member in ["-y", "0z", "M1", "_x", "a1"] {
+            expected.push((kind, member, "p"));
+        }
+    }
+    assert_eq!(listed, expected);
+    // A limit inside the tie takes the first in that order.
+    for limit in [1, 15, 16, 24, 25] {
+        let cut = store
+            .list_recent_activity(&members, 7, limit)
+            .await
+            .unwrap();
+        assert_eq!(cut, all[..limit], "limit {limit}");
+    }
+}
+
+async fn check_a_changed_reaction_shows_its_new_type_at_its_first_time(store: Store) {
+    store
+        .react("p1", "m1", ReactionType::Like, 100)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m1", ReactionType::Funny, 200)
+        .await
+        .unwrap();
+    let got = store
+        .list_recent_activity(&["m1".to_string()], 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        [activity(
+            "m1",
+            "p1",
+            ActivityKind::Reaction(ReactionType::Funny),
+            100
+        )]
+    );
+    // Its first time decides whether it is recent, not when it changed.
+    assert!(store
+        .list_recent_activity(&["m1".to_string()], 150, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// What a store holds after a reopen, on either backend.
+async fn write_before_reopen(store: &Store) {
+    store
+        .react("p1", "m1", ReactionType::Like, 1)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c1", "p1", "m1", 2), key("member:m1", "r1"))
+        .await
+        .unwrap();
+}
+
+async fn check_after_reopen(store: &Store) {
+    let s = stats(store, "p1").await;
+    assert_eq!((s.total_reactions(), s.comments), (1, 1));
+    // The idempotency key survived too.
+    let again = store
+        .create_comment(comment("c2", "p1", "m1", 3), key("member:m1", "r1"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, "c1");
+    assert_counts_match_rows(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engagement.db");
+    let store = SqliteEngagementStore::open(&path).await.unwrap();
+    write_before_reopen(&(Arc::new(store.clone()) as Store)).await;
+    store.close().await;
+    let store = SqliteEngagementStore::open(&path).await.unwrap();
+    check_after_reopen(&(Arc::new(store.clone()) as Store)).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_data_survives_a_reopen() {
+    let Some(t) = postgres_schema("reopen").await else {
+        return;
+    };
+    let store = PgEngagementStore::open(&t.url, &t.schema).await.unwrap();
+    write_before_reopen(&(Arc::new(store.clone()) as Store)).await;
+    store.close().await;
+    // Migrating an up-to-date schema again changes nothing.
+    let store = PgEngagementStore::open(&t.url, &t.schema).await.unwrap();
+    check_after_reopen(&(Arc::new(store.clone()) as Store)).await;
+    store.close().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The hot read queries at feed scale.
+
+/// SplitMix64: reproducible pseudo-random numbers without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// An id shaped like the service's (32 hex digits), random rather than time-ordered.
+    fn id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+
+    /// `n` distinct items of `from`.
+    fn sample(&mut self, from: &[String], n: usize) -> Vec<String> {
+        let mut picked = HashSet::with_capacity(n);
+        while picked.len() < n {
+            picked.insert(self.below(from.len()));
+        }
+        picked.into_iter().map(|i| from[i].clone()).collect()
+    }
+}
+
+const BENCH_POSTS: usize = 100_000;
+const BENCH_MEMBERS: usize = 50_000;
+const BENCH_BATCH: usize = 1000;
+const BENCH_RUNS: usize = 50;
+const DAY_MICROS: i64 = 86_400_000_000;
+
+struct Seed {
+    posts: Vec<String>,
+    members: Vec<String>,
+    reactions: Vec<ReactionRecord>,
+    comments: Vec<CommentRecord>,
+    shares: Vec<ShareRecord>,
+    now: i64,
+}
+
+/// 100,000 posts with 1 to 5 reactions each (about 300,000), 30,000 comments and 30,000 shares
+/// by 50,000 members over 30 days.
+fn bench_seed() -> Seed {
+    let mut rng = Rng(42);
+    let now = 1_750_000_000_000_000;
+    let posts: Vec<String> = (0..BENCH_POSTS).map(|_| rng.id()).collect();
+    let members: Vec<String> = (0..BENCH_MEMBERS).map(|_| rng.id()).collect();
+    let time = |rng: &mut Rng| now - (rng.next() % (30 * DAY_MICROS as u64)) as i64;
+    let mut reactions = Vec::with_capacity(3 * BENCH_POSTS);
+    for post in &posts {
+        let n = 1 + rng.below(5);
+        for member in rng.sample(&members, n) {
+            reactions.push(ReactionRecord {
+                post_id: post.clone(),
+                member_id: member,
+                reaction_type: ReactionType::ALL[rng.below(6)],
+                create_time: time(&mut rng),
+            });
+        }
+    }
+    let comments = (0..30_000)
+        .map(|_| CommentRecord {
+            id: rng.id(),
+            post_id: posts[rng.below(BENCH_POSTS)].clone(),
+            member_id: members[rng.below(BENCH_MEMBERS)].clone(),
+            text: "well said".into(),
+            create_time: time(&mut rng),
+        })
+        .collect();
+    let mut shared = HashSet::new();
+    let mut shares = Vec::new();
+    while shares.len() < 30_000 {
+        let (post, member) = (rng.below(BENCH_POSTS), rng.below(BENCH_MEMBERS));
+        if shared.insert((post, member)) {
+            shares.push(ShareRecord {
+                id: rng.id(),
+                post_id: posts[post].clone(),
+                member_id: members[member].clone(),
+                create_time: time(&mut rng),
+            });
+        }
+    }
+    Seed {
+        posts,
+        members,
+        reactions,
+        comments,
+        shares,
+        now,
+    }
+}
+
+/// Median and p99 (nearest rank) of `runs`.
+fn summary(mut runs: Vec<Duration>) -> String {
+    runs.sort();
+    let rank = |p: f64| runs[((p * runs.len() as f64).ceil() as usize).max(1) - 1];
+    format!(
+        "median {:>8.2} ms, p99 {:>8.2} ms ({} runs)",
+        rank(0.5).as_secs_f64() * 1e3,
+        rank(0.99).as_secs_f64() * 1e3,
+        runs.len()
+    )
+}
+
+/// Whether a plan reads a whole table instead of looking rows up by an index.
+fn full_scans(plan: &str) -> Vec<&str> {
+    plan.lines()
+        .filter(|line| {
+            let line = line.trim_start_matches([' ', '-', '>', '|', '`']).trim();
+            // PostgreSQL: "Seq Scan on t"; SQLite: "SCAN t" (a search is "SEARCH t USING ...",
+            // and "SCAN ... USING COVERING INDEX" still reads a whole index).
+            line.contains("Seq Scan") || line.starts_with("SCAN ")
+        })
+        // SQLite reading a subquery's rows as they come.
+        .filter(|line| !line.contains("SCAN (subquery-"))
+        .collect()
+}
+
+async fn bench(store: Store, seed: &Seed) {
+    let started = Instant::now();
+    store
+        .bulk_load(&seed.reactions, &seed.comments, &seed.shares)
+        .await
+        .unwrap();
+    store.analyze().await.unwrap();
+    let loaded = started.elapsed();
+    let stored = store.stored_stats().await.unwrap().len();
+    assert_eq!(stored, BENCH_POSTS, "every post has stats");
+
+    let mut rng = Rng(7);
+    let since = seed.now - 7 * DAY_MICROS;
+    let limit = limits::DEFAULT_MAX_ACTIVITIES;
+    let post_batches: Vec<Vec<String>> = (0..=BENCH_RUNS)
+        .map(|_| rng.sample(&seed.posts, BENCH_BATCH))
+        .collect();
+    let member_batches: Vec<Vec<String>> = (0..=BENCH_RUNS)
+        .map(|_| rng.sample(&seed.members, BENCH_BATCH))
+        .collect();
+
+    let plans = store
+        .explain_hot_queries(&post_batches[0], &member_batches[0], since, limit)
+        .await
+        .unwrap();
+    println!(
+        "\n===== {}: {} reactions, {} comments, {} shares, {} posts with stats; loaded and analyzed in {:.1} s",
+        plans.backend,
+        seed.reactions.len(),
+        seed.comments.len(),
+        seed.shares.len(),
+        stored,
+        loaded.as_secs_f64()
+    );
+    println!(
+        "--- batch_get_post_stats({BENCH_BATCH} random post ids):\n{}",
+        plans.post_stats
+    );
+    println!(
+        "--- list_recent_activity({BENCH_BATCH} random members, last 7 of 30 days, limit {limit}):\n{}",
+        plans.recent_activity
+    );
+
+    // The first batch warmed the caches (and, on PostgreSQL, was the EXPLAINed one).
+    let mut stats_runs = Vec::with_capacity(BENCH_RUNS);
+    for ids in &post_batches[1..] {
+        let started = Instant::now();
+        let got = store.batch_get_post_stats(ids).await.unwrap();
+        stats_runs.push(started.elapsed());
+        assert_eq!(got.len(), BENCH_BATCH);
+        assert!(got.iter().all(|s| s.total_reactions() > 0));
+    }
+    let mut activity_runs = Vec::with_capacity(BENCH_RUNS);
+    let mut listed = 0;
+    for members in &member_batches[1..] {
+        let started = Instant::now();
+        let got = store
+            .list_recent_activity(members, since, limit)
+            .await
+            .unwrap();
+        activity_runs.push(started.elapsed());
+        listed += got.len();
+    }
+    println!(
+        "--- {}: batch_get_post_stats      {}",
+        plans.backend,
+        summary(stats_runs)
+    );
+    println!(
+        "--- {}: list_recent_activity      {} ({} activities per call on average)",
+        plans.backend,
+        summary(activity_runs),
+        listed / BENCH_RUNS
+    );
+
+    for (query, plan) in [
+        ("batch_get_post_stats", &plans.post_stats),
+        ("list_recent_activity", &plans.recent_activity),
+    ] {
+        let scans = full_scans(plan);
+        assert!(
+            scans.is_empty(),
+            "{} {query} reads whole tables: {scans:?}",
+            plans.backend
+        );
+    }
+}
+
+/// `cargo test -p pronet-engagement --release -- --ignored stats_query_bench --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: seeds 100,000 posts on each backend"]
+async fn stats_query_bench() {
+    let seed = bench_seed();
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteEngagementStore::open(&dir.path().join("engagement.db"))
+        .await
+        .unwrap();
+    bench(Arc::new(sqlite.clone()), &seed).await;
+    sqlite.close().await;
+
+    let Some(t) = postgres_schema("stats_query_bench").await else {
+        return;
+    };
+    let pg = PgEngagementStore::open(&t.url, &t.schema).await.unwrap();
+    bench(Arc::new(pg.clone()), &seed).await;
+    pg.close().await;
+}

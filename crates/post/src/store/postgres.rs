@@ -1,0 +1,362 @@
+//! The post store on PostgreSQL: one schema of a shared database.
+//!
+//! Lists travel as arrays (`= ANY($1)`, `unnest($1)`), so each query is one prepared
+//! statement whatever the number of ids.
+
+use async_trait::async_trait;
+use pronet_common::db::{MigrationFile, PgDb};
+use pronet_common::time::now_micros;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
+
+use super::{CreatedPost, PostStore, StoreResult};
+use crate::domain::{Cursor, IdempotencyKey, PostRecord, RecentPostsQuery, Visibility};
+use crate::error::PostError;
+
+const MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "posts",
+        sql: include_str!("../../migrations/postgres/0001_posts.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "idempotency keys",
+        sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
+    },
+];
+
+const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time";
+
+/// The feed's candidate query. $1 author ids, $2 hashtags, $3 since, $4 posts per author,
+/// $5 posts overall.
+///
+/// Each author's newest posts are one short descending range of posts_by_author, read by a
+/// LATERAL subquery with its own LIMIT, so the per-author cap costs at most $4 index entries
+/// per author, whatever the author's history (no window over every matching row). Hashtags
+/// likewise read at most $5 entries each from post_hashtags' primary key. Only the newest $5
+/// ids of the union are fetched whole, through posts' primary key: the ids go in as an array
+/// so the planner cannot turn the fetch into a hash join over a sequential scan of posts.
+const RECENT_POSTS_SQL: &str = "\
+WITH candidates AS (
+    SELECT by_author.id, by_author.create_time
+    FROM unnest($1::text[]) AS author(id)
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.create_time FROM posts p
+        WHERE p.author_id = author.id AND p.create_time >= $3
+        ORDER BY p.create_time DESC, p.id DESC
+        LIMIT $4
+    ) AS by_author
+    UNION
+    SELECT by_hashtag.post_id, by_hashtag.create_time
+    FROM unnest($2::text[]) AS tag(name)
+    CROSS JOIN LATERAL (
+        SELECT h.post_id, h.create_time FROM post_hashtags h
+        WHERE h.hashtag = tag.name AND h.create_time >= $3
+        ORDER BY h.create_time DESC, h.post_id DESC
+        LIMIT $5
+    ) AS by_hashtag
+    ORDER BY create_time DESC, id DESC
+    LIMIT $5
+)
+SELECT id, author_id, text, visibility, hashtags, mentions, create_time FROM posts
+WHERE id = ANY (ARRAY(SELECT id FROM candidates))
+ORDER BY create_time DESC, id DESC";
+
+#[derive(Debug, Clone)]
+pub struct PgPostStore {
+    db: PgDb,
+}
+
+impl PgPostStore {
+    /// Connects to `url` and migrates `schema`, creating it if needed.
+    pub async fn open(url: &str, schema: &str) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            db: PgDb::open(url, schema, MIGRATIONS).await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// The post first created with `key`, whose transaction has committed.
+    async fn replay(&self, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
+        let resource_id: String = sqlx::query_scalar(
+            "SELECT resource_id FROM idempotency_keys WHERE caller = $1 AND request_id = $2",
+        )
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
+        let post = self.get_post(&resource_id).await?.ok_or_else(|| {
+            PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
+        })?;
+        Ok(CreatedPost {
+            post,
+            replayed: true,
+        })
+    }
+}
+
+fn post_from_row(row: &PgRow) -> StoreResult<PostRecord> {
+    let visibility: i16 = row.try_get("visibility")?;
+    Ok(PostRecord {
+        id: row.try_get("id")?,
+        author_id: row.try_get("author_id")?,
+        text: row.try_get("text")?,
+        visibility: Visibility::from_i64(visibility.into())
+            .ok_or_else(|| PostError::Corrupt(format!("post visibility {visibility}")))?,
+        hashtags: row.try_get("hashtags")?,
+        mentions: row.try_get("mentions")?,
+        create_time: row.try_get("create_time")?,
+    })
+}
+
+fn visibility_code(v: Visibility) -> i16 {
+    match v {
+        Visibility::Public => 1,
+        Visibility::Connections => 2,
+    }
+}
+
+/// A row count as PostgreSQL's BIGINT; counts beyond it mean "no limit" anyway.
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Binds `q` to [`RECENT_POSTS_SQL`].
+fn bind_recent_posts<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    q: &'q RecentPostsQuery,
+) -> Query<'q, Postgres, PgArguments> {
+    // Without a cap an author still cannot contribute more than the overall limit.
+    let per_author = q
+        .max_posts_per_author
+        .map_or(q.max_posts, |cap| cap.min(q.max_posts));
+    query
+        .bind(&q.author_ids)
+        .bind(&q.hashtags)
+        .bind(q.since)
+        .bind(sql_limit(per_author))
+        .bind(sql_limit(q.max_posts))
+}
+
+#[async_trait]
+impl PostStore for PgPostStore {
+    async fn create_post(
+        &self,
+        post: PostRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<CreatedPost> {
+        let mut tx = self.db.pool.begin().await?;
+        if let Some(key) = key {
+            // Claims the key first. A racing request with the same key waits here on our
+            // uncommitted row; once we commit, its insert does nothing and it replays our post
+            // (if we roll back, it proceeds as the first).
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (caller, request_id) DO NOTHING",
+            )
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .bind(&post.id)
+            .bind(now_micros())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                tx.rollback().await?;
+                return self.replay(key).await;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&post.id)
+        .bind(&post.author_id)
+        .bind(&post.text)
+        .bind(visibility_code(post.visibility))
+        .bind(&post.hashtags)
+        .bind(&post.mentions)
+        .bind(post.create_time)
+        .execute(&mut *tx)
+        .await?;
+        if !post.hashtags.is_empty() {
+            sqlx::query(
+                "INSERT INTO post_hashtags (hashtag, create_time, post_id) \
+                 SELECT tag, $2, $3 FROM unnest($1::text[]) AS tag \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&post.hashtags)
+            .bind(post.create_time)
+            .bind(&post.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CreatedPost {
+            post,
+            replayed: false,
+        })
+    }
+
+    async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
+        sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(post_from_row)
+            .transpose()
+    }
+
+    async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `= ANY` matches each row once, however often its id is repeated.
+        sqlx::query(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE id = ANY ($1::text[])"
+        ))
+        .bind(ids)
+        .fetch_all(&self.db.pool)
+        .await?
+        .iter()
+        .map(post_from_row)
+        .collect()
+    }
+
+    async fn list_posts_by_author(
+        &self,
+        author_id: &str,
+        visibilities: &[Visibility],
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<PostRecord>> {
+        if visibilities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let visibilities: Vec<i16> = visibilities.iter().copied().map(visibility_code).collect();
+        // Filtered here rather than after paging, so a viewer gets full pages.
+        sqlx::query(&format!(
+            "SELECT {POST_COLUMNS} FROM posts \
+             WHERE author_id = $1 AND (create_time, id) < ($2, $3) \
+               AND visibility = ANY ($4::smallint[]) \
+             ORDER BY create_time DESC, id DESC LIMIT $5"
+        ))
+        .bind(author_id)
+        .bind(time)
+        .bind(id)
+        .bind(visibilities)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.db.pool)
+        .await?
+        .iter()
+        .map(post_from_row)
+        .collect()
+    }
+
+    async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
+        if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
+            return Ok(Vec::new());
+        }
+        bind_recent_posts(sqlx::query(RECENT_POSTS_SQL), q)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(post_from_row)
+            .collect()
+    }
+}
+
+/// Bulk loading and query plans, for the candidate query benchmark.
+#[cfg(test)]
+impl PgPostStore {
+    /// Inserts `posts` (with their hashtags), 10,000 to a transaction, one statement per
+    /// table and transaction.
+    pub(crate) async fn insert_many(&self, posts: &[PostRecord]) -> StoreResult<()> {
+        for chunk in posts.chunks(10_000) {
+            let mut tx = self.db.pool.begin().await?;
+            // unnest flattens a 2-D array, so hashtags and mentions go in as one delimited
+            // string per post (string_to_array('') is the empty array).
+            let joined = |lists: fn(&PostRecord) -> &Vec<String>| -> Vec<String> {
+                chunk.iter().map(|p| lists(p).join("\u{1f}")).collect()
+            };
+            let column =
+                |f: fn(&PostRecord) -> String| -> Vec<String> { chunk.iter().map(f).collect() };
+            sqlx::query(
+                "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
+                 create_time) \
+                 SELECT id, author_id, text, visibility, \
+                   string_to_array(hashtags, E'\\x1f'), \
+                   string_to_array(mentions, E'\\x1f'), create_time \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], \
+                   $6::text[], $7::bigint[]) \
+                   AS t(id, author_id, text, visibility, hashtags, mentions, create_time)",
+            )
+            .bind(column(|p| p.id.clone()))
+            .bind(column(|p| p.author_id.clone()))
+            .bind(column(|p| p.text.clone()))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|p| visibility_code(p.visibility))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(joined(|p| &p.hashtags))
+            .bind(joined(|p| &p.mentions))
+            .bind(chunk.iter().map(|p| p.create_time).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            let (mut tags, mut times, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+            for p in chunk {
+                for tag in &p.hashtags {
+                    tags.push(tag.clone());
+                    times.push(p.create_time);
+                    ids.push(p.id.clone());
+                }
+            }
+            sqlx::query(
+                "INSERT INTO post_hashtags (hashtag, create_time, post_id) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tags)
+            .bind(times)
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Gathers the planner's statistics.
+    pub(crate) async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE posts, post_hashtags")
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the candidate query of `q`.
+    pub(crate) async fn explain_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<String> {
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {RECENT_POSTS_SQL}");
+        let rows = bind_recent_posts(sqlx::query(&sql), q)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out = String::new();
+        for row in rows {
+            let line: String = row.try_get(0)?;
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}

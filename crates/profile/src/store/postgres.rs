@@ -1,0 +1,762 @@
+//! The profile store on PostgreSQL: the service's own schema in a shared database.
+//!
+//! Transactions run at READ COMMITTED, where each statement reads what was committed when it
+//! started, so a read followed by a write is not atomic by itself. Every transaction that
+//! changes how two members relate (invite, accept, follow, block) therefore first takes a
+//! transaction-scoped advisory lock on the unordered pair: they run one after another for that
+//! pair, and each one's reads see everything the previous one committed. Constraints (primary
+//! keys, the one-pending-invitation index) stay the last line of defence and map to the same
+//! errors as on SQLite.
+
+use async_trait::async_trait;
+use pronet_common::db::{MigrationFile, PgDb};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{ProfileStore, StoreResult};
+use crate::domain::{
+    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
+    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
+    ProfileRecord, RelationshipRecord,
+};
+use crate::error::ProfileError;
+
+const MIGRATIONS: &[MigrationFile] = &[
+    MigrationFile {
+        version: 1,
+        description: "profiles",
+        sql: include_str!("../../migrations/postgres/0001_profiles.sql"),
+    },
+    MigrationFile {
+        version: 2,
+        description: "blocks",
+        sql: include_str!("../../migrations/postgres/0002_blocks.sql"),
+    },
+    MigrationFile {
+        version: 3,
+        description: "idempotency keys",
+        sql: include_str!("../../migrations/postgres/0003_idempotency_keys.sql"),
+    },
+];
+
+/// Skills are JSONB, read back as their JSON text.
+const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
+                               skills::text AS skills, create_time, update_time";
+const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
+
+#[derive(Debug, Clone)]
+pub struct PgProfileStore {
+    db: PgDb,
+}
+
+impl PgProfileStore {
+    /// Connects to `url` and migrates `schema`, creating it if needed.
+    pub async fn open(url: &str, schema: &str) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            db: PgDb::open(url, schema, MIGRATIONS).await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+fn profile_from_row(row: &PgRow) -> StoreResult<ProfileRecord> {
+    let skills: String = row.try_get("skills")?;
+    Ok(ProfileRecord {
+        id: row.try_get("id")?,
+        handle: row.try_get("handle")?,
+        display_name: row.try_get("display_name")?,
+        headline: row.try_get("headline")?,
+        summary: row.try_get("summary")?,
+        location: row.try_get("location")?,
+        industry: row.try_get("industry")?,
+        skills: serde_json::from_str(&skills)
+            .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+    })
+}
+
+fn invitation_from_row(row: &PgRow) -> StoreResult<InvitationRecord> {
+    let state: i64 = row.try_get("state")?;
+    Ok(InvitationRecord {
+        id: row.try_get("id")?,
+        inviter_id: row.try_get("inviter_id")?,
+        invitee_id: row.try_get("invitee_id")?,
+        message: row.try_get("message")?,
+        state: InvitationState::from_i64(state)
+            .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
+        create_time: row.try_get("create_time")?,
+    })
+}
+
+fn skills_json(skills: &[String]) -> String {
+    serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
+}
+
+/// The constraint a unique violation names (see the migrations), or `None` for other errors.
+fn violated_unique(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+async fn exists<'e, E>(executor: E, sql: &str, id: &str) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    Ok(sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .is_some())
+}
+
+const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = $1";
+
+/// Keeps the profiles a viewer may see: none blocked either way with the viewer, who is `$1`.
+/// A NULL viewer (a service) sees every profile. Each direction is one index lookup.
+const VISIBLE_TO_VIEWER: &str = "NOT EXISTS (SELECT 1 FROM blocks \
+     WHERE blocker_id = $1 AND blocked_id = profiles.id) \
+     AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = $1 AND blocker_id = profiles.id)";
+
+/// Whether `a` blocked `b` or `b` blocked `a`.
+async fn blocked_either_way(conn: &mut PgConnection, a: &str, b: &str) -> StoreResult<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
+         OR (blocker_id = $2 AND blocked_id = $1)",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_optional(conn)
+    .await?
+    .is_some())
+}
+
+/// Records in the transaction that `key` created `resource_id`. A key already recorded is a
+/// unique violation, which the caller resolves by replaying.
+async fn record_idempotency_key(
+    conn: &mut PgConnection,
+    key: &IdempotencyKey,
+    resource_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&key.caller)
+    .bind(&key.request_id)
+    .bind(resource_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl PgProfileStore {
+    /// Serializes the transactions that change how `a` and `b` relate (see the module docs);
+    /// released at commit or rollback. Keyed by schema too, so services and test schemas
+    /// sharing a server do not wait on each other (a hash collision only costs a wait).
+    async fn lock_pair(&self, conn: &mut PgConnection, a: &str, b: &str) -> StoreResult<()> {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("{} pair {low} {high}", self.db.schema))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The resource an idempotency key created, if a request with it succeeded.
+    async fn recorded(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT resource_id FROM idempotency_keys WHERE caller = $1 AND request_id = $2",
+        )
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .fetch_optional(&self.db.pool)
+        .await?)
+    }
+
+    /// After a failed create with `key` (its transaction rolled back): when a request with the
+    /// same key has committed meanwhile, the failure was the race with it (its row, its pending
+    /// invitation or its key), and its resource is the answer.
+    async fn recorded_after_failure(
+        &self,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<Option<String>> {
+        match key {
+            Some(key) => self.recorded(key).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn replay_profile(&self, id: &str) -> StoreResult<ProfileRecord> {
+        self.get_profile(id, None)
+            .await?
+            .ok_or(ProfileError::NotFound("profile"))
+    }
+
+    async fn replay_invitation(&self, id: &str) -> StoreResult<InvitationRecord> {
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .as_ref()
+        .map(invitation_from_row)
+        .transpose()?
+        // Only a block removes an invitation; a new one would not be found either.
+        .ok_or(ProfileError::NotFound("invitee"))
+    }
+
+    async fn insert_profile(
+        &self,
+        id: &str,
+        f: ProfileFields,
+        now: i64,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<ProfileRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        let result = sqlx::query(
+            "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
+             location, industry, skills, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $10)",
+        )
+        .bind(id)
+        .bind(f.handle.as_str())
+        .bind(f.handle.key())
+        .bind(&f.display_name)
+        .bind(&f.headline)
+        .bind(&f.summary)
+        .bind(&f.location)
+        .bind(&f.industry)
+        .bind(skills_json(&f.skills))
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = result {
+            let err = match violated_unique(&e) {
+                Some("profiles_pkey") => ProfileError::ProfileExists,
+                Some(_) => {
+                    // The failed statement aborted the transaction: look outside it. The
+                    // member's own profile wins over the handle, as on SQLite.
+                    tx.rollback().await?;
+                    if exists(&self.db.pool, PROFILE_EXISTS, id).await? {
+                        ProfileError::ProfileExists
+                    } else {
+                        ProfileError::HandleTaken
+                    }
+                }
+                None => e.into(),
+            };
+            return Err(err);
+        }
+        if let Some(key) = key {
+            record_idempotency_key(&mut tx, key, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ProfileRecord {
+            id: id.to_owned(),
+            handle: f.handle.as_str().to_owned(),
+            display_name: f.display_name,
+            headline: f.headline,
+            summary: f.summary,
+            location: f.location,
+            industry: f.industry,
+            skills: f.skills,
+            create_time: now,
+            update_time: now,
+        })
+    }
+
+    async fn insert_invitation(
+        &self,
+        inv: InvitationRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<InvitationRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        self.lock_pair(&mut tx, &inv.inviter_id, &inv.invitee_id)
+            .await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+            return Err(ProfileError::NotFound("inviter"));
+        }
+        // A block either way looks exactly like a missing invitee.
+        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
+            || blocked_either_way(&mut tx, &inv.inviter_id, &inv.invitee_id).await?
+        {
+            return Err(ProfileError::NotFound("invitee"));
+        }
+        let connected =
+            sqlx::query("SELECT 1 FROM connections WHERE member_id = $1 AND other_id = $2")
+                .bind(&inv.inviter_id)
+                .bind(&inv.invitee_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if connected {
+            return Err(ProfileError::AlreadyConnected);
+        }
+        let result = sqlx::query(
+            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
+             update_time) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&inv.id)
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .bind(&inv.message)
+        .bind(InvitationState::Pending as i64)
+        .bind(inv.create_time)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if violated_unique(&e) == Some("invitations_one_pending_per_pair") => {
+                return Err(ProfileError::InvitationPending)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(key) = key {
+            record_idempotency_key(&mut tx, key, &inv.id, inv.create_time).await?;
+        }
+        tx.commit().await?;
+        Ok(InvitationRecord {
+            state: InvitationState::Pending,
+            ..inv
+        })
+    }
+}
+
+#[async_trait]
+impl ProfileStore for PgProfileStore {
+    async fn create_profile(
+        &self,
+        id: &str,
+        f: ProfileFields,
+        now: i64,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<ProfileRecord> {
+        if let Some(key) = key {
+            if let Some(id) = self.recorded(key).await? {
+                return self.replay_profile(&id).await;
+            }
+        }
+        match self.insert_profile(id, f, now, key).await {
+            Err(err) => match self.recorded_after_failure(key).await? {
+                Some(id) => self.replay_profile(&id).await,
+                None => Err(err),
+            },
+            created => created,
+        }
+    }
+
+    async fn get_profile(
+        &self,
+        id: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $2 AND {VISIBLE_TO_VIEWER}"
+        ))
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .as_ref()
+        .map(profile_from_row)
+        .transpose()
+    }
+
+    async fn get_profile_by_handle(
+        &self,
+        handle_key: &str,
+        viewer: Option<&str>,
+    ) -> StoreResult<Option<ProfileRecord>> {
+        sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE handle_key = $2 AND {VISIBLE_TO_VIEWER}"
+        ))
+        .bind(viewer)
+        .bind(handle_key)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .as_ref()
+        .map(profile_from_row)
+        .transpose()
+    }
+
+    async fn batch_get_profiles(
+        &self,
+        ids: &[String],
+        viewer: Option<&str>,
+    ) -> StoreResult<Vec<ProfileRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ANY($2) AND {VISIBLE_TO_VIEWER}"
+        ))
+        .bind(viewer)
+        .bind(ids)
+        .fetch_all(&self.db.pool)
+        .await?
+        .iter()
+        .map(profile_from_row)
+        .collect()
+    }
+
+    async fn update_profile(
+        &self,
+        id: &str,
+        changes: ProfileChanges,
+        now: i64,
+    ) -> StoreResult<ProfileRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        // Locked until commit, so concurrent updates apply one after another and none is
+        // lost. NO KEY: the id does not change, so rows referencing it need not wait.
+        let row = sqlx::query(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("profile"))?;
+        let mut profile = profile_from_row(&row)?;
+        changes.apply(&mut profile);
+        profile.update_time = now;
+        let result = sqlx::query(
+            "UPDATE profiles SET handle = $1, handle_key = $2, display_name = $3, \
+             headline = $4, summary = $5, location = $6, industry = $7, skills = $8::jsonb, \
+             update_time = $9 WHERE id = $10",
+        )
+        .bind(&profile.handle)
+        .bind(profile.handle.to_ascii_lowercase())
+        .bind(&profile.display_name)
+        .bind(&profile.headline)
+        .bind(&profile.summary)
+        .bind(&profile.location)
+        .bind(&profile.industry)
+        .bind(skills_json(&profile.skills))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if violated_unique(&e).is_some() => return Err(ProfileError::HandleTaken),
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(profile)
+    }
+
+    async fn create_invitation(
+        &self,
+        inv: InvitationRecord,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<InvitationRecord> {
+        if let Some(key) = key {
+            if let Some(id) = self.recorded(key).await? {
+                return self.replay_invitation(&id).await;
+            }
+        }
+        match self.insert_invitation(inv, key).await {
+            Err(err) => match self.recorded_after_failure(key).await? {
+                Some(id) => self.replay_invitation(&id).await,
+                None => Err(err),
+            },
+            created => created,
+        }
+    }
+
+    async fn accept_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        // The pair first (an invitation's members never change), then the pair's lock, then
+        // the invitation again: a concurrent accept or block may have changed it meanwhile.
+        let pair: Option<(String, String)> =
+            sqlx::query_as("SELECT inviter_id, invitee_id FROM invitations WHERE id = $1")
+                .bind(invitation_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        let (inviter_id, invitee_id) = pair.ok_or(ProfileError::NotFound("invitation"))?;
+        let mut tx = self.db.pool.begin().await?;
+        self.lock_pair(&mut tx, &inviter_id, &invitee_id).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("invitation"))?;
+        let mut inv = invitation_from_row(&row)?;
+        if inv.invitee_id != member_id {
+            return Err(ProfileError::NotInvitee);
+        }
+        if inv.state != InvitationState::Pending {
+            return Err(ProfileError::InvitationNotPending);
+        }
+        sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
+            .bind(InvitationState::Accepted as i64)
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO connections (member_id, other_id, create_time) \
+             VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT (member_id, other_id) DO NOTHING",
+        )
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        inv.state = InvitationState::Accepted;
+        Ok(inv)
+    }
+
+    async fn list_invitations(
+        &self,
+        member_id: &str,
+        direction: InvitationDirection,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<InvitationRecord>> {
+        let column = match direction {
+            InvitationDirection::Received => "invitee_id",
+            InvitationDirection::Sent => "inviter_id",
+        };
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations \
+             WHERE {column} = $1 AND state = $2 AND (create_time, id) < ($3, $4) \
+             ORDER BY create_time DESC, id DESC LIMIT $5"
+        ))
+        .bind(member_id)
+        .bind(InvitationState::Pending as i64)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.pool)
+        .await?
+        .iter()
+        .map(invitation_from_row)
+        .collect()
+    }
+
+    async fn list_connections(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let rows = sqlx::query(
+            "SELECT other_id, create_time FROM connections \
+             WHERE member_id = $1 AND (create_time, other_id) < ($2, $3) \
+             ORDER BY create_time DESC, other_id DESC LIMIT $4",
+        )
+        .bind(member_id)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConnectionRecord {
+                    member_id: r.try_get("other_id")?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn follow(
+        &self,
+        member_id: &str,
+        target: FollowTarget,
+        now: i64,
+    ) -> StoreResult<FollowingRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        if let FollowTarget::Member(followee) = &target {
+            self.lock_pair(&mut tx, member_id, followee).await?;
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if let FollowTarget::Member(followee) = &target {
+            // A block either way looks exactly like a missing followee.
+            if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
+                || blocked_either_way(&mut tx, member_id, followee).await?
+            {
+                return Err(ProfileError::NotFound("followee"));
+            }
+        }
+        // A concurrent follow of the same target makes this insert wait for it and then do
+        // nothing; the next statement reads the row it committed.
+        sqlx::query(
+            "INSERT INTO follows (member_id, target_kind, target, create_time) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, target_kind, target) DO NOTHING",
+        )
+        .bind(member_id)
+        .bind(target.kind())
+        .bind(target.value())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let create_time: i64 = sqlx::query_scalar(
+            "SELECT create_time FROM follows \
+             WHERE member_id = $1 AND target_kind = $2 AND target = $3",
+        )
+        .bind(member_id)
+        .bind(target.kind())
+        .bind(target.value())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(FollowingRecord {
+            target,
+            create_time,
+        })
+    }
+
+    async fn list_following(
+        &self,
+        member_id: &str,
+        after: Option<FollowCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowingRecord>> {
+        let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
+            (c.time, c.kind, c.target)
+        });
+        let rows = sqlx::query(
+            "SELECT target_kind, target, create_time FROM follows \
+             WHERE member_id = $1 AND (create_time, target_kind, target) < ($2, $3, $4) \
+             ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT $5",
+        )
+        .bind(member_id)
+        .bind(time)
+        .bind(kind)
+        .bind(target)
+        .bind(limit as i64)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: i64 = r.try_get("target_kind")?;
+                let value: String = r.try_get("target")?;
+                Ok(FollowingRecord {
+                    target: FollowTarget::from_parts(kind, value)
+                        .ok_or_else(|| ProfileError::Corrupt(format!("follow kind {kind}")))?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn block_member(&self, member_id: &str, blocked_id: &str, now: i64) -> StoreResult<()> {
+        // One transaction: nobody sees the block without its clean-up, or the reverse. The pair
+        // lock makes a concurrent invite, accept or follow either finish before the clean-up
+        // (which then removes what it made) or start after the block (and see it).
+        let mut tx = self.db.pool.begin().await?;
+        self.lock_pair(&mut tx, member_id, blocked_id).await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
+            return Err(ProfileError::NotFound("blocked member"));
+        }
+        sqlx::query(
+            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES ($1, $2, $3) \
+             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
+             OR (member_id = $2 AND other_id = $1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM follows WHERE (member_id = $1 AND target_kind = $3 AND target = $2) \
+             OR (member_id = $2 AND target_kind = $3 AND target = $1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(FollowTarget::MEMBER_KIND)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM invitations \
+             WHERE (inviter_id = $1 AND state = $3 AND invitee_id = $2) \
+             OR (inviter_id = $2 AND state = $3 AND invitee_id = $1)",
+        )
+        .bind(member_id)
+        .bind(blocked_id)
+        .bind(InvitationState::Pending as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+            .bind(member_id)
+            .bind(blocked_id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn relationships(
+        &self,
+        viewer_id: &str,
+        ids: &[String],
+    ) -> StoreResult<Vec<RelationshipRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement, so one snapshot; every EXISTS is a primary-key lookup, and the rows
+        // come back in request order, repeats included.
+        let rows = sqlx::query(RELATIONSHIPS)
+            .bind(viewer_id)
+            .bind(ids)
+            .fetch_all(&self.db.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RelationshipRecord {
+                    member_id: r.try_get("id")?,
+                    connected: r.try_get("connected")?,
+                    blocked: r.try_get("blocked")?,
+                })
+            })
+            .collect()
+    }
+}
+
+const RELATIONSHIPS: &str = "SELECT ids.id, \
+     EXISTS (SELECT 1 FROM connections WHERE member_id = $1 AND other_id = ids.id) AS connected, \
+     EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = ids.id) \
+     OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ids.id AND blocked_id = $1) AS blocked \
+     FROM unnest($2::text[]) WITH ORDINALITY AS ids (id, n) ORDER BY ids.n";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1349 @@
+//! One suite for every backend: each `check_*` takes a fresh store and runs twice, as
+//! `sqlite_*` on a temporary file and as `postgres_*` in a schema of its own (skipped, loudly,
+//! when no PostgreSQL is reachable outside CI). Races run 32 or more tasks on four threads.
+
+use std::sync::Arc;
+
+use pronet_common::testing::postgres_schema;
+
+use super::postgres::PgProfileStore;
+use super::sqlite::SqliteProfileStore;
+use super::*;
+use crate::domain::{Handle, InvitationState};
+
+/// Generates, for each `check => sqlite_test, postgres_test;`, a test on each backend.
+macro_rules! on_both_backends {
+    ($($check:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteProfileStore::open(&dir.path().join("profile.db"))
+                .await
+                .unwrap();
+            $check(Arc::new(store)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $postgres() {
+            let Some(t) = postgres_schema(stringify!($check)).await else {
+                return;
+            };
+            let store = PgProfileStore::open(&t.url, &t.schema).await.unwrap();
+            $check(Arc::new(store)).await;
+            // The schema is dropped only now, after the check is done with it.
+            drop(t);
+        }
+    )*};
+}
+
+on_both_backends! {
+    check_profiles_are_created_and_found =>
+        sqlite_profiles_are_created_and_found, postgres_profiles_are_created_and_found;
+    check_a_taken_id_is_told_apart_from_a_taken_handle =>
+        sqlite_a_taken_id_is_told_apart_from_a_taken_handle,
+        postgres_a_taken_id_is_told_apart_from_a_taken_handle;
+    check_racing_creates_without_a_key_create_one =>
+        sqlite_racing_creates_without_a_key_create_one,
+        postgres_racing_creates_without_a_key_create_one;
+    check_profiles_are_updated =>
+        sqlite_profiles_are_updated, postgres_profiles_are_updated;
+    check_concurrent_updates_lose_no_change =>
+        sqlite_concurrent_updates_lose_no_change, postgres_concurrent_updates_lose_no_change;
+    check_invitations_follow_the_rules =>
+        sqlite_invitations_follow_the_rules, postgres_invitations_follow_the_rules;
+    check_racing_invitations_leave_one_pending =>
+        sqlite_racing_invitations_leave_one_pending,
+        postgres_racing_invitations_leave_one_pending;
+    check_accepting_connects_both_ways =>
+        sqlite_accepting_connects_both_ways, postgres_accepting_connects_both_ways;
+    check_racing_accepts_connect_once_both_ways =>
+        sqlite_racing_accepts_connect_once_both_ways,
+        postgres_racing_accepts_connect_once_both_ways;
+    check_follows_are_idempotent_and_check_the_target =>
+        sqlite_follows_are_idempotent_and_check_the_target,
+        postgres_follows_are_idempotent_and_check_the_target;
+    check_racing_follows_of_one_target_make_one_row =>
+        sqlite_racing_follows_of_one_target_make_one_row,
+        postgres_racing_follows_of_one_target_make_one_row;
+    check_block_removes_connection_follows_and_invitations_both_ways =>
+        sqlite_block_removes_connection_follows_and_invitations_both_ways,
+        postgres_block_removes_connection_follows_and_invitations_both_ways;
+    check_blocked_members_are_hidden_and_cannot_invite_or_follow =>
+        sqlite_blocked_members_are_hidden_and_cannot_invite_or_follow,
+        postgres_blocked_members_are_hidden_and_cannot_invite_or_follow;
+    check_blocks_are_idempotent_and_never_for_oneself =>
+        sqlite_blocks_are_idempotent_and_never_for_oneself,
+        postgres_blocks_are_idempotent_and_never_for_oneself;
+    check_a_block_racing_invitations_and_follows_leaves_none =>
+        sqlite_a_block_racing_invitations_and_follows_leaves_none,
+        postgres_a_block_racing_invitations_and_follows_leaves_none;
+    check_relationships_come_in_request_order =>
+        sqlite_relationships_come_in_request_order,
+        postgres_relationships_come_in_request_order;
+    check_connections_page_newest_first =>
+        sqlite_connections_page_newest_first, postgres_connections_page_newest_first;
+    check_invitations_page_newest_first =>
+        sqlite_invitations_page_newest_first, postgres_invitations_page_newest_first;
+    check_following_pages_newest_first =>
+        sqlite_following_pages_newest_first, postgres_following_pages_newest_first;
+    check_create_profile_retries_return_the_first_profile =>
+        sqlite_create_profile_retries_return_the_first_profile,
+        postgres_create_profile_retries_return_the_first_profile;
+    check_racing_create_profile_retries_create_one =>
+        sqlite_racing_create_profile_retries_create_one,
+        postgres_racing_create_profile_retries_create_one;
+    check_create_invitation_retries_return_the_first_invitation =>
+        sqlite_create_invitation_retries_return_the_first_invitation,
+        postgres_create_invitation_retries_return_the_first_invitation;
+    check_racing_create_invitation_retries_create_one =>
+        sqlite_racing_create_invitation_retries_create_one,
+        postgres_racing_create_invitation_retries_create_one;
+}
+
+/// Tasks each race runs at once.
+const RACERS: usize = 32;
+
+type Store = Arc<dyn ProfileStore>;
+
+fn fields(handle: &str) -> ProfileFields {
+    ProfileFields {
+        handle: Handle::parse(handle).unwrap(),
+        display_name: handle.into(),
+        headline: String::new(),
+        summary: String::new(),
+        location: String::new(),
+        industry: String::new(),
+        skills: Vec::new(),
+    }
+}
+
+/// Profiles for each id, handle = id, created at time 1.
+async fn members(store: &Store, ids: &[&str]) {
+    for id in ids {
+        store.create_profile(id, fields(id), 1, None).await.unwrap();
+    }
+}
+
+fn invitation(id: &str, from: &str, to: &str, time: i64) -> InvitationRecord {
+    InvitationRecord {
+        id: id.into(),
+        inviter_id: from.into(),
+        invitee_id: to.into(),
+        message: format!("{from} to {to}"),
+        state: InvitationState::Pending,
+        create_time: time,
+    }
+}
+
+fn key(caller: &str, request_id: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        caller: caller.into(),
+        request_id: request_id.into(),
+    }
+}
+
+/// Connects `a` and `b` at `time` through an invitation `a->b`.
+async fn connect(store: &Store, a: &str, b: &str, time: i64) {
+    let id = format!("{a}-{b}");
+    store
+        .create_invitation(invitation(&id, a, b, time), None)
+        .await
+        .unwrap();
+    store.accept_invitation(&id, b, time).await.unwrap();
+}
+
+async fn connections(store: &Store, id: &str) -> Vec<ConnectionRecord> {
+    store.list_connections(id, None, 1000).await.unwrap()
+}
+
+async fn connected_ids(store: &Store, id: &str) -> Vec<String> {
+    connections(store, id)
+        .await
+        .into_iter()
+        .map(|c| c.member_id)
+        .collect()
+}
+
+async fn following(store: &Store, id: &str) -> Vec<FollowTarget> {
+    store
+        .list_following(id, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.target)
+        .collect()
+}
+
+async fn pending(store: &Store, id: &str, direction: InvitationDirection) -> Vec<String> {
+    store
+        .list_invitations(id, direction, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+fn member(id: &str) -> FollowTarget {
+    FollowTarget::Member(id.into())
+}
+
+fn hashtag(tag: &str) -> FollowTarget {
+    FollowTarget::Hashtag(tag.into())
+}
+
+/// Runs `n` copies of `task(i)` at once and returns their results in order of `i`.
+async fn race<T, F, Fut>(n: usize, task: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(task(i))).collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.unwrap());
+    }
+    results
+}
+
+/// All pages of `fetch(after)` with page size `limit`, stopping after the first short page,
+/// exactly as a client following next-page tokens does.
+async fn pages<T, C, F, Fut>(limit: usize, cursor: impl Fn(&T) -> C, fetch: F) -> Vec<Vec<T>>
+where
+    F: Fn(Option<C>) -> Fut,
+    Fut: std::future::Future<Output = StoreResult<Vec<T>>>,
+{
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fetch(after.take()).await.unwrap();
+        let full = page.len() == limit;
+        if let Some(last) = page.last() {
+            after = Some(cursor(last));
+        }
+        all.push(page);
+        if !full || all.len() > 100 {
+            return all;
+        }
+    }
+}
+
+async fn check_profiles_are_created_and_found(store: Store) {
+    let mut f = fields("Ada_L");
+    f.headline = "Engineer".into();
+    f.summary = "line one\nline two".into();
+    f.location = "London".into();
+    f.industry = "Computing".into();
+    f.skills = vec!["Rust".into(), "Go".into(), "Émigré \"quoted\"".into()];
+    let created = store.create_profile("ada", f, 100, None).await.unwrap();
+    assert_eq!(
+        created,
+        ProfileRecord {
+            id: "ada".into(),
+            handle: "Ada_L".into(),
+            display_name: "Ada_L".into(),
+            headline: "Engineer".into(),
+            summary: "line one\nline two".into(),
+            location: "London".into(),
+            industry: "Computing".into(),
+            skills: vec!["Rust".into(), "Go".into(), "Émigré \"quoted\"".into()],
+            create_time: 100,
+            update_time: 100,
+        }
+    );
+    let found = Some(created.clone());
+    assert_eq!(store.get_profile("ada", None).await.unwrap(), found);
+    assert_eq!(store.get_profile("ada", Some("ada")).await.unwrap(), found);
+    assert_eq!(
+        store.get_profile_by_handle("ada_l", None).await.unwrap(),
+        found
+    );
+    assert_eq!(
+        store
+            .get_profile_by_handle("ada_l", Some("zed"))
+            .await
+            .unwrap(),
+        found
+    );
+    // The key is lowercase: the stored spelling is not a key.
+    assert_eq!(
+        store.get_profile_by_handle("Ada_L", None).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_profile("nobody", None).await.unwrap(), None);
+
+    members(&store, &["bob"]).await;
+    let ids: Vec<String> = ["bob", "nobody", "ada", "bob"].map(String::from).to_vec();
+    let mut got: Vec<String> = store
+        .batch_get_profiles(&ids, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["ada", "bob"]);
+    assert_eq!(store.batch_get_profiles(&[], None).await.unwrap(), []);
+    assert_eq!(
+        store
+            .batch_get_profiles(&["nobody".to_string()], Some("ada"))
+            .await
+            .unwrap(),
+        []
+    );
+}
+
+async fn check_a_taken_id_is_told_apart_from_a_taken_handle(store: Store) {
+    store
+        .create_profile("ada", fields("ada"), 1, None)
+        .await
+        .unwrap();
+    // Id and handle both taken: the id wins, so a retried create says the profile exists.
+    let err = store
+        .create_profile("ada", fields("ada"), 2, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::ProfileExists), "{err:?}");
+    let err = store
+        .create_profile("ada", fields("other"), 2, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::ProfileExists), "{err:?}");
+    let err = store
+        .create_profile("bob", fields("Ada"), 2, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::HandleTaken), "{err:?}");
+    assert_eq!(store.get_profile("bob", None).await.unwrap(), None);
+}
+
+async fn check_racing_creates_without_a_key_create_one(store: Store) {
+    // One member creating their profile from many places at once.
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .create_profile("ada", fields("ada"), 100 + i as i64, None)
+                .await
+        }
+    })
+    .await;
+    let created: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, ProfileError::ProfileExists)),
+        "{results:?}"
+    );
+    assert_eq!(
+        store.get_profile("ada", None).await.unwrap().as_ref(),
+        Some(created[0])
+    );
+    // Many members after one handle.
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .create_profile(&format!("m{i}"), fields("Wanted"), 1, None)
+                .await
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, ProfileError::HandleTaken)),
+        "{results:?}"
+    );
+}
+
+async fn check_profiles_are_updated(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    let updated = store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                headline: Some("New".into()),
+                skills: Some(vec!["A".into(), "B".into()]),
+                ..Default::default()
+            },
+            200,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            updated.headline.as_str(),
+            updated.skills.clone(),
+            updated.display_name.as_str(),
+            updated.create_time,
+            updated.update_time
+        ),
+        ("New", vec!["A".to_string(), "B".to_string()], "ada", 1, 200)
+    );
+    assert_eq!(store.get_profile("ada", None).await.unwrap(), Some(updated));
+
+    let renamed = store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                handle: Some(Handle::parse("ADA_2").unwrap()),
+                ..Default::default()
+            },
+            300,
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.handle, "ADA_2");
+    assert_eq!(
+        store.get_profile_by_handle("ada_2", None).await.unwrap(),
+        Some(renamed)
+    );
+    assert_eq!(
+        store.get_profile_by_handle("ada", None).await.unwrap(),
+        None
+    );
+    // A member may change the case of their own handle.
+    store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                handle: Some(Handle::parse("Ada_2").unwrap()),
+                ..Default::default()
+            },
+            400,
+        )
+        .await
+        .unwrap();
+    let err = store
+        .update_profile(
+            "bob",
+            ProfileChanges {
+                handle: Some(Handle::parse("ada_2").unwrap()),
+                ..Default::default()
+            },
+            500,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::HandleTaken), "{err:?}");
+    assert_eq!(
+        store
+            .get_profile("bob", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .handle,
+        "bob"
+    );
+    let err = store
+        .update_profile("nobody", ProfileChanges::default(), 600)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("profile")), "{err:?}");
+}
+
+async fn check_concurrent_updates_lose_no_change(store: Store) {
+    members(&store, &["ada"]).await;
+    // Half change the headline, half the location: each update must start from the other's
+    // result, or one field comes back empty.
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        async move {
+            let changes = if i % 2 == 0 {
+                ProfileChanges {
+                    headline: Some(format!("h{i}")),
+                    ..Default::default()
+                }
+            } else {
+                ProfileChanges {
+                    location: Some(format!("l{i}")),
+                    ..Default::default()
+                }
+            };
+            store.update_profile("ada", changes, 10 + i as i64).await
+        }
+    })
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let ada = store.get_profile("ada", None).await.unwrap().unwrap();
+    assert!(ada.headline.starts_with('h'), "{ada:?}");
+    assert!(ada.location.starts_with('l'), "{ada:?}");
+}
+
+async fn check_invitations_follow_the_rules(store: Store) {
+    members(&store, &["ada", "bob", "cyd"]).await;
+    let err = store
+        .create_invitation(invitation("i0", "zed", "ada", 5), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("inviter")), "{err:?}");
+    let err = store
+        .create_invitation(invitation("i0", "ada", "zed", 5), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("invitee")), "{err:?}");
+
+    let created = store
+        .create_invitation(invitation("i1", "ada", "bob", 10), None)
+        .await
+        .unwrap();
+    assert_eq!(created, invitation("i1", "ada", "bob", 10));
+    // One pending invitation per pair, whichever way.
+    for (id, from, to) in [("i2", "ada", "bob"), ("i3", "bob", "ada")] {
+        let err = store
+            .create_invitation(invitation(id, from, to, 20), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::InvitationPending), "{err:?}");
+    }
+    assert_eq!(
+        pending(&store, "bob", InvitationDirection::Received).await,
+        ["i1"]
+    );
+    assert_eq!(
+        pending(&store, "ada", InvitationDirection::Sent).await,
+        ["i1"]
+    );
+    assert_eq!(
+        pending(&store, "ada", InvitationDirection::Received).await,
+        Vec::<String>::new()
+    );
+
+    store.accept_invitation("i1", "bob", 30).await.unwrap();
+    for (id, from, to) in [("i4", "ada", "bob"), ("i5", "bob", "ada")] {
+        let err = store
+            .create_invitation(invitation(id, from, to, 40), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::AlreadyConnected), "{err:?}");
+    }
+    // Other pairs are unaffected.
+    store
+        .create_invitation(invitation("i6", "cyd", "ada", 50), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending(&store, "ada", InvitationDirection::Received).await,
+        ["i6"]
+    );
+}
+
+async fn check_racing_invitations_leave_one_pending(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        async move {
+            let (from, to) = if i % 2 == 0 {
+                ("ada", "bob")
+            } else {
+                ("bob", "ada")
+            };
+            store
+                .create_invitation(invitation(&format!("i{i}"), from, to, i as i64), None)
+                .await
+        }
+    })
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, ProfileError::InvitationPending)),
+        "{results:?}"
+    );
+    let mut all = pending(&store, "ada", InvitationDirection::Sent).await;
+    all.extend(pending(&store, "ada", InvitationDirection::Received).await);
+    assert_eq!(all.len(), 1, "{all:?}");
+}
+
+async fn check_accepting_connects_both_ways(store: Store) {
+    members(&store, &["ada", "bob", "cyd"]).await;
+    store
+        .create_invitation(invitation("i1", "ada", "bob", 10), None)
+        .await
+        .unwrap();
+    let err = store
+        .accept_invitation("nope", "bob", 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProfileError::NotFound("invitation")),
+        "{err:?}"
+    );
+    for who in ["cyd", "ada"] {
+        let err = store.accept_invitation("i1", who, 20).await.unwrap_err();
+        assert!(matches!(err, ProfileError::NotInvitee), "{who}: {err:?}");
+    }
+    let accepted = store.accept_invitation("i1", "bob", 20).await.unwrap();
+    assert_eq!(
+        accepted,
+        InvitationRecord {
+            state: InvitationState::Accepted,
+            ..invitation("i1", "ada", "bob", 10)
+        }
+    );
+    assert_eq!(
+        connections(&store, "ada").await,
+        [ConnectionRecord {
+            member_id: "bob".into(),
+            create_time: 20
+        }]
+    );
+    assert_eq!(
+        connections(&store, "bob").await,
+        [ConnectionRecord {
+            member_id: "ada".into(),
+            create_time: 20
+        }]
+    );
+    assert_eq!(connected_ids(&store, "cyd").await, Vec::<String>::new());
+    let err = store.accept_invitation("i1", "bob", 30).await.unwrap_err();
+    assert!(matches!(err, ProfileError::InvitationNotPending), "{err:?}");
+    assert_eq!(
+        pending(&store, "bob", InvitationDirection::Received).await,
+        Vec::<String>::new()
+    );
+}
+
+async fn check_racing_accepts_connect_once_both_ways(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    store
+        .create_invitation(invitation("i1", "ada", "bob", 10), None)
+        .await
+        .unwrap();
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        async move { store.accept_invitation("i1", "bob", 100 + i as i64).await }
+    })
+    .await;
+    let winners: Vec<usize> = (0..RACERS).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, ProfileError::InvitationNotPending)),
+        "{results:?}"
+    );
+    // Both ways, once, at the winner's time.
+    let time = 100 + winners[0] as i64;
+    assert_eq!(
+        connections(&store, "ada").await,
+        [ConnectionRecord {
+            member_id: "bob".into(),
+            create_time: time
+        }]
+    );
+    assert_eq!(
+        connections(&store, "bob").await,
+        [ConnectionRecord {
+            member_id: "ada".into(),
+            create_time: time
+        }]
+    );
+}
+
+async fn check_follows_are_idempotent_and_check_the_target(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    let first = store.follow("ada", member("bob"), 10).await.unwrap();
+    assert_eq!(
+        first,
+        FollowingRecord {
+            target: member("bob"),
+            create_time: 10
+        }
+    );
+    // Following again keeps the first record.
+    assert_eq!(store.follow("ada", member("bob"), 20).await.unwrap(), first);
+    store.follow("ada", hashtag("rust"), 30).await.unwrap();
+    let err = store.follow("zed", hashtag("rust"), 40).await.unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("member")), "{err:?}");
+    let err = store.follow("ada", member("zed"), 40).await.unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("followee")), "{err:?}");
+    assert_eq!(
+        store.list_following("ada", None, 10).await.unwrap(),
+        [
+            FollowingRecord {
+                target: hashtag("rust"),
+                create_time: 30
+            },
+            first
+        ]
+    );
+    assert_eq!(following(&store, "bob").await, []);
+}
+
+async fn check_racing_follows_of_one_target_make_one_row(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    // RACERS follows of one member and RACERS of one hashtag, all at once.
+    let results = race(2 * RACERS, |i| {
+        let store = store.clone();
+        async move {
+            let target = if i % 2 == 0 {
+                member("bob")
+            } else {
+                hashtag("rust")
+            };
+            store.follow("ada", target, 100 + i as i64).await
+        }
+    })
+    .await;
+    let records: Vec<FollowingRecord> = results.into_iter().map(Result::unwrap).collect();
+    let listed = store.list_following("ada", None, 100).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    // Everyone was told of the one record that was kept.
+    for record in &records {
+        assert!(listed.contains(record), "{record:?} not in {listed:?}");
+    }
+}
+
+async fn check_block_removes_connection_follows_and_invitations_both_ways(store: Store) {
+    members(&store, &["ada", "bob", "cyd", "dee"]).await;
+    connect(&store, "ada", "bob", 10).await;
+    connect(&store, "bob", "cyd", 10).await;
+    for (who, whom) in [
+        ("ada", "bob"),
+        ("bob", "ada"),
+        ("cyd", "ada"),
+        ("bob", "cyd"),
+    ] {
+        store.follow(who, member(whom), 20).await.unwrap();
+    }
+    store.follow("ada", hashtag("rust"), 20).await.unwrap();
+    store
+        .create_invitation(invitation("i1", "cyd", "ada", 30), None)
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("i2", "dee", "ada", 30), None)
+        .await
+        .unwrap();
+
+    store.block_member("ada", "bob", 40).await.unwrap();
+    store.block_member("ada", "cyd", 40).await.unwrap();
+    assert_eq!(connected_ids(&store, "ada").await, Vec::<String>::new());
+    assert_eq!(connected_ids(&store, "bob").await, ["cyd"]);
+    assert_eq!(following(&store, "ada").await, [hashtag("rust")]);
+    assert_eq!(following(&store, "bob").await, [member("cyd")]);
+    assert_eq!(following(&store, "cyd").await, []);
+    assert_eq!(
+        pending(&store, "ada", InvitationDirection::Received).await,
+        ["i2"]
+    );
+    assert_eq!(
+        pending(&store, "cyd", InvitationDirection::Sent).await,
+        Vec::<String>::new()
+    );
+}
+
+async fn check_blocked_members_are_hidden_and_cannot_invite_or_follow(store: Store) {
+    members(&store, &["ada", "bob", "cyd"]).await;
+    store.block_member("bob", "ada", 10).await.unwrap();
+    // Hidden either way from the two of them, visible to others and to services.
+    for (id, viewer) in [("bob", "ada"), ("ada", "bob")] {
+        assert_eq!(store.get_profile(id, Some(viewer)).await.unwrap(), None);
+        assert_eq!(
+            store.get_profile_by_handle(id, Some(viewer)).await.unwrap(),
+            None
+        );
+        assert!(store.get_profile(id, Some("cyd")).await.unwrap().is_some());
+        assert!(store.get_profile(id, None).await.unwrap().is_some());
+        assert!(store
+            .get_profile_by_handle(id, None)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    let ids: Vec<String> = ["ada", "bob", "cyd"].map(String::from).to_vec();
+    let seen = |viewer: Option<&'static str>| {
+        let (store, ids) = (store.clone(), ids.clone());
+        async move {
+            let mut seen: Vec<String> = store
+                .batch_get_profiles(&ids, viewer)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+            seen.sort();
+            seen
+        }
+    };
+    assert_eq!(seen(Some("ada")).await, ["ada", "cyd"]);
+    assert_eq!(seen(Some("bob")).await, ["bob", "cyd"]);
+    assert_eq!(seen(None).await, ["ada", "bob", "cyd"]);
+    // Either way looks like a missing member.
+    for (i, (from, to)) in [("ada", "bob"), ("bob", "ada")].into_iter().enumerate() {
+        let err = store
+            .create_invitation(invitation(&format!("i{i}"), from, to, 20), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::NotFound("invitee")), "{err:?}");
+        let err = store.follow(from, member(to), 20).await.unwrap_err();
+        assert!(matches!(err, ProfileError::NotFound("followee")), "{err:?}");
+    }
+    // Only the blocker lifts it; lifting what is not there changes nothing.
+    store.unblock_member("ada", "bob").await.unwrap();
+    store.unblock_member("ada", "nobody").await.unwrap();
+    assert_eq!(store.get_profile("bob", Some("ada")).await.unwrap(), None);
+    store.unblock_member("bob", "ada").await.unwrap();
+    assert!(store
+        .get_profile("bob", Some("ada"))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(seen(Some("ada")).await, ["ada", "bob", "cyd"]);
+    store.follow("ada", member("bob"), 30).await.unwrap();
+    store
+        .create_invitation(invitation("i9", "bob", "ada", 30), None)
+        .await
+        .unwrap();
+}
+
+async fn check_blocks_are_idempotent_and_never_for_oneself(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    store.block_member("ada", "bob", 10).await.unwrap();
+    store.block_member("ada", "bob", 20).await.unwrap();
+    let ids = vec!["bob".to_string()];
+    let blocked = |viewer: &'static str| {
+        let (store, ids) = (store.clone(), ids.clone());
+        async move { store.relationships(viewer, &ids).await.unwrap()[0].blocked }
+    };
+    assert!(blocked("ada").await);
+    // One record: one unblock lifts it.
+    store.unblock_member("ada", "bob").await.unwrap();
+    assert!(!blocked("ada").await);
+    let err = store.block_member("ada", "ada", 30).await.unwrap_err();
+    assert!(matches!(err, ProfileError::Storage(_)), "{err:?}");
+    let err = store.block_member("zed", "ada", 30).await.unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("member")), "{err:?}");
+    let err = store.block_member("ada", "zed", 30).await.unwrap_err();
+    assert!(
+        matches!(err, ProfileError::NotFound("blocked member")),
+        "{err:?}"
+    );
+}
+
+async fn check_a_block_racing_invitations_and_follows_leaves_none(store: Store) {
+    const PAIRS: usize = 16;
+    let names: Vec<(String, String)> = (0..PAIRS)
+        .map(|i| (format!("a{i:02}"), format!("b{i:02}")))
+        .collect();
+    for (i, (a, b)) in names.iter().enumerate() {
+        members(&store, &[a, b]).await;
+        // Half the pairs race the block with accepting a pending invitation, half with
+        // inviting and accepting.
+        if i % 2 == 0 {
+            store
+                .create_invitation(invitation(&format!("{a}-{b}"), b, a, 1), None)
+                .await
+                .unwrap();
+        }
+    }
+    // Invites `to` from `from` (unless `pending` already did) and accepts as `to`.
+    let invite_and_accept = |store: Store, from: String, to: String, pending: bool, time| async move {
+        let id = format!("{from}-{to}-{time}");
+        if !pending {
+            store
+                .create_invitation(invitation(&id, &from, &to, time), None)
+                .await?;
+        }
+        let id = if pending { format!("{to}-{from}") } else { id };
+        store.accept_invitation(&id, &to, time).await.map(|_| ())
+    };
+    // Per pair: the block, the invitation, and a follow each way, all at once.
+    let results = race(4 * PAIRS, |i| {
+        let store = store.clone();
+        let (a, b) = names[i / 4].clone();
+        let pending = (i / 4) % 2 == 0;
+        let invite = invite_and_accept(store.clone(), b.clone(), a.clone(), pending, 10);
+        async move {
+            match i % 4 {
+                0 => store.block_member(&a, &b, 10).await,
+                1 => invite.await,
+                2 => store.follow(&a, member(&b), 10).await.map(|_| ()),
+                _ => store.follow(&b, member(&a), 10).await.map(|_| ()),
+            }
+        }
+    })
+    .await;
+    // Each loses to the block or finishes before it; nothing else goes wrong.
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(()) | Err(ProfileError::NotFound("invitee" | "invitation" | "followee")) => {}
+            Err(e) => panic!("task {i}: {e:?}"),
+        }
+    }
+    // Again after lifting the block, with the other member blocking.
+    let results = race(4 * PAIRS, |i| {
+        let store = store.clone();
+        let (a, b) = names[i / 4].clone();
+        let invite = invite_and_accept(store.clone(), a.clone(), b.clone(), false, 20);
+        async move {
+            match i % 4 {
+                0 => {
+                    store.unblock_member(&a, &b).await?;
+                    store.block_member(&b, &a, 20).await
+                }
+                1 => invite.await,
+                2 => store.follow(&a, member(&b), 20).await.map(|_| ()),
+                _ => store.follow(&b, member(&a), 20).await.map(|_| ()),
+            }
+        }
+    })
+    .await;
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(()) | Err(ProfileError::NotFound("invitee" | "invitation" | "followee")) => {}
+            Err(e) => panic!("task {i}: {e:?}"),
+        }
+    }
+    for (a, b) in &names {
+        assert_eq!(
+            store
+                .relationships(a, std::slice::from_ref(b))
+                .await
+                .unwrap(),
+            [RelationshipRecord {
+                member_id: b.clone(),
+                connected: false,
+                blocked: true
+            }],
+            "{a} {b}"
+        );
+        for id in [a, b] {
+            assert_eq!(
+                connected_ids(&store, id).await,
+                Vec::<String>::new(),
+                "{id}"
+            );
+            assert_eq!(following(&store, id).await, [], "{id}");
+            for direction in [InvitationDirection::Sent, InvitationDirection::Received] {
+                assert_eq!(
+                    pending(&store, id, direction).await,
+                    Vec::<String>::new(),
+                    "{id}"
+                );
+            }
+        }
+    }
+}
+
+async fn check_relationships_come_in_request_order(store: Store) {
+    members(&store, &["ada", "bob", "cyd", "dee"]).await;
+    connect(&store, "ada", "bob", 10).await;
+    store.block_member("cyd", "ada", 20).await.unwrap();
+    let ids: Vec<String> = ["bob", "cyd", "zed", "bob", "dee", "ada"]
+        .map(String::from)
+        .to_vec();
+    let got: Vec<(String, bool, bool)> = store
+        .relationships("ada", &ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.member_id, r.connected, r.blocked))
+        .collect();
+    let want = [
+        ("bob", true, false),
+        ("cyd", false, true),
+        ("zed", false, false),
+        ("bob", true, false),
+        ("dee", false, false),
+        ("ada", false, false),
+    ]
+    .map(|(id, c, b)| (id.to_string(), c, b));
+    assert_eq!(got, want);
+    // Blocked either way: the blocker sees it too.
+    assert_eq!(
+        store
+            .relationships("cyd", &["ada".to_string()])
+            .await
+            .unwrap(),
+        [RelationshipRecord {
+            member_id: "ada".into(),
+            connected: false,
+            blocked: true
+        }]
+    );
+    assert_eq!(store.relationships("ada", &[]).await.unwrap(), []);
+    assert_eq!(
+        store
+            .relationships("nobody", &["ada".to_string()])
+            .await
+            .unwrap(),
+        [RelationshipRecord {
+            member_id: "ada".into(),
+            connected: false,
+            blocked: false
+        }]
+    );
+}
+
+async fn check_connections_page_newest_first(store: Store) {
+    members(
+        &store,
+        &["ada", "mb1", "mb2", "mb3", "mb4", "mb5", "mb6", "cyd"],
+    )
+    .await;
+    // Ties on time, broken by member id, newest first.
+    for (other, time) in [
+        ("mb1", 10),
+        ("mb2", 10),
+        ("mb3", 20),
+        ("mb4", 20),
+        ("mb5", 30),
+        ("mb6", 30),
+    ] {
+        connect(&store, "ada", other, time).await;
+    }
+    let cursor = |c: &ConnectionRecord| Cursor {
+        time: c.create_time,
+        key: c.member_id.clone(),
+    };
+    let listed = |limit: usize| {
+        let store = store.clone();
+        pages(limit, cursor, move |after| {
+            let store = store.clone();
+            async move { store.list_connections("ada", after, limit).await }
+        })
+    };
+    let ids = |pages: Vec<Vec<ConnectionRecord>>| -> Vec<Vec<String>> {
+        pages
+            .into_iter()
+            .map(|p| p.into_iter().map(|c| c.member_id).collect())
+            .collect()
+    };
+    // An exact multiple of the page size ends with an empty page.
+    assert_eq!(
+        ids(listed(2).await),
+        [
+            vec!["mb6", "mb5"],
+            vec!["mb4", "mb3"],
+            vec!["mb2", "mb1"],
+            Vec::<&str>::new()
+        ]
+    );
+    assert_eq!(
+        ids(listed(4).await),
+        [vec!["mb6", "mb5", "mb4", "mb3"], vec!["mb2", "mb1"]]
+    );
+    let first = &listed(1).await[0][0];
+    assert_eq!(
+        first,
+        &ConnectionRecord {
+            member_id: "mb6".into(),
+            create_time: 30
+        }
+    );
+    assert_eq!(store.list_connections("cyd", None, 10).await.unwrap(), []);
+    assert_eq!(
+        store.list_connections("nobody", None, 10).await.unwrap(),
+        []
+    );
+}
+
+async fn check_invitations_page_newest_first(store: Store) {
+    members(
+        &store,
+        &[
+            "ada", "mb1", "mb2", "mb3", "mb4", "mb5", "nb1", "nb2", "nb3", "nb4",
+        ],
+    )
+    .await;
+    for (id, from, time) in [
+        ("r1", "mb1", 10),
+        ("r2", "mb2", 10),
+        ("r3", "mb3", 10),
+        ("r4", "mb4", 20),
+        ("r5", "mb5", 5),
+    ] {
+        store
+            .create_invitation(invitation(id, from, "ada", time), None)
+            .await
+            .unwrap();
+    }
+    for (id, to) in [("s1", "nb1"), ("s2", "nb2"), ("s3", "nb3"), ("s4", "nb4")] {
+        store
+            .create_invitation(invitation(id, "ada", to, 7), None)
+            .await
+            .unwrap();
+    }
+    // Accepted invitations leave the lists.
+    store.accept_invitation("r5", "ada", 50).await.unwrap();
+    let listed = |direction: InvitationDirection, limit: usize| {
+        let store = store.clone();
+        async move {
+            pages(
+                limit,
+                |i: &InvitationRecord| Cursor {
+                    time: i.create_time,
+                    key: i.id.clone(),
+                },
+                move |after| {
+                    let store = store.clone();
+                    async move { store.list_invitations("ada", direction, after, limit).await }
+                },
+            )
+            .await
+            .into_iter()
+            .map(|p| p.into_iter().map(|i| i.id).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(InvitationDirection::Received, 3).await,
+        [vec!["r4", "r3", "r2"], vec!["r1"]]
+    );
+    assert_eq!(
+        listed(InvitationDirection::Sent, 2).await,
+        [vec!["s4", "s3"], vec!["s2", "s1"], vec![]]
+    );
+    assert_eq!(
+        store
+            .list_invitations("mb1", InvitationDirection::Received, None, 10)
+            .await
+            .unwrap(),
+        []
+    );
+    let r4 = store
+        .list_invitations("mb4", InvitationDirection::Sent, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        r4,
+        [InvitationRecord {
+            message: "mb4 to ada".into(),
+            ..invitation("r4", "mb4", "ada", 20)
+        }]
+    );
+}
+
+async fn check_following_pages_newest_first(store: Store) {
+    members(&store, &["ada", "bob", "mb1", "mb2"]).await;
+    // Ties on time across kinds: time, then kind (hashtags after members), then target.
+    for (target, time) in [
+        (member("mb1"), 10),
+        (member("mb2"), 10),
+        (hashtag("a"), 10),
+        (hashtag("b"), 10),
+        (hashtag("c"), 20),
+    ] {
+        store.follow("ada", target, time).await.unwrap();
+    }
+    let listed = |limit: usize| {
+        let store = store.clone();
+        async move {
+            pages(
+                limit,
+                |f: &FollowingRecord| FollowCursor {
+                    time: f.create_time,
+                    kind: f.target.kind(),
+                    target: f.target.value().to_owned(),
+                },
+                move |after| {
+                    let store = store.clone();
+                    async move { store.list_following("ada", after, limit).await }
+                },
+            )
+            .await
+            .into_iter()
+            .map(|p| p.into_iter().map(|f| f.target).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(2).await,
+        [
+            vec![hashtag("c"), hashtag("b")],
+            vec![hashtag("a"), member("mb2")],
+            vec![member("mb1")]
+        ]
+    );
+    assert_eq!(
+        listed(5).await,
+        [
+            vec![
+                hashtag("c"),
+                hashtag("b"),
+                hashtag("a"),
+                member("mb2"),
+                member("mb1")
+            ],
+            vec![]
+        ]
+    );
+    assert_eq!(following(&store, "bob").await, []);
+}
+
+async fn check_create_profile_retries_return_the_first_profile(store: Store) {
+    let k = key("member:ada", "r1");
+    let first = store
+        .create_profile("ada", fields("ada"), 10, Some(&k))
+        .await
+        .unwrap();
+    // A retry, even a changed one, returns the first result and creates nothing.
+    let again = store
+        .create_profile("ada", fields("other"), 20, Some(&k))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        store.get_profile_by_handle("other", None).await.unwrap(),
+        None
+    );
+    // It answers with the profile as it is now.
+    let updated = store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                headline: Some("Later".into()),
+                ..Default::default()
+            },
+            30,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_profile("ada", fields("ada"), 40, Some(&k))
+            .await
+            .unwrap(),
+        updated
+    );
+    // Without the key it is a second create.
+    let err = store
+        .create_profile("ada", fields("ada"), 50, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::ProfileExists), "{err:?}");
+    // A failed create records no key: the same key works once the request is fixed. The same
+    // request_id from another caller is another key.
+    let bobs = key("member:bob", "r1");
+    let err = store
+        .create_profile("bob", fields("ADA"), 60, Some(&bobs))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::HandleTaken), "{err:?}");
+    let bob = store
+        .create_profile("bob", fields("bob"), 70, Some(&bobs))
+        .await
+        .unwrap();
+    assert_eq!((bob.id.as_str(), bob.create_time), ("bob", 70));
+}
+
+async fn check_racing_create_profile_retries_create_one(store: Store) {
+    let k = key("member:ada", "r1");
+    let results = race(RACERS, |i| {
+        let (store, k) = (store.clone(), k.clone());
+        async move {
+            store
+                .create_profile("ada", fields("ada"), 100 + i as i64, Some(&k))
+                .await
+        }
+    })
+    .await;
+    let profiles: Vec<ProfileRecord> = results.into_iter().map(Result::unwrap).collect();
+    assert!(profiles.iter().all(|p| p == &profiles[0]), "{profiles:?}");
+    assert_eq!(
+        store.get_profile("ada", None).await.unwrap(),
+        Some(profiles[0].clone())
+    );
+}
+
+async fn check_create_invitation_retries_return_the_first_invitation(store: Store) {
+    members(&store, &["ada", "bob", "cyd"]).await;
+    let k = key("member:ada", "r1");
+    let first = store
+        .create_invitation(invitation("i1", "ada", "bob", 10), Some(&k))
+        .await
+        .unwrap();
+    let again = store
+        .create_invitation(invitation("i2", "ada", "bob", 20), Some(&k))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        pending(&store, "bob", InvitationDirection::Received).await,
+        ["i1"]
+    );
+    // Accepted since: a new invitation would fail, the retry answers with the accepted one.
+    store.accept_invitation("i1", "bob", 30).await.unwrap();
+    let late = store
+        .create_invitation(invitation("i3", "ada", "bob", 40), Some(&k))
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        InvitationRecord {
+            state: InvitationState::Accepted,
+            ..first
+        }
+    );
+    // A failed create records no key.
+    let k2 = key("member:ada", "r2");
+    let err = store
+        .create_invitation(invitation("i4", "ada", "zed", 50), Some(&k2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("invitee")), "{err:?}");
+    let to_cy = store
+        .create_invitation(invitation("i5", "ada", "cyd", 60), Some(&k2))
+        .await
+        .unwrap();
+    assert_eq!(to_cy.id, "i5");
+    // Keys are per caller: bob's "r1" is not ada's.
+    let bobs = key("member:bob", "r1");
+    let from_bob = store
+        .create_invitation(invitation("i6", "bob", "cyd", 70), Some(&bobs))
+        .await
+        .unwrap();
+    assert_eq!(from_bob.id, "i6");
+    // Removed by a block: the retry finds no invitee, as a new invitation would.
+    store.block_member("cyd", "bob", 80).await.unwrap();
+    let err = store
+        .create_invitation(invitation("i7", "bob", "cyd", 90), Some(&bobs))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::NotFound("invitee")), "{err:?}");
+}
+
+async fn check_racing_create_invitation_retries_create_one(store: Store) {
+    members(&store, &["ada", "bob"]).await;
+    let k = key("member:ada", "r1");
+    let results = race(RACERS, |i| {
+        let (store, k) = (store.clone(), k.clone());
+        async move {
+            store
+                .create_invitation(
+                    invitation(&format!("i{i}"), "ada", "bob", 100 + i as i64),
+                    Some(&k),
+                )
+                .await
+        }
+    })
+    .await;
+    let invitations: Vec<InvitationRecord> = results.into_iter().map(Result::unwrap).collect();
+    assert!(
+        invitations.iter().all(|i| i == &invitations[0]),
+        "{invitations:?}"
+    );
+    assert_eq!(
+        pending(&store, "ada", InvitationDirection::Sent).await,
+        [invitations[0].id.clone()]
+    );
+    assert_eq!(
+        pending(&store, "bob", InvitationDirection::Received).await,
+        [invitations[0].id.clone()]
+    );
+}

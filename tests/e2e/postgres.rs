@@ -1,0 +1,22 @@
+//! The same end-to-end tests as `main.rs`, with every service on PostgreSQL (a database of its
+//! own per test app). Outside CI, an unreachable PostgreSQL makes each test say SKIPPED and
+//! return; in CI (`CI=true`) it fails them.
+
+#[path = "helpers.rs"]
+mod helpers;
+
+#[path = "authz.rs"]
+mod authz;
+#[path = "errors.rs"]
+mod errors;
+#[path = "feed.rs"]
+mod feed;
+#[path = "lifecycle.rs"]
+mod lifecycle;
+#[path = "profile.rs"]
+mod profile;
+#[path = "visibility.rs"]
+mod visibility;
+
+/// The store backend of this test binary.
+pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
