@@ -401,3 +401,63 @@ async fn follows_members_and_hashtags() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn create_retried_with_its_request_id_returns_the_first_result() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada").await;
+    let bob = app.member("bob").await;
+    let mut c = app.profiles.clone();
+    let invite = || {
+        app.req(
+            &ada,
+            pb::CreateInvitationRequest {
+                inviter_id: ada.id.clone(),
+                invitee_id: bob.id.clone(),
+                message: "hello".into(),
+                request_id: "invite-bob-1".into(),
+            },
+        )
+    };
+    let first = c.create_invitation(invite()).await.unwrap().into_inner();
+    // A retry (say, after a timeout) gets the same invitation instead of ALREADY_EXISTS.
+    let again = c.create_invitation(invite()).await.unwrap().into_inner();
+    assert_eq!(first, again);
+
+    let mut posts = app.posts.clone();
+    let post = || {
+        app.req(
+            &ada,
+            pronet_proto::post::v1::CreatePostRequest {
+                author_id: ada.id.clone(),
+                text: "Posted once, however often it is sent".into(),
+                visibility: pronet_proto::post::v1::Visibility::Public as i32,
+                create_time: None,
+                request_id: "post-1".into(),
+            },
+        )
+    };
+    let mut other_posts = posts.clone();
+    let (a, b) = tokio::join!(other_posts.create_post(post()), posts.create_post(post()));
+    let (a, b) = (a.unwrap().into_inner().post, b.unwrap().into_inner().post);
+    assert_eq!(a, b);
+    let listed = app
+        .posts
+        .clone()
+        .list_posts_by_author(app.req(
+            &ada,
+            pronet_proto::post::v1::ListPostsByAuthorRequest {
+                author_id: ada.id.clone(),
+                page_size: 10,
+                page_token: String::new(),
+                viewer_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .posts;
+    assert_eq!(listed.len(), 1);
+}
