@@ -60,7 +60,7 @@ impl DatabaseUrl {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
             Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme), Some(at)) if at > scheme => {
+                (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
                     let userinfo = &url[scheme + 3..at];
                     let user = userinfo.split(':').next().unwrap_or_default();
                     format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
@@ -236,6 +236,8 @@ mod tests {
         let pg = DatabaseUrl::parse("postgres://app:s3cret@db:5432/pronet").unwrap();
         assert_eq!(pg.redacted(), "postgres://app:***@db:5432/pronet");
         assert!(!format!("{pg:?}").contains("s3cret"));
+        let no_password = DatabaseUrl::parse("postgres://postgres@127.0.0.1:5432/test").unwrap();
+        assert_eq!(no_password.redacted(), "postgres://postgres@127.0.0.1:5432/test");
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
