@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(pg.redacted(), "postgres://app:***@db:5432/pronet");
         assert!(!format!("{pg:?}").contains("s3cret"));
         let no_password = DatabaseUrl::parse("postgres://postgres@127.0.0.1:5432/test").unwrap();
-        assert_eq!(no_password.redacted(), "postgres://postgres@127.0.0.1:5432/test");
+        assert_eq!(
+            no_password.redacted(),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
