@@ -1,10 +1,23 @@
 //! Calling another pronet service: lazily connected channels with connect and call deadlines,
 //! and the mapping of a dependency's failure to the status our own caller sees.
+//!
+//! HTTP/2 connections are long-lived, so a Kubernetes ClusterIP Service would pin a client to
+//! one replica. A dependency named by a DNS name (a headless Service) therefore gets a
+//! balancing channel instead: the name is re-resolved every few seconds, every address becomes
+//! an endpoint, and calls are spread over the ready ones (power of two choices). Addresses given
+//! as IP literals or `localhost` get one plain lazy connection.
 
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use tonic::codegen::http::Uri;
+use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+
+/// How often a dependency's DNS name is resolved again (new and gone replicas).
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Deadlines for calls to a dependency.
 #[derive(Debug, Clone, Copy)]
@@ -22,22 +35,79 @@ impl Default for CallLimits {
     }
 }
 
+fn endpoint(uri: String, limits: CallLimits) -> Result<Endpoint, String> {
+    Ok(Endpoint::from_shared(uri.clone())
+        .map_err(|e| format!("invalid address {uri:?}: {e}"))?
+        .connect_timeout(limits.connect_timeout)
+        .timeout(limits.request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true))
+}
+
 /// A channel to `addr` (`host:port` or a full `http://` URI) that connects on first use and
-/// reconnects after failures, so services can start in any order.
+/// reconnects after failures, so services can start in any order. A DNS name gets a balancing
+/// channel over all the addresses it resolves to (see the module docs). Must be called within a
+/// tokio runtime.
 pub fn lazy_channel(addr: &str, limits: CallLimits) -> Result<Channel, String> {
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
-    let endpoint = Endpoint::from_shared(uri.clone())
-        .map_err(|e| format!("invalid address {uri:?}: {e}"))?
-        .connect_timeout(limits.connect_timeout)
-        .timeout(limits.request_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
+    let single = endpoint(uri.clone(), limits)?;
+    let parsed: Uri = uri
+        .parse()
+        .map_err(|e| format!("invalid address {uri:?}: {e}"))?;
+    let host = parsed.host().unwrap_or_default().trim_matches(['[', ']']);
+    if host.is_empty() || host == "localhost" || host.parse::<IpAddr>().is_ok() {
+        return Ok(single.connect_lazy());
+    }
+    let port = parsed.port_u16().unwrap_or(80);
+    Ok(dns_balanced(host.to_owned(), port, limits))
+}
+
+/// A channel balanced over every address `host` resolves to, kept current by re-resolving.
+fn dns_balanced(host: String, port: u16, limits: CallLimits) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
+    tokio::spawn(async move {
+        let mut current: HashSet<SocketAddr> = HashSet::new();
+        loop {
+            match tokio::net::lookup_host((host.as_str(), port)).await {
+                Ok(resolved) => {
+                    let fresh: HashSet<SocketAddr> = resolved.collect();
+                    for gone in current.difference(&fresh) {
+                        if changes.send(Change::Remove(*gone)).await.is_err() {
+                            return;
+                        }
+                    }
+                    for new in fresh.difference(&current) {
+                        let Ok(ep) = endpoint(format!("http://{new}"), limits) else {
+                            continue;
+                        };
+                        if changes.send(Change::Insert(*new, ep)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if fresh != current {
+                        tracing::info!(
+                            host,
+                            replicas = fresh.len(),
+                            "dependency addresses changed"
+                        );
+                    }
+                    current = fresh;
+                }
+                // Keep the last known addresses: a DNS hiccup must not empty the pool.
+                Err(err) => tracing::warn!(host, error = %err, "cannot resolve dependency"),
+            }
+            if changes.is_closed() {
+                return;
+            }
+            tokio::time::sleep(RESOLVE_INTERVAL).await;
+        }
+    });
+    channel
 }
 
 /// What our caller sees when a dependency fails: UNAVAILABLE when it is down or too slow
@@ -78,6 +148,38 @@ mod tests {
     fn accepts_host_port_and_uri() {
         assert!(lazy_channel_in_runtime("127.0.0.1:50051"));
         assert!(lazy_channel_in_runtime("http://localhost:50051"));
+        assert!(lazy_channel_in_runtime(
+            "profile.default.svc.cluster.local:50051"
+        ));
+        assert!(!lazy_channel_in_runtime("http://exa mple:1"));
+    }
+
+    #[tokio::test]
+    async fn a_dns_name_gets_a_channel_balanced_over_its_addresses() {
+        // A real health server on loopback, reached through the name "localhost" resolved by
+        // the balancing channel (every address it resolves to becomes an endpoint).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let channel = dns_balanced("localhost".into(), port, CallLimits::default());
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let status = client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
     }
 
     fn lazy_channel_in_runtime(addr: &str) -> bool {
