@@ -81,6 +81,7 @@ def main():
     work = tempfile.mkdtemp(prefix="pronet-local-run-")
     procs = []
     probes = []
+    metrics_urls = {}
     feed_addr = profile_addr = None
     jwt_env = {}
     try:
@@ -112,6 +113,10 @@ def main():
                         argv[i] = f"127.0.0.1:{port}"
                     elif i > 0 and argv[i - 1] == "--data-dir":
                         argv[i] = os.path.join(work, svc)
+                    elif i > 0 and argv[i - 1] == "--metrics-listen":
+                        metrics_port = free_port()
+                        argv[i] = f"127.0.0.1:{metrics_port}"
+                        metrics_urls[svc] = f"http://127.0.0.1:{metrics_port}/metrics"
                     else:
                         argv[i] = to_loopback(a)
                 log = open(os.path.join(work, f"{svc}.log"), "w")
@@ -154,6 +159,12 @@ def main():
         if r.returncode != 0:
             sys.exit(f"GetFeed through the feed service failed: {r.stdout}{r.stderr}")
         print(f"GetFeed through the feed service: OK {r.stdout.strip()[:80]}")
+        import urllib.request
+        for svc, url in metrics_urls.items():
+            text = urllib.request.urlopen(url, timeout=5).read().decode()
+            if "pronet_grpc_requests_total" not in text and svc in ("feed", "profile"):
+                sys.exit(f"{svc}: {url} has no pronet_grpc_requests_total")
+            print(f"metrics {svc}: {url} ({len(text.splitlines())} lines)")
     finally:
         for _, p in procs:
             if p.poll() is None:

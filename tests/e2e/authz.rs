@@ -41,98 +41,52 @@ const DENIED: Code = Code::PermissionDenied;
 /// Expected code per RPC for: no token, malformed, bad signature, expired, another member,
 /// the right member, a service token. Rows run top to bottom against one fixture, so a row may
 /// rely on the rows above (the invitation is accepted before connections are listed).
+#[rustfmt::skip]
 const MATRIX: &[(&str, [Code; 7])] = &[
+    //                           none    malformed bad sig  expired  another  right   service
     // Creating a profile takes the id from the token: another member creates their own.
-    (
-        "CreateProfile",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, DENIED],
-    ),
-    ("GetProfile", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK]),
-    (
-        "BatchGetProfiles",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
-    ),
-    (
-        "UpdateProfile",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "CreateInvitation",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "ListInvitations",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
-    ),
-    (
-        "AcceptInvitation",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "ListConnections",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
-    ),
-    (
-        "Follow",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "ListFollowing",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
-    ),
-    (
-        "BlockMember",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "UnblockMember",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "BatchGetRelationships",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
-    ),
+    ("CreateProfile",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     DENIED]),
+    ("GetProfile",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("BatchGetProfiles",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("UpdateProfile",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("CreateInvitation",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListInvitations",          [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("AcceptInvitation",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListConnections",          [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("Follow",                   [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListFollowing",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("BlockMember",              [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UnblockMember",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("BatchGetRelationships",    [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("LookupHandles",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     // Services may import posts for any author (with their original time).
-    (
-        "CreatePost",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK],
-    ),
-    ("GetPost", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK]),
-    (
-        "BatchGetPosts",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
-    ),
-    (
-        "ListPostsByAuthor",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
-    ),
-    (
-        "ListRecentPostsByAuthors",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
-    ),
-    (
-        "React",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "CreateComment",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "RecordShare",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, DENIED],
-    ),
-    (
-        "BatchGetPostStats",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, OK, OK],
-    ),
-    (
-        "ListRecentActivity",
-        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK],
-    ),
-    ("GetFeed", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK, OK]),
+    ("CreatePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("GetPost",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("BatchGetPosts",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("ListPostsByAuthor",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("ListRecentPostsByAuthors", [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("UpdatePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListPostsByHashtag",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("ListTrendingHashtags",     [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("React",                    [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("Unreact",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListReactions",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("CreateComment",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UpdateComment",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ReactToComment",           [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UnreactToComment",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListComments",             [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("DeleteComment",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    // The post service records reshares for their authors with its own token.
+    ("RecordShare",              [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("BatchGetPostStats",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     OK]),
+    ("ListRecentActivity",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("RecordImpressions",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListSeenPosts",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("GetFeed",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("DeletePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     // Probes and discovery stay open.
-    ("Health", [OK, OK, OK, OK, OK, OK, OK]),
+    ("Health",                   [OK,     OK,     OK,     OK,     OK,     OK,     OK]),
 ];
 
 struct Fixture {
@@ -141,6 +95,9 @@ struct Fixture {
     third: Member,
     blockee: Member,
     post: ppb::Post,
+    doomed_post: ppb::Post,
+    comment: String,
+    doomed_comment: String,
     invitation: String,
 }
 
@@ -370,6 +327,7 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                         visibility: ppb::Visibility::Public as i32,
                         create_time: None,
                         request_id: String::new(),
+                        reshare_of: String::new(),
                     },
                     t,
                 ))
@@ -406,6 +364,8 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                         page_size: 10,
                         page_token: String::new(),
                         viewer_id: String::new(),
+                        start_time: None,
+                        end_time: None,
                     },
                     t,
                 ))
@@ -446,6 +406,7 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                     post_id: f.post.id.clone(),
                     text: "A comment".into(),
                     request_id: String::new(),
+                    parent_comment_id: String::new(),
                 },
                 t,
             ))
@@ -480,6 +441,161 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                         nanos: 0,
                     }),
                     max_activities: 10,
+                },
+                t,
+            ))
+            .await,
+        ),
+        "LookupHandles" => code(
+            profiles
+                .lookup_handles(request(
+                    prpb::LookupHandlesRequest {
+                        handles: vec!["other".into()],
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "UpdatePost" => code(
+            posts
+                .update_post(request(
+                    ppb::UpdatePostRequest {
+                        post: Some(ppb::Post {
+                            id: f.post.id.clone(),
+                            text: "Edited for the matrix #rust".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: None,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "DeletePost" => code(
+            posts
+                .delete_post(request(
+                    ppb::DeletePostRequest {
+                        post_id: f.doomed_post.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListPostsByHashtag" => code(
+            posts
+                .list_posts_by_hashtag(request(
+                    ppb::ListPostsByHashtagRequest {
+                        hashtag: "rust".into(),
+                        page_size: 5,
+                        page_token: String::new(),
+                        viewer_id: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListTrendingHashtags" => code(
+            posts
+                .list_trending_hashtags(request(
+                    ppb::ListTrendingHashtagsRequest {
+                        window: None,
+                        page_size: 5,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "Unreact" => code(
+            eng.unreact(request(
+                epb::UnreactRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ListReactions" => code(
+            eng.list_reactions(request(
+                epb::ListReactionsRequest {
+                    post_id: f.post.id.clone(),
+                    page_size: 5,
+                    ..Default::default()
+                },
+                t,
+            ))
+            .await,
+        ),
+        "UpdateComment" => code(
+            eng.update_comment(request(
+                epb::UpdateCommentRequest {
+                    comment: Some(epb::Comment {
+                        id: f.comment.clone(),
+                        text: "Edited comment".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: None,
+                },
+                t,
+            ))
+            .await,
+        ),
+        "DeleteComment" => code(
+            eng.delete_comment(request(
+                epb::DeleteCommentRequest {
+                    comment_id: f.doomed_comment.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ReactToComment" => code(
+            eng.react_to_comment(request(
+                epb::ReactToCommentRequest {
+                    member_id: me,
+                    comment_id: f.comment.clone(),
+                    reaction_type: epb::ReactionType::Celebrate as i32,
+                },
+                t,
+            ))
+            .await,
+        ),
+        "UnreactToComment" => code(
+            eng.unreact_to_comment(request(
+                epb::UnreactToCommentRequest {
+                    member_id: me,
+                    comment_id: f.comment.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ListComments" => code(
+            eng.list_comments(request(
+                epb::ListCommentsRequest {
+                    post_id: f.post.id.clone(),
+                    page_size: 5,
+                    ..Default::default()
+                },
+                t,
+            ))
+            .await,
+        ),
+        "RecordImpressions" => code(
+            eng.record_impressions(request(
+                epb::RecordImpressionsRequest {
+                    member_id: me,
+                    post_ids: vec![f.post.id.clone()],
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ListSeenPosts" => code(
+            eng.list_seen_posts(request(
+                epb::ListSeenPostsRequest {
+                    member_id: me,
+                    post_ids: vec![f.post.id.clone()],
                 },
                 t,
             ))
@@ -545,12 +661,22 @@ async fn every_rpc_answers_every_kind_of_caller_with_the_expected_code() {
         .invitation
         .unwrap()
         .id;
+    let doomed_post = app
+        .post(&me, "A post the matrix deletes", ppb::Visibility::Public)
+        .await;
+    let comment = app.comment_id(&me, &post, "A comment for the matrix").await;
+    let doomed_comment = app
+        .comment_id(&me, &post, "A comment the matrix deletes")
+        .await;
     let fixture = Fixture {
         me,
         other,
         third,
         blockee,
         post,
+        doomed_post,
+        comment,
+        doomed_comment,
         invitation,
     };
 

@@ -211,6 +211,7 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
                     nanos: 0,
                 }),
                 request_id: String::new(),
+                reshare_of: String::new(),
             },
         ))
         .await
@@ -225,6 +226,7 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
                 visibility: 42,
                 create_time: None,
                 request_id: String::new(),
+                reshare_of: String::new(),
             },
         ))
         .await
@@ -264,6 +266,8 @@ async fn every_post_rpc_rejects_bad_input_with_all_violations() {
                 page_size: -1,
                 page_token: BAD_TOKEN.into(),
                 viewer_id: String::new(),
+                start_time: None,
+                end_time: None,
             },
         ))
         .await
@@ -321,6 +325,7 @@ async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
                 post_id: String::new(),
                 text: "c".repeat(1251),
                 request_id: String::new(),
+                parent_comment_id: String::new(),
             },
         ))
         .await
@@ -424,6 +429,7 @@ async fn unknown_ids_are_not_found() {
                 post_id: "nope".into(),
                 text: "hello".into(),
                 request_id: String::new(),
+                parent_comment_id: String::new(),
             },
         ))
         .await
@@ -483,6 +489,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
             request_timeout: Duration::from_secs(2),
         },
         auth,
+        metrics: None,
     };
     let stop = Shutdown::new();
     let mut addrs = Vec::new();

@@ -332,6 +332,7 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
             visibility: a,
             create_time: if b % 2 == 0 { ts(c) } else { None },
             request_id: String::new(),
+            reshare_of: String::new(),
         }
         .encode_to_vec(),
         "GetPost" => ppb::GetPostRequest {
@@ -350,6 +351,8 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
             page_size: a,
             page_token: s[1].clone(),
             viewer_id: id(2),
+            start_time: None,
+            end_time: None,
         }
         .encode_to_vec(),
         "ListRecentPostsByAuthors" => ppb::ListRecentPostsByAuthorsRequest {
@@ -371,6 +374,7 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
             post_id: s[1].clone(),
             text: s[2].clone(),
             request_id: String::new(),
+            parent_comment_id: String::new(),
         }
         .encode_to_vec(),
         "RecordShare" => epb::RecordShareRequest {

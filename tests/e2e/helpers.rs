@@ -255,6 +255,7 @@ impl TestApp {
                 visibility: vis as i32,
                 create_time: None,
                 request_id: String::new(),
+                reshare_of: String::new(),
             },
         ))
         .await
@@ -287,10 +288,32 @@ impl TestApp {
                 post_id: post.id.clone(),
                 text: text.into(),
                 request_id: String::new(),
+                parent_comment_id: String::new(),
             },
         ))
         .await
         .expect("comment");
+    }
+
+    /// Comments and returns the new comment's id.
+    pub async fn comment_id(&self, who: &Member, post: &ppb::Post, text: &str) -> String {
+        let mut c = self.engagement.clone();
+        c.create_comment(self.req(
+            who,
+            epb::CreateCommentRequest {
+                member_id: who.id.clone(),
+                post_id: post.id.clone(),
+                text: text.into(),
+                request_id: String::new(),
+                parent_comment_id: String::new(),
+            },
+        ))
+        .await
+        .expect("comment")
+        .into_inner()
+        .comment
+        .expect("comment")
+        .id
     }
 
     pub async fn share(&self, who: &Member, post: &ppb::Post) {

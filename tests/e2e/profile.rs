@@ -436,6 +436,7 @@ async fn create_retried_with_its_request_id_returns_the_first_result() {
                 visibility: pronet_proto::post::v1::Visibility::Public as i32,
                 create_time: None,
                 request_id: "post-1".into(),
+                reshare_of: String::new(),
             },
         )
     };
@@ -453,6 +454,8 @@ async fn create_retried_with_its_request_id_returns_the_first_result() {
                 page_size: 10,
                 page_token: String::new(),
                 viewer_id: String::new(),
+                start_time: None,
+                end_time: None,
             },
         ))
         .await

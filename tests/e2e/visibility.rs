@@ -114,6 +114,7 @@ async fn connections_only_posts_are_invisible_to_strangers_in_every_service() {
                 post_id: private.id.clone(),
                 text: "Let me in".into(),
                 request_id: String::new(),
+                parent_comment_id: String::new(),
             },
         ))
         .await
@@ -136,6 +137,8 @@ async fn connections_only_posts_are_invisible_to_strangers_in_every_service() {
                 page_size: 10,
                 page_token: String::new(),
                 viewer_id: String::new(),
+                start_time: None,
+                end_time: None,
             },
         ))
         .await

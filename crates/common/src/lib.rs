@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod input;
+pub mod metrics;
 pub mod pagination;
 pub mod server;
 pub mod shutdown;

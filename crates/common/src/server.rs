@@ -28,6 +28,8 @@ pub struct ServerSpec {
     pub drain_delay: Duration,
     /// Who may call each of the service's methods.
     pub access: AccessFn,
+    /// Where calls are counted; `None` records nothing.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,12 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // One span per call so every log line of a request names its method.
         .trace_fn(move |req| tracing::info_span!("grpc", server = name, path = %req.uri().path()))
+        // Counts every call by method and code, rejected ones included.
+        .layer(tower::util::option_layer(
+            spec.metrics
+                .clone()
+                .map(|m| crate::metrics::MetricsLayer::new(m, name)),
+        ))
         // Every call is authenticated here, once, before any handler runs.
         .layer(AuthLayer::new(auth, spec.access))
         .add_routes(routes)

@@ -14,9 +14,12 @@ pub struct EngagementConfig {
     /// The post service (`host:port` or a full `http://` URI), asked whether posts exist and
     /// whether a member may see them.
     pub post_addr: String,
-    /// Deadlines for calls to the post service.
+    /// The profile service (`host:port` or a full `http://` URI), asked who a viewer is
+    /// connected to and whom they blocked (comments and reactions lists).
+    pub profile_addr: String,
+    /// Deadlines for calls to the post and profile services.
     pub call_limits: CallLimits,
-    /// The keys tokens are verified with, and the service token for the post service signed
+    /// The keys tokens are verified with, and the service token for the post and profile services signed
     /// with.
     pub auth: Arc<AuthConfig>,
 }

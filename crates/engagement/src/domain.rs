@@ -13,6 +13,22 @@ pub mod limits {
     pub const MAX_ACTIVITY_MEMBERS: usize = 5000;
     pub const DEFAULT_MAX_ACTIVITIES: usize = 1000;
     pub const MAX_ACTIVITIES: usize = 10_000;
+    pub const DEFAULT_COMMENT_PAGE: usize = 20;
+    pub const MAX_COMMENT_PAGE: usize = 100;
+    pub const DEFAULT_REACTION_PAGE: usize = 50;
+    pub const MAX_REACTION_PAGE: usize = 200;
+    /// Connections of the viewer listed first by `ListReactions`.
+    pub const MAX_CONNECTIONS_FIRST: usize = 5000;
+    pub const MAX_IMPRESSIONS: usize = 100;
+    pub const MAX_SEEN_POSTS: usize = 5000;
+}
+
+/// Microseconds in a day: impressions count once per member, post and UTC day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The UTC day (days since the epoch) of a time in microseconds.
+pub fn utc_day(micros: i64) -> i64 {
+    micros.div_euclid(DAY_MICROS)
 }
 
 /// The six reactions, numbered as in the proto (which is also how they are stored).
@@ -68,6 +84,7 @@ pub struct ReactionRecord {
     pub create_time: i64,
 }
 
+/// A comment on a post, or a reply to a top-level comment, with its counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentRecord {
     pub id: String,
@@ -75,6 +92,85 @@ pub struct CommentRecord {
     pub member_id: String,
     pub text: String,
     pub create_time: i64,
+    /// The top-level comment a reply answers; `None` for a top-level comment.
+    pub parent_id: Option<String>,
+    /// When the text was last edited; `None` if never.
+    pub update_time: Option<i64>,
+    /// Replies to a top-level comment.
+    pub reply_count: i64,
+    /// Reactions per type, indexed by [`ReactionType::index`].
+    pub reactions: [i64; 6],
+}
+
+impl CommentRecord {
+    /// A new comment without replies or reactions.
+    pub fn new(id: String, post_id: String, member_id: String, text: String, now: i64) -> Self {
+        Self {
+            id,
+            post_id,
+            member_id,
+            text,
+            create_time: now,
+            parent_id: None,
+            update_time: None,
+            reply_count: 0,
+            reactions: [0; 6],
+        }
+    }
+
+    pub fn total_reactions(&self) -> i64 {
+        self.reactions
+            .iter()
+            .fold(0i64, |sum, n| sum.saturating_add(*n))
+    }
+
+    /// Where this comment sits in a list ordered by `order`.
+    pub fn cursor(&self) -> CommentCursor {
+        CommentCursor {
+            score: self.reply_count.saturating_add(self.total_reactions()),
+            create_time: self.create_time,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// How top-level comments are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommentOrder {
+    /// Most replies and reactions first, then newest.
+    MostRelevant,
+    /// Newest first.
+    Newest,
+}
+
+/// Which comments of a post to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommentListing {
+    TopLevel(CommentOrder),
+    /// The replies to one top-level comment, oldest first.
+    Replies(String),
+}
+
+/// A keyset position in a list of comments: the last comment of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentCursor {
+    /// Replies plus reactions (used by the most-relevant order only).
+    pub score: i64,
+    pub create_time: i64,
+    pub id: String,
+}
+
+/// Which reactions to a post to list, newest first (ties by member id, descending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionQuery {
+    pub post_id: String,
+    pub reaction_type: Option<ReactionType>,
+    /// Only reactions by these members (`include`) or only by others (`!include`).
+    pub members: Vec<String>,
+    pub include: bool,
+    /// The `(create_time, member_id)` of the last reaction of the previous page.
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +210,10 @@ pub struct PostStatsRecord {
     pub reactions: [i64; 6],
     pub comments: i64,
     pub shares: i64,
+    /// Member-days the post was shown.
+    pub impressions: i64,
+    /// Distinct members it was shown to.
+    pub unique_viewers: i64,
 }
 
 impl PostStatsRecord {
@@ -124,6 +224,8 @@ impl PostStatsRecord {
             reactions: [0; 6],
             comments: 0,
             shares: 0,
+            impressions: 0,
+            unique_viewers: 0,
         }
     }
 

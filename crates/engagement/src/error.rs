@@ -39,6 +39,8 @@ pub enum BuildError {
     Store(#[from] sqlx::Error),
     #[error("invalid post service address: {0}")]
     PostAddr(String),
+    #[error("invalid profile service address: {0}")]
+    ProfileAddr(String),
     /// Calls to the post service carry a service token, which this process must sign.
     #[error("cannot sign service tokens: set PRONET_JWT_PRIVATE_KEY_FILE")]
     CannotSign,

@@ -1,12 +1,14 @@
 //! The engagement service: reactions, comments, shares and their counts.
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend, `posts` the post service as seen from here.
+//! one module per backend, `posts` and `profiles` the post and profile services as seen from
+//! here.
 
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod posts;
+pub mod profiles;
 pub mod service;
 pub mod store;
 
@@ -22,6 +24,7 @@ use tonic::service::Routes;
 pub use config::EngagementConfig;
 pub use error::BuildError;
 use posts::GrpcPostDirectory;
+use profiles::GrpcMemberGraph;
 pub use service::EngagementApi;
 use store::postgres::PgEngagementStore;
 use store::sqlite::SqliteEngagementStore;
@@ -57,21 +60,27 @@ pub fn access(path: &str) -> Access {
 fn method_access(method: &str) -> Option<Access> {
     match method {
         // Writes in a member's name.
-        "React" | "CreateComment" | "RecordShare" => Some(Access::Member),
-        // Members read counts for themselves, the feed for the member it ranks for.
-        "BatchGetPostStats" => Some(Access::MemberOrService),
-        // Reveals what many members did: internal only.
-        "ListRecentActivity" => Some(Access::Service),
+        "React" | "Unreact" | "CreateComment" | "UpdateComment" | "DeleteComment"
+        | "ReactToComment" | "UnreactToComment" | "RecordImpressions" => Some(Access::Member),
+        // Members read for themselves, the feed for the member it ranks for; the post service
+        // records the share of a reshare for its author.
+        "BatchGetPostStats" | "ListComments" | "ListReactions" | "RecordShare" => {
+            Some(Access::MemberOrService)
+        }
+        // Reveal what many members did or saw: internal only.
+        "ListRecentActivity" | "ListSeenPosts" => Some(Access::Service),
         _ => None,
     }
 }
 
-/// Opens the store, prepares a lazy channel to the post service and returns the service's
-/// routes. The post service need not be up yet.
+/// Opens the store, prepares lazy channels to the post and profile services and returns the
+/// service's routes. Neither service need be up yet.
 pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     // The address and key first: a mistake should not leave a freshly created database behind.
     let channel =
         lazy_channel(&config.post_addr, config.call_limits).map_err(BuildError::PostAddr)?;
+    let profile_channel =
+        lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
     // Every write asks the post service with a service token; without a key to sign one, each
     // would fail, so refuse to start instead.
     if !config.auth.can_sign() {
@@ -79,7 +88,8 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     }
     let store = open_store(&config.database).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
-    let api = EngagementApi::new(store, Arc::new(posts));
+    let graph = GrpcMemberGraph::new(profile_channel, config.auth.clone());
+    let api = EngagementApi::new(store, Arc::new(posts), Arc::new(graph));
     Ok(Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -99,6 +109,7 @@ mod tests {
         EngagementConfig {
             database: DatabaseUrl::Sqlite(dir.path().join("engagement.db")),
             post_addr: post_addr.into(),
+            profile_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
         }
@@ -112,11 +123,28 @@ mod tests {
     #[test]
     fn each_method_has_its_access_rule_and_unknown_paths_are_for_members() {
         let rule = |method: &str| access(&format!("/{SERVICE_NAME}/{method}"));
-        assert_eq!(rule("React"), Access::Member);
-        assert_eq!(rule("CreateComment"), Access::Member);
-        assert_eq!(rule("RecordShare"), Access::Member);
-        assert_eq!(rule("BatchGetPostStats"), Access::MemberOrService);
+        for method in [
+            "React",
+            "Unreact",
+            "CreateComment",
+            "UpdateComment",
+            "DeleteComment",
+            "ReactToComment",
+            "UnreactToComment",
+            "RecordImpressions",
+        ] {
+            assert_eq!(rule(method), Access::Member, "{method}");
+        }
+        for method in [
+            "BatchGetPostStats",
+            "ListComments",
+            "ListReactions",
+            "RecordShare",
+        ] {
+            assert_eq!(rule(method), Access::MemberOrService, "{method}");
+        }
         assert_eq!(rule("ListRecentActivity"), Access::Service);
+        assert_eq!(rule("ListSeenPosts"), Access::Service);
         for unknown in [
             format!("/{SERVICE_NAME}/DeleteEverything"),
             format!("/{SERVICE_NAME}/ListRecentActivity/x"),
@@ -141,7 +169,7 @@ mod tests {
             .flat_map(|s| &s.method)
             .map(|m| m.name().to_owned())
             .collect();
-        assert_eq!(methods.len(), 5, "{methods:?}");
+        assert_eq!(methods.len(), 14, "{methods:?}");
         for method in methods {
             assert!(method_access(&method).is_some(), "{method} has no rule");
         }
@@ -159,6 +187,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = build(&config(&dir, "not a host")).await.err();
         assert!(matches!(err, Some(BuildError::PostAddr(_))), "{err:?}");
+        assert!(!dir.path().join("engagement.db").exists());
+    }
+
+    #[tokio::test]
+    async fn refuses_an_invalid_profile_address_without_creating_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&dir, "127.0.0.1:1");
+        config.profile_addr = "not a host".into();
+        let err = build(&config).await.err();
+        assert!(matches!(err, Some(BuildError::ProfileAddr(_))), "{err:?}");
         assert!(!dir.path().join("engagement.db").exists());
     }
 

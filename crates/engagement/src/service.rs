@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::check_count;
+use pronet_common::pagination::{decode_token, encode_token, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as pb;
@@ -13,10 +16,13 @@ use pronet_proto::engagement::v1::engagement_service_server::EngagementService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    limits, max_activities, ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey,
-    PostStatsRecord, ReactionRecord, ReactionType, ShareRecord,
+    limits, max_activities, utc_day, ActivityKind, ActivityRecord, CommentCursor, CommentListing,
+    CommentOrder, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionQuery, ReactionRecord,
+    ReactionType, ShareRecord,
 };
+use crate::error::EngagementError;
 use crate::posts::PostDirectory;
+use crate::profiles::MemberGraph;
 use crate::store::EngagementStore;
 
 /// The `pronet.engagement.v1.EngagementService` implementation.
@@ -24,12 +30,192 @@ use crate::store::EngagementStore;
 pub struct EngagementApi {
     store: Arc<dyn EngagementStore>,
     posts: Arc<dyn PostDirectory>,
+    graph: Arc<dyn MemberGraph>,
 }
 
 impl EngagementApi {
-    pub fn new(store: Arc<dyn EngagementStore>, posts: Arc<dyn PostDirectory>) -> Self {
-        Self { store, posts }
+    pub fn new(
+        store: Arc<dyn EngagementStore>,
+        posts: Arc<dyn PostDirectory>,
+        graph: Arc<dyn MemberGraph>,
+    ) -> Self {
+        Self {
+            store,
+            posts,
+            graph,
+        }
     }
+
+    /// The comment, when `viewer` may see it: its post is visible to them and neither blocked
+    /// the other. Anything else answers like a missing comment.
+    async fn visible_comment(
+        &self,
+        comment_id: &str,
+        viewer: &str,
+    ) -> Result<CommentRecord, Status> {
+        let comment = self
+            .store
+            .get_comment(comment_id)
+            .await?
+            .ok_or(EngagementError::NotFound("comment"))?;
+        if comment.member_id == viewer {
+            return Ok(comment);
+        }
+        match self
+            .posts
+            .require_visible_post(&comment.post_id, viewer)
+            .await
+        {
+            Err(EngagementError::NotFound(_)) => {
+                return Err(EngagementError::NotFound("comment").into())
+            }
+            other => other?,
+        }
+        let author = [comment.member_id.clone()];
+        if !self.graph.blocked_among(viewer, &author).await?.is_empty() {
+            return Err(EngagementError::NotFound("comment").into());
+        }
+        Ok(comment)
+    }
+
+    /// The comment, when `member` wrote it; someone else's comment they may see is
+    /// PERMISSION_DENIED, one they may not see NOT_FOUND.
+    async fn own_comment(&self, comment_id: &str, member: &str) -> Result<CommentRecord, Status> {
+        let comment = self.visible_comment(comment_id, member).await?;
+        if comment.member_id != member {
+            return Err(Status::permission_denied(
+                "only the author may change a comment",
+            ));
+        }
+        Ok(comment)
+    }
+
+    /// Leaves out what members blocked either way with `viewer` wrote or did.
+    async fn without_blocked<T>(
+        &self,
+        viewer: Option<&str>,
+        items: Vec<T>,
+        member_of: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, Status> {
+        let Some(viewer) = viewer else {
+            return Ok(items);
+        };
+        if items.is_empty() {
+            return Ok(items);
+        }
+        let members: Vec<String> = items.iter().map(|i| member_of(i).to_owned()).collect();
+        let blocked = self.graph.blocked_among(viewer, &members).await?;
+        Ok(items
+            .into_iter()
+            .filter(|i| !blocked.contains(member_of(i)))
+            .collect())
+    }
+}
+
+/// The calling member's id; the auth layer lets only members call member RPCs.
+fn member_caller(caller: &Caller) -> Result<&str, Status> {
+    match caller {
+        Caller::Member(id) => Ok(id),
+        Caller::Service(_) => Err(Status::permission_denied("this method is for members")),
+    }
+}
+
+/// A client's comment order; UNSPECIFIED means most relevant.
+fn parse_comment_order(raw: i32) -> Result<CommentOrder, String> {
+    match pb::CommentOrder::try_from(raw) {
+        Ok(pb::CommentOrder::Unspecified | pb::CommentOrder::MostRelevant) => {
+            Ok(CommentOrder::MostRelevant)
+        }
+        Ok(pb::CommentOrder::Newest) => Ok(CommentOrder::Newest),
+        Err(_) => Err("must be one of COMMENT_ORDER_MOST_RELEVANT, COMMENT_ORDER_NEWEST".into()),
+    }
+}
+
+const BAD_TOKEN: &str = "is not a page token from this service";
+
+/// The tag of a comment listing in its page tokens, so a token of one listing cannot be used
+/// for another.
+fn listing_tag(listing: &CommentListing) -> String {
+    match listing {
+        CommentListing::TopLevel(CommentOrder::MostRelevant) => "relevant".into(),
+        CommentListing::TopLevel(CommentOrder::Newest) => "newest".into(),
+        CommentListing::Replies(parent) => format!("replies:{parent}"),
+    }
+}
+
+fn encode_comment_token(listing: &CommentListing, after: &CommentCursor) -> String {
+    encode_token(&[
+        &listing_tag(listing),
+        &after.score.to_string(),
+        &after.create_time.to_string(),
+        &after.id,
+    ])
+}
+
+fn decode_comment_token(
+    token: &str,
+    listing: &CommentListing,
+) -> Result<Option<CommentCursor>, String> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parts = decode_token(token, 4)?;
+    if parts[0] != listing_tag(listing) {
+        return Err("belongs to another listing".into());
+    }
+    let score = parts[1].parse().map_err(|_| BAD_TOKEN.to_string())?;
+    let create_time = parts[2].parse().map_err(|_| BAD_TOKEN.to_string())?;
+    Ok(Some(CommentCursor {
+        score,
+        create_time,
+        id: parts[3].clone(),
+    }))
+}
+
+/// The two parts of a reactions list: the viewer's connections, then everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReactorPhase {
+    Connections,
+    Others,
+}
+
+fn encode_reaction_token(phase: ReactorPhase, after: Option<(i64, &str)>) -> String {
+    let phase = match phase {
+        ReactorPhase::Connections => "connections",
+        ReactorPhase::Others => "others",
+    };
+    match after {
+        Some((time, member)) => encode_token(&[phase, &time.to_string(), member]),
+        None => encode_token(&[phase, "", ""]),
+    }
+}
+
+type ReactionPosition = (ReactorPhase, Option<(i64, String)>);
+
+fn decode_reaction_token(token: &str) -> Result<ReactionPosition, String> {
+    if token.is_empty() {
+        return Ok((ReactorPhase::Connections, None));
+    }
+    let parts = decode_token(token, 3)?;
+    let phase = match parts[0].as_str() {
+        "connections" => ReactorPhase::Connections,
+        "others" => ReactorPhase::Others,
+        _ => return Err(BAD_TOKEN.into()),
+    };
+    if parts[1].is_empty() {
+        return Ok((phase, None));
+    }
+    let time = parts[1].parse().map_err(|_| BAD_TOKEN.to_string())?;
+    Ok((phase, Some((time, parts[2].clone()))))
+}
+
+/// `ids` without repeats, in their first order.
+fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect()
 }
 
 fn reaction_type_to_pb(t: ReactionType) -> pb::ReactionType {
@@ -89,13 +275,36 @@ fn reaction_to_pb(r: ReactionRecord) -> pb::Reaction {
     }
 }
 
+fn reaction_counts_to_pb(
+    counts: impl Iterator<Item = (ReactionType, i64)>,
+) -> Vec<pb::ReactionCount> {
+    counts
+        .filter(|(_, n)| *n != 0)
+        .map(|(t, count)| pb::ReactionCount {
+            reaction_type: reaction_type_to_pb(t) as i32,
+            count,
+        })
+        .collect()
+}
+
 fn comment_to_pb(c: CommentRecord) -> pb::Comment {
+    let total_reactions = c.total_reactions();
     pb::Comment {
+        reactions: reaction_counts_to_pb(
+            ReactionType::ALL
+                .into_iter()
+                .map(|t| (t, c.reactions[t.index()])),
+        ),
+        total_reactions,
         id: c.id,
         post_id: c.post_id,
         member_id: c.member_id,
         text: c.text,
         create_time: Some(to_timestamp(c.create_time)),
+        parent_comment_id: c.parent_id.unwrap_or_default(),
+        update_time: c.update_time.map(to_timestamp),
+        edited: c.update_time.is_some(),
+        reply_count: c.reply_count,
     }
 }
 
@@ -110,16 +319,12 @@ fn share_to_pb(s: ShareRecord) -> pb::Share {
 
 fn stats_to_pb(s: PostStatsRecord) -> pb::PostStats {
     pb::PostStats {
-        reactions: s
-            .non_zero_reactions()
-            .map(|(t, count)| pb::ReactionCount {
-                reaction_type: reaction_type_to_pb(t) as i32,
-                count,
-            })
-            .collect(),
+        reactions: reaction_counts_to_pb(s.non_zero_reactions()),
         total_reactions: s.total_reactions(),
         comments: s.comments,
         shares: s.shares,
+        impressions: s.impressions,
+        unique_viewers: s.unique_viewers,
         post_id: s.post_id,
     }
 }
@@ -181,6 +386,12 @@ impl EngagementService for EngagementApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
         let text = v.check("text", limits::COMMENT_TEXT.parse(&req.text));
+        // Optional: empty means a top-level comment.
+        let parent_id = if req.parent_comment_id.is_empty() {
+            None
+        } else {
+            v.check("parent_comment_id", parse_id(&req.parent_comment_id))
+        };
         // Optional: empty means the request is not to be deduplicated.
         let request_id = if req.request_id.is_empty() {
             None
@@ -197,19 +408,9 @@ impl EngagementService for EngagementApi {
         self.posts
             .require_visible_post(&post_id, &member_id)
             .await?;
-        let comment = self
-            .store
-            .create_comment(
-                CommentRecord {
-                    id: new_id(),
-                    post_id,
-                    member_id,
-                    text,
-                    create_time: now_micros(),
-                },
-                key,
-            )
-            .await?;
+        let mut comment = CommentRecord::new(new_id(), post_id, member_id, text, now_micros());
+        comment.parent_id = parent_id;
+        let comment = self.store.create_comment(comment, key).await?;
         tracing::debug!(comment_id = %comment.id, post_id = %comment.post_id, "comment created");
         Ok(Response::new(pb::CreateCommentResponse {
             comment: Some(comment_to_pb(comment)),
@@ -229,7 +430,11 @@ impl EngagementService for EngagementApi {
         let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
             return Err(Status::internal("internal error"));
         };
-        require_self(&caller, "member_id", &member_id)?;
+        // A member shares as themself; a service (the post service recording a reshare) for
+        // the member it names.
+        if let Caller::Member(_) = caller {
+            require_self(&caller, "member_id", &member_id)?;
+        }
         // A post the member may not see is answered like a missing one.
         self.posts
             .require_visible_post(&post_id, &member_id)
@@ -312,6 +517,349 @@ impl EngagementService for EngagementApi {
         Ok(Response::new(pb::ListRecentActivityResponse {
             activities: activities.into_iter().map(activity_to_pb).collect(),
         }))
+    }
+
+    async fn unreact(
+        &self,
+        request: Request<pb::UnreactRequest>,
+    ) -> Result<Response<pb::UnreactResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        v.into_result()?;
+        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        self.posts
+            .require_visible_post(&post_id, &member_id)
+            .await?;
+        self.store.unreact(&post_id, &member_id).await?;
+        Ok(Response::new(pb::UnreactResponse {}))
+    }
+
+    async fn list_reactions(
+        &self,
+        request: Request<pb::ListReactionsRequest>,
+    ) -> Result<Response<pb::ListReactionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        let reaction_type = if req.reaction_type == pb::ReactionType::Unspecified as i32 {
+            Some(None)
+        } else {
+            v.check("reaction_type", parse_reaction_type(req.reaction_type))
+                .map(Some)
+        };
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::DEFAULT_REACTION_PAGE,
+                limits::MAX_REACTION_PAGE,
+            ),
+        );
+        let position = v.check("page_token", decode_reaction_token(&req.page_token));
+        if !req.viewer_id.is_empty() {
+            v.check("viewer_id", parse_id(&req.viewer_id));
+        }
+        v.into_result()?;
+        let (Some(post_id), Some(reaction_type), Some(limit), Some((mut phase, mut after))) =
+            (post_id, reaction_type, limit, position)
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        self.posts
+            .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
+            .await?;
+        // A service acting for nobody has no connections: everyone is "else".
+        let connections = match &viewer {
+            Some(viewer) => {
+                self.graph
+                    .connections(viewer, limits::MAX_CONNECTIONS_FIRST)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let mut page: Vec<ReactionRecord> = Vec::new();
+        let mut next_page_token = String::new();
+        loop {
+            let remaining = limit - page.len();
+            // One more than fits tells whether this part goes on.
+            let rows = self
+                .store
+                .list_reactions(&ReactionQuery {
+                    post_id: post_id.clone(),
+                    reaction_type,
+                    members: connections.clone(),
+                    include: phase == ReactorPhase::Connections,
+                    after: after.take(),
+                    limit: remaining + 1,
+                })
+                .await?;
+            if rows.len() > remaining {
+                page.extend(rows.into_iter().take(remaining));
+                let last = page.last().map(|r| (r.create_time, r.member_id.as_str()));
+                next_page_token = encode_reaction_token(phase, last);
+                break;
+            }
+            page.extend(rows);
+            if phase == ReactorPhase::Others {
+                break;
+            }
+            phase = ReactorPhase::Others;
+            if page.len() == limit {
+                next_page_token = encode_reaction_token(phase, None);
+                break;
+            }
+        }
+        let page = self
+            .without_blocked(viewer.as_deref(), page, |r| r.member_id.as_str())
+            .await?;
+        Ok(Response::new(pb::ListReactionsResponse {
+            reactions: page.into_iter().map(reaction_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_comment(
+        &self,
+        request: Request<pb::UpdateCommentRequest>,
+    ) -> Result<Response<pb::UpdateCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let (id, text) = match &req.comment {
+            Some(c) => (
+                v.check("comment.id", parse_id(&c.id)),
+                v.check("comment.text", limits::COMMENT_TEXT.parse(&c.text)),
+            ),
+            None => {
+                v.add("comment", "is required");
+                (None, None)
+            }
+        };
+        if let Some(mask) = &req.update_mask {
+            if mask.paths.iter().any(|p| p != "text") {
+                v.add("update_mask", "only \"text\" can be updated");
+            }
+        }
+        v.into_result()?;
+        let (Some(id), Some(text)) = (id, text) else {
+            return Err(Status::internal("internal error"));
+        };
+        let member = member_caller(&caller)?;
+        self.own_comment(&id, member).await?;
+        let comment = self
+            .store
+            .update_comment_text(&id, &text, now_micros())
+            .await?;
+        Ok(Response::new(pb::UpdateCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
+    }
+
+    async fn delete_comment(
+        &self,
+        request: Request<pb::DeleteCommentRequest>,
+    ) -> Result<Response<pb::DeleteCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check("comment_id", parse_id(&req.comment_id));
+        v.into_result()?;
+        let Some(id) = id else {
+            return Err(Status::internal("internal error"));
+        };
+        let member = member_caller(&caller)?;
+        self.own_comment(&id, member).await?;
+        let removed = self.store.delete_comment(&id).await?;
+        tracing::debug!(comment_id = %id, removed, "comment deleted");
+        Ok(Response::new(pb::DeleteCommentResponse {}))
+    }
+
+    async fn react_to_comment(
+        &self,
+        request: Request<pb::ReactToCommentRequest>,
+    ) -> Result<Response<pb::ReactToCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let comment_id = v.check("comment_id", parse_id(&req.comment_id));
+        let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
+        v.into_result()?;
+        let (Some(member_id), Some(comment_id), Some(reaction_type)) =
+            (member_id, comment_id, reaction_type)
+        else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        self.visible_comment(&comment_id, &member_id).await?;
+        let comment = self
+            .store
+            .react_to_comment(&comment_id, &member_id, reaction_type, now_micros())
+            .await?;
+        Ok(Response::new(pb::ReactToCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
+    }
+
+    async fn unreact_to_comment(
+        &self,
+        request: Request<pb::UnreactToCommentRequest>,
+    ) -> Result<Response<pb::UnreactToCommentResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let comment_id = v.check("comment_id", parse_id(&req.comment_id));
+        v.into_result()?;
+        let (Some(member_id), Some(comment_id)) = (member_id, comment_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        self.visible_comment(&comment_id, &member_id).await?;
+        let comment = self
+            .store
+            .unreact_to_comment(&comment_id, &member_id)
+            .await?;
+        Ok(Response::new(pb::UnreactToCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        let parent_id = if req.parent_comment_id.is_empty() {
+            None
+        } else {
+            v.check("parent_comment_id", parse_id(&req.parent_comment_id))
+        };
+        let order = v.check("order", parse_comment_order(req.order));
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::DEFAULT_COMMENT_PAGE,
+                limits::MAX_COMMENT_PAGE,
+            ),
+        );
+        if !req.viewer_id.is_empty() {
+            v.check("viewer_id", parse_id(&req.viewer_id));
+        }
+        v.into_result()?;
+        let (Some(post_id), Some(order), Some(limit)) = (post_id, order, limit) else {
+            return Err(Status::internal("internal error"));
+        };
+        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        self.posts
+            .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
+            .await?;
+        let listing = match parent_id {
+            None => CommentListing::TopLevel(order),
+            Some(parent_id) => {
+                let parent = self
+                    .store
+                    .get_comment(&parent_id)
+                    .await?
+                    .filter(|p| p.post_id == post_id)
+                    .ok_or(EngagementError::NotFound("comment"))?;
+                // The replies to a reply are those of its top-level comment.
+                CommentListing::Replies(parent.parent_id.unwrap_or(parent.id))
+            }
+        };
+        let after = decode_comment_token(&req.page_token, &listing)
+            .map_err(|why| pronet_common::error::invalid_field("page_token", why))?;
+        let mut rows = self
+            .store
+            .list_comments(&post_id, &listing, after.as_ref(), limit + 1)
+            .await?;
+        let next_page_token = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|c| encode_comment_token(&listing, &c.cursor()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let rows = self
+            .without_blocked(viewer.as_deref(), rows, |c| c.member_id.as_str())
+            .await?;
+        Ok(Response::new(pb::ListCommentsResponse {
+            comments: rows.into_iter().map(comment_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn record_impressions(
+        &self,
+        request: Request<pb::RecordImpressionsRequest>,
+    ) -> Result<Response<pb::RecordImpressionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_IMPRESSIONS);
+        v.into_result()?;
+        let Some(member_id) = member_id else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        let post_ids = distinct(&req.post_ids);
+        if post_ids.is_empty() {
+            return Ok(Response::new(pb::RecordImpressionsResponse { counted: 0 }));
+        }
+        // Only posts the member may see count: a missing or hidden one was never shown.
+        let visible = self.posts.visible_posts(&post_ids, &member_id).await?;
+        let mut shown: Vec<String> = post_ids
+            .into_iter()
+            .filter(|id| visible.contains(id))
+            .collect();
+        // Sorted, so concurrent writers touch shared posts in the same order.
+        shown.sort_unstable();
+        let now = now_micros();
+        let counted = self
+            .store
+            .record_impressions(&member_id, &shown, utc_day(now), now)
+            .await?;
+        Ok(Response::new(pb::RecordImpressionsResponse {
+            // At most 100.
+            counted: i32::try_from(counted).unwrap_or(i32::MAX),
+        }))
+    }
+
+    async fn list_seen_posts(
+        &self,
+        request: Request<pb::ListSeenPostsRequest>,
+    ) -> Result<Response<pb::ListSeenPostsResponse>, Status> {
+        // The auth layer already keeps members out; a second look costs nothing.
+        if let Caller::Member(_) = caller(&request)? {
+            return Err(AuthError::ServicesOnly.into());
+        }
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_SEEN_POSTS);
+        v.into_result()?;
+        let Some(member_id) = member_id else {
+            return Err(Status::internal("internal error"));
+        };
+        let post_ids = self
+            .store
+            .list_seen_posts(&member_id, &req.post_ids)
+            .await?;
+        Ok(Response::new(pb::ListSeenPostsResponse { post_ids }))
     }
 }
 

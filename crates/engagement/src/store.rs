@@ -11,8 +11,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ActivityRecord, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionRecord, ReactionType,
-    ShareRecord,
+    ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, IdempotencyKey,
+    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -31,13 +31,85 @@ pub trait EngagementStore: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<ReactionRecord>;
 
-    /// Stores a comment and counts it, in one transaction. With a `key` already used, returns
-    /// the comment its first request created and stores nothing, also when the two race.
+    /// Removes a member's reaction to a post and its count, in one transaction. Whether there
+    /// was one.
+    async fn unreact(&self, post_id: &str, member_id: &str) -> StoreResult<bool>;
+
+    /// Stores a comment and counts it (on the post, and on its parent for a reply), in one
+    /// transaction. A reply's `parent_id` must name a comment of the same post, else
+    /// `NotFound("comment")`; a reply to a reply answers that reply's top-level comment. With a
+    /// `key` already used, returns the comment its first request created and stores nothing,
+    /// also when the two race.
     async fn create_comment(
         &self,
         comment: CommentRecord,
         key: Option<IdempotencyKey>,
     ) -> StoreResult<CommentRecord>;
+
+    /// A comment with its counts.
+    async fn get_comment(&self, comment_id: &str) -> StoreResult<Option<CommentRecord>>;
+
+    /// Sets a comment's text and its update time; `NotFound("comment")` if it is gone.
+    async fn update_comment_text(
+        &self,
+        comment_id: &str,
+        text: &str,
+        now: i64,
+    ) -> StoreResult<CommentRecord>;
+
+    /// Deletes a comment, with its replies (for a top-level comment) and the reactions to all of
+    /// them, and takes them off every count, in one transaction; `NotFound("comment")` if it is
+    /// gone. Returns how many comments were deleted.
+    async fn delete_comment(&self, comment_id: &str) -> StoreResult<u64>;
+
+    /// Sets a member's reaction to a comment and the comment's counts, in one transaction (a
+    /// type change moves the count); `NotFound("comment")` if it is gone.
+    async fn react_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+        reaction_type: ReactionType,
+        now: i64,
+    ) -> StoreResult<CommentRecord>;
+
+    /// Removes a member's reaction to a comment and its count (no-op if none);
+    /// `NotFound("comment")` if the comment is gone.
+    async fn unreact_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+    ) -> StoreResult<CommentRecord>;
+
+    /// At most `limit` comments of a post after `after`: top-level ones in the given order, or
+    /// the replies to one comment oldest first (ties by id).
+    async fn list_comments(
+        &self,
+        post_id: &str,
+        listing: &CommentListing,
+        after: Option<&CommentCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<CommentRecord>>;
+
+    /// Reactions to a post as `query` says, newest first, ties by member id descending.
+    async fn list_reactions(&self, query: &ReactionQuery) -> StoreResult<Vec<ReactionRecord>>;
+
+    /// Records that `member_id` was shown `post_ids` (distinct) on UTC `day`: each new
+    /// (post, member, day) adds an impression, each first ever (post, member) a unique viewer,
+    /// in the same transaction. Returns how many impressions were new.
+    async fn record_impressions(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+        day: i64,
+        now: i64,
+    ) -> StoreResult<usize>;
+
+    /// The posts among `post_ids` that `member_id` was ever shown, in request order.
+    async fn list_seen_posts(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+    ) -> StoreResult<Vec<String>>;
 
     /// Records a share and counts it, in one transaction; a repeat by the same member returns
     /// the first share unchanged and is not counted again.
@@ -75,6 +147,11 @@ pub trait EngagementStore: Send + Sync + 'static {
         comments: &[CommentRecord],
         shares: &[ShareRecord],
     ) -> StoreResult<()>;
+
+    /// Ids of comments whose stored reply or reaction counts differ from their rows, and of
+    /// rows left behind by a deleted comment (replies, reactions).
+    #[cfg(test)]
+    async fn comment_count_drift(&self) -> StoreResult<Vec<String>>;
 
     /// Refreshes the planner's statistics.
     #[cfg(test)]
@@ -115,11 +192,106 @@ fn count_column(reaction_type: ReactionType) -> &'static str {
 
 const COMMENT_COUNT: &str = "comment_count";
 const SHARE_COUNT: &str = "share_count";
+const IMPRESSION_COUNT: &str = "impression_count";
+const UNIQUE_VIEWER_COUNT: &str = "unique_viewer_count";
+
+/// The columns of a comment, in the order both backends select them.
+const COMMENT_COLUMNS: &str = "id, post_id, member_id, text, create_time, parent_id, \
+    update_time, reply_count, like_count, celebrate_count, support_count, love_count, \
+    insightful_count, funny_count";
+
+/// Comments whose counts drifted from their rows, and orphans; the same SQL on both backends.
+#[cfg(test)]
+const COMMENT_DRIFT: &str = "SELECT c.id FROM comments c WHERE \
+    c.reply_count <> (SELECT COUNT(*) FROM comments r WHERE r.parent_id = c.id) \
+    OR c.total_reactions <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id) \
+    OR c.like_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 1) \
+    OR c.celebrate_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 2) \
+    OR c.support_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 3) \
+    OR c.love_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 4) \
+    OR c.insightful_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 5) \
+    OR c.funny_count <> (SELECT COUNT(*) FROM comment_reactions x WHERE x.comment_id = c.id AND x.reaction_type = 6) \
+    UNION ALL SELECT r.id FROM comments r WHERE r.parent_id IS NOT NULL \
+        AND NOT EXISTS (SELECT 1 FROM comments p WHERE p.id = r.parent_id) \
+    UNION ALL SELECT x.comment_id FROM comment_reactions x \
+        WHERE NOT EXISTS (SELECT 1 FROM comments c WHERE c.id = x.comment_id)";
 
 /// Activity kinds as numbered in the recent-activity query.
 const KIND_REACTION: i64 = 1;
 const KIND_COMMENT: i64 = 2;
 const KIND_SHARE: i64 = 3;
+
+/// The SQL listing comments, with `?` placeholders bound in this order: the post id, the parent
+/// id (replies only), the cursor (most relevant: score, score, time, time, id; otherwise time,
+/// time, id), the limit.
+fn list_comments_sql(listing: &CommentListing, after: bool) -> String {
+    const SCORE: &str = "(reply_count + total_reactions)";
+    let (filter, cursor, order) = match listing {
+        CommentListing::TopLevel(CommentOrder::MostRelevant) => (
+            "parent_id IS NULL",
+            format!(
+                "({SCORE} < ? OR ({SCORE} = ? AND (create_time < ? OR (create_time = ? AND id < ?))))"
+            ),
+            format!("{SCORE} DESC, create_time DESC, id DESC"),
+        ),
+        CommentListing::TopLevel(CommentOrder::Newest) => (
+            "parent_id IS NULL",
+            "(create_time < ? OR (create_time = ? AND id < ?))".to_owned(),
+            "create_time DESC, id DESC".to_owned(),
+        ),
+        CommentListing::Replies(_) => (
+            "parent_id = ?",
+            "(create_time > ? OR (create_time = ? AND id > ?))".to_owned(),
+            "create_time, id".to_owned(),
+        ),
+    };
+    let cursor = if after {
+        format!(" AND {cursor}")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE post_id = ? AND {filter}{cursor} \
+         ORDER BY {order} LIMIT ?"
+    )
+}
+
+/// The cursor values of [`list_comments_sql`], in binding order.
+fn comment_cursor_binds(listing: &CommentListing, after: &CommentCursor) -> Vec<CursorValue> {
+    let time = [
+        CursorValue::Int(after.create_time),
+        CursorValue::Int(after.create_time),
+        CursorValue::Text(after.id.clone()),
+    ];
+    match listing {
+        CommentListing::TopLevel(CommentOrder::MostRelevant) => {
+            let mut binds = vec![CursorValue::Int(after.score), CursorValue::Int(after.score)];
+            binds.extend(time);
+            binds
+        }
+        _ => time.into(),
+    }
+}
+
+enum CursorValue {
+    Int(i64),
+    Text(String),
+}
+
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... for PostgreSQL.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 fn reaction_type_from(n: i64) -> StoreResult<ReactionType> {
     ReactionType::from_number(n)
@@ -137,10 +309,14 @@ const COUNTED_FROM_ROWS: &str = "SELECT post_id, \
     CAST(SUM(CASE WHEN kind = 1 AND reaction_type = 5 THEN 1 ELSE 0 END) AS BIGINT) AS insightful_count, \
     CAST(SUM(CASE WHEN kind = 1 AND reaction_type = 6 THEN 1 ELSE 0 END) AS BIGINT) AS funny_count, \
     CAST(SUM(CASE WHEN kind = 2 THEN 1 ELSE 0 END) AS BIGINT) AS comment_count, \
-    CAST(SUM(CASE WHEN kind = 3 THEN 1 ELSE 0 END) AS BIGINT) AS share_count \
+    CAST(SUM(CASE WHEN kind = 3 THEN 1 ELSE 0 END) AS BIGINT) AS share_count, \
+    CAST(SUM(CASE WHEN kind = 4 THEN 1 ELSE 0 END) AS BIGINT) AS impression_count, \
+    CAST(SUM(CASE WHEN kind = 5 THEN 1 ELSE 0 END) AS BIGINT) AS unique_viewer_count \
     FROM (SELECT post_id, 1 AS kind, reaction_type FROM reactions \
           UNION ALL SELECT post_id, 2, 0 FROM comments \
-          UNION ALL SELECT post_id, 3, 0 FROM shares) AS engaged \
+          UNION ALL SELECT post_id, 3, 0 FROM shares \
+          UNION ALL SELECT post_id, 4, 0 FROM impressions \
+          UNION ALL SELECT post_id, 5, 0 FROM post_viewers) AS engaged \
     GROUP BY post_id";
 
 #[cfg(test)]

@@ -13,8 +13,11 @@ pub struct PostConfig {
     /// The profile service (`host:port` or a full `http://` URI), asked how viewers relate to
     /// authors.
     pub profile_addr: String,
-    /// Deadlines for calls to the profile service.
+    /// The engagement service (`host:port` or a full `http://` URI), told of reshares and asked
+    /// for the engagement of posts when ranking trending hashtags.
+    pub engagement_addr: String,
+    /// Deadlines for calls to the profile and engagement services.
     pub call_limits: CallLimits,
-    /// Keys for the service token this service presents to the profile service.
+    /// Keys for the service token this service presents to the profile and engagement services.
     pub auth: Arc<AuthConfig>,
 }

@@ -8,6 +8,8 @@ pub mod limits {
     use pronet_common::input::TextRule;
 
     pub const POST_TEXT: TextRule = TextRule::multi_line(1, 3000);
+    /// A reshare's commentary may be empty.
+    pub const RESHARE_TEXT: TextRule = TextRule::multi_line(0, 3000);
     /// Hashtags kept per post; later ones stay in the text but are not indexed.
     pub const MAX_HASHTAGS_PER_POST: usize = 30;
     /// Longest hashtag, in characters, without the '#'.
@@ -22,6 +24,22 @@ pub mod limits {
     pub const MAX_RECENT_HASHTAGS: usize = 200;
     pub const DEFAULT_RECENT_POSTS: usize = 1000;
     pub const MAX_RECENT_POSTS: usize = 5000;
+    /// Handles one `LookupHandles` call may name.
+    pub const MAX_LOOKUP_HANDLES: usize = 100;
+    /// A hashtag listing reads at most this many pages of the index to fill one page with
+    /// posts the viewer may see; then it returns what it has, with a token to go on.
+    pub const MAX_HASHTAG_SCANS: usize = 10;
+    pub const DEFAULT_TRENDING_WINDOW_MICROS: i64 = 7 * DAY_MICROS;
+    pub const MAX_TRENDING_WINDOW_MICROS: i64 = 90 * DAY_MICROS;
+    pub const DEFAULT_TRENDING: usize = 20;
+    pub const MAX_TRENDING: usize = 100;
+    /// Hashtags (most posts first) whose engagement is counted.
+    pub const MAX_TRENDING_ENGAGED_HASHTAGS: usize = 100;
+    /// Posts per window whose engagement is counted, newest first.
+    pub const MAX_TRENDING_ENGAGED_POSTS: usize = 5000;
+    /// Posts per `BatchGetPostStats` call.
+    pub const STATS_CHUNK: usize = 1000;
+    const DAY_MICROS: i64 = 86_400_000_000;
 }
 
 /// A post's text: 1..3000 characters, no control characters but line breaks and tabs.
@@ -31,6 +49,11 @@ pub struct PostText(String);
 impl PostText {
     pub fn parse(raw: &str) -> Result<Self, String> {
         limits::POST_TEXT.parse(raw).map(Self)
+    }
+
+    /// A reshare's commentary: as a post's text, but it may be empty.
+    pub fn parse_reshare(raw: &str) -> Result<Self, String> {
+        limits::RESHARE_TEXT.parse(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -183,6 +206,26 @@ pub fn is_visible(
     }
 }
 
+/// A mention that resolved to a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    /// The handle as the member spells it.
+    pub handle: String,
+    pub member_id: String,
+}
+
+/// Keeps the mentions that resolved: `owners` maps lowercase handles to their members. Returns
+/// the resolved lowercase handles and the mentions, both in the order of `handles`.
+pub fn resolve_mentions(
+    handles: &[String],
+    owners: &std::collections::HashMap<String, Mention>,
+) -> (Vec<String>, Vec<Mention>) {
+    handles
+        .iter()
+        .filter_map(|h| owners.get(h).map(|m| (h.clone(), m.clone())))
+        .unzip()
+}
+
 /// A stored post.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostRecord {
@@ -195,10 +238,17 @@ pub struct PostRecord {
     /// Lowercase handles, in order of first appearance.
     pub mentions: Vec<String>,
     pub create_time: i64,
+    /// When the text was last edited; `None` if never.
+    pub update_time: Option<i64>,
+    /// For a reshare: the root original.
+    pub reshare_of: Option<String>,
+    /// The mentions that resolved to members, in order of first appearance.
+    pub mentioned_members: Vec<Mention>,
 }
 
 impl PostRecord {
-    /// A new post, with the hashtags and mentions of its text extracted.
+    /// A new post, with the hashtags and mentions of its text extracted (mentions not yet
+    /// resolved to members).
     pub fn new(
         id: String,
         author_id: String,
@@ -214,8 +264,82 @@ impl PostRecord {
             text: text.into_string(),
             visibility,
             create_time,
+            update_time: None,
+            reshare_of: None,
+            mentioned_members: Vec::new(),
         }
     }
+
+    /// Whether the text was edited after publishing.
+    pub fn edited(&self) -> bool {
+        self.update_time.is_some()
+    }
+}
+
+/// A new text for a post, with what was extracted from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostEdit {
+    pub text: String,
+    pub hashtags: Vec<String>,
+    /// Resolved handles only, lowercase.
+    pub mentions: Vec<String>,
+    pub mentioned_members: Vec<Mention>,
+    pub update_time: i64,
+}
+
+/// Creation times an author listing keeps: `start <= t < end`, each bound optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    /// The range as bounds for SQL: `start <= t < end`.
+    pub fn bounds(self) -> (i64, i64) {
+        (self.start.unwrap_or(i64::MIN), self.end.unwrap_or(i64::MAX))
+    }
+}
+
+/// A hashtag's activity in the ranked window and the one before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendingHashtag {
+    pub hashtag: String,
+    pub posts: i64,
+    pub previous_posts: i64,
+    pub engagement: i64,
+    pub previous_engagement: i64,
+    pub growth: f64,
+}
+
+impl TrendingHashtag {
+    pub fn new(
+        hashtag: String,
+        (posts, engagement): (i64, i64),
+        (previous_posts, previous_engagement): (i64, i64),
+    ) -> Self {
+        // +1 on both sides: a new hashtag grows from 1, never divides by zero.
+        let growth =
+            (posts + engagement + 1) as f64 / (previous_posts + previous_engagement + 1) as f64;
+        Self {
+            hashtag,
+            posts,
+            previous_posts,
+            engagement,
+            previous_engagement,
+            growth,
+        }
+    }
+}
+
+/// Orders trending hashtags: growth, then posts (both descending), then hashtag.
+pub fn rank_trending(tags: &mut [TrendingHashtag]) {
+    tags.sort_by(|a, b| {
+        b.growth
+            .total_cmp(&a.growth)
+            .then(b.posts.cmp(&a.posts))
+            .then_with(|| a.hashtag.cmp(&b.hashtag))
+    });
 }
 
 /// A create's idempotency key (AIP-155): the client's `request_id`, scoped by who sent it, so
@@ -355,6 +479,53 @@ mod tests {
         assert_eq!(post.hashtags, ["rust"]);
         assert_eq!(post.mentions, ["ada"]);
         assert_eq!(post.text, "Hello @Ada, #Rust is fun #rust");
+    }
+
+    #[test]
+    fn reshare_commentary_may_be_empty_but_not_too_long() {
+        assert_eq!(PostText::parse_reshare("").unwrap().as_str(), "");
+        assert!(PostText::parse_reshare(&"a".repeat(3001)).is_err());
+        assert!(PostText::parse_reshare("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn only_resolved_mentions_are_kept_in_order() {
+        let owners = std::collections::HashMap::from([
+            (
+                "bob".to_string(),
+                Mention {
+                    handle: "Bob".into(),
+                    member_id: "m-bob".into(),
+                },
+            ),
+            (
+                "ada".to_string(),
+                Mention {
+                    handle: "ada".into(),
+                    member_id: "m-ada".into(),
+                },
+            ),
+        ]);
+        let handles = ["ada", "ghost", "bob"].map(String::from);
+        let (mentions, members) = resolve_mentions(&handles, &owners);
+        assert_eq!(mentions, ["ada", "bob"]);
+        assert_eq!(members[1].handle, "Bob");
+        assert_eq!(members[1].member_id, "m-bob");
+    }
+
+    #[test]
+    fn trending_growth_and_order() {
+        let t = TrendingHashtag::new("a".into(), (3, 6), (0, 0));
+        assert_eq!(t.growth, 10.0);
+        let mut tags = vec![
+            TrendingHashtag::new("c".into(), (1, 0), (1, 0)),
+            TrendingHashtag::new("b".into(), (2, 0), (2, 0)),
+            TrendingHashtag::new("a".into(), (1, 0), (1, 0)),
+            TrendingHashtag::new("z".into(), (4, 0), (0, 0)),
+        ];
+        rank_trending(&mut tags);
+        let order: Vec<&str> = tags.iter().map(|t| t.hashtag.as_str()).collect();
+        assert_eq!(order, ["z", "b", "a", "c"]);
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum BuildError {
     Store(#[from] sqlx::Error),
     #[error("invalid profile service address: {0}")]
     ProfileAddr(String),
+    #[error("invalid engagement service address: {0}")]
+    EngagementAddr(String),
 }
 
 #[cfg(test)]

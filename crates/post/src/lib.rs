@@ -2,10 +2,11 @@
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
 //! one module per backend, `relationships` the profile service as seen from here (who may see
-//! whose posts).
+//! whose posts, whom @handles name), `engagement` the engagement service (shares, counts).
 
 pub mod config;
 pub mod domain;
+pub mod engagement;
 pub mod error;
 pub mod relationships;
 pub mod service;
@@ -21,6 +22,7 @@ use pronet_proto::post::v1::post_service_server::PostServiceServer;
 use tonic::service::Routes;
 
 pub use config::PostConfig;
+use engagement::GrpcEngagement;
 pub use error::BuildError;
 use relationships::GrpcRelationships;
 pub use service::PostApi;
@@ -43,33 +45,43 @@ pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn PostStore>, sq
     })
 }
 
-/// Opens the store, prepares a lazy channel to the profile service and returns the service's
-/// routes. The profile service need not be up yet.
+/// Opens the store, prepares lazy channels to the profile and engagement services and returns
+/// the service's routes. Neither service need be up yet.
 pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
-    // The address first: a typo should not leave a freshly created database behind.
-    let channel =
+    // The addresses first: a typo should not leave a freshly created database behind.
+    let profile =
         lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
+    let engagement = lazy_channel(&config.engagement_addr, config.call_limits)
+        .map_err(BuildError::EngagementAddr)?;
     let store = open_store(&config.database).await?;
-    let relationships = GrpcRelationships::new(channel, config.auth.clone());
-    let api = PostApi::new(store, Arc::new(relationships));
+    let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
+    let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
+    let api = PostApi::new(store, profiles.clone(), profiles, engagement);
     Ok(Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
 }
 
-/// Who may call each method of the post service. Reads and writes are open to members and to
-/// services acting for them (the handlers check whose name they act in); the feed's candidate
-/// query is internal. Unknown methods get the strictest member rule.
+/// Who may call each method of the post service. Reads and creates are open to members and to
+/// services acting for them (the handlers check whose name they act in); edits and deletes are
+/// the author's own; the feed's candidate query is internal. Unknown methods get the strictest
+/// member rule.
 pub fn access(path: &str) -> Access {
     let method = path
         .strip_prefix('/')
         .and_then(|p| p.strip_prefix(SERVICE_NAME))
         .and_then(|p| p.strip_prefix('/'));
     match method {
-        Some("CreatePost" | "GetPost" | "BatchGetPosts" | "ListPostsByAuthor") => {
-            Access::MemberOrService
-        }
+        Some(
+            "CreatePost"
+            | "GetPost"
+            | "BatchGetPosts"
+            | "ListPostsByAuthor"
+            | "ListPostsByHashtag"
+            | "ListTrendingHashtags",
+        ) => Access::MemberOrService,
         Some("ListRecentPostsByAuthors") => Access::Service,
+        Some("UpdatePost" | "DeletePost") => Access::Member,
         _ => Access::Member,
     }
 }
@@ -86,6 +98,7 @@ mod tests {
         PostConfig {
             database: DatabaseUrl::Sqlite(dir.path().join("post.db")),
             profile_addr: profile_addr.into(),
+            engagement_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
         }
@@ -104,11 +117,14 @@ mod tests {
             "GetPost",
             "BatchGetPosts",
             "ListPostsByAuthor",
+            "ListPostsByHashtag",
+            "ListTrendingHashtags",
         ] {
             assert_eq!(access(&path(m)), Access::MemberOrService, "{m}");
         }
         assert_eq!(access(&path("ListRecentPostsByAuthors")), Access::Service);
         assert_eq!(access(&path("DeletePost")), Access::Member);
+        assert_eq!(access(&path("UpdatePost")), Access::Member);
         assert_eq!(
             access("/pronet.profile.v1.ProfileService/GetProfile"),
             Access::Member
@@ -132,6 +148,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = build(&config(&dir, "not a host")).await.err();
         assert!(matches!(err, Some(BuildError::ProfileAddr(_))), "{err:?}");
+        assert!(!dir.path().join("post.db").exists());
+        let bad_engagement = PostConfig {
+            engagement_addr: "not a host".into(),
+            ..config(&dir, "127.0.0.1:1")
+        };
+        let err = build(&bad_engagement).await.err();
+        assert!(
+            matches!(err, Some(BuildError::EngagementAddr(_))),
+            "{err:?}"
+        );
         assert!(!dir.path().join("post.db").exists());
     }
 

@@ -1,6 +1,6 @@
 //! The profile service as the post service sees it: how a viewer relates to post authors
-//! (connected, blocked either way). A trait, so the adapter stays thin and its tests need no
-//! profile server.
+//! (connected, blocked either way), and which members @handles name. Traits, so the adapter
+//! stays thin and its tests need no profile server.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
-use pronet_proto::profile::v1::BatchGetRelationshipsRequest;
+use pronet_proto::profile::v1::{BatchGetRelationshipsRequest, LookupHandlesRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::domain::Relation;
+use crate::domain::{limits, Mention, Relation};
 use crate::error::PostError;
 
 /// The name in this service's service token.
@@ -30,6 +30,16 @@ pub trait Relationships: Send + Sync + 'static {
         viewer: &str,
         members: &[String],
     ) -> Result<HashMap<String, Relation>, PostError>;
+}
+
+#[async_trait]
+pub trait Handles: Send + Sync + 'static {
+    /// The members behind `handles` (lowercase, distinct), keyed by the lowercase handle;
+    /// handles of nobody are left out. `Dependency` when the profile service cannot tell.
+    async fn lookup_handles(
+        &self,
+        handles: &[String],
+    ) -> Result<HashMap<String, Mention>, PostError>;
 }
 
 /// Asks the profile service over gRPC (`ProfileService.BatchGetRelationships`), with this
@@ -82,5 +92,39 @@ impl Relationships for GrpcRelationships {
             }));
         }
         Ok(relations)
+    }
+}
+
+#[async_trait]
+impl Handles for GrpcRelationships {
+    async fn lookup_handles(
+        &self,
+        handles: &[String],
+    ) -> Result<HashMap<String, Mention>, PostError> {
+        let mut owners = HashMap::with_capacity(handles.len());
+        for chunk in handles.chunks(limits::MAX_LOOKUP_HANDLES) {
+            let mut client = self.client.clone();
+            let request = LookupHandlesRequest {
+                handles: chunk.to_vec(),
+            };
+            let response =
+                client
+                    .lookup_handles(request)
+                    .await
+                    .map_err(|status| PostError::Dependency {
+                        dependency: "profile",
+                        status: Box::new(status),
+                    })?;
+            owners.extend(response.into_inner().owners.into_iter().map(|o| {
+                (
+                    o.handle.to_ascii_lowercase(),
+                    Mention {
+                        handle: o.handle,
+                        member_id: o.member_id,
+                    },
+                )
+            }));
+        }
+        Ok(owners)
     }
 }

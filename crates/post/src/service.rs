@@ -15,11 +15,12 @@ use pronet_proto::post::v1::post_service_server::PostService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    is_visible, limits, Cursor, IdempotencyKey, PostRecord, PostText, RecentPostsQuery, Relation,
-    Visibility,
+    is_visible, limits, rank_trending, resolve_mentions, Cursor, IdempotencyKey, Mention, PostEdit,
+    PostRecord, PostText, RecentPostsQuery, Relation, TimeRange, TrendingHashtag, Visibility,
 };
+use crate::engagement::Engagement;
 use crate::error::PostError;
-use crate::relationships::Relationships;
+use crate::relationships::{Handles, Relationships};
 use crate::store::PostStore;
 
 /// The `pronet.post.v1.PostService` implementation.
@@ -27,13 +28,22 @@ use crate::store::PostStore;
 pub struct PostApi {
     store: Arc<dyn PostStore>,
     relationships: Arc<dyn Relationships>,
+    handles: Arc<dyn Handles>,
+    engagement: Arc<dyn Engagement>,
 }
 
 impl PostApi {
-    pub fn new(store: Arc<dyn PostStore>, relationships: Arc<dyn Relationships>) -> Self {
+    pub fn new(
+        store: Arc<dyn PostStore>,
+        relationships: Arc<dyn Relationships>,
+        handles: Arc<dyn Handles>,
+        engagement: Arc<dyn Engagement>,
+    ) -> Self {
         Self {
             store,
             relationships,
+            handles,
+            engagement,
         }
     }
 
@@ -76,6 +86,16 @@ impl PostApi {
             .collect())
     }
 
+    /// The post if it exists, is not deleted and `viewer` may see it.
+    async fn visible_post(
+        &self,
+        viewer: Option<&str>,
+        id: &str,
+    ) -> Result<Option<PostRecord>, PostError> {
+        let found = self.store.get_post(id).await?.into_iter().collect();
+        Ok(self.visible_posts(viewer, found).await?.pop())
+    }
+
     /// The visibilities of `author_id`'s posts that `viewer` may see: all without a viewer,
     /// none when the two blocked each other.
     async fn visible_kinds(
@@ -97,6 +117,101 @@ impl PostApi {
             .into_iter()
             .filter(|&visibility| is_visible(author_id, viewer, visibility, relation))
             .collect())
+    }
+
+    /// `posts` encoded, each reshare with its original when `viewer` may see it (one level:
+    /// an original is never a reshare itself).
+    async fn encode(
+        &self,
+        viewer: Option<&str>,
+        posts: Vec<PostRecord>,
+    ) -> Result<Vec<pb::Post>, PostError> {
+        let original_ids = distinct(posts.iter().filter_map(|p| p.reshare_of.clone()).collect());
+        let originals: HashMap<String, PostRecord> = if original_ids.is_empty() {
+            HashMap::new()
+        } else {
+            let found = self.store.batch_get_posts(&original_ids).await?;
+            self.visible_posts(viewer, found)
+                .await?
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect()
+        };
+        Ok(posts
+            .into_iter()
+            .map(|p| {
+                let original = p.reshare_of.as_ref().and_then(|id| originals.get(id));
+                let reshared_post = original.map(|o| Box::new(post_to_pb(o.clone())));
+                pb::Post {
+                    reshared_post,
+                    ..post_to_pb(p)
+                }
+            })
+            .collect())
+    }
+
+    /// The mentions of `text` that name members: their lowercase handles and the members.
+    /// Fails (UNAVAILABLE) rather than dropping mentions when the profile service is down.
+    async fn resolve_mentions(
+        &self,
+        text: &PostText,
+    ) -> Result<(Vec<String>, Vec<Mention>), PostError> {
+        let handles = text.mentions();
+        if handles.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let owners = self.handles.lookup_handles(&handles).await?;
+        Ok(resolve_mentions(&handles, &owners))
+    }
+
+    /// The root original a reshare by `author_id` of `id` points at. NOT_FOUND when the named
+    /// post (or its root) is missing, deleted or invisible to the author; FAILED_PRECONDITION
+    /// when a connections-only post would be reshared publicly.
+    async fn reshare_root(
+        &self,
+        author_id: &str,
+        id: &str,
+        visibility: Visibility,
+    ) -> Result<String, Status> {
+        let not_found = || Status::from(PostError::NotFound("post"));
+        let named = self
+            .visible_post(Some(author_id), id)
+            .await?
+            .ok_or_else(not_found)?;
+        let root = match &named.reshare_of {
+            None => named.clone(),
+            Some(root_id) => self
+                .visible_post(Some(author_id), root_id)
+                .await?
+                .ok_or_else(not_found)?,
+        };
+        let connections_only = [&named, &root]
+            .iter()
+            .any(|p| p.visibility == Visibility::Connections);
+        if connections_only && visibility == Visibility::Public {
+            return Err(Status::failed_precondition(
+                "a connections-only post cannot be reshared publicly",
+            ));
+        }
+        Ok(root.id)
+    }
+
+    /// Engagement of each post id in `pairs` summed per hashtag. Posts are distinct before the
+    /// engagement service is asked.
+    async fn engagement_by_hashtag(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<HashMap<String, i64>, PostError> {
+        let ids = distinct(pairs.iter().map(|(_, id)| id.clone()).collect());
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let engagement = self.engagement.engagement(&ids).await?;
+        let mut sums: HashMap<String, i64> = HashMap::new();
+        for (hashtag, id) in pairs {
+            *sums.entry(hashtag.clone()).or_default() += engagement.get(id).copied().unwrap_or(0);
+        }
+        Ok(sums)
     }
 }
 
@@ -121,6 +236,14 @@ fn viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
     }
 }
 
+/// The calling member; services may not edit or delete posts.
+fn member(caller: &Caller) -> Result<&str, Status> {
+    match caller {
+        Caller::Member(id) => Ok(id),
+        Caller::Service(_) => Err(AuthError::MembersOnly.into()),
+    }
+}
+
 /// A create's idempotency key: the caller's `request_id`, in the caller's own namespace.
 fn idempotency_key(caller: &Caller, request_id: String) -> IdempotencyKey {
     let caller = match caller {
@@ -130,8 +253,11 @@ fn idempotency_key(caller: &Caller, request_id: String) -> IdempotencyKey {
     IdempotencyKey { caller, request_id }
 }
 
+/// A post without its original (see [`PostApi::encode`]).
 fn post_to_pb(p: PostRecord) -> pb::Post {
     pb::Post {
+        edited: p.edited(),
+        update_time: p.update_time.map(to_timestamp),
         id: p.id,
         author_id: p.author_id,
         text: p.text,
@@ -142,6 +268,16 @@ fn post_to_pb(p: PostRecord) -> pb::Post {
             Visibility::Connections => pb::Visibility::Connections,
         } as i32,
         create_time: Some(to_timestamp(p.create_time)),
+        reshare_of: p.reshare_of.unwrap_or_default(),
+        reshared_post: None,
+        mentioned_members: p
+            .mentioned_members
+            .into_iter()
+            .map(|m| pb::Mention {
+                handle: m.handle,
+                member_id: m.member_id,
+            })
+            .collect(),
     }
 }
 
@@ -192,6 +328,40 @@ fn parse_backfill_time(ts: &prost_types::Timestamp, now: i64) -> Result<i64, Str
     Ok(t)
 }
 
+/// An update mask of a post: empty or exactly `text`.
+fn check_update_mask(v: &mut FieldViolations, mask: Option<&prost_types::FieldMask>) {
+    for (i, path) in mask.map_or(&[][..], |m| &m.paths[..]).iter().enumerate() {
+        if path != "text" {
+            v.add(
+                format!("update_mask.paths[{i}]"),
+                "only \"text\" can be updated",
+            );
+        }
+    }
+}
+
+/// A trending window in microseconds: positive, at most 90 days; unset means 7 days.
+fn parse_window(window: Option<&prost_types::Duration>) -> Result<i64, String> {
+    let Some(d) = window else {
+        return Ok(limits::DEFAULT_TRENDING_WINDOW_MICROS);
+    };
+    if !(-999_999_999..=999_999_999).contains(&d.nanos) {
+        return Err("is not a valid duration".into());
+    }
+    let micros = d
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(i64::from(d.nanos / 1000)))
+        .ok_or("is not a valid duration")?;
+    if micros <= 0 {
+        return Err("must be positive".into());
+    }
+    if micros > limits::MAX_TRENDING_WINDOW_MICROS {
+        return Err("must be at most 90 days".into());
+    }
+    Ok(micros)
+}
+
 #[tonic::async_trait]
 impl PostService for PostApi {
     async fn create_post(
@@ -202,7 +372,16 @@ impl PostService for PostApi {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let author_id = v.check("author_id", parse_id(&req.author_id));
-        let text = v.check("text", PostText::parse(&req.text));
+        let reshare_of = match req.reshare_of.as_str() {
+            "" => None,
+            raw => v.check("reshare_of", parse_id(raw)),
+        };
+        // A reshare's commentary may be empty; a post needs text.
+        let text = if req.reshare_of.is_empty() {
+            v.check("text", PostText::parse(&req.text))
+        } else {
+            v.check("text", PostText::parse_reshare(&req.text))
+        };
         let visibility = v.check("visibility", parse_visibility(req.visibility));
         let now = now_micros();
         let create_time = match &req.create_time {
@@ -230,18 +409,39 @@ impl PostService for PostApi {
                 ));
             }
         }
+        // A reshare of a reshare reshares its root: originals are never reshares.
+        let root = match &reshare_of {
+            Some(id) => Some(self.reshare_root(&author_id, id, visibility).await?),
+            None => None,
+        };
+        let (mentions, mentioned_members) = self.resolve_mentions(&text).await?;
         let key = request_id.map(|id| idempotency_key(&caller, id));
-        let post = PostRecord::new(new_id(), author_id, text, visibility, create_time);
+        let post = PostRecord {
+            mentions,
+            mentioned_members,
+            reshare_of: root,
+            ..PostRecord::new(new_id(), author_id, text, visibility, create_time)
+        };
         let created = self.store.create_post(post, key.as_ref()).await?;
         let post = created.post;
         if created.replayed {
             tracing::debug!(post_id = %post.id, "create retried: first result returned");
         } else {
             tracing::debug!(post_id = %post.id, author_id = %post.author_id, "post created");
+            if let Some(original) = &post.reshare_of {
+                // The reshare stands on its own: a lost share count is logged, not undone.
+                if let Err(err) = self
+                    .engagement
+                    .record_share(&post.author_id, original)
+                    .await
+                {
+                    tracing::warn!(post_id = %post.id, original, %err, "share not recorded");
+                }
+            }
         }
-        Ok(Response::new(pb::CreatePostResponse {
-            post: Some(post_to_pb(post)),
-        }))
+        let author = post.author_id.clone();
+        let post = self.encode(Some(&author), vec![post]).await?.pop();
+        Ok(Response::new(pb::CreatePostResponse { post }))
     }
 
     async fn get_post(
@@ -259,15 +459,12 @@ impl PostService for PostApi {
         };
         let viewer = viewer(&caller, &req.viewer_id)?;
         // A post the viewer may not see is answered exactly as a missing one.
-        let found = self.store.get_post(&id).await?.into_iter().collect();
         let post = self
-            .visible_posts(viewer.as_deref(), found)
+            .visible_post(viewer.as_deref(), &id)
             .await?
-            .pop()
             .ok_or(PostError::NotFound("post"))?;
-        Ok(Response::new(pb::GetPostResponse {
-            post: Some(post_to_pb(post)),
-        }))
+        let post = self.encode(viewer.as_deref(), vec![post]).await?.pop();
+        Ok(Response::new(pb::GetPostResponse { post }))
     }
 
     async fn batch_get_posts(
@@ -289,8 +486,9 @@ impl PostService for PostApi {
         let viewer = viewer(&caller, &req.viewer_id)?;
         let found = self.store.batch_get_posts(&req.post_ids).await?;
         // Posts the viewer may not see are dropped here, so they answer as missing ones do.
-        let found: HashMap<String, PostRecord> = self
-            .visible_posts(viewer.as_deref(), found)
+        let visible = self.visible_posts(viewer.as_deref(), found).await?;
+        let found: HashMap<String, pb::Post> = self
+            .encode(viewer.as_deref(), visible)
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
@@ -299,7 +497,7 @@ impl PostService for PostApi {
         for id in &req.post_ids {
             // A repeated id gets the same post again.
             match found.get(id) {
-                Some(p) => posts.push(post_to_pb(p.clone())),
+                Some(p) => posts.push(p.clone()),
                 None if req.allow_missing => {}
                 None => return Err(Status::not_found(format!("post {id} not found"))),
             }
@@ -325,6 +523,19 @@ impl PostService for PostApi {
         );
         let after = v.check("page_token", post_cursor(&req.page_token));
         check_viewer_id(&mut v, &req.viewer_id);
+        let start = req
+            .start_time
+            .as_ref()
+            .and_then(|ts| v.check("start_time", from_timestamp(ts)));
+        let end = req
+            .end_time
+            .as_ref()
+            .and_then(|ts| v.check("end_time", from_timestamp(ts)));
+        if let (Some(start), Some(end)) = (start, end) {
+            if start >= end {
+                v.add("end_time", "must be after start_time");
+            }
+        }
         v.into_result()?;
         let (Some(author_id), Some(limit), Some(after)) = (author_id, limit, after) else {
             return Err(Status::internal("internal error"));
@@ -334,13 +545,14 @@ impl PostService for PostApi {
         // One author, one relation: the store keeps only the visibilities the viewer may see,
         // so pages stay full (and a blocked author's list is empty).
         let visibilities = self.visible_kinds(viewer.as_deref(), &author_id).await?;
+        let range = TimeRange { start, end };
         let posts = self
             .store
-            .list_posts_by_author(&author_id, &visibilities, after, limit)
+            .list_posts_by_author(&author_id, &visibilities, range, after, limit)
             .await?;
         let next_page_token = next_token(&posts, limit);
         Ok(Response::new(pb::ListPostsByAuthorResponse {
-            posts: posts.into_iter().map(post_to_pb).collect(),
+            posts: self.encode(viewer.as_deref(), posts).await?,
             next_page_token,
         }))
     }
@@ -412,7 +624,228 @@ impl PostService for PostApi {
         };
         let posts = self.store.list_recent_posts(&query).await?;
         Ok(Response::new(pb::ListRecentPostsByAuthorsResponse {
-            posts: posts.into_iter().map(post_to_pb).collect(),
+            posts: self.encode(None, posts).await?,
+        }))
+    }
+
+    async fn update_post(
+        &self,
+        request: Request<pb::UpdatePostRequest>,
+    ) -> Result<Response<pb::UpdatePostResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        check_update_mask(&mut v, req.update_mask.as_ref());
+        let (id, text) = match &req.post {
+            None => {
+                v.add("post", "is required");
+                (None, None)
+            }
+            Some(post) => (
+                v.check("post.id", parse_id(&post.id)),
+                // Validated as a new post's text; a reshare's commentary may stay empty, which
+                // only the stored post can tell, below.
+                v.check("post.text", PostText::parse_reshare(&post.text)),
+            ),
+        };
+        v.into_result()?;
+        let (Some(id), Some(text)) = (id, text) else {
+            return Err(Status::internal("internal error"));
+        };
+        let member = member(&caller)?;
+        // Someone else's post: PERMISSION_DENIED if they may see it, else as missing.
+        let post = self
+            .visible_post(Some(member), &id)
+            .await?
+            .ok_or(PostError::NotFound("post"))?;
+        if post.author_id != member {
+            return Err(Status::permission_denied("only the author can edit a post"));
+        }
+        if post.reshare_of.is_none() && text.as_str().trim().is_empty() {
+            return Err(pronet_common::error::invalid_field(
+                "post.text",
+                "must not be empty",
+            ));
+        }
+        let (mentions, mentioned_members) = self.resolve_mentions(&text).await?;
+        let edit = PostEdit {
+            hashtags: text.hashtags(),
+            text: text.into_string(),
+            mentions,
+            mentioned_members,
+            update_time: now_micros(),
+        };
+        // Deleted meanwhile: as missing.
+        let post = self
+            .store
+            .update_post(&id, &edit)
+            .await?
+            .ok_or(PostError::NotFound("post"))?;
+        tracing::debug!(post_id = %post.id, "post edited");
+        let post = self.encode(Some(member), vec![post]).await?.pop();
+        Ok(Response::new(pb::UpdatePostResponse { post }))
+    }
+
+    async fn delete_post(
+        &self,
+        request: Request<pb::DeletePostRequest>,
+    ) -> Result<Response<pb::DeletePostResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let id = v.check("post_id", parse_id(&req.post_id));
+        v.into_result()?;
+        let Some(id) = id else {
+            return Err(Status::internal("internal error"));
+        };
+        let member = member(&caller)?;
+        // Someone else's post: PERMISSION_DENIED if they may see it, else as missing.
+        let post = self
+            .visible_post(Some(member), &id)
+            .await?
+            .ok_or(PostError::NotFound("post"))?;
+        if post.author_id != member {
+            return Err(Status::permission_denied(
+                "only the author can delete a post",
+            ));
+        }
+        // Deleted by a racing call: as missing, like any second delete.
+        if !self.store.delete_post(&id, now_micros()).await? {
+            return Err(PostError::NotFound("post").into());
+        }
+        tracing::debug!(post_id = %id, "post deleted");
+        Ok(Response::new(pb::DeletePostResponse {}))
+    }
+
+    async fn list_posts_by_hashtag(
+        &self,
+        request: Request<pb::ListPostsByHashtagRequest>,
+    ) -> Result<Response<pb::ListPostsByHashtagResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let hashtag = v.check("hashtag", parse_hashtag(&req.hashtag));
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
+        );
+        let after = v.check("page_token", post_cursor(&req.page_token));
+        check_viewer_id(&mut v, &req.viewer_id);
+        v.into_result()?;
+        let (Some(hashtag), Some(limit), Some(mut after)) = (hashtag, limit, after) else {
+            return Err(Status::internal("internal error"));
+        };
+        let viewer = viewer(&caller, &req.viewer_id)?;
+        // Many authors, so visibility is checked after reading: pages of the index are read
+        // until one page of visible posts is full, a bounded number of times. The token is the
+        // position of the last post read, so hidden posts are not read again.
+        let mut posts = Vec::with_capacity(limit);
+        let mut next_page_token = String::new();
+        for _ in 0..limits::MAX_HASHTAG_SCANS {
+            let want = limit - posts.len();
+            let page = self
+                .store
+                .list_posts_by_hashtag(&hashtag, after.clone(), want)
+                .await?;
+            let full = page.len() == want;
+            let last = page.last().map(|p| Cursor {
+                time: p.create_time,
+                id: p.id.clone(),
+            });
+            posts.extend(self.visible_posts(viewer.as_deref(), page).await?);
+            next_page_token = match (&last, full) {
+                (Some(last), true) => encode_time_cursor(last.time, &last.id),
+                _ => String::new(),
+            };
+            if !full || posts.len() == limit {
+                break;
+            }
+            after = last;
+        }
+        Ok(Response::new(pb::ListPostsByHashtagResponse {
+            posts: self.encode(viewer.as_deref(), posts).await?,
+            next_page_token,
+        }))
+    }
+
+    async fn list_trending_hashtags(
+        &self,
+        request: Request<pb::ListTrendingHashtagsRequest>,
+    ) -> Result<Response<pb::ListTrendingHashtagsResponse>, Status> {
+        caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let window = v.check("window", parse_window(req.window.as_ref()));
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::DEFAULT_TRENDING,
+                limits::MAX_TRENDING,
+            ),
+        );
+        v.into_result()?;
+        let (Some(window), Some(limit)) = (window, limit) else {
+            return Err(Status::internal("internal error"));
+        };
+        let now = now_micros();
+        let (start, previous_start) = (now - window, now - 2 * window);
+        let current = self.store.count_hashtag_posts(start, now).await?;
+        let previous: HashMap<String, i64> = self
+            .store
+            .count_hashtag_posts(previous_start, start)
+            .await?
+            .into_iter()
+            .collect();
+        // Engagement is counted for the busiest hashtags only, over a bounded number of posts.
+        let mut busiest = current.clone();
+        busiest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let busiest: Vec<String> = busiest
+            .into_iter()
+            .take(limits::MAX_TRENDING_ENGAGED_HASHTAGS)
+            .map(|(tag, _)| tag)
+            .collect();
+        let mut engagement = [HashMap::new(), HashMap::new()];
+        for (sums, (since, until)) in engagement
+            .iter_mut()
+            .zip([(start, now), (previous_start, start)])
+        {
+            let pairs = self
+                .store
+                .hashtag_posts(&busiest, since, until, limits::MAX_TRENDING_ENGAGED_POSTS)
+                .await?;
+            *sums = self.engagement_by_hashtag(&pairs).await?;
+        }
+        let [engagement, previous_engagement] = engagement;
+        let mut tags: Vec<TrendingHashtag> = current
+            .into_iter()
+            .map(|(tag, posts)| {
+                let now = (posts, engagement.get(&tag).copied().unwrap_or(0));
+                let before = (
+                    previous.get(&tag).copied().unwrap_or(0),
+                    previous_engagement.get(&tag).copied().unwrap_or(0),
+                );
+                TrendingHashtag::new(tag, now, before)
+            })
+            .collect();
+        rank_trending(&mut tags);
+        tags.truncate(limit);
+        Ok(Response::new(pb::ListTrendingHashtagsResponse {
+            hashtags: tags
+                .into_iter()
+                .map(|t| pb::TrendingHashtag {
+                    hashtag: t.hashtag,
+                    posts: t.posts,
+                    previous_posts: t.previous_posts,
+                    engagement: t.engagement,
+                    previous_engagement: t.previous_engagement,
+                    growth: t.growth,
+                })
+                .collect(),
         }))
     }
 }
@@ -430,6 +863,88 @@ mod tests {
     use super::*;
     use crate::relationships::GrpcRelationships;
     use crate::store::sqlite::SqlitePostStore;
+
+    /// The profile service's handles: members spelled as `Ada`, `Bob`, `Carol` (ids `ada`,
+    /// `bob`, `carol`). Every call is recorded.
+    #[derive(Default)]
+    struct FakeHandles {
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Handles for FakeHandles {
+        async fn lookup_handles(
+            &self,
+            handles: &[String],
+        ) -> Result<HashMap<String, Mention>, PostError> {
+            self.calls.lock().unwrap().push(handles.to_vec());
+            Ok(handles
+                .iter()
+                .filter_map(|h| {
+                    let spelled = match h.as_str() {
+                        "ada" => "Ada",
+                        "bob" => "Bob",
+                        "carol" => "Carol",
+                        _ => return None,
+                    };
+                    let mention = Mention {
+                        handle: spelled.into(),
+                        member_id: h.clone(),
+                    };
+                    Some((h.clone(), mention))
+                })
+                .collect())
+        }
+    }
+
+    /// The engagement service: shares are recorded (or fail, when `down`), engagement per post
+    /// is set up by each test.
+    #[derive(Default)]
+    struct FakeEngagement {
+        down: bool,
+        engagement: Mutex<HashMap<String, i64>>,
+        shares: Mutex<Vec<(String, String)>>,
+        stats_calls: Mutex<Vec<usize>>,
+    }
+
+    impl FakeEngagement {
+        fn set(&self, post_id: &str, engagement: i64) {
+            self.engagement
+                .lock()
+                .unwrap()
+                .insert(post_id.into(), engagement);
+        }
+
+        fn shares(&self) -> Vec<(String, String)> {
+            self.shares.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Engagement for FakeEngagement {
+        async fn record_share(&self, member_id: &str, post_id: &str) -> Result<(), PostError> {
+            if self.down {
+                return Err(PostError::Dependency {
+                    dependency: "engagement",
+                    status: Box::new(Status::unavailable("down")),
+                });
+            }
+            self.shares
+                .lock()
+                .unwrap()
+                .push((member_id.into(), post_id.into()));
+            Ok(())
+        }
+
+        async fn engagement(&self, post_ids: &[String]) -> Result<HashMap<String, i64>, PostError> {
+            self.stats_calls.lock().unwrap().push(post_ids.len());
+            let known = self.engagement.lock().unwrap();
+            Ok(post_ids
+                .iter()
+                .filter_map(|id| known.get(id).map(|n| (id.clone(), *n)))
+                .collect())
+        }
+    }
 
     /// The profile service's answers, from pairs set up by each test; every call is recorded.
     #[derive(Default)]
@@ -486,11 +1001,27 @@ mod tests {
         }
     }
 
-    async fn api_with(dir: &tempfile::TempDir, relationships: Arc<dyn Relationships>) -> PostApi {
+    async fn api_full(
+        dir: &tempfile::TempDir,
+        relationships: Arc<dyn Relationships>,
+        handles: Arc<dyn Handles>,
+        engagement: Arc<dyn Engagement>,
+    ) -> PostApi {
         let store = SqlitePostStore::open(&dir.path().join("post.db"))
             .await
             .unwrap();
-        PostApi::new(Arc::new(store), relationships)
+        PostApi::new(Arc::new(store), relationships, handles, engagement)
+    }
+
+    async fn api_with(dir: &tempfile::TempDir, relationships: Arc<dyn Relationships>) -> PostApi {
+        let handles = Arc::new(FakeHandles::default());
+        api_full(
+            dir,
+            relationships,
+            handles,
+            Arc::new(FakeEngagement::default()),
+        )
+        .await
     }
 
     async fn api(dir: &tempfile::TempDir) -> PostApi {
@@ -517,6 +1048,7 @@ mod tests {
             author_id: author.into(),
             text: text.into(),
             visibility: visibility as i32,
+            reshare_of: String::new(),
             create_time: None,
             request_id: String::new(),
         }
@@ -556,6 +1088,8 @@ mod tests {
             page_size: 0,
             page_token: String::new(),
             viewer_id: viewer_id.into(),
+            start_time: None,
+            end_time: None,
         }
     }
 
@@ -1288,5 +1822,644 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().contains("since:"));
+    }
+
+    fn delete(post_id: &str) -> pb::DeletePostRequest {
+        pb::DeletePostRequest {
+            post_id: post_id.into(),
+        }
+    }
+
+    fn edit(post_id: &str, text: &str, paths: &[&str]) -> pb::UpdatePostRequest {
+        pb::UpdatePostRequest {
+            post: Some(pb::Post {
+                id: post_id.into(),
+                text: text.into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            }),
+        }
+    }
+
+    fn by_tag(hashtag: &str, page_size: i32, token: &str) -> pb::ListPostsByHashtagRequest {
+        pb::ListPostsByHashtagRequest {
+            hashtag: hashtag.into(),
+            page_size,
+            page_token: token.into(),
+            viewer_id: String::new(),
+        }
+    }
+
+    fn reshare(author: &str, of: &str, text: &str, v: pb::Visibility) -> pb::CreatePostRequest {
+        pb::CreatePostRequest {
+            reshare_of: of.into(),
+            ..new_post(author, text, v)
+        }
+    }
+
+    fn trending(window_seconds: Option<i64>, page_size: i32) -> pb::ListTrendingHashtagsRequest {
+        pb::ListTrendingHashtagsRequest {
+            window: window_seconds.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+            page_size,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_author_deletes_a_post_and_it_is_gone_from_every_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let gone = create(&api, "ada", "bye #rust").await;
+        let kept = create(&api, "ada", "hi #rust").await;
+        api.delete_post(as_member("ada", delete(&gone.id)))
+            .await
+            .unwrap();
+
+        let err = api
+            .get_post(as_member("ada", get(&gone.id, "")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "post not found");
+        let got = api
+            .batch_get_posts(as_service(batch(&[&gone.id, &kept.id], true, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&got), [kept.id.as_str()]);
+        assert_eq!(
+            listed(&api, as_service(by_author("ada", ""))).await,
+            [kept.id.as_str()]
+        );
+        let tagged = api
+            .list_posts_by_hashtag(as_member("bob", by_tag("rust", 0, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&tagged), [kept.id.as_str()]);
+        let recent = api
+            .list_recent_posts_by_authors(as_service(recent_request(&["ada"], &["rust"])))
+            .await
+            .unwrap()
+            .into_inner()
+            .posts;
+        assert_eq!(ids(&recent), [kept.id.as_str()]);
+        let top = api
+            .list_trending_hashtags(as_member("bob", trending(None, 0)))
+            .await
+            .unwrap()
+            .into_inner()
+            .hashtags;
+        assert_eq!(top[0].posts, 1);
+
+        // Deleting again is deleting nothing.
+        let err = api
+            .delete_post(as_member("ada", delete(&gone.id)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "post not found");
+    }
+
+    #[tokio::test]
+    async fn only_the_author_deletes_and_invisible_posts_are_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let public = create(&api, "ada", "public").await;
+        let private = create_with(&api, "ada", "private", pb::Visibility::Connections).await;
+        let err = api
+            .delete_post(as_member("bob", delete(&public.id)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        for id in [private.id.as_str(), "unknown"] {
+            let err = api
+                .delete_post(as_member("bob", delete(id)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::NotFound, "{id}");
+            assert_eq!(err.message(), "post not found");
+        }
+        let err = api
+            .delete_post(as_member("ada", delete("b a d")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("post_id:"));
+        let err = api
+            .delete_post(as_service(delete(&public.id)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        // Nothing was deleted.
+        assert!(api
+            .get_post(as_member("ada", get(&private.id, "")))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_author_edits_the_text_and_extractions_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let post = create(&api, "ada", "old #rust @bob").await;
+        assert!(!post.edited);
+        assert!(post.update_time.is_none());
+        for paths in [&[][..], &["text"][..]] {
+            let updated = api
+                .update_post(as_member(
+                    "ada",
+                    edit(&post.id, "new #Go @Carol @ghost", paths),
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .post
+                .unwrap();
+            assert_eq!(updated.text, "new #Go @Carol @ghost");
+            assert_eq!(updated.hashtags, ["go"]);
+            assert_eq!(updated.mentions, ["carol"]);
+            assert_eq!(updated.mentioned_members[0].handle, "Carol");
+            assert!(updated.edited);
+            assert!(updated.update_time.is_some());
+            assert_eq!(updated.create_time, post.create_time);
+            let got = api
+                .get_post(as_member("bob", get(&post.id, "")))
+                .await
+                .unwrap()
+                .into_inner()
+                .post
+                .unwrap();
+            assert_eq!(got, updated);
+        }
+        let rust = api
+            .list_posts_by_hashtag(as_member("ada", by_tag("rust", 0, "")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(rust.posts.is_empty());
+    }
+
+    #[tokio::test]
+    async fn edits_are_validated_and_the_authors_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let post = create(&api, "ada", "mine").await;
+        let private = create_with(&api, "ada", "mine too", pb::Visibility::Connections).await;
+        let err = api
+            .update_post(as_member(
+                "ada",
+                edit(&post.id, "x", &["text", "visibility"]),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(
+            err.message().contains("update_mask.paths[1]:"),
+            "{}",
+            err.message()
+        );
+        let err = api
+            .update_post(as_member("ada", edit(&post.id, "", &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("post.text:"), "{}", err.message());
+        let err = api
+            .update_post(as_member("ada", edit(&post.id, &"x".repeat(3001), &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        let err = api
+            .update_post(as_member("bob", edit(&post.id, "hijack", &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        let err = api
+            .update_post(as_member("bob", edit(&private.id, "hijack", &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        api.delete_post(as_member("ada", delete(&post.id)))
+            .await
+            .unwrap();
+        let err = api
+            .update_post(as_member("ada", edit(&post.id, "again", &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn lists_posts_by_hashtag_newest_first_as_the_viewer_may_see_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeRelationships::default()
+            .connect("ada", "bob")
+            .block("eve", "cat");
+        let api = api_with(&dir, Arc::new(fake)).await;
+        let p1 = create(&api, "ada", "one #Rust").await;
+        let p2 = create_with(&api, "ada", "two #rust", pb::Visibility::Connections).await;
+        let p3 = create(&api, "eve", "three #rust").await;
+        let p4 = create(&api, "ada", "four #RUST").await;
+        create(&api, "ada", "other #go").await;
+
+        let all = |viewer: &'static str| {
+            let api = api.clone();
+            async move {
+                let posts = api
+                    .list_posts_by_hashtag(as_member(viewer, by_tag("#Rust", 0, "")))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .posts;
+                posts.into_iter().map(|p| p.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(all("bob").await, [p4.id.as_str(), &p3.id, &p2.id, &p1.id]);
+        assert_eq!(all("cat").await, [p4.id.as_str(), &p1.id]);
+
+        // Pages stay full for a viewer who may not see everything.
+        let first = api
+            .list_posts_by_hashtag(as_member("cat", by_tag("rust", 1, "")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&first.posts), [p4.id.as_str()]);
+        let second = api
+            .list_posts_by_hashtag(as_member("cat", by_tag("rust", 1, &first.next_page_token)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&second.posts), [p1.id.as_str()]);
+
+        let err = api
+            .list_posts_by_hashtag(as_member("cat", by_tag("#", -1, "junk")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        for field in ["hashtag:", "page_size:", "page_token:"] {
+            assert!(err.message().contains(field), "{}", err.message());
+        }
+        let mut req = by_tag("rust", 0, "");
+        req.viewer_id = "bob".into();
+        let err = api
+            .list_posts_by_hashtag(as_member("cat", req))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn lists_an_authors_posts_between_two_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let at = |seconds| Some(Timestamp { seconds, nanos: 0 });
+        for seconds in [100, 200, 300] {
+            let mut req = new_post("ada", &format!("at {seconds}"), pb::Visibility::Public);
+            req.create_time = at(seconds);
+            api.create_post(as_service(req)).await.unwrap();
+        }
+        let range = |start, end| pb::ListPostsByAuthorRequest {
+            start_time: start,
+            end_time: end,
+            ..by_author("ada", "")
+        };
+        let texts = |req| {
+            let api = api.clone();
+            async move {
+                let posts = api
+                    .list_posts_by_author(as_service(req))
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .posts;
+                posts.into_iter().map(|p| p.text).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(texts(range(at(200), at(300))).await, ["at 200"]);
+        assert_eq!(texts(range(at(200), None)).await, ["at 300", "at 200"]);
+        assert_eq!(texts(range(None, at(200))).await, ["at 100"]);
+        for (start, end) in [(at(300), at(200)), (at(200), at(200))] {
+            let err = api
+                .list_posts_by_author(as_service(range(start, end)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(err.message().contains("end_time:"), "{}", err.message());
+        }
+        let bad = Some(Timestamp {
+            seconds: 0,
+            nanos: -1,
+        });
+        let err = api
+            .list_posts_by_author(as_service(range(bad, None)))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("start_time:"), "{}", err.message());
+    }
+
+    async fn fakes(
+        dir: &tempfile::TempDir,
+        relationships: FakeRelationships,
+        engagement: FakeEngagement,
+    ) -> (PostApi, Arc<FakeEngagement>) {
+        let engagement = Arc::new(engagement);
+        let handles = Arc::new(FakeHandles::default());
+        let api = api_full(dir, Arc::new(relationships), handles, engagement.clone()).await;
+        (api, engagement)
+    }
+
+    #[tokio::test]
+    async fn a_reshare_points_at_the_root_original_and_records_a_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let relationships = FakeRelationships::default();
+        let (api, engagement) = fakes(&dir, relationships, FakeEngagement::default()).await;
+        let original = create(&api, "ada", "original #rust").await;
+        let first = created(
+            &api,
+            as_member(
+                "bob",
+                reshare("bob", &original.id, "", pb::Visibility::Public),
+            ),
+        )
+        .await;
+        assert_eq!(first.reshare_of, original.id);
+        assert_eq!(first.text, "");
+        assert_eq!(first.reshared_post.as_deref(), Some(&original));
+        // A reshare of the reshare reshares the original.
+        let second = created(
+            &api,
+            as_member(
+                "cat",
+                reshare("cat", &first.id, "via bob", pb::Visibility::Public),
+            ),
+        )
+        .await;
+        assert_eq!(second.reshare_of, original.id);
+        assert_eq!(
+            engagement.shares(),
+            [
+                ("bob".to_string(), original.id.clone()),
+                ("cat".to_string(), original.id.clone())
+            ]
+        );
+        let got = api
+            .get_post(as_member("dan", get(&second.id, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(got, second);
+        // A deleted original leaves the reshare without it, and cannot be reshared.
+        api.delete_post(as_member("ada", delete(&original.id)))
+            .await
+            .unwrap();
+        let got = api
+            .get_post(as_member("dan", get(&second.id, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(got.reshare_of, original.id);
+        assert!(got.reshared_post.is_none());
+        let err = api
+            .create_post(as_member(
+                "dan",
+                reshare("dan", &original.id, "", pb::Visibility::Public),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert_eq!(err.message(), "post not found");
+    }
+
+    #[tokio::test]
+    async fn reshares_respect_the_originals_visibility() {
+        let dir = tempfile::tempdir().unwrap();
+        let relationships = FakeRelationships::default().connect("ada", "bob");
+        let (api, _) = fakes(&dir, relationships, FakeEngagement::default()).await;
+        let private = create_with(&api, "ada", "network", pb::Visibility::Connections).await;
+        let err = api
+            .create_post(as_member(
+                "bob",
+                reshare("bob", &private.id, "", pb::Visibility::Public),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
+        assert_eq!(
+            err.message(),
+            "a connections-only post cannot be reshared publicly"
+        );
+        let ok = created(
+            &api,
+            as_member(
+                "bob",
+                reshare("bob", &private.id, "", pb::Visibility::Connections),
+            ),
+        )
+        .await;
+        assert_eq!(ok.reshared_post.as_deref(), Some(&private));
+        // Who may not see the original is told it does not exist.
+        for id in [private.id.as_str(), "unknown"] {
+            let err = api
+                .create_post(as_member(
+                    "cat",
+                    reshare("cat", id, "", pb::Visibility::Connections),
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::NotFound, "{id}");
+            assert_eq!(err.message(), "post not found");
+        }
+        // A reshare's viewer who may not see the original gets the reshare alone.
+        let got = api
+            .get_post(as_member("ada", get(&ok.id, "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert!(got.reshared_post.is_some());
+        // Text may be empty only for a reshare, and is at most 3000 characters either way.
+        let err = api
+            .create_post(as_member(
+                "bob",
+                reshare(
+                    "bob",
+                    &private.id,
+                    &"x".repeat(3001),
+                    pb::Visibility::Connections,
+                ),
+            ))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("text:"));
+        let err = api
+            .create_post(as_member(
+                "bob",
+                reshare("bob", "b a d", "", pb::Visibility::Connections),
+            ))
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("reshare_of:"));
+    }
+
+    #[tokio::test]
+    async fn a_lost_share_count_does_not_undo_the_reshare() {
+        let dir = tempfile::tempdir().unwrap();
+        let down = FakeEngagement {
+            down: true,
+            ..FakeEngagement::default()
+        };
+        let (api, _) = fakes(&dir, FakeRelationships::default(), down).await;
+        let original = create(&api, "ada", "original").await;
+        let shared = created(
+            &api,
+            as_member(
+                "bob",
+                reshare("bob", &original.id, "", pb::Visibility::Public),
+            ),
+        )
+        .await;
+        assert!(api
+            .get_post(as_member("bob", get(&shared.id, "")))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn mentions_keep_only_handles_of_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let post = create(&api, "ada", "hi @BOB and @ghost, @carol @bob").await;
+        assert_eq!(post.mentions, ["bob", "carol"]);
+        let members: Vec<(&str, &str)> = post
+            .mentioned_members
+            .iter()
+            .map(|m| (m.handle.as_str(), m.member_id.as_str()))
+            .collect();
+        assert_eq!(members, [("Bob", "bob"), ("Carol", "carol")]);
+    }
+
+    #[tokio::test]
+    async fn a_down_profile_service_fails_posts_with_mentions() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap());
+        let channel = lazy_channel("127.0.0.1:1", CallLimits::default()).unwrap();
+        let profiles = Arc::new(GrpcRelationships::new(channel, auth));
+        let engagement = Arc::new(FakeEngagement::default());
+        let api = api_full(&dir, profiles.clone(), profiles, engagement).await;
+        let post = create(&api, "ada", "no mentions").await;
+        let err = api
+            .create_post(as_member(
+                "ada",
+                new_post("ada", "hi @bob", pb::Visibility::Public),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(err.message(), "profile service unavailable");
+        let err = api
+            .update_post(as_member("ada", edit(&post.id, "hi @bob", &[])))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(
+            listed(&api, as_member("ada", by_author("ada", "")))
+                .await
+                .len()
+                == 1
+        );
+    }
+
+    #[tokio::test]
+    async fn trending_hashtags_rank_by_growth_of_posts_and_engagement() {
+        let dir = tempfile::tempdir().unwrap();
+        let (api, engagement) = fakes(
+            &dir,
+            FakeRelationships::default(),
+            FakeEngagement::default(),
+        )
+        .await;
+        let now = now_micros() / 1_000_000;
+        let day = 86_400;
+        let backfill = |text: &str, seconds_ago: i64| {
+            let mut req = new_post("ada", text, pb::Visibility::Public);
+            req.create_time = Some(Timestamp {
+                seconds: now - seconds_ago,
+                nanos: 0,
+            });
+            let api = api.clone();
+            async move { created(&api, as_service(req)).await }
+        };
+        // rust: 2 now, 1 before; go: 1 now with engagement 5, 0 before; old: only before.
+        let r1 = backfill("#rust", day).await;
+        backfill("#rust #go", 2 * day).await;
+        let before = backfill("#rust", 8 * day).await;
+        let go = backfill("#go", 3 * day).await;
+        backfill("#old", 9 * day).await;
+        engagement.set(&go.id, 5);
+        engagement.set(&r1.id, 1);
+        engagement.set(&before.id, 3);
+
+        let top = api
+            .list_trending_hashtags(as_member("bob", trending(None, 0)))
+            .await
+            .unwrap()
+            .into_inner()
+            .hashtags;
+        let got: Vec<(&str, i64, i64, i64, i64, f64)> = top
+            .iter()
+            .map(|t| {
+                (
+                    t.hashtag.as_str(),
+                    t.posts,
+                    t.previous_posts,
+                    t.engagement,
+                    t.previous_engagement,
+                    t.growth,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("go", 2, 0, 5, 0, 8.0), ("rust", 2, 1, 1, 3, 0.8)]);
+        let one = api
+            .list_trending_hashtags(as_service(trending(Some(30 * day), 1)))
+            .await
+            .unwrap()
+            .into_inner()
+            .hashtags;
+        // rust (3 posts, engagement 4) and go (2, 5) tie on growth: more posts first.
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].hashtag, "rust");
+        assert_eq!(
+            (one[0].posts, one[0].engagement, one[0].growth),
+            (3, 4, 8.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn trending_rejects_bad_windows_and_page_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        for (window, page_size) in [(Some(0), 0), (Some(-5), 0), (Some(91 * 86_400), -1)] {
+            let err = api
+                .list_trending_hashtags(as_member("ada", trending(window, page_size)))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(err.message().contains("window:"), "{}", err.message());
+        }
+        let empty = api
+            .list_trending_hashtags(as_member("ada", trending(Some(90 * 86_400), 200)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(empty.hashtags.is_empty());
     }
 }

@@ -8,7 +8,9 @@ mod tests;
 
 use async_trait::async_trait;
 
-use crate::domain::{Cursor, IdempotencyKey, PostRecord, RecentPostsQuery, Visibility};
+use crate::domain::{
+    Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
+};
 use crate::error::PostError;
 
 pub type StoreResult<T> = Result<T, PostError>;
@@ -22,6 +24,24 @@ pub struct CreatedPost {
     pub replayed: bool,
 }
 
+/// Resolved mentions as a JSON array of `[handle, member_id]` pairs.
+pub(crate) fn mentions_to_json(mentions: &[Mention]) -> String {
+    let pairs: Vec<[&str; 2]> = mentions
+        .iter()
+        .map(|m| [m.handle.as_str(), m.member_id.as_str()])
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn mentions_from_json(json: &str) -> StoreResult<Vec<Mention>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(json)
+        .map_err(|e| PostError::Corrupt(format!("mentioned_members: {e}")))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(handle, member_id)| Mention { handle, member_id })
+        .collect())
+}
+
 #[async_trait]
 pub trait PostStore: Send + Sync + 'static {
     /// Stores a new post and indexes its hashtags, in one transaction, with `key` when given.
@@ -33,20 +53,52 @@ pub trait PostStore: Send + Sync + 'static {
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<CreatedPost>;
 
+    /// The post, unless it does not exist or was deleted (as every read below).
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>>;
 
     /// The posts that exist among `ids`, in no particular order, each once.
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>>;
 
-    /// An author's posts with one of `visibilities` (none for none), newest first, after
-    /// `after`.
+    /// An author's posts with one of `visibilities` (none for none) created in `range`, newest
+    /// first, after `after`.
     async fn list_posts_by_author(
         &self,
         author_id: &str,
         visibilities: &[Visibility],
+        range: TimeRange,
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>>;
+
+    /// Soft-deletes a post and removes it from the hashtag index, in one transaction. False
+    /// when it does not exist or was already deleted (also by a racing call).
+    async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool>;
+
+    /// Replaces a post's text and what was extracted from it, rewriting its hashtag rows in
+    /// the same transaction. `None` when it does not exist or was deleted.
+    async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>>;
+
+    /// Posts carrying `hashtag` (normalized), newest first, after `after`.
+    async fn list_posts_by_hashtag(
+        &self,
+        hashtag: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<PostRecord>>;
+
+    /// Posts per hashtag created in `[since, until)`, in no particular order (one grouped
+    /// query).
+    async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>>;
+
+    /// `(hashtag, post id)` of posts carrying one of `hashtags` created in `[since, until)`,
+    /// newest first, at most `limit` pairs.
+    async fn hashtag_posts(
+        &self,
+        hashtags: &[String],
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>>;
 
     /// Posts since `query.since` by the query's authors (at most `max_posts_per_author` each)
     /// or carrying any of its hashtags, each once, newest first, at most `max_posts`.

@@ -21,6 +21,8 @@ pub mod limits {
     pub const MAX_BATCH_GET: usize = 1000;
     /// Members one `BatchGetRelationships` asks about.
     pub const MAX_RELATIONSHIP_IDS: usize = 5000;
+    /// Handles one `LookupHandles` call may name.
+    pub const MAX_LOOKUP_HANDLES: usize = 100;
     pub const DEFAULT_PAGE_SIZE: usize = 50;
     pub const MAX_PAGE_SIZE: usize = 1000;
 }

@@ -46,8 +46,9 @@ pub fn access(path: &str) -> Access {
             "GetProfile" | "BatchGetProfiles" | "ListInvitations" | "ListConnections"
             | "ListFollowing",
         ) => Access::MemberOrService,
-        // Internal: the post service asks how a viewer relates to authors.
-        Some("BatchGetRelationships") => Access::Service,
+        // Internal: the post service asks how a viewer relates to authors, and whom
+        // @mentions name.
+        Some("BatchGetRelationships" | "LookupHandles") => Access::Service,
         _ => Access::Member,
     }
 }
@@ -89,6 +90,7 @@ mod tests {
             ("BlockMember", Access::Member),
             ("UnblockMember", Access::Member),
             ("BatchGetRelationships", Access::Service),
+            ("LookupHandles", Access::Service),
         ];
         for (method, expected) in rules {
             let path = format!("/{SERVICE_NAME}/{method}");

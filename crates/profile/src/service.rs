@@ -674,6 +674,35 @@ impl ProfileService for ProfileApi {
             relationships: relationships.into_iter().map(relationship_to_pb).collect(),
         }))
     }
+
+    async fn lookup_handles(
+        &self,
+        request: Request<pb::LookupHandlesRequest>,
+    ) -> Result<Response<pb::LookupHandlesResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check(
+            "handles",
+            check_count(req.handles.len(), limits::MAX_LOOKUP_HANDLES),
+        );
+        let keys: Vec<String> = req
+            .handles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, raw)| v.check(&format!("handles[{i}]"), Handle::parse(raw)))
+            .map(|handle| handle.key())
+            .collect();
+        v.into_result()?;
+        require_service(&caller)?;
+        let owners = self.store.lookup_handles(&keys).await?;
+        Ok(Response::new(pb::LookupHandlesResponse {
+            owners: owners
+                .into_iter()
+                .map(|(handle, member_id)| pb::HandleOwner { handle, member_id })
+                .collect(),
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,10 @@ pub trait ProfileStore: Send + Sync + 'static {
         viewer_id: &str,
         ids: &[String],
     ) -> StoreResult<Vec<RelationshipRecord>>;
+
+    /// The members behind handle keys (lowercase handles): `(handle as spelled, member id)`
+    /// for each key that exists, in the order of `keys` (repeats included).
+    async fn lookup_handles(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>>;
 }
 
 #[cfg(test)]

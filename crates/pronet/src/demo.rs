@@ -575,6 +575,7 @@ pub async fn seed(
             visibility: *vis as i32,
             create_time: Some(to_timestamp(*time)),
             request_id: String::new(),
+            reshare_of: String::new(),
         };
         let importer = &importer;
         async move {
@@ -675,6 +676,7 @@ pub async fn seed(
                             post_id: post_ids[p].clone(),
                             text: COMMENTS[text].into(),
                             request_id: String::new(),
+                            parent_comment_id: String::new(),
                         },
                         &tokens[m],
                     ))

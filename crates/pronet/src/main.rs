@@ -12,6 +12,7 @@ use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
 use pronet_common::auth::AuthConfig;
 use pronet_common::config::{parse_duration, process_env, EnvMap};
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::shutdown::{self, Shutdown};
 use pronet_common::upstream::CallLimits;
 
@@ -79,6 +80,9 @@ struct UpArgs {
     /// How far back feed candidates reach.
     #[arg(long, env = "PRONET_FEED_WINDOW", default_value = "14d", value_parser = parse_duration)]
     feed_window: Duration,
+    /// Serve Prometheus metrics of all four services on this address (`GET /metrics`).
+    #[arg(long, env = "PRONET_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -119,6 +123,9 @@ struct ServeArgs {
     /// Deadline of each call to another service.
     #[arg(long, env = "PRONET_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     call_timeout: Duration,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, env = "PRONET_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    metrics_listen: SocketAddr,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -173,7 +180,14 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     );
     config.drain_delay = args.drain_delay;
     config.feed_window = args.feed_window;
+    let metrics = args.metrics_listen.map(|_| Metrics::new());
+    config.metrics = metrics.clone();
     let suite = RunningSuite::start(config).await?;
+    if let (Some(addr), Some(metrics)) = (args.metrics_listen, metrics) {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(metrics.serve(listener, suite.shutdown_handle()));
+    }
     let addrs = suite.addrs;
     let stop = suite.shutdown_handle();
     tokio::spawn(async move {
@@ -244,7 +258,7 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         Some(url) => DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
         None => DatabaseUrl::Sqlite(args.data_dir.join(format!("{}.db", args.service.name()))),
     };
-    let opts = ServiceOptions {
+    let mut opts = ServiceOptions {
         database,
         dependencies: Dependencies {
             profile: args.profile_addr,
@@ -258,8 +272,13 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
             ..CallLimits::default()
         },
         auth,
+        metrics: None,
     };
     let stop = Shutdown::new();
+    let metrics = Metrics::new();
+    opts.metrics = Some(metrics.clone());
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen).await?;
+    tokio::spawn(metrics.serve(metrics_listener, stop.clone()));
     let trigger = stop.clone();
     tokio::spawn(async move {
         shutdown::signal().await;

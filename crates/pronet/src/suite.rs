@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pronet_common::auth::{Access, AuthConfig};
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::server::{serve, ServerSpec};
 use pronet_common::shutdown::Shutdown;
 use pronet_common::upstream::CallLimits;
@@ -57,12 +58,13 @@ impl ServiceKind {
         }
     }
 
-    fn spec(self, drain_delay: Duration) -> ServerSpec {
+    fn spec(self, drain_delay: Duration, metrics: Option<Arc<Metrics>>) -> ServerSpec {
         ServerSpec {
             name: self.name(),
             services: vec![self.grpc_service()],
             drain_delay,
             access: self.access(),
+            metrics,
         }
     }
 
@@ -134,6 +136,8 @@ pub struct ServiceOptions {
     pub call_limits: CallLimits,
     /// Keys to verify callers' tokens and sign this service's own.
     pub auth: Arc<AuthConfig>,
+    /// Where calls are counted (served by `--metrics-listen`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Builds one service's routes (opening its store, if it has one).
@@ -147,6 +151,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
         ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
             database,
             profile_addr: opts.dependencies.profile.clone(),
+            engagement_addr: opts.dependencies.engagement.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
         })
@@ -155,6 +160,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
         ServiceKind::Engagement => pronet_engagement::build(&pronet_engagement::EngagementConfig {
             database,
             post_addr: opts.dependencies.post.clone(),
+            profile_addr: opts.dependencies.profile.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
         })
@@ -184,7 +190,7 @@ pub async fn serve_service(
 ) -> anyhow::Result<()> {
     let routes = build_routes(kind, opts).await?;
     serve(
-        kind.spec(opts.drain_delay),
+        kind.spec(opts.drain_delay, opts.metrics.clone()),
         listener,
         routes,
         opts.auth.clone(),
@@ -244,6 +250,7 @@ pub struct SuiteConfig {
     pub drain_delay: Duration,
     pub feed_window: Duration,
     pub auth: Arc<AuthConfig>,
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl SuiteConfig {
@@ -252,6 +259,7 @@ impl SuiteConfig {
             storage,
             listen,
             auth,
+            metrics: None,
             drain_delay: Duration::ZERO,
             feed_window: Duration::from_secs(14 * 86_400),
         }
@@ -305,6 +313,7 @@ impl RunningSuite {
             feed_window: config.feed_window,
             call_limits: CallLimits::default(),
             auth: config.auth.clone(),
+            metrics: config.metrics.clone(),
         };
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();
@@ -315,7 +324,7 @@ impl RunningSuite {
         let shutdown = Shutdown::new();
         let mut tasks = JoinSet::new();
         for (kind, listener, routes) in built {
-            let spec = kind.spec(config.drain_delay);
+            let spec = kind.spec(config.drain_delay, config.metrics.clone());
             let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
             tasks.spawn(async move {
                 serve(spec, listener, routes, auth, shutdown)

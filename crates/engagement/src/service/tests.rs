@@ -18,6 +18,7 @@ use tonic::Code;
 use super::*;
 use crate::error::EngagementError;
 use crate::posts::{GrpcPostDirectory, MAX_POSTS_PER_BATCH};
+use crate::profiles::MemberGraph;
 use crate::store::sqlite::SqliteEngagementStore;
 
 /// Whether a fake post exists and `viewer` may see it: `p1`, `p2`, `p3` are public; `secret`
@@ -82,10 +83,76 @@ impl PostDirectory for KnownPosts {
     }
 }
 
+/// The fake profile service's graph: connections and blocks, both symmetric.
+#[derive(Default)]
+struct FakeGraph {
+    connected: Mutex<HashSet<(String, String)>>,
+    blocked: Mutex<HashSet<(String, String)>>,
+    /// The member ids of each `blocked_among` call.
+    asked: Mutex<Vec<Vec<String>>>,
+}
+
+impl FakeGraph {
+    fn pair(a: &str, b: &str) -> (String, String) {
+        if a < b {
+            (a.into(), b.into())
+        } else {
+            (b.into(), a.into())
+        }
+    }
+
+    fn connect(&self, a: &str, b: &str) {
+        self.connected.lock().unwrap().insert(Self::pair(a, b));
+    }
+
+    fn block(&self, a: &str, b: &str) {
+        self.blocked.lock().unwrap().insert(Self::pair(a, b));
+    }
+}
+
+#[async_trait]
+impl MemberGraph for FakeGraph {
+    async fn blocked_among(
+        &self,
+        viewer_id: &str,
+        member_ids: &[String],
+    ) -> Result<HashSet<String>, EngagementError> {
+        self.asked.lock().unwrap().push(member_ids.to_vec());
+        let blocked = self.blocked.lock().unwrap();
+        Ok(member_ids
+            .iter()
+            .filter(|m| blocked.contains(&Self::pair(viewer_id, m)))
+            .cloned()
+            .collect())
+    }
+
+    async fn connections(
+        &self,
+        member_id: &str,
+        max: usize,
+    ) -> Result<Vec<String>, EngagementError> {
+        let mut found: Vec<String> = self
+            .connected
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(a, b)| match (a == member_id, b == member_id) {
+                (true, _) => Some(b.clone()),
+                (_, true) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        found.sort();
+        found.truncate(max);
+        Ok(found)
+    }
+}
+
 struct Harness {
     _dir: tempfile::TempDir,
     api: EngagementApi,
     posts: Arc<KnownPosts>,
+    graph: Arc<FakeGraph>,
 }
 
 async fn harness() -> Harness {
@@ -94,11 +161,13 @@ async fn harness() -> Harness {
         .await
         .unwrap();
     let posts = Arc::new(KnownPosts::default());
-    let api = EngagementApi::new(Arc::new(store), posts.clone());
+    let graph = Arc::new(FakeGraph::default());
+    let api = EngagementApi::new(Arc::new(store), posts.clone(), graph.clone());
     Harness {
         _dir: dir,
         api,
         posts,
+        graph,
     }
 }
 
@@ -107,7 +176,8 @@ async fn api_with_posts(posts: Arc<dyn PostDirectory>) -> (tempfile::TempDir, En
     let store = SqliteEngagementStore::open(&dir.path().join("engagement.db"))
         .await
         .unwrap();
-    (dir, EngagementApi::new(Arc::new(store), posts))
+    let graph = Arc::new(FakeGraph::default());
+    (dir, EngagementApi::new(Arc::new(store), posts, graph))
 }
 
 /// A request as the auth layer hands it on after verifying `caller`'s token.
@@ -166,6 +236,7 @@ fn comment_req(
             member_id: member_id.into(),
             post_id: post_id.into(),
             text: "nice".into(),
+            parent_comment_id: String::new(),
             request_id: String::new(),
         },
     )
@@ -313,10 +384,10 @@ async fn engaging_as_someone_else_is_permission_denied_before_any_lookup() {
         "member_id must be the caller's own member id",
     );
 
-    // Services do not act as members either.
+    // Services do not act as members either (RecordShare aside, see its own test).
     let status = h
         .api
-        .record_share(share_req(service("feed"), "m2", "p1"))
+        .create_comment(comment_req(service("feed"), "m2", "p1"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -436,6 +507,7 @@ async fn comments_are_checked_and_get_new_ids() {
                 member_id: "m1".into(),
                 post_id: "p1".into(),
                 text,
+                parent_comment_id: String::new(),
                 request_id: String::new(),
             },
         )
@@ -611,6 +683,7 @@ async fn stats_come_in_request_order_with_reactions_in_enum_order() {
                 total_reactions: 3,
                 comments: 0,
                 shares: 0,
+                ..Default::default()
             },
         ]
     );
@@ -990,6 +1063,34 @@ impl PostService for FakePostServer {
     ) -> Result<Response<post_pb::ListRecentPostsByAuthorsResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn update_post(
+        &self,
+        _: Request<post_pb::UpdatePostRequest>,
+    ) -> Result<Response<post_pb::UpdatePostResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn delete_post(
+        &self,
+        _: Request<post_pb::DeletePostRequest>,
+    ) -> Result<Response<post_pb::DeletePostResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_posts_by_hashtag(
+        &self,
+        _: Request<post_pb::ListPostsByHashtagRequest>,
+    ) -> Result<Response<post_pb::ListPostsByHashtagResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn list_trending_hashtags(
+        &self,
+        _: Request<post_pb::ListTrendingHashtagsRequest>,
+    ) -> Result<Response<post_pb::ListTrendingHashtagsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 fn quick_limits() -> CallLimits {
@@ -1142,4 +1243,468 @@ async fn a_down_post_service_makes_writes_and_member_reads_unavailable() {
         .await
         .unwrap();
     assert_eq!(stats.into_inner().stats[0].comments, 0);
+}
+
+fn comment_on(
+    h_member: &str,
+    post_id: &str,
+    parent: &str,
+    text: &str,
+) -> Request<pb::CreateCommentRequest> {
+    let mut req = comment_req(member(h_member), h_member, post_id);
+    req.get_mut().parent_comment_id = parent.into();
+    req.get_mut().text = text.into();
+    req
+}
+
+async fn create(h: &Harness, req: Request<pb::CreateCommentRequest>) -> pb::Comment {
+    h.api
+        .create_comment(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap()
+}
+
+fn list_comments_req(
+    caller: Caller,
+    parent: &str,
+    order: pb::CommentOrder,
+    page_size: i32,
+    page_token: &str,
+) -> Request<pb::ListCommentsRequest> {
+    from(
+        caller,
+        pb::ListCommentsRequest {
+            post_id: "p1".into(),
+            parent_comment_id: parent.into(),
+            order: order as i32,
+            page_size,
+            page_token: page_token.into(),
+            viewer_id: String::new(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn unreact_removes_the_members_reaction_once() {
+    let h = harness().await;
+    h.api
+        .react(react_req("m1", "p1", pb::ReactionType::Like))
+        .await
+        .unwrap();
+    let unreact = |caller: Caller, member_id: &str, post_id: &str| {
+        from(
+            caller,
+            pb::UnreactRequest {
+                member_id: member_id.into(),
+                post_id: post_id.into(),
+            },
+        )
+    };
+    let status = h
+        .api
+        .unreact(unreact(member("m2"), "m1", "p1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = h
+        .api
+        .unreact(unreact(member("m1"), "m1", "secret"))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
+    for _ in 0..2 {
+        h.api
+            .unreact(unreact(member("m1"), "m1", "p1"))
+            .await
+            .unwrap();
+    }
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(member("m1"), &["p1"], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(stats[0].total_reactions, 0);
+}
+
+#[tokio::test]
+async fn replies_answer_the_top_level_comment_and_deleting_it_takes_them_along() {
+    let h = harness().await;
+    let top = create(&h, comment_on("m1", "p1", "", "top")).await;
+    let r1 = create(&h, comment_on("m2", "p1", &top.id, "reply")).await;
+    let r2 = create(&h, comment_on("m3", "p1", &r1.id, "reply to reply")).await;
+    assert_eq!(r1.parent_comment_id, top.id);
+    assert_eq!(r2.parent_comment_id, top.id);
+    for (post, parent) in [("p2", top.id.as_str()), ("p1", "nope")] {
+        let status = h
+            .api
+            .create_comment(comment_on("m2", post, parent, "x"))
+            .await
+            .unwrap_err();
+        assert_status(&status, Code::NotFound, "comment not found");
+    }
+    assert_eq!(comment_count(&h, "p1").await, 3);
+
+    // Only the author deletes; a stranger is refused, a missing comment is not found.
+    let delete = |caller: &str, id: &str| {
+        from(
+            member(caller),
+            pb::DeleteCommentRequest {
+                comment_id: id.into(),
+            },
+        )
+    };
+    let status = h
+        .api
+        .delete_comment(delete("m2", &top.id))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    h.api.delete_comment(delete("m1", &top.id)).await.unwrap();
+    assert_eq!(comment_count(&h, "p1").await, 0);
+    let status = h
+        .api
+        .delete_comment(delete("m2", &r1.id))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "comment not found");
+    let listed = h
+        .api
+        .list_comments(list_comments_req(
+            member("m1"),
+            "",
+            pb::CommentOrder::Unspecified,
+            0,
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.comments.is_empty());
+}
+
+#[tokio::test]
+async fn only_the_author_edits_a_comment_and_only_its_text() {
+    let h = harness().await;
+    let c = create(&h, comment_on("m1", "p1", "", "first")).await;
+    assert!(!c.edited && c.update_time.is_none());
+    let update = |caller: &str, text: &str, paths: &[&str]| {
+        from(
+            member(caller),
+            pb::UpdateCommentRequest {
+                comment: Some(pb::Comment {
+                    id: c.id.clone(),
+                    text: text.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+                }),
+            },
+        )
+    };
+    let status = h
+        .api
+        .update_comment(update("m1", "", &["text", "member_id"]))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["comment.text", "update_mask"]);
+    let status = h
+        .api
+        .update_comment(update("m2", "mine now", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let edited = h
+        .api
+        .update_comment(update("m1", "second", &["text"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(edited.text, "second");
+    assert!(edited.edited && edited.update_time.is_some());
+    assert_eq!(edited.create_time, c.create_time);
+}
+
+#[tokio::test]
+async fn comment_reactions_are_one_per_member_and_hidden_comments_are_not_found() {
+    let h = harness().await;
+    let c = create(&h, comment_on("m1", "p1", "", "hello")).await;
+    let react = |member_id: &str, t: pb::ReactionType| {
+        from(
+            member(member_id),
+            pb::ReactToCommentRequest {
+                member_id: member_id.into(),
+                comment_id: c.id.clone(),
+                reaction_type: t as i32,
+            },
+        )
+    };
+    h.api
+        .react_to_comment(react("m2", pb::ReactionType::Like))
+        .await
+        .unwrap();
+    let got = h
+        .api
+        .react_to_comment(react("m2", pb::ReactionType::Funny))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(got.total_reactions, 1);
+    assert_eq!(
+        got.reactions,
+        [pb::ReactionCount {
+            reaction_type: pb::ReactionType::Funny as i32,
+            count: 1
+        }]
+    );
+    let got = h
+        .api
+        .unreact_to_comment(from(
+            member("m2"),
+            pb::UnreactToCommentRequest {
+                member_id: "m2".into(),
+                comment_id: c.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(got.total_reactions, 0);
+    // A member blocked with the author cannot tell the comment exists.
+    h.graph.block("m1", "m3");
+    let status = h
+        .api
+        .react_to_comment(react("m3", pb::ReactionType::Like))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "comment not found");
+}
+
+#[tokio::test]
+async fn comments_list_by_relevance_in_pages_without_blocked_authors() {
+    let h = harness().await;
+    let quiet = create(&h, comment_on("m1", "p1", "", "quiet")).await;
+    let busy = create(&h, comment_on("m2", "p1", "", "busy")).await;
+    let blocked = create(&h, comment_on("m9", "p1", "", "blocked")).await;
+    let reply = create(&h, comment_on("m3", "p1", &busy.id, "reply")).await;
+    h.graph.block("m4", "m9");
+
+    let ids = |comments: &[pb::Comment]| comments.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let first = h
+        .api
+        .list_comments(list_comments_req(
+            member("m4"),
+            "",
+            pb::CommentOrder::MostRelevant,
+            2,
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // The blocked author's comment is left out of the page it falls in.
+    assert_eq!(ids(&first.comments), [busy.id.as_str()]);
+    assert_eq!(first.comments[0].reply_count, 1);
+    let second = h
+        .api
+        .list_comments(list_comments_req(
+            member("m4"),
+            "",
+            pb::CommentOrder::MostRelevant,
+            2,
+            &first.next_page_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&second.comments), [quiet.id.as_str()]);
+    assert!(second.next_page_token.is_empty());
+    // A service acting for nobody sees everyone, newest first.
+    let all = h
+        .api
+        .list_comments(list_comments_req(
+            service("feed"),
+            "",
+            pb::CommentOrder::Newest,
+            0,
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&all.comments), [blocked.id, busy.id.clone(), quiet.id]);
+    let replies = h
+        .api
+        .list_comments(list_comments_req(
+            member("m4"),
+            &busy.id,
+            pb::CommentOrder::Unspecified,
+            0,
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&replies.comments), [reply.id]);
+    // A token of one listing is refused by another.
+    let status = h
+        .api
+        .list_comments(list_comments_req(
+            member("m4"),
+            "",
+            pb::CommentOrder::Newest,
+            2,
+            &first.next_page_token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["page_token"]);
+    let mut hidden = list_comments_req(member("m1"), "", pb::CommentOrder::Newest, 0, "");
+    hidden.get_mut().post_id = "secret".into();
+    let status = h.api.list_comments(hidden).await.unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
+}
+
+#[tokio::test]
+async fn impressions_count_visible_posts_once_a_day_and_seen_posts_are_for_services() {
+    let h = harness().await;
+    let record = |post_ids: &[&str]| {
+        from(
+            member("m1"),
+            pb::RecordImpressionsRequest {
+                member_id: "m1".into(),
+                post_ids: post_ids.iter().map(|p| (*p).to_owned()).collect(),
+            },
+        )
+    };
+    let counted = |r: Response<pb::RecordImpressionsResponse>| r.into_inner().counted;
+    let first = h
+        .api
+        .record_impressions(record(&["p1", "p2", "p1", "secret", "gone"]))
+        .await
+        .unwrap();
+    assert_eq!(counted(first), 2);
+    assert_eq!(h.posts.batches()[0].0, ["p1", "p2", "secret", "gone"]);
+    let again = h.api.record_impressions(record(&["p1"])).await.unwrap();
+    assert_eq!(counted(again), 0);
+    let too_many: Vec<String> = (0..101).map(|i| format!("p{i}")).collect();
+    let refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
+    let status = h.api.record_impressions(record(&refs)).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["post_ids"]);
+
+    let stats = h
+        .api
+        .batch_get_post_stats(stats_req(service("feed"), &["p1", "secret"], ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!((stats[0].impressions, stats[0].unique_viewers), (1, 1));
+    assert_eq!(stats[1].impressions, 0);
+
+    let seen = |caller: Caller| {
+        from(
+            caller,
+            pb::ListSeenPostsRequest {
+                member_id: "m1".into(),
+                post_ids: vec!["p3".into(), "p2".into(), "secret".into(), "p1".into()],
+            },
+        )
+    };
+    let got = h.api.list_seen_posts(seen(service("feed"))).await.unwrap();
+    assert_eq!(got.into_inner().post_ids, ["p2", "p1"]);
+    let status = h.api.list_seen_posts(seen(member("m1"))).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn reactions_list_connections_first_without_blocked_members() {
+    let h = harness().await;
+    for m in ["m1", "m2", "m3", "m4", "m5"] {
+        h.api
+            .react(react_req(m, "p1", pb::ReactionType::Like))
+            .await
+            .unwrap();
+    }
+    h.api
+        .react(react_req("m6", "p1", pb::ReactionType::Love))
+        .await
+        .unwrap();
+    h.graph.connect("m9", "m2");
+    h.graph.connect("m9", "m4");
+    h.graph.block("m9", "m5");
+    let list = |page_token: &str, reaction_type: pb::ReactionType| {
+        from(
+            member("m9"),
+            pb::ListReactionsRequest {
+                post_id: "p1".into(),
+                reaction_type: reaction_type as i32,
+                page_size: 2,
+                page_token: page_token.into(),
+                viewer_id: String::new(),
+            },
+        )
+    };
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = h
+            .api
+            .list_reactions(list(&token, pb::ReactionType::Unspecified))
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.reactions.into_iter().map(|r| r.member_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // Connections first (newest first), then everyone else newest first; m5 is blocked.
+    assert_eq!(seen, ["m4", "m2", "m6", "m3", "m1"]);
+    let loves = h
+        .api
+        .list_reactions(list("", pb::ReactionType::Love))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(loves.reactions.len(), 1);
+    let status = h
+        .api
+        .list_reactions(list("garbage", pb::ReactionType::Unspecified))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["page_token"]);
+}
+
+#[tokio::test]
+async fn a_service_records_a_share_for_any_member() {
+    let h = harness().await;
+    let share = h
+        .api
+        .record_share(share_req(service("post"), "m2", "p1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .share
+        .unwrap();
+    assert_eq!(share.member_id, "m2");
+    // Still only on a post the member may see.
+    let status = h
+        .api
+        .record_share(share_req(service("post"), "m1", "secret"))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "post not found");
 }

@@ -8,6 +8,10 @@
 //! transaction locks its row first and the post's `post_stats` row last, so writers of one post
 //! queue on that row without deadlocking.
 //!
+//! Comment writes (create a reply, edit, delete, react to a comment) first take a transaction
+//! advisory lock on their post's comments, so a reply never lands under a parent being deleted
+//! and a reaction never outlives its comment; the counts then change as on SQLite.
+//!
 //! Lists of ids are bound as one array, `unnest`ed and looked up one by one through an index
 //! (see the read queries): one prepared statement whatever their length, and work that grows
 //! with the ids asked for, never with the tables.
@@ -20,12 +24,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{
-    count_column, reaction_type_from, EngagementStore, StoreResult, COMMENT_COUNT, KIND_COMMENT,
-    KIND_REACTION, KIND_SHARE, SHARE_COUNT,
+    comment_cursor_binds, count_column, list_comments_sql, numbered, reaction_type_from,
+    CursorValue, EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT,
+    KIND_COMMENT, KIND_REACTION, KIND_SHARE, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
 };
 use crate::domain::{
-    ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionRecord,
-    ReactionType, ShareRecord,
+    ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, IdempotencyKey,
+    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -40,6 +45,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "idempotency keys",
         sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
     },
+    MigrationFile {
+        version: 3,
+        description: "threads and impressions",
+        sql: include_str!("../../migrations/postgres/0003_threads_impressions.sql"),
+    },
 ];
 
 /// The stats of the posts in `$1`: one primary-key lookup per id, whatever the table's size.
@@ -47,7 +57,8 @@ const MIGRATIONS: &[MigrationFile] = &[
 /// index probes so high that it scans the whole table instead; a LATERAL subquery with a
 /// LIMIT cannot be turned into a join that does.)
 const STATS_SQL: &str = "SELECT s.post_id, s.like_count, s.celebrate_count, s.support_count, \
-     s.love_count, s.insightful_count, s.funny_count, s.comment_count, s.share_count \
+     s.love_count, s.insightful_count, s.funny_count, s.comment_count, s.share_count, \
+     s.impression_count, s.unique_viewer_count \
      FROM unnest($1::text[]) AS q (post_id) CROSS JOIN LATERAL \
      (SELECT * FROM post_stats WHERE post_stats.post_id = q.post_id LIMIT 1) AS s";
 
@@ -145,23 +156,105 @@ async fn first_comment(
     conn: &mut PgConnection,
     key: &IdempotencyKey,
 ) -> StoreResult<CommentRecord> {
-    let row = sqlx::query(
-        "SELECT c.id, c.post_id, c.member_id, c.text, c.create_time \
-         FROM idempotency_keys k JOIN comments c ON c.id = k.resource_id \
-         WHERE k.caller = $1 AND k.request_id = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = \
+         (SELECT resource_id FROM idempotency_keys WHERE caller = $1 AND request_id = $2)"
+    ))
     .bind(&key.caller)
     .bind(&key.request_id)
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))?;
+    comment_from_row(&row)
+}
+
+fn comment_from_row(row: &PgRow) -> StoreResult<CommentRecord> {
+    let mut reactions = [0i64; 6];
+    for t in ReactionType::ALL {
+        reactions[t.index()] = row.try_get(count_column(t))?;
+    }
     Ok(CommentRecord {
         id: row.try_get("id")?,
         post_id: row.try_get("post_id")?,
         member_id: row.try_get("member_id")?,
         text: row.try_get("text")?,
         create_time: row.try_get("create_time")?,
+        parent_id: row.try_get("parent_id")?,
+        update_time: row.try_get("update_time")?,
+        reply_count: row.try_get("reply_count")?,
+        reactions,
     })
+}
+
+async fn fetch_comment(
+    conn: &mut PgConnection,
+    comment_id: &str,
+) -> StoreResult<Option<CommentRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = $1"
+    ))
+    .bind(comment_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(comment_from_row)
+    .transpose()
+}
+
+/// Serializes the comment writes of one post until the transaction ends.
+async fn lock_post_comments(conn: &mut PgConnection, post_id: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('comments:' || $1))")
+        .bind(post_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the comments of the post of `comment_id` (a comment never changes post) and returns
+/// the comment as it is under the lock; `NotFound("comment")` if it is gone.
+async fn lock_comment(conn: &mut PgConnection, comment_id: &str) -> StoreResult<CommentRecord> {
+    let post_id: Option<String> = sqlx::query_scalar("SELECT post_id FROM comments WHERE id = $1")
+        .bind(comment_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let post_id = post_id.ok_or(EngagementError::NotFound("comment"))?;
+    lock_post_comments(conn, &post_id).await?;
+    fetch_comment(conn, comment_id)
+        .await?
+        .ok_or(EngagementError::NotFound("comment"))
+}
+
+async fn require_comment(conn: &mut PgConnection, comment_id: &str) -> StoreResult<CommentRecord> {
+    fetch_comment(conn, comment_id)
+        .await?
+        .ok_or(EngagementError::NotFound("comment"))
+}
+
+/// Adds to a comment's reaction counts (and their total, kept for ordering).
+async fn add_comment_counts(
+    conn: &mut PgConnection,
+    comment_id: &str,
+    changes: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    let sets: Vec<String> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = {c} + ${}", i + 1))
+        .collect();
+    let n = changes.len();
+    let sql = format!(
+        "UPDATE comments SET {}, total_reactions = total_reactions + ${} WHERE id = ${}",
+        sets.join(", "),
+        n + 1,
+        n + 2
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, delta) in changes {
+        query = query.bind(*delta);
+    }
+    let total: i64 = changes.iter().map(|(_, d)| d).sum();
+    query.bind(total).bind(comment_id).execute(conn).await?;
+    Ok(())
 }
 
 fn stats_from_row(row: &PgRow) -> StoreResult<PostStatsRecord> {
@@ -174,6 +267,8 @@ fn stats_from_row(row: &PgRow) -> StoreResult<PostStatsRecord> {
         reactions,
         comments: row.try_get(COMMENT_COUNT)?,
         shares: row.try_get(SHARE_COUNT)?,
+        impressions: row.try_get(IMPRESSION_COUNT)?,
+        unique_viewers: row.try_get(UNIQUE_VIEWER_COUNT)?,
     })
 }
 
@@ -216,9 +311,12 @@ impl EngagementStore for PgEngagementStore {
         now: i64,
     ) -> StoreResult<ReactionRecord> {
         let mut tx = self.db.pool.begin().await?;
-        // Claims the (post, member) row; a racing first reaction waits here for ours to commit
-        // and then finds the row taken.
-        let created = sqlx::query(
+        // An unreact may commit between our insert finding the row taken and our lock on it;
+        // then the row is free again, so claim it anew.
+        let create_time = loop {
+            // Claims the (post, member) row; a racing first reaction waits here for ours to commit
+            // and then finds the row taken.
+            let created = sqlx::query(
             "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, update_time) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (post_id, member_id) DO NOTHING",
         )
@@ -230,40 +328,43 @@ impl EngagementStore for PgEngagementStore {
         .await?
         .rows_affected()
             == 1;
-        let create_time = if created {
-            add_counts(&mut tx, post_id, &[(count_column(reaction_type), 1)]).await?;
-            now
-        } else {
-            // Locked until we commit, so the type read is the one the counts move from.
-            let row = sqlx::query(
-                "SELECT reaction_type, create_time FROM reactions \
+            break if created {
+                add_counts(&mut tx, post_id, &[(count_column(reaction_type), 1)]).await?;
+                now
+            } else {
+                // Locked until we commit, so the type read is the one the counts move from.
+                let row = sqlx::query(
+                    "SELECT reaction_type, create_time FROM reactions \
                  WHERE post_id = $1 AND member_id = $2 FOR UPDATE",
-            )
-            .bind(post_id)
-            .bind(member_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| EngagementError::Corrupt("reaction vanished".into()))?;
-            let old = reaction_type_from(row.try_get::<i16, _>("reaction_type")?.into())?;
-            if old != reaction_type {
-                sqlx::query(
-                    "UPDATE reactions SET reaction_type = $1, update_time = $2 \
-                     WHERE post_id = $3 AND member_id = $4",
                 )
-                .bind(reaction_type_number(reaction_type))
-                .bind(now)
                 .bind(post_id)
                 .bind(member_id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                add_counts(
-                    &mut tx,
-                    post_id,
-                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                )
-                .await?;
-            }
-            row.try_get("create_time")?
+                let Some(row) = row else {
+                    continue;
+                };
+                let old = reaction_type_from(row.try_get::<i16, _>("reaction_type")?.into())?;
+                if old != reaction_type {
+                    sqlx::query(
+                        "UPDATE reactions SET reaction_type = $1, update_time = $2 \
+                     WHERE post_id = $3 AND member_id = $4",
+                    )
+                    .bind(reaction_type_number(reaction_type))
+                    .bind(now)
+                    .bind(post_id)
+                    .bind(member_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    add_counts(
+                        &mut tx,
+                        post_id,
+                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                    )
+                    .await?;
+                }
+                row.try_get("create_time")?
+            };
         };
         tx.commit().await?;
         Ok(ReactionRecord {
@@ -302,20 +403,371 @@ impl EngagementStore for PgEngagementStore {
                 return Ok(first);
             }
         }
+        let mut comment = comment;
+        if let Some(parent_id) = comment.parent_id.take() {
+            lock_post_comments(&mut tx, &comment.post_id).await?;
+            let parent = fetch_comment(&mut tx, &parent_id)
+                .await?
+                .filter(|p| p.post_id == comment.post_id)
+                .ok_or(EngagementError::NotFound("comment"))?;
+            // One level of threading: a reply to a reply answers its top-level comment.
+            let top = parent.parent_id.unwrap_or(parent.id);
+            sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = $1")
+                .bind(&top)
+                .execute(&mut *tx)
+                .await?;
+            comment.parent_id = Some(top);
+        }
         sqlx::query(
-            "INSERT INTO comments (id, post_id, member_id, text, create_time) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO comments (id, post_id, member_id, text, create_time, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&comment.id)
         .bind(&comment.post_id)
         .bind(&comment.member_id)
         .bind(&comment.text)
         .bind(comment.create_time)
+        .bind(&comment.parent_id)
         .execute(&mut *tx)
         .await?;
         add_counts(&mut tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
         tx.commit().await?;
         Ok(comment)
+    }
+
+    async fn unreact(&self, post_id: &str, member_id: &str) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        // The delete locks the row: a racing react or unreact waits, then sees it gone.
+        let removed: Option<i16> = sqlx::query_scalar(
+            "DELETE FROM reactions WHERE post_id = $1 AND member_id = $2 RETURNING reaction_type",
+        )
+        .bind(post_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(old) = removed {
+            let old = reaction_type_from(old.into())?;
+            add_counts(&mut tx, post_id, &[(count_column(old), -1)]).await?;
+        }
+        tx.commit().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn get_comment(&self, comment_id: &str) -> StoreResult<Option<CommentRecord>> {
+        let mut conn = self.db.pool.acquire().await?;
+        fetch_comment(&mut conn, comment_id).await
+    }
+
+    async fn update_comment_text(
+        &self,
+        comment_id: &str,
+        text: &str,
+        now: i64,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        let comment = sqlx::query(&format!(
+            "UPDATE comments SET text = $1, update_time = $2 WHERE id = $3 \
+             RETURNING {COMMENT_COLUMNS}"
+        ))
+        .bind(text)
+        .bind(now)
+        .bind(comment_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(comment_from_row)
+        .transpose()?
+        .ok_or(EngagementError::NotFound("comment"))?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn delete_comment(&self, comment_id: &str) -> StoreResult<u64> {
+        let mut tx = self.db.pool.begin().await?;
+        let comment = lock_comment(&mut tx, comment_id).await?;
+        let replies = match &comment.parent_id {
+            None => {
+                sqlx::query(
+                    "DELETE FROM comment_reactions WHERE comment_id IN \
+                     (SELECT id FROM comments WHERE parent_id = $1)",
+                )
+                .bind(comment_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM comments WHERE parent_id = $1")
+                    .bind(comment_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            Some(parent) => {
+                sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1")
+                    .bind(parent)
+                    .execute(&mut *tx)
+                    .await?;
+                0
+            }
+        };
+        sqlx::query("DELETE FROM comment_reactions WHERE comment_id = $1")
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM comments WHERE id = $1")
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+        let removed = replies + 1;
+        add_counts(
+            &mut tx,
+            &comment.post_id,
+            &[(COMMENT_COUNT, -(removed as i64))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn react_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+        reaction_type: ReactionType,
+        now: i64,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        lock_comment(&mut tx, comment_id).await?;
+        let existing: Option<i16> = sqlx::query_scalar(
+            "SELECT reaction_type FROM comment_reactions \
+             WHERE comment_id = $1 AND member_id = $2",
+        )
+        .bind(comment_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO comment_reactions (comment_id, member_id, reaction_type, \
+                     create_time) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(comment_id)
+                .bind(member_id)
+                .bind(reaction_type_number(reaction_type))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                add_comment_counts(&mut tx, comment_id, &[(count_column(reaction_type), 1)])
+                    .await?;
+            }
+            Some(old) => {
+                let old = reaction_type_from(old.into())?;
+                if old != reaction_type {
+                    sqlx::query(
+                        "UPDATE comment_reactions SET reaction_type = $1 \
+                         WHERE comment_id = $2 AND member_id = $3",
+                    )
+                    .bind(reaction_type_number(reaction_type))
+                    .bind(comment_id)
+                    .bind(member_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    add_comment_counts(
+                        &mut tx,
+                        comment_id,
+                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                    )
+                    .await?;
+                }
+            }
+        }
+        let comment = require_comment(&mut tx, comment_id).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn unreact_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.pool.begin().await?;
+        lock_comment(&mut tx, comment_id).await?;
+        let removed: Option<i16> = sqlx::query_scalar(
+            "DELETE FROM comment_reactions WHERE comment_id = $1 AND member_id = $2 \
+             RETURNING reaction_type",
+        )
+        .bind(comment_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(old) = removed {
+            let old = reaction_type_from(old.into())?;
+            add_comment_counts(&mut tx, comment_id, &[(count_column(old), -1)]).await?;
+        }
+        let comment = require_comment(&mut tx, comment_id).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn list_comments(
+        &self,
+        post_id: &str,
+        listing: &CommentListing,
+        after: Option<&CommentCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<CommentRecord>> {
+        let sql = numbered(&list_comments_sql(listing, after.is_some()));
+        let mut query = sqlx::query(&sql).bind(post_id);
+        if let CommentListing::Replies(parent_id) = listing {
+            query = query.bind(parent_id);
+        }
+        if let Some(after) = after {
+            for value in comment_cursor_binds(listing, after) {
+                query = match value {
+                    CursorValue::Int(n) => query.bind(n),
+                    CursorValue::Text(t) => query.bind(t),
+                };
+            }
+        }
+        query
+            .bind(limit_param(limit))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(comment_from_row)
+            .collect()
+    }
+
+    async fn list_reactions(&self, q: &ReactionQuery) -> StoreResult<Vec<ReactionRecord>> {
+        if q.include && q.members.is_empty() || q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT post_id, member_id, reaction_type, create_time FROM reactions \
+             WHERE post_id = ?",
+        );
+        if q.reaction_type.is_some() {
+            sql.push_str(" AND reaction_type = ?");
+        }
+        if !q.members.is_empty() {
+            sql.push_str(if q.include {
+                " AND member_id = ANY(?)"
+            } else {
+                " AND member_id <> ALL(?)"
+            });
+        }
+        if q.after.is_some() {
+            sql.push_str(" AND (create_time < ? OR (create_time = ? AND member_id < ?))");
+        }
+        sql.push_str(" ORDER BY create_time DESC, member_id DESC LIMIT ?");
+        let sql = numbered(&sql);
+        let mut query = sqlx::query(&sql).bind(&q.post_id);
+        if let Some(t) = q.reaction_type {
+            query = query.bind(reaction_type_number(t));
+        }
+        if !q.members.is_empty() {
+            query = query.bind(&q.members);
+        }
+        if let Some((time, member)) = &q.after {
+            query = query.bind(*time).bind(*time).bind(member);
+        }
+        query
+            .bind(limit_param(q.limit))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ReactionRecord {
+                    post_id: row.try_get("post_id")?,
+                    member_id: row.try_get("member_id")?,
+                    reaction_type: reaction_type_from(
+                        row.try_get::<i16, _>("reaction_type")?.into(),
+                    )?,
+                    create_time: row.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_impressions(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+        day: i64,
+        now: i64,
+    ) -> StoreResult<usize> {
+        // Sorted, so concurrent calls lock the rows of shared posts in the same order.
+        let mut sorted: Vec<&str> = distinct(post_ids);
+        sorted.sort_unstable();
+        let mut tx = self.db.pool.begin().await?;
+        // A racing insert of the same (post, member, day) waits for ours, then does nothing.
+        let mut new: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO impressions (post_id, member_id, day, create_time) \
+             SELECT p, $2, $3, $4 FROM unnest($1::text[]) AS q (p) ORDER BY p \
+             ON CONFLICT DO NOTHING RETURNING post_id",
+        )
+        .bind(&sorted)
+        .bind(member_id)
+        .bind(day)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        new.sort_unstable();
+        if !new.is_empty() {
+            let first: HashSet<String> = sqlx::query_scalar(
+                "INSERT INTO post_viewers (member_id, post_id, first_time) \
+                 SELECT $1, p, $3 FROM unnest($2::text[]) AS q (p) ORDER BY p \
+                 ON CONFLICT DO NOTHING RETURNING post_id",
+            )
+            .bind(member_id)
+            .bind(&new)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            let viewers: Vec<i64> = new.iter().map(|p| i64::from(first.contains(p))).collect();
+            sqlx::query(
+                "INSERT INTO post_stats (post_id, impression_count, unique_viewer_count) \
+                 SELECT p, 1, v FROM unnest($1::text[], $2::int8[]) AS q (p, v) ORDER BY p \
+                 ON CONFLICT (post_id) DO UPDATE SET \
+                 impression_count = post_stats.impression_count + excluded.impression_count, \
+                 unique_viewer_count = post_stats.unique_viewer_count + \
+                 excluded.unique_viewer_count",
+            )
+            .bind(&new)
+            .bind(&viewers)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(new.len())
+    }
+
+    async fn list_seen_posts(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seen: HashSet<String> = sqlx::query_scalar(
+            "SELECT v.post_id FROM unnest($2::text[]) AS q (post_id) CROSS JOIN LATERAL \
+             (SELECT post_id FROM post_viewers \
+              WHERE member_id = $1 AND post_id = q.post_id LIMIT 1) AS v",
+        )
+        .bind(member_id)
+        .bind(distinct(post_ids))
+        .fetch_all(&self.db.pool)
+        .await?
+        .into_iter()
+        .collect();
+        Ok(post_ids
+            .iter()
+            .filter(|id| seen.contains(*id))
+            .cloned()
+            .collect())
     }
 
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
@@ -483,6 +935,13 @@ impl EngagementStore for PgEngagementStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    #[cfg(test)]
+    async fn comment_count_drift(&self) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(super::COMMENT_DRIFT)
+            .fetch_all(&self.db.pool)
+            .await?)
     }
 
     #[cfg(test)]

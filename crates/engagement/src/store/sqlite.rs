@@ -17,12 +17,13 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::Sqlite;
 
 use super::{
-    count_column, reaction_type_from, EngagementStore, StoreResult, COMMENT_COUNT, KIND_COMMENT,
-    KIND_REACTION, KIND_SHARE, SHARE_COUNT,
+    comment_cursor_binds, count_column, list_comments_sql, reaction_type_from, CursorValue,
+    EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT, KIND_COMMENT,
+    KIND_REACTION, KIND_SHARE, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
 };
 use crate::domain::{
-    ActivityKind, ActivityRecord, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionRecord,
-    ReactionType, ShareRecord,
+    ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, IdempotencyKey,
+    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -36,6 +37,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 2,
         description: "idempotency keys",
         sql: include_str!("../../migrations/sqlite/0002_idempotency_keys.sql"),
+    },
+    MigrationFile {
+        version: 3,
+        description: "threads and impressions",
+        sql: include_str!("../../migrations/sqlite/0003_threads_impressions.sql"),
     },
 ];
 
@@ -90,23 +96,81 @@ async fn first_comment(
     conn: &mut SqliteConnection,
     key: &IdempotencyKey,
 ) -> StoreResult<CommentRecord> {
-    let row = sqlx::query(
-        "SELECT c.id, c.post_id, c.member_id, c.text, c.create_time \
-         FROM idempotency_keys k JOIN comments c ON c.id = k.resource_id \
-         WHERE k.caller = ? AND k.request_id = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = \
+         (SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?)"
+    ))
     .bind(&key.caller)
     .bind(&key.request_id)
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))?;
+    comment_from_row(&row)
+}
+
+fn comment_from_row(row: &SqliteRow) -> StoreResult<CommentRecord> {
+    let mut reactions = [0i64; 6];
+    for t in ReactionType::ALL {
+        reactions[t.index()] = row.try_get(count_column(t))?;
+    }
     Ok(CommentRecord {
         id: row.try_get("id")?,
         post_id: row.try_get("post_id")?,
         member_id: row.try_get("member_id")?,
         text: row.try_get("text")?,
         create_time: row.try_get("create_time")?,
+        parent_id: row.try_get("parent_id")?,
+        update_time: row.try_get("update_time")?,
+        reply_count: row.try_get("reply_count")?,
+        reactions,
     })
+}
+
+async fn fetch_comment(
+    conn: &mut SqliteConnection,
+    comment_id: &str,
+) -> StoreResult<Option<CommentRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = ?"
+    ))
+    .bind(comment_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(comment_from_row)
+    .transpose()
+}
+
+async fn require_comment(
+    conn: &mut SqliteConnection,
+    comment_id: &str,
+) -> StoreResult<CommentRecord> {
+    fetch_comment(conn, comment_id)
+        .await?
+        .ok_or(EngagementError::NotFound("comment"))
+}
+
+/// Adds to a comment's reaction counts (and their total, kept for ordering).
+async fn add_comment_counts(
+    conn: &mut SqliteConnection,
+    comment_id: &str,
+    changes: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    let sets: Vec<String> = changes
+        .iter()
+        .map(|(c, _)| format!("{c} = {c} + ?"))
+        .collect();
+    let sql = format!(
+        "UPDATE comments SET {}, total_reactions = total_reactions + ? WHERE id = ?",
+        sets.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, delta) in changes {
+        query = query.bind(*delta);
+    }
+    let total: i64 = changes.iter().map(|(_, d)| d).sum();
+    query.bind(total).bind(comment_id).execute(conn).await?;
+    Ok(())
 }
 
 fn stats_from_row(row: &SqliteRow) -> StoreResult<PostStatsRecord> {
@@ -119,6 +183,8 @@ fn stats_from_row(row: &SqliteRow) -> StoreResult<PostStatsRecord> {
         reactions,
         comments: row.try_get(COMMENT_COUNT)?,
         shares: row.try_get(SHARE_COUNT)?,
+        impressions: row.try_get(IMPRESSION_COUNT)?,
+        unique_viewers: row.try_get(UNIQUE_VIEWER_COUNT)?,
     })
 }
 
@@ -231,20 +297,362 @@ impl EngagementStore for SqliteEngagementStore {
                 return Ok(first);
             }
         }
+        let mut comment = comment;
+        if let Some(parent_id) = comment.parent_id.take() {
+            let parent = fetch_comment(&mut tx, &parent_id)
+                .await?
+                .filter(|p| p.post_id == comment.post_id)
+                .ok_or(EngagementError::NotFound("comment"))?;
+            // One level of threading: a reply to a reply answers its top-level comment.
+            let top = parent.parent_id.unwrap_or(parent.id);
+            sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = ?")
+                .bind(&top)
+                .execute(&mut *tx)
+                .await?;
+            comment.parent_id = Some(top);
+        }
         sqlx::query(
-            "INSERT INTO comments (id, post_id, member_id, text, create_time) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO comments (id, post_id, member_id, text, create_time, parent_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&comment.id)
         .bind(&comment.post_id)
         .bind(&comment.member_id)
         .bind(&comment.text)
         .bind(comment.create_time)
+        .bind(&comment.parent_id)
         .execute(&mut *tx)
         .await?;
         add_counts(&mut tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
         tx.commit().await?;
         Ok(comment)
+    }
+
+    async fn unreact(&self, post_id: &str, member_id: &str) -> StoreResult<bool> {
+        let mut tx = self.db.writer.begin().await?;
+        let removed: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM reactions WHERE post_id = ? AND member_id = ? RETURNING reaction_type",
+        )
+        .bind(post_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(old) = removed {
+            add_counts(
+                &mut tx,
+                post_id,
+                &[(count_column(reaction_type_from(old)?), -1)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn get_comment(&self, comment_id: &str) -> StoreResult<Option<CommentRecord>> {
+        let mut conn = self.db.reader.acquire().await?;
+        fetch_comment(&mut conn, comment_id).await
+    }
+
+    async fn update_comment_text(
+        &self,
+        comment_id: &str,
+        text: &str,
+        now: i64,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        sqlx::query("UPDATE comments SET text = ?, update_time = ? WHERE id = ?")
+            .bind(text)
+            .bind(now)
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+        let comment = require_comment(&mut tx, comment_id).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn delete_comment(&self, comment_id: &str) -> StoreResult<u64> {
+        let mut tx = self.db.writer.begin().await?;
+        let comment = require_comment(&mut tx, comment_id).await?;
+        let replies = match &comment.parent_id {
+            None => {
+                sqlx::query(
+                    "DELETE FROM comment_reactions WHERE comment_id IN \
+                     (SELECT id FROM comments WHERE parent_id = ?)",
+                )
+                .bind(comment_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM comments WHERE parent_id = ?")
+                    .bind(comment_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            Some(parent) => {
+                sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")
+                    .bind(parent)
+                    .execute(&mut *tx)
+                    .await?;
+                0
+            }
+        };
+        sqlx::query("DELETE FROM comment_reactions WHERE comment_id = ?")
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM comments WHERE id = ?")
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+        let removed = replies + 1;
+        add_counts(
+            &mut tx,
+            &comment.post_id,
+            &[(COMMENT_COUNT, -(removed as i64))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn react_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+        reaction_type: ReactionType,
+        now: i64,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        require_comment(&mut tx, comment_id).await?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT reaction_type FROM comment_reactions WHERE comment_id = ? AND member_id = ?",
+        )
+        .bind(comment_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO comment_reactions (comment_id, member_id, reaction_type, \
+                     create_time) VALUES (?, ?, ?, ?)",
+                )
+                .bind(comment_id)
+                .bind(member_id)
+                .bind(reaction_type.number())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                add_comment_counts(&mut tx, comment_id, &[(count_column(reaction_type), 1)])
+                    .await?;
+            }
+            Some(old) => {
+                let old = reaction_type_from(old)?;
+                if old != reaction_type {
+                    sqlx::query(
+                        "UPDATE comment_reactions SET reaction_type = ? \
+                         WHERE comment_id = ? AND member_id = ?",
+                    )
+                    .bind(reaction_type.number())
+                    .bind(comment_id)
+                    .bind(member_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    add_comment_counts(
+                        &mut tx,
+                        comment_id,
+                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                    )
+                    .await?;
+                }
+            }
+        }
+        let comment = require_comment(&mut tx, comment_id).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn unreact_to_comment(
+        &self,
+        comment_id: &str,
+        member_id: &str,
+    ) -> StoreResult<CommentRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        require_comment(&mut tx, comment_id).await?;
+        let removed: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM comment_reactions WHERE comment_id = ? AND member_id = ? \
+             RETURNING reaction_type",
+        )
+        .bind(comment_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(old) = removed {
+            add_comment_counts(
+                &mut tx,
+                comment_id,
+                &[(count_column(reaction_type_from(old)?), -1)],
+            )
+            .await?;
+        }
+        let comment = require_comment(&mut tx, comment_id).await?;
+        tx.commit().await?;
+        Ok(comment)
+    }
+
+    async fn list_comments(
+        &self,
+        post_id: &str,
+        listing: &CommentListing,
+        after: Option<&CommentCursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<CommentRecord>> {
+        let sql = list_comments_sql(listing, after.is_some());
+        let mut query = sqlx::query(&sql).bind(post_id);
+        if let CommentListing::Replies(parent_id) = listing {
+            query = query.bind(parent_id);
+        }
+        if let Some(after) = after {
+            for value in comment_cursor_binds(listing, after) {
+                query = match value {
+                    CursorValue::Int(n) => query.bind(n),
+                    CursorValue::Text(t) => query.bind(t),
+                };
+            }
+        }
+        query
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(comment_from_row)
+            .collect()
+    }
+
+    async fn list_reactions(&self, q: &ReactionQuery) -> StoreResult<Vec<ReactionRecord>> {
+        if q.include && q.members.is_empty() || q.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT post_id, member_id, reaction_type, create_time FROM reactions \
+             WHERE post_id = ?",
+        );
+        if q.reaction_type.is_some() {
+            sql.push_str(" AND reaction_type = ?");
+        }
+        if !q.members.is_empty() {
+            let not = if q.include { "" } else { "NOT " };
+            sql.push_str(&format!(
+                " AND member_id {not}IN ({})",
+                placeholders(q.members.len())
+            ));
+        }
+        if q.after.is_some() {
+            sql.push_str(" AND (create_time < ? OR (create_time = ? AND member_id < ?))");
+        }
+        sql.push_str(" ORDER BY create_time DESC, member_id DESC LIMIT ?");
+        let mut query = sqlx::query(&sql).bind(&q.post_id);
+        if let Some(t) = q.reaction_type {
+            query = query.bind(t.number());
+        }
+        for m in &q.members {
+            query = query.bind(m);
+        }
+        if let Some((time, member)) = &q.after {
+            query = query.bind(*time).bind(*time).bind(member);
+        }
+        query
+            .bind(i64::try_from(q.limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ReactionRecord {
+                    post_id: row.try_get("post_id")?,
+                    member_id: row.try_get("member_id")?,
+                    reaction_type: reaction_type_from(row.try_get("reaction_type")?)?,
+                    create_time: row.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_impressions(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+        day: i64,
+        now: i64,
+    ) -> StoreResult<usize> {
+        let mut tx = self.db.writer.begin().await?;
+        let mut counted = 0;
+        for post_id in post_ids {
+            let new = sqlx::query(
+                "INSERT INTO impressions (post_id, member_id, day, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(post_id)
+            .bind(member_id)
+            .bind(day)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !new {
+                continue;
+            }
+            counted += 1;
+            // A first ever impression is always also a new one for the day.
+            let first = sqlx::query(
+                "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(member_id)
+            .bind(post_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+            add_counts(
+                &mut tx,
+                post_id,
+                &[(IMPRESSION_COUNT, 1), (UNIQUE_VIEWER_COUNT, first)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(counted)
+    }
+
+    async fn list_seen_posts(
+        &self,
+        member_id: &str,
+        post_ids: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if post_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT post_id FROM post_viewers WHERE member_id = ? AND post_id IN ({})",
+            placeholders(post_ids.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(member_id);
+        for id in post_ids {
+            query = query.bind(id);
+        }
+        let seen: std::collections::HashSet<String> = query
+            .fetch_all(&self.db.reader)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(post_ids
+            .iter()
+            .filter(|id| seen.contains(*id))
+            .cloned()
+            .collect())
     }
 
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
@@ -414,6 +822,13 @@ impl EngagementStore for SqliteEngagementStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    #[cfg(test)]
+    async fn comment_count_drift(&self) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(super::COMMENT_DRIFT)
+            .fetch_all(&self.db.reader)
+            .await?)
     }
 
     #[cfg(test)]

@@ -11,7 +11,10 @@ use pronet_common::testing::postgres_schema;
 use super::postgres::PgEngagementStore;
 use super::sqlite::SqliteEngagementStore;
 use super::*;
-use crate::domain::{limits, ActivityKind};
+use crate::domain::{
+    limits, ActivityKind, CommentCursor, CommentListing, CommentOrder, ReactionQuery,
+};
+use crate::error::EngagementError;
 
 type Store = Arc<dyn EngagementStore>;
 
@@ -70,6 +73,19 @@ store_tests!(
     check_recent_activity_limits_cut_exactly,
     check_recent_activity_breaks_time_ties_bytewise_by_kind_member_and_post,
     check_a_changed_reaction_shows_its_new_type_at_its_first_time,
+    check_unreact_removes_the_reaction_and_its_count,
+    check_reacting_and_unreacting_at_once_keeps_counts_exact,
+    check_replies_are_counted_on_the_post_and_their_top_level_comment,
+    check_deleting_a_top_level_comment_takes_its_replies_and_reactions,
+    check_deleting_a_reply_uncounts_it_once,
+    check_comment_reactions_are_one_per_member_and_move_counts,
+    check_an_edit_sets_the_text_and_update_time,
+    check_replies_reactions_and_deletes_at_once_leave_no_phantom_counts,
+    check_top_level_comments_page_by_relevance_and_newest,
+    check_replies_page_oldest_first,
+    check_reactions_list_newest_first_for_members_in_or_out,
+    check_impressions_count_once_per_member_post_and_day,
+    check_racing_impressions_count_once,
 );
 
 async fn stats(store: &Store, post_id: &str) -> PostStatsRecord {
@@ -100,19 +116,21 @@ async fn assert_counts_match_rows(store: &Store) {
         .map(|s| (s.post_id.clone(), s))
         .collect();
     assert_eq!(stored, counted, "counts drifted from the rows");
+    let drift = store.comment_count_drift().await.unwrap();
+    assert!(drift.is_empty(), "comment counts drifted: {drift:?}");
     let ids: Vec<String> = counted.keys().cloned().collect();
     let read = store.batch_get_post_stats(&ids).await.unwrap();
     assert_eq!(read, counted.into_values().collect::<Vec<_>>());
 }
 
 fn comment(id: &str, post_id: &str, member_id: &str, create_time: i64) -> CommentRecord {
-    CommentRecord {
-        id: id.into(),
-        post_id: post_id.into(),
-        member_id: member_id.into(),
-        text: "well said".into(),
+    CommentRecord::new(
+        id.into(),
+        post_id.into(),
+        member_id.into(),
+        "well said".into(),
         create_time,
-    }
+    )
 }
 
 fn share(id: &str, post_id: &str, member_id: &str, create_time: i64) -> ShareRecord {
@@ -736,6 +754,514 @@ async fn check_a_changed_reaction_shows_its_new_type_at_its_first_time(store: St
         .is_empty());
 }
 
+async fn check_unreact_removes_the_reaction_and_its_count(store: Store) {
+    assert!(
+        !store.unreact("p1", "m1").await.unwrap(),
+        "nothing to remove"
+    );
+    store
+        .react("p1", "m1", ReactionType::Love, 100)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m2", ReactionType::Love, 100)
+        .await
+        .unwrap();
+    assert!(store.unreact("p1", "m1").await.unwrap());
+    assert!(
+        !store.unreact("p1", "m1").await.unwrap(),
+        "a repeat is a no-op"
+    );
+    let s = stats(&store, "p1").await;
+    assert_eq!(s.reaction_count(ReactionType::Love), 1);
+    assert_eq!(s.total_reactions(), 1);
+    // Reacting again is a new reaction, at its new time.
+    let again = store
+        .react("p1", "m1", ReactionType::Like, 300)
+        .await
+        .unwrap();
+    assert_eq!(again.create_time, 300);
+    assert_eq!(stats(&store, "p1").await.total_reactions(), 2);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_reacting_and_unreacting_at_once_keeps_counts_exact(store: Store) {
+    in_tasks(&store, |store, task| async move {
+        for round in 0..20 {
+            let member = format!("m{}", (task + round) % 8);
+            if (task + round) % 3 == 0 {
+                store.unreact("p1", &member).await.expect("unreact");
+            } else {
+                let t = ReactionType::ALL[(task * 5 + round) % 6];
+                store
+                    .react("p1", &member, t, round as i64)
+                    .await
+                    .expect("react");
+            }
+        }
+    })
+    .await;
+    assert!(stats(&store, "p1").await.total_reactions() <= 8);
+    assert_counts_match_rows(&store).await;
+}
+
+fn reply(id: &str, post_id: &str, member_id: &str, parent: &str, time: i64) -> CommentRecord {
+    let mut c = comment(id, post_id, member_id, time);
+    c.parent_id = Some(parent.into());
+    c
+}
+
+async fn check_replies_are_counted_on_the_post_and_their_top_level_comment(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    let r1 = store
+        .create_comment(reply("r1", "p1", "m2", "c1", 200), None)
+        .await
+        .unwrap();
+    assert_eq!(r1.parent_id.as_deref(), Some("c1"));
+    // A reply to a reply answers the top-level comment.
+    let r2 = store
+        .create_comment(reply("r2", "p1", "m3", "r1", 300), None)
+        .await
+        .unwrap();
+    assert_eq!(r2.parent_id.as_deref(), Some("c1"));
+    let c1 = store.get_comment("c1").await.unwrap().unwrap();
+    assert_eq!(c1.reply_count, 2);
+    assert_eq!(
+        store.get_comment("r1").await.unwrap().unwrap().reply_count,
+        0
+    );
+    assert_eq!(stats(&store, "p1").await.comments, 3);
+
+    // The parent must be a comment of the same post.
+    for (id, parent, post) in [("x1", "nope", "p1"), ("x2", "c1", "p2")] {
+        let err = store
+            .create_comment(reply(id, post, "m1", parent, 400), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EngagementError::NotFound("comment")),
+            "{err:?}"
+        );
+    }
+    assert!(store.get_comment("x1").await.unwrap().is_none());
+    assert_eq!(stats(&store, "p2").await.comments, 0);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_deleting_a_top_level_comment_takes_its_replies_and_reactions(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c2", "p1", "m1", 101), None)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .create_comment(reply(&format!("r{i}"), "p1", "m2", "c1", 200 + i), None)
+            .await
+            .unwrap();
+        store
+            .react_to_comment(&format!("r{i}"), "m3", ReactionType::Like, 300)
+            .await
+            .unwrap();
+    }
+    store
+        .react_to_comment("c1", "m3", ReactionType::Funny, 300)
+        .await
+        .unwrap();
+    assert_eq!(stats(&store, "p1").await.comments, 5);
+
+    assert_eq!(store.delete_comment("c1").await.unwrap(), 4);
+    assert_eq!(stats(&store, "p1").await.comments, 1);
+    for id in ["c1", "r0", "r1", "r2"] {
+        assert!(store.get_comment(id).await.unwrap().is_none(), "{id}");
+    }
+    let err = store.delete_comment("c1").await.unwrap_err();
+    assert!(
+        matches!(err, EngagementError::NotFound("comment")),
+        "{err:?}"
+    );
+    let listed = store
+        .list_comments(
+            "p1",
+            &CommentListing::TopLevel(CommentOrder::Newest),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, "c2");
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_deleting_a_reply_uncounts_it_once(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(reply("r1", "p1", "m2", "c1", 200), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(reply("r2", "p1", "m2", "c1", 201), None)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_comment("r1").await.unwrap(), 1);
+    assert_eq!(
+        store.get_comment("c1").await.unwrap().unwrap().reply_count,
+        1
+    );
+    assert_eq!(stats(&store, "p1").await.comments, 2);
+    assert!(store.delete_comment("r1").await.is_err());
+    assert_eq!(stats(&store, "p1").await.comments, 2);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_comment_reactions_are_one_per_member_and_move_counts(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    let c = store
+        .react_to_comment("c1", "m2", ReactionType::Like, 200)
+        .await
+        .unwrap();
+    assert_eq!((c.reactions, c.total_reactions()), ([1, 0, 0, 0, 0, 0], 1));
+    let c = store
+        .react_to_comment("c1", "m2", ReactionType::Like, 201)
+        .await
+        .unwrap();
+    assert_eq!(c.total_reactions(), 1, "the same type again counts once");
+    let c = store
+        .react_to_comment("c1", "m2", ReactionType::Support, 202)
+        .await
+        .unwrap();
+    assert_eq!(c.reactions, [0, 0, 1, 0, 0, 0]);
+    let c = store
+        .react_to_comment("c1", "m3", ReactionType::Support, 203)
+        .await
+        .unwrap();
+    assert_eq!(c.reactions, [0, 0, 2, 0, 0, 0]);
+    let c = store.unreact_to_comment("c1", "m2").await.unwrap();
+    assert_eq!(c.reactions, [0, 0, 1, 0, 0, 0]);
+    let c = store.unreact_to_comment("c1", "m2").await.unwrap();
+    assert_eq!(c.total_reactions(), 1, "a repeat unreact is a no-op");
+    // Comment reactions are not the post's.
+    assert_eq!(stats(&store, "p1").await.total_reactions(), 0);
+    for err in [
+        store
+            .react_to_comment("nope", "m2", ReactionType::Like, 1)
+            .await
+            .unwrap_err(),
+        store.unreact_to_comment("nope", "m2").await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, EngagementError::NotFound("comment")),
+            "{err:?}"
+        );
+    }
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_an_edit_sets_the_text_and_update_time(store: Store) {
+    let first = store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    assert_eq!(first.update_time, None);
+    let edited = store
+        .update_comment_text("c1", "better said", 500)
+        .await
+        .unwrap();
+    assert_eq!(edited.text, "better said");
+    assert_eq!(edited.update_time, Some(500));
+    assert_eq!(edited.create_time, 100);
+    assert_eq!(store.get_comment("c1").await.unwrap().unwrap(), edited);
+    let err = store.update_comment_text("nope", "x", 1).await.unwrap_err();
+    assert!(
+        matches!(err, EngagementError::NotFound("comment")),
+        "{err:?}"
+    );
+}
+
+async fn check_replies_reactions_and_deletes_at_once_leave_no_phantom_counts(store: Store) {
+    for i in 0..4 {
+        store
+            .create_comment(comment(&format!("c{i}"), "p1", "m0", i), None)
+            .await
+            .unwrap();
+    }
+    in_tasks(&store, |store, task| async move {
+        for round in 0..10 {
+            let parent = format!("c{}", (task + round) % 4);
+            let member = format!("m{}", task % 8);
+            let result = match (task + round) % 4 {
+                0 => store
+                    .create_comment(
+                        reply(&format!("r{task}-{round}"), "p1", &member, &parent, 10),
+                        None,
+                    )
+                    .await
+                    .map(drop),
+                1 => store
+                    .react_to_comment(&parent, &member, ReactionType::ALL[round % 6], 10)
+                    .await
+                    .map(drop),
+                2 => store.unreact_to_comment(&parent, &member).await.map(drop),
+                // Now and then a top-level comment goes, with everything under it.
+                _ if round == 5 => store.delete_comment(&parent).await.map(drop),
+                _ => store
+                    .create_comment(
+                        comment(&format!("t{task}-{round}"), "p1", &member, 20),
+                        None,
+                    )
+                    .await
+                    .map(drop),
+            };
+            match result {
+                Ok(()) | Err(EngagementError::NotFound("comment")) => {}
+                Err(err) => panic!("{err:?}"),
+            }
+        }
+    })
+    .await;
+    assert_counts_match_rows(&store).await;
+}
+
+async fn comment_ids(store: &Store, listing: &CommentListing, page: usize) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut after: Option<CommentCursor> = None;
+    loop {
+        let got = store
+            .list_comments("p1", listing, after.as_ref(), page)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        after = got.last().map(CommentRecord::cursor);
+        let full = got.len() == page;
+        pages.push(got.into_iter().map(|c| c.id).collect());
+        if !full {
+            break;
+        }
+    }
+    pages
+}
+
+async fn check_top_level_comments_page_by_relevance_and_newest(store: Store) {
+    let relevant = CommentListing::TopLevel(CommentOrder::MostRelevant);
+    let newest = CommentListing::TopLevel(CommentOrder::Newest);
+    assert!(comment_ids(&store, &relevant, 2).await.is_empty());
+    // c0..c4 at times 100, 100, 101, 102, 103 (c0 and c1 tie on time).
+    for (i, time) in [100, 100, 101, 102, 103].into_iter().enumerate() {
+        store
+            .create_comment(comment(&format!("c{i}"), "p1", "m1", time), None)
+            .await
+            .unwrap();
+    }
+    store
+        .create_comment(comment("other", "p2", "m1", 500), None)
+        .await
+        .unwrap();
+    // c1: two replies; c2: one reaction and one reply; c0: one reaction.
+    store
+        .create_comment(reply("r1", "p1", "m2", "c1", 200), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(reply("r2", "p1", "m2", "c1", 201), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(reply("r3", "p1", "m2", "c2", 202), None)
+        .await
+        .unwrap();
+    store
+        .react_to_comment("c2", "m3", ReactionType::Like, 300)
+        .await
+        .unwrap();
+    store
+        .react_to_comment("c0", "m3", ReactionType::Like, 300)
+        .await
+        .unwrap();
+    // Scores: c1 2, c2 2 (newer), c0 1, c4 0 (newest), c3 0.
+    let all = vec!["c2", "c1", "c0", "c4", "c3"];
+    let flat = |pages: Vec<Vec<String>>| pages.concat();
+    assert_eq!(flat(comment_ids(&store, &relevant, 100).await), all);
+    assert_eq!(flat(comment_ids(&store, &relevant, 2).await), all);
+    // Exact multiple of the page size.
+    let pages = comment_ids(&store, &relevant, 5).await;
+    assert_eq!(pages.len(), 1);
+    // Newest first; the time tie is broken by id, descending.
+    let by_time = vec!["c4", "c3", "c2", "c1", "c0"];
+    assert_eq!(flat(comment_ids(&store, &newest, 100).await), by_time);
+    assert_eq!(flat(comment_ids(&store, &newest, 1).await), by_time);
+    assert_eq!(flat(comment_ids(&store, &newest, 2).await), by_time);
+}
+
+async fn check_replies_page_oldest_first(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    let listing = CommentListing::Replies("c1".into());
+    assert!(comment_ids(&store, &listing, 2).await.is_empty());
+    for (id, time) in [("rb", 200), ("ra", 200), ("rc", 150), ("rd", 300)] {
+        store
+            .create_comment(reply(id, "p1", "m2", "c1", time), None)
+            .await
+            .unwrap();
+    }
+    let want = vec!["rc", "ra", "rb", "rd"];
+    for page in [1, 2, 3, 4, 10] {
+        assert_eq!(comment_ids(&store, &listing, page).await.concat(), want);
+    }
+}
+
+async fn reactors(store: &Store, query: ReactionQuery) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut q = query;
+    loop {
+        let got = store.list_reactions(&q).await.unwrap();
+        let full = got.len() == q.limit;
+        all.extend(got.iter().map(|r| r.member_id.clone()));
+        match got.last() {
+            Some(last) if full => q.after = Some((last.create_time, last.member_id.clone())),
+            _ => break,
+        }
+    }
+    all
+}
+
+async fn check_reactions_list_newest_first_for_members_in_or_out(store: Store) {
+    // m0..m5 at times 100, 100, 101, 102, 102, 103, alternating Like and Love.
+    for (i, time) in [100, 100, 101, 102, 102, 103].into_iter().enumerate() {
+        let t = [ReactionType::Like, ReactionType::Love][i % 2];
+        store.react("p1", &format!("m{i}"), t, time).await.unwrap();
+    }
+    store
+        .react("p2", "m9", ReactionType::Like, 500)
+        .await
+        .unwrap();
+    let query = |members: &[&str], include: bool, limit: usize| ReactionQuery {
+        post_id: "p1".into(),
+        reaction_type: None,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        include,
+        after: None,
+        limit,
+    };
+    let everyone = vec!["m5", "m4", "m3", "m2", "m1", "m0"];
+    for limit in [1, 2, 3, 6, 10] {
+        assert_eq!(reactors(&store, query(&[], false, limit)).await, everyone);
+    }
+    assert_eq!(
+        reactors(&store, query(&["m1", "m4", "zz"], true, 1)).await,
+        ["m4", "m1"]
+    );
+    assert_eq!(
+        reactors(&store, query(&["m1", "m4", "zz"], false, 2)).await,
+        ["m5", "m3", "m2", "m0"]
+    );
+    assert!(reactors(&store, query(&[], true, 5)).await.is_empty());
+    let mut loves = query(&[], false, 2);
+    loves.reaction_type = Some(ReactionType::Love);
+    assert_eq!(reactors(&store, loves).await, ["m5", "m3", "m1"]);
+    let unreacted = store.unreact("p1", "m5").await.unwrap();
+    assert!(unreacted);
+    assert_eq!(reactors(&store, query(&[], false, 1)).await[0], "m4");
+}
+
+async fn check_impressions_count_once_per_member_post_and_day(store: Store) {
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .record_impressions("m1", &ids(&["p1", "p2"]), 10, 1)
+            .await
+            .unwrap(),
+        2
+    );
+    // The same day again: nothing new.
+    assert_eq!(
+        store
+            .record_impressions("m1", &ids(&["p1", "p2"]), 10, 2)
+            .await
+            .unwrap(),
+        0
+    );
+    // The next day: new impressions, no new viewer.
+    assert_eq!(
+        store
+            .record_impressions("m1", &ids(&["p1"]), 11, 3)
+            .await
+            .unwrap(),
+        1
+    );
+    // Another member.
+    assert_eq!(
+        store
+            .record_impressions("m2", &ids(&["p1"]), 11, 4)
+            .await
+            .unwrap(),
+        1
+    );
+    let p1 = stats(&store, "p1").await;
+    assert_eq!((p1.impressions, p1.unique_viewers), (3, 2));
+    let p2 = stats(&store, "p2").await;
+    assert_eq!((p2.impressions, p2.unique_viewers), (1, 1));
+    assert_eq!(store.record_impressions("m1", &[], 12, 5).await.unwrap(), 0);
+
+    let asked = ids(&["p3", "p2", "nope", "p1", "p2"]);
+    assert_eq!(
+        store.list_seen_posts("m1", &asked).await.unwrap(),
+        ["p2", "p1", "p2"]
+    );
+    assert_eq!(store.list_seen_posts("m2", &asked).await.unwrap(), ["p1"]);
+    assert!(store
+        .list_seen_posts("m3", &asked)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.list_seen_posts("m1", &[]).await.unwrap().is_empty());
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_racing_impressions_count_once(store: Store) {
+    let counted = in_tasks(&store, |store, task| async move {
+        // Every task shows the same four posts to the same member, and to one of its own.
+        let posts: Vec<String> = (0..4).map(|i| format!("p{}", (task + i) % 4)).collect();
+        let shared = store
+            .record_impressions("m0", &posts, 7, task as i64)
+            .await
+            .expect("impressions");
+        let own = store
+            .record_impressions(&format!("m{}", task + 1), &posts, 7, task as i64)
+            .await
+            .expect("impressions");
+        (shared, own)
+    })
+    .await;
+    let shared: usize = counted.iter().map(|(s, _)| s).sum();
+    assert_eq!(shared, 4, "each of m0's four impressions counted once");
+    assert!(counted.iter().all(|(_, own)| *own == 4));
+    for p in 0..4 {
+        let s = stats(&store, &format!("p{p}")).await;
+        assert_eq!(
+            (s.impressions, s.unique_viewers),
+            (TASKS as i64 + 1, TASKS as i64 + 1)
+        );
+    }
+    assert_counts_match_rows(&store).await;
+}
+
 /// What a store holds after a reopen, on either backend.
 async fn write_before_reopen(store: &Store) {
     store
@@ -856,12 +1382,14 @@ fn bench_seed() -> Seed {
         }
     }
     let comments = (0..30_000)
-        .map(|_| CommentRecord {
-            id: rng.id(),
-            post_id: posts[rng.below(BENCH_POSTS)].clone(),
-            member_id: members[rng.below(BENCH_MEMBERS)].clone(),
-            text: "well said".into(),
-            create_time: time(&mut rng),
+        .map(|_| {
+            CommentRecord::new(
+                rng.id(),
+                posts[rng.below(BENCH_POSTS)].clone(),
+                members[rng.below(BENCH_MEMBERS)].clone(),
+                "well said".into(),
+                time(&mut rng),
+            )
         })
         .collect();
     let mut shared = HashSet::new();

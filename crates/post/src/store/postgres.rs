@@ -10,8 +10,10 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
-use super::{CreatedPost, PostStore, StoreResult};
-use crate::domain::{Cursor, IdempotencyKey, PostRecord, RecentPostsQuery, Visibility};
+use super::{mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult};
+use crate::domain::{
+    Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
+};
 use crate::error::PostError;
 
 const MIGRATIONS: &[MigrationFile] = &[
@@ -25,9 +27,19 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "idempotency keys",
         sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
     },
+    MigrationFile {
+        version: 3,
+        description: "edits deletes reshares",
+        sql: include_str!("../../migrations/postgres/0003_edits_deletes_reshares.sql"),
+    },
 ];
 
-const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time";
+const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time, \
+                            update_time, reshare_of, mentioned_members";
+
+/// [`POST_COLUMNS`] of the table aliased `p`.
+const P_POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.visibility, p.hashtags, p.mentions, \
+                              p.create_time, p.update_time, p.reshare_of, p.mentioned_members";
 
 /// The feed's candidate query. $1 author ids, $2 hashtags, $3 since, $4 posts per author,
 /// $5 posts overall.
@@ -44,7 +56,7 @@ WITH candidates AS (
     FROM unnest($1::text[]) AS author(id)
     CROSS JOIN LATERAL (
         SELECT p.id, p.create_time FROM posts p
-        WHERE p.author_id = author.id AND p.create_time >= $3
+        WHERE p.author_id = author.id AND p.create_time >= $3 AND p.delete_time IS NULL
         ORDER BY p.create_time DESC, p.id DESC
         LIMIT $4
     ) AS by_author
@@ -60,7 +72,8 @@ WITH candidates AS (
     ORDER BY create_time DESC, id DESC
     LIMIT $5
 )
-SELECT id, author_id, text, visibility, hashtags, mentions, create_time FROM posts
+SELECT id, author_id, text, visibility, hashtags, mentions, create_time,
+    update_time, reshare_of, mentioned_members FROM posts
 WHERE id = ANY (ARRAY(SELECT id FROM candidates))
 ORDER BY create_time DESC, id DESC";
 
@@ -91,9 +104,17 @@ impl PgPostStore {
         .fetch_optional(&self.db.pool)
         .await?
         .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
-        let post = self.get_post(&resource_id).await?.ok_or_else(|| {
-            PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
-        })?;
+        // Deleted or not: a retry gets the first result.
+        let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+            .bind(&resource_id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(post_from_row)
+            .transpose()?
+            .ok_or_else(|| {
+                PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
+            })?;
         Ok(CreatedPost {
             post,
             replayed: true,
@@ -112,6 +133,9 @@ fn post_from_row(row: &PgRow) -> StoreResult<PostRecord> {
         hashtags: row.try_get("hashtags")?,
         mentions: row.try_get("mentions")?,
         create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+        reshare_of: row.try_get("reshare_of")?,
+        mentioned_members: mentions_from_json(&row.try_get::<String, _>("mentioned_members")?)?,
     })
 }
 
@@ -174,8 +198,8 @@ impl PostStore for PgPostStore {
             }
         }
         sqlx::query(
-            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time, \
+             reshare_of, mentioned_members) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&post.id)
         .bind(&post.author_id)
@@ -184,6 +208,8 @@ impl PostStore for PgPostStore {
         .bind(&post.hashtags)
         .bind(&post.mentions)
         .bind(post.create_time)
+        .bind(&post.reshare_of)
+        .bind(mentions_to_json(&post.mentioned_members))
         .execute(&mut *tx)
         .await?;
         if !post.hashtags.is_empty() {
@@ -206,13 +232,15 @@ impl PostStore for PgPostStore {
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
-        sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .as_ref()
-            .map(post_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE id = $1 AND delete_time IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .as_ref()
+        .map(post_from_row)
+        .transpose()
     }
 
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
@@ -221,7 +249,7 @@ impl PostStore for PgPostStore {
         }
         // `= ANY` matches each row once, however often its id is repeated.
         sqlx::query(&format!(
-            "SELECT {POST_COLUMNS} FROM posts WHERE id = ANY ($1::text[])"
+            "SELECT {POST_COLUMNS} FROM posts WHERE id = ANY ($1::text[]) AND delete_time IS NULL"
         ))
         .bind(ids)
         .fetch_all(&self.db.pool)
@@ -235,6 +263,7 @@ impl PostStore for PgPostStore {
         &self,
         author_id: &str,
         visibilities: &[Visibility],
+        range: TimeRange,
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>> {
@@ -242,12 +271,14 @@ impl PostStore for PgPostStore {
             return Ok(Vec::new());
         }
         let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (start, end) = range.bounds();
         let visibilities: Vec<i16> = visibilities.iter().copied().map(visibility_code).collect();
         // Filtered here rather than after paging, so a viewer gets full pages.
         sqlx::query(&format!(
             "SELECT {POST_COLUMNS} FROM posts \
              WHERE author_id = $1 AND (create_time, id) < ($2, $3) \
-               AND visibility = ANY ($4::smallint[]) \
+               AND create_time >= $6 AND create_time < $7 \
+               AND visibility = ANY ($4::smallint[]) AND delete_time IS NULL \
              ORDER BY create_time DESC, id DESC LIMIT $5"
         ))
         .bind(author_id)
@@ -255,6 +286,8 @@ impl PostStore for PgPostStore {
         .bind(id)
         .bind(visibilities)
         .bind(sql_limit(limit))
+        .bind(start)
+        .bind(end)
         .fetch_all(&self.db.pool)
         .await?
         .iter()
@@ -272,6 +305,130 @@ impl PostStore for PgPostStore {
             .iter()
             .map(post_from_row)
             .collect()
+    }
+
+    async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        // The row lock serializes racing deletes (and edits): the second one re-checks
+        // delete_time after the first commits and changes nothing.
+        let deleted =
+            sqlx::query("UPDATE posts SET delete_time = $1 WHERE id = $2 AND delete_time IS NULL")
+                .bind(delete_time)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if deleted {
+            sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
+        let mut tx = self.db.pool.begin().await?;
+        // The UPDATE comes first: it locks the row, so racing edits and deletes rewrite the
+        // hashtag rows one after the other.
+        let row = sqlx::query(&format!(
+            "UPDATE posts SET text = $1, hashtags = $2, mentions = $3, mentioned_members = $4, \
+               update_time = $5 \
+             WHERE id = $6 AND delete_time IS NULL RETURNING {POST_COLUMNS}"
+        ))
+        .bind(&edit.text)
+        .bind(&edit.hashtags)
+        .bind(&edit.mentions)
+        .bind(mentions_to_json(&edit.mentioned_members))
+        .bind(edit.update_time)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let post = post_from_row(&row)?;
+        sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if !post.hashtags.is_empty() {
+            sqlx::query(
+                "INSERT INTO post_hashtags (hashtag, create_time, post_id) \
+                 SELECT tag, $2, $3 FROM unnest($1::text[]) AS tag \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&post.hashtags)
+            .bind(post.create_time)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(post))
+    }
+
+    async fn list_posts_by_hashtag(
+        &self,
+        hashtag: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<PostRecord>> {
+        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        // One range of post_hashtags' primary key; deleted posts have no rows there, the
+        // delete_time check only guards the invariant.
+        sqlx::query(&format!(
+            "SELECT {P_POST_COLUMNS} FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
+             WHERE h.hashtag = $1 AND (h.create_time, h.post_id) < ($2, $3) \
+               AND p.delete_time IS NULL \
+             ORDER BY h.create_time DESC, h.post_id DESC LIMIT $4"
+        ))
+        .bind(hashtag)
+        .bind(time)
+        .bind(id)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.db.pool)
+        .await?
+        .iter()
+        .map(post_from_row)
+        .collect()
+    }
+
+    async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT hashtag, COUNT(*) FROM post_hashtags \
+             WHERE create_time >= $1 AND create_time < $2 GROUP BY hashtag",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
+
+    async fn hashtag_posts(
+        &self,
+        hashtags: &[String],
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        if hashtags.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT hashtag, post_id FROM post_hashtags \
+             WHERE hashtag = ANY ($1::text[]) AND create_time >= $2 AND create_time < $3 \
+             ORDER BY create_time DESC, post_id DESC, hashtag LIMIT $4",
+        )
+        .bind(hashtags)
+        .bind(since)
+        .bind(until)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.db.pool)
+        .await?)
     }
 }
 

@@ -9,8 +9,10 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite};
 
-use super::{CreatedPost, PostStore, StoreResult};
-use crate::domain::{Cursor, IdempotencyKey, PostRecord, RecentPostsQuery, Visibility};
+use super::{mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult};
+use crate::domain::{
+    Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
+};
 use crate::error::PostError;
 
 const MIGRATIONS: &[MigrationFile] = &[
@@ -24,9 +26,15 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "idempotency keys",
         sql: include_str!("../../migrations/sqlite/0002_idempotency_keys.sql"),
     },
+    MigrationFile {
+        version: 3,
+        description: "edits deletes reshares",
+        sql: include_str!("../../migrations/sqlite/0003_edits_deletes_reshares.sql"),
+    },
 ];
 
-const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time";
+const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time, \
+                            update_time, reshare_of, mentioned_members";
 
 #[derive(Debug, Clone)]
 pub struct SqlitePostStore {
@@ -54,9 +62,17 @@ impl SqlitePostStore {
         .fetch_optional(&self.db.reader)
         .await?
         .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
-        let post = self.get_post(&resource_id).await?.ok_or_else(|| {
-            PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
-        })?;
+        // Deleted or not: a retry gets the first result.
+        let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
+            .bind(&resource_id)
+            .fetch_optional(&self.db.reader)
+            .await?
+            .as_ref()
+            .map(post_from_row)
+            .transpose()?
+            .ok_or_else(|| {
+                PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
+            })?;
         Ok(CreatedPost {
             post,
             replayed: true,
@@ -79,6 +95,9 @@ fn post_from_row(row: &SqliteRow) -> StoreResult<PostRecord> {
         mentions: serde_json::from_str(&mentions)
             .map_err(|e| PostError::Corrupt(format!("mentions: {e}")))?,
         create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+        reshare_of: row.try_get("reshare_of")?,
+        mentioned_members: mentions_from_json(&row.try_get::<String, _>("mentioned_members")?)?,
     })
 }
 
@@ -108,13 +127,15 @@ fn recent_posts_sql(q: &RecentPostsQuery) -> String {
                    SELECT id, create_time, ROW_NUMBER() OVER ( \
                      PARTITION BY author_id ORDER BY create_time DESC, id DESC \
                    ) AS author_rank \
-                   FROM posts WHERE author_id IN ({authors}) AND create_time >= ?) \
+                   FROM posts WHERE author_id IN ({authors}) AND create_time >= ? \
+                     AND delete_time IS NULL) \
                  WHERE author_rank <= ? \
                  ORDER BY create_time DESC, id DESC LIMIT ?"
             ),
             None => format!(
                 "SELECT id, create_time FROM posts \
                  WHERE author_id IN ({authors}) AND create_time >= ? \
+                   AND delete_time IS NULL \
                  ORDER BY create_time DESC, id DESC LIMIT ?"
             ),
         });
@@ -128,6 +149,7 @@ fn recent_posts_sql(q: &RecentPostsQuery) -> String {
             placeholders(q.hashtags.len())
         ));
     }
+    // A deleted post has no hashtag rows left, and the author branches skip it.
     // The union is cut to the newest `max_posts` before any post is read whole: each cut id
     // costs two b-tree lookups (the id's index, then the row).
     let union = branches
@@ -196,8 +218,8 @@ impl PostStore for SqlitePostStore {
             }
         }
         sqlx::query(
-            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time, \
+             reshare_of, mentioned_members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&post.id)
         .bind(&post.author_id)
@@ -206,6 +228,8 @@ impl PostStore for SqlitePostStore {
         .bind(json_list(&post.hashtags))
         .bind(json_list(&post.mentions))
         .bind(post.create_time)
+        .bind(&post.reshare_of)
+        .bind(mentions_to_json(&post.mentioned_members))
         .execute(&mut *tx)
         .await?;
         for hashtag in &post.hashtags {
@@ -227,13 +251,15 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
-        sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.db.reader)
-            .await?
-            .as_ref()
-            .map(post_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE id = ? AND delete_time IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.db.reader)
+        .await?
+        .as_ref()
+        .map(post_from_row)
+        .transpose()
     }
 
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
@@ -245,7 +271,7 @@ impl PostStore for SqlitePostStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {POST_COLUMNS} FROM posts WHERE id IN ({})",
+            "SELECT {POST_COLUMNS} FROM posts WHERE id IN ({}) AND delete_time IS NULL",
             placeholders(ids.len())
         );
         let mut query = sqlx::query(&sql);
@@ -264,6 +290,7 @@ impl PostStore for SqlitePostStore {
         &self,
         author_id: &str,
         visibilities: &[Visibility],
+        range: TimeRange,
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>> {
@@ -271,14 +298,22 @@ impl PostStore for SqlitePostStore {
             return Ok(Vec::new());
         }
         let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (start, end) = range.bounds();
         // Filtered here rather than after paging, so a viewer gets full pages.
         let sql = format!(
             "SELECT {POST_COLUMNS} FROM posts \
-             WHERE author_id = ? AND (create_time, id) < (?, ?) AND visibility IN ({}) \
+             WHERE author_id = ? AND (create_time, id) < (?, ?) \
+               AND create_time >= ? AND create_time < ? \
+               AND visibility IN ({}) AND delete_time IS NULL \
              ORDER BY create_time DESC, id DESC LIMIT ?",
             placeholders(visibilities.len())
         );
-        let mut query = sqlx::query(&sql).bind(author_id).bind(time).bind(id);
+        let mut query = sqlx::query(&sql)
+            .bind(author_id)
+            .bind(time)
+            .bind(id)
+            .bind(start)
+            .bind(end);
         for visibility in visibilities {
             query = query.bind(visibility.as_i64());
         }
@@ -302,6 +337,136 @@ impl PostStore for SqlitePostStore {
             .iter()
             .map(post_from_row)
             .collect()
+    }
+
+    async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool> {
+        // One writer connection: the check in the UPDATE cannot race another delete.
+        let mut tx = self.db.writer.begin().await?;
+        let deleted =
+            sqlx::query("UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL")
+                .bind(delete_time)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if deleted {
+            sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
+        let mut tx = self.db.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
+               update_time = ? \
+             WHERE id = ? AND delete_time IS NULL RETURNING {POST_COLUMNS}"
+        ))
+        .bind(&edit.text)
+        .bind(json_list(&edit.hashtags))
+        .bind(json_list(&edit.mentions))
+        .bind(mentions_to_json(&edit.mentioned_members))
+        .bind(edit.update_time)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let post = post_from_row(&row)?;
+        sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for hashtag in &post.hashtags {
+            sqlx::query(
+                "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
+                 VALUES (?, ?, ?)",
+            )
+            .bind(hashtag)
+            .bind(post.create_time)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(post))
+    }
+
+    async fn list_posts_by_hashtag(
+        &self,
+        hashtag: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<PostRecord>> {
+        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        // One range of post_hashtags' primary key; deleted posts have no rows there, the
+        // delete_time check only guards the invariant.
+        let columns = POST_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(&format!(
+            "SELECT {columns} FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
+             WHERE h.hashtag = ? AND (h.create_time, h.post_id) < (?, ?) \
+               AND p.delete_time IS NULL \
+             ORDER BY h.create_time DESC, h.post_id DESC LIMIT ?"
+        ))
+        .bind(hashtag)
+        .bind(time)
+        .bind(id)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.db.reader)
+        .await?
+        .iter()
+        .map(post_from_row)
+        .collect()
+    }
+
+    async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT hashtag, COUNT(*) FROM post_hashtags \
+             WHERE create_time >= ? AND create_time < ? GROUP BY hashtag",
+        )
+        .bind(since)
+        .bind(until)
+        .fetch_all(&self.db.reader)
+        .await?)
+    }
+
+    async fn hashtag_posts(
+        &self,
+        hashtags: &[String],
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        if hashtags.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT hashtag, post_id FROM post_hashtags \
+             WHERE hashtag IN ({}) AND create_time >= ? AND create_time < ? \
+             ORDER BY create_time DESC, post_id DESC, hashtag LIMIT ?",
+            placeholders(hashtags.len())
+        );
+        let mut query = sqlx::query_as(&sql);
+        for hashtag in hashtags {
+            query = query.bind(hashtag);
+        }
+        Ok(query
+            .bind(since)
+            .bind(until)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.db.reader)
+            .await?)
     }
 }
 

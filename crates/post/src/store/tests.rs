@@ -14,7 +14,10 @@ use pronet_common::testing::postgres_schema;
 use super::postgres::PgPostStore;
 use super::sqlite::SqlitePostStore;
 use super::{CreatedPost, PostStore};
-use crate::domain::{Cursor, IdempotencyKey, PostRecord, PostText, RecentPostsQuery, Visibility};
+use crate::domain::{
+    Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, PostText, RecentPostsQuery, TimeRange,
+    Visibility,
+};
 
 type Store = Arc<dyn PostStore>;
 
@@ -67,6 +70,15 @@ on_both_backends! {
     check_idempotency_keys_are_scoped_by_caller => idempotency_keys_are_scoped_by_caller,
     check_racing_creates_with_one_key_make_one_post => racing_creates_with_one_key_make_one_post,
     check_concurrent_creates_without_keys_all_land => concurrent_creates_without_keys_all_land,
+    check_keeps_reshares_and_resolved_mentions => keeps_reshares_and_resolved_mentions,
+    check_a_deleted_post_is_gone_from_every_read => a_deleted_post_is_gone_from_every_read,
+    check_racing_deletes_delete_once => racing_deletes_delete_once,
+    check_an_edit_rewrites_the_text_and_its_hashtags => an_edit_rewrites_the_text_and_its_hashtags,
+    check_racing_edits_leave_the_index_matching_the_text =>
+        racing_edits_leave_the_index_matching_the_text,
+    check_lists_an_authors_posts_in_a_time_range => lists_an_authors_posts_in_a_time_range,
+    check_pages_posts_by_hashtag_newest_first => pages_posts_by_hashtag_newest_first,
+    check_counts_hashtag_posts_per_window => counts_hashtag_posts_per_window,
 }
 
 fn post(id: &str, author: &str, text: &str, time: i64) -> PostRecord {
@@ -119,7 +131,13 @@ async fn page_through(
     let mut after = None;
     loop {
         let page = store
-            .list_posts_by_author(author, &Visibility::ALL, after.clone(), size)
+            .list_posts_by_author(
+                author,
+                &Visibility::ALL,
+                TimeRange::default(),
+                after.clone(),
+                size,
+            )
             .await
             .unwrap();
         sizes.push(page.len());
@@ -252,7 +270,7 @@ async fn check_lists_only_an_authors_posts_of_the_given_visibilities(store: Stor
         let store = store.clone();
         async move {
             store
-                .list_posts_by_author("ada", visibilities, None, 10)
+                .list_posts_by_author("ada", visibilities, TimeRange::default(), None, 10)
                 .await
                 .unwrap()
         }
@@ -267,7 +285,13 @@ async fn check_lists_only_an_authors_posts_of_the_given_visibilities(store: Stor
         id: "p2".into(),
     };
     let got = store
-        .list_posts_by_author("ada", &Visibility::ALL, Some(after), 10)
+        .list_posts_by_author(
+            "ada",
+            &Visibility::ALL,
+            TimeRange::default(),
+            Some(after),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&got), ["p1"]);
@@ -406,7 +430,7 @@ async fn check_a_retried_create_returns_the_first_post(store: Store) {
     );
     assert_eq!(store.get_post("p2").await.unwrap(), None);
     let all = store
-        .list_posts_by_author("ada", &Visibility::ALL, None, 10)
+        .list_posts_by_author("ada", &Visibility::ALL, TimeRange::default(), None, 10)
         .await
         .unwrap();
     assert_eq!(ids(&all), ["p1"]);
@@ -469,7 +493,7 @@ async fn check_racing_creates_with_one_key_make_one_post(store: Store) {
     let winner = &first[0].post;
     assert!(results.iter().all(|c| &c.post == winner));
     let all = store
-        .list_posts_by_author("ada", &Visibility::ALL, None, 100)
+        .list_posts_by_author("ada", &Visibility::ALL, TimeRange::default(), None, 100)
         .await
         .unwrap();
     assert_eq!(all, std::slice::from_ref(winner));
@@ -681,4 +705,261 @@ mod bench {
         assert_eq!(sqlite_runs.2, pg_runs.2, "the backends disagree");
         drop(t);
     }
+}
+
+fn edit(text: &str, time: i64) -> PostEdit {
+    let text = PostText::parse(text).unwrap();
+    PostEdit {
+        hashtags: text.hashtags(),
+        mentions: text.mentions(),
+        mentioned_members: Vec::new(),
+        text: text.into_string(),
+        update_time: time,
+    }
+}
+
+async fn by_hashtag(store: &Store, tag: &str) -> Vec<String> {
+    let posts = store.list_posts_by_hashtag(tag, None, 100).await.unwrap();
+    posts.into_iter().map(|p| p.id).collect()
+}
+
+async fn check_keeps_reshares_and_resolved_mentions(store: Store) {
+    create(&store, post("orig", "ada", "original", 1)).await;
+    let mut reshare = post("re", "bob", "look @Ada @ghost", 2);
+    reshare.reshare_of = Some("orig".into());
+    reshare.mentions = vec!["ada".into()];
+    reshare.mentioned_members = vec![Mention {
+        handle: "Ada".into(),
+        member_id: "m-ada".into(),
+    }];
+    create(&store, reshare.clone()).await;
+    assert_eq!(store.get_post("re").await.unwrap(), Some(reshare.clone()));
+    let listed = store
+        .list_posts_by_author("bob", &Visibility::ALL, TimeRange::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed, [reshare]);
+    let original = store.get_post("orig").await.unwrap().unwrap();
+    assert_eq!(original.reshare_of, None);
+    assert!(original.mentioned_members.is_empty());
+    assert!(!original.edited());
+}
+
+async fn check_a_deleted_post_is_gone_from_every_read(store: Store) {
+    create(&store, post("gone", "ada", "bye #rust", 10)).await;
+    create(&store, post("kept", "ada", "hi #rust", 5)).await;
+    assert!(store.delete_post("gone", 20).await.unwrap());
+    assert!(!store.delete_post("gone", 21).await.unwrap(), "only once");
+    assert!(!store.delete_post("unknown", 21).await.unwrap());
+
+    assert_eq!(store.get_post("gone").await.unwrap(), None);
+    let both: Vec<String> = vec!["gone".into(), "kept".into()];
+    assert_eq!(ids(&store.batch_get_posts(&both).await.unwrap()), ["kept"]);
+    let listed = store
+        .list_posts_by_author("ada", &Visibility::ALL, TimeRange::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed), ["kept"]);
+    assert_eq!(by_hashtag(&store, "rust").await, ["kept"]);
+    for query in [recent(&["ada"], &[], 0), recent(&[], &["rust"], 0)] {
+        let recent = store.list_recent_posts(&query).await.unwrap();
+        assert_eq!(ids(&recent), ["kept"]);
+    }
+    let mut per_author = recent(&["ada"], &[], 0);
+    per_author.max_posts_per_author = Some(1);
+    assert_eq!(
+        ids(&store.list_recent_posts(&per_author).await.unwrap()),
+        ["kept"]
+    );
+    assert_eq!(
+        store.count_hashtag_posts(0, 100).await.unwrap(),
+        [("rust".to_string(), 1)]
+    );
+    let tags = ["rust".to_string()];
+    assert_eq!(
+        store.hashtag_posts(&tags, 0, 100, 10).await.unwrap(),
+        [("rust".to_string(), "kept".to_string())]
+    );
+    // A deleted post cannot be edited back into the index.
+    assert_eq!(
+        store
+            .update_post("gone", &edit("back #rust", 30))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(by_hashtag(&store, "rust").await, ["kept"]);
+}
+
+async fn check_racing_deletes_delete_once(store: Store) {
+    create(&store, post("p", "ada", "once #x", 1)).await;
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_post("p", 100 + i).await.unwrap() })
+        })
+        .collect();
+    let mut deleted = 0;
+    for task in tasks {
+        deleted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(deleted, 1);
+    assert!(by_hashtag(&store, "x").await.is_empty());
+}
+
+async fn check_an_edit_rewrites_the_text_and_its_hashtags(store: Store) {
+    create(&store, post("p", "ada", "old #Rust #go @bob", 7)).await;
+    let mut change = edit("new #go #Wasm", 9);
+    change.mentions = vec!["carol".into()];
+    change.mentioned_members = vec![Mention {
+        handle: "Carol".into(),
+        member_id: "m-carol".into(),
+    }];
+    let updated = store.update_post("p", &change).await.unwrap().unwrap();
+    assert_eq!(updated.text, "new #go #Wasm");
+    assert_eq!(updated.hashtags, ["go", "wasm"]);
+    assert_eq!(updated.mentions, ["carol"]);
+    assert_eq!(updated.mentioned_members, change.mentioned_members);
+    assert_eq!(updated.update_time, Some(9));
+    assert!(updated.edited());
+    assert_eq!(updated.create_time, 7, "the post keeps its place");
+    assert_eq!(store.get_post("p").await.unwrap(), Some(updated));
+    assert!(by_hashtag(&store, "rust").await.is_empty());
+    assert_eq!(by_hashtag(&store, "go").await, ["p"]);
+    assert_eq!(by_hashtag(&store, "wasm").await, ["p"]);
+    assert_eq!(
+        store.update_post("unknown", &edit("x", 1)).await.unwrap(),
+        None
+    );
+}
+
+async fn check_racing_edits_leave_the_index_matching_the_text(store: Store) {
+    create(&store, post("p", "ada", "start #start", 1)).await;
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let text = format!("edit #tag{i} #both");
+                store.update_post("p", &edit(&text, 10 + i)).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().is_some());
+    }
+    let last = store.get_post("p").await.unwrap().unwrap();
+    let mut indexed = Vec::new();
+    for i in 0..32 {
+        let tag = format!("tag{i}");
+        if !by_hashtag(&store, &tag).await.is_empty() {
+            indexed.push(tag);
+        }
+    }
+    assert_eq!(indexed.len(), 1, "{indexed:?}");
+    assert_eq!(last.hashtags, [indexed[0].clone(), "both".to_string()]);
+    assert_eq!(by_hashtag(&store, "both").await, ["p"]);
+    assert!(by_hashtag(&store, "start").await.is_empty());
+}
+
+async fn check_lists_an_authors_posts_in_a_time_range(store: Store) {
+    for t in 1..=6 {
+        create(&store, post(&format!("p{t}"), "ada", "text", t * 10)).await;
+    }
+    let list = |start, end, after: Option<Cursor>, limit| {
+        let store = store.clone();
+        async move {
+            let range = TimeRange { start, end };
+            let posts = store
+                .list_posts_by_author("ada", &Visibility::ALL, range, after, limit)
+                .await
+                .unwrap();
+            posts.into_iter().map(|p| p.id).collect::<Vec<_>>()
+        }
+    };
+    // Start inclusive, end exclusive.
+    assert_eq!(list(Some(20), Some(50), None, 10).await, ["p4", "p3", "p2"]);
+    assert_eq!(list(Some(40), None, None, 10).await, ["p6", "p5", "p4"]);
+    assert_eq!(list(None, Some(20), None, 10).await, ["p1"]);
+    assert!(list(Some(61), None, None, 10).await.is_empty());
+    let after = Cursor {
+        time: 40,
+        id: "p4".into(),
+    };
+    assert_eq!(list(Some(20), Some(50), Some(after), 1).await, ["p3"]);
+}
+
+async fn check_pages_posts_by_hashtag_newest_first(store: Store) {
+    assert!(by_hashtag(&store, "rust").await.is_empty());
+    // Six posts, two pairs sharing a time, one without the hashtag.
+    for (id, t) in [("a", 1), ("b", 2), ("c", 2), ("d", 3), ("e", 3), ("f", 4)] {
+        create(&store, post(id, "ada", "about #Rust", t)).await;
+    }
+    create(&store, post("z", "bob", "about #go", 5)).await;
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_posts_by_hashtag("rust", after.clone(), 3)
+            .await
+            .unwrap();
+        sizes.push(page.len());
+        seen.extend(page.iter().map(|p| (p.create_time, p.id.clone())));
+        match page.last() {
+            Some(last) if page.len() == 3 => {
+                after = Some(Cursor {
+                    time: last.create_time,
+                    id: last.id.clone(),
+                })
+            }
+            _ => break,
+        }
+    }
+    // An exact multiple ends with an empty page.
+    assert_eq!(sizes, [3, 3, 0]);
+    assert_newest_first_once(&seen, 6);
+    assert_eq!(seen[0], (4, "f".to_string()));
+    assert_eq!(by_hashtag(&store, "go").await, ["z"]);
+}
+
+async fn check_counts_hashtag_posts_per_window(store: Store) {
+    for (id, text, t) in [
+        ("a", "#rust #go", 10),
+        ("b", "#rust", 20),
+        ("c", "#rust", 30),
+        ("d", "#go", 5),
+        ("e", "#wasm", 40),
+    ] {
+        create(&store, post(id, "ada", text, t)).await;
+    }
+    let mut counts = store.count_hashtag_posts(10, 40).await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [("go".to_string(), 1), ("rust".to_string(), 3)],
+        "since inclusive, until exclusive"
+    );
+    assert!(store.count_hashtag_posts(50, 60).await.unwrap().is_empty());
+
+    let tags = ["rust".to_string(), "go".to_string()];
+    let pair = |tag: &str, id: &str| (tag.to_string(), id.to_string());
+    assert_eq!(
+        store.hashtag_posts(&tags, 0, 100, 10).await.unwrap(),
+        [
+            pair("rust", "c"),
+            pair("rust", "b"),
+            pair("go", "a"),
+            pair("rust", "a"),
+            pair("go", "d"),
+        ]
+    );
+    assert_eq!(
+        store.hashtag_posts(&tags, 0, 100, 2).await.unwrap(),
+        [pair("rust", "c"), pair("rust", "b")]
+    );
+    assert!(store
+        .hashtag_posts(&[], 0, 100, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

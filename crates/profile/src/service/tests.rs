@@ -916,3 +916,68 @@ async fn relationships_are_for_services_with_bounded_input() {
         "this method is for pronet services only",
     );
 }
+
+fn lookup(handles: &[&str]) -> pb::LookupHandlesRequest {
+    pb::LookupHandlesRequest {
+        handles: handles.iter().map(|h| h.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn handles_resolve_to_members_in_request_order() {
+    let app = app().await;
+    app.api
+        .create_profile(as_member("m-ada", new_profile("Ada_L")))
+        .await
+        .unwrap();
+    app.member("bob").await;
+    let owners = app
+        .api
+        .lookup_handles(as_service(lookup(&["@BOB", "ghost", "ada_l"])))
+        .await
+        .unwrap()
+        .into_inner()
+        .owners;
+    let got: Vec<(&str, &str)> = owners
+        .iter()
+        .map(|o| (o.handle.as_str(), o.member_id.as_str()))
+        .collect();
+    assert_eq!(got, [("bob", "bob"), ("Ada_L", "m-ada")]);
+    let none = app
+        .api
+        .lookup_handles(as_service(lookup(&[])))
+        .await
+        .unwrap();
+    assert!(none.into_inner().owners.is_empty());
+}
+
+#[tokio::test]
+async fn handle_lookups_are_for_services_with_valid_bounded_input() {
+    let app = app().await;
+    let status = app
+        .api
+        .lookup_handles(as_service(lookup(&["ok_handle", "x", "bad handle"])))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("handles[1]"), "{status:?}");
+    assert!(status.message().contains("handles[2]"), "{status:?}");
+    assert!(!status.message().contains("handles[0]"), "{status:?}");
+    let too_many: Vec<String> = (0..=limits::MAX_LOOKUP_HANDLES)
+        .map(|i| format!("member{i}"))
+        .collect();
+    let status = app
+        .api
+        .lookup_handles(as_service(pb::LookupHandlesRequest { handles: too_many }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("at most 100"), "{status:?}");
+    assert_status(
+        app.api
+            .lookup_handles(as_member("ada", lookup(&["bob"])))
+            .await,
+        Code::PermissionDenied,
+        "this method is for pronet services only",
+    );
+}

@@ -750,6 +750,21 @@ impl ProfileStore for PgProfileStore {
             })
             .collect()
     }
+
+    async fn lookup_handles(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement; each key is a search of the handle_key unique index, and the rows
+        // come back in request order, repeats included.
+        Ok(sqlx::query_as(
+            "SELECT p.handle, p.id FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) \
+             JOIN profiles p ON p.handle_key = k.key ORDER BY k.n",
+        )
+        .bind(keys)
+        .fetch_all(&self.db.pool)
+        .await?)
+    }
 }
 
 const RELATIONSHIPS: &str = "SELECT ids.id, \

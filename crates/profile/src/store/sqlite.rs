@@ -1,6 +1,6 @@
 //! The embedded profile store on SQLite.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -748,6 +748,29 @@ impl ProfileStore for SqliteProfileStore {
                 blocked: blocked.contains(id),
             })
             .collect())
+    }
+
+    async fn lookup_handles(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let distinct: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One search of the handle_key unique index per key.
+        let sql = format!(
+            "SELECT handle_key, handle, id FROM profiles WHERE handle_key IN ({})",
+            pronet_common::db::placeholders(distinct.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        for key in &distinct {
+            query = query.bind(*key);
+        }
+        let found: HashMap<String, (String, String)> = query
+            .fetch_all(&self.db.reader)
+            .await?
+            .into_iter()
+            .map(|(key, handle, id)| (key, (handle, id)))
+            .collect();
+        Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
     }
 }
 

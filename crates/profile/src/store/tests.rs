@@ -80,6 +80,9 @@ on_both_backends! {
     check_relationships_come_in_request_order =>
         sqlite_relationships_come_in_request_order,
         postgres_relationships_come_in_request_order;
+    check_handles_resolve_in_request_order =>
+        sqlite_handles_resolve_in_request_order,
+        postgres_handles_resolve_in_request_order;
     check_connections_page_newest_first =>
         sqlite_connections_page_newest_first, postgres_connections_page_newest_first;
     check_invitations_page_newest_first =>
@@ -1346,4 +1349,28 @@ async fn check_racing_create_invitation_retries_create_one(store: Store) {
         pending(&store, "bob", InvitationDirection::Received).await,
         [invitations[0].id.clone()]
     );
+}
+
+async fn check_handles_resolve_in_request_order(store: Store) {
+    store
+        .create_profile("m-ada", fields("Ada_L"), 1, None)
+        .await
+        .unwrap();
+    store
+        .create_profile("m-bob", fields("bob"), 1, None)
+        .await
+        .unwrap();
+    let keys: Vec<String> = ["bob", "ghost", "ada_l", "bob"].map(String::from).to_vec();
+    let pair = |h: &str, id: &str| (h.to_string(), id.to_string());
+    assert_eq!(
+        store.lookup_handles(&keys).await.unwrap(),
+        [
+            pair("bob", "m-bob"),
+            pair("Ada_L", "m-ada"),
+            pair("bob", "m-bob")
+        ]
+    );
+    assert!(store.lookup_handles(&[]).await.unwrap().is_empty());
+    let nobody: Vec<String> = vec!["ghost".into()];
+    assert!(store.lookup_handles(&nobody).await.unwrap().is_empty());
 }

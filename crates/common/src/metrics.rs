@@ -1,0 +1,252 @@
+//! Prometheus metrics: every server's calls counted by method and status code, with latency
+//! histograms, recorded by one tower layer and served as text on `GET /metrics` from a port of
+//! its own (`--metrics-listen`), so scraping never competes with gRPC traffic.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tonic::codegen::http;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    server: String,
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    server: String,
+    method: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~3.3 s, doubling.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The process's metrics: one registry shared by all of its servers.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    calls: Family<CallLabels, Counter>,
+    latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("pronet");
+        let calls = Family::<CallLabels, Counter>::default();
+        let latency = Family::<MethodLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "grpc_requests",
+            "gRPC calls handled, by server, method and status code",
+            calls.clone(),
+        );
+        registry.register(
+            "grpc_request_duration_seconds",
+            "Time to the response headers of gRPC calls, by server and method",
+            latency.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            calls,
+            latency,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn record(&self, server: &str, method: &str, code: &str, seconds: f64) {
+        self.calls
+            .get_or_create(&CallLabels {
+                server: server.to_owned(),
+                method: method.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&MethodLabels {
+                server: server.to_owned(),
+                method: method.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Serves `GET /metrics` on `listener` until `shutdown` fires.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: crate::shutdown::Shutdown,
+    ) -> std::io::Result<()> {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = self.clone();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.wait().await })
+            .await
+    }
+}
+
+/// gRPC code name of a `grpc-status` value.
+fn code_name(status: Option<&http::HeaderValue>) -> &'static str {
+    let code = status
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0);
+    match tonic::Code::from_i32(code) {
+        tonic::Code::Ok => "OK",
+        tonic::Code::Cancelled => "CANCELLED",
+        tonic::Code::Unknown => "UNKNOWN",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::OutOfRange => "OUT_OF_RANGE",
+        tonic::Code::Unimplemented => "UNIMPLEMENTED",
+        tonic::Code::Internal => "INTERNAL",
+        tonic::Code::Unavailable => "UNAVAILABLE",
+        tonic::Code::DataLoss => "DATA_LOSS",
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Records every call of one server. Errors travel as trailers-only responses, so the code is
+/// in the response headers; a response without `grpc-status` there is a success (its status
+/// follows in the trailers). Latency is measured to the response headers, which for unary calls
+/// is the whole call.
+#[derive(Clone)]
+pub struct MetricsLayer {
+    metrics: Arc<Metrics>,
+    server: &'static str,
+}
+
+impl MetricsLayer {
+    pub fn new(metrics: Arc<Metrics>, server: &'static str) -> Self {
+        Self { metrics, server }
+    }
+}
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    layer: MetricsLayer,
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for MetricsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let method = req.uri().path().to_owned();
+        let layer = self.layer.clone();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let started = Instant::now();
+            let response = inner.call(req).await?;
+            let code = code_name(response.headers().get("grpc-status"));
+            layer
+                .metrics
+                .record(layer.server, &method, code, started.elapsed().as_secs_f64());
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_calls_and_latencies() {
+        let m = Metrics::new();
+        m.record("feed", "/pronet.feed.v1.FeedService/GetFeed", "OK", 0.012);
+        m.record(
+            "feed",
+            "/pronet.feed.v1.FeedService/GetFeed",
+            "NOT_FOUND",
+            0.001,
+        );
+        let text = m.render();
+        assert!(text.contains(
+            "pronet_grpc_requests_total{server=\"feed\",method=\"/pronet.feed.v1.FeedService/GetFeed\",code=\"OK\"} 1"
+        ), "{text}");
+        assert!(text.contains("pronet_grpc_request_duration_seconds_count{server=\"feed\",method=\"/pronet.feed.v1.FeedService/GetFeed\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn codes_are_named() {
+        assert_eq!(code_name(None), "OK");
+        let v = http::HeaderValue::from_static("5");
+        assert_eq!(code_name(Some(&v)), "NOT_FOUND");
+    }
+}

@@ -1,0 +1,127 @@
+//! The profile service as the engagement service sees it: who a viewer is connected to, and
+//! whom they blocked or were blocked by. A trait, so the adapter's tests need no profile server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use pronet_proto::profile::v1::{BatchGetRelationshipsRequest, ListConnectionsRequest};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::Status;
+
+use crate::error::EngagementError;
+use crate::posts::SERVICE_TOKEN_NAME;
+
+/// The most members the profile service relates in one `BatchGetRelationships`.
+pub const MAX_RELATIONSHIPS_PER_BATCH: usize = 5000;
+
+/// The largest page of connections the profile service gives.
+const CONNECTIONS_PAGE: i32 = 1000;
+
+#[async_trait]
+pub trait MemberGraph: Send + Sync + 'static {
+    /// The members among `member_ids` that blocked `viewer_id` or were blocked by them.
+    async fn blocked_among(
+        &self,
+        viewer_id: &str,
+        member_ids: &[String],
+    ) -> Result<HashSet<String>, EngagementError>;
+
+    /// Up to `max` of the member's connections, newest first.
+    async fn connections(
+        &self,
+        member_id: &str,
+        max: usize,
+    ) -> Result<Vec<String>, EngagementError>;
+}
+
+type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
+
+/// Asks the profile service over gRPC, with this service's token.
+#[derive(Clone)]
+pub struct GrpcMemberGraph {
+    client: ProfileServiceClient<AuthedChannel>,
+}
+
+impl GrpcMemberGraph {
+    pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
+        let credentials = ServiceAuth(ServiceCredentials::new(auth, SERVICE_TOKEN_NAME));
+        Self {
+            client: ProfileServiceClient::with_interceptor(channel, credentials),
+        }
+    }
+}
+
+fn profile_failed(status: Status) -> EngagementError {
+    EngagementError::Dependency {
+        dependency: "profile",
+        status: Box::new(status),
+    }
+}
+
+#[async_trait]
+impl MemberGraph for GrpcMemberGraph {
+    async fn blocked_among(
+        &self,
+        viewer_id: &str,
+        member_ids: &[String],
+    ) -> Result<HashSet<String>, EngagementError> {
+        let mut seen = HashSet::new();
+        let others: Vec<String> = member_ids
+            .iter()
+            .filter(|id| *id != viewer_id && seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        let mut blocked = HashSet::new();
+        for chunk in others.chunks(MAX_RELATIONSHIPS_PER_BATCH) {
+            let mut client = self.client.clone();
+            let response = client
+                .batch_get_relationships(BatchGetRelationshipsRequest {
+                    viewer_id: viewer_id.to_owned(),
+                    member_ids: chunk.to_vec(),
+                })
+                .await
+                .map_err(profile_failed)?;
+            blocked.extend(
+                response
+                    .into_inner()
+                    .relationships
+                    .into_iter()
+                    .filter(|r| r.blocked)
+                    .map(|r| r.member_id),
+            );
+        }
+        Ok(blocked)
+    }
+
+    async fn connections(
+        &self,
+        member_id: &str,
+        max: usize,
+    ) -> Result<Vec<String>, EngagementError> {
+        let mut connections = Vec::new();
+        let mut page_token = String::new();
+        while connections.len() < max {
+            let mut client = self.client.clone();
+            let page = client
+                .list_connections(ListConnectionsRequest {
+                    member_id: member_id.to_owned(),
+                    page_size: CONNECTIONS_PAGE,
+                    page_token,
+                })
+                .await
+                .map_err(profile_failed)?
+                .into_inner();
+            connections.extend(page.connections.into_iter().map(|c| c.member_id));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        connections.truncate(max);
+        Ok(connections)
+    }
+}
