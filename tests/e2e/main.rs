@@ -5,6 +5,7 @@
 mod helpers;
 
 mod authz;
+mod depth;
 mod errors;
 mod feed;
 mod fuzz;

@@ -7,6 +7,8 @@ mod helpers;
 
 #[path = "authz.rs"]
 mod authz;
+#[path = "depth.rs"]
+mod depth;
 #[path = "errors.rs"]
 mod errors;
 #[path = "feed.rs"]
