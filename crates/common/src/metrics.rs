@@ -27,6 +27,13 @@ struct MethodLabels {
     method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+    operation: String,
+    outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~3.3 s, doubling.
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -37,6 +44,7 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     calls: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    store: Family<StoreLabels, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,10 +70,19 @@ impl Default for Metrics {
             "Time to the response headers of gRPC calls, by server and method",
             latency.clone(),
         );
+        let store = Family::<StoreLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "store_operation_duration_seconds",
+            "Time of store operations, by store, operation and outcome (ok or error)",
+            store.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
             latency,
+            store,
         }
     }
 }
@@ -89,6 +106,33 @@ impl Metrics {
                 method: method.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Records one store operation (`store` e.g. `post`, `operation` the store method).
+    pub fn store_operation(&self, store: &str, operation: &str, ok: bool, seconds: f64) {
+        self.store
+            .get_or_create(&StoreLabels {
+                store: store.to_owned(),
+                operation: operation.to_owned(),
+                outcome: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Runs a store operation and records how long it took and whether it failed.
+    pub async fn time_store<T, E, F>(&self, store: &str, operation: &str, op: F) -> Result<T, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        let result = op.await;
+        self.store_operation(
+            store,
+            operation,
+            result.is_ok(),
+            started.elapsed().as_secs_f64(),
+        );
+        result
     }
 
     /// The Prometheus text exposition.
@@ -241,6 +285,17 @@ mod tests {
             "pronet_grpc_requests_total{server=\"feed\",method=\"/pronet.feed.v1.FeedService/GetFeed\",code=\"OK\"} 1"
         ), "{text}");
         assert!(text.contains("pronet_grpc_request_duration_seconds_count{server=\"feed\",method=\"/pronet.feed.v1.FeedService/GetFeed\"} 2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn store_operations_are_timed() {
+        let m = Metrics::new();
+        let ok: Result<u8, ()> = m.time_store("post", "get_post", async { Ok(1) }).await;
+        assert_eq!(ok, Ok(1));
+        let _: Result<u8, ()> = m.time_store("post", "get_post", async { Err(()) }).await;
+        let text = m.render();
+        assert!(text.contains("pronet_store_operation_duration_seconds_count{store=\"post\",operation=\"get_post\",outcome=\"ok\"} 1"), "{text}");
+        assert!(text.contains("outcome=\"error\"} 1"), "{text}");
     }
 
     #[test]
