@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::AuthConfig;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::upstream::CallLimits;
 
 #[derive(Debug, Clone)]
@@ -22,4 +23,7 @@ pub struct EngagementConfig {
     /// The keys tokens are verified with, and the service token for the post and profile services signed
     /// with.
     pub auth: Arc<AuthConfig>,
+    /// Where store operations are timed (`pronet_store_operation_duration_seconds`); `None`
+    /// records nothing.
+    pub metrics: Option<Arc<Metrics>>,
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementServiceServer;
@@ -28,6 +29,7 @@ use profiles::GrpcMemberGraph;
 pub use service::EngagementApi;
 use store::postgres::PgEngagementStore;
 use store::sqlite::SqliteEngagementStore;
+use store::timed::TimedStore;
 use store::EngagementStore;
 
 /// The fully-qualified gRPC service name.
@@ -36,12 +38,19 @@ pub const SERVICE_NAME: &str = "pronet.engagement.v1.EngagementService";
 /// The PostgreSQL schema the store lives in, beside the other services' in a shared database.
 pub const SCHEMA: &str = "engagement";
 
-/// Opens (creating and migrating as needed) the store `database` names. The only place that
-/// knows which backends exist.
-pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn EngagementStore>, sqlx::Error> {
-    Ok(match database {
+/// Opens (creating and migrating as needed) the store `database` names, timing its operations
+/// in `metrics` when given. The only place that knows which backends exist.
+pub async fn open_store(
+    database: &DatabaseUrl,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Arc<dyn EngagementStore>, sqlx::Error> {
+    let store: Arc<dyn EngagementStore> = match database {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteEngagementStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgEngagementStore::open(url, SCHEMA).await?),
+    };
+    Ok(match metrics {
+        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
+        None => store,
     })
 }
 
@@ -86,7 +95,7 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     if !config.auth.can_sign() {
         return Err(BuildError::CannotSign);
     }
-    let store = open_store(&config.database).await?;
+    let store = open_store(&config.database, config.metrics.clone()).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
     let graph = GrpcMemberGraph::new(profile_channel, config.auth.clone());
     let api = EngagementApi::new(store, Arc::new(posts), Arc::new(graph));
@@ -112,6 +121,7 @@ mod tests {
             profile_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
+            metrics: None,
         }
     }
 

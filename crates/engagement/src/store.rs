@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod timed;
 
 use async_trait::async_trait;
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::AuthConfig;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::upstream::CallLimits;
 
 #[derive(Debug, Clone)]
@@ -20,4 +21,6 @@ pub struct PostConfig {
     pub call_limits: CallLimits,
     /// Keys for the service token this service presents to the profile and engagement services.
     pub auth: Arc<AuthConfig>,
+    /// Where to record store operation latencies; `None` records nothing.
+    pub metrics: Option<Arc<Metrics>>,
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::post::v1::post_service_server::PostServiceServer;
@@ -28,6 +29,7 @@ use relationships::GrpcRelationships;
 pub use service::PostApi;
 use store::postgres::PgPostStore;
 use store::sqlite::SqlitePostStore;
+use store::timed::TimedStore;
 use store::PostStore;
 
 /// The fully-qualified gRPC service name.
@@ -37,11 +39,18 @@ pub const SERVICE_NAME: &str = "pronet.post.v1.PostService";
 pub const SCHEMA: &str = "post";
 
 /// Opens (creating and migrating if needed) the store `database` names. The one place that
-/// knows which backends exist.
-pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn PostStore>, sqlx::Error> {
-    Ok(match database {
+/// knows which backends exist. With `metrics`, every store operation is timed into it.
+pub async fn open_store(
+    database: &DatabaseUrl,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Arc<dyn PostStore>, sqlx::Error> {
+    let store: Arc<dyn PostStore> = match database {
         DatabaseUrl::Sqlite(path) => Arc::new(SqlitePostStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgPostStore::open(url, SCHEMA).await?),
+    };
+    Ok(match metrics {
+        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
+        None => store,
     })
 }
 
@@ -53,7 +62,7 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
         lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
     let engagement = lazy_channel(&config.engagement_addr, config.call_limits)
         .map_err(BuildError::EngagementAddr)?;
-    let store = open_store(&config.database).await?;
+    let store = open_store(&config.database, config.metrics.clone()).await?;
     let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
     let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
     let api = PostApi::new(store, profiles.clone(), profiles, engagement);
@@ -101,6 +110,7 @@ mod tests {
             engagement_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
+            metrics: None,
         }
     }
 
@@ -169,7 +179,7 @@ mod tests {
         // A database that does not exist on the test server: only PostgreSQL says 3D000, and
         // nothing is created anywhere.
         let database = DatabaseUrl::parse(&format!("{}_missing_db", t.url)).unwrap();
-        let err = open_store(&database).await.err();
+        let err = open_store(&database, None).await.err();
         assert!(
             matches!(&err, Some(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000")),
             "{err:?}"

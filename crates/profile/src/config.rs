@@ -1,9 +1,14 @@
 //! Configuration of the profile service.
 
+use std::sync::Arc;
+
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 
 #[derive(Debug, Clone)]
 pub struct ProfileConfig {
     /// Where the store lives: an SQLite file or a PostgreSQL database (schema [`crate::SCHEMA`]).
     pub database: DatabaseUrl,
+    /// When set, every store operation is timed into these metrics.
+    pub metrics: Option<Arc<Metrics>>,
 }

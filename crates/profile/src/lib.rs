@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::metrics::Metrics;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tonic::service::Routes;
@@ -21,6 +22,7 @@ pub use config::ProfileConfig;
 pub use service::ProfileApi;
 use store::postgres::PgProfileStore;
 use store::sqlite::SqliteProfileStore;
+use store::timed::TimedStore;
 use store::ProfileStore;
 
 /// The fully-qualified gRPC service name.
@@ -54,17 +56,24 @@ pub fn access(path: &str) -> Access {
 }
 
 /// Opens (creating and migrating as needed) the store `database` names: the one place that
-/// knows which backends exist.
-pub async fn open_store(database: &DatabaseUrl) -> Result<Arc<dyn ProfileStore>, sqlx::Error> {
-    Ok(match database {
+/// knows which backends exist. With `metrics`, every store operation is timed into them.
+pub async fn open_store(
+    database: &DatabaseUrl,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Arc<dyn ProfileStore>, sqlx::Error> {
+    let store: Arc<dyn ProfileStore> = match database {
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteProfileStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgProfileStore::open(url, SCHEMA).await?),
+    };
+    Ok(match metrics {
+        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
+        None => store,
     })
 }
 
 /// Opens the store and returns the service's routes.
 pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
-    let api = ProfileApi::new(open_store(&config.database).await?);
+    let api = ProfileApi::new(open_store(&config.database, config.metrics.clone()).await?);
     Ok(Routes::new(
         ProfileServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -107,6 +116,7 @@ mod tests {
                 dir.path().join("profile.db").display()
             ))
             .unwrap(),
+            metrics: None,
         };
         build(&config).await.unwrap();
         assert!(dir.path().join("profile.db").exists());
@@ -116,7 +126,7 @@ mod tests {
     async fn open_store_opens_the_sqlite_file_it_names() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("profile.db");
-        let store = open_store(&DatabaseUrl::Sqlite(path.clone()))
+        let store = open_store(&DatabaseUrl::Sqlite(path.clone()), None)
             .await
             .unwrap();
         assert_eq!(store.get_profile("nobody", None).await.unwrap(), None);

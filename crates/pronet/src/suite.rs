@@ -145,13 +145,17 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
     let database = opts.database.clone();
     let shown = database.redacted();
     let routes = match kind {
-        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig { database })
-            .await
-            .with_context(|| format!("opening the profile store {shown}"))?,
+        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig {
+            database,
+            metrics: opts.metrics.clone(),
+        })
+        .await
+        .with_context(|| format!("opening the profile store {shown}"))?,
         ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
             database,
             profile_addr: opts.dependencies.profile.clone(),
             engagement_addr: opts.dependencies.engagement.clone(),
+            metrics: opts.metrics.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
         })
@@ -163,6 +167,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             profile_addr: opts.dependencies.profile.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
+            metrics: opts.metrics.clone(),
         })
         .await
         .with_context(|| format!("starting the engagement service on {shown}"))?,
