@@ -339,7 +339,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
 }
 
 /// Member ids come from the identity provider; the demo makes up stable ones.
-fn member_ids(shape: &DemoShape) -> Vec<String> {
+pub fn member_ids(shape: &DemoShape) -> Vec<String> {
     let mut rng = SplitMix64::new(shape.seed ^ 0x05ee_d1d5);
     (0..shape.members)
         .map(|_| format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()))

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use pronet::bench::graph::{self as bench_graph, SeedShape};
+use pronet::bench::{
+    self, open_loop::Schedule, run as bench_runs, workload::Mix, workload::Workload,
+};
 use pronet::demo::{self, DemoShape};
 use pronet::suite::{serve_service, Dependencies, ServiceOptions, Storage};
 use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
@@ -35,6 +40,116 @@ enum Command {
     Serve(ServeArgs),
     /// Prints a token signed with the servers' key: for a member, or for a service.
     Token(TokenArgs),
+    /// Seeds a running suite with a large network, or drives it open loop and reports latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Fills a running suite with a seeded network through its public API.
+    Seed(BenchSeedArgs),
+    /// Issues requests at a fixed rate (open loop) and reports latency percentiles.
+    Run(BenchRunArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchTarget {
+    /// `profile=ADDR,post=ADDR,engagement=ADDR,feed=ADDR`; left out: the `pronet up` ports.
+    #[arg(long, default_value = "", value_parser = bench::parse_targets)]
+    targets: SuiteAddrs,
+    /// The servers' data dir: its development key signs the bench's tokens (as `pronet token`),
+    /// and `bench seed` writes its member ids there.
+    #[arg(long, env = "PRONET_DATA_DIR", default_value = "./pronet-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchSeedArgs {
+    #[command(flatten)]
+    target: BenchTarget,
+    /// Members to create (ignored with --graph, which brings its own).
+    #[arg(long, default_value_t = SeedShape::default().members)]
+    members: usize,
+    /// Average connections per member of the generated graph.
+    #[arg(long, default_value_t = SeedShape::default().mean_degree)]
+    mean_degree: usize,
+    /// No member of the generated graph gets more connections than this.
+    #[arg(long, default_value_t = SeedShape::default().max_hub)]
+    max_hub: usize,
+    /// Load this edge list (`a b` per line, members from 0) instead of generating a graph.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    #[arg(long, default_value_t = SeedShape::default().posts)]
+    posts: usize,
+    /// Posts are spread over this many days before now.
+    #[arg(long, default_value_t = SeedShape::default().days)]
+    days: u32,
+    #[arg(long, default_value_t = SeedShape::default().reactions)]
+    reactions: usize,
+    #[arg(long, default_value_t = SeedShape::default().comments)]
+    comments: usize,
+    #[arg(long, default_value_t = SeedShape::default().shares)]
+    shares: usize,
+    /// RecordImpressions calls of 10 posts each.
+    #[arg(long, default_value_t = SeedShape::default().impressions)]
+    impressions: usize,
+    /// Size of the hashtag vocabulary (drawn Zipf).
+    #[arg(long, default_value_t = SeedShape::default().hashtags)]
+    hashtags: usize,
+    /// The same seed gives the same members, graph, posts and engagement.
+    #[arg(long, default_value_t = SeedShape::default().seed)]
+    seed: u64,
+    /// Calls in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+#[derive(Args, Debug)]
+struct BenchRunArgs {
+    #[command(flatten)]
+    target: BenchTarget,
+    #[arg(long, value_enum, default_value = "feed")]
+    mix: Mix,
+    /// Requests per second (the starting rate of --find-max).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// How long a run (or each --find-max step) issues requests.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// HTTP/2 connections to each server; requests go round-robin over them.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Requests in flight per connection at most; more wait (and their latency counts).
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// How long requests still in flight at the end may take.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+    /// Zipf exponent of member draws (about 1: a few members make most requests); 0 = uniform.
+    #[arg(long, default_value_t = 0.0)]
+    skew: f64,
+    /// Act as the members of `up --demo` instead of those `bench seed` wrote.
+    #[arg(long)]
+    members_from_demo: bool,
+    /// Seed of the request draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Search the highest rate whose p99 holds --slo-p99 (doubling, then bisection).
+    #[arg(long, requires = "slo_p99")]
+    find_max: bool,
+    /// The p99 latency objective of --find-max, e.g. 25ms.
+    #[arg(long, value_parser = parse_duration)]
+    slo_p99: Option<Duration>,
+    /// At most this many --find-max steps.
+    #[arg(long, default_value_t = 14)]
+    max_steps: usize,
+    /// Server processes to report CPU and peak RSS of (repeatable).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +257,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => up(args, &env).await,
             Command::Serve(args) => serve(args, &env).await,
+            Command::Bench(BenchCommand::Run(args)) => bench_run(args, &env).await,
+            Command::Bench(BenchCommand::Seed(args)) => bench_seed(args, &env).await,
             Command::Token(_) => Ok(()),
         }
     })
@@ -286,4 +403,177 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
     });
     tracing::info!(service = args.service.name(), listen = %listener.local_addr()?, "starting");
     serve_service(args.service, listener, &opts, stop).await
+}
+
+async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
+    let auth = AuthConfig::from_env(env, Some(&args.target.data_dir), false)?;
+    let members = if args.mix == Mix::Health {
+        Vec::new()
+    } else if args.members_from_demo {
+        demo::member_ids(&DemoShape::default())
+    } else {
+        bench::read_members(&args.target.data_dir)?
+    };
+    let setup = bench_runs::RunSetup {
+        mix: args.mix,
+        duration_s: args.duration.as_secs_f64(),
+        connections: args.connections,
+        max_in_flight: args.max_in_flight,
+        members: members.len(),
+        skew: args.skew,
+    };
+    let workload = Arc::new(
+        Workload::connect(
+            args.mix,
+            &args.target.targets,
+            args.connections,
+            &auth,
+            members,
+            args.skew,
+            args.seed,
+        )
+        .await?,
+    );
+    let schedule = Schedule {
+        rate: args.rate,
+        duration: args.duration,
+        connections: args.connections,
+        max_in_flight: args.max_in_flight,
+        drain_timeout: args.drain_timeout,
+    };
+    if !args.json {
+        println!(
+            "mix {:?}, {} connections x {} in flight, {} members, steps of {:?}",
+            args.mix, args.connections, args.max_in_flight, setup.members, args.duration
+        );
+        println!("{}", bench_runs::header());
+    }
+    let json = args.json;
+    let print_row = |r: &bench_runs::StepReport| {
+        if !json {
+            println!("{}", bench_runs::row(r));
+        }
+    };
+    match (args.find_max, args.slo_p99) {
+        (true, Some(slo)) => {
+            let search = bench_runs::find_max(
+                &workload,
+                schedule,
+                args.rate,
+                slo,
+                &args.server_pids,
+                args.max_steps,
+                print_row,
+            )
+            .await;
+            if json {
+                let out = serde_json::json!({ "setup": setup, "search": search });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                match &search.best {
+                    Some(best) => println!(
+                        "max rate holding p99 <= {:.1} ms: {:.0}/s (p99 {:.2} ms)",
+                        search.slo_p99_ms, best.offered_rps, best.latency.p99_ms
+                    ),
+                    None => println!("no rate held p99 <= {:.1} ms", search.slo_p99_ms),
+                }
+            }
+        }
+        _ => {
+            let report = bench_runs::step(&workload, schedule, &args.server_pids).await;
+            if json {
+                let out = serde_json::json!({ "setup": setup, "run": report });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_row(&report);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
+    let auth = AuthConfig::from_env(env, Some(&args.target.data_dir), false)?;
+    let shape = SeedShape {
+        members: args.members,
+        mean_degree: args.mean_degree,
+        max_hub: args.max_hub,
+        posts: args.posts,
+        days: args.days,
+        reactions: args.reactions,
+        comments: args.comments,
+        shares: args.shares,
+        impressions: args.impressions,
+        hashtags: args.hashtags.max(1),
+        seed: args.seed,
+    };
+    let loaded = match &args.graph {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let g = bench_graph::parse_edge_list(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            println!(
+                "loaded {}: {} members, {} connections",
+                path.display(),
+                g.0,
+                g.1.len()
+            );
+            Some(g)
+        }
+        None => None,
+    };
+    let planned = Instant::now();
+    let plan = bench_graph::plan(&shape, loaded);
+    let ids = bench_graph::member_ids(shape.seed, plan.members);
+    println!(
+        "planned in {:.1}s: {} members, {} connections, {} follows, {} posts, {} engagement calls",
+        planned.elapsed().as_secs_f64(),
+        plan.members,
+        plan.edges.len(),
+        plan.follows.len(),
+        plan.posts.len(),
+        plan.engagement.len()
+    );
+    let members_file = args.target.data_dir.join(bench::MEMBERS_FILE);
+    std::fs::write(&members_file, ids.join("\n") + "\n")
+        .with_context(|| format!("writing {}", members_file.display()))?;
+    let started = Instant::now();
+    let phases = bench::seed::write(
+        &args.target.targets,
+        &auth,
+        &plan,
+        &ids,
+        shape.seed,
+        args.concurrency.max(1),
+        |p| {
+            let errors = p
+                .errors
+                .iter()
+                .map(|(k, v)| format!(" {k}={v}"))
+                .collect::<String>();
+            println!(
+                "{:>12}: {:>9} in {:>7.1}s = {:>8.0}/s{}",
+                p.name,
+                p.ok,
+                p.elapsed.as_secs_f64(),
+                p.per_second(),
+                if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(", errors:{errors}")
+                }
+            );
+        },
+    )
+    .await?;
+    let calls: u64 = phases.iter().map(|p| p.ok).sum();
+    println!(
+        "seeded in {:.1}s ({:.0} calls/s); members written to {}",
+        started.elapsed().as_secs_f64(),
+        calls as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        members_file.display()
+    );
+    Ok(())
 }

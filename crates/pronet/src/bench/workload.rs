@@ -1,0 +1,339 @@
+//! The request mixes of `bench run` and the clients they use: one HTTP/2 connection per
+//! service per `--connections`, member tokens signed up front, and a pool of public posts to
+//! react to, comment on and count impressions of.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use pronet_common::auth::{with_token, AuthConfig};
+use pronet_proto::engagement::v1 as epb;
+use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
+use pronet_proto::feed::v1 as fpb;
+use pronet_proto::feed::v1::feed_service_client::FeedServiceClient;
+use pronet_proto::post::v1 as ppb;
+use pronet_proto::post::v1::post_service_client::PostServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::rng::SplitMix64;
+use crate::suite::SuiteAddrs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mix {
+    /// grpc.health.v1.Health/Check on the four servers: the floor of the stack.
+    Health,
+    /// GetFeed only.
+    Feed,
+    /// DeathStarBench social network: 60% GetFeed, 30% ListPostsByAuthor, 10% CreatePost.
+    Dsb,
+    /// 50% GetFeed, 20% RecordImpressions of 10 posts, 20% React, 5% CreateComment, 5% CreatePost.
+    Linkedin,
+}
+
+/// One request of a mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Health(usize),
+    GetFeed,
+    ListPostsByAuthor,
+    CreatePost,
+    RecordImpressions,
+    React,
+    CreateComment,
+}
+
+impl Mix {
+    /// The op for a roll in `0..100`.
+    fn op(self, roll: usize, seq: u64) -> Op {
+        match self {
+            Mix::Health => Op::Health((seq % 4) as usize),
+            Mix::Feed => Op::GetFeed,
+            Mix::Dsb => match roll {
+                0..60 => Op::GetFeed,
+                60..90 => Op::ListPostsByAuthor,
+                _ => Op::CreatePost,
+            },
+            Mix::Linkedin => match roll {
+                0..50 => Op::GetFeed,
+                50..70 => Op::RecordImpressions,
+                70..90 => Op::React,
+                90..95 => Op::CreateComment,
+                _ => Op::CreatePost,
+            },
+        }
+    }
+
+    fn needs_posts(self) -> bool {
+        self == Mix::Linkedin
+    }
+}
+
+const PAGE_SIZE: i32 = 10;
+const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
+const REACTIONS: [epb::ReactionType; 6] = [
+    epb::ReactionType::Like,
+    epb::ReactionType::Celebrate,
+    epb::ReactionType::Support,
+    epb::ReactionType::Love,
+    epb::ReactionType::Insightful,
+    epb::ReactionType::Funny,
+];
+const HEALTH_SERVICES: [&str; 4] = [
+    "pronet.profile.v1.ProfileService",
+    "pronet.post.v1.PostService",
+    "pronet.engagement.v1.EngagementService",
+    "pronet.feed.v1.FeedService",
+];
+
+/// The channels of one connection slot.
+struct Conn {
+    feed: FeedServiceClient<Channel>,
+    posts: PostServiceClient<Channel>,
+    engagement: EngagementServiceClient<Channel>,
+    health: [HealthClient<Channel>; 4],
+}
+
+/// Everything a mix needs to issue requests.
+pub struct Workload {
+    mix: Mix,
+    conns: Vec<Conn>,
+    members: Vec<String>,
+    tokens: Vec<String>,
+    posts: Vec<String>,
+    /// Zipf exponent of member draws; 0 draws uniformly.
+    skew: f64,
+    seed: u64,
+}
+
+async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
+    // `connect` (not lazy) so every slot is its own HTTP/2 connection, opened before the clock
+    // starts, and a suite that is not running fails here rather than as errors in the report.
+    Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr}"))
+}
+
+impl Workload {
+    pub async fn connect(
+        mix: Mix,
+        addrs: &SuiteAddrs,
+        connections: usize,
+        auth: &AuthConfig,
+        members: Vec<String>,
+        skew: f64,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            mix == Mix::Health || !members.is_empty(),
+            "no members to act as"
+        );
+        let mut conns = Vec::with_capacity(connections);
+        for _ in 0..connections.max(1) {
+            let profile = connect(addrs.profile).await?;
+            let post = connect(addrs.post).await?;
+            let engagement = connect(addrs.engagement).await?;
+            let feed = connect(addrs.feed).await?;
+            conns.push(Conn {
+                feed: FeedServiceClient::new(feed.clone()),
+                posts: PostServiceClient::new(post.clone()),
+                engagement: EngagementServiceClient::new(engagement.clone()),
+                health: [
+                    HealthClient::new(profile),
+                    HealthClient::new(post),
+                    HealthClient::new(engagement),
+                    HealthClient::new(feed),
+                ],
+            });
+        }
+        let tokens = members
+            .iter()
+            .map(|m| auth.member_token(m, TOKEN_TTL))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let mut w = Self {
+            mix,
+            conns,
+            members,
+            tokens,
+            posts: Vec::new(),
+            skew,
+            seed,
+        };
+        if mix.needs_posts() {
+            w.posts = w.public_posts(64).await?;
+            anyhow::ensure!(!w.posts.is_empty(), "no public posts found to engage with");
+        }
+        Ok(w)
+    }
+
+    /// Public posts of the first members (the popular ones, in seeded and demo networks).
+    async fn public_posts(&self, authors: usize) -> anyhow::Result<Vec<String>> {
+        let mut client = self.conns[0].posts.clone();
+        let mut found = Vec::new();
+        for (member, token) in self.members.iter().zip(&self.tokens).take(authors) {
+            let page = client
+                .list_posts_by_author(with_token(
+                    ppb::ListPostsByAuthorRequest {
+                        author_id: member.clone(),
+                        viewer_id: member.clone(),
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await
+                .context("listing posts to engage with")?
+                .into_inner();
+            found.extend(
+                page.posts
+                    .into_iter()
+                    .filter(|p| p.visibility == ppb::Visibility::Public as i32)
+                    .map(|p| p.id),
+            );
+        }
+        Ok(found)
+    }
+
+    fn member(&self, rng: &mut SplitMix64) -> usize {
+        if self.skew > 0.0 {
+            rng.skewed(self.members.len(), self.skew)
+        } else {
+            rng.below(self.members.len())
+        }
+    }
+
+    /// Issues request `seq` on connection slot `conn`; `Err` carries the status code's name.
+    pub async fn call(&self, seq: u64, conn: usize) -> Result<(), String> {
+        // Each request draws from its own stream: the same seed gives the same requests
+        // whatever order they finish in.
+        let mut rng = SplitMix64::new(self.seed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let op = self.mix.op(rng.below(100), seq);
+        let c = &self.conns[conn];
+        let result = if let Op::Health(i) = op {
+            c.health[i]
+                .clone()
+                .check(HealthCheckRequest {
+                    service: HEALTH_SERVICES[i].into(),
+                })
+                .await
+                .map(|_| ())
+        } else {
+            let m = self.member(&mut rng);
+            let (member, token) = (self.members[m].clone(), &self.tokens[m]);
+            let post =
+                |rng: &mut SplitMix64| self.posts[rng.skewed(self.posts.len().max(1), 0.9)].clone();
+            match op {
+                Op::Health(_) => unreachable!("handled above"),
+                Op::GetFeed => c
+                    .feed
+                    .clone()
+                    .get_feed(with_token(
+                        fpb::GetFeedRequest {
+                            member_id: member,
+                            page_size: PAGE_SIZE,
+                            page_token: String::new(),
+                        },
+                        token,
+                    ))
+                    .await
+                    .map(|_| ()),
+                Op::ListPostsByAuthor => {
+                    let author = self.members[self.member(&mut rng)].clone();
+                    c.posts
+                        .clone()
+                        .list_posts_by_author(with_token(
+                            ppb::ListPostsByAuthorRequest {
+                                author_id: author,
+                                viewer_id: member,
+                                page_size: PAGE_SIZE,
+                                ..Default::default()
+                            },
+                            token,
+                        ))
+                        .await
+                        .map(|_| ())
+                }
+                Op::CreatePost => c
+                    .posts
+                    .clone()
+                    .create_post(with_token(
+                        ppb::CreatePostRequest {
+                            author_id: member,
+                            text: format!("Benchmark post {seq} #bench"),
+                            visibility: ppb::Visibility::Public as i32,
+                            ..Default::default()
+                        },
+                        token,
+                    ))
+                    .await
+                    .map(|_| ()),
+                Op::RecordImpressions => {
+                    let post_ids = (0..10).map(|_| post(&mut rng)).collect();
+                    c.engagement
+                        .clone()
+                        .record_impressions(with_token(
+                            epb::RecordImpressionsRequest {
+                                member_id: member,
+                                post_ids,
+                            },
+                            token,
+                        ))
+                        .await
+                        .map(|_| ())
+                }
+                Op::React => c
+                    .engagement
+                    .clone()
+                    .react(with_token(
+                        epb::ReactRequest {
+                            member_id: member,
+                            post_id: post(&mut rng),
+                            reaction_type: *rng.pick(&REACTIONS) as i32,
+                        },
+                        token,
+                    ))
+                    .await
+                    .map(|_| ()),
+                Op::CreateComment => c
+                    .engagement
+                    .clone()
+                    .create_comment(with_token(
+                        epb::CreateCommentRequest {
+                            member_id: member,
+                            post_id: post(&mut rng),
+                            text: "Great point, thanks for sharing.".into(),
+                            ..Default::default()
+                        },
+                        token,
+                    ))
+                    .await
+                    .map(|_| ()),
+            }
+        };
+        result.map_err(|s| format!("{:?}", s.code()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_follow_their_proportions() {
+        let count = |mix: Mix, op: Op| (0..100).filter(|&r| mix.op(r, 0) == op).count();
+        assert_eq!(count(Mix::Feed, Op::GetFeed), 100);
+        assert_eq!(count(Mix::Dsb, Op::GetFeed), 60);
+        assert_eq!(count(Mix::Dsb, Op::ListPostsByAuthor), 30);
+        assert_eq!(count(Mix::Dsb, Op::CreatePost), 10);
+        assert_eq!(count(Mix::Linkedin, Op::GetFeed), 50);
+        assert_eq!(count(Mix::Linkedin, Op::RecordImpressions), 20);
+        assert_eq!(count(Mix::Linkedin, Op::React), 20);
+        assert_eq!(count(Mix::Linkedin, Op::CreateComment), 5);
+        assert_eq!(count(Mix::Linkedin, Op::CreatePost), 5);
+    }
+}
