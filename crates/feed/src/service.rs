@@ -97,10 +97,20 @@ impl FeedApi {
             .filter(|id| !posts.contains_key(*id))
             .cloned()
             .collect();
-        if !missing.is_empty() {
-            for p in self.source.posts(missing).await? {
-                posts.insert(p.id.clone(), p);
+        // Counts are needed for every candidate id, known already: fetch them while the posts
+        // that only connections' engagement brought in are fetched.
+        let candidate_ids: Vec<String> = posts.keys().chain(missing.iter()).cloned().collect();
+        let fetch_missing = async {
+            if missing.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.source.posts(missing).await
             }
+        };
+        let (engaged_posts, stats) =
+            tokio::try_join!(fetch_missing, self.source.stats(candidate_ids))?;
+        for p in engaged_posts {
+            posts.insert(p.id.clone(), p);
         }
 
         // Hashtags can bring posts from anyone: a block either way hides them.
@@ -133,8 +143,6 @@ impl FeedApi {
         });
 
         let fetched = started.elapsed();
-        let stats = self.source.stats(posts.keys().cloned().collect()).await?;
-        let counted = started.elapsed();
         let candidates: Vec<Candidate> = posts
             .values()
             .map(|p| {
@@ -181,9 +189,8 @@ impl FeedApi {
             scored,
             network_ms = network_done.as_secs_f64() * 1e3,
             gather_ms = (gathered - network_done).as_secs_f64() * 1e3,
-            engaged_posts_ms = (fetched - gathered).as_secs_f64() * 1e3,
-            stats_ms = (counted - fetched).as_secs_f64() * 1e3,
-            rank_ms = (started.elapsed() - counted).as_secs_f64() * 1e3,
+            posts_and_stats_ms = (fetched - gathered).as_secs_f64() * 1e3,
+            rank_ms = (started.elapsed() - fetched).as_secs_f64() * 1e3,
             "feed ranked"
         );
         Ok(Computed {
@@ -334,19 +341,28 @@ impl FeedService for FeedApi {
         let more = remaining.next().is_some() && served.len() + page.len() < limits::MAX_FEED_DEPTH;
 
         let ids: Vec<String> = page.iter().map(|r| r.post_id.clone()).collect();
-        let (posts, stats) = match &computed {
-            Some(c) => (c.posts.clone(), c.stats.clone()),
-            None => {
-                let (posts, stats) = tokio::try_join!(
-                    self.source.posts(ids.clone()),
-                    self.source.stats(ids.clone())
-                )?;
-                (
-                    posts.into_iter().map(|p| (p.id.clone(), p)).collect(),
-                    stats,
-                )
-            }
-        };
+        let (posts, stats): (HashMap<String, ppb::Post>, HashMap<String, epb::PostStats>) =
+            match &computed {
+                // Only the page's posts and counts, not every candidate's.
+                Some(c) => (
+                    ids.iter()
+                        .filter_map(|id| c.posts.get(id).map(|p| (id.clone(), p.clone())))
+                        .collect(),
+                    ids.iter()
+                        .filter_map(|id| c.stats.get(id).map(|s| (id.clone(), s.clone())))
+                        .collect(),
+                ),
+                None => {
+                    let (posts, stats) = tokio::try_join!(
+                        self.source.posts(ids.clone()),
+                        self.source.stats(ids.clone())
+                    )?;
+                    (
+                        posts.into_iter().map(|p| (p.id.clone(), p)).collect(),
+                        stats,
+                    )
+                }
+            };
         let named: Vec<String> = page
             .iter()
             .flat_map(|r| {
