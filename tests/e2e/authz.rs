@@ -84,6 +84,12 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     ("RecordImpressions",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("ListSeenPosts",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("GetFeed",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("DeclineInvitation",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("WithdrawInvitation",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListFollowers",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("GetConnectionDegree",      [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("Unfollow",                 [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("RemoveConnection",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("DeletePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     // Probes and discovery stay open.
     ("Health",                   [OK,     OK,     OK,     OK,     OK,     OK,     OK]),
@@ -99,6 +105,8 @@ struct Fixture {
     comment: String,
     doomed_comment: String,
     invitation: String,
+    to_decline: String,
+    to_withdraw: String,
 }
 
 fn unix_now() -> u64 {
@@ -601,6 +609,73 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
             ))
             .await,
         ),
+        "DeclineInvitation" => code(
+            profiles
+                .decline_invitation(request(
+                    prpb::DeclineInvitationRequest {
+                        invitation_id: f.to_decline.clone(),
+                        member_id: me,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "WithdrawInvitation" => code(
+            profiles
+                .withdraw_invitation(request(
+                    prpb::WithdrawInvitationRequest {
+                        invitation_id: f.to_withdraw.clone(),
+                        member_id: me,
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ListFollowers" => code(
+            profiles
+                .list_followers(request(
+                    prpb::ListFollowersRequest {
+                        member_id: me,
+                        page_size: 10,
+                        page_token: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "GetConnectionDegree" => code(
+            profiles
+                .get_connection_degree(request(
+                    prpb::GetConnectionDegreeRequest {
+                        viewer_id: me,
+                        member_id: f.third.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "Unfollow" => code(
+            profiles
+                .unfollow(request(
+                    prpb::UnfollowRequest {
+                        member_id: me,
+                        target: Some(prpb::unfollow_request::Target::Hashtag("rust".into())),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "RemoveConnection" => code(
+            profiles
+                .remove_connection(request(
+                    prpb::RemoveConnectionRequest {
+                        member_id: me,
+                        connection_id: f.other.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
         "GetFeed" => code(
             feed.get_feed(request(
                 fpb::GetFeedRequest {
@@ -668,7 +743,39 @@ async fn every_rpc_answers_every_kind_of_caller_with_the_expected_code() {
     let doomed_comment = app
         .comment_id(&me, &post, "A comment the matrix deletes")
         .await;
+    let invite = |from: &Member, to: &Member| {
+        app.req(
+            from,
+            prpb::CreateInvitationRequest {
+                inviter_id: from.id.clone(),
+                invitee_id: to.id.clone(),
+                message: String::new(),
+                request_id: String::new(),
+            },
+        )
+    };
+    let d1 = app.member("decliner").await;
+    let d2 = app.member("withdrawee").await;
+    let mut p = app.profiles.clone();
+    let to_decline = p
+        .create_invitation(invite(&d1, &me))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap()
+        .id;
+    let to_withdraw = p
+        .create_invitation(invite(&me, &d2))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap()
+        .id;
     let fixture = Fixture {
+        to_decline,
+        to_withdraw,
         me,
         other,
         third,

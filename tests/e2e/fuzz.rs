@@ -241,6 +241,8 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
                 skills: list(2),
                 create_time: ts(a),
                 update_time: ts(b),
+                connection_count: 0,
+                follower_count: 0,
             }),
             request_id: String::new(),
         }

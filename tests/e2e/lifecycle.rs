@@ -40,7 +40,15 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
         .into_inner()
         .profile
         .unwrap();
-    assert_eq!(again, ada.profile);
+    // The same profile, now with one connection.
+    assert_eq!(again.connection_count, 1);
+    assert_eq!(
+        pronet_proto::profile::v1::Profile {
+            connection_count: 0,
+            ..again
+        },
+        ada.profile
+    );
     let conns = profiles
         .list_connections(app.req(
             &ada,

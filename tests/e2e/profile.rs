@@ -195,13 +195,13 @@ async fn invitations_connect_both_ways_once() {
         .unwrap();
     assert_eq!(inv.state, pb::InvitationState::Pending as i32);
 
-    // Pending either way: a second invitation is refused.
+    // The same invitation twice is refused.
     let err = c
         .create_invitation(app.req(
-            &b,
+            &a,
             pb::CreateInvitationRequest {
-                inviter_id: b.id.clone(),
-                invitee_id: a.id.clone(),
+                inviter_id: a.id.clone(),
+                invitee_id: b.id.clone(),
                 message: String::new(),
                 request_id: String::new(),
             },
@@ -209,6 +209,40 @@ async fn invitations_connect_both_ways_once() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
+
+    // Inviting someone who already invited you connects you (eve and alice here).
+    let from_eve = c
+        .create_invitation(app.req(
+            &eve,
+            pb::CreateInvitationRequest {
+                inviter_id: eve.id.clone(),
+                invitee_id: a.id.clone(),
+                message: String::new(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let back = c
+        .create_invitation(app.req(
+            &a,
+            pb::CreateInvitationRequest {
+                inviter_id: a.id.clone(),
+                invitee_id: eve.id.clone(),
+                message: String::new(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(back.id, from_eve.id);
+    assert_eq!(back.state, pb::InvitationState::Accepted as i32);
 
     let received = c
         .list_invitations(app.req(
@@ -300,7 +334,13 @@ async fn invitations_connect_both_ways_once() {
             .iter()
             .map(|c| c.member_id.as_str())
             .collect();
-        assert_eq!(ids, [other.id.as_str()]);
+        // Alice is also connected to eve (newest first: bruno, then eve).
+        let expected: Vec<&str> = if member.id == a.id {
+            vec![other.id.as_str(), eve.id.as_str()]
+        } else {
+            vec![other.id.as_str()]
+        };
+        assert_eq!(ids, expected);
         assert!(conns.next_page_token.is_empty());
     }
 

@@ -25,6 +25,11 @@ pub mod limits {
     pub const MAX_LOOKUP_HANDLES: usize = 100;
     pub const DEFAULT_PAGE_SIZE: usize = 50;
     pub const MAX_PAGE_SIZE: usize = 1000;
+    /// How many neighbours the degree search expands on one side: a hub with tens of
+    /// thousands of connections costs at most this many adjacency lists.
+    pub const DEGREE_EXPANSION_CAP: usize = 5000;
+    /// How many mutual connections a degree answer names.
+    pub const MAX_MUTUAL_IDS: usize = 5;
 }
 
 /// A member handle: 3..30 characters of `a-z`, `0-9`, `_`, `-`; compared ignoring case.
@@ -89,6 +94,10 @@ pub struct ProfileRecord {
     pub skills: Vec<String>,
     pub create_time: i64,
     pub update_time: i64,
+    /// Derived: the rows in `connections` (read in the same statement as the profile).
+    pub connection_count: i64,
+    /// Derived: the members following this one.
+    pub follower_count: i64,
 }
 
 /// The editable fields of a profile, all valid.
@@ -152,6 +161,8 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
 pub enum InvitationState {
     Pending = 1,
     Accepted = 2,
+    Declined = 3,
+    Withdrawn = 4,
 }
 
 impl InvitationState {
@@ -159,6 +170,8 @@ impl InvitationState {
         match n {
             1 => Some(Self::Pending),
             2 => Some(Self::Accepted),
+            3 => Some(Self::Declined),
+            4 => Some(Self::Withdrawn),
             _ => None,
         }
     }
@@ -172,6 +185,32 @@ pub struct InvitationRecord {
     pub message: String,
     pub state: InvitationState,
     pub create_time: i64,
+}
+
+/// Whether `member_id` may move `inv` to `to`: only its invitee declines, only its inviter
+/// withdraws, and only while it is pending (who may act is checked first, as for accepting).
+pub fn check_closer(
+    inv: &InvitationRecord,
+    member_id: &str,
+    to: InvitationState,
+) -> Result<(), crate::error::ProfileError> {
+    use crate::error::ProfileError;
+    match to {
+        InvitationState::Declined if inv.invitee_id != member_id => {
+            return Err(ProfileError::NotInvitee("decline"))
+        }
+        InvitationState::Withdrawn if inv.inviter_id != member_id => {
+            return Err(ProfileError::NotInviter)
+        }
+        InvitationState::Declined | InvitationState::Withdrawn => {}
+        InvitationState::Pending | InvitationState::Accepted => {
+            return Err(ProfileError::Corrupt(format!("cannot close into {to:?}")))
+        }
+    }
+    if inv.state != InvitationState::Pending {
+        return Err(ProfileError::InvitationNotPending);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +269,32 @@ pub struct FollowingRecord {
 }
 
 /// How a viewer relates to one member.
+/// A member who follows another, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowerRecord {
+    pub member_id: String,
+    pub create_time: i64,
+}
+
+/// How far a member is from a viewer in the connection graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degree {
+    Myself,
+    First,
+    Second,
+    Third,
+    OutOfNetwork,
+}
+
+/// A degree with the mutual connections behind it (counted for first and second degree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DegreeRecord {
+    pub degree: Degree,
+    pub mutual_count: i64,
+    /// At most `limits::MAX_MUTUAL_IDS`, smallest ids first.
+    pub mutual_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationshipRecord {
     pub member_id: String,

@@ -15,8 +15,11 @@ pub enum ProfileError {
     AlreadyConnected,
     #[error("an invitation between these members is already pending")]
     InvitationPending,
-    #[error("only the invitee can accept this invitation")]
-    NotInvitee,
+    /// The member is the invitation's inviter, not its invitee; the verb says what they tried.
+    #[error("only the invitee can {0} this invitation")]
+    NotInvitee(&'static str),
+    #[error("only the inviter can withdraw this invitation")]
+    NotInviter,
     #[error("invitation is no longer pending")]
     InvitationNotPending,
     #[error("storage failure: {0}")]
@@ -35,7 +38,9 @@ impl From<ProfileError> for Status {
             ProfileError::AlreadyConnected | ProfileError::InvitationNotPending => {
                 Status::failed_precondition(err.to_string())
             }
-            ProfileError::NotInvitee => Status::permission_denied(err.to_string()),
+            ProfileError::NotInvitee(_) | ProfileError::NotInviter => {
+                Status::permission_denied(err.to_string())
+            }
             ProfileError::Storage(_) | ProfileError::Corrupt(_) => {
                 pronet_common::error::internal("profile store failed", err)
             }

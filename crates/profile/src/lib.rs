@@ -41,12 +41,18 @@ pub fn access(path: &str) -> Access {
     match method {
         Some(
             "CreateProfile" | "UpdateProfile" | "CreateInvitation" | "AcceptInvitation" | "Follow"
-            | "BlockMember" | "UnblockMember",
+            | "BlockMember" | "UnblockMember" | "DeclineInvitation" | "WithdrawInvitation"
+            | "RemoveConnection" | "Unfollow",
         ) => Access::Member,
         // Reads services make on a member's behalf.
         Some(
-            "GetProfile" | "BatchGetProfiles" | "ListInvitations" | "ListConnections"
-            | "ListFollowing",
+            "GetProfile"
+            | "BatchGetProfiles"
+            | "ListInvitations"
+            | "ListConnections"
+            | "ListFollowing"
+            | "ListFollowers"
+            | "GetConnectionDegree",
         ) => Access::MemberOrService,
         // Internal: the post service asks how a viewer relates to authors, and whom
         // @mentions name.
@@ -100,6 +106,12 @@ mod tests {
             ("UnblockMember", Access::Member),
             ("BatchGetRelationships", Access::Service),
             ("LookupHandles", Access::Service),
+            ("DeclineInvitation", Access::Member),
+            ("WithdrawInvitation", Access::Member),
+            ("RemoveConnection", Access::Member),
+            ("Unfollow", Access::Member),
+            ("ListFollowers", Access::MemberOrService),
+            ("GetConnectionDegree", Access::MemberOrService),
         ];
         for (method, expected) in rules {
             let path = format!("/{SERVICE_NAME}/{method}");

@@ -18,9 +18,10 @@ use pronet_proto::profile::v1::profile_service_server::ProfileService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    limits, parse_skills, ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord,
-    Handle, IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord, UPDATABLE_FIELDS,
+    limits, parse_skills, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
+    FollowTarget, FollowerRecord, FollowingRecord, Handle, IdempotencyKey, InvitationDirection,
+    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord, UPDATABLE_FIELDS,
 };
 use crate::store::ProfileStore;
 
@@ -48,6 +49,8 @@ fn profile_to_pb(p: ProfileRecord) -> pb::Profile {
         skills: p.skills,
         create_time: Some(to_timestamp(p.create_time)),
         update_time: Some(to_timestamp(p.update_time)),
+        connection_count: p.connection_count,
+        follower_count: p.follower_count,
     }
 }
 
@@ -60,6 +63,8 @@ fn invitation_to_pb(i: InvitationRecord) -> pb::Invitation {
         state: match i.state {
             InvitationState::Pending => pb::InvitationState::Pending,
             InvitationState::Accepted => pb::InvitationState::Accepted,
+            InvitationState::Declined => pb::InvitationState::Declined,
+            InvitationState::Withdrawn => pb::InvitationState::Withdrawn,
         } as i32,
         create_time: Some(to_timestamp(i.create_time)),
     }
@@ -69,6 +74,27 @@ fn connection_to_pb(c: ConnectionRecord) -> pb::Connection {
     pb::Connection {
         member_id: c.member_id,
         create_time: Some(to_timestamp(c.create_time)),
+    }
+}
+
+fn follower_to_pb(f: FollowerRecord) -> pb::Follower {
+    pb::Follower {
+        member_id: f.member_id,
+        create_time: Some(to_timestamp(f.create_time)),
+    }
+}
+
+fn degree_to_pb(d: DegreeRecord) -> pb::GetConnectionDegreeResponse {
+    pb::GetConnectionDegreeResponse {
+        degree: match d.degree {
+            Degree::Myself => pb::ConnectionDegree::Self_,
+            Degree::First => pb::ConnectionDegree::First,
+            Degree::Second => pb::ConnectionDegree::Second,
+            Degree::Third => pb::ConnectionDegree::Third,
+            Degree::OutOfNetwork => pb::ConnectionDegree::OutOfNetwork,
+        } as i32,
+        mutual_connection_count: d.mutual_count,
+        mutual_member_ids: d.mutual_ids,
     }
 }
 
@@ -187,6 +213,21 @@ fn require_service(caller: &Caller) -> Result<(), Status> {
     match caller {
         Caller::Member(_) => Err(AuthError::ServicesOnly.into()),
         Caller::Service(_) => Ok(()),
+    }
+}
+
+/// Parses an invitation id and the acting member's id (decline, withdraw).
+fn parse_invitation_action(
+    invitation_id: &str,
+    member_id: &str,
+) -> Result<(String, String), Status> {
+    let mut v = FieldViolations::new();
+    let invitation_id = v.check("invitation_id", parse_id(invitation_id));
+    let member_id = v.check("member_id", parse_id(member_id));
+    v.into_result()?;
+    match (invitation_id, member_id) {
+        (Some(invitation_id), Some(member_id)) => Ok((invitation_id, member_id)),
+        _ => Err(Status::internal("internal error")),
     }
 }
 
@@ -646,6 +687,147 @@ impl ProfileService for ProfileApi {
         // Idempotent, and silent about whether the member exists or was blocked.
         self.store.unblock_member(&member_id, &blocked_id).await?;
         Ok(Response::new(pb::UnblockMemberResponse {}))
+    }
+
+    async fn decline_invitation(
+        &self,
+        request: Request<pb::DeclineInvitationRequest>,
+    ) -> Result<Response<pb::DeclineInvitationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (invitation_id, member_id) =
+            parse_invitation_action(&req.invitation_id, &req.member_id)?;
+        require_self(&caller, "member_id", &member_id)?;
+        let inv = self
+            .store
+            .decline_invitation(&invitation_id, &member_id, now_micros())
+            .await?;
+        Ok(Response::new(pb::DeclineInvitationResponse {
+            invitation: Some(invitation_to_pb(inv)),
+        }))
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        request: Request<pb::WithdrawInvitationRequest>,
+    ) -> Result<Response<pb::WithdrawInvitationResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (invitation_id, member_id) =
+            parse_invitation_action(&req.invitation_id, &req.member_id)?;
+        require_self(&caller, "member_id", &member_id)?;
+        let inv = self
+            .store
+            .withdraw_invitation(&invitation_id, &member_id, now_micros())
+            .await?;
+        Ok(Response::new(pb::WithdrawInvitationResponse {
+            invitation: Some(invitation_to_pb(inv)),
+        }))
+    }
+
+    async fn remove_connection(
+        &self,
+        request: Request<pb::RemoveConnectionRequest>,
+    ) -> Result<Response<pb::RemoveConnectionResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let connection_id = v.check("connection_id", parse_id(&req.connection_id));
+        if member_id.is_some() && member_id == connection_id {
+            v.add("connection_id", "cannot be the member themself");
+        }
+        v.into_result()?;
+        let (Some(member_id), Some(connection_id)) = (member_id, connection_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        self.store
+            .remove_connection(&member_id, &connection_id)
+            .await?;
+        Ok(Response::new(pb::RemoveConnectionResponse {}))
+    }
+
+    async fn unfollow(
+        &self,
+        request: Request<pb::UnfollowRequest>,
+    ) -> Result<Response<pb::UnfollowResponse>, Status> {
+        use pb::unfollow_request::Target;
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let target = match req.target {
+            Some(Target::FolloweeId(id)) => v
+                .check("followee_id", parse_id(&id))
+                .map(FollowTarget::Member),
+            Some(Target::Hashtag(tag)) => v
+                .check("hashtag", parse_hashtag(&tag))
+                .map(FollowTarget::Hashtag),
+            None => {
+                v.add("target", "set followee_id or hashtag");
+                None
+            }
+        };
+        v.into_result()?;
+        let (Some(member_id), Some(target)) = (member_id, target) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        // Idempotent, and silent about whether the target exists or was followed.
+        self.store.unfollow(&member_id, &target).await?;
+        Ok(Response::new(pb::UnfollowResponse {}))
+    }
+
+    async fn list_followers(
+        &self,
+        request: Request<pb::ListFollowersRequest>,
+    ) -> Result<Response<pb::ListFollowersResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::DEFAULT_PAGE_SIZE,
+                limits::MAX_PAGE_SIZE,
+            ),
+        );
+        let after = v.check("page_token", connection_cursor(&req.page_token));
+        v.into_result()?;
+        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self_or_service(&caller, "member_id", &member_id)?;
+        self.require_member(&member_id).await?;
+        let items = self.store.list_followers(&member_id, after, limit).await?;
+        let next_page_token = next_token(&items, limit, |f| {
+            encode_token(&[&f.create_time.to_string(), &f.member_id])
+        });
+        Ok(Response::new(pb::ListFollowersResponse {
+            followers: items.into_iter().map(follower_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_connection_degree(
+        &self,
+        request: Request<pb::GetConnectionDegreeRequest>,
+    ) -> Result<Response<pb::GetConnectionDegreeResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        v.into_result()?;
+        let (Some(viewer_id), Some(member_id)) = (viewer_id, member_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self_or_service(&caller, "viewer_id", &viewer_id)?;
+        let degree = self.store.connection_degree(&viewer_id, &member_id).await?;
+        Ok(Response::new(degree_to_pb(degree)))
     }
 
     async fn batch_get_relationships(

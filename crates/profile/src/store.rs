@@ -11,9 +11,9 @@ pub mod timed;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord,
+    ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
+    FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, ProfileChanges,
+    ProfileFields, ProfileRecord, RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -70,6 +70,10 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// pending invitation between them either way. A block either way answers
     /// `NotFound("invitee")`, exactly like a missing invitee.
     ///
+    /// When the invitee already invited the inviter (still pending), that invitation is
+    /// accepted instead, connecting the two in the same transaction, and returned ACCEPTED; an
+    /// idempotency key then names it.
+    ///
     /// An idempotency key works as in `create_profile`: a retry returns the invitation first
     /// created (in its current state, even accepted) and creates nothing. If a block has since
     /// removed it, the retry answers `NotFound("invitee")`, as a new invitation would.
@@ -87,6 +91,28 @@ pub trait ProfileStore: Send + Sync + 'static {
         member_id: &str,
         now: i64,
     ) -> StoreResult<InvitationRecord>;
+
+    /// Declines a pending invitation as `member_id`, who must be its invitee (`NotInvitee`);
+    /// `InvitationNotPending` once it was accepted, declined or withdrawn.
+    async fn decline_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord>;
+
+    /// Withdraws a pending invitation as `member_id`, who must be its inviter (`NotInviter`);
+    /// `InvitationNotPending` once it was accepted, declined or withdrawn.
+    async fn withdraw_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord>;
+
+    /// Removes the connection between two members, both ways in one transaction;
+    /// `NotFound("connection")` when they are not connected.
+    async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()>;
 
     /// Pending invitations of a member, newest first, after `after`.
     async fn list_invitations(
@@ -113,6 +139,28 @@ pub trait ProfileStore: Send + Sync + 'static {
         target: FollowTarget,
         now: i64,
     ) -> StoreResult<FollowingRecord>;
+
+    /// Stops following; nothing to do when the target was not followed.
+    async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()>;
+
+    /// The members following `member_id`, newest first, after `after` (keyed by follower id).
+    async fn list_followers(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowerRecord>>;
+
+    /// How far `member_id` is from `viewer_id`, with their mutual connections (first and
+    /// second degree). `NotFound("viewer")` for a missing viewer; a missing member or one
+    /// blocked either way is `NotFound("member")`. The third-degree search expands at most
+    /// `limits::DEGREE_EXPANSION_CAP` neighbours of the smaller side, so it is bounded for hubs;
+    /// only when both members have more connections than that can a third degree be missed.
+    async fn connection_degree(
+        &self,
+        viewer_id: &str,
+        member_id: &str,
+    ) -> StoreResult<DegreeRecord>;
 
     /// What a member follows, newest first, after `after`.
     async fn list_following(

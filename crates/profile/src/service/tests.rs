@@ -981,3 +981,331 @@ async fn handle_lookups_are_for_services_with_valid_bounded_input() {
         "this method is for pronet services only",
     );
 }
+
+#[track_caller]
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) {
+    let status = result.expect_err("expected INVALID_ARGUMENT");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with(&format!("{field}: ")),
+        "{status:?}"
+    );
+}
+
+fn degree_request(viewer: &str, member: &str) -> pb::GetConnectionDegreeRequest {
+    pb::GetConnectionDegreeRequest {
+        viewer_id: viewer.into(),
+        member_id: member.into(),
+    }
+}
+
+fn unfollow_member(who: &str, whom: &str) -> pb::UnfollowRequest {
+    pb::UnfollowRequest {
+        member_id: who.into(),
+        target: Some(pb::unfollow_request::Target::FolloweeId(whom.into())),
+    }
+}
+
+fn followers_of(id: &str) -> pb::ListFollowersRequest {
+    pb::ListFollowersRequest {
+        member_id: id.into(),
+        page_size: 0,
+        page_token: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn only_the_invitee_declines_and_only_the_inviter_withdraws() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd"] {
+        app.member(id).await;
+    }
+    let inv = app.invite("ada", "bob").await.unwrap();
+    let decline = |who: &str, member: &str| {
+        as_member(
+            who,
+            pb::DeclineInvitationRequest {
+                invitation_id: inv.id.clone(),
+                member_id: member.into(),
+            },
+        )
+    };
+    let withdraw = |who: &str, member: &str| {
+        as_member(
+            who,
+            pb::WithdrawInvitationRequest {
+                invitation_id: inv.id.clone(),
+                member_id: member.into(),
+            },
+        )
+    };
+    // Acting as someone else, whoever that is.
+    for (who, as_whom) in [("cyd", "bob"), ("cyd", "nobody")] {
+        assert_status(
+            app.api.decline_invitation(decline(who, as_whom)).await,
+            Code::PermissionDenied,
+            "member_id must be the caller's own member id",
+        );
+        assert_status(
+            app.api.withdraw_invitation(withdraw(who, as_whom)).await,
+            Code::PermissionDenied,
+            "member_id must be the caller's own member id",
+        );
+    }
+    assert_status(
+        app.api.decline_invitation(decline("ada", "ada")).await,
+        Code::PermissionDenied,
+        "only the invitee can decline this invitation",
+    );
+    assert_status(
+        app.api.withdraw_invitation(withdraw("bob", "bob")).await,
+        Code::PermissionDenied,
+        "only the inviter can withdraw this invitation",
+    );
+    assert_invalid(
+        app.api
+            .decline_invitation(as_member(
+                "bob",
+                pb::DeclineInvitationRequest {
+                    invitation_id: String::new(),
+                    member_id: "bob".into(),
+                },
+            ))
+            .await,
+        "invitation_id",
+    );
+    let declined = app
+        .api
+        .decline_invitation(decline("bob", "bob"))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(declined.state, pb::InvitationState::Declined as i32);
+    assert_status(
+        app.api.withdraw_invitation(withdraw("ada", "ada")).await,
+        Code::FailedPrecondition,
+        "invitation is no longer pending",
+    );
+    let again = app.invite("ada", "bob").await.unwrap();
+    let withdrawn = app
+        .api
+        .withdraw_invitation(as_member(
+            "ada",
+            pb::WithdrawInvitationRequest {
+                invitation_id: again.id,
+                member_id: "ada".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(withdrawn.state, pb::InvitationState::Withdrawn as i32);
+}
+
+#[tokio::test]
+async fn inviting_back_connects_and_counts_show_on_the_profile() {
+    let app = app().await;
+    for id in ["ada", "bob"] {
+        app.member(id).await;
+    }
+    let first = app.invite("ada", "bob").await.unwrap();
+    let back = app.invite("bob", "ada").await.unwrap();
+    assert_eq!(back.id, first.id);
+    assert_eq!(back.state, pb::InvitationState::Accepted as i32);
+    app.follow("bob", "ada").await.unwrap();
+    let ada = app
+        .api
+        .get_profile(as_member(
+            "bob",
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId("ada".into())),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!((ada.connection_count, ada.follower_count), (1, 1));
+}
+
+#[tokio::test]
+async fn remove_connection_and_unfollow_are_for_the_member_themself() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd"] {
+        app.member(id).await;
+    }
+    app.connect("ada", "bob").await;
+    app.follow("ada", "bob").await.unwrap();
+    let remove = |who: &str, member: &str, other: &str| {
+        as_member(
+            who,
+            pb::RemoveConnectionRequest {
+                member_id: member.into(),
+                connection_id: other.into(),
+            },
+        )
+    };
+    assert_status(
+        app.api.remove_connection(remove("cyd", "ada", "bob")).await,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+    assert_invalid(
+        app.api.remove_connection(remove("ada", "ada", "ada")).await,
+        "connection_id",
+    );
+    assert_status(
+        app.api.remove_connection(remove("ada", "ada", "cyd")).await,
+        Code::NotFound,
+        "connection not found",
+    );
+    app.api
+        .remove_connection(remove("bob", "bob", "ada"))
+        .await
+        .unwrap();
+    assert_status(
+        app.api.remove_connection(remove("ada", "ada", "bob")).await,
+        Code::NotFound,
+        "connection not found",
+    );
+    assert_status(
+        app.api
+            .unfollow(as_member("cyd", unfollow_member("ada", "bob")))
+            .await,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+    for _ in 0..2 {
+        app.api
+            .unfollow(as_member("ada", unfollow_member("ada", "bob")))
+            .await
+            .unwrap();
+    }
+    assert_invalid(
+        app.api
+            .unfollow(as_member(
+                "ada",
+                pb::UnfollowRequest {
+                    member_id: "ada".into(),
+                    target: None,
+                },
+            ))
+            .await,
+        "target",
+    );
+}
+
+#[tokio::test]
+async fn followers_are_listed_by_their_member_or_a_service() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd"] {
+        app.member(id).await;
+    }
+    app.follow("bob", "ada").await.unwrap();
+    app.follow("cyd", "ada").await.unwrap();
+    assert_status(
+        app.api
+            .list_followers(as_member("bob", followers_of("ada")))
+            .await,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+    let mine = app
+        .api
+        .list_followers(as_member("ada", followers_of("ada")))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<String> = mine.followers.into_iter().map(|f| f.member_id).collect();
+    assert_eq!(ids, ["cyd", "bob"]);
+    let by_service = app
+        .api
+        .list_followers(as_service(followers_of("ada")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_service.followers.len(), 2);
+    assert_status(
+        app.api
+            .list_followers(as_service(followers_of("zed")))
+            .await,
+        Code::NotFound,
+        "member not found",
+    );
+}
+
+#[tokio::test]
+async fn connection_degree_is_for_the_viewer_or_a_service_and_hides_blocks() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd", "dan"] {
+        app.member(id).await;
+    }
+    app.connect("ada", "bob").await;
+    app.connect("bob", "cyd").await;
+    assert_status(
+        app.api
+            .get_connection_degree(as_member("bob", degree_request("ada", "cyd")))
+            .await,
+        Code::PermissionDenied,
+        "viewer_id must be the caller's own member id",
+    );
+    let second = app
+        .api
+        .get_connection_degree(as_member("ada", degree_request("ada", "cyd")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        second,
+        pb::GetConnectionDegreeResponse {
+            degree: pb::ConnectionDegree::Second as i32,
+            mutual_connection_count: 1,
+            mutual_member_ids: vec!["bob".into()],
+        }
+    );
+    let by_service = app
+        .api
+        .get_connection_degree(as_service(degree_request("cyd", "ada")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_service, second);
+    let out = app
+        .api
+        .get_connection_degree(as_member("ada", degree_request("ada", "dan")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(out.degree, pb::ConnectionDegree::OutOfNetwork as i32);
+    // A block either way answers exactly like a missing member.
+    app.api
+        .block_member(as_member(
+            "dan",
+            pb::BlockMemberRequest {
+                member_id: "dan".into(),
+                blocked_id: "ada".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    for member in ["dan", "zed"] {
+        assert_status(
+            app.api
+                .get_connection_degree(as_member("ada", degree_request("ada", member)))
+                .await,
+            Code::NotFound,
+            "member not found",
+        );
+    }
+    assert_invalid(
+        app.api
+            .get_connection_degree(as_member("ada", degree_request("ada", "")))
+            .await,
+        "member_id",
+    );
+}

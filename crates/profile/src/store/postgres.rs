@@ -15,9 +15,10 @@ use sqlx::{PgConnection, Row};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, RelationshipRecord,
+    check_closer, limits, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
+    FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection,
+    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -37,11 +38,21 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "idempotency keys",
         sql: include_str!("../../migrations/postgres/0003_idempotency_keys.sql"),
     },
+    MigrationFile {
+        version: 4,
+        description: "followers",
+        sql: include_str!("../../migrations/postgres/0004_followers.sql"),
+    },
 ];
 
 /// Skills are JSONB, read back as their JSON text.
+/// The counts are derived in the same statement, each from one index range (the connections
+/// primary key, `follows_followers`), so they are exact whenever the rows are.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
-                               skills::text AS skills, create_time, update_time";
+     skills::text AS skills, create_time, update_time, \
+     (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
+     (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
+     AS follower_count";
 const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
 #[derive(Debug, Clone)]
@@ -76,6 +87,8 @@ fn profile_from_row(row: &PgRow) -> StoreResult<ProfileRecord> {
             .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
+        connection_count: row.try_get("connection_count")?,
+        follower_count: row.try_get("follower_count")?,
     })
 }
 
@@ -159,7 +172,70 @@ async fn record_idempotency_key(
     Ok(())
 }
 
+/// Accepts the pending `inv` in the transaction and connects its members both ways; the
+/// caller holds the pair's lock.
+async fn accept_in(
+    conn: &mut PgConnection,
+    mut inv: InvitationRecord,
+    now: i64,
+) -> StoreResult<InvitationRecord> {
+    sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
+        .bind(InvitationState::Accepted as i64)
+        .bind(now)
+        .bind(&inv.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO connections (member_id, other_id, create_time) \
+         VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT (member_id, other_id) DO NOTHING",
+    )
+    .bind(&inv.inviter_id)
+    .bind(&inv.invitee_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    inv.state = InvitationState::Accepted;
+    Ok(inv)
+}
+
 impl PgProfileStore {
+    /// Moves a pending invitation to `state` (declined by its invitee or withdrawn by its
+    /// inviter) as `member_id`, under the pair's lock like accepting.
+    async fn close_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        state: InvitationState,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        let pair: Option<(String, String)> =
+            sqlx::query_as("SELECT inviter_id, invitee_id FROM invitations WHERE id = $1")
+                .bind(invitation_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        let (inviter_id, invitee_id) = pair.ok_or(ProfileError::NotFound("invitation"))?;
+        let mut tx = self.db.pool.begin().await?;
+        self.lock_pair(&mut tx, &inviter_id, &invitee_id).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("invitation"))?;
+        let mut inv = invitation_from_row(&row)?;
+        check_closer(&inv, member_id, state)?;
+        sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
+            .bind(state as i64)
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        inv.state = state;
+        Ok(inv)
+    }
+
     /// Serializes the transactions that change how `a` and `b` relate (see the module docs);
     /// released at commit or rollback. Keyed by schema too, so services and test schemas
     /// sharing a server do not wait on each other (a hash collision only costs a wait).
@@ -273,6 +349,8 @@ impl PgProfileStore {
             skills: f.skills,
             create_time: now,
             update_time: now,
+            connection_count: 0,
+            follower_count: 0,
         })
     }
 
@@ -302,6 +380,26 @@ impl PgProfileStore {
                 .is_some();
         if connected {
             return Err(ProfileError::AlreadyConnected);
+        }
+        // The invitee already asked: both want the connection, so accept theirs. The pair's
+        // lock makes this read current.
+        let reverse = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations \
+             WHERE inviter_id = $1 AND invitee_id = $2 AND state = $3 FOR UPDATE"
+        ))
+        .bind(&inv.invitee_id)
+        .bind(&inv.inviter_id)
+        .bind(InvitationState::Pending as i64)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = reverse {
+            let theirs = invitation_from_row(&row)?;
+            let accepted = accept_in(&mut tx, theirs, inv.create_time).await?;
+            if let Some(key) = key {
+                record_idempotency_key(&mut tx, key, &accepted.id, inv.create_time).await?;
+            }
+            tx.commit().await?;
+            return Ok(accepted);
         }
         let result = sqlx::query(
             "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
@@ -497,31 +595,199 @@ impl ProfileStore for PgProfileStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ProfileError::NotFound("invitation"))?;
-        let mut inv = invitation_from_row(&row)?;
+        let inv = invitation_from_row(&row)?;
         if inv.invitee_id != member_id {
-            return Err(ProfileError::NotInvitee);
+            return Err(ProfileError::NotInvitee("accept"));
         }
         if inv.state != InvitationState::Pending {
             return Err(ProfileError::InvitationNotPending);
         }
-        sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
-            .bind(InvitationState::Accepted as i64)
-            .bind(now)
-            .bind(invitation_id)
+        let inv = accept_in(&mut tx, inv, now).await?;
+        tx.commit().await?;
+        Ok(inv)
+    }
+
+    async fn decline_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.close_invitation(invitation_id, member_id, InvitationState::Declined, now)
+            .await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.close_invitation(invitation_id, member_id, InvitationState::Withdrawn, now)
+            .await
+    }
+
+    async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
+        let mut tx = self.db.pool.begin().await?;
+        self.lock_pair(&mut tx, member_id, other_id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
+             OR (member_id = $2 AND other_id = $1)",
+        )
+        .bind(member_id)
+        .bind(other_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(ProfileError::NotFound("connection"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
+        // One statement: a concurrent follow either commits first (and is removed) or after.
+        sqlx::query(
+            "DELETE FROM follows WHERE member_id = $1 AND target_kind = $2 AND target = $3",
+        )
+        .bind(member_id)
+        .bind(target.kind())
+        .bind(target.value())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_followers(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowerRecord>> {
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let rows = sqlx::query(
+            "SELECT member_id, create_time FROM follows \
+             WHERE target_kind = $1 AND target = $2 AND (create_time, member_id) < ($3, $4) \
+             ORDER BY create_time DESC, member_id DESC LIMIT $5",
+        )
+        .bind(FollowTarget::MEMBER_KIND)
+        .bind(member_id)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FollowerRecord {
+                    member_id: r.try_get("member_id")?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn connection_degree(
+        &self,
+        viewer_id: &str,
+        member_id: &str,
+    ) -> StoreResult<DegreeRecord> {
+        // REPEATABLE READ: every query below reads one snapshot.
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO connections (member_id, other_id, create_time) \
-             VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT (member_id, other_id) DO NOTHING",
+        if !exists(&mut *tx, PROFILE_EXISTS, viewer_id).await? {
+            return Err(ProfileError::NotFound("viewer"));
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await?
+            || blocked_either_way(&mut tx, viewer_id, member_id).await?
+        {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if viewer_id == member_id {
+            return Ok(DegreeRecord {
+                degree: Degree::Myself,
+                mutual_count: 0,
+                mutual_ids: Vec::new(),
+            });
+        }
+        let count = "SELECT COUNT(*) FROM connections WHERE member_id = $1";
+        let viewer_count: i64 = sqlx::query_scalar(count)
+            .bind(viewer_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let member_count: i64 = sqlx::query_scalar(count)
+            .bind(member_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (small, large) = if viewer_count <= member_count {
+            (viewer_id, member_id)
+        } else {
+            (member_id, viewer_id)
+        };
+        let connected =
+            sqlx::query("SELECT 1 FROM connections WHERE member_id = $1 AND other_id = $2")
+                .bind(viewer_id)
+                .bind(member_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        let mutual_count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM connections a JOIN connections b \
+             ON b.member_id = $2 AND b.other_id = a.other_id WHERE a.member_id = $1",
         )
-        .bind(&inv.inviter_id)
-        .bind(&inv.invitee_id)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(small)
+        .bind(large)
+        .fetch_one(&mut *tx)
         .await?;
+        let mutual_ids: Vec<String> = if mutual_count > 0 {
+            sqlx::query_scalar(
+                "SELECT a.other_id FROM connections a JOIN connections b \
+                 ON b.member_id = $2 AND b.other_id = a.other_id WHERE a.member_id = $1 \
+                 ORDER BY a.other_id LIMIT $3",
+            )
+            .bind(small)
+            .bind(large)
+            .bind(limits::MAX_MUTUAL_IDS as i64)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        let degree = if connected {
+            Degree::First
+        } else if mutual_count > 0 {
+            Degree::Second
+        } else {
+            // A third degree is an edge between a neighbour of each: expand (at most the cap
+            // of) the smaller side's neighbours and look for one in the other's.
+            let third = sqlx::query(
+                "SELECT 1 FROM (SELECT other_id FROM connections WHERE member_id = $1 \
+                 ORDER BY create_time DESC, other_id DESC LIMIT $3) n \
+                 JOIN connections c ON c.member_id = n.other_id \
+                 WHERE EXISTS (SELECT 1 FROM connections o \
+                 WHERE o.member_id = $2 AND o.other_id = c.other_id) LIMIT 1",
+            )
+            .bind(small)
+            .bind(large)
+            .bind(limits::DEGREE_EXPANSION_CAP as i64)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if third {
+                Degree::Third
+            } else {
+                Degree::OutOfNetwork
+            }
+        };
         tx.commit().await?;
-        inv.state = InvitationState::Accepted;
-        Ok(inv)
+        Ok(DegreeRecord {
+            degree,
+            mutual_count,
+            mutual_ids,
+        })
     }
 
     async fn list_invitations(

@@ -10,9 +10,10 @@ use sqlx::Row;
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, RelationshipRecord,
+    check_closer, limits, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
+    FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection,
+    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord,
 };
 use crate::error::ProfileError;
 
@@ -32,10 +33,20 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "idempotency keys",
         sql: include_str!("../../migrations/sqlite/0003_idempotency_keys.sql"),
     },
+    MigrationFile {
+        version: 4,
+        description: "followers",
+        sql: include_str!("../../migrations/sqlite/0004_followers.sql"),
+    },
 ];
 
+/// The counts are derived in the same statement, each from one index range (the connections
+/// primary key, `follows_followers`), so they are exact whenever the rows are.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
-                               skills, create_time, update_time";
+     skills, create_time, update_time, \
+     (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
+     (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
+     AS follower_count";
 const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
 #[derive(Debug, Clone)]
@@ -69,6 +80,8 @@ fn profile_from_row(row: &SqliteRow) -> StoreResult<ProfileRecord> {
             .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
+        connection_count: row.try_get("connection_count")?,
+        follower_count: row.try_get("follower_count")?,
     })
 }
 
@@ -168,7 +181,62 @@ async fn record_idempotency_key(
     Ok(())
 }
 
+/// Accepts the pending `inv` in `tx` and connects its members both ways.
+async fn accept_in(
+    tx: &mut sqlx::SqliteConnection,
+    mut inv: InvitationRecord,
+    now: i64,
+) -> StoreResult<InvitationRecord> {
+    sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
+        .bind(InvitationState::Accepted as i64)
+        .bind(now)
+        .bind(&inv.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+         VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
+    )
+    .bind(&inv.inviter_id)
+    .bind(&inv.invitee_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    inv.state = InvitationState::Accepted;
+    Ok(inv)
+}
+
 impl SqliteProfileStore {
+    /// Moves a pending invitation to `state` (declined by its invitee or withdrawn by its
+    /// inviter) as `member_id`.
+    async fn close_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        state: InvitationState,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        let mut tx = self.db.writer.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+        ))
+        .bind(invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(ProfileError::NotFound("invitation"))?;
+        let mut inv = invitation_from_row(&row)?;
+        check_closer(&inv, member_id, state)?;
+        sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
+            .bind(state as i64)
+            .bind(now)
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        inv.state = state;
+        Ok(inv)
+    }
+
     /// The resource an idempotency key created, if a request with it succeeded.
     async fn recorded(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
@@ -266,6 +334,8 @@ impl SqliteProfileStore {
             skills: f.skills,
             create_time: now,
             update_time: now,
+            connection_count: 0,
+            follower_count: 0,
         })
     }
 
@@ -293,6 +363,25 @@ impl SqliteProfileStore {
                 .is_some();
         if connected {
             return Err(ProfileError::AlreadyConnected);
+        }
+        // The invitee already asked: both want the connection, so accept theirs.
+        let reverse = sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations \
+             WHERE inviter_id = ? AND invitee_id = ? AND state = ?"
+        ))
+        .bind(&inv.invitee_id)
+        .bind(&inv.inviter_id)
+        .bind(InvitationState::Pending as i64)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = reverse {
+            let theirs = invitation_from_row(&row)?;
+            let accepted = accept_in(&mut tx, theirs, inv.create_time).await?;
+            if let Some(key) = key {
+                record_idempotency_key(&mut tx, key, &accepted.id, inv.create_time).await?;
+            }
+            tx.commit().await?;
+            return Ok(accepted);
         }
         let result = sqlx::query(
             "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
@@ -483,34 +572,192 @@ impl ProfileStore for SqliteProfileStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ProfileError::NotFound("invitation"))?;
-        let mut inv = invitation_from_row(&row)?;
+        let inv = invitation_from_row(&row)?;
         if inv.invitee_id != member_id {
-            return Err(ProfileError::NotInvitee);
+            return Err(ProfileError::NotInvitee("accept"));
         }
         if inv.state != InvitationState::Pending {
             return Err(ProfileError::InvitationNotPending);
         }
-        sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
-            .bind(InvitationState::Accepted as i64)
-            .bind(now)
-            .bind(invitation_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
-             VALUES (?, ?, ?), (?, ?, ?)",
-        )
-        .bind(&inv.inviter_id)
-        .bind(&inv.invitee_id)
-        .bind(now)
-        .bind(&inv.invitee_id)
-        .bind(&inv.inviter_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let inv = accept_in(&mut tx, inv, now).await?;
         tx.commit().await?;
-        inv.state = InvitationState::Accepted;
         Ok(inv)
+    }
+
+    async fn decline_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.close_invitation(invitation_id, member_id, InvitationState::Declined, now)
+            .await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.close_invitation(invitation_id, member_id, InvitationState::Withdrawn, now)
+            .await
+    }
+
+    async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
+        let removed = sqlx::query(
+            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
+             OR (member_id = ?2 AND other_id = ?1)",
+        )
+        .bind(member_id)
+        .bind(other_id)
+        .execute(&self.db.writer)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(ProfileError::NotFound("connection"));
+        }
+        Ok(())
+    }
+
+    async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
+        sqlx::query("DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?")
+            .bind(member_id)
+            .bind(target.kind())
+            .bind(target.value())
+            .execute(&self.db.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_followers(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowerRecord>> {
+        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let rows = sqlx::query(
+            "SELECT member_id, create_time FROM follows \
+             WHERE target_kind = ? AND target = ? AND (create_time, member_id) < (?, ?) \
+             ORDER BY create_time DESC, member_id DESC LIMIT ?",
+        )
+        .bind(FollowTarget::MEMBER_KIND)
+        .bind(member_id)
+        .bind(time)
+        .bind(key)
+        .bind(limit as i64)
+        .fetch_all(&self.db.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FollowerRecord {
+                    member_id: r.try_get("member_id")?,
+                    create_time: r.try_get("create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn connection_degree(
+        &self,
+        viewer_id: &str,
+        member_id: &str,
+    ) -> StoreResult<DegreeRecord> {
+        // One snapshot for every query.
+        let mut tx = self.db.reader.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, viewer_id).await? {
+            return Err(ProfileError::NotFound("viewer"));
+        }
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await?
+            || blocked_either_way(&mut *tx, viewer_id, member_id).await?
+        {
+            return Err(ProfileError::NotFound("member"));
+        }
+        if viewer_id == member_id {
+            return Ok(DegreeRecord {
+                degree: Degree::Myself,
+                mutual_count: 0,
+                mutual_ids: Vec::new(),
+            });
+        }
+        let count = "SELECT COUNT(*) FROM connections WHERE member_id = ?";
+        let viewer_count: i64 = sqlx::query_scalar(count)
+            .bind(viewer_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let member_count: i64 = sqlx::query_scalar(count)
+            .bind(member_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        // Walk the smaller side and probe the other's primary key.
+        let (small, large) = if viewer_count <= member_count {
+            (viewer_id, member_id)
+        } else {
+            (member_id, viewer_id)
+        };
+        let connected =
+            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
+                .bind(viewer_id)
+                .bind(member_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        // CROSS JOIN keeps SQLite's join order: the smaller side's range drives.
+        let mutual_count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM connections a CROSS JOIN connections b \
+             WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id",
+        )
+        .bind(small)
+        .bind(large)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mutual_ids: Vec<String> = if mutual_count > 0 {
+            sqlx::query_scalar(
+                "SELECT a.other_id FROM connections a CROSS JOIN connections b \
+                 WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id \
+                 ORDER BY a.other_id LIMIT ?3",
+            )
+            .bind(small)
+            .bind(large)
+            .bind(limits::MAX_MUTUAL_IDS as i64)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        let degree = if connected {
+            Degree::First
+        } else if mutual_count > 0 {
+            Degree::Second
+        } else {
+            // A third degree is an edge between a neighbour of each: expand (at most the cap
+            // of) the smaller side's neighbours and probe the other's primary key per row.
+            let third = sqlx::query(
+                "SELECT 1 FROM (SELECT other_id FROM connections WHERE member_id = ?1 \
+                 ORDER BY create_time DESC, other_id DESC LIMIT ?3) n \
+                 CROSS JOIN connections c \
+                 WHERE c.member_id = n.other_id AND EXISTS (SELECT 1 FROM connections o \
+                 WHERE o.member_id = ?2 AND o.other_id = c.other_id) LIMIT 1",
+            )
+            .bind(small)
+            .bind(large)
+            .bind(limits::DEGREE_EXPANSION_CAP as i64)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if third {
+                Degree::Third
+            } else {
+                Degree::OutOfNetwork
+            }
+        };
+        tx.commit().await?;
+        Ok(DegreeRecord {
+            degree,
+            mutual_count,
+            mutual_ids,
+        })
     }
 
     async fn list_invitations(

@@ -9,7 +9,7 @@ use pronet_common::testing::postgres_schema;
 use super::postgres::PgProfileStore;
 use super::sqlite::SqliteProfileStore;
 use super::*;
-use crate::domain::{Handle, InvitationState};
+use crate::domain::{Degree, DegreeRecord, Handle, InvitationState};
 
 /// Generates, for each `check => sqlite_test, postgres_test;`, a test on each backend.
 macro_rules! on_both_backends {
@@ -51,9 +51,9 @@ on_both_backends! {
         sqlite_concurrent_updates_lose_no_change, postgres_concurrent_updates_lose_no_change;
     check_invitations_follow_the_rules =>
         sqlite_invitations_follow_the_rules, postgres_invitations_follow_the_rules;
-    check_racing_invitations_leave_one_pending =>
-        sqlite_racing_invitations_leave_one_pending,
-        postgres_racing_invitations_leave_one_pending;
+    check_racing_invitations_make_one_invitation =>
+        sqlite_racing_invitations_make_one_invitation,
+        postgres_racing_invitations_make_one_invitation;
     check_accepting_connects_both_ways =>
         sqlite_accepting_connects_both_ways, postgres_accepting_connects_both_ways;
     check_racing_accepts_connect_once_both_ways =>
@@ -101,6 +101,27 @@ on_both_backends! {
     check_racing_create_invitation_retries_create_one =>
         sqlite_racing_create_invitation_retries_create_one,
         postgres_racing_create_invitation_retries_create_one;
+    check_decline_and_withdraw_follow_the_state_rules =>
+        sqlite_decline_and_withdraw_follow_the_state_rules,
+        postgres_decline_and_withdraw_follow_the_state_rules;
+    check_inviting_back_accepts_the_pending_invitation =>
+        sqlite_inviting_back_accepts_the_pending_invitation,
+        postgres_inviting_back_accepts_the_pending_invitation;
+    check_removing_a_connection_removes_it_both_ways =>
+        sqlite_removing_a_connection_removes_it_both_ways,
+        postgres_removing_a_connection_removes_it_both_ways;
+    check_unfollow_is_idempotent =>
+        sqlite_unfollow_is_idempotent, postgres_unfollow_is_idempotent;
+    check_followers_page_newest_first =>
+        sqlite_followers_page_newest_first, postgres_followers_page_newest_first;
+    check_counts_stay_exact_under_concurrent_accepts_and_follows =>
+        sqlite_counts_stay_exact_under_concurrent_accepts_and_follows,
+        postgres_counts_stay_exact_under_concurrent_accepts_and_follows;
+    check_degrees_on_a_small_graph =>
+        sqlite_degrees_on_a_small_graph, postgres_degrees_on_a_small_graph;
+    check_degrees_around_a_hub_of_six_thousand =>
+        sqlite_degrees_around_a_hub_of_six_thousand,
+        postgres_degrees_around_a_hub_of_six_thousand;
 }
 
 /// Tasks each race runs at once.
@@ -253,6 +274,8 @@ async fn check_profiles_are_created_and_found(store: Store) {
             skills: vec!["Rust".into(), "Go".into(), "Émigré \"quoted\"".into()],
             create_time: 100,
             update_time: 100,
+            connection_count: 0,
+            follower_count: 0,
         }
     );
     let found = Some(created.clone());
@@ -497,14 +520,13 @@ async fn check_invitations_follow_the_rules(store: Store) {
         .await
         .unwrap();
     assert_eq!(created, invitation("i1", "ada", "bob", 10));
-    // One pending invitation per pair, whichever way.
-    for (id, from, to) in [("i2", "ada", "bob"), ("i3", "bob", "ada")] {
-        let err = store
-            .create_invitation(invitation(id, from, to, 20), None)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, ProfileError::InvitationPending), "{err:?}");
-    }
+    // One pending invitation per pair (inviting back accepts instead: see
+    // `check_inviting_back_accepts_the_pending_invitation`).
+    let err = store
+        .create_invitation(invitation("i2", "ada", "bob", 20), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::InvitationPending), "{err:?}");
     assert_eq!(
         pending(&store, "bob", InvitationDirection::Received).await,
         ["i1"]
@@ -537,7 +559,7 @@ async fn check_invitations_follow_the_rules(store: Store) {
     );
 }
 
-async fn check_racing_invitations_leave_one_pending(store: Store) {
+async fn check_racing_invitations_make_one_invitation(store: Store) {
     members(&store, &["ada", "bob"]).await;
     let results = race(RACERS, |i| {
         let store = store.clone();
@@ -553,21 +575,40 @@ async fn check_racing_invitations_leave_one_pending(store: Store) {
         }
     })
     .await;
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
+    // One invitation is created; the first invitation back accepts it; everyone else is
+    // told it is pending or that they are connected.
+    let ids: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
     assert!(
         results
             .iter()
             .filter_map(|r| r.as_ref().err())
-            .all(|e| matches!(e, ProfileError::InvitationPending)),
+            .all(|e| matches!(
+                e,
+                ProfileError::InvitationPending | ProfileError::AlreadyConnected
+            )),
         "{results:?}"
     );
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(i) if i.state == InvitationState::Accepted))
+        .count();
+    assert!(accepted <= 1, "{results:?}");
     let mut all = pending(&store, "ada", InvitationDirection::Sent).await;
     all.extend(pending(&store, "ada", InvitationDirection::Received).await);
-    assert_eq!(all.len(), 1, "{all:?}");
+    let connected = connected_ids(&store, "ada").await;
+    if accepted == 1 {
+        assert!(all.is_empty(), "{all:?}");
+        assert_eq!(connected, ["bob"]);
+        assert_eq!(connected_ids(&store, "bob").await, ["ada"]);
+    } else {
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(connected.is_empty());
+    }
 }
 
 async fn check_accepting_connects_both_ways(store: Store) {
@@ -586,7 +627,7 @@ async fn check_accepting_connects_both_ways(store: Store) {
     );
     for who in ["cyd", "ada"] {
         let err = store.accept_invitation("i1", who, 20).await.unwrap_err();
-        assert!(matches!(err, ProfileError::NotInvitee), "{who}: {err:?}");
+        assert!(matches!(err, ProfileError::NotInvitee(_)), "{who}: {err:?}");
     }
     let accepted = store.accept_invitation("i1", "bob", 20).await.unwrap();
     assert_eq!(
@@ -1373,4 +1414,441 @@ async fn check_handles_resolve_in_request_order(store: Store) {
     assert!(store.lookup_handles(&[]).await.unwrap().is_empty());
     let nobody: Vec<String> = vec!["ghost".into()];
     assert!(store.lookup_handles(&nobody).await.unwrap().is_empty());
+}
+
+async fn check_decline_and_withdraw_follow_the_state_rules(store: Store) {
+    members(&store, &["ann", "bea", "cal"]).await;
+    store
+        .create_invitation(invitation("ann-bea", "ann", "bea", 10), None)
+        .await
+        .unwrap();
+    // Only the invitee declines, only the inviter withdraws; strangers neither.
+    for who in ["ann", "cal"] {
+        let err = store
+            .decline_invitation("ann-bea", who, 11)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProfileError::NotInvitee("decline")),
+            "{who}: {err:?}"
+        );
+    }
+    for who in ["bea", "cal"] {
+        let err = store
+            .withdraw_invitation("ann-bea", who, 11)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::NotInviter), "{who}: {err:?}");
+    }
+    let err = store
+        .decline_invitation("nope", "bea", 11)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProfileError::NotFound("invitation")),
+        "{err:?}"
+    );
+    let declined = store
+        .decline_invitation("ann-bea", "bea", 12)
+        .await
+        .unwrap();
+    assert_eq!(declined.state, InvitationState::Declined);
+    assert!(pending(&store, "bea", InvitationDirection::Received)
+        .await
+        .is_empty());
+    // Closed for good: neither accept, decline again, nor withdraw.
+    for err in [
+        store
+            .decline_invitation("ann-bea", "bea", 13)
+            .await
+            .unwrap_err(),
+        store
+            .withdraw_invitation("ann-bea", "ann", 13)
+            .await
+            .unwrap_err(),
+        store
+            .accept_invitation("ann-bea", "bea", 13)
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, ProfileError::InvitationNotPending), "{err:?}");
+    }
+    assert!(connected_ids(&store, "ann").await.is_empty());
+    // A declined invitation no longer blocks a new one; that one can be withdrawn.
+    store
+        .create_invitation(invitation("ann-bea-2", "ann", "bea", 20), None)
+        .await
+        .unwrap();
+    let withdrawn = store
+        .withdraw_invitation("ann-bea-2", "ann", 21)
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.state, InvitationState::Withdrawn);
+    assert!(pending(&store, "ann", InvitationDirection::Sent)
+        .await
+        .is_empty());
+    let err = store
+        .accept_invitation("ann-bea-2", "bea", 22)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::InvitationNotPending), "{err:?}");
+    let err = store
+        .decline_invitation("ann-bea-2", "bea", 22)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::InvitationNotPending), "{err:?}");
+    // An accepted invitation cannot be withdrawn.
+    connect(&store, "ann", "cal", 30).await;
+    let err = store
+        .withdraw_invitation("ann-cal", "ann", 31)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::InvitationNotPending), "{err:?}");
+}
+
+async fn check_inviting_back_accepts_the_pending_invitation(store: Store) {
+    members(&store, &["ann", "bea"]).await;
+    store
+        .create_invitation(
+            invitation("ann-bea", "ann", "bea", 10),
+            Some(&key("member:a", "k1")),
+        )
+        .await
+        .unwrap();
+    let answer = store
+        .create_invitation(
+            invitation("bea-ann", "bea", "ann", 20),
+            Some(&key("member:b", "k2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.id, "ann-bea");
+    assert_eq!(answer.inviter_id, "ann");
+    assert_eq!(answer.state, InvitationState::Accepted);
+    assert_eq!(connected_ids(&store, "ann").await, ["bea"]);
+    assert_eq!(connected_ids(&store, "bea").await, ["ann"]);
+    assert!(pending(&store, "ann", InvitationDirection::Received)
+        .await
+        .is_empty());
+    assert!(pending(&store, "bea", InvitationDirection::Received)
+        .await
+        .is_empty());
+    // The retry replays the accepted invitation; a fresh invite finds them connected.
+    let retried = store
+        .create_invitation(
+            invitation("bea-ann-2", "bea", "ann", 30),
+            Some(&key("member:b", "k2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried, answer);
+    let err = store
+        .create_invitation(invitation("bea-ann-3", "bea", "ann", 30), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::AlreadyConnected), "{err:?}");
+}
+
+async fn check_removing_a_connection_removes_it_both_ways(store: Store) {
+    members(&store, &["ann", "bea", "cal"]).await;
+    connect(&store, "ann", "bea", 10).await;
+    connect(&store, "ann", "cal", 11).await;
+    store.remove_connection("bea", "ann").await.unwrap();
+    assert_eq!(connected_ids(&store, "ann").await, ["cal"]);
+    assert!(connected_ids(&store, "bea").await.is_empty());
+    let err = store.remove_connection("ann", "bea").await.unwrap_err();
+    assert!(
+        matches!(err, ProfileError::NotFound("connection")),
+        "{err:?}"
+    );
+    let err = store.remove_connection("ann", "nobody").await.unwrap_err();
+    assert!(
+        matches!(err, ProfileError::NotFound("connection")),
+        "{err:?}"
+    );
+    // They may connect again.
+    store
+        .create_invitation(invitation("ann-bea-2", "ann", "bea", 20), None)
+        .await
+        .unwrap();
+    store
+        .accept_invitation("ann-bea-2", "bea", 21)
+        .await
+        .unwrap();
+    assert_eq!(connected_ids(&store, "bea").await, ["ann"]);
+    let a = store.get_profile("ann", None).await.unwrap().unwrap();
+    assert_eq!(a.connection_count, 2);
+}
+
+async fn check_unfollow_is_idempotent(store: Store) {
+    members(&store, &["ann", "bea"]).await;
+    store.follow("ann", member("bea"), 10).await.unwrap();
+    store.follow("ann", hashtag("rust"), 11).await.unwrap();
+    for _ in 0..2 {
+        store.unfollow("ann", &member("bea")).await.unwrap();
+        assert_eq!(following(&store, "ann").await, [hashtag("rust")]);
+    }
+    store.unfollow("ann", &hashtag("rust")).await.unwrap();
+    store.unfollow("ann", &hashtag("never")).await.unwrap();
+    store.unfollow("ann", &member("nobody")).await.unwrap();
+    assert!(following(&store, "ann").await.is_empty());
+    let b = store.get_profile("bea", None).await.unwrap().unwrap();
+    assert_eq!(b.follower_count, 0);
+    assert!(store
+        .list_followers("bea", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn check_followers_page_newest_first(store: Store) {
+    let ids: Vec<String> = (0..7).map(|i| format!("fan{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    members(&store, &refs).await;
+    members(&store, &["star"]).await;
+    assert!(store
+        .list_followers("star", None, 3)
+        .await
+        .unwrap()
+        .is_empty());
+    // Ties on time are ordered by follower id, descending.
+    for (i, id) in ids.iter().enumerate() {
+        store
+            .follow(id, member("star"), 100 + (i as i64 / 2))
+            .await
+            .unwrap();
+    }
+    // Hashtag follows named like the member do not count.
+    store.follow("fan0", hashtag("star"), 200).await.unwrap();
+    let all = pages(
+        3,
+        |f: &FollowerRecord| Cursor {
+            time: f.create_time,
+            key: f.member_id.clone(),
+        },
+        |after| store.list_followers("star", after, 3),
+    )
+    .await;
+    let sizes: Vec<usize> = all.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [3, 3, 1]);
+    let order: Vec<String> = all.into_iter().flatten().map(|f| f.member_id).collect();
+    assert_eq!(
+        order,
+        ["fan6", "fan5", "fan4", "fan3", "fan2", "fan1", "fan0"]
+    );
+    let star = store.get_profile("star", None).await.unwrap().unwrap();
+    assert_eq!(star.follower_count, 7);
+}
+
+async fn check_counts_stay_exact_under_concurrent_accepts_and_follows(store: Store) {
+    let ids: Vec<String> = (0..RACERS).map(|i| format!("mem{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    members(&store, &refs).await;
+    members(&store, &["hub"]).await;
+    for id in &ids {
+        store
+            .create_invitation(invitation(&format!("{id}-hub"), id, "hub", 10), None)
+            .await
+            .unwrap();
+    }
+    let results = race(RACERS, |i| {
+        let store = store.clone();
+        let id = format!("mem{i:02}");
+        async move {
+            store
+                .accept_invitation(&format!("{id}-hub"), "hub", 20)
+                .await?;
+            store.follow(&id, member("hub"), 20).await?;
+            // Following twice changes nothing.
+            store.follow(&id, member("hub"), 21).await?;
+            store.get_profile(&id, None).await
+        }
+    })
+    .await;
+    for r in results {
+        assert_eq!(r.unwrap().unwrap().connection_count, 1);
+    }
+    let hub = store.get_profile("hub", None).await.unwrap().unwrap();
+    assert_eq!((hub.connection_count, hub.follower_count), (32, 32));
+    // Removals race too; the counts follow the rows.
+    race(RACERS / 2, |i| {
+        let store = store.clone();
+        async move {
+            let id = format!("mem{i:02}");
+            store.remove_connection("hub", &id).await.unwrap();
+            store.unfollow(&id, &member("hub")).await.unwrap();
+        }
+    })
+    .await;
+    let hub = store.get_profile("hub", None).await.unwrap().unwrap();
+    assert_eq!((hub.connection_count, hub.follower_count), (16, 16));
+    let batch = store
+        .batch_get_profiles(&["hub".to_string(), "mem00".to_string()], None)
+        .await
+        .unwrap();
+    let counts: std::collections::BTreeMap<String, (i64, i64)> = batch
+        .into_iter()
+        .map(|p| (p.id, (p.connection_count, p.follower_count)))
+        .collect();
+    assert_eq!(counts["hub"], (16, 16));
+    assert_eq!(counts["mem00"], (0, 0));
+}
+
+fn degree(degree: Degree, mutual_count: i64, mutual_ids: &[&str]) -> DegreeRecord {
+    DegreeRecord {
+        degree,
+        mutual_count,
+        mutual_ids: mutual_ids.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+async fn check_degrees_on_a_small_graph(store: Store) {
+    // v - a - x - y - far   v - b - x   v - (m1..m6) - two   lone
+    let ids = [
+        "vic", "ann", "bea", "xia", "yan", "far", "two", "lone", "mo1", "mo2", "mo3", "mo4", "mo5",
+        "mo6",
+    ];
+    members(&store, &ids).await;
+    for (p, q) in [
+        ("vic", "ann"),
+        ("vic", "bea"),
+        ("ann", "xia"),
+        ("bea", "xia"),
+        ("xia", "yan"),
+        ("yan", "far"),
+    ] {
+        connect(&store, p, q, 10).await;
+    }
+    for m in ["mo6", "mo2", "mo4", "mo1", "mo5", "mo3"] {
+        connect(&store, "vic", m, 11).await;
+        connect(&store, m, "two", 12).await;
+    }
+    let d = |v: &'static str, m: &'static str| {
+        let store = store.clone();
+        async move { store.connection_degree(v, m).await }
+    };
+    assert_eq!(
+        d("vic", "vic").await.unwrap(),
+        degree(Degree::Myself, 0, &[])
+    );
+    assert_eq!(
+        d("vic", "ann").await.unwrap(),
+        degree(Degree::First, 0, &[])
+    );
+    assert_eq!(
+        d("ann", "bea").await.unwrap(),
+        degree(Degree::Second, 2, &["vic", "xia"])
+    );
+    assert_eq!(
+        d("vic", "xia").await.unwrap(),
+        degree(Degree::Second, 2, &["ann", "bea"])
+    );
+    assert_eq!(
+        d("xia", "vic").await.unwrap(),
+        degree(Degree::Second, 2, &["ann", "bea"])
+    );
+    assert_eq!(
+        d("vic", "two").await.unwrap(),
+        degree(Degree::Second, 6, &["mo1", "mo2", "mo3", "mo4", "mo5"])
+    );
+    assert_eq!(
+        d("vic", "yan").await.unwrap(),
+        degree(Degree::Third, 0, &[])
+    );
+    assert_eq!(
+        d("yan", "vic").await.unwrap(),
+        degree(Degree::Third, 0, &[])
+    );
+    assert_eq!(
+        d("vic", "far").await.unwrap(),
+        degree(Degree::OutOfNetwork, 0, &[])
+    );
+    assert_eq!(
+        d("vic", "lone").await.unwrap(),
+        degree(Degree::OutOfNetwork, 0, &[])
+    );
+    // First degree still counts mutuals.
+    assert_eq!(d("ann", "xia").await.unwrap().mutual_count, 0);
+    connect(&store, "ann", "bea", 20).await;
+    assert_eq!(
+        d("ann", "bea").await.unwrap(),
+        degree(Degree::First, 2, &["vic", "xia"])
+    );
+    // Missing members and blocks either way look the same.
+    for (v, m, what) in [("vic", "nobody", "member"), ("nobody", "vic", "viewer")] {
+        let err = d(v, m).await.unwrap_err();
+        assert!(
+            matches!(err, ProfileError::NotFound(w) if w == what),
+            "{err:?}"
+        );
+    }
+    store.block_member("yan", "vic", 30).await.unwrap();
+    for (v, m) in [("vic", "yan"), ("yan", "vic")] {
+        let err = d(v, m).await.unwrap_err();
+        assert!(matches!(err, ProfileError::NotFound("member")), "{err:?}");
+    }
+}
+
+/// Creates `ids` and connects each to `hub`, sixteen writers at a time.
+async fn connect_to_hub(store: &Store, hub: &str, ids: Vec<String>) {
+    let ids = Arc::new(ids);
+    let hub = hub.to_string();
+    race(16, |w| {
+        let (store, ids, hub) = (store.clone(), ids.clone(), hub.clone());
+        async move {
+            for id in ids.iter().skip(w).step_by(16) {
+                store.create_profile(id, fields(id), 1, None).await.unwrap();
+                let inv = format!("{id}-{hub}");
+                store
+                    .create_invitation(invitation(&inv, id, &hub, 2), None)
+                    .await
+                    .unwrap();
+                store.accept_invitation(&inv, &hub, 3).await.unwrap();
+            }
+        }
+    })
+    .await;
+}
+
+/// A hub bigger than the search's expansion cap (5,000 neighbours per side).
+async fn check_degrees_around_a_hub_of_six_thousand(store: Store) {
+    members(&store, &["hub", "vic", "wes", "far"]).await;
+    let spokes: Vec<String> = (0..6_000).map(|i| format!("sp{i:05}")).collect();
+    connect_to_hub(&store, "hub", spokes).await;
+    // v and w are spokes too; far hangs off the oldest spoke.
+    connect(&store, "vic", "hub", 10).await;
+    connect(&store, "wes", "hub", 10).await;
+    connect(&store, "sp00000", "far", 10).await;
+    let hub = store.get_profile("hub", None).await.unwrap().unwrap();
+    assert_eq!(hub.connection_count, 6_002);
+    assert_eq!(
+        store.connection_degree("hub", "vic").await.unwrap(),
+        degree(Degree::First, 0, &[])
+    );
+    assert_eq!(
+        store.connection_degree("vic", "wes").await.unwrap(),
+        degree(Degree::Second, 1, &["hub"])
+    );
+    assert_eq!(
+        store.connection_degree("hub", "far").await.unwrap(),
+        degree(Degree::Second, 1, &["sp00000"])
+    );
+    assert_eq!(
+        store.connection_degree("vic", "far").await.unwrap(),
+        degree(Degree::Third, 0, &[])
+    );
+    assert_eq!(
+        store.connection_degree("far", "wes").await.unwrap(),
+        degree(Degree::Third, 0, &[])
+    );
+    members(&store, &["lone"]).await;
+    assert_eq!(
+        store.connection_degree("hub", "lone").await.unwrap(),
+        degree(Degree::OutOfNetwork, 0, &[])
+    );
+    assert_eq!(
+        store.connection_degree("lone", "vic").await.unwrap(),
+        degree(Degree::OutOfNetwork, 0, &[])
+    );
+    // How fast these answers are is for the benchmark to say, not this test.
 }

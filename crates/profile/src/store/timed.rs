@@ -8,9 +8,9 @@ use pronet_common::metrics::Metrics;
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    ConnectionRecord, Cursor, FollowCursor, FollowTarget, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord,
+    ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
+    FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, ProfileChanges,
+    ProfileFields, ProfileRecord, RelationshipRecord,
 };
 
 /// The `store` label of this service's operations.
@@ -233,6 +233,86 @@ impl ProfileStore for TimedStore {
                 STORE_NAME,
                 "lookup_handles",
                 self.inner.lookup_handles(keys),
+            )
+            .await
+    }
+
+    async fn decline_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "decline_invitation",
+                self.inner.decline_invitation(invitation_id, member_id, now),
+            )
+            .await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        invitation_id: &str,
+        member_id: &str,
+        now: i64,
+    ) -> StoreResult<InvitationRecord> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "withdraw_invitation",
+                self.inner
+                    .withdraw_invitation(invitation_id, member_id, now),
+            )
+            .await
+    }
+
+    async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "remove_connection",
+                self.inner.remove_connection(member_id, other_id),
+            )
+            .await
+    }
+
+    async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "unfollow",
+                self.inner.unfollow(member_id, target),
+            )
+            .await
+    }
+
+    async fn list_followers(
+        &self,
+        member_id: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowerRecord>> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "list_followers",
+                self.inner.list_followers(member_id, after, limit),
+            )
+            .await
+    }
+
+    async fn connection_degree(
+        &self,
+        viewer_id: &str,
+        member_id: &str,
+    ) -> StoreResult<DegreeRecord> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "connection_degree",
+                self.inner.connection_degree(viewer_id, member_id),
             )
             .await
     }

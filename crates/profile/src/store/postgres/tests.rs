@@ -35,7 +35,7 @@ async fn reopening_applies_no_migration_twice() {
             .fetch_all(&s.db.pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     s.close().await;
 }
 
