@@ -10,7 +10,9 @@ use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
-use pronet_common::pagination::{decode_token, encode_token, page_size};
+use pronet_common::pagination::{
+    decode_time_cursor, decode_token, encode_time_cursor, encode_token, page_size,
+};
 use pronet_common::time::{now_micros, to_timestamp};
 use pronet_common::FieldViolations;
 use pronet_proto::profile::v1 as pb;
@@ -141,17 +143,7 @@ fn parse_fields(p: &pb::Profile, v: &mut FieldViolations, prefix: &str) -> Optio
 }
 
 fn connection_cursor(token: &str) -> Result<Option<Cursor>, String> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let parts = decode_token(token, 2)?;
-    let time = parts[0]
-        .parse()
-        .map_err(|_| "is not a page token from this service".to_string())?;
-    Ok(Some(Cursor {
-        time,
-        key: parts[1].clone(),
-    }))
+    Ok(decode_time_cursor(token)?.map(|(time, key)| Cursor { time, key }))
 }
 
 fn follow_cursor(token: &str) -> Result<Option<FollowCursor>, String> {
@@ -528,9 +520,8 @@ impl ProfileService for ProfileApi {
             .store
             .list_invitations(&member_id, direction, after, limit)
             .await?;
-        let next_page_token = next_token(&items, limit, |i| {
-            encode_token(&[&i.create_time.to_string(), &i.id])
-        });
+        let next_page_token =
+            next_token(&items, limit, |i| encode_time_cursor(i.create_time, &i.id));
         Ok(Response::new(pb::ListInvitationsResponse {
             invitations: items.into_iter().map(invitation_to_pb).collect(),
             next_page_token,
@@ -565,7 +556,7 @@ impl ProfileService for ProfileApi {
             .list_connections(&member_id, after, limit)
             .await?;
         let next_page_token = next_token(&items, limit, |c| {
-            encode_token(&[&c.create_time.to_string(), &c.member_id])
+            encode_time_cursor(c.create_time, &c.member_id)
         });
         Ok(Response::new(pb::ListConnectionsResponse {
             connections: items.into_iter().map(connection_to_pb).collect(),
@@ -804,7 +795,7 @@ impl ProfileService for ProfileApi {
         self.require_member(&member_id).await?;
         let items = self.store.list_followers(&member_id, after, limit).await?;
         let next_page_token = next_token(&items, limit, |f| {
-            encode_token(&[&f.create_time.to_string(), &f.member_id])
+            encode_time_cursor(f.create_time, &f.member_id)
         });
         Ok(Response::new(pb::ListFollowersResponse {
             followers: items.into_iter().map(follower_to_pb).collect(),

@@ -375,7 +375,8 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         Some(url) => DatabaseUrl::parse(url).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?,
         None => DatabaseUrl::Sqlite(args.data_dir.join(format!("{}.db", args.service.name()))),
     };
-    let mut opts = ServiceOptions {
+    let metrics = Metrics::new();
+    let opts = ServiceOptions {
         database,
         dependencies: Dependencies {
             profile: args.profile_addr,
@@ -389,11 +390,9 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
             ..CallLimits::default()
         },
         auth,
-        metrics: None,
+        metrics: Some(metrics.clone()),
     };
     let stop = Shutdown::new();
-    let metrics = Metrics::new();
-    opts.metrics = Some(metrics.clone());
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen).await?;
     tokio::spawn(metrics.serve(metrics_listener, stop.clone()));
     let trigger = stop.clone();
