@@ -7,6 +7,9 @@
 //! - PostgreSQL (production): one schema per service in a shared database, a connection pool
 //!   with prepared-statement caching, `search_path` set per connection.
 //!
+//! Writes on SQLite go through [`SqliteDb::write`], which shares each fsync among all the writes
+//! queued at the time ([`group_commit`]).
+//!
 //! Migrations are versioned SQL files embedded by each service and applied at start-up; on
 //! PostgreSQL the migrator holds an advisory lock, so replicas starting together apply each
 //! migration once.
@@ -19,7 +22,12 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, SqliteConnection, SqlitePool};
+
+pub mod group_commit;
+
+use group_commit::GroupCommitter;
+pub use group_commit::WriteFuture;
 
 /// Where a service keeps its data.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,8 +91,11 @@ pub struct MigrationFile {
 /// A service's SQLite database: a single writer and a pool of readers on one file.
 #[derive(Debug, Clone)]
 pub struct SqliteDb {
+    /// The one writer connection. Writes should go through [`SqliteDb::write`]; direct use
+    /// (migrations, bulk loads, `ANALYZE`) waits its turn for the same connection.
     pub writer: SqlitePool,
     pub reader: SqlitePool,
+    commits: GroupCommitter,
 }
 
 impl SqliteDb {
@@ -112,7 +123,31 @@ impl SqliteDb {
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let commits = GroupCommitter::start(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            commits,
+        })
+    }
+
+    /// Runs `write` inside the next group commit (one transaction, the write in its own
+    /// savepoint) and returns its result once that commit is on disk. An error from `write`
+    /// undoes its own changes only.
+    pub async fn write<T, E, F>(&self, write: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        self.commits.write(write).await
+    }
+
+    /// Group commits so far (each holding one or more writes).
+    pub fn group_commits(&self) -> u64 {
+        self.commits.commits()
     }
 
     pub async fn close(&self) {
@@ -273,6 +308,97 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    fn insert_thing<'c>(
+        conn: &'c mut SqliteConnection,
+        id: String,
+        then_fail: bool,
+    ) -> WriteFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO things (id) VALUES (?)")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            if then_fail {
+                // A unique violation after the write above: the whole write must be undone.
+                sqlx::query("INSERT INTO things (id) VALUES ('taken')")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    // A current-thread runtime queues all writes before the committer first runs, so the
+    // batching is deterministic: 300 writes make two commits (256 + 44).
+    #[tokio::test(flavor = "current_thread")]
+    async fn group_commit_shares_commits_and_undoes_only_failed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let files = [MigrationFile {
+            version: 1,
+            description: "things",
+            sql: "CREATE TABLE things (id TEXT PRIMARY KEY); INSERT INTO things VALUES ('taken');",
+        }];
+        let db = SqliteDb::open(&path, &files).await.unwrap();
+        let writes = (0..300).map(|i| {
+            let db = db.clone();
+            async move {
+                db.write(move |conn| insert_thing(conn, format!("w{i}"), i % 5 == 0))
+                    .await
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_err(), i % 5 == 0, "write {i}: {result:?}");
+        }
+        assert_eq!(db.group_commits(), 2);
+        db.close().await;
+
+        // Everything acknowledged is on disk; nothing of a failed write is.
+        let db = SqliteDb::open(&path, &files).await.unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM things ORDER BY id")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 1 + 240);
+        assert!(ids.iter().all(|id| id == "taken" || {
+            let n: usize = id[1..].parse().unwrap();
+            n % 5 != 0
+        }));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [MigrationFile {
+            version: 1,
+            description: "things",
+            sql: "CREATE TABLE things (id TEXT PRIMARY KEY)",
+        }];
+        let db = SqliteDb::open(&dir.path().join("t.db"), &files)
+            .await
+            .unwrap();
+        let panicked = db
+            .write(|conn| -> WriteFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO things (id) VALUES ('p')")
+                        .execute(&mut *conn)
+                        .await?;
+                    panic!("a bug in a write");
+                })
+            })
+            .await;
+        assert!(panicked.is_err());
+        db.write(|conn| insert_thing(conn, "after".into(), false))
+            .await
+            .unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM things")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(ids, ["after"]);
     }
 
     #[tokio::test]

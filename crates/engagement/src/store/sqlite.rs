@@ -213,61 +213,15 @@ impl EngagementStore for SqliteEngagementStore {
         reaction_type: ReactionType,
         now: i64,
     ) -> StoreResult<ReactionRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let existing = sqlx::query(
-            "SELECT reaction_type, create_time FROM reactions WHERE post_id = ? AND member_id = ?",
-        )
-        .bind(post_id)
-        .bind(member_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let create_time = match existing {
-            None => {
-                sqlx::query(
-                    "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
-                     update_time) VALUES (?, ?, ?, ?, ?)",
+        let post_id = post_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(
+                    async move { react_in(tx, &post_id, &member_id, reaction_type, now).await },
                 )
-                .bind(post_id)
-                .bind(member_id)
-                .bind(reaction_type.number())
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                add_counts(&mut tx, post_id, &[(count_column(reaction_type), 1)]).await?;
-                now
-            }
-            Some(row) => {
-                let old = reaction_type_from(row.try_get("reaction_type")?)?;
-                let create_time: i64 = row.try_get("create_time")?;
-                if old != reaction_type {
-                    sqlx::query(
-                        "UPDATE reactions SET reaction_type = ?, update_time = ? \
-                         WHERE post_id = ? AND member_id = ?",
-                    )
-                    .bind(reaction_type.number())
-                    .bind(now)
-                    .bind(post_id)
-                    .bind(member_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    add_counts(
-                        &mut tx,
-                        post_id,
-                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                    )
-                    .await?;
-                }
-                create_time
-            }
-        };
-        tx.commit().await?;
-        Ok(ReactionRecord {
-            post_id: post_id.to_owned(),
-            member_id: member_id.to_owned(),
-            reaction_type,
-            create_time,
-        })
+            })
+            .await
     }
 
     async fn create_comment(
@@ -275,78 +229,17 @@ impl EngagementStore for SqliteEngagementStore {
         comment: CommentRecord,
         key: Option<IdempotencyKey>,
     ) -> StoreResult<CommentRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        if let Some(key) = &key {
-            // The key first: a retry finds it and returns the first comment. (The one writer
-            // connection makes racing retries take turns.)
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
-            )
-            .bind(&key.caller)
-            .bind(&key.request_id)
-            .bind(&comment.id)
-            .bind(comment.create_time)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !claimed {
-                let first = first_comment(&mut tx, key).await?;
-                tx.commit().await?;
-                return Ok(first);
-            }
-        }
-        let mut comment = comment;
-        if let Some(parent_id) = comment.parent_id.take() {
-            let parent = fetch_comment(&mut tx, &parent_id)
-                .await?
-                .filter(|p| p.post_id == comment.post_id)
-                .ok_or(EngagementError::NotFound("comment"))?;
-            // One level of threading: a reply to a reply answers its top-level comment.
-            let top = parent.parent_id.unwrap_or(parent.id);
-            sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = ?")
-                .bind(&top)
-                .execute(&mut *tx)
-                .await?;
-            comment.parent_id = Some(top);
-        }
-        sqlx::query(
-            "INSERT INTO comments (id, post_id, member_id, text, create_time, parent_id) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&comment.id)
-        .bind(&comment.post_id)
-        .bind(&comment.member_id)
-        .bind(&comment.text)
-        .bind(comment.create_time)
-        .bind(&comment.parent_id)
-        .execute(&mut *tx)
-        .await?;
-        add_counts(&mut tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
-        tx.commit().await?;
-        Ok(comment)
+        self.db
+            .write(move |tx| Box::pin(async move { create_comment_in(tx, comment, key).await }))
+            .await
     }
 
     async fn unreact(&self, post_id: &str, member_id: &str) -> StoreResult<bool> {
-        let mut tx = self.db.writer.begin().await?;
-        let removed: Option<i64> = sqlx::query_scalar(
-            "DELETE FROM reactions WHERE post_id = ? AND member_id = ? RETURNING reaction_type",
-        )
-        .bind(post_id)
-        .bind(member_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(old) = removed {
-            add_counts(
-                &mut tx,
-                post_id,
-                &[(count_column(reaction_type_from(old)?), -1)],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(removed.is_some())
+        let post_id = post_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| Box::pin(async move { unreact_in(tx, &post_id, &member_id).await }))
+            .await
     }
 
     async fn get_comment(&self, comment_id: &str) -> StoreResult<Option<CommentRecord>> {
@@ -360,61 +253,20 @@ impl EngagementStore for SqliteEngagementStore {
         text: &str,
         now: i64,
     ) -> StoreResult<CommentRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        sqlx::query("UPDATE comments SET text = ?, update_time = ? WHERE id = ?")
-            .bind(text)
-            .bind(now)
-            .bind(comment_id)
-            .execute(&mut *tx)
-            .await?;
-        let comment = require_comment(&mut tx, comment_id).await?;
-        tx.commit().await?;
-        Ok(comment)
+        let comment_id = comment_id.to_owned();
+        let text = text.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { update_comment_text_in(tx, &comment_id, &text, now).await })
+            })
+            .await
     }
 
     async fn delete_comment(&self, comment_id: &str) -> StoreResult<u64> {
-        let mut tx = self.db.writer.begin().await?;
-        let comment = require_comment(&mut tx, comment_id).await?;
-        let replies = match &comment.parent_id {
-            None => {
-                sqlx::query(
-                    "DELETE FROM comment_reactions WHERE comment_id IN \
-                     (SELECT id FROM comments WHERE parent_id = ?)",
-                )
-                .bind(comment_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM comments WHERE parent_id = ?")
-                    .bind(comment_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            Some(parent) => {
-                sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")
-                    .bind(parent)
-                    .execute(&mut *tx)
-                    .await?;
-                0
-            }
-        };
-        sqlx::query("DELETE FROM comment_reactions WHERE comment_id = ?")
-            .bind(comment_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM comments WHERE id = ?")
-            .bind(comment_id)
-            .execute(&mut *tx)
-            .await?;
-        let removed = replies + 1;
-        add_counts(
-            &mut tx,
-            &comment.post_id,
-            &[(COMMENT_COUNT, -(removed as i64))],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(removed)
+        let comment_id = comment_id.to_owned();
+        self.db
+            .write(move |tx| Box::pin(async move { delete_comment_in(tx, &comment_id).await }))
+            .await
     }
 
     async fn react_to_comment(
@@ -424,54 +276,15 @@ impl EngagementStore for SqliteEngagementStore {
         reaction_type: ReactionType,
         now: i64,
     ) -> StoreResult<CommentRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        require_comment(&mut tx, comment_id).await?;
-        let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT reaction_type FROM comment_reactions WHERE comment_id = ? AND member_id = ?",
-        )
-        .bind(comment_id)
-        .bind(member_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match existing {
-            None => {
-                sqlx::query(
-                    "INSERT INTO comment_reactions (comment_id, member_id, reaction_type, \
-                     create_time) VALUES (?, ?, ?, ?)",
-                )
-                .bind(comment_id)
-                .bind(member_id)
-                .bind(reaction_type.number())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                add_comment_counts(&mut tx, comment_id, &[(count_column(reaction_type), 1)])
-                    .await?;
-            }
-            Some(old) => {
-                let old = reaction_type_from(old)?;
-                if old != reaction_type {
-                    sqlx::query(
-                        "UPDATE comment_reactions SET reaction_type = ? \
-                         WHERE comment_id = ? AND member_id = ?",
-                    )
-                    .bind(reaction_type.number())
-                    .bind(comment_id)
-                    .bind(member_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    add_comment_counts(
-                        &mut tx,
-                        comment_id,
-                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                    )
-                    .await?;
-                }
-            }
-        }
-        let comment = require_comment(&mut tx, comment_id).await?;
-        tx.commit().await?;
-        Ok(comment)
+        let comment_id = comment_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    react_to_comment_in(tx, &comment_id, &member_id, reaction_type, now).await
+                })
+            })
+            .await
     }
 
     async fn unreact_to_comment(
@@ -479,27 +292,13 @@ impl EngagementStore for SqliteEngagementStore {
         comment_id: &str,
         member_id: &str,
     ) -> StoreResult<CommentRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        require_comment(&mut tx, comment_id).await?;
-        let removed: Option<i64> = sqlx::query_scalar(
-            "DELETE FROM comment_reactions WHERE comment_id = ? AND member_id = ? \
-             RETURNING reaction_type",
-        )
-        .bind(comment_id)
-        .bind(member_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(old) = removed {
-            add_comment_counts(
-                &mut tx,
-                comment_id,
-                &[(count_column(reaction_type_from(old)?), -1)],
-            )
-            .await?;
-        }
-        let comment = require_comment(&mut tx, comment_id).await?;
-        tx.commit().await?;
-        Ok(comment)
+        let comment_id = comment_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { unreact_to_comment_in(tx, &comment_id, &member_id).await })
+            })
+            .await
     }
 
     async fn list_comments(
@@ -586,45 +385,15 @@ impl EngagementStore for SqliteEngagementStore {
         day: i64,
         now: i64,
     ) -> StoreResult<usize> {
-        let mut tx = self.db.writer.begin().await?;
-        let mut counted = 0;
-        for post_id in post_ids {
-            let new = sqlx::query(
-                "INSERT INTO impressions (post_id, member_id, day, create_time) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(post_id)
-            .bind(member_id)
-            .bind(day)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !new {
-                continue;
-            }
-            counted += 1;
-            // A first ever impression is always also a new one for the day.
-            let first = sqlx::query(
-                "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(member_id)
-            .bind(post_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as i64;
-            add_counts(
-                &mut tx,
-                post_id,
-                &[(IMPRESSION_COUNT, 1), (UNIQUE_VIEWER_COUNT, first)],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(counted)
+        let member_id = member_id.to_owned();
+        let post_ids = post_ids.to_vec();
+        self.db
+            .write(move |tx| {
+                Box::pin(
+                    async move { record_impressions_in(tx, &member_id, &post_ids, day, now).await },
+                )
+            })
+            .await
     }
 
     async fn list_seen_posts(
@@ -656,35 +425,9 @@ impl EngagementStore for SqliteEngagementStore {
     }
 
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let existing =
-            sqlx::query("SELECT id, create_time FROM shares WHERE post_id = ? AND member_id = ?")
-                .bind(&share.post_id)
-                .bind(&share.member_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let recorded = match existing {
-            Some(row) => ShareRecord {
-                id: row.try_get("id")?,
-                create_time: row.try_get("create_time")?,
-                ..share
-            },
-            None => {
-                sqlx::query(
-                    "INSERT INTO shares (post_id, member_id, id, create_time) VALUES (?, ?, ?, ?)",
-                )
-                .bind(&share.post_id)
-                .bind(&share.member_id)
-                .bind(&share.id)
-                .bind(share.create_time)
-                .execute(&mut *tx)
-                .await?;
-                add_counts(&mut tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
-                share
-            }
-        };
-        tx.commit().await?;
-        Ok(recorded)
+        self.db
+            .write(move |tx| Box::pin(async move { record_share_in(tx, share).await }))
+            .await
     }
 
     async fn batch_get_post_stats(&self, post_ids: &[String]) -> StoreResult<Vec<PostStatsRecord>> {
@@ -925,4 +668,364 @@ fn bind_activity<'q>(
         query = query.bind(since).bind(limit);
     }
     query.bind(limit)
+}
+
+// The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
+
+async fn react_in(
+    tx: &mut SqliteConnection,
+    post_id: &str,
+    member_id: &str,
+    reaction_type: ReactionType,
+    now: i64,
+) -> StoreResult<ReactionRecord> {
+    let existing = sqlx::query(
+        "SELECT reaction_type, create_time FROM reactions WHERE post_id = ? AND member_id = ?",
+    )
+    .bind(post_id)
+    .bind(member_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let create_time = match existing {
+        None => {
+            sqlx::query(
+                "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
+                     update_time) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(post_id)
+            .bind(member_id)
+            .bind(reaction_type.number())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            add_counts(&mut *tx, post_id, &[(count_column(reaction_type), 1)]).await?;
+            now
+        }
+        Some(row) => {
+            let old = reaction_type_from(row.try_get("reaction_type")?)?;
+            let create_time: i64 = row.try_get("create_time")?;
+            if old != reaction_type {
+                sqlx::query(
+                    "UPDATE reactions SET reaction_type = ?, update_time = ? \
+                         WHERE post_id = ? AND member_id = ?",
+                )
+                .bind(reaction_type.number())
+                .bind(now)
+                .bind(post_id)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+                add_counts(
+                    &mut *tx,
+                    post_id,
+                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                )
+                .await?;
+            }
+            create_time
+        }
+    };
+    Ok(ReactionRecord {
+        post_id: post_id.to_owned(),
+        member_id: member_id.to_owned(),
+        reaction_type,
+        create_time,
+    })
+}
+
+async fn create_comment_in(
+    tx: &mut SqliteConnection,
+    comment: CommentRecord,
+    key: Option<IdempotencyKey>,
+) -> StoreResult<CommentRecord> {
+    if let Some(key) = &key {
+        // The key first: a retry finds it and returns the first comment. (The one writer
+        // connection makes racing retries take turns.)
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
+        )
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .bind(&comment.id)
+        .bind(comment.create_time)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            let first = first_comment(&mut *tx, key).await?;
+            return Ok(first);
+        }
+    }
+    let mut comment = comment;
+    if let Some(parent_id) = comment.parent_id.take() {
+        let parent = fetch_comment(&mut *tx, &parent_id)
+            .await?
+            .filter(|p| p.post_id == comment.post_id)
+            .ok_or(EngagementError::NotFound("comment"))?;
+        // One level of threading: a reply to a reply answers its top-level comment.
+        let top = parent.parent_id.unwrap_or(parent.id);
+        sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = ?")
+            .bind(&top)
+            .execute(&mut *tx)
+            .await?;
+        comment.parent_id = Some(top);
+    }
+    sqlx::query(
+        "INSERT INTO comments (id, post_id, member_id, text, create_time, parent_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&comment.id)
+    .bind(&comment.post_id)
+    .bind(&comment.member_id)
+    .bind(&comment.text)
+    .bind(comment.create_time)
+    .bind(&comment.parent_id)
+    .execute(&mut *tx)
+    .await?;
+    add_counts(&mut *tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
+    Ok(comment)
+}
+
+async fn unreact_in(
+    tx: &mut SqliteConnection,
+    post_id: &str,
+    member_id: &str,
+) -> StoreResult<bool> {
+    let removed: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM reactions WHERE post_id = ? AND member_id = ? RETURNING reaction_type",
+    )
+    .bind(post_id)
+    .bind(member_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(old) = removed {
+        add_counts(
+            &mut *tx,
+            post_id,
+            &[(count_column(reaction_type_from(old)?), -1)],
+        )
+        .await?;
+    }
+    Ok(removed.is_some())
+}
+
+async fn update_comment_text_in(
+    tx: &mut SqliteConnection,
+    comment_id: &str,
+    text: &str,
+    now: i64,
+) -> StoreResult<CommentRecord> {
+    sqlx::query("UPDATE comments SET text = ?, update_time = ? WHERE id = ?")
+        .bind(text)
+        .bind(now)
+        .bind(comment_id)
+        .execute(&mut *tx)
+        .await?;
+    let comment = require_comment(&mut *tx, comment_id).await?;
+    Ok(comment)
+}
+
+async fn delete_comment_in(tx: &mut SqliteConnection, comment_id: &str) -> StoreResult<u64> {
+    let comment = require_comment(&mut *tx, comment_id).await?;
+    let replies = match &comment.parent_id {
+        None => {
+            sqlx::query(
+                "DELETE FROM comment_reactions WHERE comment_id IN \
+                     (SELECT id FROM comments WHERE parent_id = ?)",
+            )
+            .bind(comment_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM comments WHERE parent_id = ?")
+                .bind(comment_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }
+        Some(parent) => {
+            sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")
+                .bind(parent)
+                .execute(&mut *tx)
+                .await?;
+            0
+        }
+    };
+    sqlx::query("DELETE FROM comment_reactions WHERE comment_id = ?")
+        .bind(comment_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM comments WHERE id = ?")
+        .bind(comment_id)
+        .execute(&mut *tx)
+        .await?;
+    let removed = replies + 1;
+    add_counts(
+        &mut *tx,
+        &comment.post_id,
+        &[(COMMENT_COUNT, -(removed as i64))],
+    )
+    .await?;
+    Ok(removed)
+}
+
+async fn react_to_comment_in(
+    tx: &mut SqliteConnection,
+    comment_id: &str,
+    member_id: &str,
+    reaction_type: ReactionType,
+    now: i64,
+) -> StoreResult<CommentRecord> {
+    require_comment(&mut *tx, comment_id).await?;
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT reaction_type FROM comment_reactions WHERE comment_id = ? AND member_id = ?",
+    )
+    .bind(comment_id)
+    .bind(member_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match existing {
+        None => {
+            sqlx::query(
+                "INSERT INTO comment_reactions (comment_id, member_id, reaction_type, \
+                     create_time) VALUES (?, ?, ?, ?)",
+            )
+            .bind(comment_id)
+            .bind(member_id)
+            .bind(reaction_type.number())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            add_comment_counts(&mut *tx, comment_id, &[(count_column(reaction_type), 1)]).await?;
+        }
+        Some(old) => {
+            let old = reaction_type_from(old)?;
+            if old != reaction_type {
+                sqlx::query(
+                    "UPDATE comment_reactions SET reaction_type = ? \
+                         WHERE comment_id = ? AND member_id = ?",
+                )
+                .bind(reaction_type.number())
+                .bind(comment_id)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+                add_comment_counts(
+                    &mut *tx,
+                    comment_id,
+                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                )
+                .await?;
+            }
+        }
+    }
+    let comment = require_comment(&mut *tx, comment_id).await?;
+    Ok(comment)
+}
+
+async fn unreact_to_comment_in(
+    tx: &mut SqliteConnection,
+    comment_id: &str,
+    member_id: &str,
+) -> StoreResult<CommentRecord> {
+    require_comment(&mut *tx, comment_id).await?;
+    let removed: Option<i64> = sqlx::query_scalar(
+        "DELETE FROM comment_reactions WHERE comment_id = ? AND member_id = ? \
+             RETURNING reaction_type",
+    )
+    .bind(comment_id)
+    .bind(member_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(old) = removed {
+        add_comment_counts(
+            &mut *tx,
+            comment_id,
+            &[(count_column(reaction_type_from(old)?), -1)],
+        )
+        .await?;
+    }
+    let comment = require_comment(&mut *tx, comment_id).await?;
+    Ok(comment)
+}
+
+async fn record_impressions_in(
+    tx: &mut SqliteConnection,
+    member_id: &str,
+    post_ids: &[String],
+    day: i64,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut counted = 0;
+    for post_id in post_ids {
+        let new = sqlx::query(
+            "INSERT INTO impressions (post_id, member_id, day, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(post_id)
+        .bind(member_id)
+        .bind(day)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !new {
+            continue;
+        }
+        counted += 1;
+        // A first ever impression is always also a new one for the day.
+        let first = sqlx::query(
+            "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+        )
+        .bind(member_id)
+        .bind(post_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
+        add_counts(
+            &mut *tx,
+            post_id,
+            &[(IMPRESSION_COUNT, 1), (UNIQUE_VIEWER_COUNT, first)],
+        )
+        .await?;
+    }
+    Ok(counted)
+}
+
+async fn record_share_in(
+    tx: &mut SqliteConnection,
+    share: ShareRecord,
+) -> StoreResult<ShareRecord> {
+    let existing =
+        sqlx::query("SELECT id, create_time FROM shares WHERE post_id = ? AND member_id = ?")
+            .bind(&share.post_id)
+            .bind(&share.member_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let recorded = match existing {
+        Some(row) => ShareRecord {
+            id: row.try_get("id")?,
+            create_time: row.try_get("create_time")?,
+            ..share
+        },
+        None => {
+            sqlx::query(
+                "INSERT INTO shares (post_id, member_id, id, create_time) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&share.post_id)
+            .bind(&share.member_id)
+            .bind(&share.id)
+            .bind(share.create_time)
+            .execute(&mut *tx)
+            .await?;
+            add_counts(&mut *tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
+            share
+        }
+    };
+    Ok(recorded)
 }

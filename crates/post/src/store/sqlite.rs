@@ -7,7 +7,7 @@ use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
 use pronet_common::time::now_micros;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite};
+use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::{mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult};
 use crate::domain::{
@@ -50,33 +50,6 @@ impl SqlitePostStore {
 
     pub async fn close(&self) {
         self.db.close().await;
-    }
-
-    /// The post first created with `key`, whose transaction has committed.
-    async fn replay(&self, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
-        let resource_id: String = sqlx::query_scalar(
-            "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .fetch_optional(&self.db.reader)
-        .await?
-        .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
-        // Deleted or not: a retry gets the first result.
-        let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
-            .bind(&resource_id)
-            .fetch_optional(&self.db.reader)
-            .await?
-            .as_ref()
-            .map(post_from_row)
-            .transpose()?
-            .ok_or_else(|| {
-                PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
-            })?;
-        Ok(CreatedPost {
-            post,
-            replayed: true,
-        })
     }
 }
 
@@ -196,58 +169,12 @@ impl PostStore for SqlitePostStore {
         post: PostRecord,
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<CreatedPost> {
-        // One writer connection: transactions never interleave, so a key found taken here was
-        // committed, with its post, by an earlier one.
-        let mut tx = self.db.writer.begin().await?;
-        if let Some(key) = key {
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
-            )
-            .bind(&key.caller)
-            .bind(&key.request_id)
-            .bind(&post.id)
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !claimed {
-                tx.rollback().await?;
-                return self.replay(key).await;
-            }
-        }
-        sqlx::query(
-            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time, \
-             reshare_of, mentioned_members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&post.id)
-        .bind(&post.author_id)
-        .bind(&post.text)
-        .bind(post.visibility.as_i64())
-        .bind(json_list(&post.hashtags))
-        .bind(json_list(&post.mentions))
-        .bind(post.create_time)
-        .bind(&post.reshare_of)
-        .bind(mentions_to_json(&post.mentioned_members))
-        .execute(&mut *tx)
-        .await?;
-        for hashtag in &post.hashtags {
-            sqlx::query(
-                "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(hashtag)
-            .bind(post.create_time)
-            .bind(&post.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(CreatedPost {
-            post,
-            replayed: false,
-        })
+        // Writes run one at a time on the writer connection, so a key found taken here was
+        // written, with its post, by an earlier write (committed before or with this one).
+        let key = key.cloned();
+        self.db
+            .write(move |tx| Box::pin(async move { create_post_in(tx, post, key.as_ref()).await }))
+            .await
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
@@ -341,62 +268,18 @@ impl PostStore for SqlitePostStore {
 
     async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool> {
         // One writer connection: the check in the UPDATE cannot race another delete.
-        let mut tx = self.db.writer.begin().await?;
-        let deleted =
-            sqlx::query("UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL")
-                .bind(delete_time)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-        if deleted {
-            sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(deleted)
+        let id = id.to_owned();
+        self.db
+            .write(move |tx| Box::pin(async move { delete_post_in(tx, &id, delete_time).await }))
+            .await
     }
 
     async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
-        let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
-               update_time = ? \
-             WHERE id = ? AND delete_time IS NULL RETURNING {POST_COLUMNS}"
-        ))
-        .bind(&edit.text)
-        .bind(json_list(&edit.hashtags))
-        .bind(json_list(&edit.mentions))
-        .bind(mentions_to_json(&edit.mentioned_members))
-        .bind(edit.update_time)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let post = post_from_row(&row)?;
-        sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for hashtag in &post.hashtags {
-            sqlx::query(
-                "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(hashtag)
-            .bind(post.create_time)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Some(post))
+        let id = id.to_owned();
+        let edit = edit.clone();
+        self.db
+            .write(move |tx| Box::pin(async move { update_post_in(tx, &id, &edit).await }))
+            .await
     }
 
     async fn list_posts_by_hashtag(
@@ -541,4 +424,150 @@ impl SqlitePostStore {
         }
         Ok(out)
     }
+}
+
+// The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
+
+/// The post first created with `key`, read on the writer connection: the write that created
+/// it may share this write's transaction.
+async fn replay_in(tx: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
+    let resource_id: String = sqlx::query_scalar(
+        "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
+    )
+    .bind(&key.caller)
+    .bind(&key.request_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
+    // Deleted or not: a retry gets the first result.
+    let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
+        .bind(&resource_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(post_from_row)
+        .transpose()?
+        .ok_or_else(|| {
+            PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
+        })?;
+    Ok(CreatedPost {
+        post,
+        replayed: true,
+    })
+}
+
+async fn create_post_in(
+    tx: &mut SqliteConnection,
+    post: PostRecord,
+    key: Option<&IdempotencyKey>,
+) -> StoreResult<CreatedPost> {
+    if let Some(key) = key {
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
+        )
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .bind(&post.id)
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            return replay_in(tx, key).await;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time, \
+             reshare_of, mentioned_members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&post.id)
+    .bind(&post.author_id)
+    .bind(&post.text)
+    .bind(post.visibility.as_i64())
+    .bind(json_list(&post.hashtags))
+    .bind(json_list(&post.mentions))
+    .bind(post.create_time)
+    .bind(&post.reshare_of)
+    .bind(mentions_to_json(&post.mentioned_members))
+    .execute(&mut *tx)
+    .await?;
+    for hashtag in &post.hashtags {
+        sqlx::query(
+            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
+                 VALUES (?, ?, ?)",
+        )
+        .bind(hashtag)
+        .bind(post.create_time)
+        .bind(&post.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(CreatedPost {
+        post,
+        replayed: false,
+    })
+}
+
+async fn delete_post_in(
+    tx: &mut SqliteConnection,
+    id: &str,
+    delete_time: i64,
+) -> StoreResult<bool> {
+    let deleted =
+        sqlx::query("UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL")
+            .bind(delete_time)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    if deleted {
+        sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(deleted)
+}
+
+async fn update_post_in(
+    tx: &mut SqliteConnection,
+    id: &str,
+    edit: &PostEdit,
+) -> StoreResult<Option<PostRecord>> {
+    let row = sqlx::query(&format!(
+        "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
+               update_time = ? \
+             WHERE id = ? AND delete_time IS NULL RETURNING {POST_COLUMNS}"
+    ))
+    .bind(&edit.text)
+    .bind(json_list(&edit.hashtags))
+    .bind(json_list(&edit.mentions))
+    .bind(mentions_to_json(&edit.mentioned_members))
+    .bind(edit.update_time)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let post = post_from_row(&row)?;
+    sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for hashtag in &post.hashtags {
+        sqlx::query(
+            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
+                 VALUES (?, ?, ?)",
+        )
+        .bind(hashtag)
+        .bind(post.create_time)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(Some(post))
 }
