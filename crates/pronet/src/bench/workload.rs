@@ -31,6 +31,16 @@ pub enum Mix {
     Dsb,
     /// 50% GetFeed, 20% RecordImpressions of 10 posts, 20% React, 5% CreateComment, 5% CreatePost.
     Linkedin,
+    /// React only (a random type on a popular public post): the write path of engagement.
+    React,
+    /// CreateComment only.
+    Comment,
+    /// RecordImpressions of 10 posts only.
+    Impressions,
+    /// CreatePost only.
+    Post,
+    /// BatchGetPostStats of 1,000 posts, as the feed asks (service token, no viewer).
+    Stats,
 }
 
 /// One request of a mix.
@@ -43,7 +53,11 @@ enum Op {
     RecordImpressions,
     React,
     CreateComment,
+    BatchGetPostStats,
 }
+
+/// Posts per BatchGetPostStats in the `stats` mix.
+const STATS_BATCH: usize = 1000;
 
 impl Mix {
     /// The op for a roll in `0..100`.
@@ -63,11 +77,21 @@ impl Mix {
                 90..95 => Op::CreateComment,
                 _ => Op::CreatePost,
             },
+            Mix::React => Op::React,
+            Mix::Comment => Op::CreateComment,
+            Mix::Impressions => Op::RecordImpressions,
+            Mix::Post => Op::CreatePost,
+            Mix::Stats => Op::BatchGetPostStats,
         }
     }
 
-    fn needs_posts(self) -> bool {
-        self == Mix::Linkedin
+    /// How many distinct public posts the mix needs to pick from.
+    fn posts_needed(self) -> usize {
+        match self {
+            Mix::Linkedin | Mix::React | Mix::Comment | Mix::Impressions => 1,
+            Mix::Stats => STATS_BATCH,
+            Mix::Health | Mix::Feed | Mix::Dsb | Mix::Post => 0,
+        }
     }
 }
 
@@ -103,6 +127,8 @@ pub struct Workload {
     members: Vec<String>,
     tokens: Vec<String>,
     posts: Vec<String>,
+    /// For service-only calls (the stats mix).
+    service_token: String,
     /// Zipf exponent of member draws; 0 draws uniformly.
     skew: f64,
     seed: u64,
@@ -155,27 +181,40 @@ impl Workload {
             .map(|m| auth.member_token(m, TOKEN_TTL))
             .collect::<Result<Vec<_>, _>>()
             .map_err(anyhow::Error::msg)?;
+        let service_token = auth
+            .service_token("feed", TOKEN_TTL)
+            .map_err(anyhow::Error::msg)?;
         let mut w = Self {
             mix,
             conns,
             members,
             tokens,
             posts: Vec::new(),
+            service_token,
             skew,
             seed,
         };
-        if mix.needs_posts() {
-            w.posts = w.public_posts(64).await?;
-            anyhow::ensure!(!w.posts.is_empty(), "no public posts found to engage with");
+        let needed = mix.posts_needed();
+        if needed > 0 {
+            w.posts = w.public_posts(64, needed).await?;
+            anyhow::ensure!(
+                w.posts.len() >= needed,
+                "found {} public posts to engage with, the mix needs {needed}",
+                w.posts.len()
+            );
         }
         Ok(w)
     }
 
-    /// Public posts of the first members (the popular ones, in seeded and demo networks).
-    async fn public_posts(&self, authors: usize) -> anyhow::Result<Vec<String>> {
+    /// Public posts of the first members (the popular ones, in seeded and demo networks): of
+    /// at least `authors` members, more until `at_least` posts are found.
+    async fn public_posts(&self, authors: usize, at_least: usize) -> anyhow::Result<Vec<String>> {
         let mut client = self.conns[0].posts.clone();
         let mut found = Vec::new();
-        for (member, token) in self.members.iter().zip(&self.tokens).take(authors) {
+        for (i, (member, token)) in self.members.iter().zip(&self.tokens).enumerate() {
+            if i >= authors && found.len() >= at_least {
+                break;
+            }
             let page = client
                 .list_posts_by_author(with_token(
                     ppb::ListPostsByAuthorRequest {
@@ -299,6 +338,23 @@ impl Workload {
                     ))
                     .await
                     .map(|_| ()),
+                Op::BatchGetPostStats => {
+                    let start = rng.below(self.posts.len());
+                    let post_ids = (0..STATS_BATCH)
+                        .map(|i| self.posts[(start + i) % self.posts.len()].clone())
+                        .collect();
+                    c.engagement
+                        .clone()
+                        .batch_get_post_stats(with_token(
+                            epb::BatchGetPostStatsRequest {
+                                post_ids,
+                                viewer_id: String::new(),
+                            },
+                            &self.service_token,
+                        ))
+                        .await
+                        .map(|_| ())
+                }
                 Op::CreateComment => c
                     .engagement
                     .clone()
@@ -335,5 +391,10 @@ mod tests {
         assert_eq!(count(Mix::Linkedin, Op::React), 20);
         assert_eq!(count(Mix::Linkedin, Op::CreateComment), 5);
         assert_eq!(count(Mix::Linkedin, Op::CreatePost), 5);
+        assert_eq!(count(Mix::React, Op::React), 100);
+        assert_eq!(count(Mix::Comment, Op::CreateComment), 100);
+        assert_eq!(count(Mix::Impressions, Op::RecordImpressions), 100);
+        assert_eq!(count(Mix::Post, Op::CreatePost), 100);
+        assert_eq!(count(Mix::Stats, Op::BatchGetPostStats), 100);
     }
 }
