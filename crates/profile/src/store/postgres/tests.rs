@@ -15,6 +15,9 @@ fn fields(handle: &str) -> ProfileFields {
         location: String::new(),
         industry: String::new(),
         skills: Vec::new(),
+        positions: Vec::new(),
+        education: Vec::new(),
+        open_to_work: false,
     }
 }
 
