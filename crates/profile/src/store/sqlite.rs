@@ -281,7 +281,11 @@ async fn write_index_rows(
         if keys.is_empty() {
             continue;
         }
-        let values = vec!["(?1, ?)"; keys.len()].join(", ");
+        // Numbered throughout: sqlx counts anonymous `?` apart from numbered ones.
+        let values = (2..keys.len() + 2)
+            .map(|i| format!("(?1, ?{i})"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!("INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES {values}");
         let mut q = sqlx::query(&sql).bind(id);
         for k in keys {
