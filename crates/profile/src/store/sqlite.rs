@@ -1274,10 +1274,12 @@ impl ProfileStore for SqliteProfileStore {
             q.fetch_all(&mut *tx).await?
         } else {
             // bm25 is lower for better matches; weights in column order: headline, skills,
-            // positions, summary.
+            // positions, summary. CROSS JOIN keeps the full-text index driving: filters are
+            // then probes per match, never one full-text lookup per filtered profile.
             let sql = format!(
                 "SELECT p.id, p.update_time, -bm25(profile_search, 4.0, 2.0, 2.0, 1.0) AS relevance \
-                 FROM profile_search JOIN profiles p ON p.search_docid = profile_search.rowid \
+                 FROM profile_search CROSS JOIN profiles p \
+                 ON p.search_docid = profile_search.rowid \
                  WHERE profile_search MATCH ?{filters} \
                  ORDER BY relevance DESC, p.id LIMIT {cap}"
             );
