@@ -571,7 +571,7 @@ async fn suggestions_rank_second_degree_members_and_page_through() {
     assert_eq!(s.member_id, dee.id);
     // 1 mutual (10) + shared company (30) + shared industry (10).
     assert_eq!(s.score, 50);
-    assert_eq!(s.mutual_member_ids, [bob.id.clone()]);
+    assert_eq!(s.mutual_member_ids, std::slice::from_ref(&bob.id));
     let texts: Vec<&str> = s.reasons.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(
         texts,
