@@ -91,6 +91,12 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     ("Unfollow",                 [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("RemoveConnection",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("DeletePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    // A member asks for their own suggestions; anyone searches as themself.
+    ("SuggestConnections",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("SearchProfiles",           [UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK,     OK,     DENIED]),
+    // Bulk loads are for services only.
+    ("ImportConnections",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("ImportProfiles",           [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     // Probes and discovery stay open.
     ("Health",                   [OK,     OK,     OK,     OK,     OK,     OK,     OK]),
 ];
@@ -671,6 +677,57 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                     prpb::RemoveConnectionRequest {
                         member_id: me,
                         connection_id: f.other.id.clone(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "SuggestConnections" => code(
+            profiles
+                .suggest_connections(request(
+                    prpb::SuggestConnectionsRequest {
+                        member_id: me,
+                        page_size: 5,
+                        page_token: String::new(),
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "SearchProfiles" => code(
+            profiles
+                .search_profiles(request(
+                    prpb::SearchProfilesRequest {
+                        query: "matrix".into(),
+                        ..Default::default()
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ImportConnections" => code(
+            profiles
+                .import_connections(request(
+                    prpb::ImportConnectionsRequest {
+                        pairs: vec![prpb::ConnectionPair {
+                            member_id: f.other.id.clone(),
+                            other_id: f.third.id.clone(),
+                        }],
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ImportProfiles" => code(
+            profiles
+                .import_profiles(request(
+                    prpb::ImportProfilesRequest {
+                        profiles: vec![prpb::Profile {
+                            id: pronet_common::ids::new_id(),
+                            handle: format!("imp_{}", &pronet_common::ids::new_id()[20..]),
+                            display_name: "Imported Member".into(),
+                            ..Default::default()
+                        }],
                     },
                     t,
                 ))

@@ -243,6 +243,9 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
                 update_time: ts(b),
                 connection_count: 0,
                 follower_count: 0,
+                positions: Vec::new(),
+                education: Vec::new(),
+                open_to_work: a % 2 == 0,
             }),
             request_id: String::new(),
         }

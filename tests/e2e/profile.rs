@@ -504,3 +504,267 @@ async fn create_retried_with_its_request_id_returns_the_first_result() {
         .posts;
     assert_eq!(listed.len(), 1);
 }
+
+/// Sets a member's current company (and industry), through UpdateProfile.
+async fn works_at(app: &crate::helpers::TestApp, who: &crate::helpers::Member, company: &str) {
+    app.profiles
+        .clone()
+        .update_profile(app.req(
+            who,
+            pb::UpdateProfileRequest {
+                profile: Some(pb::Profile {
+                    id: who.id.clone(),
+                    positions: vec![pb::Position {
+                        title: "Engineer".into(),
+                        company: company.into(),
+                        start: Some(pb::YearMonth {
+                            year: 2021,
+                            month: 4,
+                        }),
+                        end: None,
+                        current: true,
+                    }],
+                    industry: "Software".into(),
+                    open_to_work: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["positions".into(), "industry".into(), "open_to_work".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn suggestions_rank_second_degree_members_and_page_through() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada_s").await;
+    let bob = app.member("bob_s").await;
+    let cyd = app.member("cyd_s").await;
+    let dee = app.member("dee_s").await;
+    app.connect(&ada, &bob).await;
+    app.connect(&bob, &cyd).await;
+    app.connect(&bob, &dee).await;
+    works_at(&app, &ada, "Acme").await;
+    works_at(&app, &dee, "acme").await;
+    let mut c = app.profiles.clone();
+    let page = |token: String| {
+        app.req(
+            &ada,
+            pb::SuggestConnectionsRequest {
+                member_id: ada.id.clone(),
+                page_size: 1,
+                page_token: token,
+            },
+        )
+    };
+    let first = c
+        .suggest_connections(page(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let s = &first.suggestions[0];
+    assert_eq!(s.member_id, dee.id);
+    // 1 mutual (10) + shared company (30) + shared industry (10).
+    assert_eq!(s.score, 50);
+    assert_eq!(s.mutual_member_ids, std::slice::from_ref(&bob.id));
+    let texts: Vec<&str> = s.reasons.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["1 mutual connection", "also at Acme", "also in Software"]
+    );
+    assert_eq!(
+        s.reasons[1].kind,
+        pb::SuggestionReasonKind::SharedCompany as i32
+    );
+    let second = c
+        .suggest_connections(page(first.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.suggestions[0].member_id, cyd.id);
+    let third = c
+        .suggest_connections(page(second.next_page_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(third.suggestions.is_empty());
+    assert_eq!(third.next_page_token, "");
+
+    // Another member may not ask for ada's suggestions.
+    let err = c
+        .suggest_connections(app.req(
+            &bob,
+            pb::SuggestConnectionsRequest {
+                member_id: ada.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    // GetProfile tells ada how far dee is.
+    let got = c
+        .get_profile(app.req(
+            &ada,
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId(dee.id.clone())),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let ctx = got.viewer_context.unwrap();
+    assert_eq!(ctx.degree, pb::ConnectionDegree::Second as i32);
+    assert_eq!(ctx.mutual_connection_count, 1);
+    assert_eq!(got.profile.unwrap().positions[0].company, "acme");
+}
+
+#[tokio::test]
+async fn search_ranks_by_relevance_then_network_and_hides_blocked_members() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    // Every helper member's headline is "<handle> at Acme" with the skill Rust.
+    let rec = app.member("recruiter").await;
+    let near = app.member("near_one").await;
+    let far = app.member("far_one").await;
+    let foe = app.member("foe_one").await;
+    app.connect(&rec, &near).await;
+    app.profiles
+        .clone()
+        .block_member(app.req(
+            &foe,
+            pb::BlockMemberRequest {
+                member_id: foe.id.clone(),
+                blocked_id: rec.id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    works_at(&app, &far, "Globex").await;
+    let mut c = app.profiles.clone();
+    let search = |query: &str, filters: Option<pb::SearchFilters>| {
+        app.req(
+            &rec,
+            pb::SearchProfilesRequest {
+                query: query.into(),
+                filters,
+                page_size: 10,
+                page_token: String::new(),
+            },
+        )
+    };
+    let got = c
+        .search_profiles(search("ACME", None))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = got
+        .results
+        .iter()
+        .map(|r| r.profile.as_ref().unwrap().id.as_str())
+        .collect();
+    // Same relevance: the connection comes first; the blocker and the searcher never show.
+    assert_eq!(ids, [near.id.as_str(), far.id.as_str()]);
+    assert_eq!(got.results[0].degree, pb::ConnectionDegree::First as i32);
+    assert_eq!(
+        got.results[1].degree,
+        pb::ConnectionDegree::OutOfNetwork as i32
+    );
+    assert!(
+        got.results[0].highlights[0].contains("[Acme]"),
+        "{:?}",
+        got.results[0].highlights
+    );
+    // Filters alone: current company, open to work.
+    let got = c
+        .search_profiles(search(
+            "",
+            Some(pb::SearchFilters {
+                current_company: " GLOBEX ".into(),
+                open_to_work: true,
+                skills: vec!["rust".into()],
+                ..Default::default()
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.results.len(), 1);
+    assert_eq!(got.results[0].profile.as_ref().unwrap().id, far.id);
+    assert!(got.results[0].highlights.is_empty());
+    let err = c.search_profiles(search("", None)).await.unwrap_err();
+    crate::helpers::assert_bad_request(&err, &["query"]);
+}
+
+#[tokio::test]
+async fn imports_connect_many_pairs_for_services() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let mut c = app.profiles.clone();
+    let ids: Vec<String> = (0..30).map(|i| format!("imp{i:03}")).collect();
+    let got = c
+        .import_profiles(
+            app.service_req(pb::ImportProfilesRequest {
+                profiles: ids
+                    .iter()
+                    .map(|id| pb::Profile {
+                        id: id.clone(),
+                        handle: id.clone(),
+                        display_name: format!("Imported {id}"),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.created_count, got.skipped_count), (30, 0));
+    // Everyone with imp000, once, plus a self pair and an unknown member.
+    let mut pairs: Vec<pb::ConnectionPair> = ids[1..]
+        .iter()
+        .map(|id| pb::ConnectionPair {
+            member_id: ids[0].clone(),
+            other_id: id.clone(),
+        })
+        .collect();
+    pairs.push(pb::ConnectionPair {
+        member_id: ids[1].clone(),
+        other_id: ids[1].clone(),
+    });
+    pairs.push(pb::ConnectionPair {
+        member_id: ids[1].clone(),
+        other_id: "nobody".into(),
+    });
+    let got = c
+        .import_connections(app.service_req(pb::ImportConnectionsRequest { pairs }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.created_count, got.skipped_count), (29, 2));
+    let hub = c
+        .get_profile(app.service_req(pb::GetProfileRequest {
+            lookup: Some(pb::get_profile_request::Lookup::MemberId(ids[0].clone())),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(hub.connection_count, 29);
+    let err = c
+        .import_connections(app.service_req(pb::ImportConnectionsRequest {
+            pairs: vec![pb::ConnectionPair::default(); 10_001],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}

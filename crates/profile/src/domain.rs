@@ -30,6 +30,55 @@ pub mod limits {
     pub const DEGREE_EXPANSION_CAP: usize = 5000;
     /// How many mutual connections a degree answer names.
     pub const MAX_MUTUAL_IDS: usize = 5;
+    pub const POSITION_TITLE: TextRule = TextRule::single_line(1, 100);
+    pub const COMPANY: TextRule = TextRule::single_line(1, 100);
+    pub const MAX_POSITIONS: usize = 30;
+    pub const SCHOOL: TextRule = TextRule::single_line(1, 100);
+    pub const DEGREE: TextRule = TextRule::single_line(0, 100);
+    pub const FIELD_OF_STUDY: TextRule = TextRule::single_line(0, 100);
+    pub const MAX_EDUCATION: usize = 20;
+    pub const MIN_YEAR: i32 = 1900;
+    pub const MAX_YEAR: i32 = 2100;
+    /// SuggestConnections expands at most this many of the member's connections (the most
+    /// recent), so a hub costs what an ordinary member does.
+    pub const SUGGESTION_EXPANSION_CAP: usize = 1000;
+    /// ... and at most this many connections of each (the most recent).
+    pub const SUGGESTION_FANOUT_CAP: usize = 200;
+    /// Members with the most mutual connections that are scored; paging ends there.
+    pub const SUGGESTION_CANDIDATE_CAP: usize = 300;
+    pub const SUGGESTION_DEFAULT_PAGE_SIZE: usize = 20;
+    pub const SUGGESTION_MAX_PAGE_SIZE: usize = 100;
+    /// Score weights of a suggestion.
+    pub const SCORE_PER_MUTUAL: i64 = 10;
+    pub const SCORE_SHARED_COMPANY: i64 = 30;
+    pub const SCORE_SHARED_SCHOOL: i64 = 20;
+    pub const SCORE_SHARED_INDUSTRY: i64 = 10;
+    pub const SEARCH_QUERY_MAX_CHARS: usize = 200;
+    /// Words of a query that count; more are refused.
+    pub const SEARCH_MAX_TERMS: usize = 16;
+    pub const SEARCH_MAX_SKILLS: usize = 10;
+    pub const SEARCH_FILTER_TEXT: TextRule = TextRule::single_line(0, 100);
+    /// Matches ranked per search (best text matches, or most recent without a query).
+    pub const SEARCH_CANDIDATE_CAP: usize = 200;
+    /// Relevance bands of the search ranking.
+    pub const SEARCH_RELEVANCE_BANDS: f64 = 4.0;
+    pub const SEARCH_DEFAULT_PAGE_SIZE: usize = 20;
+    pub const SEARCH_MAX_PAGE_SIZE: usize = 100;
+    pub const MAX_IMPORT_CONNECTIONS: usize = 10_000;
+    pub const MAX_IMPORT_PROFILES: usize = 1000;
+}
+
+/// The key texts are compared by: Unicode NFC, trimmed, inner whitespace collapsed to one
+/// space, lowercased (Unicode lowercase, which folds case for every script we expect).
+pub fn canonical_key(raw: &str) -> String {
+    display_spelling(raw).to_lowercase()
+}
+
+/// How a text is shown once canonicalized: NFC, trimmed, inner whitespace collapsed.
+pub fn display_spelling(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfc: String = raw.nfc().collect();
+    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A member handle: 3..30 characters of `a-z`, `0-9`, `_`, `-`; compared ignoring case.
@@ -66,19 +115,240 @@ impl Handle {
     }
 }
 
-/// Skills with case-insensitive duplicates merged, first spelling kept.
+/// Skills with duplicates (same [`canonical_key`]) merged, the first spelling kept (trimmed,
+/// inner whitespace collapsed).
 pub fn parse_skills(raw: &[String]) -> Result<Vec<String>, String> {
     check_count(raw.len(), limits::MAX_SKILLS)?;
     let mut skills: Vec<String> = Vec::with_capacity(raw.len());
+    let mut keys: Vec<String> = Vec::with_capacity(raw.len());
     for (i, skill) in raw.iter().enumerate() {
         let skill = limits::SKILL
             .parse(skill)
             .map_err(|e| format!("[{i}] {e}"))?;
-        if !skills.iter().any(|s| s.eq_ignore_ascii_case(&skill)) {
-            skills.push(skill);
+        let key = canonical_key(&skill);
+        if !keys.contains(&key) {
+            keys.push(key);
+            skills.push(display_spelling(&skill));
         }
     }
     Ok(skills)
+}
+
+/// A month of a year.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct YearMonth {
+    pub year: i32,
+    pub month: i32,
+}
+
+impl YearMonth {
+    pub fn parse(year: i32, month: i32) -> Result<Self, String> {
+        check_year(year)?;
+        if !(1..=12).contains(&month) {
+            return Err(format!("month must be 1..12, got {month}"));
+        }
+        Ok(Self { year, month })
+    }
+}
+
+fn check_year(year: i32) -> Result<(), String> {
+    if !(limits::MIN_YEAR..=limits::MAX_YEAR).contains(&year) {
+        return Err(format!(
+            "year must be {}..{}, got {year}",
+            limits::MIN_YEAR,
+            limits::MAX_YEAR
+        ));
+    }
+    Ok(())
+}
+
+/// A position, valid: start set, end (if any) not before start, no end when current.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub title: String,
+    pub company: String,
+    pub start: YearMonth,
+    pub end: Option<YearMonth>,
+    pub current: bool,
+}
+
+/// The raw parts of a position as a client sends them.
+pub struct RawPosition<'a> {
+    pub title: &'a str,
+    pub company: &'a str,
+    pub start: Option<(i32, i32)>,
+    pub end: Option<(i32, i32)>,
+    pub current: bool,
+}
+
+impl Position {
+    /// Checks one position; violations as `(field under the position, description)`.
+    pub fn parse(raw: RawPosition<'_>) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let mut check = |field: &'static str, r: Result<String, String>| match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push((field, e));
+                None
+            }
+        };
+        let title = check("title", limits::POSITION_TITLE.parse(raw.title));
+        let company = check("company", limits::COMPANY.parse(raw.company));
+        let start = match raw.start {
+            None => {
+                errors.push(("start", "is required".into()));
+                None
+            }
+            Some((y, m)) => match YearMonth::parse(y, m) {
+                Ok(ym) => Some(ym),
+                Err(e) => {
+                    errors.push(("start", e));
+                    None
+                }
+            },
+        };
+        let end = match raw.end {
+            None => None,
+            Some((y, m)) => match YearMonth::parse(y, m) {
+                Ok(ym) => Some(ym),
+                Err(e) => {
+                    errors.push(("end", e));
+                    None
+                }
+            },
+        };
+        if raw.current && raw.end.is_some() {
+            errors.push(("end", "must be unset for a current position".into()));
+        }
+        if let (Some(s), Some(e)) = (start, end) {
+            if e < s {
+                errors.push(("end", "must not be before start".into()));
+            }
+        }
+        match (title, company, start) {
+            (Some(title), Some(company), Some(start)) if errors.is_empty() => Ok(Self {
+                title: display_spelling(&title),
+                company: display_spelling(&company),
+                start,
+                end,
+                current: raw.current,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A school attended, valid. Years are 0 when unknown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Education {
+    pub school: String,
+    pub degree: String,
+    pub field_of_study: String,
+    pub start_year: i32,
+    pub end_year: i32,
+}
+
+impl Education {
+    /// Checks one entry; violations as `(field under the entry, description)`.
+    pub fn parse(
+        school: &str,
+        degree: &str,
+        field_of_study: &str,
+        start_year: i32,
+        end_year: i32,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let mut check = |field: &'static str, r: Result<String, String>| match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push((field, e));
+                None
+            }
+        };
+        let school = check("school", limits::SCHOOL.parse(school));
+        let degree = check("degree", limits::DEGREE.parse(degree));
+        let field_of_study = check(
+            "field_of_study",
+            limits::FIELD_OF_STUDY.parse(field_of_study),
+        );
+        for (field, year) in [("start_year", start_year), ("end_year", end_year)] {
+            if year != 0 {
+                if let Err(e) = check_year(year) {
+                    errors.push((field, e));
+                }
+            }
+        }
+        if start_year != 0 && end_year != 0 && end_year < start_year {
+            errors.push(("end_year", "must not be before start_year".into()));
+        }
+        match (school, degree, field_of_study) {
+            (Some(school), Some(degree), Some(field_of_study)) if errors.is_empty() => Ok(Self {
+                school: display_spelling(&school),
+                degree,
+                field_of_study,
+                start_year,
+                end_year,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// What the stores derive from a profile's fields to index it: skill and current-company keys
+/// (filters, suggestions), location and industry keys (filters) and flat texts (full-text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDocument {
+    pub skill_keys: Vec<String>,
+    pub current_company_keys: Vec<String>,
+    pub location_key: String,
+    pub industry_key: String,
+    /// Skills joined by " · ".
+    pub skills_text: String,
+    /// "title · company" of every position, joined by " · ".
+    pub positions_text: String,
+}
+
+impl SearchDocument {
+    pub fn of(skills: &[String], positions: &[Position], location: &str, industry: &str) -> Self {
+        let mut skill_keys: Vec<String> = skills.iter().map(|s| canonical_key(s)).collect();
+        skill_keys.sort();
+        skill_keys.dedup();
+        let mut current_company_keys: Vec<String> = positions
+            .iter()
+            .filter(|p| p.current)
+            .map(|p| canonical_key(&p.company))
+            .collect();
+        current_company_keys.sort();
+        current_company_keys.dedup();
+        Self {
+            skill_keys,
+            current_company_keys,
+            location_key: canonical_key(location),
+            industry_key: canonical_key(industry),
+            skills_text: skills.join(" · "),
+            positions_text: positions
+                .iter()
+                .map(|p| format!("{} · {}", p.title, p.company))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        }
+    }
+}
+
+/// Positions or education as stored (JSON text).
+pub fn to_json<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads stored JSON back; `what` names the column in the error.
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<Vec<T>, crate::error::ProfileError> {
+    serde_json::from_str(text)
+        .map_err(|e| crate::error::ProfileError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A stored profile.
@@ -92,6 +362,9 @@ pub struct ProfileRecord {
     pub location: String,
     pub industry: String,
     pub skills: Vec<String>,
+    pub positions: Vec<Position>,
+    pub education: Vec<Education>,
+    pub open_to_work: bool,
     pub create_time: i64,
     pub update_time: i64,
     /// Derived: the rows in `connections` (read in the same statement as the profile).
@@ -110,6 +383,31 @@ pub struct ProfileFields {
     pub location: String,
     pub industry: String,
     pub skills: Vec<String>,
+    pub positions: Vec<Position>,
+    pub education: Vec<Education>,
+    pub open_to_work: bool,
+}
+
+impl ProfileFields {
+    pub fn search_document(&self) -> SearchDocument {
+        SearchDocument::of(
+            &self.skills,
+            &self.positions,
+            &self.location,
+            &self.industry,
+        )
+    }
+}
+
+impl ProfileRecord {
+    pub fn search_document(&self) -> SearchDocument {
+        SearchDocument::of(
+            &self.skills,
+            &self.positions,
+            &self.location,
+            &self.industry,
+        )
+    }
 }
 
 /// The changes of an update: `None` leaves a field as it is.
@@ -122,6 +420,9 @@ pub struct ProfileChanges {
     pub location: Option<String>,
     pub industry: Option<String>,
     pub skills: Option<Vec<String>>,
+    pub positions: Option<Vec<Position>>,
+    pub education: Option<Vec<Education>>,
+    pub open_to_work: Option<bool>,
 }
 
 impl ProfileChanges {
@@ -142,6 +443,15 @@ impl ProfileChanges {
         if let Some(s) = self.skills {
             p.skills = s;
         }
+        if let Some(v) = self.positions {
+            p.positions = v;
+        }
+        if let Some(v) = self.education {
+            p.education = v;
+        }
+        if let Some(v) = self.open_to_work {
+            p.open_to_work = v;
+        }
     }
 }
 
@@ -154,6 +464,9 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "location",
     "industry",
     "skills",
+    "positions",
+    "education",
+    "open_to_work",
 ];
 
 /// Invitation states, numbered as in the proto.
@@ -337,6 +650,297 @@ pub struct FollowCursor {
     pub time: i64,
     pub kind: i64,
     pub target: String,
+}
+
+/// What two members may share beyond the graph: current companies, schools, an industry.
+/// Each entry is `(key, spelling)`; keys as in [`canonical_key`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Affinity {
+    pub companies: Vec<(String, String)>,
+    pub schools: Vec<(String, String)>,
+    pub industry: Option<(String, String)>,
+}
+
+impl Affinity {
+    pub fn of(positions: &[Position], education: &[Education], industry: &str) -> Self {
+        let keyed = |texts: Vec<&String>| {
+            let mut out: Vec<(String, String)> = Vec::new();
+            for t in texts {
+                let key = canonical_key(t);
+                if !out.iter().any(|(k, _)| *k == key) {
+                    out.push((key, t.clone()));
+                }
+            }
+            out
+        };
+        let industry_key = canonical_key(industry);
+        Self {
+            companies: keyed(
+                positions
+                    .iter()
+                    .filter(|p| p.current)
+                    .map(|p| &p.company)
+                    .collect(),
+            ),
+            schools: keyed(education.iter().map(|e| &e.school).collect()),
+            industry: (!industry_key.is_empty()).then(|| (industry_key, industry.to_owned())),
+        }
+    }
+}
+
+/// A second-degree member found for suggestions, before scoring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuggestionCandidate {
+    pub member_id: String,
+    /// Mutual connections among the expanded ones.
+    pub mutual_count: i64,
+    pub affinity: Affinity,
+}
+
+/// What the store finds for suggestions: the asking member's affinity and the candidates
+/// (at most `limits::SUGGESTION_CANDIDATE_CAP`, the most mutual connections first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuggestionInputs {
+    pub member: Affinity,
+    pub candidates: Vec<SuggestionCandidate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonKind {
+    MutualConnections,
+    SharedCompany,
+    SharedSchool,
+    SharedIndustry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub kind: ReasonKind,
+    pub value: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub member_id: String,
+    pub mutual_count: i64,
+    pub score: i64,
+    pub reasons: Vec<Reason>,
+}
+
+fn shared<'a>(mine: &'a [(String, String)], theirs: &[(String, String)]) -> Option<&'a str> {
+    mine.iter()
+        .find(|(k, _)| theirs.iter().any(|(t, _)| t == k))
+        .map(|(_, spelling)| spelling.as_str())
+}
+
+/// Scores every candidate (see the weights in `limits`) and orders them: score descending,
+/// then member id.
+pub fn rank_suggestions(inputs: SuggestionInputs) -> Vec<Suggestion> {
+    let me = &inputs.member;
+    let mut out: Vec<Suggestion> = inputs
+        .candidates
+        .into_iter()
+        .map(|c| {
+            let mut score = c.mutual_count * limits::SCORE_PER_MUTUAL;
+            let mut reasons = vec![Reason {
+                kind: ReasonKind::MutualConnections,
+                value: c.mutual_count.to_string(),
+                text: match c.mutual_count {
+                    1 => "1 mutual connection".to_string(),
+                    n => format!("{n} mutual connections"),
+                },
+            }];
+            if let Some(company) = shared(&me.companies, &c.affinity.companies) {
+                score += limits::SCORE_SHARED_COMPANY;
+                reasons.push(Reason {
+                    kind: ReasonKind::SharedCompany,
+                    value: company.to_owned(),
+                    text: format!("also at {company}"),
+                });
+            }
+            if let Some(school) = shared(&me.schools, &c.affinity.schools) {
+                score += limits::SCORE_SHARED_SCHOOL;
+                reasons.push(Reason {
+                    kind: ReasonKind::SharedSchool,
+                    value: school.to_owned(),
+                    text: format!("also studied at {school}"),
+                });
+            }
+            if let (Some((mine, spelling)), Some((theirs, _))) =
+                (&me.industry, &c.affinity.industry)
+            {
+                if mine == theirs {
+                    score += limits::SCORE_SHARED_INDUSTRY;
+                    reasons.push(Reason {
+                        kind: ReasonKind::SharedIndustry,
+                        value: spelling.clone(),
+                        text: format!("also in {spelling}"),
+                    });
+                }
+            }
+            Suggestion {
+                member_id: c.member_id,
+                mutual_count: c.mutual_count,
+                score,
+                reasons,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then_with(|| a.member_id.cmp(&b.member_id))
+    });
+    out
+}
+
+/// Position after the last suggestion of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuggestionCursor {
+    pub score: i64,
+    pub member_id: String,
+}
+
+impl SuggestionCursor {
+    /// Whether `s` comes after the cursor in suggestion order.
+    pub fn precedes(&self, s: &Suggestion) -> bool {
+        s.score < self.score || (s.score == self.score && s.member_id > self.member_id)
+    }
+}
+
+/// The words of a search query: split at anything not a letter or digit, lowercased (NFC);
+/// the same words both backends' tokenizers make of plain words.
+pub fn parse_search_terms(raw: &str) -> Result<Vec<String>, String> {
+    let chars = raw.chars().count();
+    if chars > limits::SEARCH_QUERY_MAX_CHARS {
+        return Err(format!(
+            "must be at most {} characters, got {chars}",
+            limits::SEARCH_QUERY_MAX_CHARS
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    let key = canonical_key(raw);
+    let mut terms: Vec<String> = Vec::new();
+    for t in key.split(|c: char| !c.is_alphanumeric()) {
+        if !t.is_empty() && !terms.iter().any(|x| x == t) {
+            terms.push(t.to_owned());
+        }
+    }
+    if terms.len() > limits::SEARCH_MAX_TERMS {
+        return Err(format!(
+            "must have at most {} distinct words, got {}",
+            limits::SEARCH_MAX_TERMS,
+            terms.len()
+        ));
+    }
+    Ok(terms)
+}
+
+/// A parsed profile search: words that must all match and filters that must all hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub terms: Vec<String>,
+    pub skill_keys: Vec<String>,
+    pub location_key: Option<String>,
+    pub industry_key: Option<String>,
+    pub open_to_work: bool,
+    pub company_key: Option<String>,
+}
+
+impl SearchQuery {
+    pub fn has_filter(&self) -> bool {
+        !self.skill_keys.is_empty()
+            || self.location_key.is_some()
+            || self.industry_key.is_some()
+            || self.open_to_work
+            || self.company_key.is_some()
+    }
+
+    /// The FTS5 MATCH expression: every word as a quoted string, all required.
+    pub fn fts5_match(&self) -> String {
+        self.terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A profile a search found, with what ranks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub member_id: String,
+    /// Higher is better; 0 without a query.
+    pub relevance: f64,
+    pub update_time: i64,
+    /// First, Second or OutOfNetwork.
+    pub degree: Degree,
+}
+
+fn degree_rank(d: Degree) -> u8 {
+    match d {
+        Degree::Myself => 0,
+        Degree::First => 1,
+        Degree::Second => 2,
+        Degree::Third => 3,
+        Degree::OutOfNetwork => 4,
+    }
+}
+
+/// Orders hits as SearchProfilesResponse documents: with a query, by relevance band (a quarter
+/// of the best relevance wide), degree, relevance, member id; without, by degree, most recently
+/// updated, member id.
+pub fn rank_search(mut hits: Vec<SearchHit>, has_query: bool) -> Vec<SearchHit> {
+    let best = hits.iter().map(|h| h.relevance).fold(0.0_f64, f64::max);
+    let band = |r: f64| -> i64 {
+        if !has_query || best <= 0.0 {
+            0
+        } else {
+            // Band 0 is the best; the best match itself is in it.
+            ((1.0 - r / best) * limits::SEARCH_RELEVANCE_BANDS)
+                .floor()
+                .clamp(0.0, limits::SEARCH_RELEVANCE_BANDS - 1.0) as i64
+        }
+    };
+    hits.sort_by(|a, b| {
+        band(a.relevance)
+            .cmp(&band(b.relevance))
+            .then_with(|| degree_rank(a.degree).cmp(&degree_rank(b.degree)))
+            .then_with(|| {
+                if has_query {
+                    b.relevance.total_cmp(&a.relevance)
+                } else {
+                    b.update_time.cmp(&a.update_time)
+                }
+            })
+            .then_with(|| a.member_id.cmp(&b.member_id))
+    });
+    hits
+}
+
+/// Member pairs to connect, each unordered pair once, none with itself; and how many of the
+/// pairs given were dropped for that.
+pub fn distinct_pairs(pairs: &[(String, String)]) -> (Vec<(String, String)>, u64) {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut dropped = 0;
+    for (a, b) in pairs {
+        if a == b {
+            dropped += 1;
+            continue;
+        }
+        let key = if a < b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
+        if !seen.insert(key) {
+            dropped += 1;
+        }
+    }
+    (seen.into_iter().collect(), dropped)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub fn access(path: &str) -> Access {
         Some(
             "CreateProfile" | "UpdateProfile" | "CreateInvitation" | "AcceptInvitation" | "Follow"
             | "BlockMember" | "UnblockMember" | "DeclineInvitation" | "WithdrawInvitation"
-            | "RemoveConnection" | "Unfollow",
+            | "RemoveConnection" | "Unfollow" | "SuggestConnections" | "SearchProfiles",
         ) => Access::Member,
         // Reads services make on a member's behalf.
         Some(
@@ -57,6 +57,8 @@ pub fn access(path: &str) -> Access {
         // Internal: the post service asks how a viewer relates to authors, and whom
         // @mentions name.
         Some("BatchGetRelationships" | "LookupHandles") => Access::Service,
+        // Bulk loads for benchmarks and migrations.
+        Some("ImportConnections" | "ImportProfiles") => Access::Service,
         _ => Access::Member,
     }
 }
@@ -112,6 +114,10 @@ mod tests {
             ("Unfollow", Access::Member),
             ("ListFollowers", Access::MemberOrService),
             ("GetConnectionDegree", Access::MemberOrService),
+            ("SuggestConnections", Access::Member),
+            ("SearchProfiles", Access::Member),
+            ("ImportConnections", Access::Service),
+            ("ImportProfiles", Access::Service),
         ];
         for (method, expected) in rules {
             let path = format!("/{SERVICE_NAME}/{method}");

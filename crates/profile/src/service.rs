@@ -20,10 +20,12 @@ use pronet_proto::profile::v1::profile_service_server::ProfileService;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{
-    limits, parse_skills, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
+    canonical_key, distinct_pairs, limits, parse_search_terms, parse_skills, rank_search,
+    rank_suggestions, ConnectionRecord, Cursor, Degree, DegreeRecord, Education, FollowCursor,
     FollowTarget, FollowerRecord, FollowingRecord, Handle, IdempotencyKey, InvitationDirection,
-    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord, UPDATABLE_FIELDS,
+    InvitationRecord, InvitationState, Position, ProfileChanges, ProfileFields, ProfileRecord,
+    RawPosition, ReasonKind, RelationshipRecord, SearchQuery, Suggestion, SuggestionCursor,
+    UPDATABLE_FIELDS,
 };
 use crate::store::ProfileStore;
 
@@ -53,7 +55,166 @@ fn profile_to_pb(p: ProfileRecord) -> pb::Profile {
         update_time: Some(to_timestamp(p.update_time)),
         connection_count: p.connection_count,
         follower_count: p.follower_count,
+        positions: p
+            .positions
+            .into_iter()
+            .map(|p| pb::Position {
+                title: p.title,
+                company: p.company,
+                start: Some(pb::YearMonth {
+                    year: p.start.year,
+                    month: p.start.month,
+                }),
+                end: p.end.map(|e| pb::YearMonth {
+                    year: e.year,
+                    month: e.month,
+                }),
+                current: p.current,
+            })
+            .collect(),
+        education: p
+            .education
+            .into_iter()
+            .map(|e| pb::Education {
+                school: e.school,
+                degree: e.degree,
+                field_of_study: e.field_of_study,
+                start_year: e.start_year,
+                end_year: e.end_year,
+            })
+            .collect(),
+        open_to_work: p.open_to_work,
     }
+}
+
+fn degree_pb(d: Degree) -> pb::ConnectionDegree {
+    match d {
+        Degree::Myself => pb::ConnectionDegree::Self_,
+        Degree::First => pb::ConnectionDegree::First,
+        Degree::Second => pb::ConnectionDegree::Second,
+        Degree::Third => pb::ConnectionDegree::Third,
+        Degree::OutOfNetwork => pb::ConnectionDegree::OutOfNetwork,
+    }
+}
+
+/// Positions, each violation under `field[i].part`.
+fn parse_positions(
+    raw: &[pb::Position],
+    v: &mut FieldViolations,
+    field: &str,
+) -> Option<Vec<Position>> {
+    if let Err(e) = check_count(raw.len(), limits::MAX_POSITIONS) {
+        v.add(field, e);
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, p) in raw.iter().enumerate() {
+        let parsed = Position::parse(RawPosition {
+            title: &p.title,
+            company: &p.company,
+            start: p.start.map(|s| (s.year, s.month)),
+            end: p.end.map(|e| (e.year, e.month)),
+            current: p.current,
+        });
+        match parsed {
+            Ok(p) => out.push(p),
+            Err(errors) => {
+                ok = false;
+                for (part, e) in errors {
+                    v.add(format!("{field}[{i}].{part}"), e);
+                }
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Education entries, each violation under `field[i].part`.
+fn parse_education(
+    raw: &[pb::Education],
+    v: &mut FieldViolations,
+    field: &str,
+) -> Option<Vec<Education>> {
+    if let Err(e) = check_count(raw.len(), limits::MAX_EDUCATION) {
+        v.add(field, e);
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, e) in raw.iter().enumerate() {
+        match Education::parse(
+            &e.school,
+            &e.degree,
+            &e.field_of_study,
+            e.start_year,
+            e.end_year,
+        ) {
+            Ok(e) => out.push(e),
+            Err(errors) => {
+                ok = false;
+                for (part, e) in errors {
+                    v.add(format!("{field}[{i}].{part}"), e);
+                }
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn suggestion_to_pb(s: Suggestion, mutual_member_ids: Vec<String>) -> pb::ConnectionSuggestion {
+    pb::ConnectionSuggestion {
+        member_id: s.member_id,
+        mutual_connection_count: s.mutual_count,
+        mutual_member_ids,
+        reasons: s
+            .reasons
+            .into_iter()
+            .map(|r| pb::SuggestionReason {
+                kind: match r.kind {
+                    ReasonKind::MutualConnections => pb::SuggestionReasonKind::MutualConnections,
+                    ReasonKind::SharedCompany => pb::SuggestionReasonKind::SharedCompany,
+                    ReasonKind::SharedSchool => pb::SuggestionReasonKind::SharedSchool,
+                    ReasonKind::SharedIndustry => pb::SuggestionReasonKind::SharedIndustry,
+                } as i32,
+                value: r.value,
+                text: r.text,
+            })
+            .collect(),
+        score: s.score,
+    }
+}
+
+fn suggestion_cursor(token: &str) -> Result<Option<SuggestionCursor>, String> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let parts = decode_token(token, 2)?;
+    Ok(Some(SuggestionCursor {
+        score: parts[0]
+            .parse()
+            .map_err(|_| "is not a page token from this service".to_string())?,
+        member_id: parts[1].clone(),
+    }))
+}
+
+/// A search page token: how many ranked results earlier pages held.
+fn search_offset(token: &str) -> Result<usize, String> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let parts = decode_token(token, 1)?;
+    match parts[0].parse::<usize>() {
+        Ok(n) if n <= limits::SEARCH_CANDIDATE_CAP => Ok(n),
+        _ => Err("is not a page token from this service".into()),
+    }
+}
+
+/// An optional filter text: empty means none; else its canonical key.
+fn filter_key(raw: &str) -> Result<Option<String>, String> {
+    let text = limits::SEARCH_FILTER_TEXT.parse(raw)?;
+    let key = canonical_key(&text);
+    Ok((!key.is_empty()).then_some(key))
 }
 
 fn invitation_to_pb(i: InvitationRecord) -> pb::Invitation {
@@ -88,13 +249,7 @@ fn follower_to_pb(f: FollowerRecord) -> pb::Follower {
 
 fn degree_to_pb(d: DegreeRecord) -> pb::GetConnectionDegreeResponse {
     pb::GetConnectionDegreeResponse {
-        degree: match d.degree {
-            Degree::Myself => pb::ConnectionDegree::Self_,
-            Degree::First => pb::ConnectionDegree::First,
-            Degree::Second => pb::ConnectionDegree::Second,
-            Degree::Third => pb::ConnectionDegree::Third,
-            Degree::OutOfNetwork => pb::ConnectionDegree::OutOfNetwork,
-        } as i32,
+        degree: degree_pb(d.degree) as i32,
         mutual_connection_count: d.mutual_count,
         mutual_member_ids: d.mutual_ids,
     }
@@ -131,6 +286,8 @@ fn parse_fields(p: &pb::Profile, v: &mut FieldViolations, prefix: &str) -> Optio
     let location = v.check(&f("location"), limits::LOCATION.parse(&p.location));
     let industry = v.check(&f("industry"), limits::INDUSTRY.parse(&p.industry));
     let skills = v.check(&f("skills"), parse_skills(&p.skills));
+    let positions = parse_positions(&p.positions, v, &f("positions"));
+    let education = parse_education(&p.education, v, &f("education"));
     Some(ProfileFields {
         handle: handle?,
         display_name: display_name?,
@@ -139,6 +296,9 @@ fn parse_fields(p: &pb::Profile, v: &mut FieldViolations, prefix: &str) -> Optio
         location: location?,
         industry: industry?,
         skills: skills?,
+        positions: positions?,
+        education: education?,
+        open_to_work: p.open_to_work,
     })
 }
 
@@ -286,8 +446,34 @@ impl ProfileService for ProfileApi {
             None => return Err(invalid_field("lookup", "set member_id or handle")),
         };
         let profile = found.ok_or_else(|| Status::not_found("profile not found"))?;
+        // A member looking at someone else sees how far they are; the same degree search as
+        // GetConnectionDegree (bounded for hubs).
+        let viewer_context = match viewer {
+            Some(viewer) if viewer != profile.id => {
+                match self.store.connection_degree(viewer, &profile.id).await {
+                    Ok(d) => Some(pb::ViewerContext {
+                        degree: degree_pb(d.degree) as i32,
+                        mutual_connection_count: d.mutual_count,
+                    }),
+                    // A viewer without a profile yet has no network.
+                    Err(crate::error::ProfileError::NotFound("viewer")) => {
+                        Some(pb::ViewerContext {
+                            degree: pb::ConnectionDegree::OutOfNetwork as i32,
+                            mutual_connection_count: 0,
+                        })
+                    }
+                    // Blocked or deleted between the two reads: as if never found.
+                    Err(crate::error::ProfileError::NotFound(_)) => {
+                        return Err(Status::not_found("profile not found"))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => None,
+        };
         Ok(Response::new(pb::GetProfileResponse {
             profile: Some(profile_to_pb(profile)),
+            viewer_context,
         }))
     }
 
@@ -349,6 +535,9 @@ impl ProfileService for ProfileApi {
                     ("location", !p.location.is_empty()),
                     ("industry", !p.industry.is_empty()),
                     ("skills", !p.skills.is_empty()),
+                    ("positions", !p.positions.is_empty()),
+                    ("education", !p.education.is_empty()),
+                    ("open_to_work", p.open_to_work),
                 ];
                 populated
                     .iter()
@@ -397,6 +586,15 @@ impl ProfileService for ProfileApi {
         }
         if wants("skills") {
             changes.skills = v.check("profile.skills", parse_skills(&p.skills));
+        }
+        if wants("positions") {
+            changes.positions = parse_positions(&p.positions, &mut v, "profile.positions");
+        }
+        if wants("education") {
+            changes.education = parse_education(&p.education, &mut v, "profile.education");
+        }
+        if wants("open_to_work") {
+            changes.open_to_work = Some(p.open_to_work);
         }
         v.into_result()?;
         let id = id.ok_or_else(|| Status::internal("internal error"))?;
@@ -874,6 +1072,213 @@ impl ProfileService for ProfileApi {
                 .into_iter()
                 .map(|(handle, member_id)| pb::HandleOwner { handle, member_id })
                 .collect(),
+        }))
+    }
+
+    async fn suggest_connections(
+        &self,
+        request: Request<pb::SuggestConnectionsRequest>,
+    ) -> Result<Response<pb::SuggestConnectionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::SUGGESTION_DEFAULT_PAGE_SIZE,
+                limits::SUGGESTION_MAX_PAGE_SIZE,
+            ),
+        );
+        let after = v.check("page_token", suggestion_cursor(&req.page_token));
+        v.into_result()?;
+        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
+            return Err(Status::internal("internal error"));
+        };
+        require_self(&caller, "member_id", &member_id)?;
+        let inputs = self.store.suggestion_candidates(&member_id).await?;
+        let page: Vec<Suggestion> = rank_suggestions(inputs)
+            .into_iter()
+            .filter(|s| after.as_ref().is_none_or(|c| c.precedes(s)))
+            .take(limit)
+            .collect();
+        let next_page_token = next_token(&page, limit, |s| {
+            encode_token(&[&s.score.to_string(), &s.member_id])
+        });
+        let ids: Vec<String> = page.iter().map(|s| s.member_id.clone()).collect();
+        let mut mutuals = self.store.mutual_connections(&member_id, &ids).await?;
+        Ok(Response::new(pb::SuggestConnectionsResponse {
+            suggestions: page
+                .into_iter()
+                .map(|s| {
+                    let ids = mutuals.remove(&s.member_id).unwrap_or_default();
+                    suggestion_to_pb(s, ids)
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn search_profiles(
+        &self,
+        request: Request<pb::SearchProfilesRequest>,
+    ) -> Result<Response<pb::SearchProfilesResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let filters = req.filters.unwrap_or_default();
+        let mut v = FieldViolations::new();
+        let terms = v.check("query", parse_search_terms(&req.query));
+        let mut skill_keys = Vec::new();
+        if let Err(e) = check_count(filters.skills.len(), limits::SEARCH_MAX_SKILLS) {
+            v.add("filters.skills", e);
+        }
+        for (i, skill) in filters.skills.iter().enumerate() {
+            if let Some(skill) =
+                v.check(&format!("filters.skills[{i}]"), limits::SKILL.parse(skill))
+            {
+                let key = canonical_key(&skill);
+                if !skill_keys.contains(&key) {
+                    skill_keys.push(key);
+                }
+            }
+        }
+        let location_key = v.check("filters.location", filter_key(&filters.location));
+        let industry_key = v.check("filters.industry", filter_key(&filters.industry));
+        let company_key = v.check(
+            "filters.current_company",
+            filter_key(&filters.current_company),
+        );
+        let limit = v.check(
+            "page_size",
+            page_size(
+                req.page_size,
+                limits::SEARCH_DEFAULT_PAGE_SIZE,
+                limits::SEARCH_MAX_PAGE_SIZE,
+            ),
+        );
+        let offset = v.check("page_token", search_offset(&req.page_token));
+        let query = match (terms, location_key, industry_key, company_key) {
+            (Some(terms), Some(location_key), Some(industry_key), Some(company_key)) => {
+                Some(SearchQuery {
+                    terms,
+                    skill_keys,
+                    location_key,
+                    industry_key,
+                    open_to_work: filters.open_to_work,
+                    company_key,
+                })
+            }
+            _ => None,
+        };
+        if let Some(q) = &query {
+            if q.terms.is_empty() && !q.has_filter() {
+                v.add("query", "set words to search for or at least one filter");
+            }
+        }
+        v.into_result()?;
+        let (Some(query), Some(limit), Some(offset)) = (query, limit, offset) else {
+            return Err(Status::internal("internal error"));
+        };
+        // The searcher is the calling member: their network ranks the results.
+        let searcher = calling_member(&caller)?.to_owned();
+        let hits = self.store.search_profiles(&searcher, &query).await?;
+        let ranked = rank_search(hits, !query.terms.is_empty());
+        let page: Vec<_> = ranked.iter().skip(offset).take(limit).cloned().collect();
+        let next_page_token = if offset + page.len() < ranked.len() && page.len() == limit {
+            encode_token(&[&(offset + page.len()).to_string()])
+        } else {
+            String::new()
+        };
+        let ids: Vec<String> = page.iter().map(|h| h.member_id.clone()).collect();
+        let profiles: std::collections::HashMap<String, ProfileRecord> = self
+            .store
+            .batch_get_profiles(&ids, Some(&searcher))
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let mut highlights = self.store.search_highlights(&query, &ids).await?;
+        let mut profiles = profiles;
+        let results = page
+            .into_iter()
+            // A profile gone (or blocked) between the two reads is left out.
+            .filter_map(|h| {
+                let profile = profiles.remove(&h.member_id)?;
+                Some(pb::SearchResult {
+                    highlights: highlights.remove(&h.member_id).unwrap_or_default(),
+                    profile: Some(profile_to_pb(profile)),
+                    degree: degree_pb(h.degree) as i32,
+                    relevance: h.relevance,
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::SearchProfilesResponse {
+            results,
+            next_page_token,
+        }))
+    }
+
+    async fn import_connections(
+        &self,
+        request: Request<pb::ImportConnectionsRequest>,
+    ) -> Result<Response<pb::ImportConnectionsResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check(
+            "pairs",
+            check_count(req.pairs.len(), limits::MAX_IMPORT_CONNECTIONS),
+        );
+        let mut pairs = Vec::with_capacity(req.pairs.len());
+        for (i, pair) in req.pairs.iter().enumerate() {
+            let a = v.check(&format!("pairs[{i}].member_id"), parse_id(&pair.member_id));
+            let b = v.check(&format!("pairs[{i}].other_id"), parse_id(&pair.other_id));
+            if let (Some(a), Some(b)) = (a, b) {
+                pairs.push((a, b));
+            }
+        }
+        v.into_result()?;
+        require_service(&caller)?;
+        let (distinct, dropped) = distinct_pairs(&pairs);
+        let (created, skipped) = self
+            .store
+            .import_connections(&distinct, now_micros())
+            .await?;
+        tracing::info!(created, skipped = skipped + dropped, "connections imported");
+        Ok(Response::new(pb::ImportConnectionsResponse {
+            created_count: created as i64,
+            skipped_count: (skipped + dropped) as i64,
+        }))
+    }
+
+    async fn import_profiles(
+        &self,
+        request: Request<pb::ImportProfilesRequest>,
+    ) -> Result<Response<pb::ImportProfilesResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        v.check(
+            "profiles",
+            check_count(req.profiles.len(), limits::MAX_IMPORT_PROFILES),
+        );
+        let mut profiles = Vec::with_capacity(req.profiles.len());
+        for (i, p) in req.profiles.iter().enumerate() {
+            let prefix = format!("profiles[{i}]");
+            let id = v.check(&format!("{prefix}.id"), parse_id(&p.id));
+            let fields = parse_fields(p, &mut v, &prefix);
+            if let (Some(id), Some(fields)) = (id, fields) {
+                profiles.push((id, fields));
+            }
+        }
+        v.into_result()?;
+        require_service(&caller)?;
+        let (created, skipped) = self.store.import_profiles(profiles, now_micros()).await?;
+        tracing::info!(created, skipped, "profiles imported");
+        Ok(Response::new(pb::ImportProfilesResponse {
+            created_count: created as i64,
+            skipped_count: skipped as i64,
         }))
     }
 }

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
     FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord,
+    ProfileFields, ProfileRecord, RelationshipRecord, SearchHit, SearchQuery, SuggestionInputs,
 };
 use crate::error::ProfileError;
+use std::collections::HashMap;
 
 pub type StoreResult<T> = Result<T, ProfileError>;
 
@@ -189,6 +190,58 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// The members behind handle keys (lowercase handles): `(handle as spelled, member id)`
     /// for each key that exists, in the order of `keys` (repeats included).
     async fn lookup_handles(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>>;
+
+    /// Who `member_id` may know (`NotFound("member")` when missing): the second-degree members
+    /// reached through the member's `limits::SUGGESTION_EXPANSION_CAP` most recent connections,
+    /// each contributing at most its `limits::SUGGESTION_FANOUT_CAP` most recent connections;
+    /// never the member, their connections, members with a pending invitation either way or
+    /// blocked either way. The `limits::SUGGESTION_CANDIDATE_CAP` with the most mutual
+    /// connections come back (then by member id), with their affinities and the member's.
+    async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs>;
+
+    /// For each of `ids`, up to `limits::MAX_MUTUAL_IDS` of its connections (smallest ids
+    /// first) among the member's `limits::SUGGESTION_EXPANSION_CAP` most recent connections.
+    async fn mutual_connections(
+        &self,
+        member_id: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>>;
+
+    /// Profiles matching `query` as `searcher` sees them (`NotFound("searcher")` when missing):
+    /// never the searcher, nor members blocked either way. With words, the
+    /// `limits::SEARCH_CANDIDATE_CAP` best text matches; without, the most recently updated
+    /// matches of the filters. Each with its degree from the searcher (First, Second or
+    /// OutOfNetwork), in no particular order: `domain::rank_search` orders them.
+    async fn search_profiles(
+        &self,
+        searcher: &str,
+        query: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>>;
+
+    /// Highlighted fragments of the profiles `ids` where `terms` match, matched words between
+    /// '[' and ']'.
+    async fn search_highlights(
+        &self,
+        terms: &SearchQuery,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>>;
+
+    /// Connects each pair both ways, all in one transaction. `pairs` are distinct unordered
+    /// pairs of distinct members (see `domain::distinct_pairs`); pairs already connected, with
+    /// an unknown member or blocked either way are skipped. Returns (created, skipped).
+    async fn import_connections(
+        &self,
+        pairs: &[(String, String)],
+        now: i64,
+    ) -> StoreResult<(u64, u64)>;
+
+    /// Creates profiles with the ids given, in one transaction; an id that has a profile or a
+    /// handle taken skips that profile. Returns (created, skipped).
+    async fn import_profiles(
+        &self,
+        profiles: Vec<(String, ProfileFields)>,
+        now: i64,
+    ) -> StoreResult<(u64, u64)>;
 }
 
 #[cfg(test)]

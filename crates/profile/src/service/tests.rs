@@ -1309,3 +1309,370 @@ async fn connection_degree_is_for_the_viewer_or_a_service_and_hides_blocks() {
         "member_id",
     );
 }
+
+fn position(
+    title: &str,
+    company: &str,
+    start: (i32, i32),
+    end: Option<(i32, i32)>,
+) -> pb::Position {
+    pb::Position {
+        title: title.into(),
+        company: company.into(),
+        start: Some(pb::YearMonth {
+            year: start.0,
+            month: start.1,
+        }),
+        end: end.map(|(year, month)| pb::YearMonth { year, month }),
+        current: end.is_none(),
+    }
+}
+
+fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    let mut fields: Vec<String> = status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    fields.sort();
+    fields
+}
+
+#[tokio::test]
+async fn update_sets_positions_education_and_open_to_work_only_when_masked() {
+    let app = app().await;
+    app.member("ada").await;
+    let update = |paths: &[&str]| pb::UpdateProfileRequest {
+        profile: Some(pb::Profile {
+            id: "ada".into(),
+            headline: "not masked".into(),
+            positions: vec![position("Engineer", " Acme  Corp ", (2020, 3), None)],
+            education: vec![pb::Education {
+                school: "MIT".into(),
+                start_year: 2010,
+                end_year: 2014,
+                ..Default::default()
+            }],
+            open_to_work: true,
+            skills: vec![
+                "Rust".into(),
+                " rust ".into(),
+                "RUST".into(),
+                "Machine   Learning".into(),
+            ],
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    let p = app
+        .api
+        .update_profile(as_member("ada", update(&["positions", "skills"])))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(p.positions[0].company, "Acme Corp");
+    assert_eq!(p.skills, ["Rust", "Machine Learning"]);
+    assert!(p.education.is_empty());
+    assert!(!p.open_to_work);
+    assert_eq!(p.headline, "");
+    let p = app
+        .api
+        .update_profile(as_member("ada", update(&["education", "open_to_work"])))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert_eq!(p.education[0].school, "MIT");
+    assert!(p.open_to_work);
+    assert_eq!(p.positions.len(), 1);
+    // "*" includes them: clearing with an empty profile body.
+    let mut all = update(&["*"]);
+    let body = all.profile.as_mut().unwrap();
+    body.handle = "ada".into();
+    body.display_name = "Ada".into();
+    body.positions.clear();
+    body.open_to_work = false;
+    let p = app
+        .api
+        .update_profile(as_member("ada", all))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    assert!(p.positions.is_empty());
+    assert!(!p.open_to_work);
+    assert_eq!(p.headline, "not masked");
+}
+
+#[tokio::test]
+async fn invalid_positions_and_education_name_every_field() {
+    let app = app().await;
+    app.member("ada").await;
+    let mut current_with_end = position("Engineer", "Acme", (2020, 1), Some((2021, 1)));
+    current_with_end.current = true;
+    let req = pb::UpdateProfileRequest {
+        profile: Some(pb::Profile {
+            id: "ada".into(),
+            positions: vec![
+                position("", "Acme", (2020, 13), None),
+                position("Engineer", "Acme", (2020, 5), Some((2019, 1))),
+                current_with_end,
+                pb::Position {
+                    start: None,
+                    ..position("Engineer", "Acme", (2020, 1), None)
+                },
+            ],
+            education: vec![pb::Education {
+                school: "MIT".into(),
+                start_year: 2015,
+                end_year: 2014,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["positions".into(), "education".into()],
+        }),
+    };
+    let err = app
+        .api
+        .update_profile(as_member("ada", req))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "profile.education[0].end_year",
+            "profile.positions[0].start",
+            "profile.positions[0].title",
+            "profile.positions[1].end",
+            "profile.positions[2].end",
+            "profile.positions[3].start",
+        ]
+    );
+    let too_many = pb::UpdateProfileRequest {
+        profile: Some(pb::Profile {
+            id: "ada".into(),
+            positions: vec![position("E", "A", (2020, 1), None); limits::MAX_POSITIONS + 1],
+            ..Default::default()
+        }),
+        update_mask: None,
+    };
+    let err = app
+        .api
+        .update_profile(as_member("ada", too_many))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["profile.positions"]);
+}
+
+#[tokio::test]
+async fn get_profile_tells_another_member_their_degree_but_not_self_or_services() {
+    let app = app().await;
+    for id in ["ada", "bob", "cyd"] {
+        app.member(id).await;
+    }
+    app.connect("ada", "bob").await;
+    app.connect("bob", "cyd").await;
+    let get = |id: &str| pb::GetProfileRequest {
+        lookup: Some(pb::get_profile_request::Lookup::MemberId(id.into())),
+    };
+    let ctx = app
+        .api
+        .get_profile(as_member("ada", get("cyd")))
+        .await
+        .unwrap()
+        .into_inner()
+        .viewer_context
+        .unwrap();
+    assert_eq!(ctx.degree, pb::ConnectionDegree::Second as i32);
+    assert_eq!(ctx.mutual_connection_count, 1);
+    let ctx = app
+        .api
+        .get_profile(as_member("ada", get("bob")))
+        .await
+        .unwrap()
+        .into_inner()
+        .viewer_context
+        .unwrap();
+    assert_eq!(ctx.degree, pb::ConnectionDegree::First as i32);
+    for req in [as_member("ada", get("ada")), as_service(get("ada"))] {
+        let got = app.api.get_profile(req).await.unwrap().into_inner();
+        assert_eq!(got.viewer_context, None);
+    }
+}
+
+#[tokio::test]
+async fn suggestions_and_search_are_for_the_member_themself() {
+    let app = app().await;
+    app.member("ada").await;
+    let suggest = |id: &str| pb::SuggestConnectionsRequest {
+        member_id: id.into(),
+        ..Default::default()
+    };
+    assert_status(
+        app.api
+            .suggest_connections(as_member("bob", suggest("ada")))
+            .await,
+        Code::PermissionDenied,
+        "member_id must be the caller's own member id",
+    );
+    let err = app
+        .api
+        .suggest_connections(as_service(suggest("ada")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let search = pb::SearchProfilesRequest {
+        query: "rust".into(),
+        ..Default::default()
+    };
+    let err = app
+        .api
+        .search_profiles(as_service(search.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // A member without a profile has nobody to search as.
+    assert_status(
+        app.api.search_profiles(as_member("ghost", search)).await,
+        Code::NotFound,
+        "searcher not found",
+    );
+}
+
+#[tokio::test]
+async fn search_and_suggestion_inputs_are_checked() {
+    let app = app().await;
+    app.member("ada").await;
+    let err = app
+        .api
+        .search_profiles(as_member(
+            "ada",
+            pb::SearchProfilesRequest {
+                query: "x".repeat(201),
+                filters: Some(pb::SearchFilters {
+                    skills: vec![String::new()],
+                    location: "l".repeat(101),
+                    ..Default::default()
+                }),
+                page_size: -1,
+                page_token: "garbage".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "filters.location",
+            "filters.skills[0]",
+            "page_size",
+            "page_token",
+            "query"
+        ]
+    );
+    let err = app
+        .api
+        .search_profiles(as_member("ada", pb::SearchProfilesRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["query"]);
+    let err = app
+        .api
+        .suggest_connections(as_member(
+            "ada",
+            pb::SuggestConnectionsRequest {
+                member_id: "ada".into(),
+                page_size: -5,
+                page_token: "nope".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["page_size", "page_token"]);
+}
+
+#[tokio::test]
+async fn imports_are_for_services_and_count_what_they_skip() {
+    let app = app().await;
+    for id in ["ada", "bob"] {
+        app.member(id).await;
+    }
+    let pairs = |list: &[(&str, &str)]| pb::ImportConnectionsRequest {
+        pairs: list
+            .iter()
+            .map(|(a, b)| pb::ConnectionPair {
+                member_id: a.to_string(),
+                other_id: b.to_string(),
+            })
+            .collect(),
+    };
+    let req = pairs(&[
+        ("ada", "bob"),
+        ("bob", "ada"),
+        ("ada", "ada"),
+        ("ada", "ghost"),
+    ]);
+    let err = app
+        .api
+        .import_connections(as_member("ada", req.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let got = app
+        .api
+        .import_connections(as_service(req))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.created_count, got.skipped_count), (1, 3));
+    let err = app
+        .api
+        .import_connections(as_service(pairs(&[("", "bob")])))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["pairs[0].member_id"]);
+
+    let profile = |id: &str, handle: &str| pb::Profile {
+        id: id.into(),
+        handle: handle.into(),
+        display_name: handle.into(),
+        ..Default::default()
+    };
+    let req = pb::ImportProfilesRequest {
+        profiles: vec![
+            profile("cyd", "cyd"),
+            profile("ada", "ada_again"),
+            profile("dee", "cyd"),
+        ],
+    };
+    let got = app
+        .api
+        .import_profiles(as_service(req))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.created_count, got.skipped_count), (1, 2));
+    let err = app
+        .api
+        .import_profiles(as_service(pb::ImportProfilesRequest {
+            profiles: vec![profile("", "x")],
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        ["profiles[0].handle", "profiles[0].id"]
+    );
+}

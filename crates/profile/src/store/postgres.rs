@@ -15,12 +15,14 @@ use sqlx::{PgConnection, Row};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, limits, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
-    FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection,
-    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord,
+    check_closer, from_json, limits, to_json, Affinity, ConnectionRecord, Cursor, Degree,
+    DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey,
+    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
+    ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery, SuggestionCandidate,
+    SuggestionInputs,
 };
 use crate::error::ProfileError;
+use std::collections::{HashMap, HashSet};
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -43,13 +45,19 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "followers",
         sql: include_str!("../../migrations/postgres/0004_followers.sql"),
     },
+    MigrationFile {
+        version: 5,
+        description: "profile depth",
+        sql: include_str!("../../migrations/postgres/0005_profile_depth.sql"),
+    },
 ];
 
 /// Skills are JSONB, read back as their JSON text.
 /// The counts are derived in the same statement, each from one index range (the connections
 /// primary key, `follows_followers`), so they are exact whenever the rows are.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
-     skills::text AS skills, create_time, update_time, \
+     skills::text AS skills, positions::text AS positions, education::text AS education, \
+     open_to_work, create_time, update_time, \
      (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
      (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
      AS follower_count";
@@ -85,6 +93,9 @@ fn profile_from_row(row: &PgRow) -> StoreResult<ProfileRecord> {
         industry: row.try_get("industry")?,
         skills: serde_json::from_str(&skills)
             .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+        positions: from_json(&row.try_get::<String, _>("positions")?, "positions")?,
+        education: from_json(&row.try_get::<String, _>("education")?, "education")?,
+        open_to_work: row.try_get("open_to_work")?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
         connection_count: row.try_get("connection_count")?,
@@ -300,23 +311,7 @@ impl PgProfileStore {
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<ProfileRecord> {
         let mut tx = self.db.pool.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
-             location, industry, skills, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $10)",
-        )
-        .bind(id)
-        .bind(f.handle.as_str())
-        .bind(f.handle.key())
-        .bind(&f.display_name)
-        .bind(&f.headline)
-        .bind(&f.summary)
-        .bind(&f.location)
-        .bind(&f.industry)
-        .bind(skills_json(&f.skills))
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+        let result = insert_profile_row(&mut tx, id, &f, now, false).await;
         if let Err(e) = result {
             let err = match violated_unique(&e) {
                 Some("profiles_pkey") => ProfileError::ProfileExists,
@@ -334,6 +329,7 @@ impl PgProfileStore {
             };
             return Err(err);
         }
+        write_index_rows(&mut tx, id, &f.search_document()).await?;
         if let Some(key) = key {
             record_idempotency_key(&mut tx, key, id, now).await?;
         }
@@ -347,6 +343,9 @@ impl PgProfileStore {
             location: f.location,
             industry: f.industry,
             skills: f.skills,
+            positions: f.positions,
+            education: f.education,
+            open_to_work: f.open_to_work,
             create_time: now,
             update_time: now,
             connection_count: 0,
@@ -527,10 +526,13 @@ impl ProfileStore for PgProfileStore {
         let mut profile = profile_from_row(&row)?;
         changes.apply(&mut profile);
         profile.update_time = now;
+        let doc = profile.search_document();
         let result = sqlx::query(
             "UPDATE profiles SET handle = $1, handle_key = $2, display_name = $3, \
              headline = $4, summary = $5, location = $6, industry = $7, skills = $8::jsonb, \
-             update_time = $9 WHERE id = $10",
+             update_time = $9, positions = $11::jsonb, education = $12::jsonb, \
+             open_to_work = $13, location_key = $14, industry_key = $15, skills_text = $16, \
+             positions_text = $17 WHERE id = $10",
         )
         .bind(&profile.handle)
         .bind(profile.handle.to_ascii_lowercase())
@@ -542,6 +544,13 @@ impl ProfileStore for PgProfileStore {
         .bind(skills_json(&profile.skills))
         .bind(now)
         .bind(id)
+        .bind(to_json(&profile.positions))
+        .bind(to_json(&profile.education))
+        .bind(profile.open_to_work)
+        .bind(&doc.location_key)
+        .bind(&doc.industry_key)
+        .bind(&doc.skills_text)
+        .bind(&doc.positions_text)
         .execute(&mut *tx)
         .await;
         match result {
@@ -549,6 +558,7 @@ impl ProfileStore for PgProfileStore {
             Err(e) if violated_unique(&e).is_some() => return Err(ProfileError::HandleTaken),
             Err(e) => return Err(e.into()),
         }
+        write_index_rows(&mut tx, id, &doc).await?;
         tx.commit().await?;
         Ok(profile)
     }
@@ -1031,6 +1041,395 @@ impl ProfileStore for PgProfileStore {
         .fetch_all(&self.db.pool)
         .await?)
     }
+
+    async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs> {
+        // One snapshot for every query.
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        // Each expanded connection contributes at most FANOUT_CAP of its most recent
+        // connections (LATERAL ... LIMIT), so a hub among them costs no more than that.
+        let sql = format!(
+            "WITH n AS ({EXPANDED}), \
+             reached AS (SELECT f.other_id AS cand, COUNT(*) AS mutual FROM n \
+               CROSS JOIN LATERAL (SELECT c.other_id FROM connections c \
+                 WHERE c.member_id = n.id ORDER BY c.create_time DESC, c.other_id DESC \
+                 LIMIT $3) f \
+               GROUP BY f.other_id) \
+             SELECT cand, mutual FROM reached WHERE cand <> $1 AND cand NOT IN ( \
+               SELECT other_id FROM connections WHERE member_id = $1 \
+               UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
+               UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1 \
+               UNION ALL SELECT invitee_id FROM invitations WHERE inviter_id = $1 AND state = $5 \
+               UNION ALL SELECT inviter_id FROM invitations WHERE invitee_id = $1 AND state = $5) \
+             ORDER BY mutual DESC, cand LIMIT $4"
+        );
+        let found: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(member_id)
+            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+            .bind(limits::SUGGESTION_FANOUT_CAP as i64)
+            .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
+            .bind(InvitationState::Pending as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+        ids.push(member_id.to_owned());
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, industry, positions::text, education::text FROM profiles \
+             WHERE id = ANY($1::text[])",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut affinities: HashMap<String, Affinity> = HashMap::new();
+        for (id, industry, positions, education) in rows {
+            let positions = from_json(&positions, "positions")?;
+            let education = from_json(&education, "education")?;
+            affinities.insert(id, Affinity::of(&positions, &education, &industry));
+        }
+        Ok(SuggestionInputs {
+            member: affinities.remove(member_id).unwrap_or_default(),
+            candidates: found
+                .into_iter()
+                .map(|(id, mutual_count)| SuggestionCandidate {
+                    affinity: affinities.remove(&id).unwrap_or_default(),
+                    member_id: id,
+                    mutual_count,
+                })
+                .collect(),
+        })
+    }
+
+    async fn mutual_connections(
+        &self,
+        member_id: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "WITH n AS ({EXPANDED}) SELECT c.member_id, c.other_id FROM connections c \
+             WHERE c.member_id = ANY($3::text[]) AND c.other_id IN (SELECT id FROM n) \
+             ORDER BY c.member_id, c.other_id"
+        );
+        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(member_id)
+            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+            .bind(ids)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for (cand, mutual) in rows {
+            let list = out.entry(cand).or_default();
+            if list.len() < limits::MAX_MUTUAL_IDS {
+                list.push(mutual);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search_profiles(
+        &self,
+        searcher: &str,
+        query: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, searcher).await? {
+            return Err(ProfileError::NotFound("searcher"));
+        }
+        let cap = limits::SEARCH_CANDIDATE_CAP;
+        let rows: Vec<(String, i64, f64)> = if query.terms.is_empty() {
+            let (filters, binds) = search_filters(query, 2);
+            let sql = format!(
+                "SELECT p.id, p.update_time, 0.0::float8 FROM profiles p WHERE TRUE{filters} \
+                 ORDER BY p.update_time DESC, p.id LIMIT {cap}"
+            );
+            let mut q = sqlx::query_as(&sql).bind(searcher);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(&mut *tx).await?
+        } else {
+            // ts_rank_cd over the A/B/C weights of the generated search_vector.
+            let (filters, binds) = search_filters(query, 3);
+            let sql = format!(
+                "SELECT p.id, p.update_time, ts_rank_cd(p.search_vector, q)::float8 AS relevance \
+                 FROM profiles p, plainto_tsquery('simple', $2) q \
+                 WHERE p.search_vector @@ q{filters} \
+                 ORDER BY relevance DESC, p.id LIMIT {cap}"
+            );
+            let mut q = sqlx::query_as(&sql).bind(searcher).bind(ts_words(query));
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(&mut *tx).await?
+        };
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
+        let first: HashSet<String> = sqlx::query_scalar(
+            "SELECT other_id FROM connections WHERE member_id = $1 AND other_id = ANY($2::text[])",
+        )
+        .bind(searcher)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        // Second degree: the first mutual connection found settles it (EXISTS stops there).
+        let second: HashSet<String> = sqlx::query_scalar(
+            "SELECT x.id FROM unnest($2::text[]) AS x(id) WHERE EXISTS (SELECT 1 \
+             FROM connections c JOIN connections m ON m.member_id = $1 \
+             AND m.other_id = c.other_id WHERE c.member_id = x.id)",
+        )
+        .bind(searcher)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, update_time, relevance)| SearchHit {
+                degree: if first.contains(&id) {
+                    Degree::First
+                } else if second.contains(&id) {
+                    Degree::Second
+                } else {
+                    Degree::OutOfNetwork
+                },
+                member_id: id,
+                relevance,
+                update_time,
+            })
+            .collect())
+    }
+
+    async fn search_highlights(
+        &self,
+        query: &SearchQuery,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        if ids.is_empty() || query.terms.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT p.id, ts_headline('simple', concat_ws(' · ', NULLIF(p.headline, ''), \
+             NULLIF(p.skills_text, ''), NULLIF(p.positions_text, ''), NULLIF(p.summary, '')), q, \
+             'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=2, \
+             FragmentDelimiter=\" … \"') \
+             FROM profiles p, plainto_tsquery('simple', $1) q \
+             WHERE p.id = ANY($2::text[]) AND p.search_vector @@ q",
+        )
+        .bind(ts_words(query))
+        .bind(ids)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, h)| (id, vec![h])).collect())
+    }
+
+    async fn import_connections(
+        &self,
+        pairs: &[(String, String)],
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+        let mut tx = self.db.pool.begin().await?;
+        // A block committed while this runs could otherwise miss the connections it must
+        // remove: blocks wait for the import (imports are rare and short).
+        sqlx::query("LOCK TABLE blocks IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let created = sqlx::query(
+            "INSERT INTO connections (member_id, other_id, create_time) \
+             SELECT v.a, v.b, $3 FROM unnest($1::text[], $2::text[]) AS v(a, b) \
+             WHERE EXISTS (SELECT 1 FROM profiles WHERE id = v.a) \
+             AND EXISTS (SELECT 1 FROM profiles WHERE id = v.b) \
+             AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = v.a AND blocked_id = v.b) \
+             AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = v.b AND blocked_id = v.a) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&a)
+        .bind(&b)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // The other way for every pair now connected one way.
+        sqlx::query(
+            "INSERT INTO connections (member_id, other_id, create_time) \
+             SELECT c.other_id, c.member_id, c.create_time \
+             FROM unnest($1::text[], $2::text[]) AS v(a, b) \
+             JOIN connections c ON c.member_id = v.a AND c.other_id = v.b \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&a)
+        .bind(&b)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((created, pairs.len() as u64 - created))
+    }
+
+    async fn import_profiles(
+        &self,
+        profiles: Vec<(String, ProfileFields)>,
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        let total = profiles.len() as u64;
+        let mut created = 0;
+        let mut tx = self.db.pool.begin().await?;
+        // One statement per profile (a few per profile with its filter rows): an import of
+        // 1000 is a few thousand statements on one connection, in one transaction.
+        for (id, f) in &profiles {
+            if insert_profile_row(&mut tx, id, f, now, true)
+                .await?
+                .rows_affected()
+                == 1
+            {
+                write_index_rows(&mut tx, id, &f.search_document()).await?;
+                created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((created, total - created))
+    }
+}
+
+/// Inserts a profile row; with `skip_conflicts`, a taken id or handle inserts nothing (the
+/// result says how many rows were inserted). The tsvector column follows by itself.
+async fn insert_profile_row(
+    tx: &mut PgConnection,
+    id: &str,
+    f: &ProfileFields,
+    now: i64,
+    skip_conflicts: bool,
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    let doc = f.search_document();
+    let sql = format!(
+        "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
+         location, industry, skills, positions, education, open_to_work, location_key, \
+         industry_key, skills_text, positions_text, create_time, update_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, \
+         $14, $15, $16, $17, $17){}",
+        if skip_conflicts {
+            " ON CONFLICT DO NOTHING"
+        } else {
+            ""
+        }
+    );
+    sqlx::query(&sql)
+        .bind(id)
+        .bind(f.handle.as_str())
+        .bind(f.handle.key())
+        .bind(&f.display_name)
+        .bind(&f.headline)
+        .bind(&f.summary)
+        .bind(&f.location)
+        .bind(&f.industry)
+        .bind(skills_json(&f.skills))
+        .bind(to_json(&f.positions))
+        .bind(to_json(&f.education))
+        .bind(f.open_to_work)
+        .bind(&doc.location_key)
+        .bind(&doc.industry_key)
+        .bind(&doc.skills_text)
+        .bind(&doc.positions_text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+}
+
+/// Replaces the member's rows in the filter tables (skill keys, current company keys).
+async fn write_index_rows(
+    tx: &mut PgConnection,
+    id: &str,
+    doc: &SearchDocument,
+) -> StoreResult<()> {
+    for (table, column, keys) in [
+        ("profile_skills", "skill_key", &doc.skill_keys),
+        (
+            "profile_companies",
+            "company_key",
+            &doc.current_company_keys,
+        ),
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE member_id = $1"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (member_id, {column}) SELECT $1, k FROM unnest($2::text[]) k \
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(id)
+        .bind(keys)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The filters of a search on `profiles p`; the searcher is `$1`, the filter values follow
+/// from `$first` on, in the order returned.
+fn search_filters(q: &SearchQuery, first: usize) -> (String, Vec<String>) {
+    let mut sql = String::from(
+        " AND p.id <> $1 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 \
+         AND blocked_id = p.id) AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = $1 \
+         AND blocker_id = p.id)",
+    );
+    let mut binds: Vec<String> = Vec::new();
+    let next = |binds: &mut Vec<String>, v: &String| {
+        binds.push(v.clone());
+        format!("${}", first + binds.len() - 1)
+    };
+    for key in &q.skill_keys {
+        let n = next(&mut binds, key);
+        sql.push_str(&format!(
+            " AND p.id IN (SELECT member_id FROM profile_skills WHERE skill_key = {n})"
+        ));
+    }
+    if let Some(key) = &q.company_key {
+        let n = next(&mut binds, key);
+        sql.push_str(&format!(
+            " AND p.id IN (SELECT member_id FROM profile_companies WHERE company_key = {n})"
+        ));
+    }
+    if let Some(key) = &q.location_key {
+        let n = next(&mut binds, key);
+        sql.push_str(&format!(" AND p.location_key = {n}"));
+    }
+    if let Some(key) = &q.industry_key {
+        let n = next(&mut binds, key);
+        sql.push_str(&format!(" AND p.industry_key = {n}"));
+    }
+    if q.open_to_work {
+        sql.push_str(" AND p.open_to_work");
+    }
+    (sql, binds)
+}
+
+/// The member's most recent connections a suggestion search expands (`$1` the member, `$2`
+/// the cap).
+const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = $1 \
+     ORDER BY create_time DESC, other_id DESC LIMIT $2";
+
+/// The query words as `plainto_tsquery` input: the same words, all required.
+fn ts_words(q: &SearchQuery) -> String {
+    q.terms.join(" ")
 }
 
 const RELATIONSHIPS: &str = "SELECT ids.id, \

@@ -10,10 +10,11 @@ use sqlx::Row;
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, limits, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
-    FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection,
-    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
-    RelationshipRecord,
+    check_closer, from_json, limits, to_json, Affinity, ConnectionRecord, Cursor, Degree,
+    DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey,
+    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
+    ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery, SuggestionCandidate,
+    SuggestionInputs,
 };
 use crate::error::ProfileError;
 
@@ -38,12 +39,17 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "followers",
         sql: include_str!("../../migrations/sqlite/0004_followers.sql"),
     },
+    MigrationFile {
+        version: 5,
+        description: "profile depth",
+        sql: include_str!("../../migrations/sqlite/0005_profile_depth.sql"),
+    },
 ];
 
 /// The counts are derived in the same statement, each from one index range (the connections
 /// primary key, `follows_followers`), so they are exact whenever the rows are.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
-     skills, create_time, update_time, \
+     skills, positions, education, open_to_work, create_time, update_time, \
      (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
      (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
      AS follower_count";
@@ -78,6 +84,9 @@ fn profile_from_row(row: &SqliteRow) -> StoreResult<ProfileRecord> {
         industry: row.try_get("industry")?,
         skills: serde_json::from_str(&skills)
             .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+        positions: from_json(&row.try_get::<String, _>("positions")?, "positions")?,
+        education: from_json(&row.try_get::<String, _>("education")?, "education")?,
+        open_to_work: row.try_get("open_to_work")?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
         connection_count: row.try_get("connection_count")?,
@@ -206,6 +215,132 @@ async fn accept_in(
     Ok(inv)
 }
 
+/// Inserts a profile row; with `skip_conflicts`, a taken id or handle inserts nothing (the
+/// result says how many rows were inserted). The full-text index follows by trigger.
+async fn insert_profile_row(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    f: &ProfileFields,
+    now: i64,
+    skip_conflicts: bool,
+) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+    let doc = f.search_document();
+    let sql = format!(
+        "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
+         location, industry, skills, positions, education, open_to_work, location_key, \
+         industry_key, skills_text, positions_text, search_docid, create_time, update_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+         (SELECT COALESCE(MAX(search_docid), 0) + 1 FROM profiles), ?, ?){}",
+        if skip_conflicts {
+            " ON CONFLICT DO NOTHING"
+        } else {
+            ""
+        }
+    );
+    sqlx::query(&sql)
+        .bind(id)
+        .bind(f.handle.as_str())
+        .bind(f.handle.key())
+        .bind(&f.display_name)
+        .bind(&f.headline)
+        .bind(&f.summary)
+        .bind(&f.location)
+        .bind(&f.industry)
+        .bind(skills_json(&f.skills))
+        .bind(to_json(&f.positions))
+        .bind(to_json(&f.education))
+        .bind(f.open_to_work)
+        .bind(&doc.location_key)
+        .bind(&doc.industry_key)
+        .bind(&doc.skills_text)
+        .bind(&doc.positions_text)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+}
+
+/// Replaces the member's rows in the filter tables (skill keys, current company keys).
+async fn write_index_rows(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    doc: &SearchDocument,
+) -> StoreResult<()> {
+    for (table, column, keys) in [
+        ("profile_skills", "skill_key", &doc.skill_keys),
+        (
+            "profile_companies",
+            "company_key",
+            &doc.current_company_keys,
+        ),
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE member_id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if keys.is_empty() {
+            continue;
+        }
+        // Numbered throughout: sqlx counts anonymous `?` apart from numbered ones.
+        let values = (2..keys.len() + 2)
+            .map(|i| format!("(?1, ?{i})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES {values}");
+        let mut q = sqlx::query(&sql).bind(id);
+        for k in keys {
+            q = q.bind(k);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// `?first, ?first+1, ...`: `n` numbered placeholders.
+fn numbered_from(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The filters of a search on `profiles p`, and their values in order.
+fn search_filters(q: &SearchQuery, searcher: &str) -> (String, Vec<String>) {
+    let mut sql = String::from(
+        " AND p.id <> ? AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ? \
+         AND blocked_id = p.id) AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ? \
+         AND blocker_id = p.id)",
+    );
+    let mut binds = vec![searcher.to_owned(); 3];
+    for key in &q.skill_keys {
+        sql.push_str(" AND p.id IN (SELECT member_id FROM profile_skills WHERE skill_key = ?)");
+        binds.push(key.clone());
+    }
+    if let Some(key) = &q.company_key {
+        sql.push_str(
+            " AND p.id IN (SELECT member_id FROM profile_companies WHERE company_key = ?)",
+        );
+        binds.push(key.clone());
+    }
+    if let Some(key) = &q.location_key {
+        sql.push_str(" AND p.location_key = ?");
+        binds.push(key.clone());
+    }
+    if let Some(key) = &q.industry_key {
+        sql.push_str(" AND p.industry_key = ?");
+        binds.push(key.clone());
+    }
+    if q.open_to_work {
+        sql.push_str(" AND p.open_to_work = 1");
+    }
+    (sql, binds)
+}
+
+/// The member's most recent connections a suggestion search expands (`?1` the member, `?2`
+/// the cap).
+const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = ?1 \
+     ORDER BY create_time DESC, other_id DESC LIMIT ?2";
+
 impl SqliteProfileStore {
     /// Moves a pending invitation to `state` (declined by its invitee or withdrawn by its
     /// inviter) as `member_id`.
@@ -289,24 +424,7 @@ impl SqliteProfileStore {
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<ProfileRecord> {
         let mut tx = self.db.writer.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
-             location, industry, skills, create_time, update_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(f.handle.as_str())
-        .bind(f.handle.key())
-        .bind(&f.display_name)
-        .bind(&f.headline)
-        .bind(&f.summary)
-        .bind(&f.location)
-        .bind(&f.industry)
-        .bind(skills_json(&f.skills))
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+        let result = insert_profile_row(&mut tx, id, &f, now, false).await;
         if let Err(e) = result {
             return Err(match unique_violation_column(&e) {
                 Some("profiles.id") => ProfileError::ProfileExists,
@@ -319,6 +437,7 @@ impl SqliteProfileStore {
                 None => e.into(),
             });
         }
+        write_index_rows(&mut tx, id, &f.search_document()).await?;
         if let Some(key) = key {
             record_idempotency_key(&mut tx, key, id, now).await?;
         }
@@ -332,6 +451,9 @@ impl SqliteProfileStore {
             location: f.location,
             industry: f.industry,
             skills: f.skills,
+            positions: f.positions,
+            education: f.education,
+            open_to_work: f.open_to_work,
             create_time: now,
             update_time: now,
             connection_count: 0,
@@ -514,9 +636,12 @@ impl ProfileStore for SqliteProfileStore {
         let mut profile = profile_from_row(&row)?;
         changes.apply(&mut profile);
         profile.update_time = now;
+        let doc = profile.search_document();
         let result = sqlx::query(
             "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
-             summary = ?, location = ?, industry = ?, skills = ?, update_time = ? WHERE id = ?",
+             summary = ?, location = ?, industry = ?, skills = ?, positions = ?, education = ?, \
+             open_to_work = ?, location_key = ?, industry_key = ?, skills_text = ?, \
+             positions_text = ?, update_time = ? WHERE id = ?",
         )
         .bind(&profile.handle)
         .bind(profile.handle.to_ascii_lowercase())
@@ -526,6 +651,13 @@ impl ProfileStore for SqliteProfileStore {
         .bind(&profile.location)
         .bind(&profile.industry)
         .bind(skills_json(&profile.skills))
+        .bind(to_json(&profile.positions))
+        .bind(to_json(&profile.education))
+        .bind(profile.open_to_work)
+        .bind(&doc.location_key)
+        .bind(&doc.industry_key)
+        .bind(&doc.skills_text)
+        .bind(&doc.positions_text)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
@@ -535,6 +667,7 @@ impl ProfileStore for SqliteProfileStore {
             Err(e) if is_unique_violation(&e) => return Err(ProfileError::HandleTaken),
             Err(e) => return Err(e.into()),
         }
+        write_index_rows(&mut tx, id, &doc).await?;
         tx.commit().await?;
         Ok(profile)
     }
@@ -1018,6 +1151,273 @@ impl ProfileStore for SqliteProfileStore {
             .map(|(key, handle, id)| (key, (handle, id)))
             .collect();
         Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
+    }
+
+    async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs> {
+        // One snapshot for every query.
+        let mut tx = self.db.reader.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+            return Err(ProfileError::NotFound("member"));
+        }
+        // Each expanded connection contributes its connections down to its FANOUT_CAP-th most
+        // recent one (by the connections_newest order), so a hub among them costs no more than
+        // FANOUT_CAP rows. The exclusions are one list, materialized once and probed per
+        // candidate.
+        let sql = format!(
+            "WITH n AS ({EXPANDED}), \
+             reached AS (SELECT c.other_id AS cand, COUNT(*) AS mutual \
+               FROM n CROSS JOIN connections c \
+               WHERE c.member_id = n.id AND (c.create_time, c.other_id) >= ( \
+                 COALESCE((SELECT f.create_time FROM connections f WHERE f.member_id = n.id \
+                   ORDER BY f.create_time DESC, f.other_id DESC LIMIT 1 OFFSET ?3), \
+                   -9223372036854775808), \
+                 COALESCE((SELECT f.other_id FROM connections f WHERE f.member_id = n.id \
+                   ORDER BY f.create_time DESC, f.other_id DESC LIMIT 1 OFFSET ?3), '')) \
+               GROUP BY c.other_id) \
+             SELECT cand, mutual FROM reached WHERE cand <> ?1 AND cand NOT IN ( \
+               SELECT other_id FROM connections WHERE member_id = ?1 \
+               UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
+               UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = ?1 \
+               UNION ALL SELECT invitee_id FROM invitations WHERE inviter_id = ?1 AND state = ?5 \
+               UNION ALL SELECT inviter_id FROM invitations WHERE invitee_id = ?1 AND state = ?5) \
+             ORDER BY mutual DESC, cand LIMIT ?4"
+        );
+        let found: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(member_id)
+            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+            .bind(limits::SUGGESTION_FANOUT_CAP as i64 - 1)
+            .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
+            .bind(InvitationState::Pending as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        ids.push(member_id);
+        let sql = format!(
+            "SELECT id, industry, positions, education FROM profiles WHERE id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let mut affinities: HashMap<String, Affinity> = HashMap::new();
+        for (id, industry, positions, education) in q.fetch_all(&mut *tx).await? {
+            let positions = from_json(&positions, "positions")?;
+            let education = from_json(&education, "education")?;
+            affinities.insert(id, Affinity::of(&positions, &education, &industry));
+        }
+        tx.commit().await?;
+        Ok(SuggestionInputs {
+            member: affinities.remove(member_id).unwrap_or_default(),
+            candidates: found
+                .into_iter()
+                .map(|(id, mutual_count)| SuggestionCandidate {
+                    affinity: affinities.remove(&id).unwrap_or_default(),
+                    member_id: id,
+                    mutual_count,
+                })
+                .collect(),
+        })
+    }
+
+    async fn mutual_connections(
+        &self,
+        member_id: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // Each candidate's connections, probed against the expanded set (an ephemeral index).
+        let sql = format!(
+            "WITH n AS ({EXPANDED}) SELECT c.member_id, c.other_id FROM connections c \
+             WHERE c.member_id IN ({}) AND c.other_id IN (SELECT id FROM n) \
+             ORDER BY c.member_id, c.other_id",
+            numbered_from(3, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql)
+            .bind(member_id)
+            .bind(limits::SUGGESTION_EXPANSION_CAP as i64);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for (cand, mutual) in q.fetch_all(&self.db.reader).await? {
+            let list = out.entry(cand).or_default();
+            if list.len() < limits::MAX_MUTUAL_IDS {
+                list.push(mutual);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn search_profiles(
+        &self,
+        searcher: &str,
+        query: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>> {
+        let mut tx = self.db.reader.begin().await?;
+        if !exists(&mut *tx, PROFILE_EXISTS, searcher).await? {
+            return Err(ProfileError::NotFound("searcher"));
+        }
+        let (filters, binds) = search_filters(query, searcher);
+        let cap = limits::SEARCH_CANDIDATE_CAP;
+        let rows: Vec<(String, i64, f64)> = if query.terms.is_empty() {
+            let sql = format!(
+                "SELECT p.id, p.update_time, 0.0 FROM profiles p WHERE 1 = 1{filters} \
+                 ORDER BY p.update_time DESC, p.id LIMIT {cap}"
+            );
+            let mut q = sqlx::query_as(&sql);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(&mut *tx).await?
+        } else {
+            // bm25 is lower for better matches; weights in column order: headline, skills,
+            // positions, summary. CROSS JOIN keeps the full-text index driving: filters are
+            // then probes per match, never one full-text lookup per filtered profile.
+            let sql = format!(
+                "SELECT p.id, p.update_time, -bm25(profile_search, 4.0, 2.0, 2.0, 1.0) AS relevance \
+                 FROM profile_search CROSS JOIN profiles p \
+                 ON p.search_docid = profile_search.rowid \
+                 WHERE profile_search MATCH ?{filters} \
+                 ORDER BY relevance DESC, p.id LIMIT {cap}"
+            );
+            let mut q = sqlx::query_as(&sql).bind(query.fts5_match());
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_all(&mut *tx).await?
+        };
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let list = numbered_from(2, rows.len());
+        let sql = format!(
+            "SELECT other_id FROM connections WHERE member_id = ?1 AND other_id IN ({list})"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
+        for (id, _, _) in &rows {
+            q = q.bind(id);
+        }
+        let first: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+        // Second degree: the first mutual connection found settles it (EXISTS stops there).
+        let sql = format!(
+            "SELECT p.id FROM profiles p WHERE p.id IN ({list}) AND EXISTS (SELECT 1 \
+             FROM connections c CROSS JOIN connections m WHERE c.member_id = p.id \
+             AND m.member_id = ?1 AND m.other_id = c.other_id)"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
+        for (id, _, _) in &rows {
+            q = q.bind(id);
+        }
+        let second: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, update_time, relevance)| SearchHit {
+                degree: if first.contains(&id) {
+                    Degree::First
+                } else if second.contains(&id) {
+                    Degree::Second
+                } else {
+                    Degree::OutOfNetwork
+                },
+                member_id: id,
+                relevance,
+                update_time,
+            })
+            .collect())
+    }
+
+    async fn search_highlights(
+        &self,
+        query: &SearchQuery,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        if ids.is_empty() || query.terms.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT p.id, snippet(profile_search, -1, '[', ']', '…', 16) \
+             FROM profile_search JOIN profiles p ON p.search_docid = profile_search.rowid \
+             WHERE profile_search MATCH ?1 AND p.id IN ({})",
+            numbered_from(2, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(query.fts5_match());
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_all(&self.db.reader)
+            .await?
+            .into_iter()
+            .map(|(id, snippet)| (id, vec![snippet]))
+            .collect())
+    }
+
+    async fn import_connections(
+        &self,
+        pairs: &[(String, String)],
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        let mut tx = self.db.writer.begin().await?;
+        let mut created = 0;
+        // 500 pairs a statement keeps well under SQLite's bind limit.
+        for chunk in pairs.chunks(500) {
+            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+            let forward = format!(
+                "WITH v(a, b) AS (VALUES {values}) \
+                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+                 SELECT a, b, ? FROM v \
+                 WHERE EXISTS (SELECT 1 FROM profiles WHERE id = a) \
+                 AND EXISTS (SELECT 1 FROM profiles WHERE id = b) \
+                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = a AND blocked_id = b) \
+                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a)"
+            );
+            let mut q = sqlx::query(&forward);
+            for (a, b) in chunk {
+                q = q.bind(a).bind(b);
+            }
+            created += q.bind(now).execute(&mut *tx).await?.rows_affected();
+            // The other way for every pair now connected one way.
+            let backward = format!(
+                "WITH v(a, b) AS (VALUES {values}) \
+                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+                 SELECT c.other_id, c.member_id, c.create_time FROM v \
+                 JOIN connections c ON c.member_id = v.a AND c.other_id = v.b"
+            );
+            let mut q = sqlx::query(&backward);
+            for (a, b) in chunk {
+                q = q.bind(a).bind(b);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok((created, pairs.len() as u64 - created))
+    }
+
+    async fn import_profiles(
+        &self,
+        profiles: Vec<(String, ProfileFields)>,
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        let total = profiles.len() as u64;
+        let mut created = 0;
+        let mut tx = self.db.writer.begin().await?;
+        // In-process statements: one per profile costs microseconds, not round trips.
+        for (id, f) in &profiles {
+            if insert_profile_row(&mut tx, id, f, now, true)
+                .await?
+                .rows_affected()
+                == 1
+            {
+                write_index_rows(&mut tx, id, &f.search_document()).await?;
+                created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((created, total - created))
     }
 }
 

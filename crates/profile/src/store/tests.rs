@@ -9,7 +9,10 @@ use pronet_common::testing::postgres_schema;
 use super::postgres::PgProfileStore;
 use super::sqlite::SqliteProfileStore;
 use super::*;
-use crate::domain::{Degree, DegreeRecord, Handle, InvitationState};
+use crate::domain::{
+    limits, rank_search, rank_suggestions, Degree, DegreeRecord, Education, Handle,
+    InvitationState, Position, ReasonKind, SearchQuery, YearMonth,
+};
 
 /// Generates, for each `check => sqlite_test, postgres_test;`, a test on each backend.
 macro_rules! on_both_backends {
@@ -122,6 +125,27 @@ on_both_backends! {
     check_degrees_around_a_hub_of_six_thousand =>
         sqlite_degrees_around_a_hub_of_six_thousand,
         postgres_degrees_around_a_hub_of_six_thousand;
+    check_positions_education_and_open_to_work_are_stored_and_updated =>
+        sqlite_positions_education_and_open_to_work_are_stored_and_updated,
+        postgres_positions_education_and_open_to_work_are_stored_and_updated;
+    check_suggestions_are_second_degree_ranked_and_exclude_what_they_must =>
+        sqlite_suggestions_are_second_degree_ranked_and_exclude_what_they_must,
+        postgres_suggestions_are_second_degree_ranked_and_exclude_what_they_must;
+    check_suggestions_around_a_hub_stay_bounded =>
+        sqlite_suggestions_around_a_hub_stay_bounded,
+        postgres_suggestions_around_a_hub_stay_bounded;
+    check_search_matches_words_filters_and_hides_blocked =>
+        sqlite_search_matches_words_filters_and_hides_blocked,
+        postgres_search_matches_words_filters_and_hides_blocked;
+    check_search_follows_updates_in_the_same_transaction =>
+        sqlite_search_follows_updates_in_the_same_transaction,
+        postgres_search_follows_updates_in_the_same_transaction;
+    check_importing_connections_connects_both_ways_and_skips_the_rest =>
+        sqlite_importing_connections_connects_both_ways_and_skips_the_rest,
+        postgres_importing_connections_connects_both_ways_and_skips_the_rest;
+    check_importing_profiles_skips_taken_ids_and_handles =>
+        sqlite_importing_profiles_skips_taken_ids_and_handles,
+        postgres_importing_profiles_skips_taken_ids_and_handles;
 }
 
 /// Tasks each race runs at once.
@@ -138,6 +162,9 @@ fn fields(handle: &str) -> ProfileFields {
         location: String::new(),
         industry: String::new(),
         skills: Vec::new(),
+        positions: Vec::new(),
+        education: Vec::new(),
+        open_to_work: false,
     }
 }
 
@@ -272,6 +299,9 @@ async fn check_profiles_are_created_and_found(store: Store) {
             location: "London".into(),
             industry: "Computing".into(),
             skills: vec!["Rust".into(), "Go".into(), "Émigré \"quoted\"".into()],
+            positions: Vec::new(),
+            education: Vec::new(),
+            open_to_work: false,
             create_time: 100,
             update_time: 100,
             connection_count: 0,
@@ -1851,4 +1881,411 @@ async fn check_degrees_around_a_hub_of_six_thousand(store: Store) {
         degree(Degree::OutOfNetwork, 0, &[])
     );
     // How fast these answers are is for the benchmark to say, not this test.
+}
+
+fn position(title: &str, company: &str, current: bool) -> Position {
+    Position {
+        title: title.into(),
+        company: company.into(),
+        start: YearMonth {
+            year: 2020,
+            month: 1,
+        },
+        end: (!current).then_some(YearMonth {
+            year: 2021,
+            month: 6,
+        }),
+        current,
+    }
+}
+
+fn school(name: &str) -> Education {
+    Education {
+        school: name.into(),
+        degree: "BSc".into(),
+        field_of_study: "Physics".into(),
+        start_year: 2010,
+        end_year: 2014,
+    }
+}
+
+async fn check_positions_education_and_open_to_work_are_stored_and_updated(store: Store) {
+    let mut f = fields("ada");
+    f.positions = vec![
+        position("Engineer", "Acme", true),
+        position("Intern", "Initech", false),
+    ];
+    f.education = vec![school("MIT")];
+    f.open_to_work = true;
+    let created = store
+        .create_profile("ada", f.clone(), 1, None)
+        .await
+        .unwrap();
+    assert_eq!(created.positions, f.positions);
+    let found = store.get_profile("ada", None).await.unwrap().unwrap();
+    assert_eq!(found, created);
+    assert!(found.open_to_work);
+    assert_eq!(found.education, [school("MIT")]);
+
+    let updated = store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                positions: Some(vec![position("CTO", "Globex", true)]),
+                open_to_work: Some(false),
+                ..Default::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.positions, [position("CTO", "Globex", true)]);
+    assert!(!updated.open_to_work);
+    // Untouched by the change.
+    assert_eq!(updated.education, [school("MIT")]);
+    assert_eq!(
+        store.get_profile("ada", None).await.unwrap().unwrap(),
+        updated
+    );
+}
+
+async fn check_suggestions_are_second_degree_ranked_and_exclude_what_they_must(store: Store) {
+    // me - a, b, c. x knows a, b, c (3 mutual); y knows a (1 mutual) and works at Acme like me;
+    // z knows a, b but is blocked by me; w knows b with a pending invitation to me; a - b too.
+    let ids = [
+        "vic", "ann", "bea", "cid", "xia", "yan", "zed", "wes", "lone",
+    ];
+    for id in ids {
+        let mut f = fields(id);
+        if id == "vic" || id == "yan" {
+            f.positions = vec![position(
+                "Engineer",
+                if id == "vic" { "Acme" } else { " ACME " },
+                true,
+            )];
+            f.education = vec![school("MIT")];
+            f.industry = "Software".into();
+        }
+        store.create_profile(id, f, 1, None).await.unwrap();
+    }
+    for (p, q) in [
+        ("vic", "ann"),
+        ("vic", "bea"),
+        ("vic", "cid"),
+        ("ann", "bea"),
+        ("xia", "ann"),
+        ("xia", "bea"),
+        ("xia", "cid"),
+        ("yan", "ann"),
+        ("zed", "ann"),
+        ("zed", "bea"),
+        ("wes", "bea"),
+    ] {
+        connect(&store, p, q, 10).await;
+    }
+    store.block_member("vic", "zed", 20).await.unwrap();
+    store
+        .create_invitation(invitation("wes-vic", "wes", "vic", 30), None)
+        .await
+        .unwrap();
+
+    let inputs = store.suggestion_candidates("vic").await.unwrap();
+    let found: Vec<(&str, i64)> = inputs
+        .candidates
+        .iter()
+        .map(|c| (c.member_id.as_str(), c.mutual_count))
+        .collect();
+    assert_eq!(found, [("xia", 3), ("yan", 1)]);
+    let ranked = rank_suggestions(inputs);
+    // y: 10 + 30 (company) + 20 (school) + 10 (industry) = 70 beats x: 3 x 10.
+    assert_eq!(ranked[0].member_id, "yan");
+    assert_eq!(ranked[0].score, 70);
+    let kinds: Vec<ReasonKind> = ranked[0].reasons.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ReasonKind::MutualConnections,
+            ReasonKind::SharedCompany,
+            ReasonKind::SharedSchool,
+            ReasonKind::SharedIndustry
+        ]
+    );
+    assert_eq!(ranked[0].reasons[1].value, "Acme");
+    assert_eq!(ranked[0].reasons[1].text, "also at Acme");
+    assert_eq!(ranked[1].member_id, "xia");
+    assert_eq!(ranked[1].reasons[0].text, "3 mutual connections");
+
+    let mutuals = store
+        .mutual_connections("vic", &["xia".into(), "yan".into()])
+        .await
+        .unwrap();
+    assert_eq!(mutuals["xia"], ["ann", "bea", "cid"]);
+    assert_eq!(mutuals["yan"], ["ann"]);
+
+    // Once the invitation is gone, w shows up; a member with no connections gets nothing.
+    store
+        .decline_invitation("wes-vic", "vic", 40)
+        .await
+        .unwrap();
+    let after: Vec<String> = store
+        .suggestion_candidates("vic")
+        .await
+        .unwrap()
+        .candidates
+        .into_iter()
+        .map(|c| c.member_id)
+        .collect();
+    assert_eq!(after, ["xia", "wes", "yan"]);
+    assert!(store
+        .suggestion_candidates("lone")
+        .await
+        .unwrap()
+        .candidates
+        .is_empty());
+    assert!(matches!(
+        store.suggestion_candidates("nobody").await,
+        Err(ProfileError::NotFound("member"))
+    ));
+}
+
+async fn check_suggestions_around_a_hub_stay_bounded(store: Store) {
+    // me - hub; the hub has more connections than the fan-out cap: only that many are
+    // reached through it, and never more candidates than the candidate cap.
+    members(&store, &["vic", "hub"]).await;
+    connect(&store, "vic", "hub", 1).await;
+    let n = limits::SUGGESTION_FANOUT_CAP + 150;
+    let ids: Vec<String> = (0..n).map(|i| format!("m{i:05}")).collect();
+    let profiles: Vec<(String, ProfileFields)> =
+        ids.iter().map(|id| (id.clone(), fields(id))).collect();
+    store.import_profiles(profiles, 1).await.unwrap();
+    let pairs: Vec<(String, String)> = ids.iter().map(|id| ("hub".into(), id.clone())).collect();
+    assert_eq!(
+        store.import_connections(&pairs, 5).await.unwrap(),
+        (n as u64, 0)
+    );
+    let got = store.suggestion_candidates("vic").await.unwrap().candidates;
+    assert_eq!(
+        got.len(),
+        limits::SUGGESTION_FANOUT_CAP.min(limits::SUGGESTION_CANDIDATE_CAP)
+    );
+    assert!(got.iter().all(|c| c.mutual_count == 1));
+    // All connected at the same time: the most recent are the largest ids.
+    assert_eq!(got[0].member_id, format!("m{:05}", 150));
+}
+
+fn search(terms: &[&str]) -> SearchQuery {
+    SearchQuery {
+        terms: terms.iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn hit_ids(hits: &[crate::domain::SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.member_id.as_str()).collect()
+}
+
+async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
+    let mut rec = fields("rec");
+    rec.headline = "Recruiter".into();
+    store.create_profile("rec", rec, 1, None).await.unwrap();
+    let people = [
+        // id, headline, skills, company (current), location, open
+        (
+            "ann",
+            "Rust engineer",
+            vec!["Rust", "Go"],
+            "Acme",
+            "Berlin",
+            true,
+        ),
+        ("bob", "Engineer", vec!["Rust"], "Globex", "berlin ", false),
+        ("cat", "Gardener", vec!["Plants"], "Acme", "Paris", true),
+        (
+            "dan",
+            "Rust engineer and Rust trainer",
+            vec!["Rust"],
+            "Initech",
+            "Berlin",
+            true,
+        ),
+        ("eve", "Rust engineer", vec!["Rust"], "Acme", "Berlin", true),
+    ];
+    for (i, (id, headline, skills, company, location, open)) in people.iter().enumerate() {
+        let mut f = fields(id);
+        f.headline = headline.to_string();
+        f.skills = skills.iter().map(|s| s.to_string()).collect();
+        f.positions = vec![position("Staff", company, true)];
+        f.location = location.to_string();
+        f.open_to_work = *open;
+        store
+            .create_profile(id, f, 10 + i as i64, None)
+            .await
+            .unwrap();
+    }
+    connect(&store, "rec", "bob", 20).await;
+    connect(&store, "bob", "ann", 21).await;
+    store.block_member("eve", "rec", 22).await.unwrap();
+
+    let hits = store
+        .search_profiles("rec", &search(&["rust"]))
+        .await
+        .unwrap();
+    let mut ids = hit_ids(&hits);
+    ids.sort();
+    // Blocked eve never shows, nor the searcher; cat has no Rust.
+    assert_eq!(ids, ["ann", "bob", "dan"]);
+    let degree_of = |id: &str| hits.iter().find(|h| h.member_id == id).unwrap().degree;
+    assert_eq!(degree_of("bob"), Degree::First);
+    assert_eq!(degree_of("ann"), Degree::Second);
+    assert_eq!(degree_of("dan"), Degree::OutOfNetwork);
+    assert!(hits.iter().all(|h| h.relevance > 0.0));
+    // Words in skills and positions count too, all words must match, case ignored.
+    let hits = store
+        .search_profiles("rec", &search(&["globex"]))
+        .await
+        .unwrap();
+    assert_eq!(hit_ids(&hits), ["bob"]);
+    let hits = store
+        .search_profiles("rec", &search(&["rust", "gardener"]))
+        .await
+        .unwrap();
+    assert!(hits.is_empty());
+
+    // Filters: skills (all), current company, location key, open to work.
+    let q = SearchQuery {
+        terms: vec!["engineer".into()],
+        skill_keys: vec!["rust".into(), "go".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        hit_ids(&store.search_profiles("rec", &q).await.unwrap()),
+        ["ann"]
+    );
+    let q = SearchQuery {
+        company_key: Some("acme".into()),
+        open_to_work: true,
+        ..Default::default()
+    };
+    let ranked = rank_search(store.search_profiles("rec", &q).await.unwrap(), false);
+    // Without words: degree first (ann is second degree), then most recently updated.
+    assert_eq!(hit_ids(&ranked), ["ann", "cat"]);
+    let q = SearchQuery {
+        location_key: Some("berlin".into()),
+        open_to_work: false,
+        ..Default::default()
+    };
+    let ranked = rank_search(store.search_profiles("rec", &q).await.unwrap(), false);
+    assert_eq!(hit_ids(&ranked), ["bob", "ann", "dan"]);
+
+    let marked = store
+        .search_highlights(&search(&["rust"]), &["dan".into(), "bob".into()])
+        .await
+        .unwrap();
+    assert!(marked["dan"][0].contains("[Rust]"), "{:?}", marked["dan"]);
+    assert!(marked["bob"][0].contains("[Rust]"), "{:?}", marked["bob"]);
+    assert!(matches!(
+        store.search_profiles("nobody", &search(&["rust"])).await,
+        Err(ProfileError::NotFound("searcher"))
+    ));
+}
+
+async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
+    members(&store, &["rec"]).await;
+    let mut f = fields("ann");
+    f.headline = "Carpenter".into();
+    store.create_profile("ann", f, 1, None).await.unwrap();
+    assert_eq!(
+        hit_ids(
+            &store
+                .search_profiles("rec", &search(&["carpenter"]))
+                .await
+                .unwrap()
+        ),
+        ["ann"]
+    );
+    store
+        .update_profile(
+            "ann",
+            ProfileChanges {
+                headline: Some("Welder".into()),
+                positions: Some(vec![position("Foreman", "Umbrella", true)]),
+                skills: Some(vec!["Kotlin".into()]),
+                ..Default::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+    for (word, found) in [
+        ("carpenter", false),
+        ("welder", true),
+        ("umbrella", true),
+        ("kotlin", true),
+    ] {
+        let hits = store
+            .search_profiles("rec", &search(&[word]))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), usize::from(found), "{word}");
+    }
+    let q = SearchQuery {
+        company_key: Some("umbrella".into()),
+        skill_keys: vec!["kotlin".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        hit_ids(&store.search_profiles("rec", &q).await.unwrap()),
+        ["ann"]
+    );
+}
+
+async fn check_importing_connections_connects_both_ways_and_skips_the_rest(store: Store) {
+    members(&store, &["ann", "bea", "cid", "dov", "eli"]).await;
+    connect(&store, "ann", "bea", 1).await;
+    store.block_member("dov", "ann", 2).await.unwrap();
+    let pairs: Vec<(String, String)> = [
+        ("ann", "bea"),   // already connected
+        ("ann", "cid"),   // new
+        ("cid", "eli"),   // new
+        ("ann", "dov"),   // blocked
+        ("ann", "ghost"), // unknown member
+    ]
+    .iter()
+    .map(|(x, y)| (x.to_string(), y.to_string()))
+    .collect();
+    assert_eq!(store.import_connections(&pairs, 9).await.unwrap(), (2, 3));
+    assert_eq!(connected_ids(&store, "ann").await, ["cid", "bea"]);
+    assert_eq!(connected_ids(&store, "cid").await, ["eli", "ann"]);
+    assert_eq!(connected_ids(&store, "eli").await, ["cid"]);
+    assert!(connected_ids(&store, "dov").await.is_empty());
+    // Again: nothing new.
+    assert_eq!(store.import_connections(&pairs, 10).await.unwrap(), (0, 5));
+}
+
+async fn check_importing_profiles_skips_taken_ids_and_handles(store: Store) {
+    members(&store, &["ada"]).await;
+    let mut rich = fields("bob");
+    rich.skills = vec!["Rust".into()];
+    rich.positions = vec![position("Engineer", "Acme", true)];
+    let batch = vec![
+        ("ada".to_string(), fields("ada2")), // id taken
+        ("x1".to_string(), fields("ada")),   // handle taken
+        ("bob".to_string(), rich.clone()),
+        ("cat".to_string(), fields("cat")),
+    ];
+    assert_eq!(store.import_profiles(batch, 5).await.unwrap(), (2, 2));
+    let bob = store.get_profile("bob", None).await.unwrap().unwrap();
+    assert_eq!(bob.positions, rich.positions);
+    assert_eq!(bob.create_time, 5);
+    assert!(store.get_profile("x1", None).await.unwrap().is_none());
+    // Imported profiles are indexed like created ones.
+    let q = SearchQuery {
+        company_key: Some("acme".into()),
+        skill_keys: vec!["rust".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        hit_ids(&store.search_profiles("ada", &q).await.unwrap()),
+        ["bob"]
+    );
 }

@@ -10,8 +10,9 @@ use super::{ProfileStore, StoreResult};
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
     FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord,
+    ProfileFields, ProfileRecord, RelationshipRecord, SearchHit, SearchQuery, SuggestionInputs,
 };
+use std::collections::HashMap;
 
 /// The `store` label of this service's operations.
 pub const STORE_NAME: &str = "profile";
@@ -316,6 +317,86 @@ impl ProfileStore for TimedStore {
             )
             .await
     }
+
+    async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "suggestion_candidates",
+                self.inner.suggestion_candidates(member_id),
+            )
+            .await
+    }
+
+    async fn mutual_connections(
+        &self,
+        member_id: &str,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "mutual_connections",
+                self.inner.mutual_connections(member_id, ids),
+            )
+            .await
+    }
+
+    async fn search_profiles(
+        &self,
+        searcher: &str,
+        query: &SearchQuery,
+    ) -> StoreResult<Vec<SearchHit>> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "search_profiles",
+                self.inner.search_profiles(searcher, query),
+            )
+            .await
+    }
+
+    async fn search_highlights(
+        &self,
+        query: &SearchQuery,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "search_highlights",
+                self.inner.search_highlights(query, ids),
+            )
+            .await
+    }
+
+    async fn import_connections(
+        &self,
+        pairs: &[(String, String)],
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "import_connections",
+                self.inner.import_connections(pairs, now),
+            )
+            .await
+    }
+
+    async fn import_profiles(
+        &self,
+        profiles: Vec<(String, ProfileFields)>,
+        now: i64,
+    ) -> StoreResult<(u64, u64)> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "import_profiles",
+                self.inner.import_profiles(profiles, now),
+            )
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -341,6 +422,9 @@ mod tests {
             location: String::new(),
             industry: String::new(),
             skills: Vec::new(),
+            positions: Vec::new(),
+            education: Vec::new(),
+            open_to_work: false,
         };
         let created = store.create_profile("ada", fields, 1, None).await.unwrap();
         let found = store.get_profile("ada", None).await.unwrap();

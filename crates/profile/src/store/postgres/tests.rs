@@ -15,6 +15,9 @@ fn fields(handle: &str) -> ProfileFields {
         location: String::new(),
         industry: String::new(),
         skills: Vec::new(),
+        positions: Vec::new(),
+        education: Vec::new(),
+        open_to_work: false,
     }
 }
 
@@ -35,7 +38,7 @@ async fn reopening_applies_no_migration_twice() {
             .fetch_all(&s.db.pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     s.close().await;
 }
 

@@ -21,6 +21,9 @@ fn fields(handle: &str) -> ProfileFields {
         location: String::new(),
         industry: String::new(),
         skills: Vec::new(),
+        positions: Vec::new(),
+        education: Vec::new(),
+        open_to_work: false,
     }
 }
 
@@ -102,4 +105,42 @@ async fn relationship_lookups_use_the_indexes() {
 fn numbered_placeholders_follow_the_first() {
     assert_eq!(numbered_placeholders(3), "?2, ?3, ?4");
     assert_eq!(numbered_placeholders(1), "?2");
+}
+
+#[tokio::test]
+async fn search_filters_and_suggestions_use_indexes() {
+    let (s, _dir) = store().await;
+    // Full-text runs on the FTS5 index (compiled into sqlx's bundled SQLite); filters and the
+    // join back to profiles are index searches, never scans of profiles.
+    for sql in [
+        "SELECT p.id FROM profile_search CROSS JOIN profiles p \
+         ON p.search_docid = profile_search.rowid \
+         WHERE profile_search MATCH '\"rust\"' AND p.location_key = 'berlin' \
+         AND p.id IN (SELECT member_id FROM profile_skills WHERE skill_key = 'go')",
+        "SELECT p.id FROM profiles p WHERE p.id IN (SELECT member_id FROM profile_companies \
+         WHERE company_key = 'acme') ORDER BY p.update_time DESC, p.id LIMIT 200",
+        "SELECT c.other_id FROM connections c WHERE c.member_id = 'a' \
+         AND (c.create_time, c.other_id) >= (5, 'x')",
+    ] {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&s.db.reader)
+            .await
+            .unwrap();
+        let details: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect();
+        assert!(
+            details
+                .iter()
+                .all(|d| !d.starts_with("SCAN p ") && !d.starts_with("SCAN c ") && d != "SCAN p"),
+            "{sql}: {details:?}"
+        );
+        if sql.contains("MATCH") {
+            assert!(
+                details[0].starts_with("SCAN profile_search VIRTUAL TABLE INDEX 0:M"),
+                "{details:?}"
+            );
+        }
+    }
 }
