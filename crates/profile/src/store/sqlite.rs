@@ -6,7 +6,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
@@ -351,25 +351,15 @@ impl SqliteProfileStore {
         state: InvitationState,
         now: i64,
     ) -> StoreResult<InvitationRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
-        ))
-        .bind(invitation_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ProfileError::NotFound("invitation"))?;
-        let mut inv = invitation_from_row(&row)?;
-        check_closer(&inv, member_id, state)?;
-        sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
-            .bind(state as i64)
-            .bind(now)
-            .bind(invitation_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        inv.state = state;
-        Ok(inv)
+        let invitation_id = invitation_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    close_invitation_in(tx, &invitation_id, &member_id, state, now).await
+                })
+            })
+            .await
     }
 
     /// The resource an idempotency key created, if a request with it succeeded.
@@ -423,42 +413,13 @@ impl SqliteProfileStore {
         now: i64,
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<ProfileRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let result = insert_profile_row(&mut tx, id, &f, now, false).await;
-        if let Err(e) = result {
-            return Err(match unique_violation_column(&e) {
-                Some("profiles.id") => ProfileError::ProfileExists,
-                // SQLite names the handle when both are taken (a retried create), so look for
-                // the member's own profile: it wins over the handle.
-                Some(_) if exists(&mut *tx, PROFILE_EXISTS, id).await? => {
-                    ProfileError::ProfileExists
-                }
-                Some(_) => ProfileError::HandleTaken,
-                None => e.into(),
-            });
-        }
-        write_index_rows(&mut tx, id, &f.search_document()).await?;
-        if let Some(key) = key {
-            record_idempotency_key(&mut tx, key, id, now).await?;
-        }
-        tx.commit().await?;
-        Ok(ProfileRecord {
-            id: id.to_owned(),
-            handle: f.handle.as_str().to_owned(),
-            display_name: f.display_name,
-            headline: f.headline,
-            summary: f.summary,
-            location: f.location,
-            industry: f.industry,
-            skills: f.skills,
-            positions: f.positions,
-            education: f.education,
-            open_to_work: f.open_to_work,
-            create_time: now,
-            update_time: now,
-            connection_count: 0,
-            follower_count: 0,
-        })
+        let id = id.to_owned();
+        let key = key.cloned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { insert_profile_in(tx, &id, f, now, key.as_ref()).await })
+            })
+            .await
     }
 
     async fn insert_invitation(
@@ -466,71 +427,12 @@ impl SqliteProfileStore {
         inv: InvitationRecord,
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<InvitationRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
-            return Err(ProfileError::NotFound("inviter"));
-        }
-        // A block either way looks exactly like a missing invitee.
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
-            || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
-        {
-            return Err(ProfileError::NotFound("invitee"));
-        }
-        let connected =
-            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
-                .bind(&inv.inviter_id)
-                .bind(&inv.invitee_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-        if connected {
-            return Err(ProfileError::AlreadyConnected);
-        }
-        // The invitee already asked: both want the connection, so accept theirs.
-        let reverse = sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations \
-             WHERE inviter_id = ? AND invitee_id = ? AND state = ?"
-        ))
-        .bind(&inv.invitee_id)
-        .bind(&inv.inviter_id)
-        .bind(InvitationState::Pending as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = reverse {
-            let theirs = invitation_from_row(&row)?;
-            let accepted = accept_in(&mut tx, theirs, inv.create_time).await?;
-            if let Some(key) = key {
-                record_idempotency_key(&mut tx, key, &accepted.id, inv.create_time).await?;
-            }
-            tx.commit().await?;
-            return Ok(accepted);
-        }
-        let result = sqlx::query(
-            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
-             update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&inv.id)
-        .bind(&inv.inviter_id)
-        .bind(&inv.invitee_id)
-        .bind(&inv.message)
-        .bind(InvitationState::Pending as i64)
-        .bind(inv.create_time)
-        .bind(inv.create_time)
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(key) = key {
-            record_idempotency_key(&mut tx, key, &inv.id, inv.create_time).await?;
-        }
-        tx.commit().await?;
-        Ok(InvitationRecord {
-            state: InvitationState::Pending,
-            ..inv
-        })
+        let key = key.cloned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { insert_invitation_in(tx, inv, key.as_ref()).await })
+            })
+            .await
     }
 }
 
@@ -625,51 +527,12 @@ impl ProfileStore for SqliteProfileStore {
         changes: ProfileChanges,
         now: i64,
     ) -> StoreResult<ProfileRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ProfileError::NotFound("profile"))?;
-        let mut profile = profile_from_row(&row)?;
-        changes.apply(&mut profile);
-        profile.update_time = now;
-        let doc = profile.search_document();
-        let result = sqlx::query(
-            "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
-             summary = ?, location = ?, industry = ?, skills = ?, positions = ?, education = ?, \
-             open_to_work = ?, location_key = ?, industry_key = ?, skills_text = ?, \
-             positions_text = ?, update_time = ? WHERE id = ?",
-        )
-        .bind(&profile.handle)
-        .bind(profile.handle.to_ascii_lowercase())
-        .bind(&profile.display_name)
-        .bind(&profile.headline)
-        .bind(&profile.summary)
-        .bind(&profile.location)
-        .bind(&profile.industry)
-        .bind(skills_json(&profile.skills))
-        .bind(to_json(&profile.positions))
-        .bind(to_json(&profile.education))
-        .bind(profile.open_to_work)
-        .bind(&doc.location_key)
-        .bind(&doc.industry_key)
-        .bind(&doc.skills_text)
-        .bind(&doc.positions_text)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(ProfileError::HandleTaken),
-            Err(e) => return Err(e.into()),
-        }
-        write_index_rows(&mut tx, id, &doc).await?;
-        tx.commit().await?;
-        Ok(profile)
+        let id = id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { update_profile_in(tx, &id, changes, now).await })
+            })
+            .await
     }
 
     async fn create_invitation(
@@ -697,24 +560,15 @@ impl ProfileStore for SqliteProfileStore {
         member_id: &str,
         now: i64,
     ) -> StoreResult<InvitationRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
-        ))
-        .bind(invitation_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(ProfileError::NotFound("invitation"))?;
-        let inv = invitation_from_row(&row)?;
-        if inv.invitee_id != member_id {
-            return Err(ProfileError::NotInvitee("accept"));
-        }
-        if inv.state != InvitationState::Pending {
-            return Err(ProfileError::InvitationNotPending);
-        }
-        let inv = accept_in(&mut tx, inv, now).await?;
-        tx.commit().await?;
-        Ok(inv)
+        let invitation_id = invitation_id.to_owned();
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(
+                    async move { accept_invitation_in(tx, &invitation_id, &member_id, now).await },
+                )
+            })
+            .await
     }
 
     async fn decline_invitation(
@@ -738,29 +592,49 @@ impl ProfileStore for SqliteProfileStore {
     }
 
     async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
-        let removed = sqlx::query(
-            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
-             OR (member_id = ?2 AND other_id = ?1)",
-        )
-        .bind(member_id)
-        .bind(other_id)
-        .execute(&self.db.writer)
-        .await?
-        .rows_affected();
-        if removed == 0 {
-            return Err(ProfileError::NotFound("connection"));
-        }
-        Ok(())
+        let (member_id, other_id) = (member_id.to_owned(), other_id.to_owned());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let removed = sqlx::query(
+                        "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
+                         OR (member_id = ?2 AND other_id = ?1)",
+                    )
+                    .bind(&member_id)
+                    .bind(&other_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if removed == 0 {
+                        return Err(ProfileError::NotFound("connection"));
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
-        sqlx::query("DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?")
-            .bind(member_id)
-            .bind(target.kind())
-            .bind(target.value())
-            .execute(&self.db.writer)
-            .await?;
-        Ok(())
+        let (member_id, kind, value) = (
+            member_id.to_owned(),
+            target.kind(),
+            target.value().to_owned(),
+        );
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
+                    )
+                    .bind(&member_id)
+                    .bind(kind)
+                    .bind(&value)
+                    .execute(&mut *tx)
+                    .await?;
+                    Ok::<_, ProfileError>(())
+                })
+            })
+            .await
     }
 
     async fn list_followers(
@@ -956,41 +830,10 @@ impl ProfileStore for SqliteProfileStore {
         target: FollowTarget,
         now: i64,
     ) -> StoreResult<FollowingRecord> {
-        let mut tx = self.db.writer.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
-            return Err(ProfileError::NotFound("member"));
-        }
-        if let FollowTarget::Member(followee) = &target {
-            // A block either way looks exactly like a missing followee.
-            if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
-                || blocked_either_way(&mut *tx, member_id, followee).await?
-            {
-                return Err(ProfileError::NotFound("followee"));
-            }
-        }
-        sqlx::query(
-            "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(member_id)
-        .bind(target.kind())
-        .bind(target.value())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let create_time: i64 = sqlx::query_scalar(
-            "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
-        )
-        .bind(member_id)
-        .bind(target.kind())
-        .bind(target.value())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(FollowingRecord {
-            target,
-            create_time,
-        })
+        let member_id = member_id.to_owned();
+        self.db
+            .write(move |tx| Box::pin(async move { follow_in(tx, &member_id, target, now).await }))
+            .await
     }
 
     async fn list_following(
@@ -1029,62 +872,29 @@ impl ProfileStore for SqliteProfileStore {
 
     async fn block_member(&self, member_id: &str, blocked_id: &str, now: i64) -> StoreResult<()> {
         // One transaction: nobody sees the block without its clean-up, or the reverse.
-        let mut tx = self.db.writer.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
-            return Err(ProfileError::NotFound("member"));
-        }
-        if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
-            return Err(ProfileError::NotFound("blocked member"));
-        }
-        sqlx::query(
-            // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
-            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
-             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // Each OR branch is one primary-key (or sent-invitations index) lookup.
-        sqlx::query(
-            "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
-             OR (member_id = ?2 AND other_id = ?1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM follows WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
-             OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(FollowTarget::MEMBER_KIND)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM invitations \
-             WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
-             OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(InvitationState::Pending as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let member_id = member_id.to_owned();
+        let blocked_id = blocked_id.to_owned();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { block_member_in(tx, &member_id, &blocked_id, now).await })
+            })
+            .await
     }
 
     async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
-            .bind(member_id)
-            .bind(blocked_id)
-            .execute(&self.db.writer)
-            .await?;
-        Ok(())
+        let (member_id, blocked_id) = (member_id.to_owned(), blocked_id.to_owned());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
+                        .bind(&member_id)
+                        .bind(&blocked_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok::<_, ProfileError>(())
+                })
+            })
+            .await
     }
 
     async fn relationships(
@@ -1361,40 +1171,10 @@ impl ProfileStore for SqliteProfileStore {
         pairs: &[(String, String)],
         now: i64,
     ) -> StoreResult<(u64, u64)> {
-        let mut tx = self.db.writer.begin().await?;
-        let mut created = 0;
-        // 500 pairs a statement keeps well under SQLite's bind limit.
-        for chunk in pairs.chunks(500) {
-            let values = vec!["(?, ?)"; chunk.len()].join(", ");
-            let forward = format!(
-                "WITH v(a, b) AS (VALUES {values}) \
-                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
-                 SELECT a, b, ? FROM v \
-                 WHERE EXISTS (SELECT 1 FROM profiles WHERE id = a) \
-                 AND EXISTS (SELECT 1 FROM profiles WHERE id = b) \
-                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = a AND blocked_id = b) \
-                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a)"
-            );
-            let mut q = sqlx::query(&forward);
-            for (a, b) in chunk {
-                q = q.bind(a).bind(b);
-            }
-            created += q.bind(now).execute(&mut *tx).await?.rows_affected();
-            // The other way for every pair now connected one way.
-            let backward = format!(
-                "WITH v(a, b) AS (VALUES {values}) \
-                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
-                 SELECT c.other_id, c.member_id, c.create_time FROM v \
-                 JOIN connections c ON c.member_id = v.a AND c.other_id = v.b"
-            );
-            let mut q = sqlx::query(&backward);
-            for (a, b) in chunk {
-                q = q.bind(a).bind(b);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok((created, pairs.len() as u64 - created))
+        let pairs = pairs.to_vec();
+        self.db
+            .write(move |tx| Box::pin(async move { import_connections_in(tx, &pairs, now).await }))
+            .await
     }
 
     async fn import_profiles(
@@ -1402,23 +1182,376 @@ impl ProfileStore for SqliteProfileStore {
         profiles: Vec<(String, ProfileFields)>,
         now: i64,
     ) -> StoreResult<(u64, u64)> {
-        let total = profiles.len() as u64;
-        let mut created = 0;
-        let mut tx = self.db.writer.begin().await?;
-        // In-process statements: one per profile costs microseconds, not round trips.
-        for (id, f) in &profiles {
-            if insert_profile_row(&mut tx, id, f, now, true)
-                .await?
-                .rows_affected()
-                == 1
-            {
-                write_index_rows(&mut tx, id, &f.search_document()).await?;
-                created += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok((created, total - created))
+        self.db
+            .write(move |tx| Box::pin(async move { import_profiles_in(tx, profiles, now).await }))
+            .await
     }
+}
+
+// The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
+
+async fn close_invitation_in(
+    tx: &mut SqliteConnection,
+    invitation_id: &str,
+    member_id: &str,
+    state: InvitationState,
+    now: i64,
+) -> StoreResult<InvitationRecord> {
+    let row = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+    ))
+    .bind(invitation_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ProfileError::NotFound("invitation"))?;
+    let mut inv = invitation_from_row(&row)?;
+    check_closer(&inv, member_id, state)?;
+    sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
+        .bind(state as i64)
+        .bind(now)
+        .bind(invitation_id)
+        .execute(&mut *tx)
+        .await?;
+    inv.state = state;
+    Ok(inv)
+}
+
+async fn insert_profile_in(
+    tx: &mut SqliteConnection,
+    id: &str,
+    f: ProfileFields,
+    now: i64,
+    key: Option<&IdempotencyKey>,
+) -> StoreResult<ProfileRecord> {
+    let result = insert_profile_row(&mut *tx, id, &f, now, false).await;
+    if let Err(e) = result {
+        return Err(match unique_violation_column(&e) {
+            Some("profiles.id") => ProfileError::ProfileExists,
+            // SQLite names the handle when both are taken (a retried create), so look for
+            // the member's own profile: it wins over the handle.
+            Some(_) if exists(&mut *tx, PROFILE_EXISTS, id).await? => ProfileError::ProfileExists,
+            Some(_) => ProfileError::HandleTaken,
+            None => e.into(),
+        });
+    }
+    write_index_rows(&mut *tx, id, &f.search_document()).await?;
+    if let Some(key) = key {
+        record_idempotency_key(&mut *tx, key, id, now).await?;
+    }
+    Ok(ProfileRecord {
+        id: id.to_owned(),
+        handle: f.handle.as_str().to_owned(),
+        display_name: f.display_name,
+        headline: f.headline,
+        summary: f.summary,
+        location: f.location,
+        industry: f.industry,
+        skills: f.skills,
+        positions: f.positions,
+        education: f.education,
+        open_to_work: f.open_to_work,
+        create_time: now,
+        update_time: now,
+        connection_count: 0,
+        follower_count: 0,
+    })
+}
+
+async fn insert_invitation_in(
+    tx: &mut SqliteConnection,
+    inv: InvitationRecord,
+    key: Option<&IdempotencyKey>,
+) -> StoreResult<InvitationRecord> {
+    if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+        return Err(ProfileError::NotFound("inviter"));
+    }
+    // A block either way looks exactly like a missing invitee.
+    if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
+        || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
+    {
+        return Err(ProfileError::NotFound("invitee"));
+    }
+    let connected = sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
+        .bind(&inv.inviter_id)
+        .bind(&inv.invitee_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if connected {
+        return Err(ProfileError::AlreadyConnected);
+    }
+    // The invitee already asked: both want the connection, so accept theirs.
+    let reverse = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations \
+             WHERE inviter_id = ? AND invitee_id = ? AND state = ?"
+    ))
+    .bind(&inv.invitee_id)
+    .bind(&inv.inviter_id)
+    .bind(InvitationState::Pending as i64)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = reverse {
+        let theirs = invitation_from_row(&row)?;
+        let accepted = accept_in(&mut *tx, theirs, inv.create_time).await?;
+        if let Some(key) = key {
+            record_idempotency_key(&mut *tx, key, &accepted.id, inv.create_time).await?;
+        }
+        return Ok(accepted);
+    }
+    let result = sqlx::query(
+        "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
+             update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&inv.id)
+    .bind(&inv.inviter_id)
+    .bind(&inv.invitee_id)
+    .bind(&inv.message)
+    .bind(InvitationState::Pending as i64)
+    .bind(inv.create_time)
+    .bind(inv.create_time)
+    .execute(&mut *tx)
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(key) = key {
+        record_idempotency_key(&mut *tx, key, &inv.id, inv.create_time).await?;
+    }
+    Ok(InvitationRecord {
+        state: InvitationState::Pending,
+        ..inv
+    })
+}
+
+async fn update_profile_in(
+    tx: &mut SqliteConnection,
+    id: &str,
+    changes: ProfileChanges,
+    now: i64,
+) -> StoreResult<ProfileRecord> {
+    let row = sqlx::query(&format!(
+        "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ProfileError::NotFound("profile"))?;
+    let mut profile = profile_from_row(&row)?;
+    changes.apply(&mut profile);
+    profile.update_time = now;
+    let doc = profile.search_document();
+    let result = sqlx::query(
+        "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
+             summary = ?, location = ?, industry = ?, skills = ?, positions = ?, education = ?, \
+             open_to_work = ?, location_key = ?, industry_key = ?, skills_text = ?, \
+             positions_text = ?, update_time = ? WHERE id = ?",
+    )
+    .bind(&profile.handle)
+    .bind(profile.handle.to_ascii_lowercase())
+    .bind(&profile.display_name)
+    .bind(&profile.headline)
+    .bind(&profile.summary)
+    .bind(&profile.location)
+    .bind(&profile.industry)
+    .bind(skills_json(&profile.skills))
+    .bind(to_json(&profile.positions))
+    .bind(to_json(&profile.education))
+    .bind(profile.open_to_work)
+    .bind(&doc.location_key)
+    .bind(&doc.industry_key)
+    .bind(&doc.skills_text)
+    .bind(&doc.positions_text)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(ProfileError::HandleTaken),
+        Err(e) => return Err(e.into()),
+    }
+    write_index_rows(&mut *tx, id, &doc).await?;
+    Ok(profile)
+}
+
+async fn accept_invitation_in(
+    tx: &mut SqliteConnection,
+    invitation_id: &str,
+    member_id: &str,
+    now: i64,
+) -> StoreResult<InvitationRecord> {
+    let row = sqlx::query(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
+    ))
+    .bind(invitation_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ProfileError::NotFound("invitation"))?;
+    let inv = invitation_from_row(&row)?;
+    if inv.invitee_id != member_id {
+        return Err(ProfileError::NotInvitee("accept"));
+    }
+    if inv.state != InvitationState::Pending {
+        return Err(ProfileError::InvitationNotPending);
+    }
+    let inv = accept_in(&mut *tx, inv, now).await?;
+    Ok(inv)
+}
+
+async fn follow_in(
+    tx: &mut SqliteConnection,
+    member_id: &str,
+    target: FollowTarget,
+    now: i64,
+) -> StoreResult<FollowingRecord> {
+    if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        return Err(ProfileError::NotFound("member"));
+    }
+    if let FollowTarget::Member(followee) = &target {
+        // A block either way looks exactly like a missing followee.
+        if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
+            || blocked_either_way(&mut *tx, member_id, followee).await?
+        {
+            return Err(ProfileError::NotFound("followee"));
+        }
+    }
+    sqlx::query(
+        "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
+             VALUES (?, ?, ?, ?)",
+    )
+    .bind(member_id)
+    .bind(target.kind())
+    .bind(target.value())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let create_time: i64 = sqlx::query_scalar(
+        "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
+    )
+    .bind(member_id)
+    .bind(target.kind())
+    .bind(target.value())
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(FollowingRecord {
+        target,
+        create_time,
+    })
+}
+
+async fn block_member_in(
+    tx: &mut SqliteConnection,
+    member_id: &str,
+    blocked_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        return Err(ProfileError::NotFound("member"));
+    }
+    if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
+        return Err(ProfileError::NotFound("blocked member"));
+    }
+    sqlx::query(
+        // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
+        "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
+             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+    )
+    .bind(member_id)
+    .bind(blocked_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // Each OR branch is one primary-key (or sent-invitations index) lookup.
+    sqlx::query(
+        "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
+             OR (member_id = ?2 AND other_id = ?1)",
+    )
+    .bind(member_id)
+    .bind(blocked_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM follows WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
+             OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
+    )
+    .bind(member_id)
+    .bind(blocked_id)
+    .bind(FollowTarget::MEMBER_KIND)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM invitations \
+             WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
+             OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
+    )
+    .bind(member_id)
+    .bind(blocked_id)
+    .bind(InvitationState::Pending as i64)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn import_connections_in(
+    tx: &mut SqliteConnection,
+    pairs: &[(String, String)],
+    now: i64,
+) -> StoreResult<(u64, u64)> {
+    let mut created = 0;
+    // 500 pairs a statement keeps well under SQLite's bind limit.
+    for chunk in pairs.chunks(500) {
+        let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        let forward = format!(
+            "WITH v(a, b) AS (VALUES {values}) \
+                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+                 SELECT a, b, ? FROM v \
+                 WHERE EXISTS (SELECT 1 FROM profiles WHERE id = a) \
+                 AND EXISTS (SELECT 1 FROM profiles WHERE id = b) \
+                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = a AND blocked_id = b) \
+                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a)"
+        );
+        let mut q = sqlx::query(&forward);
+        for (a, b) in chunk {
+            q = q.bind(a).bind(b);
+        }
+        created += q.bind(now).execute(&mut *tx).await?.rows_affected();
+        // The other way for every pair now connected one way.
+        let backward = format!(
+            "WITH v(a, b) AS (VALUES {values}) \
+                 INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+                 SELECT c.other_id, c.member_id, c.create_time FROM v \
+                 JOIN connections c ON c.member_id = v.a AND c.other_id = v.b"
+        );
+        let mut q = sqlx::query(&backward);
+        for (a, b) in chunk {
+            q = q.bind(a).bind(b);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok((created, pairs.len() as u64 - created))
+}
+
+async fn import_profiles_in(
+    tx: &mut SqliteConnection,
+    profiles: Vec<(String, ProfileFields)>,
+    now: i64,
+) -> StoreResult<(u64, u64)> {
+    let total = profiles.len() as u64;
+    let mut created = 0;
+    // In-process statements: one per profile costs microseconds, not round trips.
+    for (id, f) in &profiles {
+        if insert_profile_row(&mut *tx, id, f, now, true)
+            .await?
+            .rows_affected()
+            == 1
+        {
+            write_index_rows(&mut *tx, id, &f.search_document()).await?;
+            created += 1;
+        }
+    }
+    Ok((created, total - created))
 }
 
 #[cfg(test)]
