@@ -1009,6 +1009,13 @@ impl PostService for FakePostServer {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn import_posts(
+        &self,
+        _: Request<post_pb::ImportPostsRequest>,
+    ) -> Result<Response<post_pb::ImportPostsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn get_post(
         &self,
         request: Request<post_pb::GetPostRequest>,
