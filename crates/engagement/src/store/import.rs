@@ -45,17 +45,12 @@ impl FoldedReaction {
         *self.types.last().expect("a folded reaction has a type")
     }
 
-    /// Applies the reactions one by one, as `React` calls would, over the `stored` type:
-    /// `(written, skipped)`, where a reaction is written when it is new or changes the type.
+    /// Over the `stored` type, `(written, skipped)`: the last reaction replaces the earlier
+    /// ones (as it would, sent one by one) and is written when it is new or changes the type;
+    /// the earlier ones, and a last one equal to what is stored, are skipped. A retried import
+    /// is thus skipped whole, and the counts end as the one-by-one writes leave them.
     pub fn outcome(&self, stored: Option<ReactionType>) -> (u64, u64) {
-        let mut current = stored;
-        let mut written = 0;
-        for t in &self.types {
-            if current != Some(*t) {
-                written += 1;
-                current = Some(*t);
-            }
-        }
+        let written = u64::from(stored != Some(self.final_type()));
         (written, self.types.len() as u64 - written)
     }
 }
@@ -250,10 +245,10 @@ mod tests {
         assert_eq!(folded[1].types, [Like, Funny]);
         assert_eq!((folded[1].first_time, folded[1].last_time), (4, 4));
         assert_eq!(folded[1].final_type(), Funny);
-        // New, then a change: both written.
-        assert_eq!(folded[1].outcome(None), (2, 0));
-        // Stored as Like: the first is a repeat, the second a change.
+        // The last replaces the first; it is written unless stored already.
+        assert_eq!(folded[1].outcome(None), (1, 1));
         assert_eq!(folded[1].outcome(Some(Like)), (1, 1));
+        assert_eq!(folded[1].outcome(Some(Funny)), (0, 2));
     }
 
     #[test]
