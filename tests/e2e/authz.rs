@@ -97,6 +97,9 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     // Bulk loads are for services only.
     ("ImportConnections",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("ImportProfiles",           [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    // Imports write for anyone with any time: services only.
+    ("ImportPosts",              [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("ImportEngagement",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     // Probes and discovery stay open.
     ("Health",                   [OK,     OK,     OK,     OK,     OK,     OK,     OK]),
 ];
@@ -739,6 +742,43 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                     member_id: me,
                     page_size: 5,
                     page_token: String::new(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ImportPosts" => code(
+            posts
+                .import_posts(request(
+                    ppb::ImportPostsRequest {
+                        posts: vec![ppb::ImportedPost {
+                            id: "matrix-imported-post".into(),
+                            author_id: me,
+                            text: "Imported for the matrix".into(),
+                            visibility: ppb::Visibility::Public as i32,
+                            create_time: Some(Timestamp {
+                                seconds: 1_600_000_000,
+                                nanos: 0,
+                            }),
+                        }],
+                    },
+                    t,
+                ))
+                .await,
+        ),
+        "ImportEngagement" => code(
+            eng.import_engagement(request(
+                epb::ImportEngagementRequest {
+                    reactions: vec![epb::ImportedReaction {
+                        post_id: f.post.id.clone(),
+                        member_id: me,
+                        reaction_type: epb::ReactionType::Insightful as i32,
+                        create_time: Some(Timestamp {
+                            seconds: 1_600_000_000,
+                            nanos: 0,
+                        }),
+                    }],
+                    ..Default::default()
                 },
                 t,
             ))

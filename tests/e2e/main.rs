@@ -9,6 +9,7 @@ mod depth;
 mod errors;
 mod feed;
 mod fuzz;
+mod import;
 mod lifecycle;
 mod profile;
 mod visibility;

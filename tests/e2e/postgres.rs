@@ -13,6 +13,8 @@ mod depth;
 mod errors;
 #[path = "feed.rs"]
 mod feed;
+#[path = "import.rs"]
+mod import;
 #[path = "lifecycle.rs"]
 mod lifecycle;
 #[path = "profile.rs"]

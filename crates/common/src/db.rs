@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(ids.len(), 1 + 240);
         assert!(ids.iter().all(|id| id == "taken" || {
             let n: usize = id[1..].parse().unwrap();
-            n % 5 != 0
+            !n.is_multiple_of(5)
         }));
     }
 

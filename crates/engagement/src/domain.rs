@@ -20,6 +20,8 @@ pub mod limits {
     /// Connections of the viewer listed first by `ListReactions`.
     pub const MAX_CONNECTIONS_FIRST: usize = 5000;
     pub const MAX_IMPRESSIONS: usize = 100;
+    /// Items (reactions, comments, shares and impressions together) one import may carry.
+    pub const MAX_IMPORT_ITEMS: usize = 10_000;
     pub const MAX_SEEN_POSTS: usize = 5000;
 }
 
@@ -247,6 +249,48 @@ impl PostStatsRecord {
             .iter()
             .fold(0i64, |sum, n| sum.saturating_add(*n))
     }
+}
+
+/// A member shown a post at a time, as imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpressionRecord {
+    pub post_id: String,
+    pub member_id: String,
+    /// When the post was shown; it counts for that UTC day.
+    pub view_time: i64,
+}
+
+/// Engagement recorded elsewhere, imported in one transaction. Comments are top-level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngagementImport {
+    /// Each with the time the member reacted (`create_time`), applied in order as `React`
+    /// would apply them.
+    pub reactions: Vec<ReactionRecord>,
+    pub comments: Vec<CommentRecord>,
+    pub shares: Vec<ShareRecord>,
+    pub impressions: Vec<ImpressionRecord>,
+}
+
+impl EngagementImport {
+    /// Items of all four kinds.
+    pub fn len(&self) -> usize {
+        self.reactions.len() + self.comments.len() + self.shares.len() + self.impressions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What an import wrote: new rows (for reactions, also changed types) of each kind, and the
+/// items skipped as duplicates of what was stored or earlier in the batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub reactions: u64,
+    pub comments: u64,
+    pub shares: u64,
+    pub impressions: u64,
+    pub skipped: u64,
 }
 
 /// What kind of engagement an activity is.

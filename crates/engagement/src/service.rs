@@ -17,8 +17,8 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     limits, max_activities, utc_day, ActivityKind, ActivityRecord, CommentCursor, CommentListing,
-    CommentOrder, CommentRecord, IdempotencyKey, PostStatsRecord, ReactionQuery, ReactionRecord,
-    ReactionType, ShareRecord,
+    CommentOrder, CommentRecord, EngagementImport, IdempotencyKey, ImpressionRecord,
+    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 use crate::posts::PostDirectory;
@@ -255,6 +255,114 @@ fn stats_viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Stat
         Caller::Service(_) if viewer_id.is_empty() => Ok(None),
         Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
     }
+}
+
+/// Clock skew allowed between an importer and this service.
+const MAX_CLOCK_SKEW_MICROS: i64 = 60_000_000;
+
+/// A required time of an imported item: present, valid and not in the future.
+fn past_time(
+    v: &mut FieldViolations,
+    field: &str,
+    ts: Option<&prost_types::Timestamp>,
+    now: i64,
+) -> Option<i64> {
+    let Some(ts) = ts else {
+        v.add(field, "is required");
+        return None;
+    };
+    let t = v.check(field, from_timestamp(ts))?;
+    if t > now + MAX_CLOCK_SKEW_MICROS {
+        v.add(field, "must not be in the future");
+        return None;
+    }
+    Some(t)
+}
+
+/// Decodes and checks an import, every field of every item, into what the store imports.
+fn parse_import(req: pb::ImportEngagementRequest, now: i64) -> Result<EngagementImport, Status> {
+    let total = req.reactions.len() + req.comments.len() + req.shares.len() + req.impressions.len();
+    // Refused before the items are looked at: their violations would say nothing more.
+    if total > limits::MAX_IMPORT_ITEMS {
+        return Err(pronet_common::error::invalid_field(
+            "request",
+            format!(
+                "must have at most {} items in all four lists, got {total}",
+                limits::MAX_IMPORT_ITEMS
+            ),
+        ));
+    }
+    let mut v = FieldViolations::new();
+    let mut batch = EngagementImport::default();
+    for (i, r) in req.reactions.into_iter().enumerate() {
+        let f = |name: &str| format!("reactions[{i}].{name}");
+        let post_id = v.check(&f("post_id"), parse_id(&r.post_id));
+        let member_id = v.check(&f("member_id"), parse_id(&r.member_id));
+        let reaction_type = v.check(&f("reaction_type"), parse_reaction_type(r.reaction_type));
+        let time = past_time(&mut v, &f("create_time"), r.create_time.as_ref(), now);
+        if let (Some(post_id), Some(member_id), Some(reaction_type), Some(create_time)) =
+            (post_id, member_id, reaction_type, time)
+        {
+            batch.reactions.push(ReactionRecord {
+                post_id,
+                member_id,
+                reaction_type,
+                create_time,
+            });
+        }
+    }
+    for (i, c) in req.comments.into_iter().enumerate() {
+        let f = |name: &str| format!("comments[{i}].{name}");
+        let id = v.check(&f("id"), parse_id(&c.id));
+        let post_id = v.check(&f("post_id"), parse_id(&c.post_id));
+        let member_id = v.check(&f("member_id"), parse_id(&c.member_id));
+        let text = v.check(&f("text"), limits::COMMENT_TEXT.parse(&c.text));
+        let time = past_time(&mut v, &f("create_time"), c.create_time.as_ref(), now);
+        if let (Some(id), Some(post_id), Some(member_id), Some(text), Some(time)) =
+            (id, post_id, member_id, text, time)
+        {
+            batch
+                .comments
+                .push(CommentRecord::new(id, post_id, member_id, text, time));
+        }
+    }
+    for (i, s) in req.shares.into_iter().enumerate() {
+        let f = |name: &str| format!("shares[{i}].{name}");
+        let id = v.check(&f("id"), parse_id(&s.id));
+        let post_id = v.check(&f("post_id"), parse_id(&s.post_id));
+        let member_id = v.check(&f("member_id"), parse_id(&s.member_id));
+        let time = past_time(&mut v, &f("create_time"), s.create_time.as_ref(), now);
+        if let (Some(id), Some(post_id), Some(member_id), Some(create_time)) =
+            (id, post_id, member_id, time)
+        {
+            batch.shares.push(ShareRecord {
+                id,
+                post_id,
+                member_id,
+                create_time,
+            });
+        }
+    }
+    for (i, m) in req.impressions.into_iter().enumerate() {
+        let f = |name: &str| format!("impressions[{i}].{name}");
+        let post_id = v.check(&f("post_id"), parse_id(&m.post_id));
+        let member_id = v.check(&f("member_id"), parse_id(&m.member_id));
+        let time = past_time(&mut v, &f("view_time"), m.view_time.as_ref(), now);
+        if let (Some(post_id), Some(member_id), Some(view_time)) = (post_id, member_id, time) {
+            batch.impressions.push(ImpressionRecord {
+                post_id,
+                member_id,
+                view_time,
+            });
+        }
+    }
+    v.into_result()?;
+    Ok(batch)
+}
+
+/// A count as the proto's int64.
+fn count_to_pb(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Checks the count and every id of a repeated id field (FieldViolations caps how many are
@@ -860,6 +968,28 @@ impl EngagementService for EngagementApi {
             .list_seen_posts(&member_id, &req.post_ids)
             .await?;
         Ok(Response::new(pb::ListSeenPostsResponse { post_ids }))
+    }
+
+    async fn import_engagement(
+        &self,
+        request: Request<pb::ImportEngagementRequest>,
+    ) -> Result<Response<pb::ImportEngagementResponse>, Status> {
+        // The auth layer already keeps members out; an import writes in anyone's name.
+        if let Caller::Member(_) = caller(&request)? {
+            return Err(AuthError::ServicesOnly.into());
+        }
+        let batch = parse_import(request.into_inner(), now_micros())?;
+        // The importer vouches for the posts and members (as the proto says): nothing is
+        // looked up, so a batch costs one transaction and no calls.
+        let counts = self.store.import_engagement(batch).await?;
+        tracing::debug!(?counts, "engagement imported");
+        Ok(Response::new(pb::ImportEngagementResponse {
+            reactions: count_to_pb(counts.reactions),
+            comments: count_to_pb(counts.comments),
+            shares: count_to_pb(counts.shares),
+            impressions: count_to_pb(counts.impressions),
+            skipped: count_to_pb(counts.skipped),
+        }))
     }
 }
 

@@ -5,6 +5,7 @@
 //! has at most one reaction and one share per post; a create request retried with the same
 //! idempotency key creates nothing more.
 
+mod import;
 pub mod postgres;
 pub mod sqlite;
 pub mod timed;
@@ -12,8 +13,9 @@ pub mod timed;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, IdempotencyKey,
-    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, EngagementImport,
+    IdempotencyKey, ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
+    ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -119,6 +121,15 @@ pub trait EngagementStore: Send + Sync + 'static {
     /// Stats of every post in `post_ids`, in the same order; posts without engagement (or
     /// unknown ones) get zeros.
     async fn batch_get_post_stats(&self, post_ids: &[String]) -> StoreResult<Vec<PostStatsRecord>>;
+
+    /// Imports a batch in one transaction, with multi-row statements and one counts upsert per
+    /// post, leaving every count exactly as the one-by-one writes would: reactions are applied
+    /// in order as `react` applies them (a new one or a changed type is written, the same type
+    /// again skipped); a comment whose id exists is skipped; a share whose (post, member) or id
+    /// exists is skipped; an impression counts once per (post, member, UTC day of its time),
+    /// the first ever of a (post, member) also as a unique viewer. Repeats within the batch are
+    /// skipped likewise.
+    async fn import_engagement(&self, batch: EngagementImport) -> StoreResult<ImportCounts>;
 
     /// Reactions, comments and shares by `member_ids` created at or after `since`, newest
     /// first, at most `limit`.

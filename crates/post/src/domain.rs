@@ -18,6 +18,8 @@ pub mod limits {
     pub const MENTION_MIN: usize = 3;
     pub const MENTION_MAX: usize = 30;
     pub const MAX_BATCH_GET: usize = 1000;
+    /// Posts one `ImportPosts` call may carry.
+    pub const MAX_IMPORT_POSTS: usize = 1000;
     pub const DEFAULT_PAGE_SIZE: usize = 20;
     pub const MAX_PAGE_SIZE: usize = 100;
     pub const MAX_RECENT_AUTHORS: usize = 5000;

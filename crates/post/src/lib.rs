@@ -65,7 +65,13 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
     let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
-    let api = PostApi::new(store, profiles.clone(), profiles, engagement);
+    let api = PostApi::new(
+        store,
+        profiles.clone(),
+        profiles.clone(),
+        profiles,
+        engagement,
+    );
     Ok(Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     ))
@@ -89,7 +95,8 @@ pub fn access(path: &str) -> Access {
             | "ListPostsByHashtag"
             | "ListTrendingHashtags",
         ) => Access::MemberOrService,
-        Some("ListRecentPostsByAuthors") => Access::Service,
+        // The feed's candidates, unfiltered; imports write for anyone with any time.
+        Some("ListRecentPostsByAuthors" | "ImportPosts") => Access::Service,
         Some("UpdatePost" | "DeletePost") => Access::Member,
         _ => Access::Member,
     }
@@ -133,6 +140,7 @@ mod tests {
             assert_eq!(access(&path(m)), Access::MemberOrService, "{m}");
         }
         assert_eq!(access(&path("ListRecentPostsByAuthors")), Access::Service);
+        assert_eq!(access(&path("ImportPosts")), Access::Service);
         assert_eq!(access(&path("DeletePost")), Access::Member);
         assert_eq!(access(&path("UpdatePost")), Access::Member);
         assert_eq!(

@@ -1,14 +1,16 @@
 //! The profile service as the post service sees it: how a viewer relates to post authors
-//! (connected, blocked either way), and which members @handles name. Traits, so the adapter
-//! stays thin and its tests need no profile server.
+//! (connected, blocked either way), which members @handles name, and which members exist.
+//! Traits, so the adapter stays thin and its tests need no profile server.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
-use pronet_proto::profile::v1::{BatchGetRelationshipsRequest, LookupHandlesRequest};
+use pronet_proto::profile::v1::{
+    BatchGetProfilesRequest, BatchGetRelationshipsRequest, LookupHandlesRequest,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -40,6 +42,13 @@ pub trait Handles: Send + Sync + 'static {
         &self,
         handles: &[String],
     ) -> Result<HashMap<String, Mention>, PostError>;
+}
+
+#[async_trait]
+pub trait Members: Send + Sync + 'static {
+    /// Which of `member_ids` (distinct, at most [`limits::MAX_BATCH_GET`]) have a profile.
+    /// `Dependency` when the profile service cannot tell.
+    async fn existing_members(&self, member_ids: &[String]) -> Result<HashSet<String>, PostError>;
 }
 
 /// Asks the profile service over gRPC (`ProfileService.BatchGetRelationships`), with this
@@ -126,5 +135,28 @@ impl Handles for GrpcRelationships {
             }));
         }
         Ok(owners)
+    }
+}
+
+#[async_trait]
+impl Members for GrpcRelationships {
+    async fn existing_members(&self, member_ids: &[String]) -> Result<HashSet<String>, PostError> {
+        let mut existing = HashSet::with_capacity(member_ids.len());
+        // One call for an import (at most 1000 posts, so at most 1000 authors).
+        for chunk in member_ids.chunks(limits::MAX_BATCH_GET) {
+            let mut client = self.client.clone();
+            let request = BatchGetProfilesRequest {
+                member_ids: chunk.to_vec(),
+                allow_missing: true,
+            };
+            let response = client.batch_get_profiles(request).await.map_err(|status| {
+                PostError::Dependency {
+                    dependency: "profile",
+                    status: Box::new(status),
+                }
+            })?;
+            existing.extend(response.into_inner().profiles.into_iter().map(|p| p.id));
+        }
+        Ok(existing)
     }
 }

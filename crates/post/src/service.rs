@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::engagement::Engagement;
 use crate::error::PostError;
-use crate::relationships::{Handles, Relationships};
+use crate::relationships::{Handles, Members, Relationships};
 use crate::store::PostStore;
 
 /// The `pronet.post.v1.PostService` implementation.
@@ -29,6 +29,7 @@ pub struct PostApi {
     store: Arc<dyn PostStore>,
     relationships: Arc<dyn Relationships>,
     handles: Arc<dyn Handles>,
+    members: Arc<dyn Members>,
     engagement: Arc<dyn Engagement>,
 }
 
@@ -37,12 +38,14 @@ impl PostApi {
         store: Arc<dyn PostStore>,
         relationships: Arc<dyn Relationships>,
         handles: Arc<dyn Handles>,
+        members: Arc<dyn Members>,
         engagement: Arc<dyn Engagement>,
     ) -> Self {
         Self {
             store,
             relationships,
             handles,
+            members,
             engagement,
         }
     }
@@ -362,6 +365,45 @@ fn parse_window(window: Option<&prost_types::Duration>) -> Result<i64, String> {
     Ok(micros)
 }
 
+/// Decodes and checks the posts of an import; each keeps its index in the request, for field
+/// paths. Hashtags are extracted as for a created post; mentions are left unresolved.
+fn parse_imported_posts(
+    raw: Vec<pb::ImportedPost>,
+    now: i64,
+) -> Result<Vec<(usize, PostRecord)>, Status> {
+    // Refused before the posts are looked at: their violations would say nothing more.
+    if let Err(why) = check_count(raw.len(), limits::MAX_IMPORT_POSTS) {
+        return Err(pronet_common::error::invalid_field("posts", why));
+    }
+    let mut v = FieldViolations::new();
+    let mut posts = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let field = |name: &str| format!("posts[{i}].{name}");
+        let id = v.check(&field("id"), parse_id(&p.id));
+        let author_id = v.check(&field("author_id"), parse_id(&p.author_id));
+        let text = v.check(&field("text"), PostText::parse(&p.text));
+        let visibility = v.check(&field("visibility"), parse_visibility(p.visibility));
+        let create_time = match &p.create_time {
+            Some(ts) => v.check(&field("create_time"), parse_backfill_time(ts, now)),
+            None => {
+                v.add(field("create_time"), "is required");
+                None
+            }
+        };
+        if let (Some(id), Some(author_id), Some(text), Some(visibility), Some(create_time)) =
+            (id, author_id, text, visibility, create_time)
+        {
+            let post = PostRecord {
+                mentions: Vec::new(),
+                ..PostRecord::new(id, author_id, text, visibility, create_time)
+            };
+            posts.push((i, post));
+        }
+    }
+    v.into_result()?;
+    Ok(posts)
+}
+
 #[tonic::async_trait]
 impl PostService for PostApi {
     async fn create_post(
@@ -442,6 +484,40 @@ impl PostService for PostApi {
         let author = post.author_id.clone();
         let post = self.encode(Some(&author), vec![post]).await?.pop();
         Ok(Response::new(pb::CreatePostResponse { post }))
+    }
+
+    async fn import_posts(
+        &self,
+        request: Request<pb::ImportPostsRequest>,
+    ) -> Result<Response<pb::ImportPostsResponse>, Status> {
+        // The auth layer admits only services here; this keeps a miswired server from letting
+        // members post in anyone's name at any time.
+        if let Caller::Member(_) = caller(&request)? {
+            return Err(AuthError::ServicesOnly.into());
+        }
+        let posts = parse_imported_posts(request.into_inner().posts, now_micros())?;
+        if posts.is_empty() {
+            return Ok(Response::new(pb::ImportPostsResponse::default()));
+        }
+        // Unlike CreatePost, an import names its authors' profiles: a batch from elsewhere is
+        // where ids go wrong. One call for the whole batch; an unknown author is the request's
+        // fault (INVALID_ARGUMENT naming the field), and nothing is written.
+        let authors = distinct(posts.iter().map(|(_, p)| p.author_id.clone()).collect());
+        let existing = self.members.existing_members(&authors).await?;
+        let mut v = FieldViolations::new();
+        for (i, post) in &posts {
+            if !existing.contains(&post.author_id) {
+                v.add(format!("posts[{i}].author_id"), "names no member");
+            }
+        }
+        v.into_result()?;
+        let posts: Vec<PostRecord> = posts.into_iter().map(|(_, p)| p).collect();
+        let (imported, skipped) = self.store.import_posts(posts).await?;
+        tracing::debug!(imported, skipped, "posts imported");
+        Ok(Response::new(pb::ImportPostsResponse {
+            imported: i64::try_from(imported).unwrap_or(i64::MAX),
+            skipped: i64::try_from(skipped).unwrap_or(i64::MAX),
+        }))
     }
 
     async fn get_post(
@@ -897,6 +973,35 @@ mod tests {
         }
     }
 
+    /// The profile service's members: `ada`, `bob` and `carol` exist (or nobody can tell, when
+    /// `down`). Every call is recorded.
+    #[derive(Default)]
+    struct FakeMembers {
+        down: bool,
+        calls: Mutex<Vec<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Members for FakeMembers {
+        async fn existing_members(
+            &self,
+            member_ids: &[String],
+        ) -> Result<HashSet<String>, PostError> {
+            self.calls.lock().unwrap().push(member_ids.to_vec());
+            if self.down {
+                return Err(PostError::Dependency {
+                    dependency: "profile",
+                    status: Box::new(Status::unavailable("down")),
+                });
+            }
+            Ok(member_ids
+                .iter()
+                .filter(|id| ["ada", "bob", "carol"].contains(&id.as_str()))
+                .cloned()
+                .collect())
+        }
+    }
+
     /// The engagement service: shares are recorded (or fail, when `down`), engagement per post
     /// is set up by each test.
     #[derive(Default)]
@@ -1010,7 +1115,21 @@ mod tests {
         let store = SqlitePostStore::open(&dir.path().join("post.db"))
             .await
             .unwrap();
-        PostApi::new(Arc::new(store), relationships, handles, engagement)
+        let members = Arc::new(FakeMembers::default());
+        PostApi::new(Arc::new(store), relationships, handles, members, engagement)
+    }
+
+    async fn api_with_members(dir: &tempfile::TempDir, members: Arc<FakeMembers>) -> PostApi {
+        let store = SqlitePostStore::open(&dir.path().join("post.db"))
+            .await
+            .unwrap();
+        PostApi::new(
+            Arc::new(store),
+            Arc::new(FakeRelationships::default()),
+            Arc::new(FakeHandles::default()),
+            members,
+            Arc::new(FakeEngagement::default()),
+        )
     }
 
     async fn api_with(dir: &tempfile::TempDir, relationships: Arc<dyn Relationships>) -> PostApi {
@@ -2461,5 +2580,183 @@ mod tests {
             .unwrap()
             .into_inner();
         assert!(empty.hashtags.is_empty());
+    }
+
+    fn imported(id: &str, author: &str, text: &str, seconds: i64) -> pb::ImportedPost {
+        pb::ImportedPost {
+            id: id.into(),
+            author_id: author.into(),
+            text: text.into(),
+            visibility: pb::Visibility::Public as i32,
+            create_time: Some(Timestamp { seconds, nanos: 0 }),
+        }
+    }
+
+    fn import(posts: Vec<pb::ImportedPost>) -> pb::ImportPostsRequest {
+        pb::ImportPostsRequest { posts }
+    }
+
+    #[tokio::test]
+    async fn imports_posts_with_their_times_and_hashtags_and_skips_them_when_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = Arc::new(FakeMembers::default());
+        let api = api_with_members(&dir, members.clone()).await;
+        let posts = vec![
+            imported("p1", "ada", "Hello #Rust and @bob", 1_600_000_000),
+            imported("p2", "bob", "no tags", 1_600_000_100),
+            imported("p3", "ada", "#rust #WASM", 1_600_000_200),
+        ];
+        let done = api
+            .import_posts(as_service(import(posts.clone())))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((done.imported, done.skipped), (3, 0));
+        // The authors, each once, in one call.
+        assert_eq!(
+            *members.calls.lock().unwrap(),
+            [vec!["ada".to_string(), "bob".to_string()]]
+        );
+        let p1 = api
+            .get_post(as_service(get("p1", "")))
+            .await
+            .unwrap()
+            .into_inner()
+            .post
+            .unwrap();
+        assert_eq!(p1.author_id, "ada");
+        assert_eq!(p1.hashtags, ["rust"]);
+        // Mentions stay text: they are not resolved on import.
+        assert!(p1.mentions.is_empty() && p1.mentioned_members.is_empty());
+        assert_eq!(p1.create_time.unwrap().seconds, 1_600_000_000);
+        let tagged = api
+            .list_posts_by_hashtag(as_service(by_tag("rust", 10, "")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&tagged.posts), ["p3", "p1"]);
+
+        // A retry, and a repeat within the request, write nothing.
+        let mut retry = posts;
+        retry.push(imported("p4", "carol", "new #rust", 1_600_000_300));
+        retry.push(imported("p4", "carol", "again", 1_600_000_300));
+        let done = api
+            .import_posts(as_service(import(retry)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((done.imported, done.skipped), (1, 4));
+        let tagged = api
+            .list_posts_by_hashtag(as_service(by_tag("rust", 10, "")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ids(&tagged.posts), ["p4", "p3", "p1"]);
+    }
+
+    #[tokio::test]
+    async fn rejects_every_invalid_imported_field_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = Arc::new(FakeMembers::default());
+        let api = api_with_members(&dir, members.clone()).await;
+        let future = now_micros() / 1_000_000 + 3600;
+        let mut unspecified = imported("p4", "ada", "ok", 1);
+        unspecified.visibility = pb::Visibility::Unspecified as i32;
+        let mut timeless = imported("p5", "ada", "ok", 1);
+        timeless.create_time = None;
+        let posts = vec![
+            imported("p0", "ada", "ok", 1),
+            imported("not ok", "ada", "ok", 1),
+            imported("p2", "", "ok", 1),
+            imported("p3", "ada", " \n ", 1),
+            unspecified,
+            timeless,
+            imported("p6", "ada", "ok", future),
+        ];
+        let err = api
+            .import_posts(as_service(import(posts)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(
+            err.message(),
+            "posts[1].id: must contain only letters, digits, '-' and '_'; \
+             posts[2].author_id: must not be empty; posts[3].text: must not be blank; \
+             posts[4].visibility: must be VISIBILITY_PUBLIC or VISIBILITY_CONNECTIONS; \
+             posts[5].create_time: is required; posts[6].create_time: must not be in the future"
+        );
+        // Nothing was written, and the profile service was not asked.
+        assert!(members.calls.lock().unwrap().is_empty());
+        let err = api.get_post(as_service(get("p0", ""))).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn rejects_more_than_a_thousand_imported_posts() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let posts = (0..1001)
+            .map(|i| imported(&format!("p{i}"), "ada", "ok", 1))
+            .collect();
+        let err = api
+            .import_posts(as_service(import(posts)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(
+            err.message(),
+            "posts: must have at most 1000 items, got 1001"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_import_naming_an_unknown_author_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = api(&dir).await;
+        let posts = vec![
+            imported("p1", "ada", "ok", 1),
+            imported("p2", "zed", "ok", 1),
+            imported("p3", "yan", "ok", 1),
+        ];
+        let err = api
+            .import_posts(as_service(import(posts)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(
+            err.message(),
+            "posts[1].author_id: names no member; posts[2].author_id: names no member"
+        );
+        let err = api.get_post(as_service(get("p1", ""))).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn imports_are_for_services_only_and_need_the_profile_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = Arc::new(FakeMembers {
+            down: true,
+            ..FakeMembers::default()
+        });
+        let api = api_with_members(&dir, members).await;
+        let posts = vec![imported("p1", "ada", "ok", 1)];
+        let err = api
+            .import_posts(as_member("ada", import(posts.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        assert_eq!(err.message(), "this method is for pronet services only");
+        let err = api
+            .import_posts(as_service(import(posts)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable);
+        assert_eq!(err.message(), "profile service unavailable");
+        let empty = api
+            .import_posts(as_service(import(Vec::new())))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((empty.imported, empty.skipped), (0, 0));
     }
 }

@@ -43,6 +43,18 @@ pub(crate) fn mentions_from_json(json: &str) -> StoreResult<Vec<Mention>> {
         .collect())
 }
 
+/// `posts` with distinct ids, the first of each kept, and how many repeats were dropped.
+pub(crate) fn distinct_posts(posts: Vec<PostRecord>) -> (Vec<PostRecord>, u64) {
+    let total = posts.len();
+    let mut seen = std::collections::HashSet::with_capacity(total);
+    let kept: Vec<PostRecord> = posts
+        .into_iter()
+        .filter(|p| seen.insert(p.id.clone()))
+        .collect();
+    let repeats = (total - kept.len()) as u64;
+    (kept, repeats)
+}
+
 #[async_trait]
 pub trait PostStore: Send + Sync + 'static {
     /// Stores a new post and indexes its hashtags, in one transaction, with `key` when given.
@@ -53,6 +65,11 @@ pub trait PostStore: Send + Sync + 'static {
         post: PostRecord,
         key: Option<&IdempotencyKey>,
     ) -> StoreResult<CreatedPost>;
+
+    /// Stores posts written elsewhere, with their hashtag rows, in one transaction, many rows
+    /// per statement: `(imported, skipped)`. A post whose id exists (deleted or not, also
+    /// earlier in `posts`) is skipped and left as it is, so a retried import changes nothing.
+    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)>;
 
     /// The post, unless it does not exist or was deleted (as every read below).
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>>;

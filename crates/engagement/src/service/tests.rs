@@ -1009,6 +1009,13 @@ impl PostService for FakePostServer {
         Err(Status::unimplemented("fake"))
     }
 
+    async fn import_posts(
+        &self,
+        _: Request<post_pb::ImportPostsRequest>,
+    ) -> Result<Response<post_pb::ImportPostsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
     async fn get_post(
         &self,
         request: Request<post_pb::GetPostRequest>,
@@ -1707,4 +1714,159 @@ async fn a_service_records_a_share_for_any_member() {
         .await
         .unwrap_err();
     assert_status(&status, Code::NotFound, "post not found");
+}
+
+fn at(seconds: i64) -> Option<Timestamp> {
+    Some(Timestamp { seconds, nanos: 0 })
+}
+
+fn import_request() -> pb::ImportEngagementRequest {
+    pb::ImportEngagementRequest {
+        reactions: vec![pb::ImportedReaction {
+            post_id: "x1".into(),
+            member_id: "m1".into(),
+            reaction_type: pb::ReactionType::Love as i32,
+            create_time: at(1_600_000_000),
+        }],
+        comments: vec![pb::ImportedComment {
+            id: "c1".into(),
+            post_id: "x1".into(),
+            member_id: "m2".into(),
+            text: "imported".into(),
+            create_time: at(1_600_000_001),
+        }],
+        shares: vec![pb::ImportedShare {
+            id: "s1".into(),
+            post_id: "x1".into(),
+            member_id: "m3".into(),
+            create_time: at(1_600_000_002),
+        }],
+        impressions: vec![pb::ImportedImpression {
+            post_id: "x1".into(),
+            member_id: "m4".into(),
+            view_time: at(1_600_000_003),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn imports_engagement_without_asking_the_post_service_and_skips_a_retry() {
+    let h = harness().await;
+    // `x1` is no post the fake post service knows: the importer vouches for it.
+    let done = h
+        .api
+        .import_engagement(from(service("seed"), import_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            done.reactions,
+            done.comments,
+            done.shares,
+            done.impressions,
+            done.skipped
+        ),
+        (1, 1, 1, 1, 0)
+    );
+    let stats = h
+        .api
+        .batch_get_post_stats(from(
+            service("seed"),
+            pb::BatchGetPostStatsRequest {
+                post_ids: vec!["x1".into()],
+                viewer_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    assert_eq!(
+        (stats[0].total_reactions, stats[0].comments, stats[0].shares),
+        (1, 1, 1)
+    );
+    let again = h
+        .api
+        .import_engagement(from(service("seed"), import_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            again.reactions,
+            again.comments,
+            again.shares,
+            again.impressions,
+            again.skipped
+        ),
+        (0, 0, 0, 0, 4)
+    );
+}
+
+#[tokio::test]
+async fn rejects_every_invalid_imported_item_at_once() {
+    let h = harness().await;
+    let mut req = import_request();
+    req.reactions[0].reaction_type = pb::ReactionType::Unspecified as i32;
+    req.reactions[0].create_time = None;
+    req.comments[0].text = " \n ".into();
+    req.comments[0].id = "bad id".into();
+    req.shares[0].member_id = String::new();
+    req.impressions[0].view_time = at(now_micros() / 1_000_000 + 3600);
+    let err = h
+        .api
+        .import_engagement(from(service("seed"), req))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_fields(&err),
+        [
+            "reactions[0].reaction_type",
+            "reactions[0].create_time",
+            "comments[0].id",
+            "comments[0].text",
+            "shares[0].member_id",
+            "impressions[0].view_time",
+        ]
+    );
+    assert!(err
+        .message()
+        .contains("impressions[0].view_time: must not be in the future"));
+    assert!(err
+        .message()
+        .contains("reactions[0].create_time: is required"));
+}
+
+#[tokio::test]
+async fn rejects_more_than_ten_thousand_imported_items() {
+    let h = harness().await;
+    let mut req = import_request();
+    let impression = req.impressions[0].clone();
+    req.impressions = vec![impression; 9998];
+    let err = h
+        .api
+        .import_engagement(from(service("seed"), req))
+        .await
+        .unwrap_err();
+    assert_status(
+        &err,
+        Code::InvalidArgument,
+        "request: must have at most 10000 items in all four lists, got 10001",
+    );
+}
+
+#[tokio::test]
+async fn imports_are_for_services_only() {
+    let h = harness().await;
+    let err = h
+        .api
+        .import_engagement(from(member("m1"), import_request()))
+        .await
+        .unwrap_err();
+    assert_status(
+        &err,
+        Code::PermissionDenied,
+        "this method is for pronet services only",
+    );
 }

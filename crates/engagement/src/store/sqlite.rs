@@ -4,7 +4,7 @@
 //! single writer connection, so the read-then-write of a reaction cannot race another write and
 //! the counts never drift from the rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -16,14 +16,19 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Sqlite;
 
+use super::import::{
+    distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions, StatsDeltas,
+    StoredReactions, ROWS_PER_STATEMENT, STATS_COLUMNS,
+};
 use super::{
     comment_cursor_binds, count_column, list_comments_sql, reaction_type_from, CursorValue,
     EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT, KIND_COMMENT,
     KIND_REACTION, KIND_SHARE, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
 };
 use crate::domain::{
-    ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, IdempotencyKey,
-    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, EngagementImport,
+    IdempotencyKey, ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
+    ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -42,6 +47,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 3,
         description: "threads and impressions",
         sql: include_str!("../../migrations/sqlite/0003_threads_impressions.sql"),
+    },
+    MigrationFile {
+        version: 4,
+        description: "share ids",
+        sql: include_str!("../../migrations/sqlite/0004_share_ids.sql"),
     },
 ];
 
@@ -427,6 +437,15 @@ impl EngagementStore for SqliteEngagementStore {
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
         self.db
             .write(move |tx| Box::pin(async move { record_share_in(tx, share).await }))
+            .await
+    }
+
+    async fn import_engagement(&self, batch: EngagementImport) -> StoreResult<ImportCounts> {
+        if batch.is_empty() {
+            return Ok(ImportCounts::default());
+        }
+        self.db
+            .write(move |tx| Box::pin(async move { import_engagement_in(tx, batch).await }))
             .await
     }
 
@@ -1028,4 +1047,189 @@ async fn record_share_in(
         }
     };
     Ok(recorded)
+}
+
+async fn import_engagement_in(
+    tx: &mut SqliteConnection,
+    batch: EngagementImport,
+) -> StoreResult<ImportCounts> {
+    let mut counts = ImportCounts::default();
+    let mut deltas = StatsDeltas::default();
+
+    // Reactions: what is stored for each (post, member), then one upsert of every pair that
+    // changes (new, or another type). The single writer makes the read-then-write safe.
+    let folded = fold_reactions(&batch.reactions);
+    let mut stored = StoredReactions::new();
+    // Two values a pair.
+    for chunk in folded.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT post_id, member_id, reaction_type FROM reactions \
+             WHERE (post_id, member_id) IN (VALUES {})",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for r in chunk {
+            query = query.bind(&r.post_id).bind(&r.member_id);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            stored.insert(
+                (row.try_get("post_id")?, row.try_get("member_id")?),
+                reaction_type_from(row.try_get("reaction_type")?)?,
+            );
+        }
+    }
+    let mut changed = Vec::with_capacity(folded.len());
+    for r in &folded {
+        let before = stored
+            .get(&(r.post_id.clone(), r.member_id.clone()))
+            .copied();
+        let (written, skipped) = r.outcome(before);
+        counts.reactions += written;
+        counts.skipped += skipped;
+        if written > 0 {
+            deltas.reaction_change(r, before);
+            changed.push(r);
+        }
+    }
+    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+        // A new reaction starts at its first time; a changed one keeps its create time.
+        let sql = format!(
+            "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
+             update_time) VALUES {} ON CONFLICT (post_id, member_id) DO UPDATE SET \
+             reaction_type = excluded.reaction_type, update_time = excluded.update_time",
+            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for r in chunk {
+            query = query
+                .bind(&r.post_id)
+                .bind(&r.member_id)
+                .bind(r.final_type().number())
+                .bind(r.first_time)
+                .bind(r.last_time);
+        }
+        query.execute(&mut *tx).await?;
+    }
+
+    // Comments: an id stored before is left alone (RETURNING names only inserted rows).
+    let (comments, repeats) = distinct_comments(batch.comments);
+    counts.skipped += repeats;
+    for chunk in comments.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO comments (id, post_id, member_id, text, create_time) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING post_id",
+            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for c in chunk {
+            query = query
+                .bind(&c.id)
+                .bind(&c.post_id)
+                .bind(&c.member_id)
+                .bind(&c.text)
+                .bind(c.create_time);
+        }
+        let inserted = query.fetch_all(&mut *tx).await?;
+        counts.comments += inserted.len() as u64;
+        counts.skipped += (chunk.len() - inserted.len()) as u64;
+        for post_id in &inserted {
+            deltas.comment(post_id);
+        }
+    }
+
+    // Shares: skipped when the (post, member) or the id is taken.
+    let (shares, repeats) = distinct_shares(batch.shares);
+    counts.skipped += repeats;
+    for chunk in shares.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO shares (post_id, member_id, id, create_time) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING post_id",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for s in chunk {
+            query = query
+                .bind(&s.post_id)
+                .bind(&s.member_id)
+                .bind(&s.id)
+                .bind(s.create_time);
+        }
+        let inserted = query.fetch_all(&mut *tx).await?;
+        counts.shares += inserted.len() as u64;
+        counts.skipped += (chunk.len() - inserted.len()) as u64;
+        for post_id in &inserted {
+            deltas.share(post_id);
+        }
+    }
+
+    // Impressions: once per (post, member, day); the new ones' first views make viewers.
+    let (impressions, repeats) = fold_impressions(&batch.impressions);
+    counts.skipped += repeats;
+    let mut new = Vec::new();
+    for chunk in impressions.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO impressions (post_id, member_id, day, create_time) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING post_id, member_id, day",
+            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        for i in chunk {
+            query = query
+                .bind(&i.post_id)
+                .bind(&i.member_id)
+                .bind(i.day)
+                .bind(i.time);
+        }
+        let inserted: HashSet<(String, String, i64)> =
+            query.fetch_all(&mut *tx).await?.into_iter().collect();
+        counts.skipped += (chunk.len() - inserted.len()) as u64;
+        new.extend(
+            chunk
+                .iter()
+                .filter(|i| inserted.contains(&(i.post_id.clone(), i.member_id.clone(), i.day))),
+        );
+    }
+    counts.impressions = new.len() as u64;
+    for i in &new {
+        deltas.impression(&i.post_id);
+    }
+    let new: Vec<_> = new.into_iter().cloned().collect();
+    for chunk in first_views(&new).chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING post_id",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (member_id, post_id, time) in chunk {
+            query = query.bind(member_id).bind(post_id).bind(*time);
+        }
+        for post_id in query.fetch_all(&mut *tx).await? {
+            deltas.viewer(&post_id);
+        }
+    }
+
+    // One counts upsert per post; 11 values a row.
+    let rows = deltas.rows();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
+        let sets: Vec<String> = STATS_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO post_stats (post_id, {}) VALUES {} ON CONFLICT (post_id) DO UPDATE SET {}",
+            STATS_COLUMNS.join(", "),
+            vec![format!("(?, {})", placeholders(STATS_COLUMNS.len())); chunk.len()].join(", "),
+            sets.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (post_id, row) in chunk {
+            query = query.bind(*post_id);
+            for delta in row {
+                query = query.bind(*delta);
+            }
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(counts)
 }

@@ -12,7 +12,8 @@ use super::postgres::PgEngagementStore;
 use super::sqlite::SqliteEngagementStore;
 use super::*;
 use crate::domain::{
-    limits, ActivityKind, CommentCursor, CommentListing, CommentOrder, ReactionQuery,
+    limits, ActivityKind, CommentCursor, CommentListing, CommentOrder, EngagementImport,
+    ImportCounts, ImpressionRecord, ReactionQuery,
 };
 use crate::error::EngagementError;
 
@@ -86,6 +87,11 @@ store_tests!(
     check_reactions_list_newest_first_for_members_in_or_out,
     check_impressions_count_once_per_member_post_and_day,
     check_racing_impressions_count_once,
+    check_an_import_counts_exactly_as_the_one_by_one_writes,
+    check_a_retried_import_is_skipped_whole_and_changes_no_count,
+    check_an_imported_reaction_of_another_type_moves_its_count,
+    check_a_full_import_keeps_counts_equal_to_rows,
+    check_imports_racing_reacts_keep_counts_exact,
 );
 
 async fn stats(store: &Store, post_id: &str) -> PostStatsRecord {
@@ -1548,4 +1554,259 @@ async fn stats_query_bench() {
     let pg = PgEngagementStore::open(&t.url, &t.schema).await.unwrap();
     bench(Arc::new(pg.clone()), &seed).await;
     pg.close().await;
+}
+
+fn reaction(post_id: &str, member_id: &str, t: ReactionType, time: i64) -> ReactionRecord {
+    ReactionRecord {
+        post_id: post_id.into(),
+        member_id: member_id.into(),
+        reaction_type: t,
+        create_time: time,
+    }
+}
+
+fn impression(post_id: &str, member_id: &str, view_time: i64) -> ImpressionRecord {
+    ImpressionRecord {
+        post_id: post_id.into(),
+        member_id: member_id.into(),
+        view_time,
+    }
+}
+
+/// Some of everything on posts `{prefix}1` and `{prefix}2`, with repeats of each kind.
+fn sample_import(prefix: &str) -> EngagementImport {
+    use ReactionType::*;
+    let p1 = format!("{prefix}1");
+    let p2 = format!("{prefix}2");
+    EngagementImport {
+        reactions: vec![
+            reaction(&p1, "m1", Like, 10),
+            reaction(&p1, "m2", Like, 11),
+            reaction(&p1, "m3", Love, 12),
+            reaction(&p2, "m1", Funny, 13),
+            // The same member again: replaces the Funny.
+            reaction(&p2, "m1", Celebrate, 14),
+        ],
+        comments: vec![
+            comment(&format!("{prefix}c1"), &p1, "m1", 20),
+            comment(&format!("{prefix}c2"), &p1, "m2", 21),
+            comment(&format!("{prefix}c1"), &p1, "m1", 20),
+        ],
+        shares: vec![
+            share(&format!("{prefix}s1"), &p1, "m1", 30),
+            // The same (post, member), then the same id: skipped.
+            share(&format!("{prefix}s2"), &p1, "m1", 31),
+            share(&format!("{prefix}s1"), &p2, "m3", 32),
+            share(&format!("{prefix}s3"), &p2, "m2", 33),
+        ],
+        impressions: vec![
+            impression(&p1, "m1", 40),
+            // The same day: skipped.
+            impression(&p1, "m1", 41),
+            impression(&p1, "m1", DAY_MICROS + 40),
+            impression(&p1, "m2", 42),
+            impression(&p2, "m1", 43),
+        ],
+    }
+}
+
+async fn check_an_import_counts_exactly_as_the_one_by_one_writes(store: Store) {
+    use ReactionType::*;
+    let counts = store
+        .import_engagement(sample_import("p"))
+        .await
+        .expect("import");
+    assert_eq!(
+        counts,
+        ImportCounts {
+            reactions: 4,
+            comments: 2,
+            shares: 2,
+            impressions: 4,
+            skipped: 5,
+        }
+    );
+    let p1 = stats(&store, "p1").await;
+    assert_eq!(p1.reactions, [2, 0, 0, 1, 0, 0]);
+    assert_eq!(
+        (p1.comments, p1.shares, p1.impressions, p1.unique_viewers),
+        (2, 1, 3, 2)
+    );
+    let p2 = stats(&store, "p2").await;
+    assert_eq!(p2.reactions, [0, 1, 0, 0, 0, 0]);
+    assert_eq!(
+        (p2.comments, p2.shares, p2.impressions, p2.unique_viewers),
+        (0, 1, 1, 1)
+    );
+
+    // The same engagement, one write at a time, on posts q1 and q2: the same counts.
+    let one_by_one = sample_import("q");
+    for r in &one_by_one.reactions {
+        store
+            .react(&r.post_id, &r.member_id, r.reaction_type, r.create_time)
+            .await
+            .unwrap();
+    }
+    for c in one_by_one.comments.into_iter().take(2) {
+        store.create_comment(c, None).await.unwrap();
+    }
+    for s in [
+        &one_by_one.shares[0],
+        &one_by_one.shares[1],
+        &one_by_one.shares[3],
+    ] {
+        store.record_share(s.clone()).await.unwrap();
+    }
+    for i in &one_by_one.impressions {
+        let day = crate::domain::utc_day(i.view_time);
+        let posts = [i.post_id.clone()];
+        store
+            .record_impressions(&i.member_id, &posts, day, i.view_time)
+            .await
+            .unwrap();
+    }
+    for (imported, written) in [("p1", "q1"), ("p2", "q2")] {
+        let mut expected = stats(&store, written).await;
+        expected.post_id = imported.into();
+        assert_eq!(stats(&store, imported).await, expected);
+    }
+    let listed = store
+        .list_reactions(&ReactionQuery {
+            post_id: "p2".into(),
+            reaction_type: None,
+            members: Vec::new(),
+            include: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    // A new reaction starts at its first time.
+    assert_eq!(listed, [reaction("p2", "m1", Celebrate, 13)]);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_a_retried_import_is_skipped_whole_and_changes_no_count(store: Store) {
+    store.import_engagement(sample_import("p")).await.unwrap();
+    let before = store.stored_stats().await.unwrap();
+    let batch = sample_import("p");
+    let items = batch.len() as u64;
+    let counts = store.import_engagement(batch).await.unwrap();
+    assert_eq!(
+        counts,
+        ImportCounts {
+            skipped: items,
+            ..ImportCounts::default()
+        }
+    );
+    assert_eq!(store.stored_stats().await.unwrap(), before);
+    assert_eq!(
+        store
+            .import_engagement(EngagementImport::default())
+            .await
+            .unwrap(),
+        ImportCounts::default()
+    );
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_an_imported_reaction_of_another_type_moves_its_count(store: Store) {
+    use ReactionType::*;
+    store.react("p1", "m1", Like, 5).await.unwrap();
+    store.react("p1", "m2", Like, 6).await.unwrap();
+    let batch = EngagementImport {
+        reactions: vec![
+            reaction("p1", "m1", Love, 50),
+            reaction("p1", "m2", Like, 51),
+        ],
+        ..EngagementImport::default()
+    };
+    let counts = store.import_engagement(batch).await.unwrap();
+    assert_eq!((counts.reactions, counts.skipped), (1, 1));
+    assert_eq!(stats(&store, "p1").await.reactions, [1, 0, 0, 1, 0, 0]);
+    let listed = store
+        .list_reactions(&ReactionQuery {
+            post_id: "p1".into(),
+            reaction_type: Some(Love),
+            members: Vec::new(),
+            include: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    // The type changes; the reaction keeps its first time.
+    assert_eq!(listed, [reaction("p1", "m1", Love, 5)]);
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_a_full_import_keeps_counts_equal_to_rows(store: Store) {
+    // The largest batch, over many statements on SQLite: 10 posts, 10,000 items.
+    let posts: Vec<String> = (0..10).map(|i| format!("p{i}")).collect();
+    let mut batch = EngagementImport::default();
+    for i in 0..4000usize {
+        let t = ReactionType::ALL[i % 6];
+        batch.reactions.push(reaction(
+            &posts[i % 10],
+            &format!("m{}", i / 10),
+            t,
+            i as i64,
+        ));
+    }
+    for i in 0..2000usize {
+        let post = &posts[i % 10];
+        let member = format!("m{i}");
+        batch
+            .comments
+            .push(comment(&format!("c{i}"), post, &member, i as i64));
+        batch
+            .shares
+            .push(share(&format!("s{i}"), post, &member, i as i64));
+        let view = (i % 3) as i64 * DAY_MICROS + i as i64;
+        batch
+            .impressions
+            .push(impression(post, &format!("m{}", i / 30), view));
+    }
+    let counts = store.import_engagement(batch).await.unwrap();
+    assert_eq!(
+        (counts.reactions, counts.comments, counts.shares),
+        (4000, 2000, 2000)
+    );
+    assert_eq!(counts.impressions + counts.skipped, 2000);
+    let all = store.batch_get_post_stats(&posts).await.unwrap();
+    assert_eq!(all.iter().map(|s| s.total_reactions()).sum::<i64>(), 4000);
+    assert_eq!(all.iter().map(|s| s.comments).sum::<i64>(), 2000);
+    assert_eq!(all.iter().map(|s| s.shares).sum::<i64>(), 2000);
+    assert_eq!(
+        all.iter().map(|s| s.impressions).sum::<i64>(),
+        counts.impressions as i64
+    );
+    assert_counts_match_rows(&store).await;
+}
+
+async fn check_imports_racing_reacts_keep_counts_exact(store: Store) {
+    // Half the tasks import reactions of every member to one post, the other half react one
+    // by one with other types, all at once.
+    in_tasks(&store, |store, task| async move {
+        let t = ReactionType::ALL[task % 6];
+        if task % 2 == 0 {
+            let batch = EngagementImport {
+                reactions: (0..50)
+                    .map(|m| reaction("p1", &format!("m{m}"), t, task as i64))
+                    .collect(),
+                ..EngagementImport::default()
+            };
+            store.import_engagement(batch).await.expect("import");
+        } else {
+            for m in 0..50 {
+                store
+                    .react("p1", &format!("m{m}"), t, task as i64)
+                    .await
+                    .expect("react");
+            }
+        }
+    })
+    .await;
+    assert_eq!(stats(&store, "p1").await.total_reactions(), 50);
+    assert_counts_match_rows(&store).await;
 }

@@ -10,8 +10,8 @@ use pronet_common::metrics::Metrics;
 use super::HotQueryPlans;
 use super::{EngagementStore, StoreResult};
 use crate::domain::{
-    ActivityRecord, CommentCursor, CommentListing, CommentRecord, IdempotencyKey, PostStatsRecord,
-    ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    ActivityRecord, CommentCursor, CommentListing, CommentRecord, EngagementImport, IdempotencyKey,
+    ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
 };
 
 /// The `store` label of this service's operations.
@@ -196,6 +196,16 @@ impl EngagementStore for TimedStore {
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
         self.metrics
             .time_store(STORE_NAME, "record_share", self.inner.record_share(share))
+            .await
+    }
+
+    async fn import_engagement(&self, batch: EngagementImport) -> StoreResult<ImportCounts> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "import_engagement",
+                self.inner.import_engagement(batch),
+            )
             .await
     }
 

@@ -3,6 +3,8 @@
 //! Lists travel as arrays (`= ANY($1)`, `unnest($1)`), so each query is one prepared
 //! statement whatever the number of ids.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, PgDb};
 use pronet_common::time::now_micros;
@@ -10,7 +12,9 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
-use super::{mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult};
+use super::{
+    distinct_posts, mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult,
+};
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
 };
@@ -231,6 +235,83 @@ impl PostStore for PgPostStore {
         })
     }
 
+    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)> {
+        let (posts, repeats) = distinct_posts(posts);
+        if posts.is_empty() {
+            return Ok((0, repeats));
+        }
+        let mut tx = self.db.pool.begin().await?;
+        // unnest flattens a 2-D array, so hashtags and mentions go in as one delimited string
+        // per post (string_to_array('') is the empty array).
+        let joined = |list: fn(&PostRecord) -> &Vec<String>| -> Vec<String> {
+            posts.iter().map(|p| list(p).join("\u{1f}")).collect()
+        };
+        let column =
+            |f: fn(&PostRecord) -> String| -> Vec<String> { posts.iter().map(f).collect() };
+        // Only rows inserted come back: an existing id is skipped, and so are its hashtags. A
+        // racing import of the same id waits for ours, then skips it.
+        let ids: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
+             create_time, reshare_of, mentioned_members) \
+             SELECT id, author_id, text, visibility, \
+               string_to_array(hashtags, E'\\x1f'), \
+               string_to_array(mentions, E'\\x1f'), create_time, reshare_of, mentioned \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], \
+               $6::text[], $7::bigint[], $8::text[], $9::text[]) \
+               AS t(id, author_id, text, visibility, hashtags, mentions, create_time, \
+                 reshare_of, mentioned) \
+             ORDER BY id \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(column(|p| p.id.clone()))
+        .bind(column(|p| p.author_id.clone()))
+        .bind(column(|p| p.text.clone()))
+        .bind(
+            posts
+                .iter()
+                .map(|p| visibility_code(p.visibility))
+                .collect::<Vec<_>>(),
+        )
+        .bind(joined(|p| &p.hashtags))
+        .bind(joined(|p| &p.mentions))
+        .bind(posts.iter().map(|p| p.create_time).collect::<Vec<_>>())
+        .bind(
+            posts
+                .iter()
+                .map(|p| p.reshare_of.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|p| mentions_to_json(&p.mentioned_members)))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let imported: Vec<&PostRecord> = posts.iter().filter(|p| ids.contains(&p.id)).collect();
+        let (mut tags, mut times, mut tag_ids) = (Vec::new(), Vec::new(), Vec::new());
+        for p in &imported {
+            for tag in &p.hashtags {
+                tags.push(tag.clone());
+                times.push(p.create_time);
+                tag_ids.push(p.id.clone());
+            }
+        }
+        if !tags.is_empty() {
+            sqlx::query(
+                "INSERT INTO post_hashtags (hashtag, create_time, post_id) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tags)
+            .bind(times)
+            .bind(tag_ids)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let imported = imported.len() as u64;
+        Ok((imported, posts.len() as u64 - imported + repeats))
+    }
+
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
         sqlx::query(&format!(
             "SELECT {POST_COLUMNS} FROM posts WHERE id = $1 AND delete_time IS NULL"
@@ -435,61 +516,11 @@ impl PostStore for PgPostStore {
 /// Bulk loading and query plans, for the candidate query benchmark.
 #[cfg(test)]
 impl PgPostStore {
-    /// Inserts `posts` (with their hashtags), 10,000 to a transaction, one statement per
-    /// table and transaction.
+    /// Inserts `posts` (with their hashtags) through the import path, 10,000 to a
+    /// transaction.
     pub(crate) async fn insert_many(&self, posts: &[PostRecord]) -> StoreResult<()> {
         for chunk in posts.chunks(10_000) {
-            let mut tx = self.db.pool.begin().await?;
-            // unnest flattens a 2-D array, so hashtags and mentions go in as one delimited
-            // string per post (string_to_array('') is the empty array).
-            let joined = |lists: fn(&PostRecord) -> &Vec<String>| -> Vec<String> {
-                chunk.iter().map(|p| lists(p).join("\u{1f}")).collect()
-            };
-            let column =
-                |f: fn(&PostRecord) -> String| -> Vec<String> { chunk.iter().map(f).collect() };
-            sqlx::query(
-                "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
-                 create_time) \
-                 SELECT id, author_id, text, visibility, \
-                   string_to_array(hashtags, E'\\x1f'), \
-                   string_to_array(mentions, E'\\x1f'), create_time \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::text[], \
-                   $6::text[], $7::bigint[]) \
-                   AS t(id, author_id, text, visibility, hashtags, mentions, create_time)",
-            )
-            .bind(column(|p| p.id.clone()))
-            .bind(column(|p| p.author_id.clone()))
-            .bind(column(|p| p.text.clone()))
-            .bind(
-                chunk
-                    .iter()
-                    .map(|p| visibility_code(p.visibility))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(joined(|p| &p.hashtags))
-            .bind(joined(|p| &p.mentions))
-            .bind(chunk.iter().map(|p| p.create_time).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-            let (mut tags, mut times, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-            for p in chunk {
-                for tag in &p.hashtags {
-                    tags.push(tag.clone());
-                    times.push(p.create_time);
-                    ids.push(p.id.clone());
-                }
-            }
-            sqlx::query(
-                "INSERT INTO post_hashtags (hashtag, create_time, post_id) \
-                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(tags)
-            .bind(times)
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            self.import_posts(chunk.to_vec()).await?;
         }
         Ok(())
     }

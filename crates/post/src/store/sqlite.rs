@@ -9,7 +9,9 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection};
 
-use super::{mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult};
+use super::{
+    distinct_posts, mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult,
+};
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
 };
@@ -175,6 +177,18 @@ impl PostStore for SqlitePostStore {
         self.db
             .write(move |tx| Box::pin(async move { create_post_in(tx, post, key.as_ref()).await }))
             .await
+    }
+
+    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)> {
+        let (posts, repeats) = distinct_posts(posts);
+        if posts.is_empty() {
+            return Ok((0, repeats));
+        }
+        let (imported, skipped) = self
+            .db
+            .write(move |tx| Box::pin(async move { import_posts_in(tx, &posts).await }))
+            .await?;
+        Ok((imported, skipped + repeats))
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
@@ -356,42 +370,11 @@ impl PostStore for SqlitePostStore {
 /// Bulk loading and query plans, for the candidate query benchmark.
 #[cfg(test)]
 impl SqlitePostStore {
-    /// Inserts `posts` (with their hashtags) in one transaction, many rows per statement.
+    /// Inserts `posts` (with their hashtags) through the import path, 1000 to a transaction.
     pub(crate) async fn insert_many(&self, posts: &[PostRecord]) -> StoreResult<()> {
-        let mut tx = self.db.writer.begin().await?;
-        // 7 values a row: 1000 rows stay below SQLite's 32766 variables.
         for chunk in posts.chunks(1000) {
-            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-                "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
-                 create_time) ",
-            );
-            insert.push_values(chunk, |mut row, p| {
-                row.push_bind(&p.id)
-                    .push_bind(&p.author_id)
-                    .push_bind(&p.text)
-                    .push_bind(p.visibility.as_i64())
-                    .push_bind(json_list(&p.hashtags))
-                    .push_bind(json_list(&p.mentions))
-                    .push_bind(p.create_time);
-            });
-            insert.build().execute(&mut *tx).await?;
-            let tags: Vec<(&String, &PostRecord)> = chunk
-                .iter()
-                .flat_map(|p| p.hashtags.iter().map(move |h| (h, p)))
-                .collect();
-            for tags in tags.chunks(5000) {
-                let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-                    "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) ",
-                );
-                insert.push_values(tags, |mut row, (tag, p)| {
-                    row.push_bind(*tag)
-                        .push_bind(p.create_time)
-                        .push_bind(&p.id);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
+            self.import_posts(chunk.to_vec()).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -570,4 +553,57 @@ async fn update_post_in(
         .await?;
     }
     Ok(Some(post))
+}
+
+/// Rows per multi-row statement: 9 values a row stay far below SQLite's 32766 variables.
+const IMPORT_ROWS: usize = 300;
+
+async fn import_posts_in(
+    tx: &mut SqliteConnection,
+    posts: &[PostRecord],
+) -> StoreResult<(u64, u64)> {
+    let mut imported: Vec<&PostRecord> = Vec::with_capacity(posts.len());
+    for chunk in posts.chunks(IMPORT_ROWS) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
+             create_time, reshare_of, mentioned_members) ",
+        );
+        insert.push_values(chunk, |mut row, p| {
+            row.push_bind(&p.id)
+                .push_bind(&p.author_id)
+                .push_bind(&p.text)
+                .push_bind(p.visibility.as_i64())
+                .push_bind(json_list(&p.hashtags))
+                .push_bind(json_list(&p.mentions))
+                .push_bind(p.create_time)
+                .push_bind(&p.reshare_of)
+                .push_bind(mentions_to_json(&p.mentioned_members));
+        });
+        // Only rows inserted come back: an existing id is skipped, and so are its hashtags.
+        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let ids: std::collections::HashSet<String> = insert
+            .build_query_scalar::<String>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        imported.extend(chunk.iter().filter(|p| ids.contains(&p.id)));
+    }
+    let tags: Vec<(&String, &PostRecord)> = imported
+        .iter()
+        .flat_map(|p| p.hashtags.iter().map(move |h| (h, *p)))
+        .collect();
+    for tags in tags.chunks(3 * IMPORT_ROWS) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) ",
+        );
+        insert.push_values(tags, |mut row, (tag, p)| {
+            row.push_bind(*tag)
+                .push_bind(p.create_time)
+                .push_bind(&p.id);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let imported = imported.len() as u64;
+    Ok((imported, posts.len() as u64 - imported))
 }

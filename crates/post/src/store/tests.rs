@@ -79,6 +79,9 @@ on_both_backends! {
     check_lists_an_authors_posts_in_a_time_range => lists_an_authors_posts_in_a_time_range,
     check_pages_posts_by_hashtag_newest_first => pages_posts_by_hashtag_newest_first,
     check_counts_hashtag_posts_per_window => counts_hashtag_posts_per_window,
+    check_imports_posts_as_creates_would_and_skips_existing_ids =>
+        imports_posts_as_creates_would_and_skips_existing_ids,
+    check_imports_a_full_batch_with_its_hashtags => imports_a_full_batch_with_its_hashtags,
 }
 
 fn post(id: &str, author: &str, text: &str, time: i64) -> PostRecord {
@@ -962,4 +965,68 @@ async fn check_counts_hashtag_posts_per_window(store: Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn check_imports_posts_as_creates_would_and_skips_existing_ids(store: Store) {
+    let created = post("p0", "ada", "created #rust", 100);
+    store.create_post(created.clone(), None).await.unwrap();
+    let batch = vec![
+        // Taken by a created post: left as it is, its hashtag not indexed.
+        post("p0", "bob", "imported #go", 150),
+        post("p1", "ada", "first #Rust", 200),
+        post("p2", "bob", "#go #rust_lang", 300),
+        // A repeat within the batch: the first is kept.
+        post("p1", "bob", "second #go", 400),
+    ];
+    assert_eq!(store.import_posts(batch.clone()).await.unwrap(), (2, 2));
+    assert_eq!(store.get_post("p0").await.unwrap(), Some(created));
+    // An imported post reads back exactly as a created one.
+    assert_eq!(store.get_post("p1").await.unwrap(), Some(batch[1].clone()));
+    assert_eq!(store.get_post("p2").await.unwrap(), Some(batch[2].clone()));
+    let tagged = |tag: &'static str| {
+        let store = store.clone();
+        async move {
+            let posts = store.list_posts_by_hashtag(tag, None, 10).await.unwrap();
+            posts.iter().map(|p| p.id.clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tagged("rust").await, ["p1", "p0"]);
+    assert_eq!(tagged("go").await, ["p2"]);
+    assert_eq!(tagged("rust_lang").await, ["p2"]);
+
+    // A retry changes nothing, and a deleted post stays deleted and unindexed.
+    assert!(store.delete_post("p1", 500).await.unwrap());
+    assert_eq!(store.import_posts(batch).await.unwrap(), (0, 4));
+    assert_eq!(store.get_post("p1").await.unwrap(), None);
+    assert_eq!(tagged("rust").await, ["p0"]);
+    assert_eq!(store.import_posts(Vec::new()).await.unwrap(), (0, 0));
+}
+
+async fn check_imports_a_full_batch_with_its_hashtags(store: Store) {
+    // More rows than one statement takes, on either backend.
+    let batch: Vec<PostRecord> = (0..1000)
+        .map(|i| {
+            post(
+                &format!("p{i:04}"),
+                "ada",
+                &format!("#bulk #n{i}"),
+                1_000 + i,
+            )
+        })
+        .collect();
+    assert_eq!(store.import_posts(batch.clone()).await.unwrap(), (1000, 0));
+    let counts: std::collections::HashMap<String, i64> = store
+        .count_hashtag_posts(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(counts.len(), 1001);
+    assert_eq!(counts["bulk"], 1000);
+    assert_eq!(counts["n999"], 1);
+    let ids: Vec<String> = batch.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(store.batch_get_posts(&ids).await.unwrap().len(), 1000);
+    let mut again = batch;
+    again.push(post("p1000", "bob", "late #bulk", 5_000));
+    assert_eq!(store.import_posts(again).await.unwrap(), (1, 1000));
 }

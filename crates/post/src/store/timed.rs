@@ -38,6 +38,12 @@ impl PostStore for TimedStore {
             .await
     }
 
+    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)> {
+        self.metrics
+            .time_store(STORE_NAME, "import_posts", self.inner.import_posts(posts))
+            .await
+    }
+
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
         self.metrics
             .time_store(STORE_NAME, "get_post", self.inner.get_post(id))
