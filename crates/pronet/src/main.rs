@@ -91,7 +91,7 @@ struct BenchSeedArgs {
     comments: usize,
     #[arg(long, default_value_t = SeedShape::default().shares)]
     shares: usize,
-    /// RecordImpressions calls of 10 posts each.
+    /// Impressions (a member shown a post).
     #[arg(long, default_value_t = SeedShape::default().impressions)]
     impressions: usize,
     /// Size of the hashtag vocabulary (drawn Zipf).
@@ -527,13 +527,13 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
     let plan = bench_graph::plan(&shape, loaded);
     let ids = bench_graph::member_ids(shape.seed, plan.members);
     println!(
-        "planned in {:.1}s: {} members, {} connections, {} follows, {} posts, {} engagement calls",
+        "planned in {:.1}s: {} members, {} connections, {} follows, {} posts, {} engagement events",
         planned.elapsed().as_secs_f64(),
         plan.members,
         plan.edges.len(),
         plan.follows.len(),
         plan.posts.len(),
-        plan.engagement.len()
+        shape.reactions + shape.comments + shape.shares + shape.impressions
     );
     let members_file = args.target.data_dir.join(bench::MEMBERS_FILE);
     std::fs::write(&members_file, ids.join("\n") + "\n")
@@ -542,6 +542,7 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
     let phases = bench::seed::write(
         &args.target.targets,
         &auth,
+        &shape,
         &plan,
         &ids,
         shape.seed,
@@ -567,11 +568,11 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let calls: u64 = phases.iter().map(|p| p.ok).sum();
+    let items: u64 = phases.iter().map(|p| p.ok).sum();
     println!(
-        "seeded in {:.1}s ({:.0} calls/s); members written to {}",
+        "seeded in {:.1}s ({:.0} items/s); members written to {}",
         started.elapsed().as_secs_f64(),
-        calls as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        items as f64 / started.elapsed().as_secs_f64().max(1e-9),
         members_file.display()
     );
     Ok(())

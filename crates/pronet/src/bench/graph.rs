@@ -21,7 +21,7 @@ pub struct SeedShape {
     pub reactions: usize,
     pub comments: usize,
     pub shares: usize,
-    /// RecordImpressions calls, of 10 posts each.
+    /// Impressions (one member shown one post).
     pub impressions: usize,
     /// Size of the hashtag vocabulary.
     pub hashtags: usize,
@@ -31,15 +31,16 @@ pub struct SeedShape {
 impl Default for SeedShape {
     fn default() -> Self {
         Self {
+            // 100k members, 1M posts and 10M engagement events: the scale of issue 7.
             members: 100_000,
-            mean_degree: 20,
-            max_hub: 5_000,
-            posts: 200_000,
+            mean_degree: 100,
+            max_hub: 20_000,
+            posts: 1_000_000,
             days: 14,
-            reactions: 1_000_000,
-            comments: 100_000,
-            shares: 50_000,
-            impressions: 100_000,
+            reactions: 4_000_000,
+            comments: 400_000,
+            shares: 100_000,
+            impressions: 5_500_000,
             hashtags: 2_000,
             seed: 7,
         }
@@ -171,23 +172,26 @@ pub struct PostSpec {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One engagement event: member, post, and how long after the post it happened (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engagement {
-    /// Member, post, reaction type index in 0..6.
-    React(usize, usize, usize),
-    Comment(usize, usize),
-    Share(usize, usize),
-    Impressions(usize, Vec<usize>),
+    /// Reaction type index in 0..6.
+    React(usize, usize, usize, i64),
+    Comment(usize, usize, i64),
+    Share(usize, usize, i64),
+    Impression(usize, usize, i64),
 }
 
-/// Everything `bench seed` writes, in order.
+/// Everything `bench seed` writes before the engagement, which [`EngagementPlan`] streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub members: usize,
     pub edges: Vec<(usize, usize)>,
     pub follows: Vec<(usize, Follow)>,
     pub posts: Vec<PostSpec>,
-    pub engagement: Vec<Engagement>,
+    /// Members by popularity (degree, then index): rank 0 is the biggest hub.
+    pub by_rank: Vec<usize>,
+    seed: u64,
 }
 
 /// Plans the network; `edges` (a loaded graph with its member count) replaces the generated one.
@@ -205,7 +209,6 @@ pub fn plan(shape: &SeedShape, loaded: Option<(usize, Vec<(usize, usize)>)>) -> 
         degree[a] += 1;
         degree[b] += 1;
     }
-    // Members by popularity (degree, then index): rank 0 is the biggest hub.
     let mut by_rank: Vec<usize> = (0..members).collect();
     by_rank.sort_by_key(|&m| (std::cmp::Reverse(degree[m]), m));
     let popular = |rng: &mut SplitMix64, s: f64| by_rank[rng.skewed(members, s)];
@@ -225,7 +228,12 @@ pub fn plan(shape: &SeedShape, loaded: Option<(usize, Vec<(usize, usize)>)>) -> 
     let span_us = i64::from(shape.days.max(1)) * 86_400 * 1_000_000;
     let posts: Vec<PostSpec> = (0..shape.posts)
         .map(|i| {
-            let author = popular(&mut rng, 0.8);
+            // Every member writes now and then; popular ones write more.
+            let author = if rng.below(2) == 0 {
+                popular(&mut rng, 0.8)
+            } else {
+                rng.below(members.max(1))
+            };
             // Recent days hold more posts; a minute of margin keeps backfill in the past.
             let age_us = (rng.unit().powf(1.5) * (span_us - 60_000_000) as f64) as i64 + 60_000_000;
             let t1 = hashtag(rng.skewed(shape.hashtags, 1.0));
@@ -237,64 +245,99 @@ pub fn plan(shape: &SeedShape, loaded: Option<(usize, Vec<(usize, usize)>)>) -> 
             }
         })
         .collect();
-
-    // Posts by appeal: popular authors and recent posts first, then drawn with a Zipf skew.
-    let mut author_rank = vec![0usize; members];
-    for (r, &m) in by_rank.iter().enumerate() {
-        author_rank[m] = r;
-    }
-    let mut by_appeal: Vec<usize> = (0..posts.len()).collect();
-    by_appeal.sort_by(|&x, &y| {
-        let key = |p: usize| {
-            (author_rank[posts[p].author] as f64 + 1.0).ln()
-                + posts[p].age_us as f64 / 86_400e6 / 3.0
-        };
-        key(x).total_cmp(&key(y)).then(x.cmp(&y))
-    });
-    let mut engagement = Vec::new();
-    if !posts.is_empty() && members > 1 {
-        let draw = |rng: &mut SplitMix64| {
-            let p = by_appeal[rng.skewed(by_appeal.len(), 0.9)];
-            let m = rng.below(members);
-            (m != posts[p].author).then_some((m, p))
-        };
-        let mut reacted = HashSet::new();
-        let mut tries = 0;
-        while reacted.len() < shape.reactions && tries < shape.reactions * 4 {
-            tries += 1;
-            if let Some((m, p)) = draw(&mut rng) {
-                if reacted.insert((m, p)) {
-                    engagement.push(Engagement::React(m, p, rng.below(6)));
-                }
-            }
-        }
-        for _ in 0..shape.comments {
-            if let Some((m, p)) = draw(&mut rng) {
-                engagement.push(Engagement::Comment(m, p));
-            }
-        }
-        let mut shared = HashSet::new();
-        for _ in 0..shape.shares {
-            if let Some((m, p)) = draw(&mut rng) {
-                if shared.insert((m, p)) {
-                    engagement.push(Engagement::Share(m, p));
-                }
-            }
-        }
-        for _ in 0..shape.impressions {
-            let m = rng.below(members);
-            let seen: Vec<usize> = (0..10)
-                .map(|_| by_appeal[rng.skewed(by_appeal.len(), 0.9)])
-                .collect();
-            engagement.push(Engagement::Impressions(m, seen));
-        }
-    }
     Plan {
         members,
         edges,
         follows,
         posts,
-        engagement,
+        by_rank,
+        seed: shape.seed,
+    }
+}
+
+/// The post id of planned post `i`: a UUIDv7 (simple form) from the post's creation time, so
+/// ids sort by time as the service's own do, with `i` in the random part so none collide.
+pub fn post_id(seed: u64, i: usize, create_us: i64) -> String {
+    let ms = (create_us.max(0) as u64 / 1000) & 0xffff_ffff_ffff;
+    let r = SplitMix64::new(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).next_u64();
+    let low = (0b10u64 << 62) | ((i as u64 & 0xff_ffff_ffff) << 20) | (r & 0xf_ffff);
+    format!("{ms:012x}7{:03x}{low:016x}", (r >> 20) & 0xfff)
+}
+
+/// Streams the engagement of a plan in batches, deterministically: reactions, comments,
+/// shares, then impressions, each drawn on posts by appeal (popular authors and recent posts
+/// first, Zipf-skewed) by uniformly drawn members, at a time after the post.
+pub struct EngagementPlan {
+    rng: SplitMix64,
+    by_appeal: Vec<usize>,
+    authors: Vec<usize>,
+    ages: Vec<i64>,
+    members: usize,
+    /// Still to draw: reactions, comments, shares, impressions.
+    left: [usize; 4],
+}
+
+impl EngagementPlan {
+    pub fn new(shape: &SeedShape, plan: &Plan) -> Self {
+        let mut author_rank = vec![0usize; plan.members];
+        for (r, &m) in plan.by_rank.iter().enumerate() {
+            author_rank[m] = r;
+        }
+        let key = |p: &PostSpec| {
+            (author_rank[p.author] as f64 + 1.0).ln() + p.age_us as f64 / 86_400e6 / 3.0
+        };
+        let keys: Vec<f64> = plan.posts.iter().map(key).collect();
+        let mut by_appeal: Vec<usize> = (0..plan.posts.len()).collect();
+        by_appeal.sort_by(|&x, &y| keys[x].total_cmp(&keys[y]).then(x.cmp(&y)));
+        let usable = !plan.posts.is_empty() && plan.members > 1;
+        Self {
+            rng: SplitMix64::new(plan.seed ^ 0xe9a9_e3e7),
+            by_appeal,
+            authors: plan.posts.iter().map(|p| p.author).collect(),
+            ages: plan.posts.iter().map(|p| p.age_us).collect(),
+            members: plan.members,
+            left: if usable {
+                [
+                    shape.reactions,
+                    shape.comments,
+                    shape.shares,
+                    shape.impressions,
+                ]
+            } else {
+                [0; 4]
+            },
+        }
+    }
+
+    /// Events still to come.
+    pub fn remaining(&self) -> usize {
+        self.left.iter().sum()
+    }
+
+    /// Up to `max` more events; empty when done.
+    pub fn next_batch(&mut self, max: usize) -> Vec<Engagement> {
+        let mut out = Vec::with_capacity(max.min(self.remaining()));
+        while out.len() < max {
+            let Some(kind) = self.left.iter().position(|&n| n > 0) else {
+                break;
+            };
+            let p = self.by_appeal[self.rng.skewed(self.by_appeal.len(), 0.9)];
+            let m = self.rng.below(self.members);
+            if m == self.authors[p] {
+                continue;
+            }
+            self.left[kind] -= 1;
+            // Within three days of the post (or of now, for a recent one), earlier more often.
+            let window = self.ages[p].min(3 * 86_400_000_000) - 1_000_000;
+            let after = (self.rng.unit().powi(2) * window.max(0) as f64) as i64;
+            out.push(match kind {
+                0 => Engagement::React(m, p, self.rng.below(6), after),
+                1 => Engagement::Comment(m, p, after),
+                2 => Engagement::Share(m, p, after),
+                _ => Engagement::Impression(m, p, after),
+            });
+        }
+        out
     }
 }
 
@@ -311,7 +354,7 @@ mod tests {
             reactions: 5_000,
             comments: 500,
             shares: 200,
-            impressions: 300,
+            impressions: 3_000,
             hashtags: 100,
             ..SeedShape::default()
         }
@@ -322,6 +365,24 @@ mod tests {
         let a = plan(&small(), None);
         let b = plan(&small(), None);
         assert_eq!(a, b);
+        let events = |p: &Plan| {
+            let mut e = EngagementPlan::new(&small(), p);
+            let mut all = Vec::new();
+            loop {
+                let batch = e.next_batch(1000);
+                if batch.is_empty() {
+                    break all;
+                }
+                all.extend(batch);
+            }
+        };
+        let (ea, eb) = (events(&a), events(&b));
+        assert_eq!(ea, eb);
+        assert_eq!(ea.len(), 5_000 + 500 + 200 + 3_000);
+        assert_eq!(
+            post_id(7, 3, 1_700_000_000_000_000),
+            post_id(7, 3, 1_700_000_000_000_000)
+        );
         assert_eq!(member_ids(7, 50), member_ids(7, 50));
         let c = plan(&SeedShape { seed: 8, ..small() }, None);
         assert_ne!(a.edges, c.edges);
@@ -345,6 +406,46 @@ mod tests {
         assert!(max <= s.max_hub);
         assert!(max > 10 * s.mean_degree, "max degree {max}: no hubs");
         assert_eq!(edges.iter().collect::<HashSet<_>>().len(), edges.len());
+    }
+
+    #[test]
+    fn engagement_follows_the_post_and_spares_its_author() {
+        let p = plan(&small(), None);
+        let mut e = EngagementPlan::new(&small(), &p);
+        let mut reactions = 0;
+        loop {
+            let batch = e.next_batch(777);
+            if batch.is_empty() {
+                break;
+            }
+            for ev in batch {
+                let (m, post, after) = match ev {
+                    Engagement::React(m, post, t, after) => {
+                        assert!(t < 6);
+                        reactions += 1;
+                        (m, post, after)
+                    }
+                    Engagement::Comment(m, post, after)
+                    | Engagement::Share(m, post, after)
+                    | Engagement::Impression(m, post, after) => (m, post, after),
+                };
+                assert_ne!(m, p.posts[post].author);
+                assert!(
+                    after >= 0 && after < p.posts[post].age_us,
+                    "after the post, before now"
+                );
+            }
+        }
+        assert_eq!(reactions, 5_000);
+    }
+
+    #[test]
+    fn post_ids_sort_by_time_and_never_collide() {
+        let t = 1_700_000_000_000_000;
+        assert!(post_id(1, 5, t) < post_id(1, 4, t + 1_000));
+        let ids: HashSet<String> = (0..10_000).map(|i| post_id(1, i, t)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 32));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `bench seed`: writes a [`Plan`] into a running suite through its public gRPC API,
-//! concurrently, with a progress bar per phase and items/s at the end of each. Members act with
-//! their own tokens; posts are backfilled over the time span with a service token. Failed calls
+//! concurrently, with a progress bar per phase and items/s at the end of each. Members create
+//! their profiles and follows with their own tokens; connections, posts and engagement go in
+//! batches through the service-only import RPCs (ImportConnections, ImportPosts,
+//! ImportEngagement), with the seed's service token, at their original times. Failed calls
 //! are counted by status code rather than stopping the run (a second run over the same suite
-//! meets its own profiles and connections again).
+//! meets its own profiles, connections and posts again and skips them).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,7 +24,8 @@ use pronet_proto::profile::v1 as prpb;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use tonic::transport::Channel;
 
-use super::graph::{Engagement, Follow, Plan};
+use super::graph::{post_id, Engagement, EngagementPlan, Follow, Plan, PostSpec, SeedShape};
+use crate::rng::SplitMix64;
 use crate::suite::SuiteAddrs;
 
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
@@ -109,9 +112,11 @@ where
 
 /// Writes `plan` for the members `ids` (one per plan member). `on_phase` sees each phase as it
 /// ends.
+#[allow(clippy::too_many_arguments)]
 pub async fn write(
     addrs: &SuiteAddrs,
     auth: &AuthConfig,
+    shape: &SeedShape,
     plan: &Plan,
     ids: &[String],
     seed: u64,
@@ -131,64 +136,48 @@ pub async fn write(
     let posts = PostServiceClient::new(connect(addrs.post).await?);
     let engagement = EngagementServiceClient::new(connect(addrs.engagement).await?);
     let mut reports = Vec::new();
-    let tag = seed & 0xffff;
 
-    let calls: Vec<_> = (0..plan.members)
-        .map(|i| {
-            let mut c = profiles.clone();
-            let req = prpb::CreateProfileRequest {
-                profile: Some(prpb::Profile {
-                    handle: format!("b{tag:x}_{i}"),
-                    display_name: format!("Bench Member {i}"),
-                    headline: "Engineer at Bench".into(),
-                    ..Default::default()
-                }),
-                // Stable keys: a seeding run again does not create anything twice.
-                request_id: format!("bench-{tag:x}-profile-{i}"),
-            };
-            let token = &tokens[i];
-            async move { c.create_profile(with_token(req, token)).await.map(|_| ()) }
+    // Profiles in bulk, with the fields recruiters search on.
+    let numbered: Vec<usize> = (0..plan.members).collect();
+    let calls = numbered.chunks(PROFILE_BATCH).map(|chunk| {
+        let mut c = profiles.clone();
+        let req = prpb::ImportProfilesRequest {
+            profiles: chunk
+                .iter()
+                .map(|&i| bench_profile(seed, i, &ids[i]))
+                .collect(),
+        };
+        let importer = &importer;
+        (chunk.len(), async move {
+            c.import_profiles(with_token(req, importer))
+                .await
+                .map(|_| ())
         })
-        .collect();
-    let (r, _) = phase("profiles", concurrency, calls).await;
+    });
+    let r = batched_phase("profiles", plan.members, concurrency, calls).await;
     on_phase(&r);
     reports.push(r);
 
-    // The lower index invites, the higher accepts.
-    let calls: Vec<_> = plan
-        .edges
-        .iter()
-        .map(|&(a, b)| {
-            let mut c = profiles.clone();
-            let (inviter, invitee) = (ids[a].clone(), ids[b].clone());
-            let (ta, tb) = (&tokens[a], &tokens[b]);
-            async move {
-                let inv = c
-                    .create_invitation(with_token(
-                        prpb::CreateInvitationRequest {
-                            inviter_id: inviter,
-                            invitee_id: invitee.clone(),
-                            ..Default::default()
-                        },
-                        ta,
-                    ))
-                    .await?
-                    .into_inner()
-                    .invitation
-                    .unwrap_or_default();
-                c.accept_invitation(with_token(
-                    prpb::AcceptInvitationRequest {
-                        invitation_id: inv.id,
-                        member_id: invitee,
-                    },
-                    tb,
-                ))
+    // Connections in bulk: 10M invitation RPCs would take hours.
+    let calls = plan.edges.chunks(CONNECTION_BATCH).map(|chunk| {
+        let mut c = profiles.clone();
+        let req = prpb::ImportConnectionsRequest {
+            pairs: chunk
+                .iter()
+                .map(|&(a, b)| prpb::ConnectionPair {
+                    member_id: ids[a].clone(),
+                    other_id: ids[b].clone(),
+                })
+                .collect(),
+        };
+        let importer = &importer;
+        (chunk.len(), async move {
+            c.import_connections(with_token(req, importer))
                 .await
                 .map(|_| ())
-            }
         })
-        .collect();
-    let (r, _) = phase("connections", concurrency, calls).await;
+    });
+    let r = batched_phase("connections", plan.edges.len(), concurrency, calls).await;
     on_phase(&r);
     reports.push(r);
 
@@ -214,101 +203,308 @@ pub async fn write(
     reports.push(r);
 
     let now = now_micros();
-    let calls: Vec<_> = plan
+    let post_ids: Vec<String> = plan
         .posts
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let mut c = posts.clone();
-            let req = ppb::CreatePostRequest {
-                author_id: ids[p.author].clone(),
-                text: p.text.clone(),
-                visibility: ppb::Visibility::Public as i32,
-                create_time: Some(to_timestamp(now - p.age_us)),
-                request_id: format!("bench-{tag:x}-post-{i}"),
-                reshare_of: String::new(),
-            };
-            let importer = &importer;
-            async move {
-                let post = c
-                    .create_post(with_token(req, importer))
-                    .await?
-                    .into_inner()
-                    .post;
-                Ok(post.map(|p| p.id).unwrap_or_default())
-            }
-        })
+        .map(|(i, p)| post_id(seed, i, now - p.age_us))
         .collect();
-    let (r, post_ids) = phase("posts", concurrency, calls).await;
+    let numbered: Vec<(usize, &PostSpec)> = plan.posts.iter().enumerate().collect();
+    let calls = numbered.chunks(POST_BATCH).map(|chunk| {
+        let mut c = posts.clone();
+        let req = ppb::ImportPostsRequest {
+            posts: chunk
+                .iter()
+                .map(|&(i, p)| ppb::ImportedPost {
+                    id: post_ids[i].clone(),
+                    author_id: ids[p.author].clone(),
+                    text: p.text.clone(),
+                    visibility: ppb::Visibility::Public as i32,
+                    create_time: Some(to_timestamp(now - p.age_us)),
+                })
+                .collect(),
+        };
+        let importer = &importer;
+        (chunk.len(), async move {
+            c.import_posts(with_token(req, importer)).await.map(|_| ())
+        })
+    });
+    let r = batched_phase("posts", plan.posts.len(), concurrency, calls).await;
     on_phase(&r);
     reports.push(r);
 
-    let post_ids: Vec<Option<String>> = post_ids;
-    let calls: Vec<_> = plan
-        .engagement
-        .iter()
-        .filter_map(|e| {
-            let mut c = engagement.clone();
-            let id = |p: &usize| post_ids[*p].clone();
-            let call = match e {
-                Engagement::React(m, p, t) => {
-                    let req = epb::ReactRequest {
-                        member_id: ids[*m].clone(),
-                        post_id: id(p)?,
-                        reaction_type: REACTIONS[*t] as i32,
-                    };
-                    let token = &tokens[*m];
-                    EngagementCall::React(req, token)
+    // Engagement is streamed: 10M events never sit in memory at once.
+    let mut events = EngagementPlan::new(shape, plan);
+    let total = events.remaining();
+    let at = |p: usize, after: i64| Some(to_timestamp(now - plan.posts[p].age_us + after));
+    let mut n = 0u64;
+    let batches = std::iter::from_fn(move || {
+        let batch = events.next_batch(ENGAGEMENT_BATCH);
+        (!batch.is_empty()).then_some(batch)
+    });
+    let calls = batches.map(|batch| {
+        let mut req = epb::ImportEngagementRequest::default();
+        for e in &batch {
+            n += 1;
+            match *e {
+                Engagement::React(m, p, t, after) => req.reactions.push(epb::ImportedReaction {
+                    post_id: post_ids[p].clone(),
+                    member_id: ids[m].clone(),
+                    reaction_type: REACTIONS[t] as i32,
+                    create_time: at(p, after),
+                }),
+                Engagement::Comment(m, p, after) => req.comments.push(epb::ImportedComment {
+                    id: event_id(seed, n),
+                    post_id: post_ids[p].clone(),
+                    member_id: ids[m].clone(),
+                    text: "Thanks for sharing this.".into(),
+                    create_time: at(p, after),
+                }),
+                Engagement::Share(m, p, after) => req.shares.push(epb::ImportedShare {
+                    id: event_id(seed, n),
+                    post_id: post_ids[p].clone(),
+                    member_id: ids[m].clone(),
+                    create_time: at(p, after),
+                }),
+                Engagement::Impression(m, p, after) => {
+                    req.impressions.push(epb::ImportedImpression {
+                        post_id: post_ids[p].clone(),
+                        member_id: ids[m].clone(),
+                        view_time: at(p, after),
+                    })
                 }
-                Engagement::Comment(m, p) => EngagementCall::Comment(
-                    epb::CreateCommentRequest {
-                        member_id: ids[*m].clone(),
-                        post_id: id(p)?,
-                        text: "Thanks for sharing this.".into(),
-                        ..Default::default()
-                    },
-                    &tokens[*m],
-                ),
-                Engagement::Share(m, p) => EngagementCall::Share(
-                    epb::RecordShareRequest {
-                        member_id: ids[*m].clone(),
-                        post_id: id(p)?,
-                    },
-                    &tokens[*m],
-                ),
-                Engagement::Impressions(m, ps) => EngagementCall::Impressions(
-                    epb::RecordImpressionsRequest {
-                        member_id: ids[*m].clone(),
-                        post_ids: ps.iter().filter_map(id).collect(),
-                    },
-                    &tokens[*m],
-                ),
-            };
-            Some(async move {
-                match call {
-                    EngagementCall::React(r, t) => c.react(with_token(r, t)).await.map(|_| ()),
-                    EngagementCall::Comment(r, t) => {
-                        c.create_comment(with_token(r, t)).await.map(|_| ())
-                    }
-                    EngagementCall::Share(r, t) => {
-                        c.record_share(with_token(r, t)).await.map(|_| ())
-                    }
-                    EngagementCall::Impressions(r, t) => {
-                        c.record_impressions(with_token(r, t)).await.map(|_| ())
-                    }
-                }
-            })
+            }
+        }
+        let mut c = engagement.clone();
+        let importer = &importer;
+        (batch.len(), async move {
+            c.import_engagement(with_token(req, importer))
+                .await
+                .map(|_| ())
         })
-        .collect();
-    let (r, _) = phase("engagement", concurrency, calls).await;
+    });
+    let r = batched_phase("engagement", total, concurrency.min(8), calls).await;
     on_phase(&r);
     reports.push(r);
     Ok(reports)
 }
 
-enum EngagementCall<'a> {
-    React(epb::ReactRequest, &'a str),
-    Comment(epb::CreateCommentRequest, &'a str),
-    Share(epb::RecordShareRequest, &'a str),
-    Impressions(epb::RecordImpressionsRequest, &'a str),
+/// Profiles per ImportProfiles call.
+const PROFILE_BATCH: usize = 1_000;
+/// Pairs per ImportConnections call.
+const CONNECTION_BATCH: usize = 10_000;
+/// Posts per ImportPosts call.
+const POST_BATCH: usize = 1_000;
+/// Events per ImportEngagement call.
+const ENGAGEMENT_BATCH: usize = 10_000;
+
+/// A stable id for the `n`-th comment or share of a seed.
+fn event_id(seed: u64, n: u64) -> String {
+    format!("be{seed:014x}{n:016x}")
+}
+
+/// Runs batched `calls` (each with its item count), `concurrency` in flight, counting items:
+/// a failed call counts all its items under its status code.
+async fn batched_phase<I, Fut>(
+    name: &'static str,
+    items: usize,
+    concurrency: usize,
+    calls: I,
+) -> PhaseReport
+where
+    I: Iterator<Item = (usize, Fut)>,
+    Fut: Future<Output = Result<(), tonic::Status>>,
+{
+    let started = Instant::now();
+    let pb = bar(name, items);
+    let mut report = PhaseReport {
+        name,
+        ok: 0,
+        errors: BTreeMap::new(),
+        elapsed: Duration::ZERO,
+    };
+    let mut results = stream::iter(calls.map(|(n, call)| async move { (n, call.await) }))
+        .buffer_unordered(concurrency.max(1));
+    while let Some((n, result)) = results.next().await {
+        pb.inc(n as u64);
+        match result {
+            Ok(()) => report.ok += n as u64,
+            Err(s) => {
+                if report.errors.is_empty() {
+                    pb.println(format!("{name}: first failure: {s}"));
+                }
+                *report.errors.entry(format!("{:?}", s.code())).or_default() += n as u64;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    report.elapsed = started.elapsed();
+    report
+}
+
+const TITLES: &[&str] = &[
+    "Software Engineer",
+    "Data Scientist",
+    "Product Manager",
+    "Designer",
+    "Recruiter",
+    "Sales Director",
+    "Nurse",
+    "Teacher",
+    "Accountant",
+    "Site Reliability Engineer",
+    "Marketing Lead",
+    "Research Scientist",
+];
+const COMPANIES: &[&str] = &[
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Black Mesa",
+    "Vandelay",
+    "Pied Piper",
+    "Wonka",
+    "Monarch",
+    "Oscorp",
+    "Gringotts",
+    "Dunder Mifflin",
+    "Massive Dynamic",
+];
+const SKILLS: &[&str] = &[
+    "Rust",
+    "Go",
+    "Python",
+    "Kubernetes",
+    "PostgreSQL",
+    "Machine Learning",
+    "Leadership",
+    "Sales",
+    "Negotiation",
+    "Figma",
+    "SQL",
+    "Java",
+    "TypeScript",
+    "React",
+    "gRPC",
+    "Linux",
+    "Statistics",
+    "Recruiting",
+    "Public Speaking",
+    "Accounting",
+    "Nursing",
+    "Teaching",
+    "Product Strategy",
+    "AWS",
+    "Security",
+    "Distributed Systems",
+    "Excel",
+    "Marketing",
+    "Copywriting",
+    "Data Visualization",
+];
+const CITIES: &[&str] = &[
+    "Berlin",
+    "London",
+    "Paris",
+    "New York",
+    "San Francisco",
+    "Toronto",
+    "Bangalore",
+    "Sydney",
+    "Lagos",
+    "Sao Paulo",
+    "Tokyo",
+    "Madrid",
+    "Warsaw",
+    "Dublin",
+    "Amsterdam",
+];
+const INDUSTRIES: &[&str] = &[
+    "Software",
+    "Finance",
+    "Healthcare",
+    "Education",
+    "Retail",
+    "Manufacturing",
+    "Media",
+    "Energy",
+    "Logistics",
+    "Government",
+];
+const SCHOOLS: &[&str] = &[
+    "MIT",
+    "ETH Zurich",
+    "Stanford",
+    "Oxford",
+    "TU Munich",
+    "IIT Bombay",
+    "University of Toronto",
+    "Sorbonne",
+    "KTH",
+    "University of Lagos",
+];
+
+/// The profile of bench member `i`: the same seed always gives the same one. Skills,
+/// companies and places are Zipf-skewed so that some searches match many members.
+fn bench_profile(seed: u64, i: usize, id: &str) -> prpb::Profile {
+    let mut rng =
+        SplitMix64::new(seed ^ 0x9f0f_11e5 ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let pick = |rng: &mut SplitMix64, list: &[&str]| list[rng.skewed(list.len(), 0.8)].to_string();
+    let title = pick(&mut rng, TITLES);
+    let company = pick(&mut rng, COMPANIES);
+    let skills = (0..3 + rng.below(4))
+        .map(|_| pick(&mut rng, SKILLS))
+        .collect();
+    let start = 2010 + rng.below(14) as i32;
+    let ym = |year: i32, month: usize| {
+        Some(prpb::YearMonth {
+            year,
+            month: month as i32 + 1,
+        })
+    };
+    let positions = vec![
+        prpb::Position {
+            title: title.clone(),
+            company: company.clone(),
+            start: ym(start, rng.below(12)),
+            end: None,
+            current: true,
+        },
+        prpb::Position {
+            title: pick(&mut rng, TITLES),
+            company: pick(&mut rng, COMPANIES),
+            start: ym(start - 4, rng.below(12)),
+            end: ym(start - 1, rng.below(12)),
+            current: false,
+        },
+    ];
+    let school_start = start - 8;
+    prpb::Profile {
+        id: id.to_owned(),
+        handle: format!("b{:x}_{i}", seed & 0xffff),
+        display_name: format!("Bench Member {i}"),
+        headline: format!("{title} at {company}"),
+        summary: format!("{title} with a decade in the field; I care about craft and mentoring."),
+        location: pick(&mut rng, CITIES),
+        industry: pick(&mut rng, INDUSTRIES),
+        skills,
+        positions,
+        education: vec![prpb::Education {
+            school: pick(&mut rng, SCHOOLS),
+            degree: "BSc".into(),
+            field_of_study: "Computer Science".into(),
+            start_year: school_start,
+            end_year: school_start + 4,
+        }],
+        open_to_work: rng.below(10) == 0,
+        ..Default::default()
+    }
 }
