@@ -100,9 +100,17 @@ struct BenchSeedArgs {
     /// The same seed gives the same members, graph, posts and engagement.
     #[arg(long, default_value_t = SeedShape::default().seed)]
     seed: u64,
-    /// Calls in flight.
+    /// Calls in flight (imports: at most 4).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Only these phases (comma-separated), e.g. to finish a seed that was interrupted.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "profiles,connections,follows,posts,engagement"
+    )]
+    phases: Vec<bench::seed::Phase>,
 }
 
 #[derive(Args, Debug)]
@@ -547,6 +555,7 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
         &ids,
         shape.seed,
         args.concurrency.max(1),
+        &args.phases,
         |p| {
             let errors = p
                 .errors

@@ -183,21 +183,6 @@ async fn add_comment_counts(
     Ok(())
 }
 
-fn stats_from_row(row: &SqliteRow) -> StoreResult<PostStatsRecord> {
-    let mut reactions = [0i64; 6];
-    for t in ReactionType::ALL {
-        reactions[t.index()] = row.try_get(count_column(t))?;
-    }
-    Ok(PostStatsRecord {
-        post_id: row.try_get("post_id")?,
-        reactions,
-        comments: row.try_get(COMMENT_COUNT)?,
-        shares: row.try_get(SHARE_COUNT)?,
-        impressions: row.try_get(IMPRESSION_COUNT)?,
-        unique_viewers: row.try_get(UNIQUE_VIEWER_COUNT)?,
-    })
-}
-
 fn activity_from_row(row: &SqliteRow) -> StoreResult<ActivityRecord> {
     let kind: i64 = row.try_get("kind")?;
     let kind = match kind {
@@ -453,13 +438,20 @@ impl EngagementStore for SqliteEngagementStore {
         if post_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = stats_sql(post_ids.len());
-        let found: HashMap<String, PostStatsRecord> = bind_stats(sqlx::query(&sql), post_ids)
-            .fetch_all(&self.db.reader)
-            .await?
-            .iter()
-            .map(|row| stats_from_row(row).map(|s| (s.post_id.clone(), s)))
-            .collect::<StoreResult<_>>()?;
+        // One bound JSON array in and one JSON array out: a row per post through sqlx's
+        // worker channel (and a bind per id) cost more than SQLite's lookups themselves.
+        let ids = serde_json::to_string(post_ids)
+            .map_err(|e| EngagementError::Corrupt(format!("encoding post ids: {e}")))?;
+        let packed: String = sqlx::query_scalar(stats_json_sql())
+            .bind(ids)
+            .fetch_one(&self.db.reader)
+            .await?;
+        let rows: Vec<StatsRow> = serde_json::from_str(&packed)
+            .map_err(|e| EngagementError::Corrupt(format!("decoding post stats: {e}")))?;
+        let found: HashMap<String, PostStatsRecord> = rows
+            .into_iter()
+            .map(|r| (r.0.clone(), stats_from_json(r)))
+            .collect();
         Ok(post_ids
             .iter()
             .map(|id| {
@@ -622,11 +614,13 @@ impl EngagementStore for SqliteEngagementStore {
             }
             Ok(lines.join("\n"))
         }
-        let stats = format!("EXPLAIN QUERY PLAN {}", stats_sql(post_ids.len()));
+        let stats = format!("EXPLAIN QUERY PLAN {}", stats_json_sql());
+        let ids = serde_json::to_string(post_ids)
+            .map_err(|e| EngagementError::Corrupt(format!("encoding post ids: {e}")))?;
         let activity = format!("EXPLAIN QUERY PLAN {}", activity_sql(member_ids.len()));
         Ok(super::HotQueryPlans {
             backend: "SQLite",
-            post_stats: plan(&self.db.reader, bind_stats(sqlx::query(&stats), post_ids)).await?,
+            post_stats: plan(&self.db.reader, sqlx::query(&stats).bind(ids)).await?,
             recent_activity: plan(
                 &self.db.reader,
                 bind_activity(sqlx::query(&activity), member_ids, since, limit),
@@ -637,23 +631,40 @@ impl EngagementStore for SqliteEngagementStore {
 }
 
 /// The stats of `n` posts: one primary-key lookup each.
-fn stats_sql(n: usize) -> String {
-    format!(
-        "SELECT * FROM post_stats WHERE post_id IN ({})",
-        placeholders(n)
-    )
-}
+/// A `post_stats` row as `stats_json_sql` packs it: the id, then the counts in
+/// [`ReactionType::ALL`] order, then comments, shares, impressions and unique viewers.
+type StatsRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
-fn bind_stats<'q>(mut query: SqliteQuery<'q>, post_ids: &'q [String]) -> SqliteQuery<'q> {
-    for id in post_ids {
-        query = query.bind(id);
+fn stats_from_json(r: StatsRow) -> PostStatsRecord {
+    let mut reactions = [0i64; 6];
+    for (t, n) in ReactionType::ALL.iter().zip([r.1, r.2, r.3, r.4, r.5, r.6]) {
+        reactions[t.index()] = n;
     }
-    query
+    PostStatsRecord {
+        post_id: r.0,
+        reactions,
+        comments: r.7,
+        shares: r.8,
+        impressions: r.9,
+        unique_viewers: r.10,
+    }
 }
 
-/// The newest activity of `n` members: each table gives at most its own newest `limit` rows
-/// from its by-member index, ordered exactly as the final list, so the outer sort sees at most
-/// 3 x limit rows and still picks the true newest.
+/// The stats of the posts in a bound JSON array of ids, as one JSON array of [`StatsRow`]s
+/// (each id looked up by primary key).
+fn stats_json_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let reactions: Vec<&str> = ReactionType::ALL.iter().map(|&t| count_column(t)).collect();
+        format!(
+            "SELECT json_group_array(json_array(post_id, {}, {COMMENT_COUNT}, {SHARE_COUNT}, \
+             {IMPRESSION_COUNT}, {UNIQUE_VIEWER_COUNT})) FROM post_stats \
+             WHERE post_id IN (SELECT value FROM json_each(?))",
+            reactions.join(", ")
+        )
+    })
+}
+
 fn activity_sql(n: usize) -> String {
     let members = placeholders(n);
     let branch = |table: &str, kind: i64, reaction_type: &str| {

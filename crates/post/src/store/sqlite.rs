@@ -90,7 +90,7 @@ fn sql_limit(n: usize) -> i64 {
 fn recent_posts_sql(q: &RecentPostsQuery) -> String {
     // Each branch keeps only its newest `max_posts`: the newest `max_posts` of the union
     // are among them, and the branches stay small however many posts match.
-    let mut branches = Vec::with_capacity(2);
+    let mut branches = Vec::with_capacity(1 + q.hashtags.len());
     if !q.author_ids.is_empty() {
         let authors = placeholders(q.author_ids.len());
         branches.push(match q.max_posts_per_author {
@@ -115,14 +115,17 @@ fn recent_posts_sql(q: &RecentPostsQuery) -> String {
             ),
         });
     }
-    if !q.hashtags.is_empty() {
-        // DISTINCT: a post carrying two of the hashtags must take one place of the limit.
-        branches.push(format!(
-            "SELECT DISTINCT post_id AS id, create_time FROM post_hashtags \
-             WHERE hashtag IN ({}) AND create_time >= ? \
-             ORDER BY create_time DESC, post_id DESC LIMIT ?",
-            placeholders(q.hashtags.len())
-        ));
+    // One branch per hashtag, each reading at most `max_posts` entries of the primary key
+    // backwards: an IN list over several hashtags would read (and sort) every entry of the
+    // window, and a popular hashtag has tens of thousands. UNION (not ALL) counts a post
+    // carrying two of the hashtags once.
+    for _ in &q.hashtags {
+        branches.push(
+            "SELECT post_id AS id, create_time FROM post_hashtags \
+             WHERE hashtag = ? AND create_time >= ? \
+             ORDER BY create_time DESC, post_id DESC LIMIT ?"
+                .to_owned(),
+        );
     }
     // A deleted post has no hashtag rows left, and the author branches skip it.
     // The union is cut to the newest `max_posts` before any post is read whole: each cut id
@@ -155,11 +158,8 @@ fn bind_recent_posts<'q>(
         }
         query = query.bind(limit);
     }
-    if !q.hashtags.is_empty() {
-        for hashtag in &q.hashtags {
-            query = query.bind(hashtag);
-        }
-        query = query.bind(q.since).bind(limit);
+    for hashtag in &q.hashtags {
+        query = query.bind(hashtag).bind(q.since).bind(limit);
     }
     query.bind(limit)
 }

@@ -121,8 +121,12 @@ pub async fn write(
     ids: &[String],
     seed: u64,
     concurrency: usize,
+    phases: &[Phase],
     mut on_phase: impl FnMut(&PhaseReport),
 ) -> anyhow::Result<Vec<PhaseReport>> {
+    // Each import is one transaction on the service's single writer: a few in flight keep it
+    // busy, more would only queue (and time out the calls they make on the way).
+    let imports = concurrency.clamp(1, IMPORT_CONCURRENCY);
     anyhow::ensure!(ids.len() == plan.members, "one id per member");
     let tokens: Vec<String> = ids
         .iter()
@@ -137,70 +141,76 @@ pub async fn write(
     let engagement = EngagementServiceClient::new(connect(addrs.engagement).await?);
     let mut reports = Vec::new();
 
-    // Profiles in bulk, with the fields recruiters search on.
-    let numbered: Vec<usize> = (0..plan.members).collect();
-    let calls = numbered.chunks(PROFILE_BATCH).map(|chunk| {
-        let mut c = profiles.clone();
-        let req = prpb::ImportProfilesRequest {
-            profiles: chunk
-                .iter()
-                .map(|&i| bench_profile(seed, i, &ids[i]))
-                .collect(),
-        };
-        let importer = &importer;
-        (chunk.len(), async move {
-            c.import_profiles(with_token(req, importer))
-                .await
-                .map(|_| ())
-        })
-    });
-    let r = batched_phase("profiles", plan.members, concurrency, calls).await;
-    on_phase(&r);
-    reports.push(r);
-
-    // Connections in bulk: 10M invitation RPCs would take hours.
-    let calls = plan.edges.chunks(CONNECTION_BATCH).map(|chunk| {
-        let mut c = profiles.clone();
-        let req = prpb::ImportConnectionsRequest {
-            pairs: chunk
-                .iter()
-                .map(|&(a, b)| prpb::ConnectionPair {
-                    member_id: ids[a].clone(),
-                    other_id: ids[b].clone(),
-                })
-                .collect(),
-        };
-        let importer = &importer;
-        (chunk.len(), async move {
-            c.import_connections(with_token(req, importer))
-                .await
-                .map(|_| ())
-        })
-    });
-    let r = batched_phase("connections", plan.edges.len(), concurrency, calls).await;
-    on_phase(&r);
-    reports.push(r);
-
-    let calls: Vec<_> = plan
-        .follows
-        .iter()
-        .map(|(m, f)| {
+    if phases.contains(&Phase::Profiles) {
+        // Profiles in bulk, with the fields recruiters search on.
+        let numbered: Vec<usize> = (0..plan.members).collect();
+        let calls = numbered.chunks(PROFILE_BATCH).map(|chunk| {
             let mut c = profiles.clone();
-            let target = match f {
-                Follow::Member(x) => prpb::follow_request::Target::FolloweeId(ids[*x].clone()),
-                Follow::Hashtag(t) => prpb::follow_request::Target::Hashtag(t.clone()),
+            let req = prpb::ImportProfilesRequest {
+                profiles: chunk
+                    .iter()
+                    .map(|&i| bench_profile(seed, i, &ids[i]))
+                    .collect(),
             };
-            let req = prpb::FollowRequest {
-                member_id: ids[*m].clone(),
-                target: Some(target),
+            let importer = &importer;
+            (chunk.len(), async move {
+                c.import_profiles(with_token(req, importer))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        let r = batched_phase("profiles", plan.members, imports, calls).await;
+        on_phase(&r);
+        reports.push(r);
+    }
+
+    if phases.contains(&Phase::Connections) {
+        // Connections in bulk: 10M invitation RPCs would take hours.
+        let calls = plan.edges.chunks(CONNECTION_BATCH).map(|chunk| {
+            let mut c = profiles.clone();
+            let req = prpb::ImportConnectionsRequest {
+                pairs: chunk
+                    .iter()
+                    .map(|&(a, b)| prpb::ConnectionPair {
+                        member_id: ids[a].clone(),
+                        other_id: ids[b].clone(),
+                    })
+                    .collect(),
             };
-            let token = &tokens[*m];
-            async move { c.follow(with_token(req, token)).await.map(|_| ()) }
-        })
-        .collect();
-    let (r, _) = phase("follows", concurrency, calls).await;
-    on_phase(&r);
-    reports.push(r);
+            let importer = &importer;
+            (chunk.len(), async move {
+                c.import_connections(with_token(req, importer))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        let r = batched_phase("connections", plan.edges.len(), imports, calls).await;
+        on_phase(&r);
+        reports.push(r);
+    }
+
+    if phases.contains(&Phase::Follows) {
+        let calls: Vec<_> = plan
+            .follows
+            .iter()
+            .map(|(m, f)| {
+                let mut c = profiles.clone();
+                let target = match f {
+                    Follow::Member(x) => prpb::follow_request::Target::FolloweeId(ids[*x].clone()),
+                    Follow::Hashtag(t) => prpb::follow_request::Target::Hashtag(t.clone()),
+                };
+                let req = prpb::FollowRequest {
+                    member_id: ids[*m].clone(),
+                    target: Some(target),
+                };
+                let token = &tokens[*m];
+                async move { c.follow(with_token(req, token)).await.map(|_| ()) }
+            })
+            .collect();
+        let (r, _) = phase("follows", concurrency, calls).await;
+        on_phase(&r);
+        reports.push(r);
+    }
 
     let now = now_micros();
     let post_ids: Vec<String> = plan
@@ -209,84 +219,104 @@ pub async fn write(
         .enumerate()
         .map(|(i, p)| post_id(seed, i, now - p.age_us))
         .collect();
-    let numbered: Vec<(usize, &PostSpec)> = plan.posts.iter().enumerate().collect();
-    let calls = numbered.chunks(POST_BATCH).map(|chunk| {
-        let mut c = posts.clone();
-        let req = ppb::ImportPostsRequest {
-            posts: chunk
-                .iter()
-                .map(|&(i, p)| ppb::ImportedPost {
-                    id: post_ids[i].clone(),
-                    author_id: ids[p.author].clone(),
-                    text: p.text.clone(),
-                    visibility: ppb::Visibility::Public as i32,
-                    create_time: Some(to_timestamp(now - p.age_us)),
-                })
-                .collect(),
-        };
-        let importer = &importer;
-        (chunk.len(), async move {
-            c.import_posts(with_token(req, importer)).await.map(|_| ())
-        })
-    });
-    let r = batched_phase("posts", plan.posts.len(), concurrency, calls).await;
-    on_phase(&r);
-    reports.push(r);
+    if phases.contains(&Phase::Posts) {
+        let numbered: Vec<(usize, &PostSpec)> = plan.posts.iter().enumerate().collect();
+        let calls = numbered.chunks(POST_BATCH).map(|chunk| {
+            let mut c = posts.clone();
+            let req = ppb::ImportPostsRequest {
+                posts: chunk
+                    .iter()
+                    .map(|&(i, p)| ppb::ImportedPost {
+                        id: post_ids[i].clone(),
+                        author_id: ids[p.author].clone(),
+                        text: p.text.clone(),
+                        visibility: ppb::Visibility::Public as i32,
+                        create_time: Some(to_timestamp(now - p.age_us)),
+                    })
+                    .collect(),
+            };
+            let importer = &importer;
+            (chunk.len(), async move {
+                c.import_posts(with_token(req, importer)).await.map(|_| ())
+            })
+        });
+        let r = batched_phase("posts", plan.posts.len(), imports, calls).await;
+        on_phase(&r);
+        reports.push(r);
+    }
 
-    // Engagement is streamed: 10M events never sit in memory at once.
-    let mut events = EngagementPlan::new(shape, plan);
-    let total = events.remaining();
-    let at = |p: usize, after: i64| Some(to_timestamp(now - plan.posts[p].age_us + after));
-    let mut n = 0u64;
-    let batches = std::iter::from_fn(move || {
-        let batch = events.next_batch(ENGAGEMENT_BATCH);
-        (!batch.is_empty()).then_some(batch)
-    });
-    let calls = batches.map(|batch| {
-        let mut req = epb::ImportEngagementRequest::default();
-        for e in &batch {
-            n += 1;
-            match *e {
-                Engagement::React(m, p, t, after) => req.reactions.push(epb::ImportedReaction {
-                    post_id: post_ids[p].clone(),
-                    member_id: ids[m].clone(),
-                    reaction_type: REACTIONS[t] as i32,
-                    create_time: at(p, after),
-                }),
-                Engagement::Comment(m, p, after) => req.comments.push(epb::ImportedComment {
-                    id: event_id(seed, n),
-                    post_id: post_ids[p].clone(),
-                    member_id: ids[m].clone(),
-                    text: "Thanks for sharing this.".into(),
-                    create_time: at(p, after),
-                }),
-                Engagement::Share(m, p, after) => req.shares.push(epb::ImportedShare {
-                    id: event_id(seed, n),
-                    post_id: post_ids[p].clone(),
-                    member_id: ids[m].clone(),
-                    create_time: at(p, after),
-                }),
-                Engagement::Impression(m, p, after) => {
-                    req.impressions.push(epb::ImportedImpression {
+    if phases.contains(&Phase::Engagement) {
+        // Engagement is streamed: 10M events never sit in memory at once.
+        let mut events = EngagementPlan::new(shape, plan);
+        let total = events.remaining();
+        let at = |p: usize, after: i64| Some(to_timestamp(now - plan.posts[p].age_us + after));
+        let mut n = 0u64;
+        let batches = std::iter::from_fn(move || {
+            let batch = events.next_batch(ENGAGEMENT_BATCH);
+            (!batch.is_empty()).then_some(batch)
+        });
+        let calls = batches.map(|batch| {
+            let mut req = epb::ImportEngagementRequest::default();
+            for e in &batch {
+                n += 1;
+                match *e {
+                    Engagement::React(m, p, t, after) => {
+                        req.reactions.push(epb::ImportedReaction {
+                            post_id: post_ids[p].clone(),
+                            member_id: ids[m].clone(),
+                            reaction_type: REACTIONS[t] as i32,
+                            create_time: at(p, after),
+                        })
+                    }
+                    Engagement::Comment(m, p, after) => req.comments.push(epb::ImportedComment {
+                        id: event_id(seed, n),
                         post_id: post_ids[p].clone(),
                         member_id: ids[m].clone(),
-                        view_time: at(p, after),
-                    })
+                        text: "Thanks for sharing this.".into(),
+                        create_time: at(p, after),
+                    }),
+                    Engagement::Share(m, p, after) => req.shares.push(epb::ImportedShare {
+                        id: event_id(seed, n),
+                        post_id: post_ids[p].clone(),
+                        member_id: ids[m].clone(),
+                        create_time: at(p, after),
+                    }),
+                    Engagement::Impression(m, p, after) => {
+                        req.impressions.push(epb::ImportedImpression {
+                            post_id: post_ids[p].clone(),
+                            member_id: ids[m].clone(),
+                            view_time: at(p, after),
+                        })
+                    }
                 }
             }
-        }
-        let mut c = engagement.clone();
-        let importer = &importer;
-        (batch.len(), async move {
-            c.import_engagement(with_token(req, importer))
-                .await
-                .map(|_| ())
-        })
-    });
-    let r = batched_phase("engagement", total, concurrency.min(8), calls).await;
-    on_phase(&r);
-    reports.push(r);
+            let mut c = engagement.clone();
+            let importer = &importer;
+            (batch.len(), async move {
+                c.import_engagement(with_token(req, importer))
+                    .await
+                    .map(|_| ())
+            })
+        });
+        let r = batched_phase("engagement", total, imports, calls).await;
+        on_phase(&r);
+        reports.push(r);
+    }
     Ok(reports)
+}
+
+/// Import calls in flight at most.
+const IMPORT_CONCURRENCY: usize = 4;
+
+/// The phases of a seed, in the order they run. Each can be run again alone: every write is
+/// keyed (ids, pairs), so a repeat skips what exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    Profiles,
+    Connections,
+    Follows,
+    Posts,
+    Engagement,
 }
 
 /// Profiles per ImportProfiles call.

@@ -13,6 +13,8 @@ use pronet_proto::feed::v1 as fpb;
 use pronet_proto::feed::v1::feed_service_client::FeedServiceClient;
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
+use pronet_proto::profile::v1 as prpb;
+use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -41,6 +43,12 @@ pub enum Mix {
     Post,
     /// BatchGetPostStats of 1,000 posts, as the feed asks (service token, no viewer).
     Stats,
+    /// GetConnectionDegree between two drawn members.
+    Degree,
+    /// SuggestConnections, first page of 20.
+    Suggest,
+    /// SearchProfiles, first page of 20: one to three words, a filter one time in three.
+    Search,
 }
 
 /// One request of a mix.
@@ -54,7 +62,31 @@ enum Op {
     React,
     CreateComment,
     BatchGetPostStats,
+    GetConnectionDegree,
+    SuggestConnections,
+    SearchProfiles,
 }
+
+/// Words recruiters type: titles, skills and companies of the bench profiles.
+const SEARCH_WORDS: [&str; 16] = [
+    "engineer",
+    "rust",
+    "data",
+    "scientist",
+    "acme",
+    "kubernetes",
+    "product",
+    "manager",
+    "sales",
+    "python",
+    "globex",
+    "designer",
+    "security",
+    "leadership",
+    "nurse",
+    "recruiter",
+];
+const SEARCH_CITIES: [&str; 4] = ["Berlin", "London", "Paris", "Tokyo"];
 
 /// Posts per BatchGetPostStats in the `stats` mix.
 const STATS_BATCH: usize = 1000;
@@ -82,6 +114,9 @@ impl Mix {
             Mix::Impressions => Op::RecordImpressions,
             Mix::Post => Op::CreatePost,
             Mix::Stats => Op::BatchGetPostStats,
+            Mix::Degree => Op::GetConnectionDegree,
+            Mix::Suggest => Op::SuggestConnections,
+            Mix::Search => Op::SearchProfiles,
         }
     }
 
@@ -90,7 +125,13 @@ impl Mix {
         match self {
             Mix::Linkedin | Mix::React | Mix::Comment | Mix::Impressions => 1,
             Mix::Stats => STATS_BATCH,
-            Mix::Health | Mix::Feed | Mix::Dsb | Mix::Post => 0,
+            Mix::Health
+            | Mix::Feed
+            | Mix::Dsb
+            | Mix::Post
+            | Mix::Degree
+            | Mix::Suggest
+            | Mix::Search => 0,
         }
     }
 }
@@ -114,6 +155,7 @@ const HEALTH_SERVICES: [&str; 4] = [
 
 /// The channels of one connection slot.
 struct Conn {
+    profiles: ProfileServiceClient<Channel>,
     feed: FeedServiceClient<Channel>,
     posts: PostServiceClient<Channel>,
     engagement: EngagementServiceClient<Channel>,
@@ -165,6 +207,7 @@ impl Workload {
             let engagement = connect(addrs.engagement).await?;
             let feed = connect(addrs.feed).await?;
             conns.push(Conn {
+                profiles: ProfileServiceClient::new(profile.clone()),
                 feed: FeedServiceClient::new(feed.clone()),
                 posts: PostServiceClient::new(post.clone()),
                 engagement: EngagementServiceClient::new(engagement.clone()),
@@ -338,6 +381,55 @@ impl Workload {
                     ))
                     .await
                     .map(|_| ()),
+                Op::GetConnectionDegree => {
+                    let other = self.members[self.member(&mut rng)].clone();
+                    c.profiles
+                        .clone()
+                        .get_connection_degree(with_token(
+                            prpb::GetConnectionDegreeRequest {
+                                viewer_id: member,
+                                member_id: other,
+                            },
+                            token,
+                        ))
+                        .await
+                        .map(|_| ())
+                }
+                Op::SuggestConnections => c
+                    .profiles
+                    .clone()
+                    .suggest_connections(with_token(
+                        prpb::SuggestConnectionsRequest {
+                            member_id: member,
+                            page_size: 20,
+                            page_token: String::new(),
+                        },
+                        token,
+                    ))
+                    .await
+                    .map(|_| ()),
+                Op::SearchProfiles => {
+                    let words: Vec<&str> = (0..1 + rng.below(3))
+                        .map(|_| *rng.pick(&SEARCH_WORDS))
+                        .collect();
+                    let filters = (rng.below(3) == 0).then(|| prpb::SearchFilters {
+                        location: rng.pick(&SEARCH_CITIES).to_string(),
+                        ..Default::default()
+                    });
+                    c.profiles
+                        .clone()
+                        .search_profiles(with_token(
+                            prpb::SearchProfilesRequest {
+                                query: words.join(" "),
+                                filters,
+                                page_size: 20,
+                                page_token: String::new(),
+                            },
+                            token,
+                        ))
+                        .await
+                        .map(|_| ())
+                }
                 Op::BatchGetPostStats => {
                     let start = rng.below(self.posts.len());
                     let post_ids = (0..STATS_BATCH)
@@ -396,5 +488,8 @@ mod tests {
         assert_eq!(count(Mix::Impressions, Op::RecordImpressions), 100);
         assert_eq!(count(Mix::Post, Op::CreatePost), 100);
         assert_eq!(count(Mix::Stats, Op::BatchGetPostStats), 100);
+        assert_eq!(count(Mix::Degree, Op::GetConnectionDegree), 100);
+        assert_eq!(count(Mix::Suggest, Op::SuggestConnections), 100);
+        assert_eq!(count(Mix::Search, Op::SearchProfiles), 100);
     }
 }
