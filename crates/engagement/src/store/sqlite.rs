@@ -183,6 +183,23 @@ async fn add_comment_counts(
     Ok(())
 }
 
+/// Used by the test-only consistency checks; reads go through `stats_from_json`.
+#[cfg(test)]
+fn stats_from_row(row: &SqliteRow) -> StoreResult<PostStatsRecord> {
+    let mut reactions = [0i64; 6];
+    for t in ReactionType::ALL {
+        reactions[t.index()] = row.try_get(count_column(t))?;
+    }
+    Ok(PostStatsRecord {
+        post_id: row.try_get("post_id")?,
+        reactions,
+        comments: row.try_get(COMMENT_COUNT)?,
+        shares: row.try_get(SHARE_COUNT)?,
+        impressions: row.try_get(IMPRESSION_COUNT)?,
+        unique_viewers: row.try_get(UNIQUE_VIEWER_COUNT)?,
+    })
+}
+
 fn activity_from_row(row: &SqliteRow) -> StoreResult<ActivityRecord> {
     let kind: i64 = row.try_get("kind")?;
     let kind = match kind {
