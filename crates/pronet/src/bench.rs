@@ -19,6 +19,9 @@ use crate::suite::SuiteAddrs;
 /// Where `bench seed` writes the member ids it made up, one a line, for `bench run`.
 pub const MEMBERS_FILE: &str = "bench-members.txt";
 
+/// Where `bench seed` records the time its posts are dated from (microseconds since the epoch).
+pub const SEED_TIME_FILE: &str = "bench-seed-time.txt";
+
 /// The `pronet up` ports.
 pub fn default_targets() -> SuiteAddrs {
     SuiteAddrs {

@@ -546,6 +546,21 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
     let members_file = args.target.data_dir.join(bench::MEMBERS_FILE);
     std::fs::write(&members_file, ids.join("\n") + "\n")
         .with_context(|| format!("writing {}", members_file.display()))?;
+    // A full seed records its "now"; a later run of some phases reuses it, so the posts it
+    // writes get the same times, hence the same ids, as the first run planned.
+    let anchor_file = args.target.data_dir.join(bench::SEED_TIME_FILE);
+    let recorded = std::fs::read_to_string(&anchor_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    let anchor = match recorded {
+        Some(t) if !args.phases.contains(&bench::seed::Phase::Profiles) => t,
+        _ => {
+            let now = pronet_common::time::now_micros();
+            std::fs::write(&anchor_file, format!("{now}\n"))
+                .with_context(|| format!("writing {}", anchor_file.display()))?;
+            now
+        }
+    };
     let started = Instant::now();
     let phases = bench::seed::write(
         &args.target.targets,
@@ -554,6 +569,7 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
         &plan,
         &ids,
         shape.seed,
+        anchor,
         args.concurrency.max(1),
         &args.phases,
         |p| {

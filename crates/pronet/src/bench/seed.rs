@@ -15,7 +15,7 @@ use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use pronet_common::auth::{with_token, AuthConfig};
-use pronet_common::time::{now_micros, to_timestamp};
+use pronet_common::time::to_timestamp;
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
 use pronet_proto::post::v1 as ppb;
@@ -120,6 +120,7 @@ pub async fn write(
     plan: &Plan,
     ids: &[String],
     seed: u64,
+    anchor: i64,
     concurrency: usize,
     phases: &[Phase],
     mut on_phase: impl FnMut(&PhaseReport),
@@ -212,7 +213,8 @@ pub async fn write(
         reports.push(r);
     }
 
-    let now = now_micros();
+    // Post ids derive from their times: a seed finished in a later run must use the same now.
+    let now = anchor;
     let post_ids: Vec<String> = plan
         .posts
         .iter()
@@ -220,7 +222,9 @@ pub async fn write(
         .map(|(i, p)| post_id(seed, i, now - p.age_us))
         .collect();
     if phases.contains(&Phase::Posts) {
-        let numbered: Vec<(usize, &PostSpec)> = plan.posts.iter().enumerate().collect();
+        let mut numbered: Vec<(usize, &PostSpec)> = plan.posts.iter().enumerate().collect();
+        // By author: a batch then names a few authors, not a thousand, for the service to check.
+        numbered.sort_by_key(|&(i, p)| (p.author, i));
         let calls = numbered.chunks(POST_BATCH).map(|chunk| {
             let mut c = posts.clone();
             let req = ppb::ImportPostsRequest {
