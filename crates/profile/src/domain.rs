@@ -41,9 +41,9 @@ pub mod limits {
     pub const MAX_YEAR: i32 = 2100;
     /// SuggestConnections expands at most this many of the member's connections (the most
     /// recent), so a hub costs what an ordinary member does.
-    pub const SUGGESTION_EXPANSION_CAP: usize = 1000;
+    pub const SUGGESTION_EXPANSION_CAP: usize = 100;
     /// ... and at most this many connections of each (the most recent).
-    pub const SUGGESTION_FANOUT_CAP: usize = 200;
+    pub const SUGGESTION_FANOUT_CAP: usize = 50;
     /// Members with the most mutual connections that are scored; paging ends there.
     pub const SUGGESTION_CANDIDATE_CAP: usize = 300;
     pub const SUGGESTION_DEFAULT_PAGE_SIZE: usize = 20;
@@ -60,6 +60,9 @@ pub mod limits {
     pub const SEARCH_FILTER_TEXT: TextRule = TextRule::single_line(0, 100);
     /// Matches ranked per search (best text matches, or most recent without a query).
     pub const SEARCH_CANDIDATE_CAP: usize = 200;
+    /// Text matches scored per search: the most recently created matching profiles. A common
+    /// word matches tens of thousands; scoring all of them costs tens of milliseconds.
+    pub const SEARCH_MATCH_CAP: usize = 2000;
     /// Relevance bands of the search ranking.
     pub const SEARCH_RELEVANCE_BANDS: f64 = 4.0;
     pub const SEARCH_DEFAULT_PAGE_SIZE: usize = 20;

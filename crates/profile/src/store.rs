@@ -209,7 +209,9 @@ pub trait ProfileStore: Send + Sync + 'static {
 
     /// Profiles matching `query` as `searcher` sees them (`NotFound("searcher")` when missing):
     /// never the searcher, nor members blocked either way. With words, the
-    /// `limits::SEARCH_CANDIDATE_CAP` best text matches; without, the most recently updated
+    /// `limits::SEARCH_CANDIDATE_CAP` best text matches that pass the filters among the
+    /// `limits::SEARCH_MATCH_CAP` most recently created matching profiles (so a common word
+    /// costs what a rare one does); without, the most recently updated
     /// matches of the filters. Each with its degree from the searcher (First, Second or
     /// OutOfNetwork), in no particular order: `domain::rank_search` orders them.
     async fn search_profiles(

@@ -1159,12 +1159,16 @@ impl ProfileStore for PgProfileStore {
             }
             q.fetch_all(&mut *tx).await?
         } else {
-            // ts_rank_cd over the A/B/C weights of the generated search_vector.
+            // ts_rank_cd over the A/B/C weights of the generated search_vector. Only the
+            // SEARCH_MATCH_CAP most recently created matches are ranked (as on SQLite).
             let (filters, binds) = search_filters(query, 3);
+            let match_cap = limits::SEARCH_MATCH_CAP;
             let sql = format!(
                 "SELECT p.id, p.update_time, ts_rank_cd(p.search_vector, q)::float8 AS relevance \
-                 FROM profiles p, plainto_tsquery('simple', $2) q \
-                 WHERE p.search_vector @@ q{filters} \
+                 FROM (SELECT m.* FROM profiles m, plainto_tsquery('simple', $2) mq \
+                   WHERE m.search_vector @@ mq ORDER BY m.create_time DESC, m.id DESC \
+                   LIMIT {match_cap}) p, plainto_tsquery('simple', $2) q \
+                 WHERE TRUE{filters} \
                  ORDER BY relevance DESC, p.id LIMIT {cap}"
             );
             let mut q = sqlx::query_as(&sql).bind(searcher).bind(ts_words(query));

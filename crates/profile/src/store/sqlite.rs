@@ -688,13 +688,17 @@ impl ProfileStore for SqliteProfileStore {
                 mutual_ids: Vec::new(),
             });
         }
-        let count = "SELECT COUNT(*) FROM connections WHERE member_id = ?";
-        let viewer_count: i64 = sqlx::query_scalar(count)
+        // Which side is smaller, without counting a hub's whole list: the viewer's count stops
+        // at the cap, the member's one past the viewer's.
+        let capped = "SELECT COUNT(*) FROM (SELECT 1 FROM connections WHERE member_id = ? LIMIT ?)";
+        let viewer_count: i64 = sqlx::query_scalar(capped)
             .bind(viewer_id)
+            .bind(limits::DEGREE_EXPANSION_CAP as i64)
             .fetch_one(&mut *tx)
             .await?;
-        let member_count: i64 = sqlx::query_scalar(count)
+        let member_count: i64 = sqlx::query_scalar(capped)
             .bind(member_id)
+            .bind(viewer_count + 1)
             .fetch_one(&mut *tx)
             .await?;
         // Walk the smaller side and probe the other's primary key.
@@ -710,29 +714,20 @@ impl ProfileStore for SqliteProfileStore {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-        // CROSS JOIN keeps SQLite's join order: the smaller side's range drives.
-        let mutual_count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM connections a CROSS JOIN connections b \
-             WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id",
+        // One walk of the smaller side: the first ids (the primary key orders them) and the
+        // count of all. CROSS JOIN keeps SQLite's join order: the smaller side's range drives.
+        let found: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT a.other_id, COUNT(*) OVER () FROM connections a CROSS JOIN connections b \
+             WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id \
+             ORDER BY a.other_id LIMIT ?3",
         )
         .bind(small)
         .bind(large)
-        .fetch_one(&mut *tx)
+        .bind(limits::MAX_MUTUAL_IDS as i64)
+        .fetch_all(&mut *tx)
         .await?;
-        let mutual_ids: Vec<String> = if mutual_count > 0 {
-            sqlx::query_scalar(
-                "SELECT a.other_id FROM connections a CROSS JOIN connections b \
-                 WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id \
-                 ORDER BY a.other_id LIMIT ?3",
-            )
-            .bind(small)
-            .bind(large)
-            .bind(limits::MAX_MUTUAL_IDS as i64)
-            .fetch_all(&mut *tx)
-            .await?
-        } else {
-            Vec::new()
-        };
+        let mutual_count = found.first().map_or(0, |(_, n)| *n);
+        let mutual_ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
         let degree = if connected {
             Degree::First
         } else if mutual_count > 0 {
@@ -973,29 +968,32 @@ impl ProfileStore for SqliteProfileStore {
         // recent one (by the connections_newest order), so a hub among them costs no more than
         // FANOUT_CAP rows. The exclusions are one list, materialized once and probed per
         // candidate.
+        // Each expanded connection contributes its FANOUT_CAP most recent connections (one
+        // search of connections_newest, packed as a JSON array and unpacked by json_each), so a
+        // hub among them costs no more than FANOUT_CAP rows, and the GROUP BY sees at most
+        // EXPANSION_CAP x FANOUT_CAP rows. The exclusions are primary-key probes per candidate,
+        // never a scan of the member's (maybe hub-sized) list.
         let sql = format!(
             "WITH n AS ({EXPANDED}), \
-             reached AS (SELECT c.other_id AS cand, COUNT(*) AS mutual \
-               FROM n CROSS JOIN connections c \
-               WHERE c.member_id = n.id AND (c.create_time, c.other_id) >= ( \
-                 COALESCE((SELECT f.create_time FROM connections f WHERE f.member_id = n.id \
-                   ORDER BY f.create_time DESC, f.other_id DESC LIMIT 1 OFFSET ?3), \
-                   -9223372036854775808), \
-                 COALESCE((SELECT f.other_id FROM connections f WHERE f.member_id = n.id \
-                   ORDER BY f.create_time DESC, f.other_id DESC LIMIT 1 OFFSET ?3), '')) \
-               GROUP BY c.other_id) \
-             SELECT cand, mutual FROM reached WHERE cand <> ?1 AND cand NOT IN ( \
-               SELECT other_id FROM connections WHERE member_id = ?1 \
-               UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = ?1 \
-               UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = ?1 \
-               UNION ALL SELECT invitee_id FROM invitations WHERE inviter_id = ?1 AND state = ?5 \
-               UNION ALL SELECT inviter_id FROM invitations WHERE invitee_id = ?1 AND state = ?5) \
+             reached AS (SELECT j.value AS cand, COUNT(*) AS mutual \
+               FROM n CROSS JOIN json_each((SELECT json_group_array(o) FROM ( \
+                 SELECT f.other_id AS o FROM connections f WHERE f.member_id = n.id \
+                 ORDER BY f.create_time DESC, f.other_id DESC LIMIT ?3))) j \
+               GROUP BY j.value) \
+             SELECT cand, mutual FROM reached WHERE cand <> ?1 \
+               AND NOT EXISTS (SELECT 1 FROM connections x WHERE x.member_id = ?1 AND x.other_id = cand) \
+               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = cand) \
+               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ?1 AND blocker_id = cand) \
+               AND NOT EXISTS (SELECT 1 FROM invitations WHERE inviter_id = ?1 AND state = ?5 \
+                 AND invitee_id = cand) \
+               AND NOT EXISTS (SELECT 1 FROM invitations WHERE invitee_id = ?1 AND state = ?5 \
+                 AND inviter_id = cand) \
              ORDER BY mutual DESC, cand LIMIT ?4"
         );
         let found: Vec<(String, i64)> = sqlx::query_as(&sql)
             .bind(member_id)
             .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
-            .bind(limits::SUGGESTION_FANOUT_CAP as i64 - 1)
+            .bind(limits::SUGGESTION_FANOUT_CAP as i64)
             .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
             .bind(InvitationState::Pending as i64)
             .fetch_all(&mut *tx)
@@ -1038,11 +1036,12 @@ impl ProfileStore for SqliteProfileStore {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        // Each candidate's connections, probed against the expanded set (an ephemeral index).
+        // Primary-key probes (expanded connection, candidate): never a candidate's whole list
+        // (candidates are often hubs). Connections are stored both ways.
         let sql = format!(
-            "WITH n AS ({EXPANDED}) SELECT c.member_id, c.other_id FROM connections c \
-             WHERE c.member_id IN ({}) AND c.other_id IN (SELECT id FROM n) \
-             ORDER BY c.member_id, c.other_id",
+            "WITH n AS ({EXPANDED}) SELECT c.other_id, c.member_id FROM n \
+             CROSS JOIN connections c WHERE c.member_id = n.id AND c.other_id IN ({}) \
+             ORDER BY c.other_id, c.member_id",
             numbered_from(3, ids.len())
         );
         let mut q = sqlx::query_as::<_, (String, String)>(&sql)
@@ -1084,14 +1083,16 @@ impl ProfileStore for SqliteProfileStore {
             q.fetch_all(&mut *tx).await?
         } else {
             // bm25 is lower for better matches; weights in column order: headline, skills,
-            // positions, summary. CROSS JOIN keeps the full-text index driving: filters are
-            // then probes per match, never one full-text lookup per filtered profile.
+            // positions, summary. Only the SEARCH_MATCH_CAP newest matches (highest document
+            // ids: the index reads them in that order, no sort) are scored, so a common word
+            // costs what a rare one does; the filters then probe each of those.
+            let match_cap = limits::SEARCH_MATCH_CAP;
             let sql = format!(
-                "SELECT p.id, p.update_time, -bm25(profile_search, 4.0, 2.0, 2.0, 1.0) AS relevance \
-                 FROM profile_search CROSS JOIN profiles p \
-                 ON p.search_docid = profile_search.rowid \
-                 WHERE profile_search MATCH ?{filters} \
-                 ORDER BY relevance DESC, p.id LIMIT {cap}"
+                "SELECT p.id, p.update_time, m.relevance FROM (SELECT rowid AS docid, \
+                 -bm25(profile_search, 4.0, 2.0, 2.0, 1.0) AS relevance FROM profile_search \
+                 WHERE profile_search MATCH ? ORDER BY rowid DESC LIMIT {match_cap}) m \
+                 CROSS JOIN profiles p ON p.search_docid = m.docid WHERE 1 = 1{filters} \
+                 ORDER BY m.relevance DESC, p.id LIMIT {cap}"
             );
             let mut q = sqlx::query_as(&sql).bind(query.fts5_match());
             for b in &binds {
@@ -1113,10 +1114,11 @@ impl ProfileStore for SqliteProfileStore {
         }
         let first: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
         // Second degree: the first mutual connection found settles it (EXISTS stops there).
+        // The searcher's connections are read once into an ephemeral index.
         let sql = format!(
             "SELECT p.id FROM profiles p WHERE p.id IN ({list}) AND EXISTS (SELECT 1 \
-             FROM connections c CROSS JOIN connections m WHERE c.member_id = p.id \
-             AND m.member_id = ?1 AND m.other_id = c.other_id)"
+             FROM connections c WHERE c.member_id = p.id AND c.other_id IN \
+             (SELECT other_id FROM connections WHERE member_id = ?1))"
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
         for (id, _, _) in &rows {
@@ -1151,8 +1153,8 @@ impl ProfileStore for SqliteProfileStore {
         }
         let sql = format!(
             "SELECT p.id, snippet(profile_search, -1, '[', ']', '…', 16) \
-             FROM profile_search JOIN profiles p ON p.search_docid = profile_search.rowid \
-             WHERE profile_search MATCH ?1 AND p.id IN ({})",
+             FROM profiles p CROSS JOIN profile_search ON profile_search.rowid = p.search_docid \
+             WHERE p.id IN ({}) AND profile_search MATCH ?1",
             numbered_from(2, ids.len())
         );
         let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(query.fts5_match());
