@@ -61,8 +61,13 @@ pub mod limits {
     /// Matches ranked per search (best text matches, or most recent without a query).
     pub const SEARCH_CANDIDATE_CAP: usize = 200;
     /// Text matches scored per search: the most recently created matching profiles. A common
-    /// word matches tens of thousands; scoring all of them costs tens of milliseconds.
-    pub const SEARCH_MATCH_CAP: usize = 2000;
+    /// word matches tens of thousands; scoring all of them costs tens of milliseconds (about
+    /// 1 µs each on SQLite, plus a filter probe each).
+    pub const SEARCH_MATCH_CAP: usize = 500;
+    /// Of the ranked matches (in text order), the first this many are ordered by degree too;
+    /// the rest keep text order, so a page past them needs the degree of its own results only.
+    /// A degree costs a scan of the result's connections, so this bounds a search's cost.
+    pub const SEARCH_DEGREE_RANKED: usize = 50;
     /// Relevance bands of the search ranking.
     pub const SEARCH_RELEVANCE_BANDS: f64 = 4.0;
     pub const SEARCH_DEFAULT_PAGE_SIZE: usize = 20;
@@ -879,8 +884,8 @@ pub struct SearchHit {
     /// Higher is better; 0 without a query.
     pub relevance: f64,
     pub update_time: i64,
-    /// First, Second or OutOfNetwork.
-    pub degree: Degree,
+    /// First, Second or OutOfNetwork; None where not computed (see `search_degree_needed`).
+    pub degree: Option<Degree>,
 }
 
 fn degree_rank(d: Degree) -> u8 {
@@ -893,11 +898,25 @@ fn degree_rank(d: Degree) -> u8 {
     }
 }
 
-/// Orders hits as SearchProfilesResponse documents: with a query, by relevance band (a quarter
-/// of the best relevance wide), degree, relevance, member id; without, by degree, most recently
-/// updated, member id.
+/// Orders hits as SearchProfilesResponse documents. `hits` come in text order (with a query:
+/// relevance descending, then member id; without: most recently updated, then member id), as
+/// `ProfileStore::search_profiles` returns them. The first `limits::SEARCH_DEGREE_RANKED` of
+/// them come first, with a query by relevance band (a quarter of their best relevance wide),
+/// degree, relevance, member id; without, by degree, most recently updated, member id. The rest
+/// follow in text order (their degree plays no part, and may be unknown).
 pub fn rank_search(mut hits: Vec<SearchHit>, has_query: bool) -> Vec<SearchHit> {
-    let best = hits.iter().map(|h| h.relevance).fold(0.0_f64, f64::max);
+    let text_order = |a: &SearchHit, b: &SearchHit| {
+        if has_query {
+            b.relevance.total_cmp(&a.relevance)
+        } else {
+            b.update_time.cmp(&a.update_time)
+        }
+        .then_with(|| a.member_id.cmp(&b.member_id))
+    };
+    hits.sort_by(text_order);
+    let ranked = hits.len().min(limits::SEARCH_DEGREE_RANKED);
+    let head = &mut hits[..ranked];
+    let best = head.iter().map(|h| h.relevance).fold(0.0_f64, f64::max);
     let band = |r: f64| -> i64 {
         if !has_query || best <= 0.0 {
             0
@@ -908,20 +927,20 @@ pub fn rank_search(mut hits: Vec<SearchHit>, has_query: bool) -> Vec<SearchHit> 
                 .clamp(0.0, limits::SEARCH_RELEVANCE_BANDS - 1.0) as i64
         }
     };
-    hits.sort_by(|a, b| {
+    let rank = |d: Option<Degree>| d.map_or(u8::MAX, degree_rank);
+    head.sort_by(|a, b| {
         band(a.relevance)
             .cmp(&band(b.relevance))
-            .then_with(|| degree_rank(a.degree).cmp(&degree_rank(b.degree)))
-            .then_with(|| {
-                if has_query {
-                    b.relevance.total_cmp(&a.relevance)
-                } else {
-                    b.update_time.cmp(&a.update_time)
-                }
-            })
-            .then_with(|| a.member_id.cmp(&b.member_id))
+            .then_with(|| rank(a.degree).cmp(&rank(b.degree)))
+            .then_with(|| text_order(a, b))
     });
     hits
+}
+
+/// Whether the hit at `index` (in text order) needs its degree to rank and show a page of
+/// `window` (positions in the ranking).
+pub fn search_degree_needed(index: usize, window: &std::ops::Range<usize>) -> bool {
+    index < limits::SEARCH_DEGREE_RANKED || window.contains(&index)
 }
 
 /// Member pairs to connect, each unordered pair once, none with itself; and how many of the

@@ -1182,7 +1182,10 @@ impl ProfileService for ProfileApi {
         };
         // The searcher is the calling member: their network ranks the results.
         let searcher = calling_member(&caller)?.to_owned();
-        let hits = self.store.search_profiles(&searcher, &query).await?;
+        let hits = self
+            .store
+            .search_profiles(&searcher, &query, offset..offset + limit)
+            .await?;
         let ranked = rank_search(hits, !query.terms.is_empty());
         let page: Vec<_> = ranked.iter().skip(offset).take(limit).cloned().collect();
         let next_page_token = if offset + page.len() < ranked.len() && page.len() == limit {
@@ -1208,7 +1211,8 @@ impl ProfileService for ProfileApi {
                 Some(pb::SearchResult {
                     highlights: highlights.remove(&h.member_id).unwrap_or_default(),
                     profile: Some(profile_to_pb(profile)),
-                    degree: degree_pb(h.degree) as i32,
+                    // Every hit of the page has its degree (the store computed the window).
+                    degree: degree_pb(h.degree.unwrap_or(Degree::OutOfNetwork)) as i32,
                     relevance: h.relevance,
                 })
             })

@@ -212,12 +212,15 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// `limits::SEARCH_CANDIDATE_CAP` best text matches that pass the filters among the
     /// `limits::SEARCH_MATCH_CAP` most recently created matching profiles (so a common word
     /// costs what a rare one does); without, the most recently updated
-    /// matches of the filters. Each with its degree from the searcher (First, Second or
-    /// OutOfNetwork), in no particular order: `domain::rank_search` orders them.
+    /// matches of the filters. In text order (relevance descending, or most recently updated,
+    /// then member id); `domain::rank_search` orders them. Each hit at an index where
+    /// `domain::search_degree_needed(index, &window)` has its degree from the searcher (First,
+    /// Second or OutOfNetwork); the others None.
     async fn search_profiles(
         &self,
         searcher: &str,
         query: &SearchQuery,
+        window: std::ops::Range<usize>,
     ) -> StoreResult<Vec<SearchHit>>;
 
     /// Highlighted fragments of the profiles `ids` where `terms` match, matched words between

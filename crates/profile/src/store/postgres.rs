@@ -15,11 +15,11 @@ use sqlx::{PgConnection, Row};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, from_json, limits, to_json, Affinity, ConnectionRecord, Cursor, Degree,
-    DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery, SuggestionCandidate,
-    SuggestionInputs,
+    check_closer, from_json, limits, search_degree_needed, to_json, Affinity, ConnectionRecord,
+    Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord,
+    IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
+    ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery,
+    SuggestionCandidate, SuggestionInputs,
 };
 use crate::error::ProfileError;
 use std::collections::{HashMap, HashSet};
@@ -1138,6 +1138,7 @@ impl ProfileStore for PgProfileStore {
         &self,
         searcher: &str,
         query: &SearchQuery,
+        window: std::ops::Range<usize>,
     ) -> StoreResult<Vec<SearchHit>> {
         let mut tx = self.db.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -1181,7 +1182,13 @@ impl ProfileStore for PgProfileStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = rows.iter().map(|(id, _, _)| id.as_str()).collect();
+        // Degrees only where the ranking or the page needs them.
+        let ids: Vec<&str> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| search_degree_needed(*i, &window))
+            .map(|(_, (id, _, _))| id.as_str())
+            .collect();
         let first: HashSet<String> = sqlx::query_scalar(
             "SELECT other_id FROM connections WHERE member_id = $1 AND other_id = ANY($2::text[])",
         )
@@ -1206,14 +1213,17 @@ impl ProfileStore for PgProfileStore {
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, update_time, relevance)| SearchHit {
-                degree: if first.contains(&id) {
-                    Degree::First
-                } else if second.contains(&id) {
-                    Degree::Second
-                } else {
-                    Degree::OutOfNetwork
-                },
+            .enumerate()
+            .map(|(i, (id, update_time, relevance))| SearchHit {
+                degree: search_degree_needed(i, &window).then(|| {
+                    if first.contains(&id) {
+                        Degree::First
+                    } else if second.contains(&id) {
+                        Degree::Second
+                    } else {
+                        Degree::OutOfNetwork
+                    }
+                }),
                 member_id: id,
                 relevance,
                 update_time,

@@ -10,11 +10,11 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, from_json, limits, to_json, Affinity, ConnectionRecord, Cursor, Degree,
-    DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey,
-    InvitationDirection, InvitationRecord, InvitationState, ProfileChanges, ProfileFields,
-    ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery, SuggestionCandidate,
-    SuggestionInputs,
+    check_closer, from_json, limits, search_degree_needed, to_json, Affinity, ConnectionRecord,
+    Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord,
+    IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
+    ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery,
+    SuggestionCandidate, SuggestionInputs,
 };
 use crate::error::ProfileError;
 
@@ -1064,6 +1064,7 @@ impl ProfileStore for SqliteProfileStore {
         &self,
         searcher: &str,
         query: &SearchQuery,
+        window: std::ops::Range<usize>,
     ) -> StoreResult<Vec<SearchHit>> {
         let mut tx = self.db.reader.begin().await?;
         if !exists(&mut *tx, PROFILE_EXISTS, searcher).await? {
@@ -1104,38 +1105,58 @@ impl ProfileStore for SqliteProfileStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let list = numbered_from(2, rows.len());
+        // Degrees only where the ranking or the page needs them (a second degree costs a scan
+        // of the hit's connections).
+        let needed: Vec<&str> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| search_degree_needed(*i, &window))
+            .map(|(_, (id, _, _))| id.as_str())
+            .collect();
+        let list = numbered_from(2, needed.len());
         let sql = format!(
             "SELECT other_id FROM connections WHERE member_id = ?1 AND other_id IN ({list})"
         );
         let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
-        for (id, _, _) in &rows {
-            q = q.bind(id);
+        for id in &needed {
+            q = q.bind(*id);
         }
         let first: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
         // Second degree: the first mutual connection found settles it (EXISTS stops there).
         // The searcher's connections are read once into an ephemeral index.
-        let sql = format!(
-            "SELECT p.id FROM profiles p WHERE p.id IN ({list}) AND EXISTS (SELECT 1 \
-             FROM connections c WHERE c.member_id = p.id AND c.other_id IN \
-             (SELECT other_id FROM connections WHERE member_id = ?1))"
-        );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
-        for (id, _, _) in &rows {
-            q = q.bind(id);
-        }
-        let second: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+        let rest: Vec<&str> = needed
+            .into_iter()
+            .filter(|id| !first.contains(*id))
+            .collect();
+        let second: HashSet<String> = if rest.is_empty() {
+            HashSet::new()
+        } else {
+            let sql = format!(
+                "SELECT p.id FROM profiles p WHERE p.id IN ({}) AND EXISTS (SELECT 1 \
+                 FROM connections c WHERE c.member_id = p.id AND c.other_id IN \
+                 (SELECT other_id FROM connections WHERE member_id = ?1))",
+                numbered_from(2, rest.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
+            for id in &rest {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut *tx).await?.into_iter().collect()
+        };
         tx.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|(id, update_time, relevance)| SearchHit {
-                degree: if first.contains(&id) {
-                    Degree::First
-                } else if second.contains(&id) {
-                    Degree::Second
-                } else {
-                    Degree::OutOfNetwork
-                },
+            .enumerate()
+            .map(|(i, (id, update_time, relevance))| SearchHit {
+                degree: search_degree_needed(i, &window).then(|| {
+                    if first.contains(&id) {
+                        Degree::First
+                    } else if second.contains(&id) {
+                        Degree::Second
+                    } else {
+                        Degree::OutOfNetwork
+                    }
+                }),
                 member_id: id,
                 relevance,
                 update_time,

@@ -140,6 +140,9 @@ on_both_backends! {
     check_search_follows_updates_in_the_same_transaction =>
         sqlite_search_follows_updates_in_the_same_transaction,
         postgres_search_follows_updates_in_the_same_transaction;
+    check_search_scores_the_newest_matches_and_degrees_only_where_needed =>
+        sqlite_search_scores_the_newest_matches_and_degrees_only_where_needed,
+        postgres_search_scores_the_newest_matches_and_degrees_only_where_needed;
     check_importing_connections_connects_both_ways_and_skips_the_rest =>
         sqlite_importing_connections_connects_both_ways_and_skips_the_rest,
         postgres_importing_connections_connects_both_ways_and_skips_the_rest;
@@ -2080,6 +2083,61 @@ fn search(terms: &[&str]) -> SearchQuery {
     }
 }
 
+/// Every degree of a search's hits.
+const ALL: std::ops::Range<usize> = 0..limits::SEARCH_CANDIDATE_CAP;
+
+async fn check_search_scores_the_newest_matches_and_degrees_only_where_needed(store: Store) {
+    members(&store, &["rec"]).await;
+    // More matches than the match cap, all equally relevant, created in id order: only the
+    // SEARCH_MATCH_CAP newest (the largest ids) are scored, the best SEARCH_CANDIDATE_CAP of
+    // those (then by id) come back.
+    let extra = 100;
+    let ids: Vec<String> = (0..limits::SEARCH_MATCH_CAP + extra)
+        .map(|i| format!("w{i:05}"))
+        .collect();
+    let profiles: Vec<(String, ProfileFields)> = ids
+        .iter()
+        .map(|id| {
+            let mut f = fields(id);
+            f.headline = "Welder".into();
+            (id.clone(), f)
+        })
+        .collect();
+    store.import_profiles(profiles, 1).await.unwrap();
+    let at = |i: usize| ids[extra + i].clone();
+    // Text index 40 (degree-ranked) and 120 (not).
+    let pairs = vec![("rec".to_string(), at(40)), ("rec".to_string(), at(120))];
+    store.import_connections(&pairs, 2).await.unwrap();
+
+    let hits = store
+        .search_profiles("rec", &search(&["welder"]), 0..20)
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..limits::SEARCH_CANDIDATE_CAP).map(at).collect();
+    assert_eq!(hit_ids(&hits), expected);
+    // Degrees for the degree-ranked head and the page only.
+    for (i, h) in hits.iter().enumerate() {
+        assert_eq!(h.degree.is_some(), i < limits::SEARCH_DEGREE_RANKED, "{i}");
+    }
+    assert_eq!(hits[40].degree, Some(Degree::First));
+    let ranked = rank_search(hits, true);
+    // The first degree in the head ranks first; the one past the head keeps its place.
+    assert_eq!(ranked[0].member_id, at(40));
+    assert_eq!(ranked[120].member_id, at(120));
+    assert_eq!(ranked[1].member_id, at(0));
+
+    let hits = store
+        .search_profiles("rec", &search(&["welder"]), 110..130)
+        .await
+        .unwrap();
+    for (i, h) in hits.iter().enumerate() {
+        let needed = i < limits::SEARCH_DEGREE_RANKED || (110..130).contains(&i);
+        assert_eq!(h.degree.is_some(), needed, "{i}");
+    }
+    assert_eq!(hits[120].degree, Some(Degree::First));
+    assert_eq!(hits[121].degree, Some(Degree::OutOfNetwork));
+}
+
 fn hit_ids(hits: &[crate::domain::SearchHit]) -> Vec<&str> {
     hits.iter().map(|h| h.member_id.as_str()).collect()
 }
@@ -2127,7 +2185,7 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     store.block_member("eve", "rec", 22).await.unwrap();
 
     let hits = store
-        .search_profiles("rec", &search(&["rust"]))
+        .search_profiles("rec", &search(&["rust"]), ALL)
         .await
         .unwrap();
     let mut ids = hit_ids(&hits);
@@ -2135,18 +2193,18 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     // Blocked eve never shows, nor the searcher; cat has no Rust.
     assert_eq!(ids, ["ann", "bob", "dan"]);
     let degree_of = |id: &str| hits.iter().find(|h| h.member_id == id).unwrap().degree;
-    assert_eq!(degree_of("bob"), Degree::First);
-    assert_eq!(degree_of("ann"), Degree::Second);
-    assert_eq!(degree_of("dan"), Degree::OutOfNetwork);
+    assert_eq!(degree_of("bob"), Some(Degree::First));
+    assert_eq!(degree_of("ann"), Some(Degree::Second));
+    assert_eq!(degree_of("dan"), Some(Degree::OutOfNetwork));
     assert!(hits.iter().all(|h| h.relevance > 0.0));
     // Words in skills and positions count too, all words must match, case ignored.
     let hits = store
-        .search_profiles("rec", &search(&["globex"]))
+        .search_profiles("rec", &search(&["globex"]), ALL)
         .await
         .unwrap();
     assert_eq!(hit_ids(&hits), ["bob"]);
     let hits = store
-        .search_profiles("rec", &search(&["rust", "gardener"]))
+        .search_profiles("rec", &search(&["rust", "gardener"]), ALL)
         .await
         .unwrap();
     assert!(hits.is_empty());
@@ -2158,7 +2216,7 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
         ..Default::default()
     };
     assert_eq!(
-        hit_ids(&store.search_profiles("rec", &q).await.unwrap()),
+        hit_ids(&store.search_profiles("rec", &q, ALL).await.unwrap()),
         ["ann"]
     );
     let q = SearchQuery {
@@ -2166,7 +2224,7 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
         open_to_work: true,
         ..Default::default()
     };
-    let ranked = rank_search(store.search_profiles("rec", &q).await.unwrap(), false);
+    let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
     // Without words: degree first (ann is second degree), then most recently updated.
     assert_eq!(hit_ids(&ranked), ["ann", "cat"]);
     let q = SearchQuery {
@@ -2174,7 +2232,7 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
         open_to_work: false,
         ..Default::default()
     };
-    let ranked = rank_search(store.search_profiles("rec", &q).await.unwrap(), false);
+    let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
     assert_eq!(hit_ids(&ranked), ["bob", "ann", "dan"]);
 
     let marked = store
@@ -2184,7 +2242,9 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     assert!(marked["dan"][0].contains("[Rust]"), "{:?}", marked["dan"]);
     assert!(marked["bob"][0].contains("[Rust]"), "{:?}", marked["bob"]);
     assert!(matches!(
-        store.search_profiles("nobody", &search(&["rust"])).await,
+        store
+            .search_profiles("nobody", &search(&["rust"]), ALL)
+            .await,
         Err(ProfileError::NotFound("searcher"))
     ));
 }
@@ -2197,7 +2257,7 @@ async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
     assert_eq!(
         hit_ids(
             &store
-                .search_profiles("rec", &search(&["carpenter"]))
+                .search_profiles("rec", &search(&["carpenter"]), ALL)
                 .await
                 .unwrap()
         ),
@@ -2223,7 +2283,7 @@ async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
         ("kotlin", true),
     ] {
         let hits = store
-            .search_profiles("rec", &search(&[word]))
+            .search_profiles("rec", &search(&[word]), ALL)
             .await
             .unwrap();
         assert_eq!(hits.len(), usize::from(found), "{word}");
@@ -2234,7 +2294,7 @@ async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
         ..Default::default()
     };
     assert_eq!(
-        hit_ids(&store.search_profiles("rec", &q).await.unwrap()),
+        hit_ids(&store.search_profiles("rec", &q, ALL).await.unwrap()),
         ["ann"]
     );
 }
@@ -2285,7 +2345,7 @@ async fn check_importing_profiles_skips_taken_ids_and_handles(store: Store) {
         ..Default::default()
     };
     assert_eq!(
-        hit_ids(&store.search_profiles("ada", &q).await.unwrap()),
+        hit_ids(&store.search_profiles("ada", &q, ALL).await.unwrap()),
         ["bob"]
     );
 }

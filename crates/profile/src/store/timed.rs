@@ -346,12 +346,13 @@ impl ProfileStore for TimedStore {
         &self,
         searcher: &str,
         query: &SearchQuery,
+        window: std::ops::Range<usize>,
     ) -> StoreResult<Vec<SearchHit>> {
         self.metrics
             .time_store(
                 STORE_NAME,
                 "search_profiles",
-                self.inner.search_profiles(searcher, query),
+                self.inner.search_profiles(searcher, query, window),
             )
             .await
     }
