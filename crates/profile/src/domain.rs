@@ -45,7 +45,7 @@ pub mod limits {
     /// ... and at most this many connections of each (the most recent).
     pub const SUGGESTION_FANOUT_CAP: usize = 50;
     /// Members with the most mutual connections that are scored; paging ends there.
-    pub const SUGGESTION_CANDIDATE_CAP: usize = 300;
+    pub const SUGGESTION_CANDIDATE_CAP: usize = 100;
     pub const SUGGESTION_DEFAULT_PAGE_SIZE: usize = 20;
     pub const SUGGESTION_MAX_PAGE_SIZE: usize = 100;
     /// Score weights of a suggestion.
@@ -310,6 +310,8 @@ impl Education {
 pub struct SearchDocument {
     pub skill_keys: Vec<String>,
     pub current_company_keys: Vec<String>,
+    /// Every school of the education.
+    pub school_keys: Vec<String>,
     pub location_key: String,
     pub industry_key: String,
     /// Skills joined by " · ".
@@ -319,7 +321,13 @@ pub struct SearchDocument {
 }
 
 impl SearchDocument {
-    pub fn of(skills: &[String], positions: &[Position], location: &str, industry: &str) -> Self {
+    pub fn of(
+        skills: &[String],
+        positions: &[Position],
+        education: &[Education],
+        location: &str,
+        industry: &str,
+    ) -> Self {
         let mut skill_keys: Vec<String> = skills.iter().map(|s| canonical_key(s)).collect();
         skill_keys.sort();
         skill_keys.dedup();
@@ -330,9 +338,14 @@ impl SearchDocument {
             .collect();
         current_company_keys.sort();
         current_company_keys.dedup();
+        let mut school_keys: Vec<String> =
+            education.iter().map(|e| canonical_key(&e.school)).collect();
+        school_keys.sort();
+        school_keys.dedup();
         Self {
             skill_keys,
             current_company_keys,
+            school_keys,
             location_key: canonical_key(location),
             industry_key: canonical_key(industry),
             skills_text: skills.join(" · "),
@@ -401,6 +414,7 @@ impl ProfileFields {
         SearchDocument::of(
             &self.skills,
             &self.positions,
+            &self.education,
             &self.location,
             &self.industry,
         )
@@ -412,6 +426,7 @@ impl ProfileRecord {
         SearchDocument::of(
             &self.skills,
             &self.positions,
+            &self.education,
             &self.location,
             &self.industry,
         )
@@ -693,6 +708,35 @@ impl Affinity {
             schools: keyed(education.iter().map(|e| &e.school).collect()),
             industry: (!industry_key.is_empty()).then(|| (industry_key, industry.to_owned())),
         }
+    }
+}
+
+impl Affinity {
+    /// The keys a candidate shares with the member (spellings left empty: a reason shows the
+    /// member's spelling), as the store finds them in the key tables.
+    pub fn of_shared_keys(
+        companies: Vec<String>,
+        schools: Vec<String>,
+        industry: Option<String>,
+    ) -> Self {
+        let keyed = |keys: Vec<String>| keys.into_iter().map(|k| (k, String::new())).collect();
+        Self {
+            companies: keyed(companies),
+            schools: keyed(schools),
+            industry: industry.map(|k| (k, String::new())),
+        }
+    }
+
+    fn keys(list: &[(String, String)]) -> Vec<&str> {
+        list.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    pub fn company_keys(&self) -> Vec<&str> {
+        Self::keys(&self.companies)
+    }
+
+    pub fn school_keys(&self) -> Vec<&str> {
+        Self::keys(&self.schools)
     }
 }
 

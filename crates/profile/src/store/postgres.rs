@@ -50,6 +50,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "profile depth",
         sql: include_str!("../../migrations/postgres/0005_profile_depth.sql"),
     },
+    MigrationFile {
+        version: 6,
+        description: "profile schools",
+        sql: include_str!("../../migrations/postgres/0006_profile_schools.sql"),
+    },
 ];
 
 /// Skills are JSONB, read back as their JSON text.
@@ -1048,60 +1053,79 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        let Some((industry, positions, education)) = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT industry, positions::text, education::text FROM profiles WHERE id = $1",
+        )
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
             return Err(ProfileError::NotFound("member"));
-        }
+        };
+        let member = Affinity::of(
+            &from_json(&positions, "positions")?,
+            &from_json(&education, "education")?,
+            &industry,
+        );
         // Each expanded connection contributes at most FANOUT_CAP of its most recent
-        // connections (LATERAL ... LIMIT), so a hub among them costs no more than that.
+        // connections (LATERAL ... LIMIT), so a hub among them costs no more than that. Only
+        // the CANDIDATE_CAP kept are compared with the member, through the key tables.
         let sql = format!(
             "WITH n AS ({EXPANDED}), \
              reached AS (SELECT f.other_id AS cand, COUNT(*) AS mutual FROM n \
                CROSS JOIN LATERAL (SELECT c.other_id FROM connections c \
                  WHERE c.member_id = n.id ORDER BY c.create_time DESC, c.other_id DESC \
                  LIMIT $3) f \
-               GROUP BY f.other_id) \
-             SELECT cand, mutual FROM reached WHERE cand <> $1 AND cand NOT IN ( \
+               GROUP BY f.other_id), \
+             top AS (SELECT cand, mutual FROM reached WHERE cand <> $1 AND cand NOT IN ( \
                SELECT other_id FROM connections WHERE member_id = $1 \
                UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
                UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1 \
                UNION ALL SELECT invitee_id FROM invitations WHERE inviter_id = $1 AND state = $5 \
                UNION ALL SELECT inviter_id FROM invitations WHERE invitee_id = $1 AND state = $5) \
-             ORDER BY mutual DESC, cand LIMIT $4"
+               ORDER BY mutual DESC, cand LIMIT $4) \
+             SELECT cand, mutual, \
+               ARRAY(SELECT k FROM unnest($6::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS ( \
+                 SELECT 1 FROM profile_companies pc WHERE pc.member_id = cand \
+                 AND pc.company_key = u.k) ORDER BY u.i), \
+               ARRAY(SELECT k FROM unnest($7::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS ( \
+                 SELECT 1 FROM profile_schools ps WHERE ps.member_id = cand \
+                 AND ps.school_key = u.k) ORDER BY u.i), \
+               (SELECT p.industry_key FROM profiles p WHERE p.id = cand) = $8 \
+             FROM top ORDER BY mutual DESC, cand"
         );
-        let found: Vec<(String, i64)> = sqlx::query_as(&sql)
-            .bind(member_id)
-            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
-            .bind(limits::SUGGESTION_FANOUT_CAP as i64)
-            .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
-            .bind(InvitationState::Pending as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
-        ids.push(member_id.to_owned());
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, industry, positions::text, education::text FROM profiles \
-             WHERE id = ANY($1::text[])",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
+        let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
+        let found: Vec<(String, i64, Vec<String>, Vec<String>, Option<bool>)> =
+            sqlx::query_as(&sql)
+                .bind(member_id)
+                .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+                .bind(limits::SUGGESTION_FANOUT_CAP as i64)
+                .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
+                .bind(InvitationState::Pending as i64)
+                .bind(member.company_keys())
+                .bind(member.school_keys())
+                .bind(industry_key)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        let mut affinities: HashMap<String, Affinity> = HashMap::new();
-        for (id, industry, positions, education) in rows {
-            let positions = from_json(&positions, "positions")?;
-            let education = from_json(&education, "education")?;
-            affinities.insert(id, Affinity::of(&positions, &education, &industry));
-        }
         Ok(SuggestionInputs {
-            member: affinities.remove(member_id).unwrap_or_default(),
             candidates: found
                 .into_iter()
-                .map(|(id, mutual_count)| SuggestionCandidate {
-                    affinity: affinities.remove(&id).unwrap_or_default(),
-                    member_id: id,
-                    mutual_count,
-                })
+                .map(
+                    |(id, mutual_count, companies, schools, same_industry)| SuggestionCandidate {
+                        affinity: Affinity::of_shared_keys(
+                            companies,
+                            schools,
+                            industry_key
+                                .filter(|_| same_industry == Some(true))
+                                .map(str::to_owned),
+                        ),
+                        member_id: id,
+                        mutual_count,
+                    },
+                )
                 .collect(),
+            member,
         })
     }
 
@@ -1380,6 +1404,7 @@ async fn write_index_rows(
             "company_key",
             &doc.current_company_keys,
         ),
+        ("profile_schools", "school_key", &doc.school_keys),
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE member_id = $1"))
             .bind(id)

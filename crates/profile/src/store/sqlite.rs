@@ -44,6 +44,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "profile depth",
         sql: include_str!("../../migrations/sqlite/0005_profile_depth.sql"),
     },
+    MigrationFile {
+        version: 6,
+        description: "profile schools",
+        sql: include_str!("../../migrations/sqlite/0006_profile_schools.sql"),
+    },
 ];
 
 /// The counts are derived in the same statement, each from one index range (the connections
@@ -273,6 +278,7 @@ async fn write_index_rows(
             "company_key",
             &doc.current_company_keys,
         ),
+        ("profile_schools", "school_key", &doc.school_keys),
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE member_id = ?"))
             .bind(id)
@@ -961,26 +967,36 @@ impl ProfileStore for SqliteProfileStore {
     async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs> {
         // One snapshot for every query.
         let mut tx = self.db.reader.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        let Some((industry, positions, education)) = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT industry, positions, education FROM profiles WHERE id = ?",
+        )
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
             return Err(ProfileError::NotFound("member"));
-        }
-        // Each expanded connection contributes its connections down to its FANOUT_CAP-th most
-        // recent one (by the connections_newest order), so a hub among them costs no more than
-        // FANOUT_CAP rows. The exclusions are one list, materialized once and probed per
-        // candidate.
+        };
+        let member = Affinity::of(
+            &from_json(&positions, "positions")?,
+            &from_json(&education, "education")?,
+            &industry,
+        );
         // Each expanded connection contributes its FANOUT_CAP most recent connections (one
         // search of connections_newest, packed as a JSON array and unpacked by json_each), so a
         // hub among them costs no more than FANOUT_CAP rows, and the GROUP BY sees at most
         // EXPANSION_CAP x FANOUT_CAP rows. The exclusions are primary-key probes per candidate,
-        // never a scan of the member's (maybe hub-sized) list.
+        // never a scan of the member's (maybe hub-sized) list. Only the CANDIDATE_CAP kept are
+        // compared with the member: primary-key probes of the company and school key tables
+        // (with the member's keys) and of the candidate's industry key, never their profiles'
+        // JSON.
         let sql = format!(
             "WITH n AS ({EXPANDED}), \
              reached AS (SELECT j.value AS cand, COUNT(*) AS mutual \
                FROM n CROSS JOIN json_each((SELECT json_group_array(o) FROM ( \
                  SELECT f.other_id AS o FROM connections f WHERE f.member_id = n.id \
                  ORDER BY f.create_time DESC, f.other_id DESC LIMIT ?3))) j \
-               GROUP BY j.value) \
-             SELECT cand, mutual FROM reached WHERE cand <> ?1 \
+               GROUP BY j.value), \
+             top AS (SELECT cand, mutual FROM reached WHERE cand <> ?1 \
                AND NOT EXISTS (SELECT 1 FROM connections x WHERE x.member_id = ?1 AND x.other_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ?1 AND blocker_id = cand) \
@@ -988,44 +1004,43 @@ impl ProfileStore for SqliteProfileStore {
                  AND invitee_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM invitations WHERE invitee_id = ?1 AND state = ?5 \
                  AND inviter_id = cand) \
-             ORDER BY mutual DESC, cand LIMIT ?4"
+               ORDER BY mutual DESC, cand LIMIT ?4) \
+             SELECT cand, mutual, \
+               (SELECT json_group_array(k.value) FROM json_each(?6) k WHERE EXISTS (SELECT 1 \
+                 FROM profile_companies pc WHERE pc.member_id = cand AND pc.company_key = k.value)), \
+               (SELECT json_group_array(k.value) FROM json_each(?7) k WHERE EXISTS (SELECT 1 \
+                 FROM profile_schools ps WHERE ps.member_id = cand AND ps.school_key = k.value)), \
+               (SELECT p.industry_key FROM profiles p WHERE p.id = cand) = ?8 \
+             FROM top ORDER BY mutual DESC, cand"
         );
-        let found: Vec<(String, i64)> = sqlx::query_as(&sql)
+        let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
+        let found: Vec<(String, i64, String, String, Option<bool>)> = sqlx::query_as(&sql)
             .bind(member_id)
             .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
             .bind(limits::SUGGESTION_FANOUT_CAP as i64)
             .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
             .bind(InvitationState::Pending as i64)
+            .bind(serde_json::to_string(&member.company_keys()).unwrap_or_default())
+            .bind(serde_json::to_string(&member.school_keys()).unwrap_or_default())
+            .bind(industry_key)
             .fetch_all(&mut *tx)
             .await?;
-        let mut ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-        ids.push(member_id);
-        let sql = format!(
-            "SELECT id, industry, positions, education FROM profiles WHERE id IN ({})",
-            placeholders(ids.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, String, String, String)>(&sql);
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        let mut affinities: HashMap<String, Affinity> = HashMap::new();
-        for (id, industry, positions, education) in q.fetch_all(&mut *tx).await? {
-            let positions = from_json(&positions, "positions")?;
-            let education = from_json(&education, "education")?;
-            affinities.insert(id, Affinity::of(&positions, &education, &industry));
-        }
         tx.commit().await?;
-        Ok(SuggestionInputs {
-            member: affinities.remove(member_id).unwrap_or_default(),
-            candidates: found
-                .into_iter()
-                .map(|(id, mutual_count)| SuggestionCandidate {
-                    affinity: affinities.remove(&id).unwrap_or_default(),
-                    member_id: id,
-                    mutual_count,
-                })
-                .collect(),
-        })
+        let mut candidates = Vec::with_capacity(found.len());
+        for (id, mutual_count, companies, schools, same_industry) in found {
+            candidates.push(SuggestionCandidate {
+                affinity: Affinity::of_shared_keys(
+                    from_json(&companies, "company keys")?,
+                    from_json(&schools, "school keys")?,
+                    industry_key
+                        .filter(|_| same_industry == Some(true))
+                        .map(str::to_owned),
+                ),
+                member_id: id,
+                mutual_count,
+            });
+        }
+        Ok(SuggestionInputs { member, candidates })
     }
 
     async fn mutual_connections(

@@ -10,7 +10,7 @@ use super::postgres::PgProfileStore;
 use super::sqlite::SqliteProfileStore;
 use super::*;
 use crate::domain::{
-    limits, rank_search, rank_suggestions, Degree, DegreeRecord, Education, Handle,
+    limits, rank_search, rank_suggestions, Affinity, Degree, DegreeRecord, Education, Handle,
     InvitationState, Position, ReasonKind, SearchQuery, YearMonth,
 };
 
@@ -134,6 +134,9 @@ on_both_backends! {
     check_suggestions_around_a_hub_stay_bounded =>
         sqlite_suggestions_around_a_hub_stay_bounded,
         postgres_suggestions_around_a_hub_stay_bounded;
+    check_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates =>
+        sqlite_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates,
+        postgres_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates;
     check_search_matches_words_filters_and_hides_blocked =>
         sqlite_search_matches_words_filters_and_hides_blocked,
         postgres_search_matches_words_filters_and_hides_blocked;
@@ -2074,6 +2077,105 @@ async fn check_suggestions_around_a_hub_stay_bounded(store: Store) {
     assert!(got.iter().all(|c| c.mutual_count == 1));
     // All connected at the same time: the most recent are the largest ids.
     assert_eq!(got[0].member_id, format!("m{:05}", 150));
+}
+
+async fn check_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates(store: Store) {
+    let mut f = fields("vic");
+    f.positions = vec![position("Engineer", "Acme", true)];
+    f.education = vec![school("MIT"), school("ETH")];
+    f.industry = "Software".into();
+    store.create_profile("vic", f, 1, None).await.unwrap();
+    members(&store, &["hub0", "hub1", "hub2"]).await;
+    // Three connections, each with FANOUT_CAP others: more candidates than the cap, one mutual
+    // connection each.
+    let per = limits::SUGGESTION_FANOUT_CAP - 1;
+    let ids: Vec<String> = (0..3 * per).map(|i| format!("m{i:05}")).collect();
+    let profiles: Vec<(String, ProfileFields)> =
+        ids.iter().map(|id| (id.clone(), fields(id))).collect();
+    store.import_profiles(profiles, 1).await.unwrap();
+    let mut pairs: Vec<(String, String)> = (0..3)
+        .map(|h| ("vic".to_string(), format!("hub{h}")))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        pairs.push((format!("hub{}", i / per), id.clone()));
+    }
+    store.import_connections(&pairs, 2).await.unwrap();
+    let got = store.suggestion_candidates("vic").await.unwrap();
+    assert!(3 * per > limits::SUGGESTION_CANDIDATE_CAP);
+    assert_eq!(got.candidates.len(), limits::SUGGESTION_CANDIDATE_CAP);
+    let expected: Vec<&str> = ids[..limits::SUGGESTION_CANDIDATE_CAP]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let found: Vec<&str> = got
+        .candidates
+        .iter()
+        .map(|c| c.member_id.as_str())
+        .collect();
+    assert_eq!(found, expected);
+    assert!(got
+        .candidates
+        .iter()
+        .all(|c| c.affinity == Affinity::default()));
+
+    // The second school (spelled otherwise), a current company and the industry, set by an
+    // update: shared keys only, the member's spelling shows.
+    store
+        .update_profile(
+            "m00000",
+            ProfileChanges {
+                education: Some(vec![school(" eth ")]),
+                positions: Some(vec![
+                    position("Intern", "Acme", false),
+                    position("Lead", "ACME", true),
+                ]),
+                industry: Some("software".into()),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    let inputs = store.suggestion_candidates("vic").await.unwrap();
+    let first = &inputs.candidates[0];
+    assert_eq!(first.member_id, "m00000");
+    assert_eq!(
+        first.affinity,
+        Affinity::of_shared_keys(
+            vec!["acme".into()],
+            vec!["eth".into()],
+            Some("software".into())
+        )
+    );
+    let ranked = rank_suggestions(inputs);
+    assert_eq!(ranked[0].member_id, "m00000");
+    assert_eq!(ranked[0].score, 10 + 30 + 20 + 10);
+    let values: Vec<&str> = ranked[0].reasons.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(values, ["1", "Acme", "ETH", "Software"]);
+
+    // Gone once the update removes them.
+    store
+        .update_profile(
+            "m00000",
+            ProfileChanges {
+                education: Some(vec![]),
+                positions: Some(vec![position("Lead", "Acme", false)]),
+                ..Default::default()
+            },
+            4,
+        )
+        .await
+        .unwrap();
+    let inputs = store.suggestion_candidates("vic").await.unwrap();
+    let first = inputs
+        .candidates
+        .iter()
+        .find(|c| c.member_id == "m00000")
+        .unwrap();
+    assert_eq!(
+        first.affinity,
+        Affinity::of_shared_keys(vec![], vec![], Some("software".into()))
+    );
 }
 
 fn search(terms: &[&str]) -> SearchQuery {
