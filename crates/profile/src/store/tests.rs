@@ -137,6 +137,9 @@ on_both_backends! {
     check_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates =>
         sqlite_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates,
         postgres_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updates;
+    check_batch_get_of_a_thousand_ids_counts_each_and_hides_blocked =>
+        sqlite_batch_get_of_a_thousand_ids_counts_each_and_hides_blocked,
+        postgres_batch_get_of_a_thousand_ids_counts_each_and_hides_blocked;
     check_search_matches_words_filters_and_hides_blocked =>
         sqlite_search_matches_words_filters_and_hides_blocked,
         postgres_search_matches_words_filters_and_hides_blocked;
@@ -2175,6 +2178,44 @@ async fn check_suggestions_keep_the_cap_and_compare_key_tables_that_follow_updat
     assert_eq!(
         first.affinity,
         Affinity::of_shared_keys(vec![], vec![], Some("software".into()))
+    );
+}
+
+async fn check_batch_get_of_a_thousand_ids_counts_each_and_hides_blocked(store: Store) {
+    // As the post service asks: up to 1,000 authors, some repeated, some unknown.
+    let ids: Vec<String> = (0..990).map(|i| format!("a{i:05}")).collect();
+    let profiles: Vec<(String, ProfileFields)> =
+        ids.iter().map(|id| (id.clone(), fields(id))).collect();
+    store.import_profiles(profiles, 1).await.unwrap();
+    members(&store, &["viewer"]).await;
+    // a00000 knows the next 10; a00001 follows a00000; a00002 blocked the viewer.
+    let pairs: Vec<(String, String)> = (1..=10).map(|i| (ids[0].clone(), ids[i].clone())).collect();
+    store.import_connections(&pairs, 2).await.unwrap();
+    store
+        .follow(&ids[1], FollowTarget::Member(ids[0].clone()), 3)
+        .await
+        .unwrap();
+    store.block_member(&ids[2], "viewer", 4).await.unwrap();
+    let mut asked = ids.clone();
+    asked.extend(["a00000", "a00003", "nobody1", "nobody2"].map(String::from));
+    asked.extend((0..6).map(|i| format!("zz{i}")));
+    assert_eq!(asked.len(), 1000);
+    let got = store
+        .batch_get_profiles(&asked, Some("viewer"))
+        .await
+        .unwrap();
+    let by_id: std::collections::HashMap<&str, &ProfileRecord> =
+        got.iter().map(|p| (p.id.as_str(), p)).collect();
+    assert_eq!(got.len(), 989, "each once, the blocked one hidden");
+    assert!(!by_id.contains_key(ids[2].as_str()));
+    let first = by_id["a00000"];
+    assert_eq!((first.connection_count, first.follower_count), (10, 1));
+    assert_eq!(by_id["a00001"].connection_count, 1);
+    assert_eq!(by_id["a00500"].connection_count, 0);
+    // Without a viewer nothing is hidden.
+    assert_eq!(
+        store.batch_get_profiles(&asked, None).await.unwrap().len(),
+        990
     );
 }
 
