@@ -60,6 +60,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "share ids",
         sql: include_str!("../../migrations/postgres/0004_share_ids.sql"),
     },
+    MigrationFile {
+        version: 5,
+        description: "covering activity indexes",
+        sql: include_str!("../../migrations/postgres/0005_covering_activity.sql"),
+    },
 ];
 
 /// The stats of the posts in `$1`: one primary-key lookup per id, whatever the table's size.

@@ -53,6 +53,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "share ids",
         sql: include_str!("../../migrations/sqlite/0004_share_ids.sql"),
     },
+    MigrationFile {
+        version: 5,
+        description: "covering activity indexes",
+        sql: include_str!("../../migrations/sqlite/0005_covering_activity.sql"),
+    },
 ];
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
