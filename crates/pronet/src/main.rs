@@ -77,6 +77,13 @@ struct BenchSeedArgs {
     /// No member of the generated graph gets more connections than this.
     #[arg(long, default_value_t = SeedShape::default().max_hub)]
     max_hub: usize,
+    /// Make the first N members big hubs on top of the generated graph (preferential
+    /// attachment alone tops out near mean-degree/2 x sqrt(members)).
+    #[arg(long, default_value_t = SeedShape::default().hubs)]
+    hubs: usize,
+    /// About how many connections each of those hubs gets.
+    #[arg(long, default_value_t = SeedShape::default().hub_size)]
+    hub_size: usize,
     /// Load this edge list (`a b` per line, members from 0) instead of generating a graph.
     #[arg(long)]
     graph: Option<PathBuf>,
@@ -506,6 +513,8 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
         members: args.members,
         mean_degree: args.mean_degree,
         max_hub: args.max_hub,
+        hubs: args.hubs,
+        hub_size: args.hub_size,
         posts: args.posts,
         days: args.days,
         reactions: args.reactions,

@@ -15,6 +15,11 @@ pub struct SeedShape {
     pub mean_degree: usize,
     /// No member gets more connections than this.
     pub max_hub: usize,
+    /// Members (the first ones) made into big hubs on top of the attachment graph: preferential
+    /// attachment alone tops out near `mean_degree / 2 * sqrt(members)` connections.
+    pub hubs: usize,
+    /// About how many connections each of those hubs gets.
+    pub hub_size: usize,
     pub posts: usize,
     /// Posts spread over this many days before now.
     pub days: u32,
@@ -35,6 +40,8 @@ impl Default for SeedShape {
             members: 100_000,
             mean_degree: 100,
             max_hub: 20_000,
+            hubs: 0,
+            hub_size: 12_000,
             posts: 1_000_000,
             days: 14,
             reactions: 4_000_000,
@@ -100,6 +107,31 @@ pub fn preferential_attachment(
         }
     }
     edges
+}
+
+/// Connects each of the first `hubs` members with about `hub_size` others (each other member
+/// with probability `hub_size / members`), skipping pairs already connected.
+pub fn add_hubs(
+    edges: &mut Vec<(usize, usize)>,
+    members: usize,
+    hubs: usize,
+    hub_size: usize,
+    rng: &mut SplitMix64,
+) {
+    let hubs = hubs.min(members);
+    if hubs == 0 {
+        return;
+    }
+    let existing: HashSet<(usize, usize)> =
+        edges.iter().copied().filter(|&(a, _)| a < hubs).collect();
+    let p = hub_size.min(members) as f64 / members as f64;
+    for m in 1..members {
+        for h in 0..hubs.min(m) {
+            if rng.unit() < p && !existing.contains(&(h, m)) {
+                edges.push((h, m));
+            }
+        }
+    }
 }
 
 /// Parses an edge list (`a b` per line, members numbered from 0; `%` and `#` lines are
@@ -204,6 +236,8 @@ pub fn plan(shape: &SeedShape, loaded: Option<(usize, Vec<(usize, usize)>)>) -> 
             preferential_attachment(shape.members, shape.mean_degree, shape.max_hub, &mut rng),
         ),
     };
+    let mut edges = edges;
+    add_hubs(&mut edges, members, shape.hubs, shape.hub_size, &mut rng);
     let mut degree = vec![0usize; members];
     for &(a, b) in &edges {
         degree[a] += 1;
@@ -446,6 +480,27 @@ mod tests {
         let ids: HashSet<String> = (0..10_000).map(|i| post_id(1, i, t)).collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| id.len() == 32));
+    }
+
+    #[test]
+    fn hubs_reach_their_size_without_repeating_a_pair() {
+        let s = small();
+        let mut rng = SplitMix64::new(3);
+        let mut edges = preferential_attachment(s.members, s.mean_degree, s.max_hub, &mut rng);
+        add_hubs(&mut edges, s.members, 2, 1_200, &mut rng);
+        let mut degree = vec![0usize; s.members];
+        for &(a, b) in &edges {
+            assert!(a < b);
+            degree[a] += 1;
+            degree[b] += 1;
+        }
+        assert!(
+            degree[0] >= 1_100 && degree[1] >= 1_100,
+            "hubs {} {}",
+            degree[0],
+            degree[1]
+        );
+        assert_eq!(edges.iter().collect::<HashSet<_>>().len(), edges.len());
     }
 
     #[test]
