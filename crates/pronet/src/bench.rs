@@ -19,6 +19,10 @@ use crate::suite::SuiteAddrs;
 /// Where `bench seed` writes the member ids it made up, one a line, for `bench run`.
 pub const MEMBERS_FILE: &str = "bench-members.txt";
 
+/// Where `bench seed` writes each member's connection count, one a line in the order of
+/// `MEMBERS_FILE`, so `bench run --degree` can act as the members of a band.
+pub const DEGREES_FILE: &str = "bench-degrees.txt";
+
 /// Where `bench seed` records the time its posts are dated from (microseconds since the epoch).
 pub const SEED_TIME_FILE: &str = "bench-seed-time.txt";
 
@@ -71,9 +75,94 @@ pub fn read_members(data_dir: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// Connections per member of a planned graph (`members` of them, edges stored once).
+pub fn degrees(members: usize, edges: &[(usize, usize)]) -> Vec<usize> {
+    let mut degrees = vec![0; members];
+    for &(a, b) in edges {
+        degrees[a] += 1;
+        degrees[b] += 1;
+    }
+    degrees
+}
+
+/// Reads the connection counts `bench seed` wrote.
+pub fn read_degrees(data_dir: &Path) -> anyhow::Result<Vec<usize>> {
+    let path = data_dir.join(DEGREES_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "reading {}: {e} (written by `pronet bench seed`)",
+            path.display()
+        )
+    })?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.parse()
+                .map_err(|_| anyhow::anyhow!("{}: {l:?} is not a count", path.display()))
+        })
+        .collect()
+}
+
+/// A band of connection counts, `MIN..MAX` (MAX excluded) or `MIN..` (no upper bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DegreeBand {
+    pub min: usize,
+    pub max: Option<usize>,
+}
+
+impl DegreeBand {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (lo, hi) = raw
+            .split_once("..")
+            .ok_or_else(|| format!("degree band {raw:?}: expected MIN..MAX or MIN.."))?;
+        let number = |s: &str| {
+            s.trim()
+                .replace('_', "")
+                .parse::<usize>()
+                .map_err(|_| format!("degree band {raw:?}: {s:?} is not a count"))
+        };
+        let min = number(lo)?;
+        let max = if hi.trim().is_empty() {
+            None
+        } else {
+            Some(number(hi)?)
+        };
+        if max.is_some_and(|m| m <= min) {
+            return Err(format!("degree band {raw:?}: empty"));
+        }
+        Ok(Self { min, max })
+    }
+
+    pub fn contains(&self, degree: usize) -> bool {
+        degree >= self.min && self.max.is_none_or(|m| degree < m)
+    }
+
+    /// The indices of the members whose count is in the band.
+    pub fn members(&self, degrees: &[usize]) -> Vec<usize> {
+        (0..degrees.len())
+            .filter(|&i| self.contains(degrees[i]))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn degree_bands_select_members() {
+        let degrees = degrees(5, &[(0, 1), (0, 2), (0, 3), (1, 2)]);
+        assert_eq!(degrees, vec![3, 2, 2, 1, 0]);
+        let band = DegreeBand::parse("2..3").unwrap();
+        assert_eq!(band.members(&degrees), vec![1, 2]);
+        let open = DegreeBand::parse("1..").unwrap();
+        assert_eq!(open.members(&degrees), vec![0, 1, 2, 3]);
+        assert_eq!(DegreeBand::parse("10_000..").unwrap().min, 10_000);
+        assert!(DegreeBand::parse("3..3").is_err());
+        assert!(DegreeBand::parse("3").is_err());
+        assert!(DegreeBand::parse("a..").is_err());
+    }
 
     #[test]
     fn parses_partial_targets() {

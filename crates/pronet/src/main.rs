@@ -147,6 +147,10 @@ struct BenchRunArgs {
     /// Act as the members of `up --demo` instead of those `bench seed` wrote.
     #[arg(long)]
     members_from_demo: bool,
+    /// Only members with this many connections make requests, `MIN..MAX` or `MIN..` (from the
+    /// counts `bench seed` wrote): how an operation grows with the member's network.
+    #[arg(long, value_parser = bench::DegreeBand::parse, conflicts_with = "members_from_demo")]
+    degree: Option<bench::DegreeBand>,
     /// Seed of the request draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -429,12 +433,28 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
     } else {
         bench::read_members(&args.target.data_dir)?
     };
+    let acting = match args.degree {
+        Some(band) if args.mix != Mix::Health => {
+            let degrees = bench::read_degrees(&args.target.data_dir)?;
+            anyhow::ensure!(
+                degrees.len() == members.len(),
+                "{} counts for {} members: seed again",
+                degrees.len(),
+                members.len()
+            );
+            let acting = band.members(&degrees);
+            anyhow::ensure!(!acting.is_empty(), "no member has a count in {band:?}");
+            Some(acting)
+        }
+        _ => None,
+    };
     let setup = bench_runs::RunSetup {
         mix: args.mix,
         duration_s: args.duration.as_secs_f64(),
         connections: args.connections,
         max_in_flight: args.max_in_flight,
-        members: members.len(),
+        members: acting.as_ref().map_or(members.len(), Vec::len),
+        degree: args.degree,
         skew: args.skew,
     };
     let workload = Arc::new(
@@ -444,6 +464,7 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
             args.connections,
             &auth,
             members,
+            acting,
             args.skew,
             args.seed,
         )
@@ -555,6 +576,13 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
     let members_file = args.target.data_dir.join(bench::MEMBERS_FILE);
     std::fs::write(&members_file, ids.join("\n") + "\n")
         .with_context(|| format!("writing {}", members_file.display()))?;
+    let degrees_file = args.target.data_dir.join(bench::DEGREES_FILE);
+    let degrees: Vec<String> = bench::degrees(plan.members, &plan.edges)
+        .iter()
+        .map(usize::to_string)
+        .collect();
+    std::fs::write(&degrees_file, degrees.join("\n") + "\n")
+        .with_context(|| format!("writing {}", degrees_file.display()))?;
     // A full seed records its "now"; a later run of some phases reuses it, so the posts it
     // writes get the same times, hence the same ids, as the first run planned.
     let anchor_file = args.target.data_dir.join(bench::SEED_TIME_FILE);

@@ -139,7 +139,10 @@ pub struct RunSetup {
     pub duration_s: f64,
     pub connections: usize,
     pub max_in_flight: usize,
+    /// Members who make requests (of the band, if one was given).
     pub members: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degree: Option<crate::bench::DegreeBand>,
     pub skew: f64,
 }
 

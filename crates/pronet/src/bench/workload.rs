@@ -167,6 +167,8 @@ pub struct Workload {
     mix: Mix,
     conns: Vec<Conn>,
     members: Vec<String>,
+    /// Indices into `members` of those who make the requests (all, or a degree band).
+    acting: Vec<usize>,
     tokens: Vec<String>,
     posts: Vec<String>,
     /// For service-only calls (the stats mix).
@@ -193,12 +195,18 @@ impl Workload {
         connections: usize,
         auth: &AuthConfig,
         members: Vec<String>,
+        acting: Option<Vec<usize>>,
         skew: f64,
         seed: u64,
     ) -> anyhow::Result<Self> {
+        let acting = acting.unwrap_or_else(|| (0..members.len()).collect());
         anyhow::ensure!(
-            mix == Mix::Health || !members.is_empty(),
+            mix == Mix::Health || !acting.is_empty(),
             "no members to act as"
+        );
+        anyhow::ensure!(
+            acting.iter().all(|&i| i < members.len()),
+            "acting member out of range"
         );
         let mut conns = Vec::with_capacity(connections);
         for _ in 0..connections.max(1) {
@@ -231,6 +239,7 @@ impl Workload {
             mix,
             conns,
             members,
+            acting,
             tokens,
             posts: Vec::new(),
             service_token,
@@ -281,11 +290,21 @@ impl Workload {
         Ok(found)
     }
 
+    /// The member making a request (an index into `members`), drawn from the acting ones.
     fn member(&self, rng: &mut SplitMix64) -> usize {
+        self.acting[self.draw(rng, self.acting.len())]
+    }
+
+    /// Any member (an author to read, a member to ask the degree of), whatever band acts.
+    fn anyone(&self, rng: &mut SplitMix64) -> usize {
+        self.draw(rng, self.members.len())
+    }
+
+    fn draw(&self, rng: &mut SplitMix64, n: usize) -> usize {
         if self.skew > 0.0 {
-            rng.skewed(self.members.len(), self.skew)
+            rng.skewed(n, self.skew)
         } else {
-            rng.below(self.members.len())
+            rng.below(n)
         }
     }
 
@@ -325,7 +344,7 @@ impl Workload {
                     .await
                     .map(|_| ()),
                 Op::ListPostsByAuthor => {
-                    let author = self.members[self.member(&mut rng)].clone();
+                    let author = self.members[self.anyone(&mut rng)].clone();
                     c.posts
                         .clone()
                         .list_posts_by_author(with_token(
@@ -382,7 +401,7 @@ impl Workload {
                     .await
                     .map(|_| ()),
                 Op::GetConnectionDegree => {
-                    let other = self.members[self.member(&mut rng)].clone();
+                    let other = self.members[self.anyone(&mut rng)].clone();
                     c.profiles
                         .clone()
                         .get_connection_degree(with_token(
