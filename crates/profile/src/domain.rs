@@ -28,6 +28,9 @@ pub mod limits {
     /// How many neighbours the degree search expands on one side: a hub with tens of
     /// thousands of connections costs at most this many adjacency lists.
     pub const DEGREE_EXPANSION_CAP: usize = 5000;
+    /// At most this many primary-key probes look for a third degree (about a few tens of
+    /// milliseconds); past them, with no edge found, the member is out of network.
+    pub const DEGREE_PROBE_BUDGET: usize = 50_000;
     /// How many mutual connections a degree answer names.
     pub const MAX_MUTUAL_IDS: usize = 5;
     pub const POSITION_TITLE: TextRule = TextRule::single_line(1, 100);
@@ -740,12 +743,30 @@ impl Affinity {
     }
 }
 
+/// Whether to count the mutual connections of two members with `small` and `large`
+/// connections (`small <= large`) by merging their lists (reads `small + large` entries)
+/// rather than by probing the larger list once per entry of the smaller (a probe is a B-tree
+/// descent, several entries' worth of work).
+pub fn mutual_by_merge(small: i64, large: i64) -> bool {
+    large <= small.saturating_mul(4)
+}
+
+/// The first `limits::MAX_MUTUAL_IDS` of `ids` in id order.
+pub fn first_mutual_ids(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(limits::MAX_MUTUAL_IDS);
+    ids
+}
+
 /// A second-degree member found for suggestions, before scoring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SuggestionCandidate {
     pub member_id: String,
     /// Mutual connections among the expanded ones.
     pub mutual_count: i64,
+    /// Up to `limits::MAX_MUTUAL_IDS` of those mutual connections, smallest ids first.
+    pub mutual_ids: Vec<String>,
     pub affinity: Affinity,
 }
 
@@ -776,6 +797,7 @@ pub struct Reason {
 pub struct Suggestion {
     pub member_id: String,
     pub mutual_count: i64,
+    pub mutual_ids: Vec<String>,
     pub score: i64,
     pub reasons: Vec<Reason>,
 }
@@ -834,6 +856,7 @@ pub fn rank_suggestions(inputs: SuggestionInputs) -> Vec<Suggestion> {
             Suggestion {
                 member_id: c.member_id,
                 mutual_count: c.mutual_count,
+                mutual_ids: c.mutual_ids,
                 score,
                 reasons,
             }

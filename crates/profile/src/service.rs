@@ -162,11 +162,11 @@ fn parse_education(
     ok.then_some(out)
 }
 
-fn suggestion_to_pb(s: Suggestion, mutual_member_ids: Vec<String>) -> pb::ConnectionSuggestion {
+fn suggestion_to_pb(s: Suggestion) -> pb::ConnectionSuggestion {
     pb::ConnectionSuggestion {
         member_id: s.member_id,
         mutual_connection_count: s.mutual_count,
-        mutual_member_ids,
+        mutual_member_ids: s.mutual_ids,
         reasons: s
             .reasons
             .into_iter()
@@ -1106,16 +1106,8 @@ impl ProfileService for ProfileApi {
         let next_page_token = next_token(&page, limit, |s| {
             encode_token(&[&s.score.to_string(), &s.member_id])
         });
-        let ids: Vec<String> = page.iter().map(|s| s.member_id.clone()).collect();
-        let mut mutuals = self.store.mutual_connections(&member_id, &ids).await?;
         Ok(Response::new(pb::SuggestConnectionsResponse {
-            suggestions: page
-                .into_iter()
-                .map(|s| {
-                    let ids = mutuals.remove(&s.member_id).unwrap_or_default();
-                    suggestion_to_pb(s, ids)
-                })
-                .collect(),
+            suggestions: page.into_iter().map(suggestion_to_pb).collect(),
             next_page_token,
         }))
     }

@@ -196,16 +196,10 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// each contributing at most its `limits::SUGGESTION_FANOUT_CAP` most recent connections;
     /// never the member, their connections, members with a pending invitation either way or
     /// blocked either way. The `limits::SUGGESTION_CANDIDATE_CAP` with the most mutual
-    /// connections come back (then by member id), with their affinities and the member's.
+    /// connections come back (then by member id), with their affinities, up to
+    /// `limits::MAX_MUTUAL_IDS` of the mutual connections counted (smallest ids first), and the
+    /// member's affinity.
     async fn suggestion_candidates(&self, member_id: &str) -> StoreResult<SuggestionInputs>;
-
-    /// For each of `ids`, up to `limits::MAX_MUTUAL_IDS` of its connections (smallest ids
-    /// first) among the member's `limits::SUGGESTION_EXPANSION_CAP` most recent connections.
-    async fn mutual_connections(
-        &self,
-        member_id: &str,
-        ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<String>>>;
 
     /// Profiles matching `query` as `searcher` sees them (`NotFound("searcher")` when missing):
     /// never the searcher, nor members blocked either way. With words, the

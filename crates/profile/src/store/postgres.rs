@@ -55,16 +55,23 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "profile schools",
         sql: include_str!("../../migrations/postgres/0006_profile_schools.sql"),
     },
+    MigrationFile {
+        version: 7,
+        description: "member counts",
+        sql: include_str!("../../migrations/postgres/0007_member_counts.sql"),
+    },
 ];
 
 /// Skills are JSONB, read back as their JSON text.
-/// The counts are derived in the same statement, each from one index range (the connections
-/// primary key, `follows_followers`), so they are exact whenever the rows are.
+/// The counts are read in the same statement from `member_counts`, which triggers keep in step
+/// with the connections and follows in their own transactions: exact, and one primary-key read
+/// each however big the network.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
      skills::text AS skills, positions::text AS positions, education::text AS education, \
      open_to_work, create_time, update_time, \
-     (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
-     (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
+     COALESCE((SELECT m.connections FROM member_counts m WHERE m.member_id = profiles.id), 0) \
+     AS connection_count, \
+     COALESCE((SELECT m.followers FROM member_counts m WHERE m.member_id = profiles.id), 0) \
      AS follower_count";
 const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
@@ -728,7 +735,8 @@ impl ProfileStore for PgProfileStore {
                 mutual_ids: Vec::new(),
             });
         }
-        let count = "SELECT COUNT(*) FROM connections WHERE member_id = $1";
+        let count =
+            "SELECT COALESCE((SELECT connections FROM member_counts WHERE member_id = $1), 0)";
         let viewer_count: i64 = sqlx::query_scalar(count)
             .bind(viewer_id)
             .fetch_one(&mut *tx)
@@ -1072,19 +1080,20 @@ impl ProfileStore for PgProfileStore {
         // the CANDIDATE_CAP kept are compared with the member, through the key tables.
         let sql = format!(
             "WITH n AS ({EXPANDED}), \
-             reached AS (SELECT f.other_id AS cand, COUNT(*) AS mutual FROM n \
+             reached AS (SELECT f.other_id AS cand, COUNT(*) AS mutual, \
+                 (array_agg(n.id ORDER BY n.id))[1:$9] AS via FROM n \
                CROSS JOIN LATERAL (SELECT c.other_id FROM connections c \
                  WHERE c.member_id = n.id ORDER BY c.create_time DESC, c.other_id DESC \
                  LIMIT $3) f \
                GROUP BY f.other_id), \
-             top AS (SELECT cand, mutual FROM reached WHERE cand <> $1 AND cand NOT IN ( \
+             top AS (SELECT cand, mutual, via FROM reached WHERE cand <> $1 AND cand NOT IN ( \
                SELECT other_id FROM connections WHERE member_id = $1 \
                UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
                UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1 \
                UNION ALL SELECT invitee_id FROM invitations WHERE inviter_id = $1 AND state = $5 \
                UNION ALL SELECT inviter_id FROM invitations WHERE invitee_id = $1 AND state = $5) \
                ORDER BY mutual DESC, cand LIMIT $4) \
-             SELECT cand, mutual, \
+             SELECT cand, mutual, via, \
                ARRAY(SELECT k FROM unnest($6::text[]) WITH ORDINALITY AS u(k, i) WHERE EXISTS ( \
                  SELECT 1 FROM profile_companies pc WHERE pc.member_id = cand \
                  AND pc.company_key = u.k) ORDER BY u.i), \
@@ -1095,67 +1104,49 @@ impl ProfileStore for PgProfileStore {
              FROM top ORDER BY mutual DESC, cand"
         );
         let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
-        let found: Vec<(String, i64, Vec<String>, Vec<String>, Option<bool>)> =
-            sqlx::query_as(&sql)
-                .bind(member_id)
-                .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
-                .bind(limits::SUGGESTION_FANOUT_CAP as i64)
-                .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
-                .bind(InvitationState::Pending as i64)
-                .bind(member.company_keys())
-                .bind(member.school_keys())
-                .bind(industry_key)
-                .fetch_all(&mut *tx)
-                .await?;
+        type Row = (
+            String,
+            i64,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Option<bool>,
+        );
+        let found: Vec<Row> = sqlx::query_as(&sql)
+            .bind(member_id)
+            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+            .bind(limits::SUGGESTION_FANOUT_CAP as i64)
+            .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
+            .bind(InvitationState::Pending as i64)
+            .bind(member.company_keys())
+            .bind(member.school_keys())
+            .bind(industry_key)
+            .bind(limits::MAX_MUTUAL_IDS as i32)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(SuggestionInputs {
             candidates: found
                 .into_iter()
                 .map(
-                    |(id, mutual_count, companies, schools, same_industry)| SuggestionCandidate {
-                        affinity: Affinity::of_shared_keys(
-                            companies,
-                            schools,
-                            industry_key
-                                .filter(|_| same_industry == Some(true))
-                                .map(str::to_owned),
-                        ),
-                        member_id: id,
-                        mutual_count,
+                    |(id, mutual_count, via, companies, schools, same_industry)| {
+                        SuggestionCandidate {
+                            affinity: Affinity::of_shared_keys(
+                                companies,
+                                schools,
+                                industry_key
+                                    .filter(|_| same_industry == Some(true))
+                                    .map(str::to_owned),
+                            ),
+                            member_id: id,
+                            mutual_count,
+                            mutual_ids: via,
+                        }
                     },
                 )
                 .collect(),
             member,
         })
-    }
-
-    async fn mutual_connections(
-        &self,
-        member_id: &str,
-        ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<String>>> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let sql = format!(
-            "WITH n AS ({EXPANDED}) SELECT c.member_id, c.other_id FROM connections c \
-             WHERE c.member_id = ANY($3::text[]) AND c.other_id IN (SELECT id FROM n) \
-             ORDER BY c.member_id, c.other_id"
-        );
-        let rows: Vec<(String, String)> = sqlx::query_as(&sql)
-            .bind(member_id)
-            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
-            .bind(ids)
-            .fetch_all(&self.db.pool)
-            .await?;
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for (cand, mutual) in rows {
-            let list = out.entry(cand).or_default();
-            if list.len() < limits::MAX_MUTUAL_IDS {
-                list.push(mutual);
-            }
-        }
-        Ok(out)
     }
 
     async fn search_profiles(

@@ -10,11 +10,11 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, from_json, limits, search_degree_needed, to_json, Affinity, ConnectionRecord,
-    Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord,
-    IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery,
-    SuggestionCandidate, SuggestionInputs,
+    check_closer, first_mutual_ids, from_json, limits, mutual_by_merge, search_degree_needed,
+    to_json, Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget,
+    FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord,
+    InvitationState, ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord,
+    SearchDocument, SearchHit, SearchQuery, SuggestionCandidate, SuggestionInputs,
 };
 use crate::error::ProfileError;
 
@@ -49,14 +49,21 @@ const MIGRATIONS: &[MigrationFile] = &[
         description: "profile schools",
         sql: include_str!("../../migrations/sqlite/0006_profile_schools.sql"),
     },
+    MigrationFile {
+        version: 7,
+        description: "member counts",
+        sql: include_str!("../../migrations/sqlite/0007_member_counts.sql"),
+    },
 ];
 
-/// The counts are derived in the same statement, each from one index range (the connections
-/// primary key, `follows_followers`), so they are exact whenever the rows are.
+/// The counts are read in the same statement from `member_counts`, which triggers keep in step
+/// with the connections and follows in their own transactions: exact, and one primary-key read
+/// each however big the network.
 const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, location, industry, \
      skills, positions, education, open_to_work, create_time, update_time, \
-     (SELECT COUNT(*) FROM connections c WHERE c.member_id = profiles.id) AS connection_count, \
-     (SELECT COUNT(*) FROM follows f WHERE f.target_kind = 1 AND f.target = profiles.id) \
+     COALESCE((SELECT m.connections FROM member_counts m WHERE m.member_id = profiles.id), 0) \
+     AS connection_count, \
+     COALESCE((SELECT m.followers FROM member_counts m WHERE m.member_id = profiles.id), 0) \
      AS follower_count";
 const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
@@ -346,6 +353,24 @@ fn search_filters(q: &SearchQuery, searcher: &str) -> (String, Vec<String>) {
 /// the cap).
 const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = ?1 \
      ORDER BY create_time DESC, other_id DESC LIMIT ?2";
+
+/// The mutual connections of `?1` and `?2` (`?1` the smaller side): their count and the first
+/// `?3` ids in id order, as a JSON array. By merge, both lists are read once in id order; by
+/// probe, each row of `?1`'s list is a primary-key search of `?2`'s.
+fn degree_mutual_sql(merge: bool) -> String {
+    let mutual = if merge {
+        "SELECT other_id FROM connections WHERE member_id = ?1 \
+         INTERSECT SELECT other_id FROM connections WHERE member_id = ?2 ORDER BY 1"
+    } else {
+        "SELECT a.other_id FROM connections a CROSS JOIN connections b \
+         WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id \
+         ORDER BY a.other_id"
+    };
+    format!(
+        "SELECT (SELECT COUNT(*) FROM ({mutual})), \
+         (SELECT json_group_array(other_id) FROM (SELECT other_id FROM ({mutual}) LIMIT ?3))"
+    )
+}
 
 impl SqliteProfileStore {
     /// Moves a pending invitation to `state` (declined by its invitee or withdrawn by its
@@ -676,14 +701,33 @@ impl ProfileStore for SqliteProfileStore {
         viewer_id: &str,
         member_id: &str,
     ) -> StoreResult<DegreeRecord> {
-        // One snapshot for every query.
+        // One snapshot for every query; the first reads everything that is a primary-key
+        // lookup: both profiles, blocks either way, a direct connection and both counts.
         let mut tx = self.db.reader.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, viewer_id).await? {
+        let (viewer_exists, member_exists, blocked, connected, viewer_count, member_count): (
+            bool,
+            bool,
+            bool,
+            bool,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM profiles WHERE id = ?1), \
+             EXISTS (SELECT 1 FROM profiles WHERE id = ?2), \
+             EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2) \
+               OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = ?1), \
+             EXISTS (SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = ?2), \
+             COALESCE((SELECT connections FROM member_counts WHERE member_id = ?1), 0), \
+             COALESCE((SELECT connections FROM member_counts WHERE member_id = ?2), 0)",
+        )
+        .bind(viewer_id)
+        .bind(member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !viewer_exists {
             return Err(ProfileError::NotFound("viewer"));
         }
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await?
-            || blocked_either_way(&mut *tx, viewer_id, member_id).await?
-        {
+        if !member_exists || blocked {
             return Err(ProfileError::NotFound("member"));
         }
         if viewer_id == member_id {
@@ -693,63 +737,47 @@ impl ProfileStore for SqliteProfileStore {
                 mutual_ids: Vec::new(),
             });
         }
-        // Which side is smaller, without counting a hub's whole list: the viewer's count stops
-        // at the cap, the member's one past the viewer's.
-        let capped = "SELECT COUNT(*) FROM (SELECT 1 FROM connections WHERE member_id = ? LIMIT ?)";
-        let viewer_count: i64 = sqlx::query_scalar(capped)
-            .bind(viewer_id)
-            .bind(limits::DEGREE_EXPANSION_CAP as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-        let member_count: i64 = sqlx::query_scalar(capped)
-            .bind(member_id)
-            .bind(viewer_count + 1)
-            .fetch_one(&mut *tx)
-            .await?;
-        // Walk the smaller side and probe the other's primary key.
-        let (small, large) = if viewer_count <= member_count {
-            (viewer_id, member_id)
+        let (small, large, small_count, large_count) = if viewer_count <= member_count {
+            (viewer_id, member_id, viewer_count, member_count)
         } else {
-            (member_id, viewer_id)
+            (member_id, viewer_id, member_count, viewer_count)
         };
-        let connected =
-            sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
-                .bind(viewer_id)
-                .bind(member_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-        // One walk of the smaller side: the first ids (the primary key orders them) and the
-        // count of all. CROSS JOIN keeps SQLite's join order: the smaller side's range drives.
-        let found: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT a.other_id, COUNT(*) OVER () FROM connections a CROSS JOIN connections b \
-             WHERE a.member_id = ?1 AND b.member_id = ?2 AND b.other_id = a.other_id \
-             ORDER BY a.other_id LIMIT ?3",
-        )
-        .bind(small)
-        .bind(large)
-        .bind(limits::MAX_MUTUAL_IDS as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mutual_count = found.first().map_or(0, |(_, n)| *n);
-        let mutual_ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+        // Mutual connections, exactly: the count and the first ids (both lists are in id
+        // order in the primary key). Lists of a similar size are merged (INTERSECT reads both
+        // once, in order: two hubs cost their two lists, not one probe per row); a small list
+        // against a much larger one probes the larger's primary key once per row instead.
+        let mutual = degree_mutual_sql(mutual_by_merge(small_count, large_count));
+        let (mutual_count, ids): (i64, String) = sqlx::query_as(&mutual)
+            .bind(small)
+            .bind(large)
+            .bind(limits::MAX_MUTUAL_IDS as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mutual_ids: Vec<String> = from_json(&ids, "mutual ids")?;
         let degree = if connected {
             Degree::First
         } else if mutual_count > 0 {
             Degree::Second
         } else {
-            // A third degree is an edge between a neighbour of each: expand (at most the cap
-            // of) the smaller side's neighbours and probe the other's primary key per row.
+            // A third degree is an edge between a neighbour of each. The smaller side's
+            // neighbours, best connected first (the likeliest to reach the other side), each
+            // probe the primary key for the other side's neighbours, and the first edge found
+            // settles it. Both sides are capped, and so are the probes, so two big members
+            // with no path between them cost a bounded search, not the product of their lists.
             let third = sqlx::query(
-                "SELECT 1 FROM (SELECT other_id FROM connections WHERE member_id = ?1 \
-                 ORDER BY create_time DESC, other_id DESC LIMIT ?3) n \
-                 CROSS JOIN connections c \
-                 WHERE c.member_id = n.other_id AND EXISTS (SELECT 1 FROM connections o \
-                 WHERE o.member_id = ?2 AND o.other_id = c.other_id) LIMIT 1",
+                "WITH b AS MATERIALIZED (SELECT other_id AS b FROM connections \
+                   WHERE member_id = ?2 ORDER BY create_time DESC, other_id DESC LIMIT ?3), \
+                 a AS MATERIALIZED (SELECT c.other_id AS a FROM connections c \
+                   LEFT JOIN member_counts m ON m.member_id = c.other_id \
+                   WHERE c.member_id = ?1 ORDER BY m.connections DESC, c.other_id LIMIT ?3) \
+                 SELECT 1 FROM (SELECT a.a, b.b FROM a CROSS JOIN b LIMIT ?4) p \
+                 WHERE EXISTS (SELECT 1 FROM connections e \
+                   WHERE e.member_id = p.a AND e.other_id = p.b) LIMIT 1",
             )
             .bind(small)
             .bind(large)
             .bind(limits::DEGREE_EXPANSION_CAP as i64)
+            .bind(limits::DEGREE_PROBE_BUDGET as i64)
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
@@ -983,19 +1011,24 @@ impl ProfileStore for SqliteProfileStore {
         // Each expanded connection contributes its FANOUT_CAP most recent connections (one
         // search of connections_newest, packed as a JSON array and unpacked by json_each), so a
         // hub among them costs no more than FANOUT_CAP rows, and the GROUP BY sees at most
-        // EXPANSION_CAP x FANOUT_CAP rows. The exclusions are primary-key probes per candidate,
-        // never a scan of the member's (maybe hub-sized) list. Only the CANDIDATE_CAP kept are
-        // compared with the member: primary-key probes of the company and school key tables
-        // (with the member's keys) and of the candidate's industry key, never their profiles'
-        // JSON.
+        // EXPANSION_CAP x FANOUT_CAP rows; each group keeps the expanded connections it came
+        // through (its mutual connections). The groups are ranked once (MATERIALIZED keeps
+        // SQLite from pushing the exclusions below the sort), then the exclusions, primary-key
+        // probes, run in rank order until CANDIDATE_CAP pass: a few hundred probes rather than
+        // five for every member reached. Only those kept are compared with the member:
+        // primary-key probes of the company and school key tables (with the member's keys)
+        // and of the candidate's industry key, never their profiles' JSON.
         let sql = format!(
             "WITH n AS ({EXPANDED}), \
-             reached AS (SELECT j.value AS cand, COUNT(*) AS mutual \
+             reached AS (SELECT j.value AS cand, COUNT(*) AS mutual, \
+                 json_group_array(n.id) AS via \
                FROM n CROSS JOIN json_each((SELECT json_group_array(o) FROM ( \
                  SELECT f.other_id AS o FROM connections f WHERE f.member_id = n.id \
                  ORDER BY f.create_time DESC, f.other_id DESC LIMIT ?3))) j \
                GROUP BY j.value), \
-             top AS (SELECT cand, mutual FROM reached WHERE cand <> ?1 \
+             ranked AS MATERIALIZED (SELECT cand, mutual, via FROM reached \
+               ORDER BY mutual DESC, cand), \
+             top AS (SELECT cand, mutual, via FROM ranked WHERE cand <> ?1 \
                AND NOT EXISTS (SELECT 1 FROM connections x WHERE x.member_id = ?1 AND x.other_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ?1 AND blocker_id = cand) \
@@ -1003,17 +1036,18 @@ impl ProfileStore for SqliteProfileStore {
                  AND invitee_id = cand) \
                AND NOT EXISTS (SELECT 1 FROM invitations WHERE invitee_id = ?1 AND state = ?5 \
                  AND inviter_id = cand) \
-               ORDER BY mutual DESC, cand LIMIT ?4) \
-             SELECT cand, mutual, \
+               LIMIT ?4) \
+             SELECT cand, mutual, via, \
                (SELECT json_group_array(k.value) FROM json_each(?6) k WHERE EXISTS (SELECT 1 \
                  FROM profile_companies pc WHERE pc.member_id = cand AND pc.company_key = k.value)), \
                (SELECT json_group_array(k.value) FROM json_each(?7) k WHERE EXISTS (SELECT 1 \
                  FROM profile_schools ps WHERE ps.member_id = cand AND ps.school_key = k.value)), \
                (SELECT p.industry_key FROM profiles p WHERE p.id = cand) = ?8 \
-             FROM top ORDER BY mutual DESC, cand"
+             FROM top"
         );
         let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
-        let found: Vec<(String, i64, String, String, Option<bool>)> = sqlx::query_as(&sql)
+        type Row = (String, i64, String, String, String, Option<bool>);
+        let found: Vec<Row> = sqlx::query_as(&sql)
             .bind(member_id)
             .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
             .bind(limits::SUGGESTION_FANOUT_CAP as i64)
@@ -1026,7 +1060,7 @@ impl ProfileStore for SqliteProfileStore {
             .await?;
         tx.commit().await?;
         let mut candidates = Vec::with_capacity(found.len());
-        for (id, mutual_count, companies, schools, same_industry) in found {
+        for (id, mutual_count, via, companies, schools, same_industry) in found {
             candidates.push(SuggestionCandidate {
                 affinity: Affinity::of_shared_keys(
                     from_json(&companies, "company keys")?,
@@ -1037,41 +1071,16 @@ impl ProfileStore for SqliteProfileStore {
                 ),
                 member_id: id,
                 mutual_count,
+                mutual_ids: first_mutual_ids(from_json(&via, "mutual ids")?),
             });
         }
+        // The ranking above is the store's contract: most mutual connections first.
+        candidates.sort_by(|a, b| {
+            b.mutual_count
+                .cmp(&a.mutual_count)
+                .then_with(|| a.member_id.cmp(&b.member_id))
+        });
         Ok(SuggestionInputs { member, candidates })
-    }
-
-    async fn mutual_connections(
-        &self,
-        member_id: &str,
-        ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<String>>> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        // Primary-key probes (expanded connection, candidate): never a candidate's whole list
-        // (candidates are often hubs). Connections are stored both ways.
-        let sql = format!(
-            "WITH n AS ({EXPANDED}) SELECT c.other_id, c.member_id FROM n \
-             CROSS JOIN connections c WHERE c.member_id = n.id AND c.other_id IN ({}) \
-             ORDER BY c.other_id, c.member_id",
-            numbered_from(3, ids.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, String)>(&sql)
-            .bind(member_id)
-            .bind(limits::SUGGESTION_EXPANSION_CAP as i64);
-        for id in ids {
-            q = q.bind(id);
-        }
-        let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for (cand, mutual) in q.fetch_all(&self.db.reader).await? {
-            let list = out.entry(cand).or_default();
-            if list.len() < limits::MAX_MUTUAL_IDS {
-                list.push(mutual);
-            }
-        }
-        Ok(out)
     }
 
     async fn search_profiles(

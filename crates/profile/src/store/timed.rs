@@ -328,20 +328,6 @@ impl ProfileStore for TimedStore {
             .await
     }
 
-    async fn mutual_connections(
-        &self,
-        member_id: &str,
-        ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<String>>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "mutual_connections",
-                self.inner.mutual_connections(member_id, ids),
-            )
-            .await
-    }
-
     async fn search_profiles(
         &self,
         searcher: &str,
