@@ -1107,7 +1107,7 @@ async fn decline_withdraw_unfollow_followers_and_education_round_trip() {
         .await
         .unwrap();
     }
-    assert_eq!(followers().await, [bob.id.clone()]);
+    assert_eq!(followers().await, std::slice::from_ref(&bob.id));
     assert_eq!(seen_by_bob().await.profile.unwrap().follower_count, 1);
 
     // Education through UpdateProfile, with skills that are one skill in three spellings.
