@@ -635,7 +635,9 @@ async fn search_ranks_by_relevance_then_network_and_hides_blocked_members() {
     let near = app.member("near_one").await;
     let far = app.member("far_one").await;
     let foe = app.member("foe_one").await;
+    let mid = app.member("mid_one").await;
     app.connect(&rec, &near).await;
+    app.connect(&near, &mid).await;
     app.profiles
         .clone()
         .block_member(app.req(
@@ -670,13 +672,54 @@ async fn search_ranks_by_relevance_then_network_and_hides_blocked_members() {
         .iter()
         .map(|r| r.profile.as_ref().unwrap().id.as_str())
         .collect();
-    // Same relevance: the connection comes first; the blocker and the searcher never show.
-    assert_eq!(ids, [near.id.as_str(), far.id.as_str()]);
-    assert_eq!(got.results[0].degree, pb::ConnectionDegree::First as i32);
+    // One relevance band: the connection first, then the second degree, then the rest; the
+    // blocker and the searcher never show.
+    let expected = [near.id.as_str(), mid.id.as_str(), far.id.as_str()];
+    assert_eq!(ids, expected);
+    let degrees: Vec<i32> = got.results.iter().map(|r| r.degree).collect();
     assert_eq!(
-        got.results[1].degree,
-        pb::ConnectionDegree::OutOfNetwork as i32
+        degrees,
+        [
+            pb::ConnectionDegree::First as i32,
+            pb::ConnectionDegree::Second as i32,
+            pb::ConnectionDegree::OutOfNetwork as i32
+        ]
     );
+    assert!(got.next_page_token.is_empty());
+    // One result a page, following next_page_token: the same order, no repeats, and the last
+    // page ends the paging with an empty token.
+    let mut paged: Vec<String> = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = c
+            .search_profiles(app.req(
+                &rec,
+                pb::SearchProfilesRequest {
+                    query: "ACME".into(),
+                    filters: None,
+                    page_size: 1,
+                    page_token: token,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert_eq!(page.results.len(), 1, "page {pages}");
+        paged.extend(
+            page.results
+                .iter()
+                .map(|r| r.profile.as_ref().unwrap().id.clone()),
+        );
+        assert!(pages <= expected.len(), "paging does not end: {paged:?}");
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, expected);
+    assert_eq!(pages, 3);
     assert!(
         got.results[0].highlights[0].contains("[Acme]"),
         "{:?}",
@@ -767,4 +810,352 @@ async fn imports_connect_many_pairs_for_services() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn degrees_reach_the_third_and_name_the_mutual_connections() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    // a - b - c - d, and a - e - c: c is second degree through b and e, d third.
+    let a = app.member("deg_a").await;
+    let b = app.member("deg_b").await;
+    let c = app.member("deg_c").await;
+    let d = app.member("deg_d").await;
+    let e = app.member("deg_e").await;
+    let lone = app.member("deg_lone").await;
+    app.connect(&a, &b).await;
+    app.connect(&b, &c).await;
+    app.connect(&c, &d).await;
+    app.connect(&a, &e).await;
+    app.connect(&e, &c).await;
+    let mut client = app.profiles.clone();
+    let degree = |viewer: &crate::helpers::Member, member: &crate::helpers::Member| {
+        app.req(
+            viewer,
+            pb::GetConnectionDegreeRequest {
+                viewer_id: viewer.id.clone(),
+                member_id: member.id.clone(),
+            },
+        )
+    };
+    let third = client
+        .get_connection_degree(degree(&a, &d))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        third,
+        pb::GetConnectionDegreeResponse {
+            degree: pb::ConnectionDegree::Third as i32,
+            mutual_connection_count: 0,
+            mutual_member_ids: Vec::new(),
+        }
+    );
+    // The other way round too.
+    let back = client
+        .get_connection_degree(degree(&d, &a))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(back.degree, pb::ConnectionDegree::Third as i32);
+
+    let second = client
+        .get_connection_degree(degree(&a, &c))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut mutuals = vec![b.id.clone(), e.id.clone()];
+    mutuals.sort(); // smallest ids first
+    assert_eq!(
+        second,
+        pb::GetConnectionDegreeResponse {
+            degree: pb::ConnectionDegree::Second as i32,
+            mutual_connection_count: 2,
+            mutual_member_ids: mutuals,
+        }
+    );
+    let second = client
+        .get_connection_degree(degree(&b, &d))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.degree, pb::ConnectionDegree::Second as i32);
+    assert_eq!(second.mutual_member_ids, std::slice::from_ref(&c.id));
+
+    let first = client
+        .get_connection_degree(degree(&a, &b))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.degree, pb::ConnectionDegree::First as i32);
+    let out = client
+        .get_connection_degree(degree(&a, &lone))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(out.degree, pb::ConnectionDegree::OutOfNetwork as i32);
+    assert_eq!(out.mutual_connection_count, 0);
+
+    // A service asks on a member's behalf and gets the same answer.
+    let as_service = client
+        .get_connection_degree(app.service_req(pb::GetConnectionDegreeRequest {
+            viewer_id: a.id.clone(),
+            member_id: d.id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(as_service, third);
+
+    // GetProfile tells a how far d is.
+    let got = client
+        .get_profile(app.req(
+            &a,
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId(d.id.clone())),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        got.viewer_context,
+        Some(pb::ViewerContext {
+            degree: pb::ConnectionDegree::Third as i32,
+            mutual_connection_count: 0,
+        })
+    );
+}
+
+#[tokio::test]
+async fn decline_withdraw_unfollow_followers_and_education_round_trip() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("life_ada").await;
+    let bob = app.member("life_bob").await;
+    let cyd = app.member("life_cyd").await;
+    let mut c = app.profiles.clone();
+    let invite = |from: &crate::helpers::Member, to: &crate::helpers::Member| {
+        app.req(
+            from,
+            pb::CreateInvitationRequest {
+                inviter_id: from.id.clone(),
+                invitee_id: to.id.clone(),
+                message: String::new(),
+                request_id: String::new(),
+            },
+        )
+    };
+    let pending = |member: &crate::helpers::Member, direction: pb::InvitationDirection| {
+        app.req(
+            member,
+            pb::ListInvitationsRequest {
+                member_id: member.id.clone(),
+                direction: direction as i32,
+                page_size: 10,
+                page_token: String::new(),
+            },
+        )
+    };
+
+    // bob declines ada's invitation: no longer pending for either, and final.
+    let to_bob = c
+        .create_invitation(invite(&ada, &bob))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let declined = c
+        .decline_invitation(app.req(
+            &bob,
+            pb::DeclineInvitationRequest {
+                invitation_id: to_bob.id.clone(),
+                member_id: bob.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(declined.id, to_bob.id);
+    assert_eq!(declined.state, pb::InvitationState::Declined as i32);
+    let received = c
+        .list_invitations(pending(&bob, pb::InvitationDirection::Received))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(received.invitations.is_empty(), "{received:?}");
+    let err = c
+        .accept_invitation(app.req(
+            &bob,
+            pb::AcceptInvitationRequest {
+                invitation_id: to_bob.id.clone(),
+                member_id: bob.id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
+    // ada withdraws her invitation to cyd; only the inviter may.
+    let to_cyd = c
+        .create_invitation(invite(&ada, &cyd))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let withdraw = |member: &crate::helpers::Member| {
+        app.req(
+            member,
+            pb::WithdrawInvitationRequest {
+                invitation_id: to_cyd.id.clone(),
+                member_id: member.id.clone(),
+            },
+        )
+    };
+    let err = c.withdraw_invitation(withdraw(&cyd)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let withdrawn = c
+        .withdraw_invitation(withdraw(&ada))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    assert_eq!(withdrawn.state, pb::InvitationState::Withdrawn as i32);
+    let sent = c
+        .list_invitations(pending(&ada, pb::InvitationDirection::Sent))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sent.invitations.is_empty(), "{sent:?}");
+    let err = c.withdraw_invitation(withdraw(&ada)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    // Neither left a connection.
+    let ada_now = c
+        .get_profile(app.req(
+            &ada,
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId(ada.id.clone())),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ada_now.profile.as_ref().unwrap().connection_count, 0);
+    // A member looking at their own profile gets no viewer context.
+    assert_eq!(ada_now.viewer_context, None);
+
+    // bob then cyd follow ada: followers newest first, counted on the profile.
+    app.follow_member(&bob, &ada).await;
+    app.follow_member(&cyd, &ada).await;
+    let followers = || {
+        let request = app.req(
+            &ada,
+            pb::ListFollowersRequest {
+                member_id: ada.id.clone(),
+                page_size: 10,
+                page_token: String::new(),
+            },
+        );
+        let mut c = app.profiles.clone();
+        async move {
+            let got = c.list_followers(request).await.unwrap().into_inner();
+            assert!(got.next_page_token.is_empty());
+            got.followers
+                .into_iter()
+                .map(|f| f.member_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(followers().await, [cyd.id.clone(), bob.id.clone()]);
+    let seen_by_bob = || {
+        let request = app.req(
+            &bob,
+            pb::GetProfileRequest {
+                lookup: Some(pb::get_profile_request::Lookup::MemberId(ada.id.clone())),
+            },
+        );
+        let mut c = app.profiles.clone();
+        async move { c.get_profile(request).await.unwrap().into_inner() }
+    };
+    let got = seen_by_bob().await;
+    assert_eq!(got.profile.unwrap().follower_count, 2);
+    // Someone else's profile comes with the viewer's context.
+    assert_eq!(
+        got.viewer_context,
+        Some(pb::ViewerContext {
+            degree: pb::ConnectionDegree::OutOfNetwork as i32,
+            mutual_connection_count: 0,
+        })
+    );
+
+    // cyd unfollows: gone from the list and the count; unfollowing again changes nothing.
+    for _ in 0..2 {
+        c.unfollow(app.req(
+            &cyd,
+            pb::UnfollowRequest {
+                member_id: cyd.id.clone(),
+                target: Some(pb::unfollow_request::Target::FolloweeId(ada.id.clone())),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(followers().await, std::slice::from_ref(&bob.id));
+    assert_eq!(seen_by_bob().await.profile.unwrap().follower_count, 1);
+
+    // Education through UpdateProfile, with skills that are one skill in three spellings.
+    let education = vec![
+        pb::Education {
+            school: "MIT".into(),
+            degree: "BSc".into(),
+            field_of_study: "Physics".into(),
+            start_year: 2010,
+            end_year: 2014,
+        },
+        pb::Education {
+            school: "ETH  Zürich ".into(),
+            degree: String::new(),
+            field_of_study: String::new(),
+            start_year: 0,
+            end_year: 0,
+        },
+    ];
+    let updated = c
+        .update_profile(app.req(
+            &ada,
+            pb::UpdateProfileRequest {
+                profile: Some(pb::Profile {
+                    id: ada.id.clone(),
+                    education: education.clone(),
+                    skills: vec!["rust ".into(), "RUST".into(), "Rust".into()],
+                    ..Default::default()
+                }),
+                update_mask: Some(FieldMask {
+                    paths: vec!["education".into(), "skills".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    // One skill, spelled as first given (trimmed).
+    assert_eq!(updated.skills, ["rust"]);
+    let mut stored = education.clone();
+    stored[1].school = "ETH Zürich".into(); // spaces collapsed and trimmed
+    assert_eq!(updated.education, stored);
+    // Untouched by the mask.
+    assert_eq!(updated.headline, ada.profile.headline);
+    let got = seen_by_bob().await.profile.unwrap();
+    assert_eq!(got.education, stored);
+    assert_eq!(got.skills, ["rust"]);
+    assert_eq!(got.follower_count, 1);
 }

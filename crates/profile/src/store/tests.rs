@@ -143,6 +143,9 @@ on_both_backends! {
     check_search_matches_words_filters_and_hides_blocked =>
         sqlite_search_matches_words_filters_and_hides_blocked,
         postgres_search_matches_words_filters_and_hides_blocked;
+    check_search_ranks_headline_matches_above_summary_matches =>
+        sqlite_search_ranks_headline_matches_above_summary_matches,
+        postgres_search_ranks_headline_matches_above_summary_matches;
     check_search_follows_updates_in_the_same_transaction =>
         sqlite_search_follows_updates_in_the_same_transaction,
         postgres_search_follows_updates_in_the_same_transaction;
@@ -812,9 +815,34 @@ async fn check_block_removes_connection_follows_and_invitations_both_ways(store:
         .create_invitation(invitation("i2", "dee", "ada", 30), None)
         .await
         .unwrap();
+    let counts = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let p = store.get_profile(id, None).await.unwrap().unwrap();
+            (p.connection_count, p.follower_count)
+        }
+    };
+    // ada: connected with bob, followed by bob and cyd; bob: with ada and cyd, followed by ada;
+    // cyd: with bob, followed by bob.
+    assert_eq!(counts("ada").await, (1, 2));
+    assert_eq!(counts("bob").await, (2, 1));
+    assert_eq!(counts("cyd").await, (1, 1));
 
     store.block_member("ada", "bob", 40).await.unwrap();
     store.block_member("ada", "cyd", 40).await.unwrap();
+    // The counts drop with the rows the blocks removed; bob and cyd keep each other.
+    assert_eq!(counts("ada").await, (0, 0));
+    assert_eq!(counts("bob").await, (1, 0));
+    assert_eq!(counts("cyd").await, (1, 1));
+    let batch = store
+        .batch_get_profiles(&["ada".into(), "bob".into()], None)
+        .await
+        .unwrap();
+    for p in &batch {
+        let expected = if p.id == "ada" { (0, 0) } else { (1, 0) };
+        assert_eq!((p.connection_count, p.follower_count), expected, "{}", p.id);
+    }
+    assert_eq!(batch.len(), 2);
     assert_eq!(connected_ids(&store, "ada").await, Vec::<String>::new());
     assert_eq!(connected_ids(&store, "bob").await, ["cyd"]);
     assert_eq!(following(&store, "ada").await, [hashtag("rust")]);
@@ -1961,8 +1989,9 @@ async fn check_positions_education_and_open_to_work_are_stored_and_updated(store
 async fn check_suggestions_are_second_degree_ranked_and_exclude_what_they_must(store: Store) {
     // me - a, b, c. x knows a, b, c (3 mutual); y knows a (1 mutual) and works at Acme like me;
     // z knows a, b but is blocked by me; w knows b with a pending invitation to me; a - b too.
+    // oli knows c and has my pending invitation; bok knows a, b and blocked me.
     let ids = [
-        "vic", "ann", "bea", "cid", "xia", "yan", "zed", "wes", "lone",
+        "vic", "ann", "bea", "cid", "xia", "yan", "zed", "wes", "lone", "oli", "bok",
     ];
     for id in ids {
         let mut f = fields(id);
@@ -1989,12 +2018,20 @@ async fn check_suggestions_are_second_degree_ranked_and_exclude_what_they_must(s
         ("zed", "ann"),
         ("zed", "bea"),
         ("wes", "bea"),
+        ("oli", "cid"),
+        ("bok", "ann"),
+        ("bok", "bea"),
     ] {
         connect(&store, p, q, 10).await;
     }
     store.block_member("vic", "zed", 20).await.unwrap();
+    store.block_member("bok", "vic", 20).await.unwrap();
     store
         .create_invitation(invitation("wes-vic", "wes", "vic", 30), None)
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("vic-oli", "vic", "oli", 30), None)
         .await
         .unwrap();
 
@@ -2047,6 +2084,26 @@ async fn check_suggestions_are_second_degree_ranked_and_exclude_what_they_must(s
         .map(|c| c.member_id)
         .collect();
     assert_eq!(after, ["xia", "wes", "yan"]);
+    // Once my invitation is withdrawn and bok lifts the block, both show up (bok with 2
+    // mutual connections, oli with 1): the invitation and the block were what kept them out.
+    store
+        .withdraw_invitation("vic-oli", "vic", 50)
+        .await
+        .unwrap();
+    store.unblock_member("bok", "vic").await.unwrap();
+    let after: Vec<(String, i64)> = store
+        .suggestion_candidates("vic")
+        .await
+        .unwrap()
+        .candidates
+        .into_iter()
+        .map(|c| (c.member_id, c.mutual_count))
+        .collect();
+    let after: Vec<(&str, i64)> = after.iter().map(|(id, n)| (id.as_str(), *n)).collect();
+    assert_eq!(
+        after,
+        [("xia", 3), ("bok", 2), ("oli", 1), ("wes", 1), ("yan", 1)]
+    );
     assert!(store
         .suggestion_candidates("lone")
         .await
@@ -2292,7 +2349,7 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     rec.headline = "Recruiter".into();
     store.create_profile("rec", rec, 1, None).await.unwrap();
     let people = [
-        // id, headline, skills, company (current), location, open
+        // id, headline, skills, company (current), location, open, industry, past company
         (
             "ann",
             "Rust engineer",
@@ -2300,9 +2357,29 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
             "Acme",
             "Berlin",
             true,
+            "Software",
+            None,
         ),
-        ("bob", "Engineer", vec!["Rust"], "Globex", "berlin ", false),
-        ("cat", "Gardener", vec!["Plants"], "Acme", "Paris", true),
+        (
+            "bob",
+            "Engineer",
+            vec!["Rust"],
+            "Globex",
+            "berlin ",
+            false,
+            " SOFTWARE",
+            None,
+        ),
+        (
+            "cat",
+            "Gardener",
+            vec!["Plants"],
+            "Acme",
+            "Paris",
+            true,
+            "Software",
+            None,
+        ),
         (
             "dan",
             "Rust engineer and Rust trainer",
@@ -2310,15 +2387,44 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
             "Initech",
             "Berlin",
             true,
+            "Education",
+            // A past position at Acme: never a current company.
+            Some("Acme"),
         ),
-        ("eve", "Rust engineer", vec!["Rust"], "Acme", "Berlin", true),
+        (
+            "eve",
+            "Rust engineer",
+            vec!["Rust"],
+            "Acme",
+            "Berlin",
+            true,
+            "Software",
+            None,
+        ),
+        // Blocked by the searcher below.
+        (
+            "fay",
+            "Rust engineer",
+            vec!["Rust"],
+            "Acme",
+            "Berlin",
+            true,
+            "Software",
+            None,
+        ),
     ];
-    for (i, (id, headline, skills, company, location, open)) in people.iter().enumerate() {
+    for (i, (id, headline, skills, company, location, open, industry, past)) in
+        people.iter().enumerate()
+    {
         let mut f = fields(id);
         f.headline = headline.to_string();
         f.skills = skills.iter().map(|s| s.to_string()).collect();
         f.positions = vec![position("Staff", company, true)];
+        if let Some(past) = past {
+            f.positions.push(position("Intern", past, false));
+        }
         f.location = location.to_string();
+        f.industry = industry.to_string();
         f.open_to_work = *open;
         store
             .create_profile(id, f, 10 + i as i64, None)
@@ -2328,6 +2434,15 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     connect(&store, "rec", "bob", 20).await;
     connect(&store, "bob", "ann", 21).await;
     store.block_member("eve", "rec", 22).await.unwrap();
+    // Before the searcher blocks fay, fay is found; after, never (either direction hides).
+    let hits = store
+        .search_profiles("rec", &search(&["rust"]), ALL)
+        .await
+        .unwrap();
+    let mut ids = hit_ids(&hits);
+    ids.sort();
+    assert_eq!(ids, ["ann", "bob", "dan", "fay"]);
+    store.block_member("rec", "fay", 23).await.unwrap();
 
     let hits = store
         .search_profiles("rec", &search(&["rust"]), ALL)
@@ -2335,7 +2450,8 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
         .unwrap();
     let mut ids = hit_ids(&hits);
     ids.sort();
-    // Blocked eve never shows, nor the searcher; cat has no Rust.
+    // Blocked eve (who blocked the searcher) and fay (blocked by the searcher) never show, nor
+    // the searcher; cat has no Rust.
     assert_eq!(ids, ["ann", "bob", "dan"]);
     let degree_of = |id: &str| hits.iter().find(|h| h.member_id == id).unwrap().degree;
     assert_eq!(degree_of("bob"), Some(Degree::First));
@@ -2379,6 +2495,79 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     };
     let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
     assert_eq!(hit_ids(&ranked), ["bob", "ann", "dan"]);
+    // Current company only: dan's past position at Acme does not count.
+    let q = SearchQuery {
+        company_key: Some("acme".into()),
+        ..Default::default()
+    };
+    let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
+    assert_eq!(hit_ids(&ranked), ["ann", "cat"]);
+
+    // Industry (a canonical key: bob's " SOFTWARE" is "software"), alone and combined with
+    // location and with words (more numbered parameters on PostgreSQL).
+    let sorted_ids = |q: SearchQuery| {
+        let store = store.clone();
+        async move {
+            let hits = store.search_profiles("rec", &q, ALL).await.unwrap();
+            let mut ids: Vec<String> = hits.into_iter().map(|h| h.member_id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let q = SearchQuery {
+        industry_key: Some("software".into()),
+        ..Default::default()
+    };
+    let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
+    // eve blocked the searcher, the searcher blocked fay; dan is in education.
+    assert_eq!(hit_ids(&ranked), ["bob", "ann", "cat"]);
+    let q = SearchQuery {
+        industry_key: Some("education".into()),
+        ..Default::default()
+    };
+    assert_eq!(sorted_ids(q).await, ["dan"]);
+    let q = SearchQuery {
+        industry_key: Some("software".into()),
+        location_key: Some("berlin".into()),
+        ..Default::default()
+    };
+    let ranked = rank_search(store.search_profiles("rec", &q, ALL).await.unwrap(), false);
+    assert_eq!(hit_ids(&ranked), ["bob", "ann"]);
+    let q = SearchQuery {
+        industry_key: Some("software".into()),
+        location_key: Some("paris".into()),
+        ..Default::default()
+    };
+    assert_eq!(sorted_ids(q).await, ["cat"]);
+    let q = SearchQuery {
+        terms: vec!["rust".into()],
+        industry_key: Some("education".into()),
+        ..Default::default()
+    };
+    assert_eq!(sorted_ids(q).await, ["dan"]);
+    let q = SearchQuery {
+        terms: vec!["engineer".into()],
+        location_key: Some("berlin".into()),
+        industry_key: Some("software".into()),
+        ..Default::default()
+    };
+    assert_eq!(sorted_ids(q).await, ["ann", "bob"]);
+    let q = SearchQuery {
+        terms: vec!["engineer".into()],
+        skill_keys: vec!["rust".into()],
+        company_key: Some("acme".into()),
+        location_key: Some("berlin".into()),
+        industry_key: Some("software".into()),
+        open_to_work: true,
+    };
+    assert_eq!(sorted_ids(q).await, ["ann"]);
+    let q = SearchQuery {
+        terms: vec!["engineer".into()],
+        location_key: Some("paris".into()),
+        industry_key: Some("software".into()),
+        ..Default::default()
+    };
+    assert!(sorted_ids(q).await.is_empty());
 
     let marked = store
         .search_highlights(&search(&["rust"]), &["dan".into(), "bob".into()])
@@ -2394,25 +2583,93 @@ async fn check_search_matches_words_filters_and_hides_blocked(store: Store) {
     ));
 }
 
+async fn check_search_ranks_headline_matches_above_summary_matches(store: Store) {
+    // "kayak" in the headline of hed_a (out of network) and hed_b (second degree), and only in
+    // the summary of sum (first degree). Fillers keep the word rare (a positive idf on SQLite).
+    members(&store, &["rec"]).await;
+    for (id, headline, summary) in [
+        ("hed_a", "Kayak instructor", ""),
+        ("hed_b", "Kayak instructor", ""),
+        ("sum", "Accountant", "Weekend kayak"),
+    ] {
+        let mut f = fields(id);
+        f.headline = headline.into();
+        f.summary = summary.into();
+        store.create_profile(id, f, 2, None).await.unwrap();
+    }
+    for i in 0..6 {
+        let id = format!("filler{i}");
+        let mut f = fields(&id);
+        f.headline = "Accountant".into();
+        store.create_profile(&id, f, 3, None).await.unwrap();
+    }
+    connect(&store, "rec", "sum", 10).await;
+    connect(&store, "sum", "hed_b", 11).await;
+
+    let hits = store
+        .search_profiles("rec", &search(&["kayak"]), ALL)
+        .await
+        .unwrap();
+    // Text order: relevance descending, then id; the two headline matches score the same.
+    assert_eq!(hit_ids(&hits), ["hed_a", "hed_b", "sum"]);
+    let relevance = |id: &str| hits.iter().find(|h| h.member_id == id).unwrap().relevance;
+    assert_eq!(relevance("hed_a"), relevance("hed_b"));
+    assert!(
+        relevance("hed_a") > relevance("sum") && relevance("sum") > 0.0,
+        "{hits:?}"
+    );
+    // The summary match is out of the best band (below 3/4 of the best relevance)...
+    assert!(
+        relevance("sum") <= 0.75 * relevance("hed_a"),
+        "summary {} vs headline {}",
+        relevance("sum"),
+        relevance("hed_a")
+    );
+    let degree_of = |id: &str| hits.iter().find(|h| h.member_id == id).unwrap().degree;
+    assert_eq!(degree_of("sum"), Some(Degree::First));
+    assert_eq!(degree_of("hed_b"), Some(Degree::Second));
+    assert_eq!(degree_of("hed_a"), Some(Degree::OutOfNetwork));
+    // ... so its first degree does not lift it above the headline matches; within the best
+    // band the second degree comes before the out-of-network member.
+    let ranked = rank_search(hits, true);
+    assert_eq!(hit_ids(&ranked), ["hed_b", "hed_a", "sum"]);
+}
+
 async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
     members(&store, &["rec"]).await;
     let mut f = fields("ann");
     f.headline = "Carpenter".into();
+    // Words found in the summary only.
+    f.summary = "Restores antique harpsichords\nand clavichords".into();
     store.create_profile("ann", f, 1, None).await.unwrap();
-    assert_eq!(
-        hit_ids(
-            &store
-                .search_profiles("rec", &search(&["carpenter"]), ALL)
+    let found = |word: &'static str| {
+        let store = store.clone();
+        async move {
+            let hits = store
+                .search_profiles("rec", &search(&[word]), ALL)
                 .await
-                .unwrap()
-        ),
-        ["ann"]
+                .unwrap();
+            hits.into_iter().map(|h| h.member_id).collect::<Vec<_>>()
+        }
+    };
+    for word in ["carpenter", "harpsichords", "clavichords"] {
+        assert_eq!(found(word).await, ["ann"], "{word}");
+    }
+    let marked = store
+        .search_highlights(&search(&["harpsichords"]), &["ann".into()])
+        .await
+        .unwrap();
+    assert!(
+        marked["ann"][0].contains("[harpsichords]"),
+        "{:?}",
+        marked["ann"]
     );
     store
         .update_profile(
             "ann",
             ProfileChanges {
                 headline: Some("Welder".into()),
+                summary: Some("Builds timber frames".into()),
                 positions: Some(vec![position("Foreman", "Umbrella", true)]),
                 skills: Some(vec!["Kotlin".into()]),
                 ..Default::default()
@@ -2421,17 +2678,18 @@ async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
         )
         .await
         .unwrap();
-    for (word, found) in [
+    for (word, hit) in [
         ("carpenter", false),
+        ("harpsichords", false),
+        ("clavichords", false),
         ("welder", true),
+        ("timber", true),
+        ("frames", true),
         ("umbrella", true),
         ("kotlin", true),
     ] {
-        let hits = store
-            .search_profiles("rec", &search(&[word]), ALL)
-            .await
-            .unwrap();
-        assert_eq!(hits.len(), usize::from(found), "{word}");
+        let hits = found(word).await;
+        assert_eq!(hits.len(), usize::from(hit), "{word}: {hits:?}");
     }
     let q = SearchQuery {
         company_key: Some("umbrella".into()),
@@ -2442,6 +2700,46 @@ async fn check_search_follows_updates_in_the_same_transaction(store: Store) {
         hit_ids(&store.search_profiles("rec", &q, ALL).await.unwrap()),
         ["ann"]
     );
+    // Once Umbrella is a past position, its word still matches but the current-company filter
+    // no longer does; the summary alone changing moves the text index too.
+    store
+        .update_profile(
+            "ann",
+            ProfileChanges {
+                positions: Some(vec![
+                    position("Foreman", "Umbrella", false),
+                    position("Director", "Hooli", true),
+                ]),
+                summary: Some("Now restores harpsichords again".into()),
+                ..Default::default()
+            },
+            3,
+        )
+        .await
+        .unwrap();
+    let by_company = |company: &'static str| {
+        let store = store.clone();
+        async move {
+            let q = SearchQuery {
+                company_key: Some(company.into()),
+                ..Default::default()
+            };
+            let hits = store.search_profiles("rec", &q, ALL).await.unwrap();
+            hits.into_iter().map(|h| h.member_id).collect::<Vec<_>>()
+        }
+    };
+    assert!(by_company("umbrella").await.is_empty());
+    assert_eq!(by_company("hooli").await, ["ann"]);
+    for (word, hit) in [
+        ("umbrella", true),
+        ("hooli", true),
+        ("timber", false),
+        ("harpsichords", true),
+        ("welder", true),
+    ] {
+        let hits = found(word).await;
+        assert_eq!(hits.len(), usize::from(hit), "{word}: {hits:?}");
+    }
 }
 
 async fn check_importing_connections_connects_both_ways_and_skips_the_rest(store: Store) {
