@@ -119,8 +119,11 @@ impl SqliteDb {
             .connect_with(options.clone())
             .await?;
         migrator(migrations).run(&writer).await?;
+        // No ping before each use: a reader is a local file handle that cannot go stale, and
+        // the ping is a round trip to its worker thread on every query.
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         let commits = GroupCommitter::start(writer.clone());

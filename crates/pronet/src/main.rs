@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use pronet::bench::graph::{self as bench_graph, SeedShape};
 use pronet::bench::{
-    self, open_loop::Schedule, run as bench_runs, workload::Mix, workload::Workload,
+    self, open_loop::Schedule, run as bench_runs, workload::Draws, workload::Mix,
+    workload::Workload,
 };
 use pronet::demo::{self, DemoShape};
 use pronet::suite::{serve_service, Dependencies, ServiceOptions, Storage};
@@ -465,8 +466,10 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
             &auth,
             members,
             acting,
-            args.skew,
-            args.seed,
+            Draws {
+                skew: args.skew,
+                seed: args.seed,
+            },
         )
         .await?,
     );

@@ -309,14 +309,6 @@ async fn write_index_rows(
     Ok(())
 }
 
-/// `?first, ?first+1, ...`: `n` numbered placeholders.
-fn numbered_from(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The filters of a search on `profiles p`, and their values in order.
 fn search_filters(q: &SearchQuery, searcher: &str) -> (String, Vec<String>) {
     let mut sql = String::from(
@@ -1136,36 +1128,33 @@ impl ProfileStore for SqliteProfileStore {
             .filter(|(i, _)| search_degree_needed(*i, &window))
             .map(|(_, (id, _, _))| id.as_str())
             .collect();
-        let list = numbered_from(2, needed.len());
-        let sql = format!(
-            "SELECT other_id FROM connections WHERE member_id = ?1 AND other_id IN ({list})"
-        );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
-        for id in &needed {
-            q = q.bind(*id);
-        }
-        let first: HashSet<String> = q.fetch_all(&mut *tx).await?.into_iter().collect();
-        // Second degree: the first mutual connection found settles it (EXISTS stops there).
-        // The searcher's connections are read once into an ephemeral index.
-        let rest: Vec<&str> = needed
-            .into_iter()
-            .filter(|id| !first.contains(*id))
+        // One statement for their degrees: first is a primary-key search; second is settled
+        // by the first mutual connection found (EXISTS stops there), the searcher's connections
+        // read once (MATERIALIZED) each driving a primary-key probe of the hit's list, so a hub
+        // among the hits costs the searcher's list, never its own tens of thousands of rows.
+        let degrees: Vec<(String, i64)> = sqlx::query_as(
+            "WITH mine AS MATERIALIZED (SELECT other_id AS x FROM connections \
+               WHERE member_id = ?1) \
+             SELECT h.value, CASE WHEN EXISTS (SELECT 1 FROM connections \
+                 WHERE member_id = ?1 AND other_id = h.value) THEN 1 \
+               WHEN EXISTS (SELECT 1 FROM mine CROSS JOIN connections c \
+                 WHERE c.member_id = h.value AND c.other_id = mine.x) THEN 2 ELSE 0 END \
+             FROM json_each(?2) h",
+        )
+        .bind(searcher)
+        .bind(serde_json::to_string(&needed).unwrap_or_default())
+        .fetch_all(&mut *tx)
+        .await?;
+        let first: HashSet<String> = degrees
+            .iter()
+            .filter(|(_, d)| *d == 1)
+            .map(|(id, _)| id.clone())
             .collect();
-        let second: HashSet<String> = if rest.is_empty() {
-            HashSet::new()
-        } else {
-            let sql = format!(
-                "SELECT p.id FROM profiles p WHERE p.id IN ({}) AND EXISTS (SELECT 1 \
-                 FROM connections c WHERE c.member_id = p.id AND c.other_id IN \
-                 (SELECT other_id FROM connections WHERE member_id = ?1))",
-                numbered_from(2, rest.len())
-            );
-            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(searcher);
-            for id in &rest {
-                q = q.bind(*id);
-            }
-            q.fetch_all(&mut *tx).await?.into_iter().collect()
-        };
+        let second: HashSet<String> = degrees
+            .into_iter()
+            .filter(|(_, d)| *d == 2)
+            .map(|(id, _)| id)
+            .collect();
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -1195,16 +1184,15 @@ impl ProfileStore for SqliteProfileStore {
         if ids.is_empty() || query.terms.is_empty() {
             return Ok(HashMap::new());
         }
-        let sql = format!(
+        // The ids as one bound JSON array: one statement text (prepared once) for any page.
+        let q = sqlx::query_as::<_, (String, String)>(
             "SELECT p.id, snippet(profile_search, -1, '[', ']', '…', 16) \
-             FROM profiles p CROSS JOIN profile_search ON profile_search.rowid = p.search_docid \
-             WHERE p.id IN ({}) AND profile_search MATCH ?1",
-            numbered_from(2, ids.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(query.fts5_match());
-        for id in ids {
-            q = q.bind(id);
-        }
+             FROM json_each(?2) h CROSS JOIN profiles p ON p.id = h.value \
+             CROSS JOIN profile_search ON profile_search.rowid = p.search_docid \
+             WHERE profile_search MATCH ?1",
+        )
+        .bind(query.fts5_match())
+        .bind(serde_json::to_string(ids).unwrap_or_default());
         Ok(q.fetch_all(&self.db.reader)
             .await?
             .into_iter()

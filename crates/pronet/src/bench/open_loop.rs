@@ -5,7 +5,7 @@
 //! a bounded number in flight; a request that finds its connection full waits for a slot, and
 //! that wait counts in its latency. The run ends at `duration`; what is still in flight then
 //! gets `drain_timeout` to answer, and whatever could not be sent in time is counted as
-//! `unsent`.
+//! `unsent`. The timer's own granularity (it wakes up to a millisecond late) is not counted.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,9 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::stats::Outcomes;
+
+/// How late tokio's timer may wake a sleep (it ticks every millisecond), with a margin.
+const TIMER_SLACK: Duration = Duration::from_micros(1500);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
@@ -64,6 +67,15 @@ where
     for seq in 0..intended {
         let due = start + Duration::from_secs_f64(seq as f64 / schedule.rate);
         sleep_until(due).await;
+        // tokio's timer wakes on its next millisecond tick, up to a millisecond after `due`:
+        // that slack is the load generator's, not the server's, so latency counts from the
+        // wake-up. A sender later than that has fallen behind, and then `due` counts.
+        let woke = Instant::now();
+        let due = if woke.saturating_duration_since(due) <= TIMER_SLACK {
+            woke
+        } else {
+            due
+        };
         let conn = (seq % connections as u64) as usize;
         // A full connection holds this request back (its latency keeps counting from `due`),
         // but never past the end of the run.

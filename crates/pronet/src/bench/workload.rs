@@ -153,6 +153,13 @@ const HEALTH_SERVICES: [&str; 4] = [
     "pronet.feed.v1.FeedService",
 ];
 
+/// How a run draws its members: the Zipf exponent (0 draws uniformly) and the seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Draws {
+    pub skew: f64,
+    pub seed: u64,
+}
+
 /// The channels of one connection slot.
 struct Conn {
     profiles: ProfileServiceClient<Channel>,
@@ -196,9 +203,9 @@ impl Workload {
         auth: &AuthConfig,
         members: Vec<String>,
         acting: Option<Vec<usize>>,
-        skew: f64,
-        seed: u64,
+        draws: Draws,
     ) -> anyhow::Result<Self> {
+        let Draws { skew, seed } = draws;
         let acting = acting.unwrap_or_else(|| (0..members.len()).collect());
         anyhow::ensure!(
             mix == Mix::Health || !acting.is_empty(),
