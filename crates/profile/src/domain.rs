@@ -1,6 +1,8 @@
 //! Profile-service types and rules: parsed values that cannot be invalid, and every limit in
 //! one place.
 
+use std::collections::HashMap;
+
 use pronet_common::auth::Caller;
 use pronet_common::input::check_count;
 
@@ -64,9 +66,10 @@ pub mod limits {
     /// Matches ranked per search (best text matches, or most recent without a query).
     pub const SEARCH_CANDIDATE_CAP: usize = 200;
     /// Text matches scored per search: the most recently created matching profiles. A common
-    /// word matches tens of thousands; scoring all of them costs tens of milliseconds (about
-    /// 1 µs each on SQLite, plus a filter probe each).
-    pub const SEARCH_MATCH_CAP: usize = 500;
+    /// word matches tens of thousands; scoring all of them costs hundreds of milliseconds.
+    /// Measured on 100k benchmark profiles (SQLite, BM25 at about 8 µs a match): 500 cost
+    /// 8-10 ms a query, 200 cost 5 ms, most of the rest being the term lists themselves.
+    pub const SEARCH_MATCH_CAP: usize = 200;
     /// Of the ranked matches (in text order), the first this many are ordered by degree too;
     /// the rest keep text order, so a page past them needs the degree of its own results only.
     /// A degree costs a scan of the result's connections, so this bounds a search's cost.
@@ -751,12 +754,44 @@ pub fn mutual_by_merge(small: i64, large: i64) -> bool {
     large <= small.saturating_mul(4)
 }
 
-/// The first `limits::MAX_MUTUAL_IDS` of `ids` in id order.
-pub fn first_mutual_ids(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort_unstable();
-    ids.dedup();
-    ids.truncate(limits::MAX_MUTUAL_IDS);
-    ids
+/// A member reached from `member` through some of their connections (those are the mutual
+/// connections the walk saw).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached<'a> {
+    pub member_id: &'a str,
+    pub mutual_ids: Vec<&'a str>,
+}
+
+/// Counts the members reached through each expanded connection's list (`(connection, its
+/// connections)`), leaving out `member` themself, ranked by how many lists reached them (then
+/// by id). Exclusions (connections, invitations, blocks) are the store's to apply.
+pub fn count_reached<'a>(member: &str, lists: &'a [(String, Vec<String>)]) -> Vec<Reached<'a>> {
+    let mut by_id: HashMap<&'a str, Vec<&'a str>> = HashMap::new();
+    for (via, list) in lists {
+        for cand in list {
+            if cand != member {
+                by_id.entry(cand.as_str()).or_default().push(via.as_str());
+            }
+        }
+    }
+    let mut reached: Vec<Reached<'a>> = by_id
+        .into_iter()
+        .map(|(member_id, mut mutual_ids)| {
+            mutual_ids.sort_unstable();
+            mutual_ids.dedup();
+            Reached {
+                member_id,
+                mutual_ids,
+            }
+        })
+        .collect();
+    reached.sort_unstable_by(|a, b| {
+        b.mutual_ids
+            .len()
+            .cmp(&a.mutual_ids.len())
+            .then_with(|| a.member_id.cmp(b.member_id))
+    });
+    reached
 }
 
 /// A second-degree member found for suggestions, before scoring.
@@ -1035,6 +1070,37 @@ pub fn distinct_pairs(pairs: &[(String, String)]) -> (Vec<(String, String)>, u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reached_members_are_counted_once_per_list_ranked_and_never_the_member() {
+        let list = |via: &str, ids: &[&str]| {
+            (
+                via.to_string(),
+                ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let lists = vec![
+            list("b", &["me", "x", "y"]),
+            list("a", &["y", "x", "z"]),
+            list("c", &["y"]),
+            // A repeated id in one list still counts that list once.
+            list("d", &["z", "z"]),
+        ];
+        let reached = count_reached("me", &lists);
+        let got: Vec<(&str, Vec<&str>)> = reached
+            .iter()
+            .map(|r| (r.member_id, r.mutual_ids.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("y", vec!["a", "b", "c"]),
+                ("x", vec!["a", "b"]),
+                ("z", vec!["a", "d"]),
+            ]
+        );
+        assert!(count_reached("me", &[]).is_empty());
+    }
 
     #[test]
     fn handles_are_checked_and_keyed_ignoring_case() {

@@ -1186,15 +1186,14 @@ impl ProfileService for ProfileApi {
             String::new()
         };
         let ids: Vec<String> = page.iter().map(|h| h.member_id.clone()).collect();
-        let profiles: std::collections::HashMap<String, ProfileRecord> = self
-            .store
-            .batch_get_profiles(&ids, Some(&searcher))
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let mut highlights = self.store.search_highlights(&query, &ids).await?;
-        let mut profiles = profiles;
+        // The page's profiles and highlights are independent reads: both at once.
+        let (profiles, highlights) = tokio::join!(
+            self.store.batch_get_profiles(&ids, Some(&searcher)),
+            self.store.search_highlights(&query, &ids)
+        );
+        let mut profiles: std::collections::HashMap<String, ProfileRecord> =
+            profiles?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        let mut highlights = highlights?;
         let results = page
             .into_iter()
             // A profile gone (or blocked) between the two reads is left out.

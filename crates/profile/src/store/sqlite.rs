@@ -10,8 +10,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, first_mutual_ids, from_json, limits, mutual_by_merge, search_degree_needed,
-    to_json, Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget,
+    check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed, to_json,
+    Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget,
     FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord,
     InvitationState, ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord,
     SearchDocument, SearchHit, SearchQuery, SuggestionCandidate, SuggestionInputs,
@@ -1000,59 +1000,74 @@ impl ProfileStore for SqliteProfileStore {
             &from_json(&education, "education")?,
             &industry,
         );
-        // Each expanded connection contributes its FANOUT_CAP most recent connections (one
-        // search of connections_newest, packed as a JSON array and unpacked by json_each), so a
-        // hub among them costs no more than FANOUT_CAP rows, and the GROUP BY sees at most
-        // EXPANSION_CAP x FANOUT_CAP rows; each group keeps the expanded connections it came
-        // through (its mutual connections). The groups are ranked once (MATERIALIZED keeps
-        // SQLite from pushing the exclusions below the sort), then the exclusions, primary-key
-        // probes, run in rank order until CANDIDATE_CAP pass: a few hundred probes rather than
-        // five for every member reached. Only those kept are compared with the member:
-        // primary-key probes of the company and school key tables (with the member's keys)
-        // and of the candidate's industry key, never their profiles' JSON.
-        let sql = format!(
-            "WITH n AS ({EXPANDED}), \
-             reached AS (SELECT j.value AS cand, COUNT(*) AS mutual, \
-                 json_group_array(n.id) AS via \
-               FROM n CROSS JOIN json_each((SELECT json_group_array(o) FROM ( \
-                 SELECT f.other_id AS o FROM connections f WHERE f.member_id = n.id \
-                 ORDER BY f.create_time DESC, f.other_id DESC LIMIT ?3))) j \
-               GROUP BY j.value), \
-             ranked AS MATERIALIZED (SELECT cand, mutual, via FROM reached \
-               ORDER BY mutual DESC, cand), \
-             top AS (SELECT cand, mutual, via FROM ranked WHERE cand <> ?1 \
-               AND NOT EXISTS (SELECT 1 FROM connections x WHERE x.member_id = ?1 AND x.other_id = cand) \
-               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = cand) \
-               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ?1 AND blocker_id = cand) \
-               AND NOT EXISTS (SELECT 1 FROM invitations WHERE inviter_id = ?1 AND state = ?5 \
-                 AND invitee_id = cand) \
-               AND NOT EXISTS (SELECT 1 FROM invitations WHERE invitee_id = ?1 AND state = ?5 \
-                 AND inviter_id = cand) \
-               LIMIT ?4) \
-             SELECT cand, mutual, via, \
-               (SELECT json_group_array(k.value) FROM json_each(?6) k WHERE EXISTS (SELECT 1 \
-                 FROM profile_companies pc WHERE pc.member_id = cand AND pc.company_key = k.value)), \
-               (SELECT json_group_array(k.value) FROM json_each(?7) k WHERE EXISTS (SELECT 1 \
-                 FROM profile_schools ps WHERE ps.member_id = cand AND ps.school_key = k.value)), \
-               (SELECT p.industry_key FROM profiles p WHERE p.id = cand) = ?8 \
-             FROM top"
-        );
+        // Each expanded connection brings its FANOUT_CAP most recent connections as one JSON
+        // array (one search of connections_newest each), so a hub among them costs no more
+        // than FANOUT_CAP ids and the whole walk at most EXPANSION_CAP x FANOUT_CAP. They are
+        // counted and ranked here, in memory: SQLite's GROUP BY and sort of those rows cost
+        // several times more than the walk itself.
+        let expansions: Vec<(String, String)> = sqlx::query_as(&format!(
+            "WITH n AS ({EXPANDED}) SELECT n.id, (SELECT json_group_array(o) FROM ( \
+               SELECT f.other_id AS o FROM connections f WHERE f.member_id = n.id \
+               ORDER BY f.create_time DESC, f.other_id DESC LIMIT ?3)) FROM n"
+        ))
+        .bind(member_id)
+        .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
+        .bind(limits::SUGGESTION_FANOUT_CAP as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut lists = Vec::with_capacity(expansions.len());
+        for (id, reached) in expansions {
+            lists.push((id, from_json::<String>(&reached, "connections")?));
+        }
+        let reached = count_reached(member_id, &lists);
+        // The exclusions, primary-key probes, run in rank order until CANDIDATE_CAP pass (no
+        // ORDER BY: json_each yields the array in order, and a sort would make SQLite probe
+        // every member reached before the LIMIT): a few hundred probes, not five for each of
+        // thousands. The kept come back with their index in the ranking.
+        // Only those kept are compared with the member: primary-key probes of the company and
+        // school key tables (with the member's keys) and of the candidate's industry key,
+        // never their profiles' JSON.
+        let ranked: Vec<&str> = reached.iter().map(|r| r.member_id).collect();
         let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
-        type Row = (String, i64, String, String, String, Option<bool>);
-        let found: Vec<Row> = sqlx::query_as(&sql)
-            .bind(member_id)
-            .bind(limits::SUGGESTION_EXPANSION_CAP as i64)
-            .bind(limits::SUGGESTION_FANOUT_CAP as i64)
-            .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
-            .bind(InvitationState::Pending as i64)
-            .bind(serde_json::to_string(&member.company_keys()).unwrap_or_default())
-            .bind(serde_json::to_string(&member.school_keys()).unwrap_or_default())
-            .bind(industry_key)
-            .fetch_all(&mut *tx)
-            .await?;
+        type Row = (i64, String, String, Option<bool>);
+        let kept: Vec<Row> = sqlx::query_as(
+            "SELECT h.key, \
+               (SELECT json_group_array(k.value) FROM json_each(?4) k WHERE EXISTS (SELECT 1 \
+                 FROM profile_companies pc WHERE pc.member_id = h.value \
+                 AND pc.company_key = k.value)), \
+               (SELECT json_group_array(k.value) FROM json_each(?5) k WHERE EXISTS (SELECT 1 \
+                 FROM profile_schools ps WHERE ps.member_id = h.value \
+                 AND ps.school_key = k.value)), \
+               (SELECT p.industry_key FROM profiles p WHERE p.id = h.value) = ?6 \
+             FROM json_each(?2) h \
+             WHERE NOT EXISTS (SELECT 1 FROM connections x \
+                 WHERE x.member_id = ?1 AND x.other_id = h.value) \
+               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = h.value) \
+               AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ?1 AND blocker_id = h.value) \
+               AND NOT EXISTS (SELECT 1 FROM invitations WHERE inviter_id = ?1 AND state = ?7 \
+                 AND invitee_id = h.value) \
+               AND NOT EXISTS (SELECT 1 FROM invitations WHERE invitee_id = ?1 AND state = ?7 \
+                 AND inviter_id = h.value) \
+             LIMIT ?3",
+        )
+        .bind(member_id)
+        .bind(serde_json::to_string(&ranked).unwrap_or_default())
+        .bind(limits::SUGGESTION_CANDIDATE_CAP as i64)
+        .bind(serde_json::to_string(&member.company_keys()).unwrap_or_default())
+        .bind(serde_json::to_string(&member.school_keys()).unwrap_or_default())
+        .bind(industry_key)
+        .bind(InvitationState::Pending as i64)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        let mut candidates = Vec::with_capacity(found.len());
-        for (id, mutual_count, via, companies, schools, same_industry) in found {
+        let mut kept = kept;
+        kept.sort_unstable_by_key(|(index, ..)| *index);
+        let mut candidates = Vec::with_capacity(kept.len());
+        for (index, companies, schools, same_industry) in kept {
+            let r = usize::try_from(index)
+                .ok()
+                .and_then(|i| reached.get(i))
+                .ok_or_else(|| ProfileError::Corrupt(format!("suggestion index {index}")))?;
             candidates.push(SuggestionCandidate {
                 affinity: Affinity::of_shared_keys(
                     from_json(&companies, "company keys")?,
@@ -1061,17 +1076,16 @@ impl ProfileStore for SqliteProfileStore {
                         .filter(|_| same_industry == Some(true))
                         .map(str::to_owned),
                 ),
-                member_id: id,
-                mutual_count,
-                mutual_ids: first_mutual_ids(from_json(&via, "mutual ids")?),
+                member_id: r.member_id.to_owned(),
+                mutual_count: r.mutual_ids.len() as i64,
+                mutual_ids: r
+                    .mutual_ids
+                    .iter()
+                    .take(limits::MAX_MUTUAL_IDS)
+                    .map(|id| (*id).to_owned())
+                    .collect(),
             });
         }
-        // The ranking above is the store's contract: most mutual connections first.
-        candidates.sort_by(|a, b| {
-            b.mutual_count
-                .cmp(&a.mutual_count)
-                .then_with(|| a.member_id.cmp(&b.member_id))
-        });
         Ok(SuggestionInputs { member, candidates })
     }
 
