@@ -1232,6 +1232,7 @@ mod tests {
         SuggestionCandidate {
             member_id: id.into(),
             mutual_count,
+            mutual_ids: Vec::new(),
             affinity,
         }
     }
@@ -1362,6 +1363,7 @@ mod tests {
         let s = |id: &str, score| Suggestion {
             member_id: id.into(),
             mutual_count: 0,
+            mutual_ids: Vec::new(),
             score,
             reasons: Vec::new(),
         };
