@@ -1096,9 +1096,16 @@ impl ProfileStore for SqliteProfileStore {
         window: std::ops::Range<usize>,
     ) -> StoreResult<Vec<SearchHit>> {
         let mut tx = self.db.reader.begin().await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, searcher).await? {
+        let Some(searcher_count) = sqlx::query_scalar::<_, i64>(
+            "SELECT COALESCE((SELECT connections FROM member_counts WHERE member_id = p.id), 0) \
+             FROM profiles p WHERE p.id = ?",
+        )
+        .bind(searcher)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
             return Err(ProfileError::NotFound("searcher"));
-        }
+        };
         let (filters, binds) = search_filters(query, searcher);
         let cap = limits::SEARCH_CANDIDATE_CAP;
         let rows: Vec<(String, i64, f64)> = if query.terms.is_empty() {
@@ -1143,20 +1150,27 @@ impl ProfileStore for SqliteProfileStore {
             .map(|(_, (id, _, _))| id.as_str())
             .collect();
         // One statement for their degrees: first is a primary-key search; second is settled
-        // by the first mutual connection found (EXISTS stops there), the searcher's connections
-        // read once (MATERIALIZED) each driving a primary-key probe of the hit's list, so a hub
-        // among the hits costs the searcher's list, never its own tens of thousands of rows.
+        // by the first mutual connection found (EXISTS stops there), walking the shorter of
+        // the two lists (the counts say which) and probing the other's primary key: a hub
+        // searcher costs each hit its own short list, a hub hit costs the searcher's, never
+        // tens of thousands of rows either way.
         let degrees: Vec<(String, i64)> = sqlx::query_as(
-            "WITH mine AS MATERIALIZED (SELECT other_id AS x FROM connections \
-               WHERE member_id = ?1) \
-             SELECT h.value, CASE WHEN EXISTS (SELECT 1 FROM connections \
-                 WHERE member_id = ?1 AND other_id = h.value) THEN 1 \
-               WHEN EXISTS (SELECT 1 FROM mine CROSS JOIN connections c \
-                 WHERE c.member_id = h.value AND c.other_id = mine.x) THEN 2 ELSE 0 END \
-             FROM json_each(?2) h",
+            "SELECT h.value, CASE \
+               WHEN EXISTS (SELECT 1 FROM connections WHERE member_id = ?1 AND other_id = h.value) \
+                 THEN 1 \
+               WHEN COALESCE((SELECT connections FROM member_counts \
+                   WHERE member_id = h.value), 0) <= ?3 \
+                 THEN CASE WHEN EXISTS (SELECT 1 FROM connections c CROSS JOIN connections s \
+                   WHERE c.member_id = h.value AND s.member_id = ?1 AND s.other_id = c.other_id) \
+                   THEN 2 ELSE 0 END \
+               ELSE CASE WHEN EXISTS (SELECT 1 FROM connections s CROSS JOIN connections c \
+                   WHERE s.member_id = ?1 AND c.member_id = h.value AND c.other_id = s.other_id) \
+                   THEN 2 ELSE 0 END \
+             END FROM json_each(?2) h",
         )
         .bind(searcher)
         .bind(serde_json::to_string(&needed).unwrap_or_default())
+        .bind(searcher_count)
         .fetch_all(&mut *tx)
         .await?;
         let first: HashSet<String> = degrees
