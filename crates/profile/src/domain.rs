@@ -30,9 +30,6 @@ pub mod limits {
     /// How many neighbours the degree search expands on one side: a hub with tens of
     /// thousands of connections costs at most this many adjacency lists.
     pub const DEGREE_EXPANSION_CAP: usize = 5000;
-    /// At most this many primary-key probes look for a third degree (about a few tens of
-    /// milliseconds); past them, with no edge found, the member is out of network.
-    pub const DEGREE_PROBE_BUDGET: usize = 50_000;
     /// How many mutual connections a degree answer names.
     pub const MAX_MUTUAL_IDS: usize = 5;
     pub const POSITION_TITLE: TextRule = TextRule::single_line(1, 100);
@@ -72,7 +69,8 @@ pub mod limits {
     pub const SEARCH_MATCH_CAP: usize = 200;
     /// Of the ranked matches (in text order), the first this many are ordered by degree too;
     /// the rest keep text order, so a page past them needs the degree of its own results only.
-    /// A degree costs a scan of the result's connections, so this bounds a search's cost.
+    /// A second degree costs a walk of the shorter of the searcher's and the result's lists,
+    /// so this bounds a search's cost.
     pub const SEARCH_DEGREE_RANKED: usize = 50;
     /// Relevance bands of the search ranking.
     pub const SEARCH_RELEVANCE_BANDS: f64 = 4.0;

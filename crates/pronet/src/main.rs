@@ -148,8 +148,9 @@ struct BenchRunArgs {
     /// Act as the members of `up --demo` instead of those `bench seed` wrote.
     #[arg(long)]
     members_from_demo: bool,
-    /// Only members with this many connections make requests, `MIN..MAX` or `MIN..` (from the
-    /// counts `bench seed` wrote): how an operation grows with the member's network.
+    /// Only members with this many connections make requests, `MIN..MAX` (MAX excluded) or
+    /// `MIN..` (from the counts `bench seed` wrote): how an operation grows with the member's
+    /// network. Not for the health mix, which acts as nobody.
     #[arg(long, value_parser = bench::DegreeBand::parse, conflicts_with = "members_from_demo")]
     degree: Option<bench::DegreeBand>,
     /// Seed of the request draws.
@@ -434,8 +435,12 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
     } else {
         bench::read_members(&args.target.data_dir)?
     };
+    anyhow::ensure!(
+        args.degree.is_none() || args.mix != Mix::Health,
+        "--degree selects members, and the health mix acts as nobody"
+    );
     let acting = match args.degree {
-        Some(band) if args.mix != Mix::Health => {
+        Some(band) => {
             let degrees = bench::read_degrees(&args.target.data_dir)?;
             anyhow::ensure!(
                 degrees.len() == members.len(),
@@ -447,7 +452,7 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
             anyhow::ensure!(!acting.is_empty(), "no member has a count in {band:?}");
             Some(acting)
         }
-        _ => None,
+        None => None,
     };
     let setup = bench_runs::RunSetup {
         mix: args.mix,

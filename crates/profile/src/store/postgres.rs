@@ -1282,6 +1282,13 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("LOCK TABLE blocks IN SHARE MODE")
             .execute(&mut *tx)
             .await?;
+        // The two inserts below each lock their members' count rows (in member order within a
+        // statement, not across the two): imports take their turn so that two of them never
+        // hold each other's rows. A per-item write holding a count row is waited for, never
+        // the other way round.
+        sqlx::query("LOCK TABLE member_counts IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
         let created = sqlx::query(
             "INSERT INTO connections (member_id, other_id, create_time) \
              SELECT v.a, v.b, $3 FROM unnest($1::text[], $2::text[]) AS v(a, b) \

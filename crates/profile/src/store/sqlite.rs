@@ -751,25 +751,29 @@ impl ProfileStore for SqliteProfileStore {
         } else if mutual_count > 0 {
             Degree::Second
         } else {
-            // A third degree is an edge between a neighbour of each. The smaller side's
-            // neighbours, best connected first (the likeliest to reach the other side), each
-            // probe the primary key for the other side's neighbours, and the first edge found
-            // settles it. Both sides are capped, and so are the probes, so two big members
-            // with no path between them cost a bounded search, not the product of their lists.
+            // A third degree is an edge between a neighbour of each: the smaller side's (at
+            // most the cap of its most recent) neighbours, best connected first (the likeliest
+            // to reach the other side; the materialized list is read in its order and EXISTS
+            // stops at the first edge), each checked against the whole other side by walking
+            // the shorter of the two lists (the counts say which) and probing the other's
+            // primary key: a hub neighbour costs the other side's list, not its own.
             let third = sqlx::query(
-                "WITH b AS MATERIALIZED (SELECT other_id AS b FROM connections \
-                   WHERE member_id = ?2 ORDER BY create_time DESC, other_id DESC LIMIT ?3), \
-                 a AS MATERIALIZED (SELECT c.other_id AS a FROM connections c \
-                   LEFT JOIN member_counts m ON m.member_id = c.other_id \
-                   WHERE c.member_id = ?1 ORDER BY m.connections DESC, c.other_id LIMIT ?3) \
-                 SELECT 1 FROM (SELECT a.a, b.b FROM a CROSS JOIN b LIMIT ?4) p \
-                 WHERE EXISTS (SELECT 1 FROM connections e \
-                   WHERE e.member_id = p.a AND e.other_id = p.b) LIMIT 1",
+                "WITH a AS MATERIALIZED (SELECT n.other_id AS a, \
+                   COALESCE(m.connections, 0) AS degree FROM (SELECT other_id FROM connections \
+                     WHERE member_id = ?1 ORDER BY create_time DESC, other_id DESC LIMIT ?3) n \
+                   LEFT JOIN member_counts m ON m.member_id = n.other_id \
+                   ORDER BY degree DESC, a) \
+                 SELECT 1 FROM a WHERE CASE WHEN a.degree <= ?4 \
+                   THEN EXISTS (SELECT 1 FROM connections e CROSS JOIN connections o \
+                     WHERE e.member_id = a.a AND o.member_id = ?2 AND o.other_id = e.other_id) \
+                   ELSE EXISTS (SELECT 1 FROM connections o CROSS JOIN connections e \
+                     WHERE o.member_id = ?2 AND e.member_id = a.a AND e.other_id = o.other_id) \
+                   END LIMIT 1",
             )
             .bind(small)
             .bind(large)
             .bind(limits::DEGREE_EXPANSION_CAP as i64)
-            .bind(limits::DEGREE_PROBE_BUDGET as i64)
+            .bind(large_count)
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
