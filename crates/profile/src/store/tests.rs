@@ -120,6 +120,9 @@ on_both_backends! {
     check_counts_stay_exact_under_concurrent_accepts_and_follows =>
         sqlite_counts_stay_exact_under_concurrent_accepts_and_follows,
         postgres_counts_stay_exact_under_concurrent_accepts_and_follows;
+    check_concurrent_imports_and_accepts_in_a_cycle_all_land =>
+        sqlite_concurrent_imports_and_accepts_in_a_cycle_all_land,
+        postgres_concurrent_imports_and_accepts_in_a_cycle_all_land;
     check_degrees_on_a_small_graph =>
         sqlite_degrees_on_a_small_graph, postgres_degrees_on_a_small_graph;
     check_degrees_around_a_hub_of_six_thousand =>
@@ -1705,6 +1708,68 @@ async fn check_followers_page_newest_first(store: Store) {
     );
     let star = store.get_profile("star", None).await.unwrap().unwrap();
     assert_eq!(star.follower_count, 7);
+}
+
+/// Imports whose pairs share members in opposite orders, racing accepts that connect members
+/// in a cycle (a-b, b-c, c-a): every one lands (no deadlock between their count updates), and
+/// the counts equal the rows.
+async fn check_concurrent_imports_and_accepts_in_a_cycle_all_land(store: Store) {
+    let ids: Vec<String> = (0..40).map(|i| format!("imp{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    members(&store, &refs).await;
+    members(&store, &["cya", "cyb", "cyc"]).await;
+    for (id, from, to) in [
+        ("ab", "cya", "cyb"),
+        ("bc", "cyb", "cyc"),
+        ("ca", "cyc", "cya"),
+    ] {
+        store
+            .create_invitation(invitation(id, from, to, 10), None)
+            .await
+            .unwrap();
+    }
+    // Import i connects member i with every other member, half of them listed backwards, so
+    // each import locks the others' members in another order.
+    let imports = race(8, |i| {
+        let (store, ids) = (store.clone(), ids.clone());
+        async move {
+            let pairs: Vec<(String, String)> = (0..ids.len())
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let (a, b) = (ids[i].clone(), ids[j].clone());
+                    if j % 2 == 0 {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    }
+                })
+                .collect();
+            store.import_connections(&pairs, 20).await
+        }
+    });
+    let accepts = race(3, |i| {
+        let store = store.clone();
+        async move {
+            let (id, invitee) = [("ab", "cyb"), ("bc", "cyc"), ("ca", "cya")][i];
+            store.accept_invitation(id, invitee, 30).await.map(|_| ())
+        }
+    });
+    let (imports, accepts) = tokio::join!(imports, accepts);
+    let created: u64 = imports.into_iter().map(|r| r.unwrap().0).sum();
+    for r in accepts {
+        r.unwrap();
+    }
+    // 8 members each connected to all 39 others, pairs among the 8 imported twice: 8 x 39
+    // pairs less the 28 repeated.
+    assert_eq!(created, 8 * 39 - 28);
+    for (i, id) in ids.iter().enumerate() {
+        let p = store.get_profile(id, None).await.unwrap().unwrap();
+        assert_eq!(p.connection_count, if i < 8 { 39 } else { 8 }, "{id}");
+    }
+    for id in ["cya", "cyb", "cyc"] {
+        let p = store.get_profile(id, None).await.unwrap().unwrap();
+        assert_eq!(p.connection_count, 2, "{id}");
+    }
 }
 
 async fn check_counts_stay_exact_under_concurrent_accepts_and_follows(store: Store) {
