@@ -1037,6 +1037,24 @@ pub fn rank_search(mut hits: Vec<SearchHit>, has_query: bool) -> Vec<SearchHit> 
     hits
 }
 
+/// A search's matches (`(member, update time, relevance)` in text order) as hits, each with its
+/// degree from `degree_of` where `search_degree_needed` says the ranking or the page needs it.
+pub fn search_hits(
+    rows: Vec<(String, i64, f64)>,
+    window: &std::ops::Range<usize>,
+    degree_of: impl Fn(&str) -> Degree,
+) -> Vec<SearchHit> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (member_id, update_time, relevance))| SearchHit {
+            degree: search_degree_needed(i, window).then(|| degree_of(&member_id)),
+            member_id,
+            relevance,
+            update_time,
+        })
+        .collect()
+}
+
 /// Whether the hit at `index` (in text order) needs its degree to rank and show a page of
 /// `window` (positions in the ranking).
 pub fn search_degree_needed(index: usize, window: &std::ops::Range<usize>) -> bool {

@@ -20,50 +20,36 @@ INSERT INTO member_counts (member_id, followers)
     SELECT target, COUNT(*) FROM follows WHERE target_kind = 1 GROUP BY target
     ON CONFLICT (member_id) DO UPDATE SET followers = excluded.followers;
 
-CREATE FUNCTION member_counts_connected() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One function per counted table, for both its triggers: `changed` is the inserted rows (added)
+-- or the deleted ones (taken away).
+CREATE FUNCTION member_counts_connections() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO member_counts AS m (member_id, connections)
-        SELECT member_id, COUNT(*) FROM changed GROUP BY member_id ORDER BY member_id
-        ON CONFLICT (member_id) DO UPDATE SET connections = m.connections + excluded.connections;
-    RETURN NULL;
-END;
-$$;
-CREATE FUNCTION member_counts_disconnected() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO member_counts AS m (member_id, connections)
-        SELECT member_id, -COUNT(*) FROM changed GROUP BY member_id ORDER BY member_id
+        SELECT member_id, CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END * COUNT(*)
+        FROM changed GROUP BY member_id ORDER BY member_id
         ON CONFLICT (member_id) DO UPDATE SET connections = m.connections + excluded.connections;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER member_counts_connected AFTER INSERT ON connections
     REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_connected();
+    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_connections();
 CREATE TRIGGER member_counts_disconnected AFTER DELETE ON connections
     REFERENCING OLD TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_disconnected();
+    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_connections();
 
-CREATE FUNCTION member_counts_followed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION member_counts_followers() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO member_counts AS m (member_id, followers)
-        SELECT target, COUNT(*) FROM changed WHERE target_kind = 1 GROUP BY target
-        ORDER BY target
-        ON CONFLICT (member_id) DO UPDATE SET followers = m.followers + excluded.followers;
-    RETURN NULL;
-END;
-$$;
-CREATE FUNCTION member_counts_unfollowed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO member_counts AS m (member_id, followers)
-        SELECT target, -COUNT(*) FROM changed WHERE target_kind = 1 GROUP BY target
-        ORDER BY target
+        SELECT target, CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END * COUNT(*)
+        FROM changed WHERE target_kind = 1 GROUP BY target ORDER BY target
         ON CONFLICT (member_id) DO UPDATE SET followers = m.followers + excluded.followers;
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER member_counts_followed AFTER INSERT ON follows
     REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_followed();
+    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_followers();
 CREATE TRIGGER member_counts_unfollowed AFTER DELETE ON follows
     REFERENCING OLD TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_unfollowed();
+    FOR EACH STATEMENT EXECUTE FUNCTION member_counts_followers();

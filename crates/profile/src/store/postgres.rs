@@ -15,11 +15,11 @@ use sqlx::{PgConnection, Row};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, from_json, limits, search_degree_needed, to_json, Affinity, ConnectionRecord,
-    Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord, FollowingRecord,
-    IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery,
-    SuggestionCandidate, SuggestionInputs,
+    check_closer, from_json, limits, search_degree_needed, search_hits, to_json, Affinity,
+    ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
+    FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, InvitationState,
+    ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit,
+    SearchQuery, SuggestionCandidate, SuggestionInputs,
 };
 use crate::error::ProfileError;
 use std::collections::{HashMap, HashSet};
@@ -1226,24 +1226,15 @@ impl ProfileStore for PgProfileStore {
         .into_iter()
         .collect();
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, (id, update_time, relevance))| SearchHit {
-                degree: search_degree_needed(i, &window).then(|| {
-                    if first.contains(&id) {
-                        Degree::First
-                    } else if second.contains(&id) {
-                        Degree::Second
-                    } else {
-                        Degree::OutOfNetwork
-                    }
-                }),
-                member_id: id,
-                relevance,
-                update_time,
-            })
-            .collect())
+        Ok(search_hits(rows, &window, |id| {
+            if first.contains(id) {
+                Degree::First
+            } else if second.contains(id) {
+                Degree::Second
+            } else {
+                Degree::OutOfNetwork
+            }
+        }))
     }
 
     async fn search_highlights(

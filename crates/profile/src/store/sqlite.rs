@@ -10,11 +10,12 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
-    check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed, to_json,
-    Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget,
-    FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord,
-    InvitationState, ProfileChanges, ProfileFields, ProfileRecord, RelationshipRecord,
-    SearchDocument, SearchHit, SearchQuery, SuggestionCandidate, SuggestionInputs,
+    check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed,
+    search_hits, to_json, Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
+    FollowTarget, FollowerRecord, FollowingRecord, IdempotencyKey, InvitationDirection,
+    InvitationRecord, InvitationState, ProfileChanges, ProfileFields, ProfileRecord,
+    RelationshipRecord, SearchDocument, SearchHit, SearchQuery, SuggestionCandidate,
+    SuggestionInputs,
 };
 use crate::error::ProfileError;
 
@@ -1034,7 +1035,7 @@ impl ProfileStore for SqliteProfileStore {
         let ranked: Vec<&str> = reached.iter().map(|r| r.member_id).collect();
         let industry_key = member.industry.as_ref().map(|(k, _)| k.as_str());
         type Row = (i64, String, String, Option<bool>);
-        let kept: Vec<Row> = sqlx::query_as(
+        let mut kept: Vec<Row> = sqlx::query_as(
             "SELECT h.key, \
                (SELECT json_group_array(k.value) FROM json_each(?4) k WHERE EXISTS (SELECT 1 \
                  FROM profile_companies pc WHERE pc.member_id = h.value \
@@ -1064,7 +1065,6 @@ impl ProfileStore for SqliteProfileStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut kept = kept;
         kept.sort_unstable_by_key(|(index, ..)| *index);
         let mut candidates = Vec::with_capacity(kept.len());
         for (index, companies, schools, same_industry) in kept {
@@ -1177,35 +1177,13 @@ impl ProfileStore for SqliteProfileStore {
         .bind(searcher_count)
         .fetch_all(&mut *tx)
         .await?;
-        let first: HashSet<String> = degrees
-            .iter()
-            .filter(|(_, d)| *d == 1)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let second: HashSet<String> = degrees
-            .into_iter()
-            .filter(|(_, d)| *d == 2)
-            .map(|(id, _)| id)
-            .collect();
+        let degrees: HashMap<String, i64> = degrees.into_iter().collect();
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, (id, update_time, relevance))| SearchHit {
-                degree: search_degree_needed(i, &window).then(|| {
-                    if first.contains(&id) {
-                        Degree::First
-                    } else if second.contains(&id) {
-                        Degree::Second
-                    } else {
-                        Degree::OutOfNetwork
-                    }
-                }),
-                member_id: id,
-                relevance,
-                update_time,
-            })
-            .collect())
+        Ok(search_hits(rows, &window, |id| match degrees.get(id) {
+            Some(1) => Degree::First,
+            Some(2) => Degree::Second,
+            _ => Degree::OutOfNetwork,
+        }))
     }
 
     async fn search_highlights(
