@@ -56,8 +56,12 @@ pub enum Access {
 
 /// The access every server gives the standard services; `None` for the service's own methods.
 pub fn standard_access(path: &str) -> Option<Access> {
-    (path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection."))
-        .then_some(Access::Open)
+    if path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.") {
+        return Some(Access::Open);
+    }
+    // Every service's event stream and export are for other services only.
+    path.strip_prefix("/pronet.events.v1.EventService/")
+        .map(|_| Access::Service)
 }
 
 #[derive(Debug, Serialize, Deserialize)]

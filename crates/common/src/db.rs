@@ -148,6 +148,11 @@ impl SqliteDb {
         self.commits.write(write).await
     }
 
+    /// Changes after every durable group commit (the outbox stream wakes on it).
+    pub fn commit_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
     /// Group commits so far (each holding one or more writes).
     pub fn group_commits(&self) -> u64 {
         self.commits.commits()

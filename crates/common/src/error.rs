@@ -101,6 +101,15 @@ pub fn invalid_field(field: &str, why: impl Into<String>) -> Status {
     v.into_status()
 }
 
+/// FAILED_PRECONDITION with an `ErrorInfo` whose UPPER_SNAKE `reason` a client branches on.
+pub fn failed_precondition(reason: &str, message: impl Into<String>) -> Status {
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        message,
+        ErrorDetails::with_error_info(reason, "pronet", std::collections::HashMap::new()),
+    )
+}
+
 /// Logs an internal failure with its detail and returns a status that reveals none of it.
 pub fn internal(context: &str, err: impl Display) -> Status {
     tracing::error!(error = %err, "{context}");

@@ -31,6 +31,14 @@ pub mod feed {
     }
 }
 
+/// `pronet.events.v1`: the domain events each service writes to its outbox, and the stream
+/// that serves them.
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("pronet.events.v1");
+    }
+}
+
 /// Every pronet file and the files they import (well-known types included), encoded as a
 /// `google.protobuf.FileDescriptorSet`, for the reflection services.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("pronet_descriptor");

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a write returns: a future borrowing the writer connection.
 pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
@@ -97,6 +97,8 @@ impl<T: Send, E: From<sqlx::Error> + Send> Ran for Done<T, E> {
 pub struct GroupCommitter {
     queue: mpsc::Sender<Box<dyn Job>>,
     commits: Arc<AtomicU64>,
+    /// Bumped after every durable commit: readers tailing a table (the outbox) wake on it.
+    committed: watch::Sender<u64>,
 }
 
 impl GroupCommitter {
@@ -105,8 +107,18 @@ impl GroupCommitter {
     pub fn start(writer: SqlitePool) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(commit_loop(writer, jobs, commits.clone()));
-        Self { queue, commits }
+        let committed = watch::Sender::new(0);
+        tokio::spawn(commit_loop(writer, jobs, commits.clone(), committed.clone()));
+        Self {
+            queue,
+            commits,
+            committed,
+        }
+    }
+
+    /// Changes after every durable commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// Transactions committed so far (each holding one or more writes).
@@ -140,11 +152,13 @@ async fn commit_loop(
     writer: SqlitePool,
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     commits: Arc<AtomicU64>,
+    committed: watch::Sender<u64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         if commit_batch(&writer, &mut batch).await {
-            commits.fetch_add(1, Ordering::Relaxed);
+            let n = commits.fetch_add(1, Ordering::Relaxed) + 1;
+            committed.send_replace(n);
         }
         batch.clear();
     }

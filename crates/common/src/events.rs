@@ -1,0 +1,327 @@
+//! `pronet.events.v1.EventService`: serves a service's outbox as a gRPC stream (the embedded
+//! transport: no broker to run) and exports its current state for readers that start from
+//! nothing. Every service with an outbox serves it the same way; only the export differs, behind
+//! [`StateExporter`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use pronet_proto::events::v1 as pb;
+use pronet_proto::events::v1::event_service_server::{EventService, EventServiceServer};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::outbox::{Outbox, Payload};
+
+/// The fully-qualified gRPC service name.
+pub const SERVICE_NAME: &str = "pronet.events.v1.EventService";
+
+/// Events per stream message unless the reader asks otherwise.
+const DEFAULT_BATCH: usize = 500;
+const MAX_BATCH: usize = 5000;
+/// How often a tail without local commit notifications (PostgreSQL) looks for new events, and
+/// how long a notified tail waits at most (a commit made by another process).
+const POLL: Duration = Duration::from_millis(20);
+/// An idle stream sends an empty message this often, so both ends notice a dead peer.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Events per export message.
+pub const EXPORT_BATCH: usize = 1000;
+
+/// Where an export sends its events: the export's position first, then batches.
+pub struct ExportSink {
+    source: &'static str,
+    position: Option<i64>,
+    batch: Vec<pb::Event>,
+    tx: mpsc::Sender<Result<pb::ExportStateResponse, Status>>,
+}
+
+/// The reader went away: stop exporting.
+#[derive(Debug, thiserror::Error)]
+#[error("export reader gone")]
+pub struct ExportClosed;
+
+impl ExportSink {
+    /// The outbox position of the snapshot being exported; set before the first event.
+    pub fn set_position(&mut self, position: i64) {
+        self.position = Some(position);
+    }
+
+    /// Adds one piece of state (occurring at `time`, microseconds).
+    pub async fn push(&mut self, time: i64, payload: Payload) -> Result<(), ExportClosed> {
+        self.batch.push(pb::Event {
+            id: String::new(),
+            sequence: 0,
+            source: self.source.to_owned(),
+            occur_time: Some(crate::time::to_timestamp(time)),
+            payload: Some(payload),
+        });
+        if self.batch.len() >= EXPORT_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ExportClosed> {
+        let events = std::mem::take(&mut self.batch);
+        self.tx
+            .send(Ok(pb::ExportStateResponse {
+                position: self.position.unwrap_or_default(),
+                events,
+            }))
+            .await
+            .map_err(|_| ExportClosed)
+    }
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Closed(#[from] ExportClosed),
+    #[error("export store: {0}")]
+    Store(String),
+}
+
+impl From<sqlx::Error> for ExportError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+/// A service's current state as events, read in one consistent snapshot whose outbox position
+/// is given to the sink first.
+#[tonic::async_trait]
+pub trait StateExporter: Send + Sync + 'static {
+    /// Pushes every piece of state a reader needs (for posts and engagement, those at or
+    /// after `since`, microseconds) to `sink`.
+    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
+}
+
+/// The `pronet.events.v1.EventService` of one service.
+pub struct EventServer {
+    source: &'static str,
+    outbox: Outbox,
+    exporter: Arc<dyn StateExporter>,
+}
+
+impl EventServer {
+    pub fn new(source: &'static str, outbox: Outbox, exporter: Arc<dyn StateExporter>) -> Self {
+        Self {
+            source,
+            outbox,
+            exporter,
+        }
+    }
+
+    /// The tonic service, ready to add to a server's routes.
+    pub fn into_service(self) -> EventServiceServer<Self> {
+        EventServiceServer::new(self)
+    }
+}
+
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+fn store_error(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "outbox read failed");
+    Status::unavailable("event store unavailable")
+}
+
+#[tonic::async_trait]
+impl EventService for EventServer {
+    type StreamEventsStream = EventStream<pb::StreamEventsResponse>;
+    type ExportStateStream = EventStream<pb::ExportStateResponse>;
+
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<Self::StreamEventsStream>, Status> {
+        let req = request.into_inner();
+        let mut v = crate::FieldViolations::new();
+        if req.after_sequence < 0 {
+            v.add("after_sequence", "must not be negative");
+        }
+        if req.max_batch < 0 || req.max_batch as usize > MAX_BATCH {
+            v.add("max_batch", format!("must be in 0..={MAX_BATCH}"));
+        }
+        if req.consumer.len() > 128 {
+            v.add("consumer", "must be at most 128 characters");
+        }
+        v.into_result()?;
+        let batch = if req.max_batch == 0 {
+            DEFAULT_BATCH
+        } else {
+            req.max_batch as usize
+        };
+        let status = self.outbox.status().await.map_err(store_error)?;
+        if req.after_sequence < status.pruned_through {
+            return Err(crate::error::failed_precondition(
+                "OUTBOX_PRUNED",
+                format!(
+                    "events after {} were pruned (through {}): rebuild from ExportState",
+                    req.after_sequence, status.pruned_through
+                ),
+            ));
+        }
+        // A reader resuming after a sequence has applied everything through it: that is the
+        // position pruning may go up to (what was merely sent may not be applied yet).
+        if !req.consumer.is_empty() {
+            self.outbox
+                .record_position(&req.consumer, req.after_sequence, crate::time::now_micros())
+                .await
+                .map_err(store_error)?;
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let tail = Tail {
+            outbox: self.outbox.clone(),
+            position: req.after_sequence,
+            stop_at: req.stop_at_head.then_some(status.head),
+            batch,
+            tx,
+        };
+        tokio::spawn(tail.run());
+        tracing::info!(
+            source = self.source,
+            after = req.after_sequence,
+            head = status.head,
+            "event stream opened"
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn export_state(
+        &self,
+        request: Request<pb::ExportStateRequest>,
+    ) -> Result<Response<Self::ExportStateStream>, Status> {
+        let req = request.into_inner();
+        let since = match req.since.as_ref().map(crate::time::from_timestamp) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(why)) => return Err(crate::error::invalid_field("since", &why)),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let mut sink = ExportSink {
+            source: self.source,
+            position: None,
+            batch: Vec::with_capacity(EXPORT_BATCH),
+            tx: tx.clone(),
+        };
+        let exporter = self.exporter.clone();
+        let source = self.source;
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = exporter.export(since, &mut sink).await;
+            let result = match result {
+                Ok(()) => sink.flush().await.map_err(ExportError::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => tracing::info!(
+                    source,
+                    position = sink.position.unwrap_or_default(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "state exported"
+                ),
+                Err(ExportError::Closed(_)) => {}
+                Err(ExportError::Store(e)) => {
+                    let _ = tx.send(Err(store_error(e))).await;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One reader's stream: catch up, then follow commits.
+struct Tail {
+    outbox: Outbox,
+    position: i64,
+    stop_at: Option<i64>,
+    batch: usize,
+    tx: mpsc::Sender<Result<pb::StreamEventsResponse, Status>>,
+}
+
+impl Tail {
+    async fn run(mut self) {
+        let mut commits = self.outbox.commit_watch();
+        let mut last_sent = tokio::time::Instant::now();
+        loop {
+            if self.stop_at.is_some_and(|stop| self.position >= stop) {
+                break;
+            }
+            // Mark the commits so far as seen before reading, so a commit after the read
+            // wakes the wait below.
+            if let Some(rx) = commits.as_mut() {
+                rx.borrow_and_update();
+            }
+            let events = match self.outbox.read_after(self.position, self.batch).await {
+                Ok(events) => events,
+                Err(e) => {
+                    let _ = self.tx.send(Err(store_error(e))).await;
+                    return;
+                }
+            };
+            let full = events.len() >= self.batch;
+            if let Some(last) = events.last() {
+                self.position = last.sequence;
+                let message = pb::StreamEventsResponse {
+                    events,
+                    head_sequence: self.position,
+                };
+                if self.tx.send(Ok(message)).await.is_err() {
+                    break;
+                }
+                last_sent = tokio::time::Instant::now();
+                if full {
+                    // More may be waiting: read on without waiting.
+                    continue;
+                }
+            } else if self.stop_at.is_some() {
+                // Nothing more stored: the head was reached.
+                break;
+            }
+            if last_sent.elapsed() >= HEARTBEAT {
+                let head = match self.outbox.status().await {
+                    Ok(s) => s.head,
+                    Err(e) => {
+                        let _ = self.tx.send(Err(store_error(e))).await;
+                        return;
+                    }
+                };
+                let beat = pb::StreamEventsResponse {
+                    events: Vec::new(),
+                    head_sequence: head,
+                };
+                if self.tx.send(Ok(beat)).await.is_err() {
+                    break;
+                }
+                last_sent = tokio::time::Instant::now();
+            }
+            let wait = async {
+                match commits.as_mut() {
+                    // Commits of this process wake the tail at once; the timeout bounds the
+                    // wait for one made elsewhere.
+                    Some(rx) => {
+                        let _ = tokio::time::timeout(Duration::from_millis(250), rx.changed()).await;
+                    }
+                    None => tokio::time::sleep(POLL).await,
+                }
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = self.tx.closed() => break,
+            }
+        }
+    }
+}
+
+/// The service's events server for `outbox`, with `exporter` for ExportState.
+pub fn event_service(
+    source: &'static str,
+    outbox: Outbox,
+    exporter: Arc<dyn StateExporter>,
+) -> EventServiceServer<EventServer> {
+    EventServer::new(source, outbox, exporter).into_service()
+}

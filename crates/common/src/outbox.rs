@@ -1,0 +1,428 @@
+//! The transactional outbox: every service appends its domain events (`pronet.events.v1`) to
+//! an `outbox` table in the same transaction as the change they describe, so an event exists
+//! if and only if its change committed.
+//!
+//! - Sequences come from the one-row `outbox_head` table, bumped by the appending transaction.
+//!   On PostgreSQL the bump takes the row's lock until commit, so transactions that append
+//!   commit in sequence order and a reader never sees sequence n+1 before n (a plain
+//!   `BIGSERIAL` would let a later sequence commit first and a tailing reader skip the
+//!   earlier one for good). Stores append last in their transactions to hold the lock briefly.
+//!   On SQLite the single writer gives the same order.
+//! - [`Outbox`] reads the table for the event stream ([`crate::events`]), keeps each named
+//!   reader's position and prunes what every reader is past (or what is older than the
+//!   retention window).
+//!
+//! The SQL is the same for every service: [`SQLITE_MIGRATION`] and [`POSTGRES_MIGRATION`] are
+//! added to each service's migrations under its own version number.
+
+use std::time::Duration;
+
+use pronet_proto::events::v1 as pb;
+use prost::Message;
+use sqlx::{PgConnection, Row, SqliteConnection};
+use tokio::sync::watch;
+
+use crate::db::{PgDb, SqliteDb};
+
+pub use pb::event::Payload;
+
+/// The outbox tables on SQLite.
+pub const SQLITE_MIGRATION: &str = "\
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    payload BLOB NOT NULL,
+    create_time INTEGER NOT NULL
+);
+CREATE TABLE outbox_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    pruned_through INTEGER NOT NULL
+);
+INSERT INTO outbox_head (id, seq, pruned_through) VALUES (1, 0, 0);
+CREATE TABLE outbox_consumers (
+    consumer TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    update_time INTEGER NOT NULL
+);
+";
+
+/// The outbox tables on PostgreSQL.
+pub const POSTGRES_MIGRATION: &str = "\
+CREATE TABLE outbox (
+    seq BIGINT PRIMARY KEY,
+    payload BYTEA NOT NULL,
+    create_time BIGINT NOT NULL
+);
+CREATE TABLE outbox_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    pruned_through BIGINT NOT NULL
+);
+INSERT INTO outbox_head (id, seq, pruned_through) VALUES (1, 0, 0);
+CREATE TABLE outbox_consumers (
+    consumer TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    update_time BIGINT NOT NULL
+);
+";
+
+/// An event ready to append: encoded, with its id and time, sequence still to be assigned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub occur_time: i64,
+    encoded: Vec<u8>,
+}
+
+impl NewEvent {
+    /// An event of `source` (`profile`, `post`, `engagement`) that happened at `now`
+    /// (microseconds since the epoch).
+    pub fn new(source: &str, now: i64, payload: Payload) -> Self {
+        let id = crate::ids::new_id();
+        let event = pb::Event {
+            id: id.clone(),
+            sequence: 0,
+            source: source.to_owned(),
+            occur_time: Some(crate::time::to_timestamp(now)),
+            payload: Some(payload),
+        };
+        Self {
+            id,
+            occur_time: now,
+            encoded: event.encode_to_vec(),
+        }
+    }
+}
+
+/// Rows per multi-row INSERT on SQLite (3 bound values each, well under its 32,766 limit).
+const SQLITE_ROWS_PER_INSERT: usize = 500;
+
+/// Appends `events` (in order) inside the caller's SQLite transaction. Call it last in the
+/// transaction, after the change it describes.
+pub async fn append_sqlite(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head: i64 = sqlx::query_scalar("UPDATE outbox_head SET seq = seq + ? RETURNING seq")
+        .bind(events.len() as i64)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut seq = head - events.len() as i64;
+    for chunk in events.chunks(SQLITE_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO outbox (seq, payload, create_time) VALUES {}",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            seq += 1;
+            query = query
+                .bind(seq)
+                .bind(event.encoded.as_slice())
+                .bind(event.occur_time);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends `events` (in order) inside the caller's PostgreSQL transaction. Call it last in the
+/// transaction: from here to the commit, other appending transactions wait for this one.
+pub async fn append_postgres(
+    conn: &mut PgConnection,
+    events: &[NewEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head: i64 = sqlx::query_scalar("UPDATE outbox_head SET seq = seq + $1 RETURNING seq")
+        .bind(events.len() as i64)
+        .fetch_one(&mut *conn)
+        .await?;
+    let first = head - events.len() as i64 + 1;
+    let payloads: Vec<&[u8]> = events.iter().map(|e| e.encoded.as_slice()).collect();
+    let times: Vec<i64> = events.iter().map(|e| e.occur_time).collect();
+    sqlx::query(
+        "INSERT INTO outbox (seq, payload, create_time) \
+         SELECT $1 + ord - 1, payload, create_time \
+         FROM UNNEST($2::bytea[], $3::bigint[]) WITH ORDINALITY AS e(payload, create_time, ord)",
+    )
+    .bind(first)
+    .bind(payloads)
+    .bind(times)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The newest sequence committed, read inside the caller's SQLite (read) transaction: the
+/// position of the snapshot it reads (for an export).
+pub async fn head_sqlite(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT seq FROM outbox_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// The newest sequence committed, read inside the caller's PostgreSQL transaction.
+pub async fn head_postgres(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT seq FROM outbox_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Decodes a stored event and sets its sequence.
+pub fn decode(seq: i64, payload: &[u8]) -> Result<pb::Event, OutboxError> {
+    let mut event = pb::Event::decode(payload)
+        .map_err(|e| OutboxError::Corrupt(format!("event {seq}: {e}")))?;
+    event.sequence = seq;
+    Ok(event)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("outbox corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A service's outbox, for reading: the events, the head, readers' positions and pruning.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqliteDb),
+    Postgres(PgDb),
+}
+
+/// What [`Outbox::status`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// The newest sequence committed.
+    pub head: i64,
+    /// Every sequence up to here was pruned.
+    pub pruned_through: i64,
+}
+
+impl Outbox {
+    pub fn sqlite(db: SqliteDb) -> Self {
+        Self {
+            backend: Backend::Sqlite(db),
+        }
+    }
+
+    pub fn postgres(db: PgDb) -> Self {
+        Self {
+            backend: Backend::Postgres(db),
+        }
+    }
+
+    /// Changes after each commit of this process's writer (SQLite); `None` where commits can
+    /// come from other processes (PostgreSQL replicas) and readers poll instead.
+    pub fn commit_watch(&self) -> Option<watch::Receiver<u64>> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db.commit_watch()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    pub async fn status(&self) -> Result<OutboxStatus, OutboxError> {
+        let sql = "SELECT seq, pruned_through FROM outbox_head WHERE id = 1";
+        let (head, pruned_through): (i64, i64) = match &self.backend {
+            Backend::Sqlite(db) => sqlx::query_as(sql).fetch_one(&db.reader).await?,
+            Backend::Postgres(db) => sqlx::query_as(sql).fetch_one(&db.pool).await?,
+        };
+        Ok(OutboxStatus {
+            head,
+            pruned_through,
+        })
+    }
+
+    /// At most `limit` events after `after`, in sequence order.
+    pub async fn read_after(&self, after: i64, limit: usize) -> Result<Vec<pb::Event>, OutboxError> {
+        let limit = limit as i64;
+        let rows = match &self.backend {
+            Backend::Sqlite(db) => {
+                sqlx::query("SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&db.reader)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<Vec<u8>, _>(1)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+            Backend::Postgres(db) => {
+                sqlx::query("SELECT seq, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&db.pool)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<Vec<u8>, _>(1)?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?
+            }
+        };
+        rows.iter().map(|(seq, payload)| decode(*seq, payload)).collect()
+    }
+
+    /// Records that `consumer` has applied everything through `position`.
+    pub async fn record_position(
+        &self,
+        consumer: &str,
+        position: i64,
+        now: i64,
+    ) -> Result<(), OutboxError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let consumer = consumer.to_owned();
+                db.write(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO outbox_consumers (consumer, position, update_time) \
+                             VALUES (?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET \
+                             position = MAX(position, excluded.position), \
+                             update_time = excluded.update_time",
+                        )
+                        .bind(consumer)
+                        .bind(position)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await
+                        .map(|_| ())
+                    })
+                })
+                .await?
+            }
+            Backend::Postgres(db) => {
+                sqlx::query(
+                    "INSERT INTO outbox_consumers (consumer, position, update_time) \
+                     VALUES ($1, $2, $3) ON CONFLICT (consumer) DO UPDATE SET \
+                     position = GREATEST(outbox_consumers.position, excluded.position), \
+                     update_time = excluded.update_time",
+                )
+                .bind(consumer)
+                .bind(position)
+                .bind(now)
+                .execute(&db.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the events every reader heard from within `retention` is past, and every event
+    /// older than `retention` whoever still needs it (a reader that far behind rebuilds from an
+    /// export). Returns the new `pruned_through`.
+    pub async fn prune(&self, retention: Duration, now: i64) -> Result<i64, OutboxError> {
+        let horizon = now - retention.as_micros() as i64;
+        match &self.backend {
+            Backend::Sqlite(db) => Ok(db
+                .write(move |conn| Box::pin(async move { prune_sqlite(conn, horizon).await }))
+                .await?),
+            Backend::Postgres(db) => {
+                let mut tx = db.pool.begin().await?;
+                // The head row's lock orders this against appends.
+                let (head, pruned): (i64, i64) = sqlx::query_as(
+                    "SELECT seq, pruned_through FROM outbox_head WHERE id = 1 FOR UPDATE",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let min_reader: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(position) FROM outbox_consumers WHERE update_time >= $1",
+                )
+                .bind(horizon)
+                .fetch_one(&mut *tx)
+                .await?;
+                let expired: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(seq) FROM outbox WHERE create_time < $1")
+                        .bind(horizon)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let through = prune_point(head, pruned, min_reader, expired);
+                if through > pruned {
+                    sqlx::query("DELETE FROM outbox WHERE seq <= $1")
+                        .bind(through)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE outbox_head SET pruned_through = $1 WHERE id = 1")
+                        .bind(through)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM outbox_consumers WHERE update_time < $1")
+                        .bind(horizon)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(through)
+            }
+        }
+    }
+}
+
+async fn prune_sqlite(conn: &mut SqliteConnection, horizon: i64) -> Result<i64, sqlx::Error> {
+    let (head, pruned): (i64, i64) =
+        sqlx::query_as("SELECT seq, pruned_through FROM outbox_head WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    let min_reader: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(position) FROM outbox_consumers WHERE update_time >= ?")
+            .bind(horizon)
+            .fetch_one(&mut *conn)
+            .await?;
+    let expired: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(seq) FROM outbox WHERE create_time < ?")
+            .bind(horizon)
+            .fetch_one(&mut *conn)
+            .await?;
+    let through = prune_point(head, pruned, min_reader, expired);
+    if through > pruned {
+        sqlx::query("DELETE FROM outbox WHERE seq <= ?")
+            .bind(through)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE outbox_head SET pruned_through = ? WHERE id = 1")
+            .bind(through)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM outbox_consumers WHERE update_time < ?")
+            .bind(horizon)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(through)
+}
+
+/// How far the outbox may be pruned: what every live reader is past (nothing while no reader
+/// has been heard from, so a reader that starts later still finds the events), and anything
+/// older than the retention window regardless.
+fn prune_point(head: i64, pruned: i64, min_reader: Option<i64>, expired: Option<i64>) -> i64 {
+    let by_readers = min_reader.unwrap_or(0).min(head);
+    let by_age = expired.unwrap_or(0).min(head);
+    by_readers.max(by_age).max(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_point_keeps_what_a_live_reader_needs() {
+        // No reader yet, nothing expired: keep everything.
+        assert_eq!(prune_point(10, 0, None, None), 0);
+        // Readers at 4 and 7 (min 4): through 4.
+        assert_eq!(prune_point(10, 0, Some(4), None), 4);
+        // Old events go whoever still needs them.
+        assert_eq!(prune_point(10, 0, Some(4), Some(6)), 6);
+        // Never backwards, never past the head.
+        assert_eq!(prune_point(10, 8, Some(4), None), 8);
+        assert_eq!(prune_point(10, 0, Some(40), None), 10);
+    }
+}
