@@ -174,8 +174,17 @@ impl EventService for EventServer {
                 .map_err(store_error)?;
         }
         let (tx, rx) = mpsc::channel(4);
+        // The first message tells the reader the head it must reach to be caught up.
+        let opening = pb::StreamEventsResponse {
+            events: Vec::new(),
+            head_sequence: status.head,
+        };
+        tx.send(Ok(opening))
+            .await
+            .map_err(|_| Status::cancelled("reader gone"))?;
         let tail = Tail {
             outbox: self.outbox.clone(),
+            head: status.head,
             position: req.after_sequence,
             stop_at: req.stop_at_head.then_some(status.head),
             batch,
@@ -237,6 +246,8 @@ impl EventService for EventServer {
 /// One reader's stream: catch up, then follow commits.
 struct Tail {
     outbox: Outbox,
+    /// The newest sequence known to be committed.
+    head: i64,
     position: i64,
     stop_at: Option<i64>,
     batch: usize,
@@ -266,9 +277,10 @@ impl Tail {
             let full = events.len() >= self.batch;
             if let Some(last) = events.last() {
                 self.position = last.sequence;
+                self.head = self.head.max(self.position);
                 let message = pb::StreamEventsResponse {
                     events,
-                    head_sequence: self.position,
+                    head_sequence: self.head,
                 };
                 if self.tx.send(Ok(message)).await.is_err() {
                     break;
@@ -283,7 +295,7 @@ impl Tail {
                 break;
             }
             if last_sent.elapsed() >= HEARTBEAT {
-                let head = match self.outbox.status().await {
+                self.head = match self.outbox.status().await {
                     Ok(s) => s.head,
                     Err(e) => {
                         let _ = self.tx.send(Err(store_error(e))).await;
@@ -292,7 +304,7 @@ impl Tail {
                 };
                 let beat = pb::StreamEventsResponse {
                     events: Vec::new(),
-                    head_sequence: head,
+                    head_sequence: self.head,
                 };
                 if self.tx.send(Ok(beat)).await.is_err() {
                     break;
@@ -317,11 +329,30 @@ impl Tail {
     }
 }
 
-/// The service's events server for `outbox`, with `exporter` for ExportState.
+/// How long events are kept when a reader it is waiting for stays away.
+pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often the outbox is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// The service's events server for `outbox`, with `exporter` for ExportState; starts pruning
+/// the outbox in the background (what every reader is past, and what is older than
+/// [`RETENTION`]).
 pub fn event_service(
     source: &'static str,
     outbox: Outbox,
     exporter: Arc<dyn StateExporter>,
 ) -> EventServiceServer<EventServer> {
+    let pruned = outbox.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match pruned.prune(RETENTION, crate::time::now_micros()).await {
+                Ok(through) => tracing::debug!(source, through, "outbox pruned"),
+                Err(e) => tracing::warn!(source, error = %e, "outbox prune failed"),
+            }
+        }
+    });
     EventServer::new(source, outbox, exporter).into_service()
 }

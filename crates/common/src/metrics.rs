@@ -10,6 +10,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tonic::codegen::http;
@@ -45,6 +46,18 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     store: Family<StoreLabels, Histogram, fn() -> Histogram>,
+    feed_index: Family<IndexLabels, Gauge>,
+    feed_index_lag: Family<SourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IndexLabels {
+    part: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,11 +91,25 @@ impl Default for Metrics {
             "Time of store operations, by store, operation and outcome (ok or error)",
             store.clone(),
         );
+        let feed_index = Family::<IndexLabels, Gauge>::default();
+        registry.register(
+            "feed_index_size",
+            "Sizes of the feed's in-memory index, by part (members, posts, edges, bytes, ...)",
+            feed_index.clone(),
+        );
+        let feed_index_lag = Family::<SourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "feed_index_lag_seconds",
+            "Age of the newest event the feed index applied, by source service, when applied",
+            feed_index_lag.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
             latency,
             store,
+            feed_index,
+            feed_index_lag,
         }
     }
 }
@@ -117,6 +144,24 @@ impl Metrics {
                 outcome: if ok { "ok" } else { "error" }.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Sets one size of the feed index (`part` e.g. `posts`, `approx_bytes`).
+    pub fn feed_index_size(&self, part: &str, value: i64) {
+        self.feed_index
+            .get_or_create(&IndexLabels {
+                part: part.to_owned(),
+            })
+            .set(value);
+    }
+
+    /// Sets how old (seconds) the newest event applied from `source` was when applied.
+    pub fn feed_index_lag(&self, source: &str, seconds: f64) {
+        self.feed_index_lag
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .set(seconds);
     }
 
     /// Runs a store operation and records how long it took and whether it failed.

@@ -30,6 +30,9 @@ pub struct ServerSpec {
     pub access: AccessFn,
     /// Where calls are counted; `None` records nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Whether the server can serve yet (the feed while its index loads): health reports
+    /// NOT_SERVING while it is false. `None`: ready from the start.
+    pub ready: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,10 +76,33 @@ pub async fn serve(
     let reflection_v1alpha = reflection_builder(&spec).build_v1alpha()?;
 
     // "" is the whole server's status, which probes without a service name ask for.
+    let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let initially = match &spec.ready {
+        Some(ready) if !*ready.borrow() => ServingStatus::NotServing,
+        _ => ServingStatus::Serving,
+    };
     for service in spec.services.iter().copied().chain([""]) {
-        reporter
-            .set_service_status(service, ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(service, initially).await;
+    }
+    if let Some(mut ready) = spec.ready.clone() {
+        let (reporter, services, draining) =
+            (reporter.clone(), spec.services.clone(), draining.clone());
+        tokio::spawn(async move {
+            while ready.changed().await.is_ok() {
+                let status = if *ready.borrow_and_update() {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                if draining.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                tracing::info!(ready = ?status, "readiness changed");
+                for service in services.iter().copied().chain([""]) {
+                    reporter.set_service_status(service, status).await;
+                }
+            }
+        });
     }
 
     let addr = listener.local_addr().ok();
@@ -85,6 +111,7 @@ pub async fn serve(
         let spec = spec.clone();
         async move {
             shutdown.wait().await;
+            draining.store(true, std::sync::atomic::Ordering::SeqCst);
             for service in spec.services.iter().copied().chain([""]) {
                 reporter
                     .set_service_status(service, ServingStatus::NotServing)

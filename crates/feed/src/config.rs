@@ -1,6 +1,9 @@
 //! Configuration of the feed service.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use pronet_common::metrics::Metrics;
 
 use crate::sources::Upstreams;
 
@@ -13,6 +16,11 @@ pub struct FeedConfig {
     pub snapshot_ttl: Duration,
     /// How many ranked feeds are kept at once.
     pub snapshot_capacity: usize,
+    /// The name this replica reads the other services' events under (their outboxes keep
+    /// each reader's position for pruning).
+    pub consumer: String,
+    /// Where the index's size and lag are reported.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl FeedConfig {
@@ -24,6 +32,8 @@ impl FeedConfig {
             // A ranked feed holds up to 1,000 items (~0.5 MB): 256 of them bound the cache
             // to ~128 MB (1,024 reached 690 MB of RSS under the feed benchmark).
             snapshot_capacity: 256,
+            consumer: format!("feed/{}", pronet_common::ids::new_id()),
+            metrics: None,
         }
     }
 }

@@ -13,17 +13,17 @@ pub mod limits {
     pub const MAX_AUTHORS: usize = 5000;
     /// Followed hashtags considered.
     pub const MAX_HASHTAGS: usize = 200;
-    /// Recent posts fetched by author and hashtag. With the activities below a member gets
-    /// 1,000-1,500 scored candidates on the benchmark's network (100k members, mean 100
-    /// connections): moving more through three services made a feed cost 300-600 ms there.
-    pub const MAX_RECENT_POSTS: i32 = 800;
+    /// Recent posts taken by author and hashtag (newest first). Read from the in-memory index,
+    /// so the cap is about ranking cost (~1 µs a candidate), not about moving rows between
+    /// services as it was when candidates were fetched per request.
+    pub const MAX_RECENT_POSTS: i32 = 2000;
     /// Posts per author among the candidates, so one prolific poster cannot crowd out the rest.
     pub const MAX_POSTS_PER_AUTHOR: i32 = 25;
-    /// Recent engagement events of connections fetched (newest first).
+    /// Recent engagement events of connections read (newest first).
     pub const MAX_ACTIVITIES: i32 = 1000;
     /// Members named per reason kind on an item.
     pub const MAX_NAMED_PER_REASON: usize = 3;
-    /// Ids per call to another service's batch RPC.
+    /// Ids per call to another service's batch RPC (hydrating a page needs one).
     pub const BATCH_CHUNK: usize = 1000;
 }
 
@@ -72,6 +72,24 @@ pub const WEIGHTS: Weights = Weights {
     max_engagement_bonus: 0.6,
     same_author_decay: 0.6,
 };
+
+/// Who may see a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every member.
+    Public,
+    /// The author and their connections.
+    Connections,
+}
+
+/// Whether a member other than the author may see a post of `visibility`, given whether they
+/// are connected to its author (blocks are checked apart: they hide everything).
+pub fn may_see(visibility: Visibility, connected_to_author: bool) -> bool {
+    match visibility {
+        Visibility::Public => true,
+        Visibility::Connections => connected_to_author,
+    }
+}
 
 /// How the viewer relates to a post's author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

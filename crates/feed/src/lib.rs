@@ -1,14 +1,20 @@
 //! The feed-ranking service: each member's personalized home feed, ranked from what their
 //! network posted and engaged with, every item explained.
 //!
-//! `service` is the tonic adapter, `sources` the gRPC calls to the other three services,
-//! `domain` the ranking rules, `snapshot` the cached rankings and page tokens.
+//! The feed reads as: `events` (consume the other services' event streams, apply, track
+//! positions) → `index` (the in-memory state, no I/O) → `domain` (visibility, ranking and
+//! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
+//! later pages; `sources` is the one call a page makes (post bodies).
 
 pub mod config;
 pub mod domain;
+pub mod events;
+pub mod index;
 pub mod service;
 pub mod snapshot;
 pub mod sources;
+
+use std::sync::{Arc, RwLock};
 
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_proto::feed::v1::feed_service_server::FeedServiceServer;
@@ -18,6 +24,7 @@ pub use config::FeedConfig;
 pub use service::FeedApi;
 pub use sources::Upstreams;
 
+
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.feed.v1.FeedService";
 
@@ -26,12 +33,35 @@ pub fn access(_path: &str) -> pronet_common::auth::Access {
     pronet_common::auth::Access::MemberOrService
 }
 
-/// Builds the service's routes; dependencies are connected lazily, on first use.
-pub fn build(config: &FeedConfig) -> Result<Routes, String> {
-    let source = sources::CandidateSource::connect(&config.upstreams)?;
+/// The feed service, built: its routes and whether its index is ready to serve.
+pub struct BuiltFeed {
+    pub routes: Routes,
+    /// True once the index has caught up with every source (health SERVING from then on).
+    pub ready: tokio::sync::watch::Receiver<bool>,
+    pub index: events::SharedIndex,
+}
+
+/// Builds the service and starts feeding its index from the other services' events
+/// (connected lazily, retried until they answer).
+pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
+    let index = Arc::new(RwLock::new(index::FeedIndex::new(
+        config.window.as_micros() as i64,
+    )));
+    let feeder = events::IndexFeeder::start(
+        index.clone(),
+        &config.upstreams,
+        config.window,
+        config.consumer.clone(),
+        config.metrics.clone(),
+    )?;
+    let bodies = sources::PostBodies::connect(&config.upstreams)?;
     let cache = snapshot::SnapshotCache::new(config.snapshot_ttl, config.snapshot_capacity);
-    let api = FeedApi::new(source, config.window, cache);
-    Ok(Routes::new(
-        FeedServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
-    ))
+    let api = FeedApi::new(index.clone(), feeder.ready(), bodies, cache);
+    Ok(BuiltFeed {
+        routes: Routes::new(
+            FeedServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+        ),
+        ready: feeder.ready(),
+        index,
+    })
 }

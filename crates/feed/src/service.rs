@@ -1,208 +1,107 @@
-//! The tonic adapter of the feed service: validate, rank (or read the snapshot), hydrate one
-//! page with posts, fresh counts and names, and explain every item.
+//! The tonic adapter of the feed service: validate, rank from the index (or read the snapshot),
+//! hydrate one page with post bodies (one call) and the index's counts and names, and explain
+//! every item.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use pronet_common::auth::{require_self, Caller};
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::pagination::page_size;
-use pronet_common::time::{from_timestamp, now_micros};
+use pronet_common::time::now_micros;
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::feed::v1 as pb;
 use pronet_proto::feed::v1::feed_service_server::FeedService;
 use pronet_proto::post::v1 as ppb;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{
-    limits, AuthorRelation, Candidate, Counts, EngagementKind, FeedRanker, Ranked, Reason,
-};
+use crate::domain::{limits, EngagementKind, FeedRanker, Ranked, Reason};
+use crate::events::SharedIndex;
+use crate::index::{FeedIndex, PostCounts};
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache};
-use crate::sources::CandidateSource;
+use crate::sources::PostBodies;
 
 /// The `pronet.feed.v1.FeedService` implementation.
 pub struct FeedApi {
-    source: CandidateSource,
+    index: SharedIndex,
+    ready: watch::Receiver<bool>,
+    bodies: PostBodies,
     ranker: FeedRanker,
-    window: Duration,
     cache: SnapshotCache,
 }
 
-/// A fresh ranking with the data fetched to make it, so the first page needs no more calls.
-struct Computed {
-    snapshot: Arc<Snapshot>,
-    posts: HashMap<String, ppb::Post>,
-    stats: HashMap<String, epb::PostStats>,
-}
-
 impl FeedApi {
-    pub fn new(source: CandidateSource, window: Duration, cache: SnapshotCache) -> Self {
+    pub fn new(
+        index: SharedIndex,
+        ready: watch::Receiver<bool>,
+        bodies: PostBodies,
+        cache: SnapshotCache,
+    ) -> Self {
         Self {
-            source,
+            index,
+            ready,
+            bodies,
             ranker: FeedRanker::default(),
-            window,
             cache,
         }
     }
 
-    /// Gathers the member's candidates as of `as_of` and ranks them.
-    async fn compute(&self, member_id: &str, as_of: i64) -> Result<Computed, Status> {
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, FeedIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ranks the member's candidates as of `as_of`, all read from the index.
+    fn compute(&self, member_id: &str, as_of: i64) -> Result<Arc<Snapshot>, Status> {
+        if !*self.ready.borrow() {
+            return Err(Status::unavailable("the feed index is still loading"));
+        }
         let started = std::time::Instant::now();
-        let network = self.source.network(member_id).await?;
-        let network_done = started.elapsed();
-        let since = as_of - self.window.as_micros() as i64;
-
-        let mut authors: Vec<String> = network
-            .connections
-            .iter()
-            .chain(network.followed_members.iter())
-            .filter(|a| *a != member_id)
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        authors.truncate(limits::MAX_AUTHORS);
-        let hashtags: Vec<String> = network.followed_hashtags.iter().cloned().collect();
-        let connections: Vec<String> = network.connections.iter().cloned().collect();
-
-        let (recent, activity) = tokio::try_join!(
-            self.source.recent_posts(authors, hashtags, since),
-            self.source.recent_activity(connections, since),
-        )?;
-
-        let gathered = started.elapsed();
-        let (recent_posts, activities) = (recent.len(), activity.len());
-        let mut posts: HashMap<String, ppb::Post> =
-            recent.into_iter().map(|p| (p.id.clone(), p)).collect();
-        let mut engaged: HashMap<String, HashMap<EngagementKind, BTreeSet<String>>> =
-            HashMap::new();
-        for a in activity {
-            let kind = match epb::ActivityKind::try_from(a.kind) {
-                Ok(epb::ActivityKind::Reaction) => EngagementKind::Reacted,
-                Ok(epb::ActivityKind::Comment) => EngagementKind::Commented,
-                Ok(epb::ActivityKind::Share) => EngagementKind::Shared,
-                _ => continue,
-            };
-            engaged
-                .entry(a.post_id)
-                .or_default()
-                .entry(kind)
-                .or_default()
-                .insert(a.member_id);
-        }
-        let missing: Vec<String> = engaged
-            .keys()
-            .filter(|id| !posts.contains_key(*id))
-            .cloned()
-            .collect();
-        // Counts are needed for every candidate id, known already: fetch them while the posts
-        // that only connections' engagement brought in are fetched.
-        let candidate_ids: Vec<String> = posts.keys().chain(missing.iter()).cloned().collect();
-        let fetch_missing = async {
-            if missing.is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.source.posts(missing).await
-            }
-        };
-        let (engaged_posts, stats) =
-            tokio::try_join!(fetch_missing, self.source.stats(candidate_ids))?;
-        for p in engaged_posts {
-            posts.insert(p.id.clone(), p);
-        }
-
-        // Hashtags can bring posts from anyone: a block either way hides them.
-        let outsiders: Vec<String> = posts
-            .values()
-            .map(|p| &p.author_id)
-            .filter(|a| *a != member_id && !network.connections.contains(*a))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let blocked = if outsiders.is_empty() {
-            HashSet::new()
-        } else {
-            self.source.blocked(member_id, outsiders).await?
-        };
-        // The member's own posts are not in their feed; connections-only posts reach only the
-        // author's connections; a recomputed page ignores posts newer than its snapshot.
-        posts.retain(|_, p| {
-            if blocked.contains(&p.author_id) {
-                return false;
-            }
-            let visible = match ppb::Visibility::try_from(p.visibility) {
-                Ok(ppb::Visibility::Public) => true,
-                Ok(ppb::Visibility::Connections) => network.connections.contains(&p.author_id),
-                _ => false,
-            };
-            let created = p.create_time.as_ref().and_then(|t| from_timestamp(t).ok());
-            visible && p.author_id != member_id && created.is_some_and(|t| t <= as_of)
-        });
-
-        let fetched = started.elapsed();
-        let candidates: Vec<Candidate> = posts
-            .values()
-            .map(|p| {
-                let relation = if network.connections.contains(&p.author_id) {
-                    AuthorRelation::Connection
-                } else if network.followed_members.contains(&p.author_id) {
-                    AuthorRelation::Followed
-                } else {
-                    AuthorRelation::Other
-                };
-                let s = stats.get(&p.id);
-                Candidate {
-                    post_id: p.id.clone(),
-                    author_id: p.author_id.clone(),
-                    create_time: p
-                        .create_time
-                        .as_ref()
-                        .and_then(|t| from_timestamp(t).ok())
-                        .unwrap_or(as_of),
-                    relation,
-                    matched_hashtags: p
-                        .hashtags
-                        .iter()
-                        .filter(|t| network.followed_hashtags.contains(*t))
-                        .cloned()
-                        .collect(),
-                    engaged: engaged.remove(&p.id).unwrap_or_default(),
-                    counts: Counts {
-                        reactions: s.map_or(0, |s| s.total_reactions),
-                        comments: s.map_or(0, |s| s.comments),
-                        shares: s.map_or(0, |s| s.shares),
-                    },
-                }
-            })
-            .collect();
-        let scored = candidates.len();
-        let mut items = self.ranker.rank(candidates, as_of);
+        let gathered = self
+            .read_index()
+            .gather(member_id, as_of)
+            .ok_or_else(|| Status::not_found("member not found"))?;
+        let gathered_in = started.elapsed();
+        let scored = gathered.candidates.len();
+        let mut items = self.ranker.rank(gathered.candidates, as_of);
         items.truncate(limits::MAX_FEED_DEPTH);
         tracing::debug!(
             member_id,
-            connections = network.connections.len(),
-            recent_posts,
-            activities,
+            considered = gathered.considered,
             scored,
-            network_ms = network_done.as_secs_f64() * 1e3,
-            gather_ms = (gathered - network_done).as_secs_f64() * 1e3,
-            posts_and_stats_ms = (fetched - gathered).as_secs_f64() * 1e3,
-            rank_ms = (started.elapsed() - fetched).as_secs_f64() * 1e3,
+            gather_us = gathered_in.as_micros() as u64,
+            rank_us = (started.elapsed() - gathered_in).as_micros() as u64,
             "feed ranked"
         );
-        Ok(Computed {
-            snapshot: Arc::new(Snapshot {
-                member_id: member_id.to_owned(),
-                as_of,
-                scored,
-                items,
-            }),
-            posts,
-            stats,
-        })
+        Ok(Arc::new(Snapshot {
+            member_id: member_id.to_owned(),
+            as_of,
+            scored,
+            items,
+        }))
+    }
+}
+
+/// A post's counts as the engagement service's `PostStats` reports them.
+fn stats_to_pb(post_id: &str, c: &PostCounts) -> epb::PostStats {
+    epb::PostStats {
+        post_id: post_id.to_owned(),
+        reactions: c
+            .reactions
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| epb::ReactionCount {
+                reaction_type: i as i32 + 1,
+                count: *n,
+            })
+            .collect(),
+        total_reactions: c.total_reactions(),
+        comments: c.comments,
+        shares: c.shares,
+        impressions: c.impressions,
+        unique_viewers: c.unique_viewers,
     }
 }
 
@@ -305,17 +204,17 @@ impl FeedService for FeedApi {
             require_self(&caller, "member_id", &member_id)?;
         }
 
-        // The ranking to page through, and the data fetched with it when it is new.
-        let (snapshot_id, computed, snapshot, served) = match token {
+        // The ranking to page through: a new one for a first page, else the cached one (or,
+        // on a replica without it, one ranked again as of the token's time).
+        let (snapshot_id, snapshot, served) = match token {
             None => {
                 let id = snapshot_id_from(&new_id());
-                let c = self.compute(&member_id, now_micros()).await?;
-                let snap = c.snapshot.clone();
+                let snap = self.compute(&member_id, now_micros())?;
                 self.cache.insert(id, snap.clone());
-                (id, Some(c), snap, Vec::new())
+                (id, snap, Vec::new())
             }
             Some(t) => match self.cache.get(t.snapshot_id) {
-                Some(snap) if snap.member_id == member_id => (t.snapshot_id, None, snap, t.served),
+                Some(snap) if snap.member_id == member_id => (t.snapshot_id, snap, t.served),
                 Some(_) => {
                     return Err(pronet_common::error::invalid_field(
                         "page_token",
@@ -323,10 +222,9 @@ impl FeedService for FeedApi {
                     ))
                 }
                 None => {
-                    let c = self.compute(&member_id, t.as_of).await?;
-                    let snap = c.snapshot.clone();
+                    let snap = self.compute(&member_id, t.as_of)?;
                     self.cache.insert(t.snapshot_id, snap.clone());
-                    (t.snapshot_id, Some(c), snap, t.served)
+                    (t.snapshot_id, snap, t.served)
                 }
             },
         };
@@ -340,40 +238,34 @@ impl FeedService for FeedApi {
         let page: Vec<&Ranked> = remaining.by_ref().take(size.min(room)).collect();
         let more = remaining.next().is_some() && served.len() + page.len() < limits::MAX_FEED_DEPTH;
 
+        // Bodies are the one thing the index does not hold: one call for the page.
         let ids: Vec<String> = page.iter().map(|r| r.post_id.clone()).collect();
-        let (posts, stats): (HashMap<String, ppb::Post>, HashMap<String, epb::PostStats>) =
-            match &computed {
-                // Only the page's posts and counts, not every candidate's.
-                Some(c) => (
-                    ids.iter()
-                        .filter_map(|id| c.posts.get(id).map(|p| (id.clone(), p.clone())))
-                        .collect(),
-                    ids.iter()
-                        .filter_map(|id| c.stats.get(id).map(|s| (id.clone(), s.clone())))
-                        .collect(),
-                ),
-                None => {
-                    let (posts, stats) = tokio::try_join!(
-                        self.source.posts(ids.clone()),
-                        self.source.stats(ids.clone())
-                    )?;
-                    (
-                        posts.into_iter().map(|p| (p.id.clone(), p)).collect(),
-                        stats,
-                    )
-                }
-            };
-        let named: Vec<String> = page
-            .iter()
-            .flat_map(|r| {
-                std::iter::once(r.author_id.as_str())
-                    .chain(r.reasons.iter().filter_map(reason_member))
-            })
-            .map(str::to_owned)
-            .collect::<BTreeSet<_>>()
+        let posts: HashMap<String, ppb::Post> = self
+            .bodies
+            .posts(ids)
+            .await?
             .into_iter()
+            .map(|p| (p.id.clone(), p))
             .collect();
-        let names = self.source.display_names(named).await?;
+        let (names, stats) = {
+            let index = self.read_index();
+            let names: HashMap<String, String> = page
+                .iter()
+                .flat_map(|r| {
+                    std::iter::once(r.author_id.as_str())
+                        .chain(r.reasons.iter().filter_map(reason_member))
+                })
+                .filter_map(|id| index.display_name(id).map(|n| (id.to_owned(), n.to_owned())))
+                .collect();
+            let stats: HashMap<String, epb::PostStats> = page
+                .iter()
+                .map(|r| {
+                    let s = stats_to_pb(&r.post_id, &index.counts(&r.post_id));
+                    (r.post_id.clone(), s)
+                })
+                .collect();
+            (names, stats)
+        };
 
         let mut items = Vec::with_capacity(page.len());
         for r in &page {

@@ -15,6 +15,7 @@ use pronet_common::server::{serve, ServerSpec};
 use pronet_common::shutdown::Shutdown;
 use pronet_common::upstream::CallLimits;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tonic::service::Routes;
 
@@ -58,13 +59,24 @@ impl ServiceKind {
         }
     }
 
-    fn spec(self, drain_delay: Duration, metrics: Option<Arc<Metrics>>) -> ServerSpec {
+    fn spec(
+        self,
+        drain_delay: Duration,
+        metrics: Option<Arc<Metrics>>,
+        ready: Option<watch::Receiver<bool>>,
+    ) -> ServerSpec {
+        let mut services = vec![self.grpc_service()];
+        if self != Self::Feed {
+            // Every service with a store serves its events too.
+            services.push(pronet_common::events::SERVICE_NAME);
+        }
         ServerSpec {
             name: self.name(),
-            services: vec![self.grpc_service()],
+            services,
             drain_delay,
             access: self.access(),
             metrics,
+            ready,
         }
     }
 
@@ -140,8 +152,15 @@ pub struct ServiceOptions {
     pub metrics: Option<Arc<Metrics>>,
 }
 
+/// One service, built: its routes, and for the feed whether its index is ready.
+pub struct BuiltService {
+    pub routes: Routes,
+    pub ready: Option<watch::Receiver<bool>>,
+}
+
 /// Builds one service's routes (opening its store, if it has one).
-pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<Routes> {
+pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<BuiltService> {
+    let mut ready = None;
     let database = opts.database.clone();
     let shown = database.redacted();
     let routes = match kind {
@@ -180,10 +199,13 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
                 auth: opts.auth.clone(),
             });
             config.window = opts.feed_window;
-            pronet_feed::build(&config).map_err(anyhow::Error::msg)?
+            config.metrics = opts.metrics.clone();
+            let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
+            ready = Some(built.ready);
+            built.routes
         }
     };
-    Ok(routes)
+    Ok(BuiltService { routes, ready })
 }
 
 /// Serves one service on `listener` until `shutdown` fires.
@@ -193,11 +215,11 @@ pub async fn serve_service(
     opts: &ServiceOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let routes = build_routes(kind, opts).await?;
+    let built = build_routes(kind, opts).await?;
     serve(
-        kind.spec(opts.drain_delay, opts.metrics.clone()),
+        kind.spec(opts.drain_delay, opts.metrics.clone(), built.ready),
         listener,
-        routes,
+        built.routes,
         opts.auth.clone(),
         shutdown,
     )
@@ -271,6 +293,9 @@ impl SuiteConfig {
     }
 }
 
+/// How long `start` waits for the feed's index to load the other services' state.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The four services running in this process.
 pub struct RunningSuite {
     pub addrs: SuiteAddrs,
@@ -328,8 +353,13 @@ impl RunningSuite {
         }
         let shutdown = Shutdown::new();
         let mut tasks = JoinSet::new();
-        for (kind, listener, routes) in built {
-            let spec = kind.spec(config.drain_delay, config.metrics.clone());
+        let mut feed_ready = None;
+        for (kind, listener, service) in built {
+            let routes = service.routes;
+            if service.ready.is_some() {
+                feed_ready = service.ready.clone();
+            }
+            let spec = kind.spec(config.drain_delay, config.metrics.clone(), service.ready);
             let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
             tasks.spawn(async move {
                 serve(spec, listener, routes, auth, shutdown)
@@ -337,11 +367,20 @@ impl RunningSuite {
                     .with_context(|| format!("{} server", kind.name()))
             });
         }
-        Ok(Self {
+        let suite = Self {
             addrs,
             shutdown,
             tasks,
-        })
+        };
+        // Serve only once the feed's index has loaded what the other services hold.
+        if let Some(mut ready) = feed_ready {
+            let loaded = tokio::time::timeout(READY_TIMEOUT, ready.wait_for(|r| *r)).await;
+            if !matches!(loaded, Ok(Ok(_))) {
+                suite.shutdown.trigger();
+                anyhow::bail!("the feed index did not load within {READY_TIMEOUT:?}");
+            }
+        }
+        Ok(suite)
     }
 
     /// A handle that stops the suite when triggered.

@@ -1,0 +1,754 @@
+//! The feed index: the state the feed ranks from, in memory, kept current by the domain events
+//! of the profile, post and engagement services. No I/O here: [`crate::events`] feeds it and
+//! [`FeedIndex::gather`] answers a member's candidates from it.
+//!
+//! - members (ids interned as `u32`, so ~10M graph edges stay small): display name,
+//!   connections, followed members and hashtags, blocks both ways, their posts of the window,
+//!   their recent engagement (social proof) and recent impressions;
+//! - posts of the window: author, time, visibility, hashtags, counts per reaction type,
+//!   comments, shares, impressions and unique viewers;
+//! - per hashtag its posts of the window.
+//!
+//! Events are applied idempotently: each carries its source's sequence, and one at or below the
+//! source's applied position is skipped (delivery is at least once). Counts arriving before
+//! their post (streams of different services interleave) wait on a stub that the post's
+//! creation fills in.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use pronet_common::time::from_timestamp;
+use pronet_proto::engagement::v1::ReactionType;
+use pronet_proto::events::v1 as pb;
+use pronet_proto::events::v1::event::Payload;
+use pronet_proto::post::v1::Visibility as PbVisibility;
+
+use crate::domain::{limits, may_see, AuthorRelation, Candidate, Counts, EngagementKind, Visibility};
+
+/// A member's key in the index.
+pub type MemberKey = u32;
+
+/// The services whose events feed the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Profile,
+    Post,
+    Engagement,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Profile, Source::Post, Source::Engagement];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Post => "post",
+            Self::Engagement => "engagement",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// Engagement counts of one post.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PostCounts {
+    /// Per reaction type, indexed by `ReactionType as usize - 1`.
+    pub reactions: [i64; 6],
+    pub comments: i64,
+    pub shares: i64,
+    pub impressions: i64,
+    pub unique_viewers: i64,
+}
+
+impl PostCounts {
+    pub fn total_reactions(&self) -> i64 {
+        self.reactions.iter().sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PostMeta {
+    author: MemberKey,
+    create_time: i64,
+    visibility: Visibility,
+    hashtags: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Post {
+    /// `None` for a stub: counts that arrived before the post did.
+    meta: Option<PostMeta>,
+    counts: PostCounts,
+    /// When the stub was made (for dropping stubs whose post never comes).
+    stub_time: i64,
+}
+
+/// One engagement of a member, for their connections' feeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Activity {
+    post: Arc<str>,
+    kind: EngagementKind,
+    time: i64,
+}
+
+#[derive(Debug, Default)]
+struct Member {
+    id: Arc<str>,
+    /// `Some` once the member has a profile.
+    display_name: Option<String>,
+    connections: HashSet<MemberKey>,
+    following: HashSet<MemberKey>,
+    hashtags: BTreeSet<Arc<str>>,
+    blocking: HashSet<MemberKey>,
+    blocked_by: HashSet<MemberKey>,
+    /// Their posts of the window, `(create_time, post id)`.
+    posts: BTreeSet<(i64, Arc<str>)>,
+    /// Their recent engagement, oldest first.
+    activity: VecDeque<Activity>,
+    /// Posts recently shown to them, oldest first.
+    seen: VecDeque<Arc<str>>,
+}
+
+/// Most engagements remembered per member (their connections' feeds read the newest).
+const MAX_ACTIVITY_PER_MEMBER: usize = 200;
+/// Most recent impressions remembered per member.
+const MAX_SEEN_PER_MEMBER: usize = 500;
+
+/// Sizes of the index, for metrics and logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub members: usize,
+    pub posts: usize,
+    pub stubs: usize,
+    pub connection_edges: usize,
+    pub follow_edges: usize,
+    pub activities: usize,
+    /// Rough bytes held (the structures' payloads, not allocator overhead).
+    pub approx_bytes: usize,
+}
+
+/// What [`FeedIndex::gather`] found for a member.
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    pub candidates: Vec<Candidate>,
+    /// Posts by authors considered plus hashtag posts, before visibility filters.
+    pub considered: usize,
+}
+
+/// The in-memory state of the feed.
+#[derive(Debug)]
+pub struct FeedIndex {
+    window: i64,
+    keys: HashMap<Arc<str>, MemberKey>,
+    members: Vec<Member>,
+    posts: HashMap<Arc<str>, Post>,
+    by_hashtag: HashMap<Arc<str>, BTreeSet<(i64, Arc<str>)>>,
+    /// Applied sequence per source.
+    positions: [i64; 3],
+}
+
+impl FeedIndex {
+    /// An empty index keeping posts of the last `window_micros`.
+    pub fn new(window_micros: i64) -> Self {
+        Self {
+            window: window_micros,
+            keys: HashMap::new(),
+            members: Vec::new(),
+            posts: HashMap::new(),
+            by_hashtag: HashMap::new(),
+            positions: [0; 3],
+        }
+    }
+
+    /// The sequence of `source` applied so far.
+    pub fn position(&self, source: Source) -> i64 {
+        self.positions[source.slot()]
+    }
+
+    /// Sets where `source` stands after applying an export taken at `position`.
+    pub fn set_position(&mut self, source: Source, position: i64) {
+        self.positions[source.slot()] = position;
+    }
+
+    fn key(&mut self, id: &str) -> MemberKey {
+        if let Some(k) = self.keys.get(id) {
+            return *k;
+        }
+        let k = self.members.len() as MemberKey;
+        let id: Arc<str> = Arc::from(id);
+        self.keys.insert(id.clone(), k);
+        self.members.push(Member {
+            id,
+            ..Default::default()
+        });
+        k
+    }
+
+    fn lookup(&self, id: &str) -> Option<MemberKey> {
+        self.keys.get(id).copied()
+    }
+
+    /// Forgets what `source` contributed, before it is rebuilt from an export.
+    pub fn reset(&mut self, source: Source) {
+        match source {
+            Source::Profile => {
+                for m in &mut self.members {
+                    m.display_name = None;
+                    m.connections.clear();
+                    m.following.clear();
+                    m.hashtags.clear();
+                    m.blocking.clear();
+                    m.blocked_by.clear();
+                }
+            }
+            Source::Post => {
+                for m in &mut self.members {
+                    m.posts.clear();
+                }
+                self.by_hashtag.clear();
+                self.posts.retain(|_, p| {
+                    p.meta = None;
+                    p.counts != PostCounts::default()
+                });
+            }
+            Source::Engagement => {
+                for m in &mut self.members {
+                    m.activity.clear();
+                    m.seen.clear();
+                }
+                self.posts.retain(|_, p| {
+                    p.counts = PostCounts::default();
+                    p.meta.is_some()
+                });
+            }
+        }
+        self.positions[source.slot()] = 0;
+    }
+
+    /// Applies one event of `source`. Streamed events (sequence > 0) at or below the source's
+    /// position are skipped; exported ones (sequence 0) always apply. Returns whether it
+    /// applied.
+    pub fn apply(&mut self, source: Source, event: &pb::Event) -> bool {
+        if event.sequence > 0 {
+            if event.sequence <= self.positions[source.slot()] {
+                return false;
+            }
+            self.positions[source.slot()] = event.sequence;
+        }
+        let time = event
+            .occur_time
+            .as_ref()
+            .and_then(|t| from_timestamp(t).ok())
+            .unwrap_or_default();
+        let Some(payload) = &event.payload else {
+            return true;
+        };
+        self.apply_payload(payload, time);
+        true
+    }
+
+    fn apply_payload(&mut self, payload: &Payload, time: i64) {
+        match payload {
+            Payload::ProfileCreated(e) => {
+                let k = self.key(&e.member_id);
+                self.members[k as usize].display_name = Some(e.display_name.clone());
+            }
+            Payload::ProfileRenamed(e) => {
+                let k = self.key(&e.member_id);
+                self.members[k as usize].display_name = Some(e.display_name.clone());
+            }
+            Payload::ConnectionMade(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.other_id));
+                if a != b {
+                    self.members[a as usize].connections.insert(b);
+                    self.members[b as usize].connections.insert(a);
+                }
+            }
+            Payload::ConnectionRemoved(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.other_id));
+                self.members[a as usize].connections.remove(&b);
+                self.members[b as usize].connections.remove(&a);
+            }
+            Payload::MemberFollowed(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.followee_id));
+                if a != b {
+                    self.members[a as usize].following.insert(b);
+                }
+            }
+            Payload::MemberUnfollowed(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.followee_id));
+                self.members[a as usize].following.remove(&b);
+            }
+            Payload::HashtagFollowed(e) => {
+                let a = self.key(&e.member_id);
+                self.members[a as usize]
+                    .hashtags
+                    .insert(Arc::from(e.hashtag.as_str()));
+            }
+            Payload::HashtagUnfollowed(e) => {
+                let a = self.key(&e.member_id);
+                self.members[a as usize].hashtags.remove(e.hashtag.as_str());
+            }
+            Payload::MemberBlocked(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.blocked_id));
+                if a == b {
+                    return;
+                }
+                // A block ends the connection and the follows both ways (see the event's doc).
+                for (x, y) in [(a, b), (b, a)] {
+                    let m = &mut self.members[x as usize];
+                    m.connections.remove(&y);
+                    m.following.remove(&y);
+                }
+                self.members[a as usize].blocking.insert(b);
+                self.members[b as usize].blocked_by.insert(a);
+            }
+            Payload::MemberUnblocked(e) => {
+                let (a, b) = (self.key(&e.member_id), self.key(&e.blocked_id));
+                self.members[a as usize].blocking.remove(&b);
+                self.members[b as usize].blocked_by.remove(&a);
+            }
+            Payload::PostCreated(e) => self.post_created(e, time),
+            Payload::PostEdited(e) => self.post_edited(e),
+            Payload::PostDeleted(e) => self.post_deleted(&e.post_id),
+            Payload::ReactionSet(e) => {
+                let counts = &mut self.post_entry(&e.post_id, time).counts;
+                if let Some(i) = reaction_slot(e.previous_type) {
+                    counts.reactions[i] = (counts.reactions[i] - 1).max(0);
+                }
+                if let Some(i) = reaction_slot(e.reaction_type) {
+                    counts.reactions[i] += 1;
+                }
+                if reaction_slot(e.previous_type).is_none() {
+                    let at = e
+                        .create_time
+                        .as_ref()
+                        .and_then(|t| from_timestamp(t).ok())
+                        .unwrap_or(time);
+                    self.add_activity(&e.member_id, &e.post_id, EngagementKind::Reacted, at);
+                }
+            }
+            Payload::ReactionRemoved(e) => {
+                let counts = &mut self.post_entry(&e.post_id, time).counts;
+                if let Some(i) = reaction_slot(e.reaction_type) {
+                    counts.reactions[i] = (counts.reactions[i] - 1).max(0);
+                }
+                self.remove_activity(&e.member_id, &e.post_id, EngagementKind::Reacted);
+            }
+            Payload::CommentCreated(e) => {
+                self.post_entry(&e.post_id, time).counts.comments += 1;
+                let at = e
+                    .create_time
+                    .as_ref()
+                    .and_then(|t| from_timestamp(t).ok())
+                    .unwrap_or(time);
+                self.add_activity(&e.member_id, &e.post_id, EngagementKind::Commented, at);
+            }
+            Payload::CommentDeleted(e) => {
+                let counts = &mut self.post_entry(&e.post_id, time).counts;
+                counts.comments = (counts.comments - 1).max(0);
+                self.remove_activity(&e.member_id, &e.post_id, EngagementKind::Commented);
+            }
+            Payload::ShareRecorded(e) => {
+                self.post_entry(&e.post_id, time).counts.shares += 1;
+                let at = e
+                    .create_time
+                    .as_ref()
+                    .and_then(|t| from_timestamp(t).ok())
+                    .unwrap_or(time);
+                self.add_activity(&e.member_id, &e.post_id, EngagementKind::Shared, at);
+            }
+            Payload::ImpressionsRecorded(e) => {
+                for post in &e.post_ids {
+                    self.post_entry(post, time).counts.impressions += 1;
+                }
+                for post in &e.first_view_post_ids {
+                    self.post_entry(post, time).counts.unique_viewers += 1;
+                }
+                let m = self.key(&e.member_id);
+                let seen = &mut self.members[m as usize].seen;
+                for post in &e.post_ids {
+                    seen.push_back(Arc::from(post.as_str()));
+                }
+                while seen.len() > MAX_SEEN_PER_MEMBER {
+                    seen.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The post's entry, a stub if it is not known yet.
+    fn post_entry(&mut self, post_id: &str, now: i64) -> &mut Post {
+        if !self.posts.contains_key(post_id) {
+            self.posts.insert(
+                Arc::from(post_id),
+                Post {
+                    stub_time: now,
+                    ..Default::default()
+                },
+            );
+        }
+        self.posts.get_mut(post_id).expect("inserted above")
+    }
+
+    fn post_created(&mut self, e: &pb::PostCreated, now: i64) {
+        let create_time = e
+            .create_time
+            .as_ref()
+            .and_then(|t| from_timestamp(t).ok())
+            .unwrap_or(now);
+        let visibility = match PbVisibility::try_from(e.visibility) {
+            Ok(PbVisibility::Public) => Visibility::Public,
+            // Anything else is the narrower audience.
+            _ => Visibility::Connections,
+        };
+        let author = self.key(&e.author_id);
+        let id: Arc<str> = match self.posts.get_key_value(e.post_id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(e.post_id.as_str()),
+        };
+        // A re-delivered creation replaces the first: drop its index entries.
+        self.unindex_post(&id);
+        let hashtags: Vec<Arc<str>> = e
+            .hashtags
+            .iter()
+            .map(|t| self.hashtag_key(t))
+            .collect();
+        let post = self.posts.entry(id.clone()).or_default();
+        post.meta = Some(PostMeta {
+            author,
+            create_time,
+            visibility,
+            hashtags: hashtags.clone(),
+        });
+        self.members[author as usize]
+            .posts
+            .insert((create_time, id.clone()));
+        for tag in hashtags {
+            self.by_hashtag
+                .entry(tag)
+                .or_default()
+                .insert((create_time, id.clone()));
+        }
+    }
+
+    fn hashtag_key(&self, tag: &str) -> Arc<str> {
+        match self.by_hashtag.get_key_value(tag) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(tag),
+        }
+    }
+
+    fn post_edited(&mut self, e: &pb::PostEdited) {
+        let Some((id, post)) = self.posts.get_key_value(e.post_id.as_str()) else {
+            return;
+        };
+        let Some(meta) = post.meta.clone() else {
+            return;
+        };
+        let id = id.clone();
+        for tag in &meta.hashtags {
+            if let Some(set) = self.by_hashtag.get_mut(tag) {
+                set.remove(&(meta.create_time, id.clone()));
+                if set.is_empty() {
+                    self.by_hashtag.remove(tag);
+                }
+            }
+        }
+        let hashtags: Vec<Arc<str>> = e.hashtags.iter().map(|t| self.hashtag_key(t)).collect();
+        for tag in &hashtags {
+            self.by_hashtag
+                .entry(tag.clone())
+                .or_default()
+                .insert((meta.create_time, id.clone()));
+        }
+        if let Some(Post {
+            meta: Some(meta), ..
+        }) = self.posts.get_mut(&id)
+        {
+            meta.hashtags = hashtags;
+        }
+    }
+
+    /// Removes a post from the author's and hashtags' lists (not from `posts`).
+    fn unindex_post(&mut self, id: &Arc<str>) {
+        let Some(Post {
+            meta: Some(meta), ..
+        }) = self.posts.get(id)
+        else {
+            return;
+        };
+        let meta = meta.clone();
+        self.members[meta.author as usize]
+            .posts
+            .remove(&(meta.create_time, id.clone()));
+        for tag in &meta.hashtags {
+            if let Some(set) = self.by_hashtag.get_mut(tag) {
+                set.remove(&(meta.create_time, id.clone()));
+                if set.is_empty() {
+                    self.by_hashtag.remove(tag);
+                }
+            }
+        }
+    }
+
+    fn post_deleted(&mut self, post_id: &str) {
+        let Some((id, _)) = self.posts.get_key_value(post_id) else {
+            return;
+        };
+        let id = id.clone();
+        self.unindex_post(&id);
+        self.posts.remove(&id);
+    }
+
+    fn add_activity(&mut self, member: &str, post: &str, kind: EngagementKind, time: i64) {
+        let post: Arc<str> = match self.posts.get_key_value(post) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(post),
+        };
+        let m = self.key(member);
+        let activity = &mut self.members[m as usize].activity;
+        activity.push_back(Activity { post, kind, time });
+        while activity.len() > MAX_ACTIVITY_PER_MEMBER {
+            activity.pop_front();
+        }
+    }
+
+    fn remove_activity(&mut self, member: &str, post: &str, kind: EngagementKind) {
+        let Some(m) = self.lookup(member) else {
+            return;
+        };
+        let activity = &mut self.members[m as usize].activity;
+        if let Some(i) = activity
+            .iter()
+            .rposition(|a| a.kind == kind && &*a.post == post)
+        {
+            activity.remove(i);
+        }
+    }
+
+    /// Drops what left the window as of `now`: posts older than it (and stubs that waited that
+    /// long for their post), and engagement older than it.
+    pub fn evict(&mut self, now: i64) -> usize {
+        let since = now - self.window;
+        let old: Vec<Arc<str>> = self
+            .posts
+            .iter()
+            .filter(|(_, p)| match &p.meta {
+                Some(meta) => meta.create_time < since,
+                None => p.stub_time < since,
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            self.unindex_post(id);
+            self.posts.remove(id);
+        }
+        for m in &mut self.members {
+            while m.activity.front().is_some_and(|a| a.time < since) {
+                m.activity.pop_front();
+            }
+        }
+        old.len()
+    }
+
+    /// The index's sizes.
+    pub fn stats(&self) -> IndexStats {
+        let mut s = IndexStats {
+            members: self.members.len(),
+            ..Default::default()
+        };
+        for m in &self.members {
+            s.connection_edges += m.connections.len();
+            s.follow_edges += m.following.len();
+            s.activities += m.activity.len();
+        }
+        for p in self.posts.values() {
+            if p.meta.is_some() {
+                s.posts += 1;
+            } else {
+                s.stubs += 1;
+            }
+        }
+        // Ids are 32 hex characters; a hash set entry of a u32 costs ~8 bytes with its control
+        // byte and load factor; a post with its keys and counts ~250.
+        s.approx_bytes = s.members * 200
+            + (s.connection_edges + s.follow_edges) * 8
+            + s.activities * 40
+            + (s.posts + s.stubs) * 250;
+        s
+    }
+
+    /// The member's display name, when they have a profile.
+    pub fn display_name(&self, member_id: &str) -> Option<&str> {
+        self.lookup(member_id)
+            .and_then(|k| self.members[k as usize].display_name.as_deref())
+    }
+
+    /// Whether the member has a profile.
+    pub fn has_profile(&self, member_id: &str) -> bool {
+        self.display_name(member_id).is_some()
+    }
+
+    /// The counts of a post (zeros for one unknown).
+    pub fn counts(&self, post_id: &str) -> PostCounts {
+        self.posts
+            .get(post_id)
+            .map(|p| p.counts)
+            .unwrap_or_default()
+    }
+
+    /// Whether `a` blocked `b` or `b` blocked `a`.
+    fn blocked_either_way(&self, a: MemberKey, b: MemberKey) -> bool {
+        let m = &self.members[a as usize];
+        m.blocking.contains(&b) || m.blocked_by.contains(&b)
+    }
+
+    /// The member's candidates as of `as_of`: recent posts of their connections and followed
+    /// members (at most [`limits::MAX_POSTS_PER_AUTHOR`] each), of their followed hashtags, and
+    /// the posts their connections engaged with, each once, visible to them and not their own.
+    /// `None` when the member has no profile.
+    pub fn gather(&self, member_id: &str, as_of: i64) -> Option<Gathered> {
+        let me = self.lookup(member_id)?;
+        let member = &self.members[me as usize];
+        member.display_name.as_ref()?;
+        let since = as_of - self.window;
+        let mut out = Gathered::default();
+        let mut chosen: HashMap<Arc<str>, Candidate> = HashMap::new();
+
+        // Authors: connections and followed members, newest posts first.
+        let mut authors: Vec<MemberKey> = member
+            .connections
+            .iter()
+            .chain(member.following.iter())
+            .copied()
+            .filter(|a| *a != me)
+            .collect();
+        authors.sort_unstable();
+        authors.dedup();
+        authors.truncate(limits::MAX_AUTHORS);
+        let mut recent: Vec<(i64, Arc<str>)> = Vec::new();
+        for a in &authors {
+            let posts = &self.members[*a as usize].posts;
+            recent.extend(
+                posts
+                    .range((since, Arc::from(""))..)
+                    .rev()
+                    .filter(|(t, _)| *t <= as_of)
+                    .take(limits::MAX_POSTS_PER_AUTHOR as usize)
+                    .cloned(),
+            );
+        }
+        for tag in member.hashtags.iter().take(limits::MAX_HASHTAGS) {
+            if let Some(posts) = self.by_hashtag.get(tag) {
+                recent.extend(
+                    posts
+                        .range((since, Arc::from(""))..)
+                        .rev()
+                        .filter(|(t, _)| *t <= as_of)
+                        .take(limits::MAX_RECENT_POSTS as usize)
+                        .cloned(),
+                );
+            }
+        }
+        // The newest first, each once, cut to the cap.
+        recent.sort_unstable_by(|a, b| b.cmp(a));
+        recent.dedup_by(|a, b| a.1 == b.1);
+        out.considered = recent.len();
+        recent.truncate(limits::MAX_RECENT_POSTS as usize);
+        for (_, id) in recent {
+            if let Some(c) = self.candidate(me, &id, since, as_of) {
+                chosen.insert(id, c);
+            }
+        }
+
+        // Social proof: what connections did within the window, newest first overall.
+        let mut activity: Vec<(&Activity, MemberKey)> = Vec::new();
+        for c in &member.connections {
+            for a in self.members[*c as usize].activity.iter().rev() {
+                if a.time < since {
+                    break;
+                }
+                if a.time <= as_of {
+                    activity.push((a, *c));
+                }
+            }
+        }
+        activity.sort_unstable_by(|x, y| y.0.time.cmp(&x.0.time));
+        activity.truncate(limits::MAX_ACTIVITIES as usize);
+        for (a, by) in activity {
+            if !chosen.contains_key(&a.post) {
+                match self.candidate(me, &a.post, since, as_of) {
+                    Some(c) => {
+                        chosen.insert(a.post.clone(), c);
+                    }
+                    None => continue,
+                }
+            }
+            if let Some(c) = chosen.get_mut(&a.post) {
+                c.engaged
+                    .entry(a.kind)
+                    .or_default()
+                    .insert(self.members[by as usize].id.to_string());
+            }
+        }
+        out.candidates = chosen.into_values().collect();
+        Some(out)
+    }
+
+    /// The post as a candidate for `me`, unless `me` may not see it, wrote it, or it is outside
+    /// `[since, as_of]`.
+    fn candidate(&self, me: MemberKey, post_id: &str, since: i64, as_of: i64) -> Option<Candidate> {
+        let post = self.posts.get(post_id)?;
+        let meta = post.meta.as_ref()?;
+        if meta.author == me || meta.create_time < since || meta.create_time > as_of {
+            return None;
+        }
+        let member = &self.members[me as usize];
+        let connected = member.connections.contains(&meta.author);
+        if !may_see(meta.visibility, connected)
+            || self.blocked_either_way(me, meta.author)
+        {
+            return None;
+        }
+        let relation = if connected {
+            AuthorRelation::Connection
+        } else if member.following.contains(&meta.author) {
+            AuthorRelation::Followed
+        } else {
+            AuthorRelation::Other
+        };
+        Some(Candidate {
+            post_id: post_id.to_owned(),
+            author_id: self.members[meta.author as usize].id.to_string(),
+            create_time: meta.create_time,
+            relation,
+            matched_hashtags: meta
+                .hashtags
+                .iter()
+                .filter(|t| member.hashtags.contains(*t))
+                .map(|t| t.to_string())
+                .collect(),
+            engaged: HashMap::new(),
+            counts: Counts {
+                reactions: post.counts.total_reactions(),
+                comments: post.counts.comments,
+                shares: post.counts.shares,
+            },
+        })
+    }
+}
+
+/// The counts slot of a reaction type; `None` for UNSPECIFIED or unknown values.
+fn reaction_slot(raw: i32) -> Option<usize> {
+    match ReactionType::try_from(raw) {
+        Ok(ReactionType::Unspecified) | Err(_) => None,
+        Ok(t) => Some(t as usize - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests;

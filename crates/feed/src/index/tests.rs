@@ -1,0 +1,374 @@
+use pronet_common::time::to_timestamp;
+use pronet_proto::events::v1 as pb;
+
+use super::*;
+
+const HOUR: i64 = 3_600_000_000;
+const DAY: i64 = 24 * HOUR;
+const NOW: i64 = 1_800_000_000_000_000;
+
+struct World {
+    index: FeedIndex,
+    seq: [i64; 3],
+}
+
+impl World {
+    fn new() -> Self {
+        let mut w = Self {
+            index: FeedIndex::new(14 * DAY),
+            seq: [0; 3],
+        };
+        for m in ["ann", "bob", "cat", "dan", "eve"] {
+            w.profile(Payload::ProfileCreated(pb::ProfileCreated {
+                member_id: m.into(),
+                handle: m.into(),
+                display_name: m.to_uppercase(),
+            }));
+        }
+        w
+    }
+
+    fn emit(&mut self, source: Source, payload: Payload) -> bool {
+        self.seq[source as usize] += 1;
+        let event = pb::Event {
+            id: format!("e{}", self.seq[source as usize]),
+            sequence: self.seq[source as usize],
+            source: source.name().into(),
+            occur_time: Some(to_timestamp(NOW)),
+            payload: Some(payload),
+        };
+        self.index.apply(source, &event)
+    }
+
+    fn profile(&mut self, p: Payload) {
+        self.emit(Source::Profile, p);
+    }
+
+    fn connect(&mut self, a: &str, b: &str) {
+        self.profile(Payload::ConnectionMade(pb::ConnectionMade {
+            member_id: a.into(),
+            other_id: b.into(),
+        }));
+    }
+
+    fn post(&mut self, id: &str, author: &str, hours_old: i64, vis: PbVisibility, tags: &[&str]) {
+        self.emit(
+            Source::Post,
+            Payload::PostCreated(pb::PostCreated {
+                post_id: id.into(),
+                author_id: author.into(),
+                create_time: Some(to_timestamp(NOW - hours_old * HOUR)),
+                visibility: vis as i32,
+                hashtags: tags.iter().map(|t| t.to_string()).collect(),
+                mentioned_member_ids: vec![],
+                reshare_of_post_id: String::new(),
+            }),
+        );
+    }
+
+    fn react(&mut self, post: &str, member: &str, t: ReactionType, previous: ReactionType) {
+        self.emit(
+            Source::Engagement,
+            Payload::ReactionSet(pb::ReactionSet {
+                post_id: post.into(),
+                member_id: member.into(),
+                reaction_type: t as i32,
+                previous_type: previous as i32,
+                create_time: Some(to_timestamp(NOW)),
+            }),
+        );
+    }
+
+    fn ids(&self, member: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .index
+            .gather(member, NOW)
+            .expect("member has a profile")
+            .candidates
+            .into_iter()
+            .map(|c| c.post_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[test]
+fn connections_posts_are_candidates_but_not_your_own() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.post("p2", "ann", 1, PbVisibility::Public, &[]);
+    w.post("p3", "cat", 1, PbVisibility::Public, &[]);
+    assert_eq!(w.ids("ann"), ["p1"]);
+    assert_eq!(w.ids("bob"), ["p2"]);
+    assert!(w.ids("cat").is_empty());
+}
+
+#[test]
+fn a_member_without_a_profile_has_no_feed() {
+    let w = World::new();
+    assert!(w.index.gather("nobody", NOW).is_none());
+}
+
+#[test]
+fn connections_only_posts_reach_connections_not_followers() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.profile(Payload::MemberFollowed(pb::MemberFollowed {
+        member_id: "cat".into(),
+        followee_id: "bob".into(),
+    }));
+    w.post("p1", "bob", 1, PbVisibility::Connections, &[]);
+    w.post("p2", "bob", 2, PbVisibility::Public, &[]);
+    assert_eq!(w.ids("ann"), ["p1", "p2"]);
+    assert_eq!(w.ids("cat"), ["p2"]);
+    let c = w.index.gather("cat", NOW).unwrap().candidates;
+    assert_eq!(c[0].relation, AuthorRelation::Followed);
+}
+
+#[test]
+fn followed_hashtags_bring_posts_from_anyone_unless_blocked() {
+    let mut w = World::new();
+    w.profile(Payload::HashtagFollowed(pb::HashtagFollowed {
+        member_id: "ann".into(),
+        hashtag: "rust".into(),
+    }));
+    w.post("p1", "dan", 1, PbVisibility::Public, &["rust"]);
+    w.post("p2", "eve", 1, PbVisibility::Public, &["rust", "go"]);
+    w.post("p3", "eve", 1, PbVisibility::Public, &["go"]);
+    assert_eq!(w.ids("ann"), ["p1", "p2"]);
+    // A block either way hides the author's posts.
+    w.profile(Payload::MemberBlocked(pb::MemberBlocked {
+        member_id: "dan".into(),
+        blocked_id: "ann".into(),
+    }));
+    assert_eq!(w.ids("ann"), ["p2"]);
+    w.profile(Payload::MemberUnblocked(pb::MemberUnblocked {
+        member_id: "dan".into(),
+        blocked_id: "ann".into(),
+    }));
+    assert_eq!(w.ids("ann"), ["p1", "p2"]);
+    w.profile(Payload::HashtagUnfollowed(pb::HashtagUnfollowed {
+        member_id: "ann".into(),
+        hashtag: "rust".into(),
+    }));
+    assert!(w.ids("ann").is_empty());
+}
+
+#[test]
+fn a_block_ends_the_connection_and_follows_both_ways() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.profile(Payload::MemberFollowed(pb::MemberFollowed {
+        member_id: "bob".into(),
+        followee_id: "ann".into(),
+    }));
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.post("p2", "ann", 1, PbVisibility::Public, &[]);
+    w.profile(Payload::MemberBlocked(pb::MemberBlocked {
+        member_id: "ann".into(),
+        blocked_id: "bob".into(),
+    }));
+    assert!(w.ids("ann").is_empty());
+    assert!(w.ids("bob").is_empty());
+    // Lifting the block does not restore the connection.
+    w.profile(Payload::MemberUnblocked(pb::MemberUnblocked {
+        member_id: "ann".into(),
+        blocked_id: "bob".into(),
+    }));
+    assert!(w.ids("ann").is_empty());
+}
+
+#[test]
+fn connections_engagement_brings_posts_with_social_proof() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "dan", 3, PbVisibility::Public, &[]);
+    w.post("p2", "dan", 3, PbVisibility::Connections, &[]);
+    w.react("p1", "bob", ReactionType::Like, ReactionType::Unspecified);
+    w.react("p2", "bob", ReactionType::Like, ReactionType::Unspecified);
+    // p2 is for dan's connections only: bob's reaction does not carry it to ann.
+    assert_eq!(w.ids("ann"), ["p1"]);
+    let c = &w.index.gather("ann", NOW).unwrap().candidates[0];
+    assert_eq!(c.relation, AuthorRelation::Other);
+    assert_eq!(
+        c.engaged.get(&EngagementKind::Reacted).unwrap().iter().collect::<Vec<_>>(),
+        ["bob"]
+    );
+    // Removing the reaction removes the proof and the candidate.
+    w.emit(
+        Source::Engagement,
+        Payload::ReactionRemoved(pb::ReactionRemoved {
+            post_id: "p1".into(),
+            member_id: "bob".into(),
+            reaction_type: ReactionType::Like as i32,
+        }),
+    );
+    assert!(w.ids("ann").is_empty());
+}
+
+#[test]
+fn counts_follow_reactions_comments_shares_and_impressions() {
+    let mut w = World::new();
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.react("p1", "ann", ReactionType::Like, ReactionType::Unspecified);
+    w.react("p1", "cat", ReactionType::Like, ReactionType::Unspecified);
+    // A changed type moves the count.
+    w.react("p1", "cat", ReactionType::Insightful, ReactionType::Like);
+    for (id, member) in [("c1", "ann"), ("c2", "dan")] {
+        w.emit(
+            Source::Engagement,
+            Payload::CommentCreated(pb::CommentCreated {
+                comment_id: id.into(),
+                post_id: "p1".into(),
+                member_id: member.into(),
+                parent_comment_id: String::new(),
+                create_time: Some(to_timestamp(NOW)),
+            }),
+        );
+    }
+    w.emit(
+        Source::Engagement,
+        Payload::CommentDeleted(pb::CommentDeleted {
+            comment_id: "c2".into(),
+            post_id: "p1".into(),
+            member_id: "dan".into(),
+        }),
+    );
+    w.emit(
+        Source::Engagement,
+        Payload::ShareRecorded(pb::ShareRecorded {
+            share_id: "s1".into(),
+            post_id: "p1".into(),
+            member_id: "eve".into(),
+            create_time: Some(to_timestamp(NOW)),
+        }),
+    );
+    w.emit(
+        Source::Engagement,
+        Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
+            member_id: "ann".into(),
+            post_ids: vec!["p1".into()],
+            first_view_post_ids: vec!["p1".into()],
+        }),
+    );
+    w.emit(
+        Source::Engagement,
+        Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
+            member_id: "ann".into(),
+            post_ids: vec!["p1".into()],
+            first_view_post_ids: vec![],
+        }),
+    );
+    let c = w.index.counts("p1");
+    assert_eq!(c.reactions, [1, 0, 0, 0, 1, 0]);
+    assert_eq!(c.total_reactions(), 2);
+    assert_eq!((c.comments, c.shares), (1, 1));
+    assert_eq!((c.impressions, c.unique_viewers), (2, 1));
+}
+
+#[test]
+fn redelivered_events_apply_once() {
+    let mut w = World::new();
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.react("p1", "ann", ReactionType::Like, ReactionType::Unspecified);
+    let event = pb::Event {
+        id: "again".into(),
+        sequence: w.seq[Source::Engagement as usize],
+        source: "engagement".into(),
+        occur_time: Some(to_timestamp(NOW)),
+        payload: Some(Payload::ReactionSet(pb::ReactionSet {
+            post_id: "p1".into(),
+            member_id: "ann".into(),
+            reaction_type: ReactionType::Like as i32,
+            previous_type: 0,
+            create_time: None,
+        })),
+    };
+    assert!(!w.index.apply(Source::Engagement, &event));
+    assert_eq!(w.index.counts("p1").total_reactions(), 1);
+    assert_eq!(w.index.position(Source::Engagement), 1);
+}
+
+#[test]
+fn counts_that_arrive_before_their_post_are_kept() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.react("p1", "cat", ReactionType::Love, ReactionType::Unspecified);
+    assert_eq!(w.index.stats().stubs, 1);
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    assert_eq!(w.index.counts("p1").total_reactions(), 1);
+    let c = &w.index.gather("ann", NOW).unwrap().candidates[0];
+    assert_eq!(c.counts.reactions, 1);
+    assert_eq!(w.index.stats().stubs, 0);
+}
+
+#[test]
+fn deleted_and_edited_posts() {
+    let mut w = World::new();
+    w.profile(Payload::HashtagFollowed(pb::HashtagFollowed {
+        member_id: "ann".into(),
+        hashtag: "rust".into(),
+    }));
+    w.post("p1", "dan", 1, PbVisibility::Public, &["go"]);
+    assert!(w.ids("ann").is_empty());
+    w.emit(
+        Source::Post,
+        Payload::PostEdited(pb::PostEdited {
+            post_id: "p1".into(),
+            author_id: "dan".into(),
+            hashtags: vec!["rust".into()],
+            mentioned_member_ids: vec![],
+            update_time: Some(to_timestamp(NOW)),
+        }),
+    );
+    assert_eq!(w.ids("ann"), ["p1"]);
+    w.emit(
+        Source::Post,
+        Payload::PostDeleted(pb::PostDeleted {
+            post_id: "p1".into(),
+            author_id: "dan".into(),
+        }),
+    );
+    assert!(w.ids("ann").is_empty());
+    assert_eq!(w.index.stats().posts, 0);
+}
+
+#[test]
+fn posts_leave_with_the_window() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("old", "bob", 15 * 24, PbVisibility::Public, &[]);
+    w.post("new", "bob", 1, PbVisibility::Public, &[]);
+    assert_eq!(w.ids("ann"), ["new"]);
+    assert_eq!(w.index.evict(NOW), 1);
+    assert_eq!(w.index.stats().posts, 1);
+}
+
+#[test]
+fn an_authors_posts_are_capped() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    for i in 0..40 {
+        w.post(&format!("p{i:02}"), "bob", i, PbVisibility::Public, &[]);
+    }
+    let ids = w.ids("ann");
+    assert_eq!(ids.len(), limits::MAX_POSTS_PER_AUTHOR as usize);
+    // The newest are kept.
+    assert_eq!(ids.first().map(String::as_str), Some("p00"));
+}
+
+#[test]
+fn reset_forgets_one_source_only() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.react("p1", "cat", ReactionType::Like, ReactionType::Unspecified);
+    w.index.reset(Source::Engagement);
+    assert_eq!(w.index.counts("p1"), PostCounts::default());
+    assert_eq!(w.ids("ann"), ["p1"]);
+    assert_eq!(w.index.position(Source::Engagement), 0);
+    w.index.reset(Source::Profile);
+    assert!(w.index.gather("ann", NOW).is_none());
+}
