@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod input;
 pub mod metrics;
+pub mod nats;
 pub mod outbox;
 pub mod pagination;
 pub mod server;

@@ -272,6 +272,25 @@ impl Outbox {
         rows.iter().map(|(seq, payload)| decode(*seq, payload)).collect()
     }
 
+    /// Where `consumer` last said it stood.
+    pub async fn reader_position(&self, consumer: &str) -> Result<Option<i64>, OutboxError> {
+        let position = match &self.backend {
+            Backend::Sqlite(db) => {
+                sqlx::query_scalar("SELECT position FROM outbox_consumers WHERE consumer = ?")
+                    .bind(consumer)
+                    .fetch_optional(&db.reader)
+                    .await?
+            }
+            Backend::Postgres(db) => {
+                sqlx::query_scalar("SELECT position FROM outbox_consumers WHERE consumer = $1")
+                    .bind(consumer)
+                    .fetch_optional(&db.pool)
+                    .await?
+            }
+        };
+        Ok(position)
+    }
+
     /// Records that `consumer` has applied everything through `position`.
     pub async fn record_position(
         &self,

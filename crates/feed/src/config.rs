@@ -19,6 +19,8 @@ pub struct FeedConfig {
     /// The name this replica reads the other services' events under (their outboxes keep
     /// each reader's position for pruning).
     pub consumer: String,
+    /// Read events from NATS JetStream instead of the services' gRPC streams.
+    pub nats: Option<pronet_common::nats::NatsConfig>,
     /// Where the index's size and lag are reported.
     pub metrics: Option<Arc<Metrics>>,
 }
@@ -33,6 +35,7 @@ impl FeedConfig {
             // to ~128 MB (1,024 reached 690 MB of RSS under the feed benchmark).
             snapshot_capacity: 256,
             consumer: format!("feed/{}", pronet_common::ids::new_id()),
+            nats: None,
             metrics: None,
         }
     }

@@ -4,13 +4,20 @@
 //! streams the events after the export's position; afterwards it resumes after the last
 //! sequence applied. The index is ready once every source has caught up with the head it saw on
 //! connecting; until then the feed's health is NOT_SERVING.
+//!
+//! With NATS configured (production), the events come from each service's JetStream stream
+//! instead, through a durable pull consumer started just before the export (or, after a
+//! broken connection, a minute before the last event applied); what the index already holds is
+//! skipped by sequence. The export itself is always the service's gRPC ExportState.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use pronet_common::auth::{ServiceAuth, ServiceCredentials};
+use futures_util::{FutureExt, StreamExt};
 use pronet_common::metrics::Metrics;
+use pronet_common::nats::{self, NatsConfig};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::events::v1 as pb;
@@ -61,6 +68,7 @@ impl IndexFeeder {
         up: &Upstreams,
         window: Duration,
         consumer: String,
+        nats: Option<NatsConfig>,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, String> {
         let (ready_tx, ready) = watch::channel(false);
@@ -87,6 +95,8 @@ impl IndexFeeder {
                 ready: ready_tx.clone(),
                 window,
                 consumer: consumer.clone(),
+                nats: nats.clone(),
+                resume_from: 0,
                 metrics: metrics.clone(),
             };
             tokio::spawn(feeder.run());
@@ -151,8 +161,15 @@ struct SourceFeeder {
     ready: Arc<watch::Sender<bool>>,
     window: Duration,
     consumer: String,
+    nats: Option<NatsConfig>,
+    /// With NATS: the publish time (microseconds) from which the stream must be read again.
+    resume_from: i64,
     metrics: Option<Arc<Metrics>>,
 }
+
+/// How far before the export (or the last event applied) a JetStream consumer starts: covers
+/// clock differences between NATS and this replica; the repeats are skipped by sequence.
+const NATS_START_MARGIN: i64 = 60_000_000;
 
 impl SourceFeeder {
     async fn run(mut self) {
@@ -213,11 +230,39 @@ impl SourceFeeder {
         }
     }
 
+    /// Marks the source caught up once the index reached `target`; the index is ready when
+    /// every source is.
+    fn check_caught_up(&self, reached: bool) {
+        let slot = Progress::slot(self.source);
+        if !reached || self.progress.caught_up[slot].load(Ordering::SeqCst) {
+            return;
+        }
+        self.progress.caught_up[slot].store(true, Ordering::SeqCst);
+        let position = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .position(self.source);
+        tracing::info!(source = self.source.name(), position, "feed index caught up");
+        if self
+            .progress
+            .caught_up
+            .iter()
+            .all(|c| c.load(Ordering::SeqCst))
+        {
+            self.ready.send_replace(true);
+        }
+    }
+
     async fn follow(&mut self) -> Result<(), Stop> {
         let slot = Progress::slot(self.source);
         if !self.progress.exported[slot].load(Ordering::SeqCst) {
+            self.resume_from = now_micros() - NATS_START_MARGIN;
             self.export().await?;
             self.progress.exported[slot].store(true, Ordering::SeqCst);
+        }
+        if let Some(config) = self.nats.clone() {
+            return self.follow_nats(&config).await;
         }
         let after = self
             .index
@@ -238,27 +283,76 @@ impl SourceFeeder {
         while let Some(message) = stream.message().await? {
             self.apply(&message.events);
             let target = *target.get_or_insert(message.head_sequence);
-            if !self.progress.caught_up[slot].load(Ordering::SeqCst) {
-                let position = self
-                    .index
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .position(self.source);
-                if position >= target {
-                    self.progress.caught_up[slot].store(true, Ordering::SeqCst);
-                    tracing::info!(source = self.source.name(), position, "feed index caught up");
-                    let all = self
-                        .progress
-                        .caught_up
-                        .iter()
-                        .all(|c| c.load(Ordering::SeqCst));
-                    if all {
-                        self.ready.send_replace(true);
-                    }
-                }
-            }
+            let position = self
+                .index
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .position(self.source);
+            self.check_caught_up(position >= target);
         }
         Ok(())
+    }
+
+    /// Follows the source's JetStream stream until it breaks.
+    async fn follow_nats(&mut self, config: &NatsConfig) -> Result<(), Stop> {
+        let unavailable = |e: String| Stop::Failed(Status::unavailable(e));
+        let js = nats::connect(&config.url).await.map_err(unavailable)?;
+        let durable = format!("{}-{}", self.consumer.replace(['/', '.', '*', '>'], "-"), self.source.name());
+        let consumer = nats::consumer(&js, config, self.source.name(), &durable, self.resume_from)
+            .await
+            .map_err(unavailable)?;
+        // Nothing pending at creation: caught up already.
+        self.check_caught_up(consumer.cached_info().num_pending == 0);
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| unavailable(format!("consuming {durable}: {e}")))?;
+        let mut batch: Vec<pb::Event> = Vec::new();
+        loop {
+            // Apply what has arrived in one go, then wait for more.
+            let first = messages.next().await;
+            let mut pending = Vec::new();
+            let Some(first) = first else {
+                return Ok(());
+            };
+            pending.push(first);
+            while let Some(Some(more)) = messages.next().now_or_never() {
+                pending.push(more);
+                if pending.len() >= 500 {
+                    break;
+                }
+            }
+            let mut last = None;
+            let mut remaining = u64::MAX;
+            for message in pending {
+                let message =
+                    message.map_err(|e| unavailable(format!("reading {durable}: {e}")))?;
+                match nats::decode(&message.payload) {
+                    Ok(event) => batch.push(event),
+                    Err(e) => tracing::error!(source = self.source.name(), error = %e, "skipping an event"),
+                }
+                if let Ok(info) = message.info() {
+                    remaining = info.pending;
+                }
+                last = Some(message);
+            }
+            self.apply(&batch);
+            if let Some(t) = batch
+                .last()
+                .and_then(|e| e.occur_time.as_ref())
+                .and_then(|t| from_timestamp(t).ok())
+            {
+                self.resume_from = t - NATS_START_MARGIN;
+            }
+            batch.clear();
+            // Acknowledging the last acknowledges all before it (AckPolicy::All).
+            if let Some(last) = last {
+                if let Err(e) = last.ack().await {
+                    tracing::warn!(source = self.source.name(), error = %e, "could not acknowledge");
+                }
+            }
+            self.check_caught_up(remaining == 0);
+        }
     }
 
     /// Applies the source's state as of a snapshot and sets the position to the snapshot's.

@@ -52,6 +52,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         &config.upstreams,
         config.window,
         config.consumer.clone(),
+        config.nats.clone(),
         config.metrics.clone(),
     )?;
     let bodies = sources::PostBodies::connect(&config.upstreams)?;

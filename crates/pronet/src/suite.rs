@@ -156,11 +156,13 @@ pub struct ServiceOptions {
 pub struct BuiltService {
     pub routes: Routes,
     pub ready: Option<watch::Receiver<bool>>,
+    /// The feed's index (to watch its positions in tests and tools).
+    pub feed_index: Option<pronet_feed::events::SharedIndex>,
 }
 
 /// Builds one service's routes (opening its store, if it has one).
 pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<BuiltService> {
-    let mut ready = None;
+    let (mut ready, mut feed_index) = (None, None);
     let database = opts.database.clone();
     let shown = database.redacted();
     let routes = match kind {
@@ -202,10 +204,15 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             config.metrics = opts.metrics.clone();
             let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
             ready = Some(built.ready);
+            feed_index = Some(built.index);
             built.routes
         }
     };
-    Ok(BuiltService { routes, ready })
+    Ok(BuiltService {
+        routes,
+        ready,
+        feed_index,
+    })
 }
 
 /// Serves one service on `listener` until `shutdown` fires.
@@ -299,6 +306,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// The four services running in this process.
 pub struct RunningSuite {
     pub addrs: SuiteAddrs,
+    /// The feed's in-memory index.
+    pub feed_index: Option<pronet_feed::events::SharedIndex>,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -353,11 +362,12 @@ impl RunningSuite {
         }
         let shutdown = Shutdown::new();
         let mut tasks = JoinSet::new();
-        let mut feed_ready = None;
+        let (mut feed_ready, mut feed_index) = (None, None);
         for (kind, listener, service) in built {
             let routes = service.routes;
             if service.ready.is_some() {
                 feed_ready = service.ready.clone();
+                feed_index = service.feed_index.clone();
             }
             let spec = kind.spec(config.drain_delay, config.metrics.clone(), service.ready);
             let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
@@ -371,6 +381,7 @@ impl RunningSuite {
             addrs,
             shutdown,
             tasks,
+            feed_index,
         };
         // Serve only once the feed's index has loaded what the other services hold.
         if let Some(mut ready) = feed_ready {
