@@ -490,6 +490,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         },
         auth,
         metrics: None,
+        nats: None,
     };
     let stop = Shutdown::new();
     let mut addrs = Vec::new();
@@ -513,8 +514,25 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         ))
         .await
         .unwrap_err();
+    // The feed's index cannot load without the services whose events feed it: it says so,
+    // and its health says it cannot serve.
     assert_eq!(e.code(), Code::Unavailable);
-    assert_eq!(e.message(), "profile service unavailable");
+    assert_eq!(e.message(), "the feed index is still loading");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        crate::helpers::channel(addrs[0]).await,
+    );
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "pronet.feed.v1.FeedService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
 
     let mut eng =
         pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient::new(

@@ -23,4 +23,7 @@ pub struct PostConfig {
     pub auth: Arc<AuthConfig>,
     /// Where to record store operation latencies; `None` records nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// Also publish the outbox to NATS JetStream (production); the gRPC event stream is
+    /// served either way.
+    pub nats: Option<pronet_common::nats::NatsConfig>,
 }

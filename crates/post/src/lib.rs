@@ -2,12 +2,14 @@
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
 //! one module per backend, `relationships` the profile service as seen from here (who may see
-//! whose posts, whom @handles name), `engagement` the engagement service (shares, counts).
+//! whose posts, whom @handles name), `engagement` the engagement service (shares, counts),
+//! `events` the domain events its store writes to the outbox and the state it exports.
 
 pub mod config;
 pub mod domain;
 pub mod engagement;
 pub mod error;
+pub mod events;
 pub mod relationships;
 pub mod service;
 pub mod store;
@@ -25,6 +27,7 @@ use tonic::service::Routes;
 pub use config::PostConfig;
 use engagement::GrpcEngagement;
 pub use error::BuildError;
+use events::PostExporter;
 use relationships::GrpcRelationships;
 pub use service::PostApi;
 use store::postgres::PgPostStore;
@@ -55,7 +58,8 @@ pub async fn open_store(
 }
 
 /// Opens the store, prepares lazy channels to the profile and engagement services and returns
-/// the service's routes. Neither service need be up yet.
+/// the service's routes: the post service and its event stream. Neither service need be up
+/// yet.
 pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
     // The addresses first: a typo should not leave a freshly created database behind.
     let profile =
@@ -65,6 +69,11 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
     let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
+    let outbox = store.outbox();
+    if let Some(nats) = &config.nats {
+        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
+    }
+    let exporter = Arc::new(PostExporter::new(store.clone()));
     let api = PostApi::new(
         store,
         profiles.clone(),
@@ -74,7 +83,12 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
     );
     Ok(Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
-    ))
+    )
+    .add_service(pronet_common::events::event_service(
+        events::SOURCE,
+        outbox,
+        exporter,
+    )))
 }
 
 /// Who may call each method of the post service. Reads and creates are open to members and to
@@ -118,6 +132,7 @@ mod tests {
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
             metrics: None,
+            nats: None,
         }
     }
 

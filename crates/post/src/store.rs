@@ -8,6 +8,8 @@ pub mod timed;
 mod tests;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::Outbox;
 
 use crate::domain::{
     Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
@@ -59,7 +61,7 @@ pub(crate) fn distinct_posts(posts: Vec<PostRecord>) -> (Vec<PostRecord>, u64) {
 pub trait PostStore: Send + Sync + 'static {
     /// Stores a new post and indexes its hashtags, in one transaction, with `key` when given.
     /// When `key` was used before (also by a racing call), creates nothing and returns the post
-    /// created with it first.
+    /// created with it first. Appends `PostCreated` unless replayed.
     async fn create_post(
         &self,
         post: PostRecord,
@@ -69,6 +71,7 @@ pub trait PostStore: Send + Sync + 'static {
     /// Stores posts written elsewhere, with their hashtag rows, in one transaction, many rows
     /// per statement: `(imported, skipped)`. A post whose id exists (deleted or not, also
     /// earlier in `posts`) is skipped and left as it is, so a retried import changes nothing.
+    /// Appends one `PostCreated` per imported post.
     async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)>;
 
     /// The post, unless it does not exist or was deleted (as every read below).
@@ -89,11 +92,13 @@ pub trait PostStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<PostRecord>>;
 
     /// Soft-deletes a post and removes it from the hashtag index, in one transaction. False
-    /// when it does not exist or was already deleted (also by a racing call).
+    /// when it does not exist or was already deleted (also by a racing call). Appends
+    /// `PostDeleted` when it deleted.
     async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool>;
 
     /// Replaces a post's text and what was extracted from it, rewriting its hashtag rows in
-    /// the same transaction. `None` when it does not exist or was deleted.
+    /// the same transaction, and appends `PostEdited`. `None` when it does not exist or was
+    /// deleted.
     async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>>;
 
     /// Posts carrying `hashtag` (normalized), newest first, after `after`.
@@ -121,4 +126,25 @@ pub trait PostStore: Send + Sync + 'static {
     /// Posts since `query.since` by the query's authors (at most `max_posts_per_author` each)
     /// or carrying any of its hashtags, each once, newest first, at most `max_posts`.
     async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
+
+    /// The outbox the writes above append their events to (`PostCreated`, `PostEdited`,
+    /// `PostDeleted`), in the transaction of their change.
+    fn outbox(&self) -> Outbox;
+
+    /// Exports, from one consistent snapshot, the outbox position of that snapshot and then
+    /// every post not deleted created at or after `since` (everything when `None`) as
+    /// `PostCreated` (as it is now: after any edits), streamed in pages.
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError>;
+}
+
+/// Posts per page of an export: bounded memory however many posts there are.
+pub(crate) const EXPORT_PAGE: usize = 5000;
+
+/// A store failure during an export, as the export reports it.
+pub(crate) fn export_error(e: PostError) -> ExportError {
+    ExportError::Store(e.to_string())
 }

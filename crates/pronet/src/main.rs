@@ -219,6 +219,13 @@ struct UpArgs {
     /// Serve Prometheus metrics of all four services on this address (`GET /metrics`).
     #[arg(long, env = "PRONET_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Carry domain events over NATS JetStream at this URL (`nats://HOST:PORT`) instead of
+    /// each service's gRPC event stream (production).
+    #[arg(long, env = "PRONET_NATS_URL")]
+    nats_url: Option<String>,
+    /// Prefix of the JetStream streams and subjects (several suites on one NATS server).
+    #[arg(long, env = "PRONET_NATS_PREFIX", default_value = "pronet", value_parser = parse_nats_prefix)]
+    nats_prefix: String,
 }
 
 #[derive(Args, Debug)]
@@ -262,6 +269,30 @@ struct ServeArgs {
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long, env = "PRONET_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     metrics_listen: SocketAddr,
+    /// Carry domain events over NATS JetStream at this URL (`nats://HOST:PORT`) instead of
+    /// each service's gRPC event stream (production).
+    #[arg(long, env = "PRONET_NATS_URL")]
+    nats_url: Option<String>,
+    /// Prefix of the JetStream streams and subjects (several suites on one NATS server).
+    #[arg(long, env = "PRONET_NATS_PREFIX", default_value = "pronet", value_parser = parse_nats_prefix)]
+    nats_prefix: String,
+}
+
+/// A stream and subject prefix: letters, digits, `_` and `-` (no `.`, `*`, `>` or spaces).
+fn parse_nats_prefix(raw: &str) -> Result<String, String> {
+    if raw.is_empty()
+        || raw.len() > 32
+        || !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("must be 1-32 letters, digits, '_' or '-'".into());
+    }
+    Ok(raw.to_owned())
+}
+
+fn nats_config(url: Option<String>, prefix: String) -> Option<pronet_common::nats::NatsConfig> {
+    url.map(|url| pronet_common::nats::NatsConfig { url, prefix })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -318,6 +349,7 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     );
     config.drain_delay = args.drain_delay;
     config.feed_window = args.feed_window;
+    config.nats = nats_config(args.nats_url, args.nats_prefix);
     let metrics = args.metrics_listen.map(|_| Metrics::new());
     config.metrics = metrics.clone();
     let suite = RunningSuite::start(config).await?;
@@ -412,6 +444,7 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         },
         auth,
         metrics: Some(metrics.clone()),
+        nats: nats_config(args.nats_url, args.nats_prefix),
     };
     let stop = Shutdown::new();
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen).await?;

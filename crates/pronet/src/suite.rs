@@ -11,6 +11,7 @@ use anyhow::Context;
 use pronet_common::auth::{Access, AuthConfig};
 use pronet_common::db::DatabaseUrl;
 use pronet_common::metrics::Metrics;
+use pronet_common::nats::NatsConfig;
 use pronet_common::server::{serve, ServerSpec};
 use pronet_common::shutdown::Shutdown;
 use pronet_common::upstream::CallLimits;
@@ -150,6 +151,8 @@ pub struct ServiceOptions {
     pub auth: Arc<AuthConfig>,
     /// Where calls are counted (served by `--metrics-listen`).
     pub metrics: Option<Arc<Metrics>>,
+    /// Events over NATS JetStream instead of the services' gRPC streams.
+    pub nats: Option<NatsConfig>,
 }
 
 /// One service, built: its routes, and for the feed whether its index is ready.
@@ -179,6 +182,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             metrics: opts.metrics.clone(),
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
+            nats: opts.nats.clone(),
         })
         .await
         .with_context(|| format!("starting the post service on {shown}"))?,
@@ -202,6 +206,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             });
             config.window = opts.feed_window;
             config.metrics = opts.metrics.clone();
+            config.nats = opts.nats.clone();
             let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
             ready = Some(built.ready);
             feed_index = Some(built.index);
@@ -285,6 +290,7 @@ pub struct SuiteConfig {
     pub feed_window: Duration,
     pub auth: Arc<AuthConfig>,
     pub metrics: Option<Arc<Metrics>>,
+    pub nats: Option<NatsConfig>,
 }
 
 impl SuiteConfig {
@@ -294,6 +300,7 @@ impl SuiteConfig {
             listen,
             auth,
             metrics: None,
+            nats: None,
             drain_delay: Duration::ZERO,
             feed_window: Duration::from_secs(14 * 86_400),
         }
@@ -353,6 +360,7 @@ impl RunningSuite {
             call_limits: CallLimits::default(),
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),
+            nats: config.nats.clone(),
         };
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();

@@ -7,18 +7,22 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, PgDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
 use super::{
-    distinct_posts, mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult,
+    distinct_posts, export_error, mentions_from_json, mentions_to_json, CreatedPost, PostStore,
+    StoreResult, EXPORT_PAGE,
 };
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
 };
 use crate::error::PostError;
+use crate::events;
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -35,6 +39,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 3,
         description: "edits deletes reshares",
         sql: include_str!("../../migrations/postgres/0003_edits_deletes_reshares.sql"),
+    },
+    MigrationFile {
+        version: 4,
+        description: "outbox",
+        sql: outbox::POSTGRES_MIGRATION,
     },
 ];
 
@@ -228,6 +237,7 @@ impl PostStore for PgPostStore {
             .execute(&mut *tx)
             .await?;
         }
+        outbox::append_postgres(&mut tx, &[events::post_created(&post, now_micros())]).await?;
         tx.commit().await?;
         Ok(CreatedPost {
             post,
@@ -307,6 +317,12 @@ impl PostStore for PgPostStore {
             .execute(&mut *tx)
             .await?;
         }
+        let now = now_micros();
+        let created: Vec<_> = imported
+            .iter()
+            .map(|p| events::post_created(p, now))
+            .collect();
+        outbox::append_postgres(&mut tx, &created).await?;
         tx.commit().await?;
         let imported = imported.len() as u64;
         Ok((imported, posts.len() as u64 - imported + repeats))
@@ -376,6 +392,67 @@ impl PostStore for PgPostStore {
         .collect()
     }
 
+    fn outbox(&self) -> Outbox {
+        Outbox::postgres(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        let mut tx = self.db.pool.begin().await?;
+        // One snapshot for the head and every page: what the position says was committed
+        // is exactly what the pages read.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        let since = since.unwrap_or(i64::MIN);
+        // Keyset pages in (create_time, id) order along posts_by_time.
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let rows = match &after {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= $1 AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT $2"
+                    ))
+                    .bind(since)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                Some((time, id)) => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= $1 AND (create_time, id) > ($1, $2) \
+                           AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT $3"
+                    ))
+                    .bind(time)
+                    .bind(id)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let full = rows.len() == EXPORT_PAGE;
+            for row in &rows {
+                let post = post_from_row(row).map_err(export_error)?;
+                sink.push(post.create_time, events::post_created_payload(&post))
+                    .await?;
+                after = Some((post.create_time, post.id));
+            }
+            if !full {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
         if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
             return Ok(Vec::new());
@@ -392,22 +469,26 @@ impl PostStore for PgPostStore {
         let mut tx = self.db.pool.begin().await?;
         // The row lock serializes racing deletes (and edits): the second one re-checks
         // delete_time after the first commits and changes nothing.
-        let deleted =
-            sqlx::query("UPDATE posts SET delete_time = $1 WHERE id = $2 AND delete_time IS NULL")
-                .bind(delete_time)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-        if deleted {
-            sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let author: Option<String> = sqlx::query_scalar(
+            "UPDATE posts SET delete_time = $1 WHERE id = $2 AND delete_time IS NULL \
+             RETURNING author_id",
+        )
+        .bind(delete_time)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(author) = author else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        outbox::append_postgres(&mut tx, &[events::post_deleted(id, &author, now_micros())])
+            .await?;
         tx.commit().await?;
-        Ok(deleted)
+        Ok(true)
     }
 
     async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
@@ -448,6 +529,7 @@ impl PostStore for PgPostStore {
             .execute(&mut *tx)
             .await?;
         }
+        outbox::append_postgres(&mut tx, &[events::post_edited(&post, now_micros())]).await?;
         tx.commit().await?;
         Ok(Some(post))
     }

@@ -4,18 +4,22 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection};
 
 use super::{
-    distinct_posts, mentions_from_json, mentions_to_json, CreatedPost, PostStore, StoreResult,
+    distinct_posts, export_error, mentions_from_json, mentions_to_json, CreatedPost, PostStore,
+    StoreResult, EXPORT_PAGE,
 };
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
 };
 use crate::error::PostError;
+use crate::events;
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -32,6 +36,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 3,
         description: "edits deletes reshares",
         sql: include_str!("../../migrations/sqlite/0003_edits_deletes_reshares.sql"),
+    },
+    MigrationFile {
+        version: 4,
+        description: "outbox",
+        sql: outbox::SQLITE_MIGRATION,
     },
 ];
 
@@ -267,6 +276,65 @@ impl PostStore for SqlitePostStore {
             .collect()
     }
 
+    fn outbox(&self) -> Outbox {
+        Outbox::sqlite(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // A deferred read transaction: its first SELECT (the head) fixes the WAL snapshot
+        // every page below reads.
+        let mut tx = self.db.reader.begin().await?;
+        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        let since = since.unwrap_or(i64::MIN);
+        // Keyset pages in (create_time, id) order along posts_by_time.
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let rows = match &after {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= ? AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT ?"
+                    ))
+                    .bind(since)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                Some((time, id)) => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= ? AND (create_time > ? OR id > ?) \
+                           AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT ?"
+                    ))
+                    .bind(time)
+                    .bind(time)
+                    .bind(id)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let full = rows.len() == EXPORT_PAGE;
+            for row in &rows {
+                let post = post_from_row(row).map_err(export_error)?;
+                sink.push(post.create_time, events::post_created_payload(&post))
+                    .await?;
+                after = Some((post.create_time, post.id));
+            }
+            if !full {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
         if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
             return Ok(Vec::new());
@@ -487,6 +555,7 @@ async fn create_post_in(
         .execute(&mut *tx)
         .await?;
     }
+    outbox::append_sqlite(tx, &[events::post_created(&post, now_micros())]).await?;
     Ok(CreatedPost {
         post,
         replayed: false,
@@ -498,21 +567,23 @@ async fn delete_post_in(
     id: &str,
     delete_time: i64,
 ) -> StoreResult<bool> {
-    let deleted =
-        sqlx::query("UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL")
-            .bind(delete_time)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-    if deleted {
-        sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(deleted)
+    let author: Option<String> = sqlx::query_scalar(
+        "UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL \
+         RETURNING author_id",
+    )
+    .bind(delete_time)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(author) = author else {
+        return Ok(false);
+    };
+    sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    outbox::append_sqlite(tx, &[events::post_deleted(id, &author, now_micros())]).await?;
+    Ok(true)
 }
 
 async fn update_post_in(
@@ -552,6 +623,7 @@ async fn update_post_in(
         .execute(&mut *tx)
         .await?;
     }
+    outbox::append_sqlite(tx, &[events::post_edited(&post, now_micros())]).await?;
     Ok(Some(post))
 }
 
@@ -604,6 +676,12 @@ async fn import_posts_in(
         });
         insert.build().execute(&mut *tx).await?;
     }
+    let now = now_micros();
+    let created: Vec<_> = imported
+        .iter()
+        .map(|p| events::post_created(p, now))
+        .collect();
+    outbox::append_sqlite(tx, &created).await?;
     let imported = imported.len() as u64;
     Ok((imported, posts.len() as u64 - imported))
 }

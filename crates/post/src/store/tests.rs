@@ -8,8 +8,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use pronet_common::events::EventServer;
 use pronet_common::ids::new_id;
+use pronet_common::outbox::Payload;
 use pronet_common::testing::postgres_schema;
+use pronet_common::time::to_timestamp;
+use pronet_proto::events::v1 as pb;
+use pronet_proto::events::v1::event_service_server::EventService;
+use pronet_proto::post::v1::Visibility as PbVisibility;
+use tonic::codegen::tokio_stream::StreamExt;
 
 use super::postgres::PgPostStore;
 use super::sqlite::SqlitePostStore;
@@ -18,6 +25,7 @@ use crate::domain::{
     Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, PostText, RecentPostsQuery, TimeRange,
     Visibility,
 };
+use crate::events::{PostExporter, SOURCE};
 
 type Store = Arc<dyn PostStore>;
 
@@ -82,6 +90,25 @@ on_both_backends! {
     check_imports_posts_as_creates_would_and_skips_existing_ids =>
         imports_posts_as_creates_would_and_skips_existing_ids,
     check_imports_a_full_batch_with_its_hashtags => imports_a_full_batch_with_its_hashtags,
+    check_a_create_writes_post_created_with_what_it_carries =>
+        a_create_writes_post_created_with_what_it_carries,
+    check_a_replayed_key_writes_no_event => a_replayed_key_writes_no_event,
+    check_racing_creates_with_one_key_write_one_event =>
+        racing_creates_with_one_key_write_one_event,
+    check_a_failed_create_writes_no_event => a_failed_create_writes_no_event,
+    check_an_import_writes_post_created_per_imported_post_only =>
+        an_import_writes_post_created_per_imported_post_only,
+    check_an_edit_writes_post_edited_and_a_missed_edit_nothing =>
+        an_edit_writes_post_edited_and_a_missed_edit_nothing,
+    check_a_delete_writes_post_deleted_once => a_delete_writes_post_deleted_once,
+    check_racing_deletes_write_one_post_deleted => racing_deletes_write_one_post_deleted,
+    check_export_is_the_current_posts_at_the_outbox_head =>
+        export_is_the_current_posts_at_the_outbox_head,
+    check_export_since_keeps_posts_created_from_then =>
+        export_since_keeps_posts_created_from_then,
+    check_export_of_an_empty_store_is_position_zero => export_of_an_empty_store_is_position_zero,
+    check_export_pages_through_many_posts_sharing_times_once_each =>
+        export_pages_through_many_posts_sharing_times_once_each,
 }
 
 fn post(id: &str, author: &str, text: &str, time: i64) -> PostRecord {
@@ -1029,4 +1056,355 @@ async fn check_imports_a_full_batch_with_its_hashtags(store: Store) {
     let mut again = batch;
     again.push(post("p1000", "bob", "late #bulk", 5_000));
     assert_eq!(store.import_posts(again).await.unwrap(), (1, 1000));
+}
+
+// Events: what each write appends to the outbox, and the export.
+
+/// Every event in the outbox, checked to be this service's with sequences 1..n in order, as
+/// their payloads.
+async fn outbox_payloads(store: &Store) -> Vec<Payload> {
+    let events = store.outbox().read_after(0, 1000).await.unwrap();
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>());
+    assert!(events
+        .iter()
+        .all(|e| e.source == SOURCE && !e.id.is_empty()));
+    assert!(events.iter().all(|e| e.occur_time.is_some()));
+    events.into_iter().map(|e| e.payload.unwrap()).collect()
+}
+
+fn created_payload(post: &PostRecord) -> Payload {
+    Payload::PostCreated(pb::PostCreated {
+        post_id: post.id.clone(),
+        author_id: post.author_id.clone(),
+        create_time: Some(to_timestamp(post.create_time)),
+        visibility: match post.visibility {
+            Visibility::Public => PbVisibility::Public as i32,
+            Visibility::Connections => PbVisibility::Connections as i32,
+        },
+        hashtags: post.hashtags.clone(),
+        mentioned_member_ids: post
+            .mentioned_members
+            .iter()
+            .map(|m| m.member_id.clone())
+            .collect(),
+        reshare_of_post_id: post.reshare_of.clone().unwrap_or_default(),
+    })
+}
+
+fn deleted_payload(id: &str, author: &str) -> Payload {
+    Payload::PostDeleted(pb::PostDeleted {
+        post_id: id.into(),
+        author_id: author.into(),
+    })
+}
+
+/// The export of `store` since `since`, through the event service: its position (the same
+/// in every message) and its events.
+async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<pb::Event>) {
+    let server = EventServer::new(
+        SOURCE,
+        store.outbox(),
+        Arc::new(PostExporter::new(store.clone())),
+    );
+    let request = pb::ExportStateRequest {
+        since: since.map(to_timestamp),
+    };
+    let mut stream = server
+        .export_state(tonic::Request::new(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut position = None;
+    let mut events = Vec::new();
+    while let Some(message) = stream.next().await {
+        let message = message.unwrap();
+        assert_eq!(*position.get_or_insert(message.position), message.position);
+        events.extend(message.events);
+    }
+    assert!(events.iter().all(|e| e.sequence == 0 && e.source == SOURCE));
+    (
+        position.expect("an export sends at least one message"),
+        events,
+    )
+}
+
+async fn check_a_create_writes_post_created_with_what_it_carries(store: Store) {
+    let mut reshare = post("re", "bob", "look @Ada #Rust #go", 2_500_001);
+    reshare.visibility = Visibility::Connections;
+    reshare.reshare_of = Some("orig".into());
+    reshare.mentions = vec!["ada".into()];
+    reshare.mentioned_members = vec![Mention {
+        handle: "Ada".into(),
+        member_id: "m-ada".into(),
+    }];
+    create(&store, reshare).await;
+    create(&store, post("plain", "ada", "hello", 3_000_000)).await;
+    assert_eq!(
+        outbox_payloads(&store).await,
+        [
+            Payload::PostCreated(pb::PostCreated {
+                post_id: "re".into(),
+                author_id: "bob".into(),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 2,
+                    nanos: 500_001_000,
+                }),
+                visibility: PbVisibility::Connections as i32,
+                hashtags: vec!["rust".into(), "go".into()],
+                mentioned_member_ids: vec!["m-ada".into()],
+                reshare_of_post_id: "orig".into(),
+            }),
+            Payload::PostCreated(pb::PostCreated {
+                post_id: "plain".into(),
+                author_id: "ada".into(),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 3,
+                    nanos: 0,
+                }),
+                visibility: PbVisibility::Public as i32,
+                hashtags: vec![],
+                mentioned_member_ids: vec![],
+                reshare_of_post_id: String::new(),
+            }),
+        ]
+    );
+    let status = store.outbox().status().await.unwrap();
+    assert_eq!(status.head, 2);
+}
+
+async fn check_a_replayed_key_writes_no_event(store: Store) {
+    let k = key("member:ada", "req-1");
+    let first = post("p1", "ada", "first", 10);
+    assert!(
+        !store
+            .create_post(first.clone(), Some(&k))
+            .await
+            .unwrap()
+            .replayed
+    );
+    let replayed = store
+        .create_post(post("p2", "ada", "retry", 11), Some(&k))
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(outbox_payloads(&store).await, [created_payload(&first)]);
+}
+
+async fn check_racing_creates_with_one_key_write_one_event(store: Store) {
+    let k = key("member:ada", "race");
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let k = k.clone();
+            tokio::spawn(async move {
+                store
+                    .create_post(post(&format!("p{i}"), "ada", "once", i), Some(&k))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut first = Vec::new();
+    for task in tasks {
+        let created = task.await.unwrap();
+        if !created.replayed {
+            first.push(created.post);
+        }
+    }
+    assert_eq!(first.len(), 1);
+    assert_eq!(outbox_payloads(&store).await, [created_payload(&first[0])]);
+}
+
+async fn check_a_failed_create_writes_no_event(store: Store) {
+    let original = create(&store, post("p1", "ada", "first #one", 10)).await;
+    // The same id again, without a key: the insert fails, and its event with it.
+    assert!(store
+        .create_post(post("p1", "bob", "again #two", 11), None)
+        .await
+        .is_err());
+    assert_eq!(outbox_payloads(&store).await, [created_payload(&original)]);
+    // The outbox goes on from where it was.
+    let next = create(&store, post("p2", "ada", "next", 12)).await;
+    assert_eq!(
+        outbox_payloads(&store).await,
+        [created_payload(&original), created_payload(&next)]
+    );
+}
+
+async fn check_an_import_writes_post_created_per_imported_post_only(store: Store) {
+    let existing = create(&store, post("p0", "ada", "created #rust", 100)).await;
+    let mut reshare = post("p2", "bob", "#go @ada", 300);
+    reshare.reshare_of = Some("p0".into());
+    reshare.mentioned_members = vec![Mention {
+        handle: "ada".into(),
+        member_id: "m-ada".into(),
+    }];
+    let batch = vec![
+        post("p0", "bob", "skipped: the id is taken", 150),
+        post("p1", "ada", "first #Rust", 200),
+        reshare.clone(),
+        post("p1", "bob", "skipped: a repeat", 400),
+    ];
+    assert_eq!(store.import_posts(batch.clone()).await.unwrap(), (2, 2));
+    let expected = [
+        created_payload(&existing),
+        created_payload(&batch[1]),
+        created_payload(&reshare),
+    ];
+    assert_eq!(outbox_payloads(&store).await, expected);
+    // A retry imports nothing and writes nothing.
+    assert_eq!(store.import_posts(batch).await.unwrap(), (0, 4));
+    assert_eq!(outbox_payloads(&store).await, expected);
+}
+
+async fn check_an_edit_writes_post_edited_and_a_missed_edit_nothing(store: Store) {
+    let original = create(&store, post("p", "ada", "old #Rust @bob", 7)).await;
+    let mut change = edit("new #go #Wasm @carol", 2_000_009);
+    change.mentions = vec!["carol".into()];
+    change.mentioned_members = vec![Mention {
+        handle: "Carol".into(),
+        member_id: "m-carol".into(),
+    }];
+    store.update_post("p", &change).await.unwrap().unwrap();
+    // Neither a missing nor a deleted post is edited, and neither writes an event.
+    assert_eq!(
+        store.update_post("unknown", &edit("x", 1)).await.unwrap(),
+        None
+    );
+    assert!(store.delete_post("p", 3_000_000).await.unwrap());
+    assert_eq!(store.update_post("p", &edit("y", 4)).await.unwrap(), None);
+    assert_eq!(
+        outbox_payloads(&store).await,
+        [
+            created_payload(&original),
+            Payload::PostEdited(pb::PostEdited {
+                post_id: "p".into(),
+                author_id: "ada".into(),
+                hashtags: vec!["go".into(), "wasm".into()],
+                mentioned_member_ids: vec!["m-carol".into()],
+                update_time: Some(prost_types::Timestamp {
+                    seconds: 2,
+                    nanos: 9_000,
+                }),
+            }),
+            deleted_payload("p", "ada"),
+        ]
+    );
+}
+
+async fn check_a_delete_writes_post_deleted_once(store: Store) {
+    let gone = create(&store, post("gone", "ada", "bye #rust", 10)).await;
+    let kept = create(&store, post("kept", "bob", "hi", 5)).await;
+    assert!(store.delete_post("gone", 20).await.unwrap());
+    assert!(!store.delete_post("gone", 21).await.unwrap());
+    assert!(!store.delete_post("unknown", 21).await.unwrap());
+    assert_eq!(
+        outbox_payloads(&store).await,
+        [
+            created_payload(&gone),
+            created_payload(&kept),
+            deleted_payload("gone", "ada"),
+        ]
+    );
+}
+
+async fn check_racing_deletes_write_one_post_deleted(store: Store) {
+    let p = create(&store, post("p", "ada", "once #x", 1)).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_post("p", 100 + i).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        outbox_payloads(&store).await,
+        [created_payload(&p), deleted_payload("p", "ada")]
+    );
+}
+
+async fn check_export_is_the_current_posts_at_the_outbox_head(store: Store) {
+    let a = create(&store, post("a", "ada", "first #rust", 10)).await;
+    create(&store, post("b", "bob", "to go", 20)).await;
+    let c = create(&store, post("c", "ada", "old #old", 30)).await;
+    let mut imported = post("d", "carol", "imported #go", 5);
+    imported.visibility = Visibility::Connections;
+    imported.reshare_of = Some("a".into());
+    store.import_posts(vec![imported.clone()]).await.unwrap();
+    assert!(store.delete_post("b", 40).await.unwrap());
+    let edited = store
+        .update_post("c", &edit("new #new", 50))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.hashtags, ["new"]);
+    let head = store.outbox().status().await.unwrap().head;
+    assert_eq!(head, 6);
+
+    let (position, events) = export(&store, None).await;
+    assert_eq!(position, head);
+    let exported: Vec<(Payload, Option<prost_types::Timestamp>)> = events
+        .into_iter()
+        .map(|e| (e.payload.unwrap(), e.occur_time))
+        .collect();
+    // Oldest first; the deleted post is absent and the edited one is as it is now.
+    assert_eq!(
+        exported,
+        [
+            (created_payload(&imported), Some(to_timestamp(5))),
+            (created_payload(&a), Some(to_timestamp(10))),
+            (created_payload(&edited), Some(to_timestamp(30))),
+        ]
+    );
+    assert_ne!(created_payload(&edited), created_payload(&c));
+}
+
+async fn check_export_since_keeps_posts_created_from_then(store: Store) {
+    let posts: Vec<PostRecord> = (1..=5)
+        .map(|i| post(&format!("p{i}"), "ada", "text", i * 1_000_000))
+        .collect();
+    store.import_posts(posts.clone()).await.unwrap();
+    let (position, events) = export(&store, Some(3_000_000)).await;
+    assert_eq!(position, 5);
+    let exported: Vec<Payload> = events.into_iter().map(|e| e.payload.unwrap()).collect();
+    assert_eq!(
+        exported,
+        [
+            created_payload(&posts[2]),
+            created_payload(&posts[3]),
+            created_payload(&posts[4]),
+        ]
+    );
+    let (_, events) = export(&store, Some(6_000_000)).await;
+    assert!(events.is_empty());
+}
+
+async fn check_export_of_an_empty_store_is_position_zero(store: Store) {
+    assert_eq!(export(&store, None).await, (0, Vec::new()));
+}
+
+async fn check_export_pages_through_many_posts_sharing_times_once_each(store: Store) {
+    // More than two pages of the export, three posts to each time, so ties straddle the
+    // pages' ends.
+    let total = 2 * super::EXPORT_PAGE + 7;
+    let posts: Vec<PostRecord> = (0..total)
+        .map(|i| post(&format!("p{i:05}"), "ada", "text", (i / 3) as i64))
+        .collect();
+    for chunk in posts.chunks(1000) {
+        store.import_posts(chunk.to_vec()).await.unwrap();
+    }
+    let (position, events) = export(&store, None).await;
+    assert_eq!(position, total as i64);
+    let exported: Vec<String> = events
+        .into_iter()
+        .map(|e| match e.payload {
+            Some(Payload::PostCreated(c)) => c.post_id,
+            other => panic!("not a PostCreated: {other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = posts.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(exported, expected);
 }

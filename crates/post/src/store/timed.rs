@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
 use pronet_common::metrics::Metrics;
+use pronet_common::outbox::Outbox;
 
 use super::{CreatedPost, PostStore, StoreResult};
 use crate::domain::{
@@ -141,6 +143,24 @@ impl PostStore for TimedStore {
                 STORE_NAME,
                 "list_recent_posts",
                 self.inner.list_recent_posts(query),
+            )
+            .await
+    }
+
+    fn outbox(&self) -> Outbox {
+        self.inner.outbox()
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "export_state",
+                self.inner.export_state(since, sink),
             )
             .await
     }
