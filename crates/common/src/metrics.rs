@@ -47,7 +47,7 @@ pub struct Metrics {
     latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
     store: Family<StoreLabels, Histogram, fn() -> Histogram>,
     feed_index: Family<IndexLabels, Gauge>,
-    feed_index_lag: Family<SourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    feed_index_lag: Family<SourceLabels, Histogram, fn() -> Histogram>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,10 +97,15 @@ impl Default for Metrics {
             "Sizes of the feed's in-memory index, by part (members, posts, edges, bytes, ...)",
             feed_index.clone(),
         );
-        let feed_index_lag = Family::<SourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let feed_index_lag =
+            Family::<SourceLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                // 250 µs .. ~8 s, doubling.
+                Histogram::new(exponential_buckets(0.00025, 2.0, 16))
+            });
         registry.register(
             "feed_index_lag_seconds",
-            "Age of the newest event the feed index applied, by source service, when applied",
+            "From a write (its event's time, before the commit) to the feed index applying it, \
+             by source service",
             feed_index_lag.clone(),
         );
         Self {
@@ -155,13 +160,13 @@ impl Metrics {
             .set(value);
     }
 
-    /// Sets how old (seconds) the newest event applied from `source` was when applied.
+    /// Records how old (seconds) an event from `source` was when the feed index applied it.
     pub fn feed_index_lag(&self, source: &str, seconds: f64) {
         self.feed_index_lag
             .get_or_create(&SourceLabels {
                 source: source.to_owned(),
             })
-            .set(seconds);
+            .observe(seconds);
     }
 
     /// Runs a store operation and records how long it took and whether it failed.

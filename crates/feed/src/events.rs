@@ -220,18 +220,18 @@ impl SourceFeeder {
                 index.apply(self.source, e);
             }
         }
-        if let (Some(m), Some(last)) = (&self.metrics, events.last()) {
-            if last.sequence > 0 {
-                if let Some(t) = last.occur_time.as_ref().and_then(|t| from_timestamp(t).ok()) {
-                    let lag = (now_micros() - t).max(0) as f64 / 1e6;
-                    m.feed_index_lag(self.source.name(), lag);
+        // Every streamed event's lag (exported state has no meaningful age).
+        if let Some(m) = &self.metrics {
+            let now = now_micros();
+            for e in events.iter().filter(|e| e.sequence > 0) {
+                if let Some(t) = e.occur_time.as_ref().and_then(|t| from_timestamp(t).ok()) {
+                    m.feed_index_lag(self.source.name(), (now - t).max(0) as f64 / 1e6);
                 }
             }
         }
     }
 
-    /// Marks the source caught up once the index reached `target`; the index is ready when
-    /// every source is.
+    /// Marks the source caught up once `reached`; the index is ready when every source is.
     fn check_caught_up(&self, reached: bool) {
         let slot = Progress::slot(self.source);
         if !reached || self.progress.caught_up[slot].load(Ordering::SeqCst) {

@@ -138,6 +138,36 @@ pub struct Gathered {
     pub considered: usize,
 }
 
+/// The index in a canonical form (ids instead of keys, everything sorted), to compare two
+/// indexes built different ways (streamed from the start, or exported midway).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexView {
+    /// Per member with any state: display name, connections, follows, hashtags, blocks,
+    /// engagement `(post, kind, time)` sorted.
+    pub members: std::collections::BTreeMap<String, MemberView>,
+    /// Per post of the window: author, time, visibility, hashtags, counts.
+    pub posts: std::collections::BTreeMap<String, PostView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberView {
+    pub display_name: Option<String>,
+    pub connections: BTreeSet<String>,
+    pub following: BTreeSet<String>,
+    pub hashtags: BTreeSet<String>,
+    pub blocking: BTreeSet<String>,
+    pub activity: Vec<(String, EngagementKind, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostView {
+    pub author: Option<String>,
+    pub create_time: Option<i64>,
+    pub visibility: Option<Visibility>,
+    pub hashtags: Vec<String>,
+    pub counts: PostCounts,
+}
+
 /// The in-memory state of the feed.
 #[derive(Debug)]
 pub struct FeedIndex {
@@ -580,6 +610,46 @@ impl FeedIndex {
             + s.activities * 40
             + (s.posts + s.stubs) * 250;
         s
+    }
+
+    /// The canonical form of the index.
+    pub fn view(&self) -> IndexView {
+        let id = |k: &MemberKey| self.members[*k as usize].id.to_string();
+        let ids = |set: &HashSet<MemberKey>| set.iter().map(id).collect::<BTreeSet<_>>();
+        let mut view = IndexView::default();
+        for m in &self.members {
+            let mut activity: Vec<(String, EngagementKind, i64)> = m
+                .activity
+                .iter()
+                .map(|a| (a.post.to_string(), a.kind, a.time))
+                .collect();
+            activity.sort();
+            let member = MemberView {
+                display_name: m.display_name.clone(),
+                connections: ids(&m.connections),
+                following: ids(&m.following),
+                hashtags: m.hashtags.iter().map(|t| t.to_string()).collect(),
+                blocking: ids(&m.blocking),
+                activity,
+            };
+            if member != MemberView::default() {
+                view.members.insert(m.id.to_string(), member);
+            }
+        }
+        for (post_id, p) in &self.posts {
+            let meta = p.meta.as_ref();
+            let post = PostView {
+                author: meta.map(|m| id(&m.author)),
+                create_time: meta.map(|m| m.create_time),
+                visibility: meta.map(|m| m.visibility),
+                hashtags: meta
+                    .map(|m| m.hashtags.iter().map(|t| t.to_string()).collect())
+                    .unwrap_or_default(),
+                counts: p.counts,
+            };
+            view.posts.insert(post_id.to_string(), post);
+        }
+        view
     }
 
     /// The member's display name, when they have a profile.
