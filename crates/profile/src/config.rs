@@ -11,4 +11,7 @@ pub struct ProfileConfig {
     pub database: DatabaseUrl,
     /// When set, every store operation is timed into these metrics.
     pub metrics: Option<Arc<Metrics>>,
+    /// Also publish the outbox to NATS JetStream (production); the gRPC event stream is
+    /// served either way.
+    pub nats: Option<pronet_common::nats::NatsConfig>,
 }

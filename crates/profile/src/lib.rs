@@ -1,11 +1,12 @@
 //! The profile service: member profiles, invitations, connections and follows.
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend.
+//! one module per backend, `events` the domain events the store writes to its outbox.
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod service;
 pub mod store;
 
@@ -81,10 +82,21 @@ pub async fn open_store(
 
 /// Opens the store and returns the service's routes.
 pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
-    let api = ProfileApi::new(open_store(&config.database, config.metrics.clone()).await?);
-    Ok(Routes::new(
-        ProfileServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
-    ))
+    let store = open_store(&config.database, config.metrics.clone()).await?;
+    if let Some(nats) = &config.nats {
+        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, store.outbox());
+    }
+    let exporter = Arc::new(events::ProfileExporter::new(store.clone()));
+    let mut routes = Routes::new(
+        ProfileServiceServer::new(ProfileApi::new(store.clone()))
+            .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+    );
+    routes = routes.add_service(pronet_common::events::event_service(
+        events::SOURCE,
+        store.outbox(),
+        exporter,
+    ));
+    Ok(routes)
 }
 
 #[cfg(test)]
@@ -135,6 +147,7 @@ mod tests {
             ))
             .unwrap(),
             metrics: None,
+            nats: None,
         };
         build(&config).await.unwrap();
         assert!(dir.path().join("profile.db").exists());

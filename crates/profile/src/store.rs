@@ -9,6 +9,8 @@ pub mod sqlite;
 pub mod timed;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::Outbox;
 
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
@@ -19,6 +21,9 @@ use crate::error::ProfileError;
 use std::collections::HashMap;
 
 pub type StoreResult<T> = Result<T, ProfileError>;
+
+/// Rows an export reads per query: few queries for a big graph, little held at once.
+const EXPORT_PAGE: i64 = 5000;
 
 #[async_trait]
 pub trait ProfileStore: Send + Sync + 'static {
@@ -241,6 +246,21 @@ pub trait ProfileStore: Send + Sync + 'static {
         profiles: Vec<(String, ProfileFields)>,
         now: i64,
     ) -> StoreResult<(u64, u64)>;
+
+    /// The outbox the writes above append their events to (`crate::events`), in the same
+    /// transaction as their change.
+    fn outbox(&self) -> Outbox;
+
+    /// The whole graph as events, read in one snapshot whose outbox position goes to `sink`
+    /// first: `ProfileCreated` for every profile, `ConnectionMade` once per connected pair,
+    /// `MemberFollowed` / `HashtagFollowed` for every follow and `MemberBlocked` for every
+    /// block, each at its record's creation time. `since` is ignored: a feed needs the whole
+    /// graph whatever its window.
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError>;
 }
 
 #[cfg(test)]

@@ -172,6 +172,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
         ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig {
             database,
             metrics: opts.metrics.clone(),
+            nats: opts.nats.clone(),
         })
         .await
         .with_context(|| format!("opening the profile store {shown}"))?,

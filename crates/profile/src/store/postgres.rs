@@ -10,10 +10,12 @@
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, PgDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::{ProfileStore, StoreResult};
+use super::{ProfileStore, StoreResult, EXPORT_PAGE};
 use crate::domain::{
     check_closer, from_json, limits, search_degree_needed, search_hits, to_json, Affinity,
     ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
@@ -22,6 +24,7 @@ use crate::domain::{
     SearchQuery, SuggestionCandidate, SuggestionInputs,
 };
 use crate::error::ProfileError;
+use crate::events;
 use std::collections::{HashMap, HashSet};
 
 const MIGRATIONS: &[MigrationFile] = &[
@@ -59,6 +62,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 7,
         description: "member counts",
         sql: include_str!("../../migrations/postgres/0007_member_counts.sql"),
+    },
+    MigrationFile {
+        version: 8,
+        description: "outbox",
+        sql: outbox::POSTGRES_MIGRATION,
     },
 ];
 
@@ -196,19 +204,20 @@ async fn record_idempotency_key(
 }
 
 /// Accepts the pending `inv` in the transaction and connects its members both ways; the
-/// caller holds the pair's lock.
+/// caller holds the pair's lock. With the `ConnectionMade` to append unless they already were
+/// connected (by an import).
 async fn accept_in(
     conn: &mut PgConnection,
     mut inv: InvitationRecord,
     now: i64,
-) -> StoreResult<InvitationRecord> {
+) -> StoreResult<(InvitationRecord, Option<NewEvent>)> {
     sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
         .bind(InvitationState::Accepted as i64)
         .bind(now)
         .bind(&inv.id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO connections (member_id, other_id, create_time) \
          VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT (member_id, other_id) DO NOTHING",
     )
@@ -216,9 +225,12 @@ async fn accept_in(
     .bind(&inv.invitee_id)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    let made =
+        (inserted > 0).then(|| events::connection_made(now, &inv.inviter_id, &inv.invitee_id));
     inv.state = InvitationState::Accepted;
-    Ok(inv)
+    Ok((inv, made))
 }
 
 impl PgProfileStore {
@@ -345,6 +357,8 @@ impl PgProfileStore {
         if let Some(key) = key {
             record_idempotency_key(&mut tx, key, id, now).await?;
         }
+        let event = events::profile_created(now, id, f.handle.as_str(), &f.display_name);
+        outbox::append_postgres(&mut tx, &[event]).await?;
         tx.commit().await?;
         Ok(ProfileRecord {
             id: id.to_owned(),
@@ -405,10 +419,11 @@ impl PgProfileStore {
         .await?;
         if let Some(row) = reverse {
             let theirs = invitation_from_row(&row)?;
-            let accepted = accept_in(&mut tx, theirs, inv.create_time).await?;
+            let (accepted, made) = accept_in(&mut tx, theirs, inv.create_time).await?;
             if let Some(key) = key {
                 record_idempotency_key(&mut tx, key, &accepted.id, inv.create_time).await?;
             }
+            outbox::append_postgres(&mut tx, made.as_slice()).await?;
             tx.commit().await?;
             return Ok(accepted);
         }
@@ -535,7 +550,8 @@ impl ProfileStore for PgProfileStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(ProfileError::NotFound("profile"))?;
-        let mut profile = profile_from_row(&row)?;
+        let before = profile_from_row(&row)?;
+        let mut profile = before.clone();
         changes.apply(&mut profile);
         profile.update_time = now;
         let doc = profile.search_document();
@@ -571,6 +587,8 @@ impl ProfileStore for PgProfileStore {
             Err(e) => return Err(e.into()),
         }
         write_index_rows(&mut tx, id, &doc).await?;
+        let renamed = events::profile_renamed(now, &before, &profile);
+        outbox::append_postgres(&mut tx, renamed.as_slice()).await?;
         tx.commit().await?;
         Ok(profile)
     }
@@ -624,7 +642,8 @@ impl ProfileStore for PgProfileStore {
         if inv.state != InvitationState::Pending {
             return Err(ProfileError::InvitationNotPending);
         }
-        let inv = accept_in(&mut tx, inv, now).await?;
+        let (inv, made) = accept_in(&mut tx, inv, now).await?;
+        outbox::append_postgres(&mut tx, made.as_slice()).await?;
         tx.commit().await?;
         Ok(inv)
     }
@@ -664,20 +683,31 @@ impl ProfileStore for PgProfileStore {
         if removed == 0 {
             return Err(ProfileError::NotFound("connection"));
         }
+        let now = pronet_common::time::now_micros();
+        let event = events::connection_removed(now, member_id, other_id);
+        outbox::append_postgres(&mut tx, &[event]).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
-        // One statement: a concurrent follow either commits first (and is removed) or after.
-        sqlx::query(
+        // One DELETE (then its event): a concurrent follow either commits first (and is
+        // removed) or after.
+        let mut tx = self.db.pool.begin().await?;
+        let removed = sqlx::query(
             "DELETE FROM follows WHERE member_id = $1 AND target_kind = $2 AND target = $3",
         )
         .bind(member_id)
         .bind(target.kind())
         .bind(target.value())
-        .execute(&self.db.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed > 0 {
+            let event = events::unfollowed(pronet_common::time::now_micros(), member_id, target);
+            outbox::append_postgres(&mut tx, &[event]).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -893,7 +923,7 @@ impl ProfileStore for PgProfileStore {
         }
         // A concurrent follow of the same target makes this insert wait for it and then do
         // nothing; the next statement reads the row it committed.
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO follows (member_id, target_kind, target, create_time) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (member_id, target_kind, target) DO NOTHING",
         )
@@ -902,7 +932,8 @@ impl ProfileStore for PgProfileStore {
         .bind(target.value())
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         let create_time: i64 = sqlx::query_scalar(
             "SELECT create_time FROM follows \
              WHERE member_id = $1 AND target_kind = $2 AND target = $3",
@@ -912,6 +943,9 @@ impl ProfileStore for PgProfileStore {
         .bind(target.value())
         .fetch_one(&mut *tx)
         .await?;
+        if inserted > 0 {
+            outbox::append_postgres(&mut tx, &[events::followed(now, member_id, &target)]).await?;
+        }
         tx.commit().await?;
         Ok(FollowingRecord {
             target,
@@ -965,7 +999,7 @@ impl ProfileStore for PgProfileStore {
         if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
             return Err(ProfileError::NotFound("blocked member"));
         }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES ($1, $2, $3) \
              ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
         )
@@ -973,7 +1007,8 @@ impl ProfileStore for PgProfileStore {
         .bind(blocked_id)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         sqlx::query(
             "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
              OR (member_id = $2 AND other_id = $1)",
@@ -1001,16 +1036,29 @@ impl ProfileStore for PgProfileStore {
         .bind(InvitationState::Pending as i64)
         .execute(&mut *tx)
         .await?;
+        // One event: the block ends the connection and the follows by itself (see the proto).
+        if inserted > 0 {
+            let event = events::member_blocked(now, member_id, blocked_id);
+            outbox::append_postgres(&mut tx, &[event]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+        let mut tx = self.db.pool.begin().await?;
+        let lifted = sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
             .bind(member_id)
             .bind(blocked_id)
-            .execute(&self.db.pool)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if lifted > 0 {
+            let now = pronet_common::time::now_micros();
+            let event = events::member_unblocked(now, member_id, blocked_id);
+            outbox::append_postgres(&mut tx, &[event]).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1280,21 +1328,23 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("LOCK TABLE member_counts IN SHARE ROW EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
-        let created = sqlx::query(
+        // RETURNING yields only the rows inserted: the pairs this import connects.
+        let inserted: HashSet<(String, String)> = sqlx::query_as(
             "INSERT INTO connections (member_id, other_id, create_time) \
              SELECT v.a, v.b, $3 FROM unnest($1::text[], $2::text[]) AS v(a, b) \
              WHERE EXISTS (SELECT 1 FROM profiles WHERE id = v.a) \
              AND EXISTS (SELECT 1 FROM profiles WHERE id = v.b) \
              AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = v.a AND blocked_id = v.b) \
              AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = v.b AND blocked_id = v.a) \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING member_id, other_id",
         )
         .bind(&a)
         .bind(&b)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?
-        .rows_affected();
+        .into_iter()
+        .collect();
         // The other way for every pair now connected one way.
         sqlx::query(
             "INSERT INTO connections (member_id, other_id, create_time) \
@@ -1307,7 +1357,15 @@ impl ProfileStore for PgProfileStore {
         .bind(&b)
         .execute(&mut *tx)
         .await?;
+        // In the order given, whatever order the insert took.
+        let events: Vec<NewEvent> = pairs
+            .iter()
+            .filter(|pair| inserted.contains(*pair))
+            .map(|(a, b)| events::connection_made(now, a, b))
+            .collect();
+        outbox::append_postgres(&mut tx, &events).await?;
         tx.commit().await?;
+        let created = events.len() as u64;
         Ok((created, pairs.len() as u64 - created))
     }
 
@@ -1317,7 +1375,7 @@ impl ProfileStore for PgProfileStore {
         now: i64,
     ) -> StoreResult<(u64, u64)> {
         let total = profiles.len() as u64;
-        let mut created = 0;
+        let mut created = Vec::new();
         let mut tx = self.db.pool.begin().await?;
         // One statement per profile (a few per profile with its filter rows): an import of
         // 1000 is a few thousand statements on one connection, in one transaction.
@@ -1328,12 +1386,160 @@ impl ProfileStore for PgProfileStore {
                 == 1
             {
                 write_index_rows(&mut tx, id, &f.search_document()).await?;
-                created += 1;
+                created.push(events::profile_created(
+                    now,
+                    id,
+                    f.handle.as_str(),
+                    &f.display_name,
+                ));
             }
         }
+        outbox::append_postgres(&mut tx, &created).await?;
         tx.commit().await?;
+        let created = created.len() as u64;
         Ok((created, total - created))
     }
+
+    fn outbox(&self) -> Outbox {
+        Outbox::postgres(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        _since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every page: REPEATABLE READ fixes it at the first
+        // statement (the head). Dropped unfinished (an error, a reader gone), it rolls back.
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        export_graph(&mut tx, sink).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Pushes the graph to `sink`, one keyset page of each table at a time (in primary-key order,
+/// so each page is one index range), never the whole of a table in memory.
+async fn export_graph(conn: &mut PgConnection, sink: &mut ExportSink) -> Result<(), ExportError> {
+    let mut after: Option<String> = None;
+    loop {
+        let sql = format!(
+            "SELECT id, handle, display_name, create_time FROM profiles {} ORDER BY id LIMIT {}",
+            if after.is_some() { "WHERE id > $1" } else { "" },
+            EXPORT_PAGE
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
+        if let Some(id) = &after {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        for (id, handle, display_name, time) in &rows {
+            sink.push(
+                *time,
+                events::profile_created_payload(id, handle, display_name),
+            )
+            .await?;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == EXPORT_PAGE => after = Some(last.0.clone()),
+            _ => break,
+        }
+    }
+
+    // Each connection is stored both ways: the row with the smaller id first stands for it.
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT member_id, other_id, create_time FROM connections \
+             WHERE member_id < other_id {} ORDER BY member_id, other_id LIMIT {}",
+            if after.is_some() {
+                "AND (member_id, other_id) > ($1, $2)"
+            } else {
+                ""
+            },
+            EXPORT_PAGE
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        if let Some((a, b)) = &after {
+            q = q.bind(a).bind(b);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        for (a, b, time) in &rows {
+            sink.push(*time, events::connection_made_payload(a, b))
+                .await?;
+        }
+        match rows.last() {
+            Some((a, b, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((a.clone(), b.clone()))
+            }
+            _ => break,
+        }
+    }
+
+    let mut after: Option<(String, i64, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT member_id, target_kind, target, create_time FROM follows {} \
+             ORDER BY member_id, target_kind, target LIMIT {}",
+            if after.is_some() {
+                "WHERE (member_id, target_kind, target) > ($1, $2, $3)"
+            } else {
+                ""
+            },
+            EXPORT_PAGE
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, String, i64)>(&sql);
+        if let Some((member, kind, target)) = &after {
+            q = q.bind(member).bind(kind).bind(target);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        for (member, kind, target, time) in &rows {
+            let target = FollowTarget::from_parts(*kind, target.clone())
+                .ok_or_else(|| ExportError::Store(format!("follow kind {kind}")))?;
+            sink.push(*time, events::followed_payload(member, &target))
+                .await?;
+        }
+        match rows.last() {
+            Some((member, kind, target, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((member.clone(), *kind, target.clone()))
+            }
+            _ => break,
+        }
+    }
+
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT blocker_id, blocked_id, create_time FROM blocks {} \
+             ORDER BY blocker_id, blocked_id LIMIT {}",
+            if after.is_some() {
+                "WHERE (blocker_id, blocked_id) > ($1, $2)"
+            } else {
+                ""
+            },
+            EXPORT_PAGE
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        if let Some((a, b)) = &after {
+            q = q.bind(a).bind(b);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        for (blocker, blocked, time) in &rows {
+            sink.push(*time, events::member_blocked_payload(blocker, blocked))
+                .await?;
+        }
+        match rows.last() {
+            Some((a, b, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((a.clone(), b.clone()))
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Inserts a profile row; with `skip_conflicts`, a taken id or handle inserts nothing (the

@@ -5,10 +5,12 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, SqliteDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{ProfileStore, StoreResult};
+use super::{ProfileStore, StoreResult, EXPORT_PAGE};
 use crate::domain::{
     check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed,
     search_hits, to_json, Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
@@ -18,6 +20,7 @@ use crate::domain::{
     SuggestionInputs,
 };
 use crate::error::ProfileError;
+use crate::events;
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -54,6 +57,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 7,
         description: "member counts",
         sql: include_str!("../../migrations/sqlite/0007_member_counts.sql"),
+    },
+    MigrationFile {
+        version: 8,
+        description: "outbox",
+        sql: outbox::SQLITE_MIGRATION,
     },
 ];
 
@@ -203,19 +211,20 @@ async fn record_idempotency_key(
     Ok(())
 }
 
-/// Accepts the pending `inv` in `tx` and connects its members both ways.
+/// Accepts the pending `inv` in `tx` and connects its members both ways; with the
+/// `ConnectionMade` to append unless they already were connected (by an import).
 async fn accept_in(
     tx: &mut sqlx::SqliteConnection,
     mut inv: InvitationRecord,
     now: i64,
-) -> StoreResult<InvitationRecord> {
+) -> StoreResult<(InvitationRecord, Option<NewEvent>)> {
     sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
         .bind(InvitationState::Accepted as i64)
         .bind(now)
         .bind(&inv.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
          VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
     )
@@ -223,9 +232,12 @@ async fn accept_in(
     .bind(&inv.invitee_id)
     .bind(now)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    let made =
+        (inserted > 0).then(|| events::connection_made(now, &inv.inviter_id, &inv.invitee_id));
     inv.state = InvitationState::Accepted;
-    Ok(inv)
+    Ok((inv, made))
 }
 
 /// Inserts a profile row; with `skip_conflicts`, a taken id or handle inserts nothing (the
@@ -616,6 +628,7 @@ impl ProfileStore for SqliteProfileStore {
 
     async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
         let (member_id, other_id) = (member_id.to_owned(), other_id.to_owned());
+        let now = pronet_common::time::now_micros();
         self.db
             .write(move |tx| {
                 Box::pin(async move {
@@ -631,6 +644,8 @@ impl ProfileStore for SqliteProfileStore {
                     if removed == 0 {
                         return Err(ProfileError::NotFound("connection"));
                     }
+                    let event = events::connection_removed(now, &member_id, &other_id);
+                    outbox::append_sqlite(&mut *tx, &[event]).await?;
                     Ok(())
                 })
             })
@@ -638,22 +653,24 @@ impl ProfileStore for SqliteProfileStore {
     }
 
     async fn unfollow(&self, member_id: &str, target: &FollowTarget) -> StoreResult<()> {
-        let (member_id, kind, value) = (
-            member_id.to_owned(),
-            target.kind(),
-            target.value().to_owned(),
-        );
+        let (member_id, target) = (member_id.to_owned(), target.clone());
+        let now = pronet_common::time::now_micros();
         self.db
             .write(move |tx| {
                 Box::pin(async move {
-                    sqlx::query(
+                    let removed = sqlx::query(
                         "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
                     )
                     .bind(&member_id)
-                    .bind(kind)
-                    .bind(&value)
+                    .bind(target.kind())
+                    .bind(target.value())
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    if removed > 0 {
+                        let event = events::unfollowed(now, &member_id, &target);
+                        outbox::append_sqlite(&mut *tx, &[event]).await?;
+                    }
                     Ok::<_, ProfileError>(())
                 })
             })
@@ -908,14 +925,21 @@ impl ProfileStore for SqliteProfileStore {
 
     async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
         let (member_id, blocked_id) = (member_id.to_owned(), blocked_id.to_owned());
+        let now = pronet_common::time::now_micros();
         self.db
             .write(move |tx| {
                 Box::pin(async move {
-                    sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
-                        .bind(&member_id)
-                        .bind(&blocked_id)
-                        .execute(&mut *tx)
-                        .await?;
+                    let lifted =
+                        sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
+                            .bind(&member_id)
+                            .bind(&blocked_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    if lifted > 0 {
+                        let event = events::member_unblocked(now, &member_id, &blocked_id);
+                        outbox::append_sqlite(&mut *tx, &[event]).await?;
+                    }
                     Ok::<_, ProfileError>(())
                 })
             })
@@ -1230,6 +1254,143 @@ impl ProfileStore for SqliteProfileStore {
             .write(move |tx| Box::pin(async move { import_profiles_in(tx, profiles, now).await }))
             .await
     }
+
+    fn outbox(&self) -> Outbox {
+        Outbox::sqlite(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        _since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One read transaction: its first read (the head) fixes the WAL snapshot every later
+        // page reads. Dropped unfinished (an error, a reader gone), it rolls back.
+        let mut tx = self.db.reader.begin().await?;
+        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        export_graph(&mut tx, sink).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Pushes the graph to `sink`, one keyset page of each table at a time (in primary-key order,
+/// so each page is one index range), never the whole of a table in memory.
+async fn export_graph(
+    conn: &mut SqliteConnection,
+    sink: &mut ExportSink,
+) -> Result<(), ExportError> {
+    let mut after: Option<String> = None;
+    loop {
+        let sql = format!(
+            "SELECT id, handle, display_name, create_time FROM profiles {} ORDER BY id LIMIT ?",
+            if after.is_some() { "WHERE id > ?" } else { "" }
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
+        if let Some(id) = &after {
+            q = q.bind(id);
+        }
+        let rows = q.bind(EXPORT_PAGE).fetch_all(&mut *conn).await?;
+        for (id, handle, display_name, time) in &rows {
+            sink.push(
+                *time,
+                events::profile_created_payload(id, handle, display_name),
+            )
+            .await?;
+        }
+        match rows.last() {
+            Some(last) if rows.len() as i64 == EXPORT_PAGE => after = Some(last.0.clone()),
+            _ => break,
+        }
+    }
+
+    // Each connection is stored both ways: the row with the smaller id first stands for it.
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT member_id, other_id, create_time FROM connections \
+             WHERE member_id < other_id {} ORDER BY member_id, other_id LIMIT ?",
+            if after.is_some() {
+                "AND (member_id, other_id) > (?, ?)"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        if let Some((a, b)) = &after {
+            q = q.bind(a).bind(b);
+        }
+        let rows = q.bind(EXPORT_PAGE).fetch_all(&mut *conn).await?;
+        for (a, b, time) in &rows {
+            sink.push(*time, events::connection_made_payload(a, b))
+                .await?;
+        }
+        match rows.last() {
+            Some((a, b, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((a.clone(), b.clone()))
+            }
+            _ => break,
+        }
+    }
+
+    let mut after: Option<(String, i64, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT member_id, target_kind, target, create_time FROM follows {} \
+             ORDER BY member_id, target_kind, target LIMIT ?",
+            if after.is_some() {
+                "WHERE (member_id, target_kind, target) > (?, ?, ?)"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, String, i64)>(&sql);
+        if let Some((member, kind, target)) = &after {
+            q = q.bind(member).bind(kind).bind(target);
+        }
+        let rows = q.bind(EXPORT_PAGE).fetch_all(&mut *conn).await?;
+        for (member, kind, target, time) in &rows {
+            let target = FollowTarget::from_parts(*kind, target.clone())
+                .ok_or_else(|| ExportError::Store(format!("follow kind {kind}")))?;
+            sink.push(*time, events::followed_payload(member, &target))
+                .await?;
+        }
+        match rows.last() {
+            Some((member, kind, target, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((member.clone(), *kind, target.clone()))
+            }
+            _ => break,
+        }
+    }
+
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let sql = format!(
+            "SELECT blocker_id, blocked_id, create_time FROM blocks {} \
+             ORDER BY blocker_id, blocked_id LIMIT ?",
+            if after.is_some() {
+                "WHERE (blocker_id, blocked_id) > (?, ?)"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        if let Some((a, b)) = &after {
+            q = q.bind(a).bind(b);
+        }
+        let rows = q.bind(EXPORT_PAGE).fetch_all(&mut *conn).await?;
+        for (blocker, blocked, time) in &rows {
+            sink.push(*time, events::member_blocked_payload(blocker, blocked))
+                .await?;
+        }
+        match rows.last() {
+            Some((a, b, _)) if rows.len() as i64 == EXPORT_PAGE => {
+                after = Some((a.clone(), b.clone()))
+            }
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 // The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
@@ -1282,6 +1443,8 @@ async fn insert_profile_in(
     if let Some(key) = key {
         record_idempotency_key(&mut *tx, key, id, now).await?;
     }
+    let event = events::profile_created(now, id, f.handle.as_str(), &f.display_name);
+    outbox::append_sqlite(&mut *tx, &[event]).await?;
     Ok(ProfileRecord {
         id: id.to_owned(),
         handle: f.handle.as_str().to_owned(),
@@ -1336,10 +1499,11 @@ async fn insert_invitation_in(
     .await?;
     if let Some(row) = reverse {
         let theirs = invitation_from_row(&row)?;
-        let accepted = accept_in(&mut *tx, theirs, inv.create_time).await?;
+        let (accepted, made) = accept_in(&mut *tx, theirs, inv.create_time).await?;
         if let Some(key) = key {
             record_idempotency_key(&mut *tx, key, &accepted.id, inv.create_time).await?;
         }
+        outbox::append_sqlite(&mut *tx, made.as_slice()).await?;
         return Ok(accepted);
     }
     let result = sqlx::query(
@@ -1382,7 +1546,8 @@ async fn update_profile_in(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ProfileError::NotFound("profile"))?;
-    let mut profile = profile_from_row(&row)?;
+    let before = profile_from_row(&row)?;
+    let mut profile = before.clone();
     changes.apply(&mut profile);
     profile.update_time = now;
     let doc = profile.search_document();
@@ -1417,6 +1582,8 @@ async fn update_profile_in(
         Err(e) => return Err(e.into()),
     }
     write_index_rows(&mut *tx, id, &doc).await?;
+    let renamed = events::profile_renamed(now, &before, &profile);
+    outbox::append_sqlite(&mut *tx, renamed.as_slice()).await?;
     Ok(profile)
 }
 
@@ -1440,7 +1607,8 @@ async fn accept_invitation_in(
     if inv.state != InvitationState::Pending {
         return Err(ProfileError::InvitationNotPending);
     }
-    let inv = accept_in(&mut *tx, inv, now).await?;
+    let (inv, made) = accept_in(&mut *tx, inv, now).await?;
+    outbox::append_sqlite(&mut *tx, made.as_slice()).await?;
     Ok(inv)
 }
 
@@ -1461,7 +1629,7 @@ async fn follow_in(
             return Err(ProfileError::NotFound("followee"));
         }
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
              VALUES (?, ?, ?, ?)",
     )
@@ -1470,7 +1638,8 @@ async fn follow_in(
     .bind(target.value())
     .bind(now)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
     let create_time: i64 = sqlx::query_scalar(
         "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
     )
@@ -1479,6 +1648,9 @@ async fn follow_in(
     .bind(target.value())
     .fetch_one(&mut *tx)
     .await?;
+    if inserted > 0 {
+        outbox::append_sqlite(&mut *tx, &[events::followed(now, member_id, &target)]).await?;
+    }
     Ok(FollowingRecord {
         target,
         create_time,
@@ -1497,7 +1669,7 @@ async fn block_member_in(
     if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
         return Err(ProfileError::NotFound("blocked member"));
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
         "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
              ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
@@ -1506,7 +1678,8 @@ async fn block_member_in(
     .bind(blocked_id)
     .bind(now)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
     // Each OR branch is one primary-key (or sent-invitations index) lookup.
     sqlx::query(
         "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
@@ -1535,6 +1708,11 @@ async fn block_member_in(
     .bind(InvitationState::Pending as i64)
     .execute(&mut *tx)
     .await?;
+    // One event: the block ends the connection and the follows by itself (see the proto).
+    if inserted > 0 {
+        let event = events::member_blocked(now, member_id, blocked_id);
+        outbox::append_sqlite(&mut *tx, &[event]).await?;
+    }
     Ok(())
 }
 
@@ -1543,10 +1721,11 @@ async fn import_connections_in(
     pairs: &[(String, String)],
     now: i64,
 ) -> StoreResult<(u64, u64)> {
-    let mut created = 0;
+    let mut made = Vec::new();
     // 500 pairs a statement keeps well under SQLite's bind limit.
     for chunk in pairs.chunks(500) {
         let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        // RETURNING yields only the rows inserted: the pairs this import connects.
         let forward = format!(
             "WITH v(a, b) AS (VALUES {values}) \
                  INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
@@ -1554,13 +1733,22 @@ async fn import_connections_in(
                  WHERE EXISTS (SELECT 1 FROM profiles WHERE id = a) \
                  AND EXISTS (SELECT 1 FROM profiles WHERE id = b) \
                  AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = a AND blocked_id = b) \
-                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a)"
+                 AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a) \
+                 RETURNING member_id, other_id"
         );
-        let mut q = sqlx::query(&forward);
+        let mut q = sqlx::query_as::<_, (String, String)>(&forward);
         for (a, b) in chunk {
             q = q.bind(a).bind(b);
         }
-        created += q.bind(now).execute(&mut *tx).await?.rows_affected();
+        let inserted: HashSet<(String, String)> =
+            q.bind(now).fetch_all(&mut *tx).await?.into_iter().collect();
+        // In the order given, whatever order the insert took.
+        made.extend(
+            chunk
+                .iter()
+                .filter(|pair| inserted.contains(*pair))
+                .cloned(),
+        );
         // The other way for every pair now connected one way.
         let backward = format!(
             "WITH v(a, b) AS (VALUES {values}) \
@@ -1574,6 +1762,12 @@ async fn import_connections_in(
         }
         q.execute(&mut *tx).await?;
     }
+    let events: Vec<NewEvent> = made
+        .iter()
+        .map(|(a, b)| events::connection_made(now, a, b))
+        .collect();
+    outbox::append_sqlite(&mut *tx, &events).await?;
+    let created = made.len() as u64;
     Ok((created, pairs.len() as u64 - created))
 }
 
@@ -1583,7 +1777,7 @@ async fn import_profiles_in(
     now: i64,
 ) -> StoreResult<(u64, u64)> {
     let total = profiles.len() as u64;
-    let mut created = 0;
+    let mut created = Vec::new();
     // In-process statements: one per profile costs microseconds, not round trips.
     for (id, f) in &profiles {
         if insert_profile_row(&mut *tx, id, f, now, true)
@@ -1592,9 +1786,16 @@ async fn import_profiles_in(
             == 1
         {
             write_index_rows(&mut *tx, id, &f.search_document()).await?;
-            created += 1;
+            created.push(events::profile_created(
+                now,
+                id,
+                f.handle.as_str(),
+                &f.display_name,
+            ));
         }
     }
+    outbox::append_sqlite(&mut *tx, &created).await?;
+    let created = created.len() as u64;
     Ok((created, total - created))
 }
 

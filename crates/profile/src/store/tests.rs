@@ -161,6 +161,24 @@ on_both_backends! {
     check_importing_profiles_skips_taken_ids_and_handles =>
         sqlite_importing_profiles_skips_taken_ids_and_handles,
         postgres_importing_profiles_skips_taken_ids_and_handles;
+    check_profile_writes_append_their_events_and_no_ops_none =>
+        sqlite_profile_writes_append_their_events_and_no_ops_none,
+        postgres_profile_writes_append_their_events_and_no_ops_none;
+    check_connection_writes_append_their_events_and_no_ops_none =>
+        sqlite_connection_writes_append_their_events_and_no_ops_none,
+        postgres_connection_writes_append_their_events_and_no_ops_none;
+    check_follow_and_block_writes_append_their_events_and_no_ops_none =>
+        sqlite_follow_and_block_writes_append_their_events_and_no_ops_none,
+        postgres_follow_and_block_writes_append_their_events_and_no_ops_none;
+    check_racing_writes_append_one_event_per_change_in_sequence =>
+        sqlite_racing_writes_append_one_event_per_change_in_sequence,
+        postgres_racing_writes_append_one_event_per_change_in_sequence;
+    check_export_is_the_current_graph_at_the_outbox_head =>
+        sqlite_export_is_the_current_graph_at_the_outbox_head,
+        postgres_export_is_the_current_graph_at_the_outbox_head;
+    check_imports_append_one_event_per_row_and_export_pages_through_them =>
+        sqlite_imports_append_one_event_per_row_and_export_pages_through_them,
+        postgres_imports_append_one_event_per_row_and_export_pages_through_them;
 }
 
 /// Tasks each race runs at once.
@@ -2856,4 +2874,631 @@ async fn check_importing_profiles_skips_taken_ids_and_handles(store: Store) {
         hit_ids(&store.search_profiles("ada", &q, ALL).await.unwrap()),
         ["bob"]
     );
+}
+
+// Events: what each write appends to the outbox, and the export.
+
+mod event_payloads {
+    //! Expected payloads, spelled out field by field (not through `crate::events`).
+    use pronet_proto::events::v1 as pb;
+
+    pub use pb::event::Payload;
+
+    pub fn created(id: &str, handle: &str, name: &str) -> Payload {
+        Payload::ProfileCreated(pb::ProfileCreated {
+            member_id: id.into(),
+            handle: handle.into(),
+            display_name: name.into(),
+        })
+    }
+
+    pub fn renamed(id: &str, handle: &str, name: &str) -> Payload {
+        Payload::ProfileRenamed(pb::ProfileRenamed {
+            member_id: id.into(),
+            handle: handle.into(),
+            display_name: name.into(),
+        })
+    }
+
+    pub fn made(a: &str, b: &str) -> Payload {
+        Payload::ConnectionMade(pb::ConnectionMade {
+            member_id: a.into(),
+            other_id: b.into(),
+        })
+    }
+
+    pub fn removed(a: &str, b: &str) -> Payload {
+        Payload::ConnectionRemoved(pb::ConnectionRemoved {
+            member_id: a.into(),
+            other_id: b.into(),
+        })
+    }
+
+    pub fn followed(a: &str, b: &str) -> Payload {
+        Payload::MemberFollowed(pb::MemberFollowed {
+            member_id: a.into(),
+            followee_id: b.into(),
+        })
+    }
+
+    pub fn unfollowed(a: &str, b: &str) -> Payload {
+        Payload::MemberUnfollowed(pb::MemberUnfollowed {
+            member_id: a.into(),
+            followee_id: b.into(),
+        })
+    }
+
+    pub fn tag_followed(a: &str, tag: &str) -> Payload {
+        Payload::HashtagFollowed(pb::HashtagFollowed {
+            member_id: a.into(),
+            hashtag: tag.into(),
+        })
+    }
+
+    pub fn tag_unfollowed(a: &str, tag: &str) -> Payload {
+        Payload::HashtagUnfollowed(pb::HashtagUnfollowed {
+            member_id: a.into(),
+            hashtag: tag.into(),
+        })
+    }
+
+    pub fn blocked(a: &str, b: &str) -> Payload {
+        Payload::MemberBlocked(pb::MemberBlocked {
+            member_id: a.into(),
+            blocked_id: b.into(),
+        })
+    }
+
+    pub fn unblocked(a: &str, b: &str) -> Payload {
+        Payload::MemberUnblocked(pb::MemberUnblocked {
+            member_id: a.into(),
+            blocked_id: b.into(),
+        })
+    }
+}
+
+use event_payloads::*;
+use pronet_proto::events::v1 as events_pb;
+
+/// Every event in the outbox, checked for what all share: sequences 1..n in order, the
+/// profile source, an id.
+async fn outbox_events(store: &Store) -> Vec<events_pb::Event> {
+    let events = store.outbox().read_after(0, 1000).await.unwrap();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.sequence, i as i64 + 1, "{events:?}");
+        assert_eq!(e.source, crate::events::SOURCE);
+        assert!(!e.id.is_empty());
+    }
+    events
+}
+
+/// The payloads of the events after `after` (an earlier `outbox_head`).
+async fn events_since(store: &Store, after: usize) -> Vec<Payload> {
+    outbox_events(store)
+        .await
+        .into_iter()
+        .skip(after)
+        .map(|e| e.payload.unwrap())
+        .collect()
+}
+
+async fn outbox_head(store: &Store) -> usize {
+    let status = store.outbox().status().await.unwrap();
+    assert_eq!(status.head as usize, outbox_events(store).await.len());
+    status.head as usize
+}
+
+fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
+    pronet_common::time::from_timestamp(t.as_ref().unwrap()).unwrap()
+}
+
+/// ExportState as a reader calls it: every message's position, and the events.
+async fn export(store: &Store, since: Option<i64>) -> (Vec<i64>, Vec<events_pb::Event>) {
+    use pronet_proto::events::v1::event_service_server::EventService;
+    use tonic::codegen::tokio_stream::StreamExt;
+
+    let server = pronet_common::events::EventServer::new(
+        crate::events::SOURCE,
+        store.outbox(),
+        Arc::new(crate::events::ProfileExporter::new(store.clone())),
+    );
+    let request = events_pb::ExportStateRequest {
+        since: since.map(pronet_common::time::to_timestamp),
+    };
+    let mut stream = server
+        .export_state(tonic::Request::new(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut positions, mut events) = (Vec::new(), Vec::new());
+    while let Some(message) = stream.next().await {
+        let message = message.unwrap();
+        positions.push(message.position);
+        events.extend(message.events);
+    }
+    (positions, events)
+}
+
+async fn check_profile_writes_append_their_events_and_no_ops_none(store: Store) {
+    let mut f = fields("Ada_L");
+    f.display_name = "Ada Lovelace".into();
+    store
+        .create_profile("ada", f, 100, Some(&key("svc", "r1")))
+        .await
+        .unwrap();
+    let events = outbox_events(&store).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(micros(&events[0].occur_time), 100);
+    assert_eq!(
+        events[0].payload,
+        Some(created("ada", "Ada_L", "Ada Lovelace"))
+    );
+
+    // A replayed key, a taken id and a taken handle create nothing, and write nothing.
+    store
+        .create_profile("ada", fields("other"), 101, Some(&key("svc", "r1")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_profile("ada", fields("other"), 102, None)
+            .await,
+        Err(ProfileError::ProfileExists)
+    ));
+    assert!(matches!(
+        store
+            .create_profile("bob", fields("ada_l"), 103, None)
+            .await,
+        Err(ProfileError::HandleTaken)
+    ));
+    assert_eq!(outbox_head(&store).await, 1);
+
+    store
+        .create_profile("bob", fields("bob"), 104, None)
+        .await
+        .unwrap();
+    // Neither the handle nor the display name: no event.
+    store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                headline: Some("Engineer".into()),
+                ..Default::default()
+            },
+            200,
+        )
+        .await
+        .unwrap();
+    // Set to what they already are: no event either.
+    store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                handle: Some(Handle::parse("Ada_L").unwrap()),
+                display_name: Some("Ada Lovelace".into()),
+                ..Default::default()
+            },
+            201,
+        )
+        .await
+        .unwrap();
+    store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                display_name: Some("Countess".into()),
+                ..Default::default()
+            },
+            202,
+        )
+        .await
+        .unwrap();
+    // A change of case is a change of the handle as written.
+    store
+        .update_profile(
+            "ada",
+            ProfileChanges {
+                handle: Some(Handle::parse("ada_l").unwrap()),
+                ..Default::default()
+            },
+            203,
+        )
+        .await
+        .unwrap();
+    // Failed updates write nothing.
+    assert!(matches!(
+        store
+            .update_profile(
+                "bob",
+                ProfileChanges {
+                    handle: Some(Handle::parse("ADA_L").unwrap()),
+                    ..Default::default()
+                },
+                204,
+            )
+            .await,
+        Err(ProfileError::HandleTaken)
+    ));
+    assert!(matches!(
+        store
+            .update_profile(
+                "nobody",
+                ProfileChanges {
+                    display_name: Some("X".into()),
+                    ..Default::default()
+                },
+                205,
+            )
+            .await,
+        Err(ProfileError::NotFound(_))
+    ));
+
+    // An import: one event per profile created, in order; the skipped ones none.
+    let (imported, skipped) = store
+        .import_profiles(
+            vec![
+                ("cat".into(), fields("cat")),
+                ("bob".into(), fields("bob_again")),
+                ("dan".into(), fields("BOB")),
+                ("eve".into(), fields("eve")),
+            ],
+            300,
+        )
+        .await
+        .unwrap();
+    assert_eq!((imported, skipped), (2, 2));
+    // An import that imports nothing writes nothing.
+    store
+        .import_profiles(vec![("cat".into(), fields("cat"))], 301)
+        .await
+        .unwrap();
+
+    let events = outbox_events(&store).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| micros(&e.occur_time))
+            .collect::<Vec<_>>(),
+        [100, 104, 202, 203, 300, 300]
+    );
+    assert_eq!(
+        events
+            .into_iter()
+            .map(|e| e.payload.unwrap())
+            .collect::<Vec<_>>(),
+        [
+            created("ada", "Ada_L", "Ada Lovelace"),
+            created("bob", "bob", "bob"),
+            renamed("ada", "Ada_L", "Countess"),
+            renamed("ada", "ada_l", "Countess"),
+            created("cat", "cat", "cat"),
+            created("eve", "eve", "eve"),
+        ]
+    );
+}
+
+async fn check_connection_writes_append_their_events_and_no_ops_none(store: Store) {
+    members(&store, &["ada", "bob", "cat", "dan", "eve", "fay"]).await;
+    let start = outbox_head(&store).await;
+    assert_eq!(start, 6);
+
+    // Invitations write nothing until one connects.
+    store
+        .create_invitation(invitation("i1", "ada", "bob", 10), Some(&key("ada", "k1")))
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("i2", "ada", "cat", 11), None)
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("i3", "dan", "ada", 12), None)
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("i4", "eve", "ada", 13), None)
+        .await
+        .unwrap();
+    store.decline_invitation("i3", "ada", 14).await.unwrap();
+    store.withdraw_invitation("i4", "eve", 15).await.unwrap();
+    assert_eq!(events_since(&store, start).await, []);
+
+    // Accepting connects inviter and invitee; a refused accept writes nothing.
+    assert!(store.accept_invitation("i1", "ada", 20).await.is_err());
+    store.accept_invitation("i1", "bob", 21).await.unwrap();
+    assert!(store.accept_invitation("i1", "bob", 22).await.is_err());
+    // Inviting back accepts the pending invitation: its inviter is the event's member.
+    let accepted = store
+        .create_invitation(invitation("i5", "cat", "ada", 23), Some(&key("cat", "k5")))
+        .await
+        .unwrap();
+    assert_eq!(accepted.id, "i2");
+    // Replayed keys change nothing and write nothing.
+    store
+        .create_invitation(invitation("i5", "cat", "ada", 24), Some(&key("cat", "k5")))
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation("i1", "ada", "bob", 25), Some(&key("ada", "k1")))
+        .await
+        .unwrap();
+    // Refused invitations write nothing.
+    assert!(store
+        .create_invitation(invitation("i6", "ada", "bob", 26), None)
+        .await
+        .is_err());
+    assert!(store
+        .create_invitation(invitation("i7", "ada", "nobody", 27), None)
+        .await
+        .is_err());
+    assert_eq!(
+        events_since(&store, start).await,
+        [made("ada", "bob"), made("ada", "cat")]
+    );
+
+    // Removing writes who removed it; removing what is not there writes nothing.
+    store.remove_connection("bob", "ada").await.unwrap();
+    assert!(matches!(
+        store.remove_connection("bob", "ada").await,
+        Err(ProfileError::NotFound("connection"))
+    ));
+    assert!(store.remove_connection("dan", "eve").await.is_err());
+
+    // An import: one event per pair it connects, none for those already connected, unknown
+    // or blocked.
+    store.block_member("fay", "eve", 30).await.unwrap();
+    let mark = outbox_head(&store).await;
+    let (created_pairs, skipped) = store
+        .import_connections(
+            &[
+                ("dan".into(), "eve".into()),
+                ("ada".into(), "cat".into()),
+                ("bob".into(), "ada".into()),
+                ("fay".into(), "nobody".into()),
+                ("eve".into(), "fay".into()),
+                ("cat".into(), "bob".into()),
+            ],
+            40,
+        )
+        .await
+        .unwrap();
+    assert_eq!((created_pairs, skipped), (3, 3));
+    assert_eq!(
+        events_since(&store, mark).await,
+        [made("dan", "eve"), made("bob", "ada"), made("cat", "bob")]
+    );
+    // Nothing new to connect: no event.
+    store
+        .import_connections(&[("dan".into(), "eve".into())], 41)
+        .await
+        .unwrap();
+    assert_eq!(
+        events_since(&store, start).await,
+        [
+            made("ada", "bob"),
+            made("ada", "cat"),
+            removed("bob", "ada"),
+            blocked("fay", "eve"),
+            made("dan", "eve"),
+            made("bob", "ada"),
+            made("cat", "bob"),
+        ]
+    );
+}
+
+async fn check_follow_and_block_writes_append_their_events_and_no_ops_none(store: Store) {
+    members(&store, &["ada", "bob", "cat"]).await;
+    connect(&store, "ada", "bob", 5).await;
+    let start = outbox_head(&store).await;
+
+    store.follow("ada", member("bob"), 10).await.unwrap();
+    store.follow("bob", member("ada"), 11).await.unwrap();
+    store.follow("ada", hashtag("rust"), 12).await.unwrap();
+    // Following again keeps the first record and writes nothing; refused follows neither.
+    store.follow("ada", member("bob"), 13).await.unwrap();
+    store.follow("ada", hashtag("rust"), 14).await.unwrap();
+    assert!(store.follow("ada", member("nobody"), 15).await.is_err());
+    assert!(store.follow("nobody", hashtag("rust"), 16).await.is_err());
+    store.follow("cat", hashtag("go"), 17).await.unwrap();
+    store.unfollow("cat", &hashtag("go")).await.unwrap();
+    store.follow("cat", member("ada"), 18).await.unwrap();
+    store.unfollow("cat", &member("ada")).await.unwrap();
+    // Unfollowing what is not followed writes nothing.
+    store.unfollow("cat", &member("ada")).await.unwrap();
+    store.unfollow("cat", &hashtag("go")).await.unwrap();
+    assert_eq!(
+        events_since(&store, start).await,
+        [
+            followed("ada", "bob"),
+            followed("bob", "ada"),
+            tag_followed("ada", "rust"),
+            tag_followed("cat", "go"),
+            tag_unfollowed("cat", "go"),
+            followed("cat", "ada"),
+            unfollowed("cat", "ada"),
+        ]
+    );
+
+    // A block is one event, though it ends the connection and both follows.
+    let mark = outbox_head(&store).await;
+    store.block_member("bob", "ada", 20).await.unwrap();
+    assert!(connected_ids(&store, "ada").await.is_empty());
+    assert_eq!(following(&store, "ada").await, [hashtag("rust")]);
+    // Blocking again, blocking oneself or a missing member: nothing.
+    store.block_member("bob", "ada", 21).await.unwrap();
+    assert!(store.block_member("bob", "bob", 22).await.is_err());
+    assert!(store.block_member("bob", "nobody", 23).await.is_err());
+    // A follow refused by the block: nothing.
+    assert!(store.follow("ada", member("bob"), 24).await.is_err());
+    store.unblock_member("bob", "ada").await.unwrap();
+    // Lifting a block that is not there (again, or the other way): nothing.
+    store.unblock_member("bob", "ada").await.unwrap();
+    store.unblock_member("ada", "bob").await.unwrap();
+    assert_eq!(
+        events_since(&store, mark).await,
+        [blocked("bob", "ada"), unblocked("bob", "ada")]
+    );
+}
+
+async fn check_racing_writes_append_one_event_per_change_in_sequence(store: Store) {
+    let ids: Vec<String> = (0..RACERS).map(|i| format!("m{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    members(&store, &refs).await;
+    members(&store, &["hub"]).await;
+    let start = outbox_head(&store).await;
+    // Each member follows the hub twice at once and blocks nobody: one event per member.
+    let results = race(RACERS * 2, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .follow(&format!("m{:02}", i / 2), member("hub"), i as i64)
+                .await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    // `outbox_events` checks the sequences are 1..n, gap-free and in order.
+    let mut followers: Vec<Payload> = events_since(&store, start).await;
+    followers.sort_by_key(|p| format!("{p:?}"));
+    let expected: Vec<Payload> = ids.iter().map(|id| followed(id, "hub")).collect();
+    assert_eq!(followers, expected);
+}
+
+async fn check_export_is_the_current_graph_at_the_outbox_head(store: Store) {
+    // Nothing yet: the head is 0, and one message says so.
+    let (positions, events) = export(&store, None).await;
+    assert_eq!((positions, events), (vec![0], vec![]));
+
+    store
+        .create_profile("cat", fields("cat"), 3, None)
+        .await
+        .unwrap();
+    store
+        .create_profile("ada", fields("Ada"), 1, None)
+        .await
+        .unwrap();
+    store
+        .create_profile("bob", fields("bob"), 2, None)
+        .await
+        .unwrap();
+    store
+        .create_profile("dan", fields("dan"), 4, None)
+        .await
+        .unwrap();
+    store
+        .update_profile(
+            "bob",
+            ProfileChanges {
+                display_name: Some("Bob B".into()),
+                ..Default::default()
+            },
+            5,
+        )
+        .await
+        .unwrap();
+    connect(&store, "cat", "ada", 10).await;
+    connect(&store, "bob", "cat", 11).await;
+    connect(&store, "ada", "dan", 12).await;
+    store.remove_connection("dan", "ada").await.unwrap();
+    store
+        .import_connections(&[("dan".into(), "bob".into())], 13)
+        .await
+        .unwrap();
+    store.follow("ada", member("cat"), 20).await.unwrap();
+    store.follow("ada", hashtag("rust"), 21).await.unwrap();
+    store.follow("dan", member("ada"), 22).await.unwrap();
+    store.follow("dan", hashtag("go"), 23).await.unwrap();
+    store.unfollow("dan", &hashtag("go")).await.unwrap();
+    store.follow("bob", member("dan"), 24).await.unwrap();
+    // The block ends bob's connection with dan and his follow of dan.
+    store.block_member("dan", "bob", 30).await.unwrap();
+    store.block_member("cat", "dan", 31).await.unwrap();
+    store.unblock_member("cat", "dan").await.unwrap();
+
+    let head = outbox_head(&store).await as i64;
+    assert!(head > 0);
+    let (positions, events) = export(&store, None).await;
+    assert_eq!(positions, [head]);
+    for e in &events {
+        assert_eq!((e.sequence, e.source.as_str()), (0, crate::events::SOURCE));
+    }
+    let state: Vec<(i64, Payload)> = events
+        .into_iter()
+        .map(|e| (micros(&e.occur_time), e.payload.unwrap()))
+        .collect();
+    let expected = vec![
+        (1, created("ada", "Ada", "Ada")),
+        (2, created("bob", "bob", "Bob B")),
+        (3, created("cat", "cat", "cat")),
+        (4, created("dan", "dan", "dan")),
+        // Once per pair, smaller id first.
+        (10, made("ada", "cat")),
+        (11, made("bob", "cat")),
+        (20, followed("ada", "cat")),
+        (21, tag_followed("ada", "rust")),
+        (22, followed("dan", "ada")),
+        (30, blocked("dan", "bob")),
+    ];
+    assert_eq!(state, expected);
+
+    // The profile graph is exported whole whatever the window.
+    let (positions, events) = export(&store, Some(25)).await;
+    assert_eq!(positions, [head]);
+    assert_eq!(events.len(), expected.len());
+
+    // Later writes move the head, and the next export with it.
+    store.follow("cat", hashtag("sql"), 40).await.unwrap();
+    let (positions, events) = export(&store, None).await;
+    assert_eq!(positions, [head + 1]);
+    assert_eq!(events.len(), expected.len() + 1);
+}
+
+/// More rows than an export page (and than one outbox INSERT) in each of two tables.
+async fn check_imports_append_one_event_per_row_and_export_pages_through_them(store: Store) {
+    let spokes: Vec<String> = (0..5_001).map(|i| format!("sp{i:05}")).collect();
+    let mut profiles = vec![("hub".to_string(), fields("hub"))];
+    profiles.extend(spokes.iter().map(|id| (id.clone(), fields(id))));
+    assert_eq!(
+        store.import_profiles(profiles, 1).await.unwrap(),
+        (5_002, 0)
+    );
+    // The hub sorts first: every pair's stored forward row has the hub as member.
+    let pairs: Vec<(String, String)> = spokes.iter().map(|id| ("hub".into(), id.clone())).collect();
+    assert_eq!(
+        store.import_connections(&pairs, 2).await.unwrap(),
+        (5_001, 0)
+    );
+    let head = store.outbox().status().await.unwrap().head;
+    assert_eq!(head, 10_003);
+    // The last of each import, in the order given.
+    let last = store.outbox().read_after(5_001, 2).await.unwrap();
+    assert_eq!(
+        last.into_iter()
+            .map(|e| (e.sequence, e.payload.unwrap()))
+            .collect::<Vec<_>>(),
+        [
+            (5_002, created("sp05000", "sp05000", "sp05000")),
+            (5_003, made("hub", "sp00000")),
+        ]
+    );
+
+    let (positions, events) = export(&store, None).await;
+    assert!(positions.iter().all(|p| *p == head), "{positions:?}");
+    let mut ids = Vec::new();
+    let mut others = Vec::new();
+    for e in events {
+        match e.payload.unwrap() {
+            Payload::ProfileCreated(p) => ids.push(p.member_id),
+            Payload::ConnectionMade(c) => {
+                assert_eq!(c.member_id, "hub");
+                others.push(c.other_id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut all_ids = vec!["hub".to_string()];
+    all_ids.extend(spokes.iter().cloned());
+    all_ids.sort();
+    assert_eq!(ids, all_ids);
+    assert_eq!(others, spokes);
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
 use pronet_common::metrics::Metrics;
+use pronet_common::outbox::Outbox;
 
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
@@ -381,6 +383,24 @@ impl ProfileStore for TimedStore {
                 STORE_NAME,
                 "import_profiles",
                 self.inner.import_profiles(profiles, now),
+            )
+            .await
+    }
+
+    fn outbox(&self) -> Outbox {
+        self.inner.outbox()
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "export_state",
+                self.inner.export_state(since, sink),
             )
             .await
     }

@@ -38,7 +38,7 @@ async fn reopening_applies_no_migration_twice() {
             .fetch_all(&s.db.pool)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
     s.close().await;
 }
 
