@@ -7,6 +7,7 @@ mod helpers;
 mod authz;
 mod depth;
 mod errors;
+mod events;
 mod feed;
 mod fuzz;
 mod import;

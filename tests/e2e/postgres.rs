@@ -11,6 +11,8 @@ mod authz;
 mod depth;
 #[path = "errors.rs"]
 mod errors;
+#[path = "events.rs"]
+mod events;
 #[path = "feed.rs"]
 mod feed;
 #[path = "import.rs"]

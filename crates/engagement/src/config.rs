@@ -26,4 +26,7 @@ pub struct EngagementConfig {
     /// Where store operations are timed (`pronet_store_operation_duration_seconds`); `None`
     /// records nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// Also publish the outbox to NATS JetStream (production); the gRPC event stream is
+    /// served either way.
+    pub nats: Option<pronet_common::nats::NatsConfig>,
 }

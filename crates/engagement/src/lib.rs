@@ -7,6 +7,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod posts;
 pub mod profiles;
 pub mod service;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
+use pronet_common::events::{ExportError, ExportSink, StateExporter};
 use pronet_common::metrics::Metrics;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
@@ -100,10 +102,32 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
     let graph = GrpcMemberGraph::new(profile_channel, config.auth.clone());
+    let outbox = store.outbox();
+    if let Some(nats) = &config.nats {
+        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
+    }
+    let exporter = Arc::new(StoreExporter(store.clone()));
     let api = EngagementApi::new(store, Arc::new(posts), Arc::new(graph));
-    Ok(Routes::new(
+    let mut routes = Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
-    ))
+    );
+    // The outbox's events and the state export, for readers such as the feed.
+    routes = routes.add_service(pronet_common::events::event_service(
+        events::SOURCE,
+        outbox,
+        exporter,
+    ));
+    Ok(routes)
+}
+
+/// Exports the engagement state from the store, for `ExportState`.
+pub(crate) struct StoreExporter(pub(crate) Arc<dyn EngagementStore>);
+
+#[async_trait::async_trait]
+impl StateExporter for StoreExporter {
+    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError> {
+        self.0.export_state(since, sink).await
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +148,7 @@ mod tests {
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
             metrics: None,
+            nats: None,
         }
     }
 

@@ -4,13 +4,19 @@
 //! the rows they count, so they never drift from them, also under concurrent writers; a member
 //! has at most one reaction and one share per post; a create request retried with the same
 //! idempotency key creates nothing more.
+//!
+//! Every write that changes engagement appends its domain events ([`crate::events`]) to the
+//! outbox as the last statement of its transaction, only for what actually changed.
 
+mod export;
 mod import;
 pub mod postgres;
 pub mod sqlite;
 pub mod timed;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::Outbox;
 
 use crate::domain::{
     ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, EngagementImport,
@@ -140,6 +146,22 @@ pub trait EngagementStore: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<ActivityRecord>>;
 
+    /// The store's outbox, for the event stream.
+    fn outbox(&self) -> Outbox;
+
+    /// Pushes the current engagement to `sink` as events, read in one consistent snapshot whose
+    /// outbox position is set first: a `ReactionSet` (no previous type) per reaction, a
+    /// `CommentCreated` per comment, a `ShareRecorded` per share, and per member
+    /// `ImpressionsRecorded` events listing each post once per day it was shown (an impression
+    /// row) and, as first views, the posts the member is a unique viewer of. With `since`
+    /// (microseconds), only what was created (impressions: shown, viewers: first shown) at or
+    /// after it.
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError>;
+
     // Test support: what the store suite needs to look behind the API, on either backend.
 
     /// Every stored `post_stats` row.
@@ -188,6 +210,24 @@ pub struct HotQueryPlans {
     pub backend: &'static str,
     pub post_stats: String,
     pub recent_activity: String,
+}
+
+/// The events of deleting `comment` with its `replies` (id, author, create time; empty for a
+/// reply): the comment first, then each reply.
+fn deleted_comment_events(
+    comment: &CommentRecord,
+    replies: &[(String, String, i64)],
+) -> Vec<pronet_common::outbox::NewEvent> {
+    let now = pronet_common::time::now_micros();
+    std::iter::once((&comment.id, &comment.member_id))
+        .chain(replies.iter().map(|(id, member_id, _)| (id, member_id)))
+        .map(|(id, member_id)| {
+            crate::events::at(
+                now,
+                crate::events::comment_deleted(id, &comment.post_id, member_id),
+            )
+        })
+        .collect()
 }
 
 /// The `post_stats` column counting a reaction type.

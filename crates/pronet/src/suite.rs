@@ -194,6 +194,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
             metrics: opts.metrics.clone(),
+            nats: opts.nats.clone(),
         })
         .await
         .with_context(|| format!("starting the engagement service on {shown}"))?,

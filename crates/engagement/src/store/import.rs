@@ -4,10 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use pronet_common::outbox::Payload;
+
 use super::{count_column, COMMENT_COUNT, IMPRESSION_COUNT, SHARE_COUNT, UNIQUE_VIEWER_COUNT};
 use crate::domain::{
     utc_day, CommentRecord, ImpressionRecord, ReactionRecord, ReactionType, ShareRecord,
 };
+use crate::events;
 
 /// Rows per multi-row statement on SQLite: at most 5 values a row stay far below its 32766
 /// variables, and a statement this size is as fast per row as a larger one.
@@ -216,8 +219,60 @@ impl StatsDeltas {
     }
 }
 
-/// The type stored for each (post, member) named, keyed so.
-pub(super) type StoredReactions = HashMap<(String, String), ReactionType>;
+/// A reaction as stored before an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StoredReaction {
+    pub reaction_type: ReactionType,
+    /// When the member first reacted.
+    pub create_time: i64,
+}
+
+/// The reaction stored for each (post, member) named, keyed so.
+pub(super) type StoredReactions = HashMap<(String, String), StoredReaction>;
+
+/// The event of a folded reaction written over `stored`: the type it ends with, the stored one
+/// it replaced, and the member's first reaction time (the stored one, else the batch's first).
+pub(super) fn reaction_event(r: &FoldedReaction, stored: Option<StoredReaction>) -> Payload {
+    let reaction = ReactionRecord {
+        post_id: r.post_id.clone(),
+        member_id: r.member_id.clone(),
+        reaction_type: r.final_type(),
+        create_time: stored.map_or(r.first_time, |s| s.create_time),
+    };
+    events::reaction_set(&reaction, stored.map(|s| s.reaction_type))
+}
+
+/// The `ImpressionsRecorded` events of an import, one per member and UTC day as
+/// `RecordImpressions` writes them, by member then day: each lists the posts whose impression
+/// of that day is `new`, and among them those in `first_views` (member, post) on their earliest
+/// new day (the day their `post_viewers` row was written for). `new` is sorted by post, member,
+/// day, as [`fold_impressions`] leaves it.
+pub(super) fn impression_events(
+    new: &[DayImpression],
+    first_views: &HashSet<(String, String)>,
+) -> Vec<Payload> {
+    // Per (member, day): the posts, and the first views among them.
+    type Group = (Vec<String>, Vec<String>);
+    let mut groups: BTreeMap<(&str, i64), Group> = BTreeMap::new();
+    let mut previous: Option<(&str, &str)> = None;
+    for i in new {
+        // The first row of each (post, member) is its earliest day.
+        let pair = (i.post_id.as_str(), i.member_id.as_str());
+        let earliest = previous != Some(pair);
+        previous = Some(pair);
+        let (posts, firsts) = groups.entry((&i.member_id, i.day)).or_default();
+        posts.push(i.post_id.clone());
+        if earliest && first_views.contains(&(i.member_id.clone(), i.post_id.clone())) {
+            firsts.push(i.post_id.clone());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((member_id, _), (posts, firsts))| {
+            events::impressions_recorded(member_id, posts, firsts)
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {

@@ -19,13 +19,18 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use pronet_common::db::{pg_placeholders, MigrationFile, PgDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, NewEvent, Outbox};
+use pronet_common::time::now_micros;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::export::{self, ImpressionGroups};
 use super::import::{
-    distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions, StatsDeltas,
-    StoredReactions, STATS_COLUMNS,
+    distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions,
+    impression_events, reaction_event, StatsDeltas, StoredReaction, StoredReactions, STATS_COLUMNS,
 };
 use super::{
     comment_cursor_binds, count_column, list_comments_sql, numbered, reaction_type_from,
@@ -38,6 +43,7 @@ use crate::domain::{
     ShareRecord,
 };
 use crate::error::EngagementError;
+use crate::events;
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -64,6 +70,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 5,
         description: "covering activity indexes",
         sql: include_str!("../../migrations/postgres/0005_covering_activity.sql"),
+    },
+    MigrationFile {
+        version: 6,
+        description: "outbox",
+        sql: outbox::POSTGRES_MIGRATION,
     },
 ];
 
@@ -328,7 +339,7 @@ impl EngagementStore for PgEngagementStore {
         let mut tx = self.db.pool.begin().await?;
         // An unreact may commit between our insert finding the row taken and our lock on it;
         // then the row is free again, so claim it anew.
-        let create_time = loop {
+        let (create_time, previous) = loop {
             // Claims the (post, member) row; a racing first reaction waits here for ours to commit
             // and then finds the row taken.
             let created = sqlx::query(
@@ -345,7 +356,7 @@ impl EngagementStore for PgEngagementStore {
             == 1;
             break if created {
                 add_counts(&mut tx, post_id, &[(count_column(reaction_type), 1)]).await?;
-                now
+                (now, None)
             } else {
                 // Locked until we commit, so the type read is the one the counts move from.
                 let row = sqlx::query(
@@ -360,34 +371,49 @@ impl EngagementStore for PgEngagementStore {
                     continue;
                 };
                 let old = reaction_type_from(row.try_get::<i16, _>("reaction_type")?.into())?;
-                if old != reaction_type {
-                    sqlx::query(
-                        "UPDATE reactions SET reaction_type = $1, update_time = $2 \
-                     WHERE post_id = $3 AND member_id = $4",
-                    )
-                    .bind(reaction_type_number(reaction_type))
-                    .bind(now)
-                    .bind(post_id)
-                    .bind(member_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    add_counts(
-                        &mut tx,
-                        post_id,
-                        &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                    )
-                    .await?;
+                let create_time: i64 = row.try_get("create_time")?;
+                if old == reaction_type {
+                    // The same type again: nothing changed, no event.
+                    tx.commit().await?;
+                    return Ok(ReactionRecord {
+                        post_id: post_id.to_owned(),
+                        member_id: member_id.to_owned(),
+                        reaction_type,
+                        create_time,
+                    });
                 }
-                row.try_get("create_time")?
+                sqlx::query(
+                    "UPDATE reactions SET reaction_type = $1, update_time = $2 \
+                     WHERE post_id = $3 AND member_id = $4",
+                )
+                .bind(reaction_type_number(reaction_type))
+                .bind(now)
+                .bind(post_id)
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+                add_counts(
+                    &mut tx,
+                    post_id,
+                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
+                )
+                .await?;
+                (create_time, Some(old))
             };
         };
-        tx.commit().await?;
-        Ok(ReactionRecord {
+        let reaction = ReactionRecord {
             post_id: post_id.to_owned(),
             member_id: member_id.to_owned(),
             reaction_type,
             create_time,
-        })
+        };
+        outbox::append_postgres(
+            &mut tx,
+            &[events::at(now, events::reaction_set(&reaction, previous))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(reaction)
     }
 
     async fn create_comment(
@@ -446,6 +472,14 @@ impl EngagementStore for PgEngagementStore {
         .execute(&mut *tx)
         .await?;
         add_counts(&mut tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
+        outbox::append_postgres(
+            &mut tx,
+            &[events::at(
+                comment.create_time,
+                events::comment_created(&comment),
+            )],
+        )
+        .await?;
         tx.commit().await?;
         Ok(comment)
     }
@@ -463,6 +497,14 @@ impl EngagementStore for PgEngagementStore {
         if let Some(old) = removed {
             let old = reaction_type_from(old.into())?;
             add_counts(&mut tx, post_id, &[(count_column(old), -1)]).await?;
+            outbox::append_postgres(
+                &mut tx,
+                &[events::at(
+                    now_micros(),
+                    events::reaction_removed(post_id, member_id, old),
+                )],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(removed.is_some())
@@ -509,18 +551,22 @@ impl EngagementStore for PgEngagementStore {
                 .bind(comment_id)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM comments WHERE parent_id = $1")
-                    .bind(comment_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+                let mut replies: Vec<(String, String, i64)> = sqlx::query_as(
+                    "DELETE FROM comments WHERE parent_id = $1 \
+                     RETURNING id, member_id, create_time",
+                )
+                .bind(comment_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                replies.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+                replies
             }
             Some(parent) => {
                 sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1")
                     .bind(parent)
                     .execute(&mut *tx)
                     .await?;
-                0
+                Vec::new()
             }
         };
         sqlx::query("DELETE FROM comment_reactions WHERE comment_id = $1")
@@ -531,13 +577,15 @@ impl EngagementStore for PgEngagementStore {
             .bind(comment_id)
             .execute(&mut *tx)
             .await?;
-        let removed = replies + 1;
+        let removed = replies.len() as u64 + 1;
         add_counts(
             &mut tx,
             &comment.post_id,
             &[(COMMENT_COUNT, -(removed as i64))],
         )
         .await?;
+        outbox::append_postgres(&mut tx, &super::deleted_comment_events(&comment, &replies))
+            .await?;
         tx.commit().await?;
         Ok(removed)
     }
@@ -754,6 +802,19 @@ impl EngagementStore for PgEngagementStore {
             .bind(&viewers)
             .execute(&mut *tx)
             .await?;
+            // In request order, as on SQLite.
+            let counted: HashSet<&str> = new.iter().map(String::as_str).collect();
+            let in_order = |ids: &HashSet<&str>| -> Vec<String> {
+                distinct(post_ids)
+                    .into_iter()
+                    .filter(|p| ids.contains(p))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let firsts: HashSet<&str> = first.iter().map(String::as_str).collect();
+            let payload =
+                events::impressions_recorded(member_id, in_order(&counted), in_order(&firsts));
+            outbox::append_postgres(&mut tx, &[events::at(now, payload)]).await?;
         }
         tx.commit().await?;
         Ok(new.len())
@@ -802,6 +863,14 @@ impl EngagementStore for PgEngagementStore {
             == 1;
         let recorded = if created {
             add_counts(&mut tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
+            outbox::append_postgres(
+                &mut tx,
+                &[events::at(
+                    share.create_time,
+                    events::share_recorded(&share),
+                )],
+            )
+            .await?;
             share
         } else {
             // Shares never change once recorded: the committed row is the first.
@@ -873,6 +942,65 @@ impl EngagementStore for PgEngagementStore {
             .iter()
             .map(activity_from_row)
             .collect()
+    }
+
+    fn outbox(&self) -> Outbox {
+        Outbox::postgres(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every row: a transaction that sees only what committed
+        // before its first read.
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        let since = export::lower_bound(since);
+        {
+            let sql = numbered(export::REACTIONS_SQL);
+            let mut rows = sqlx::query_as::<_, export::ReactionRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_reaction(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::COMMENTS_SQL);
+            let mut rows = sqlx::query_as::<_, export::CommentRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_comment(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::SHARES_SQL);
+            let mut rows = sqlx::query_as::<_, export::ShareRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_share(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::IMPRESSIONS_SQL);
+            let mut groups = ImpressionGroups::default();
+            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                groups.add(sink, since, row).await?;
+            }
+            groups.flush(sink).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     #[cfg(test)]
@@ -1022,6 +1150,8 @@ async fn import_engagement_in(
 ) -> StoreResult<ImportCounts> {
     let mut counts = ImportCounts::default();
     let mut deltas = StatsDeltas::default();
+    // The payload of every change, appended last.
+    let mut payloads = Vec::new();
 
     // Reactions, as `react` does per row but for all pairs at once, in (post, member) order so
     // concurrent imports lock shared rows in the same order: claim the new pairs with an
@@ -1057,7 +1187,7 @@ async fn import_engagement_in(
         }
         // Locked until we commit, so the types read are the ones the counts move from.
         let rows = sqlx::query(
-            "SELECT r.post_id, r.member_id, r.reaction_type FROM reactions r \
+            "SELECT r.post_id, r.member_id, r.reaction_type, r.create_time FROM reactions r \
              JOIN unnest($1::text[], $2::text[]) AS q (p, m) \
                ON r.post_id = q.p AND r.member_id = q.m \
              ORDER BY r.post_id, r.member_id FOR UPDATE OF r",
@@ -1070,7 +1200,10 @@ async fn import_engagement_in(
             let t: i16 = row.try_get("reaction_type")?;
             stored.insert(
                 (row.try_get("post_id")?, row.try_get("member_id")?),
-                reaction_type_from(t.into())?,
+                StoredReaction {
+                    reaction_type: reaction_type_from(t.into())?,
+                    create_time: row.try_get("create_time")?,
+                },
             );
         }
         open = taken
@@ -1082,11 +1215,13 @@ async fn import_engagement_in(
     for r in &folded {
         let key = (r.post_id.clone(), r.member_id.clone());
         let before = stored.get(&key).copied();
-        let (written, skipped) = r.outcome(before);
+        let before_type = before.map(|s| s.reaction_type);
+        let (written, skipped) = r.outcome(before_type);
         counts.reactions += written;
         counts.skipped += skipped;
         if written > 0 {
-            deltas.reaction_change(r, before);
+            deltas.reaction_change(r, before_type);
+            payloads.push(reaction_event(r, before));
             if before.is_some() {
                 changed.push(r);
             }
@@ -1113,7 +1248,7 @@ async fn import_engagement_in(
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO comments (id, post_id, member_id, text, create_time) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-             ON CONFLICT DO NOTHING RETURNING post_id",
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(column(&comments, |c| c.id.clone()))
         .bind(column(&comments, |c| c.post_id.clone()))
@@ -1122,10 +1257,13 @@ async fn import_engagement_in(
         .bind(column(&comments, |c| c.create_time))
         .fetch_all(&mut *tx)
         .await?;
+        let inserted: HashSet<String> = inserted.into_iter().collect();
         counts.comments = inserted.len() as u64;
         counts.skipped += (comments.len() - inserted.len()) as u64;
-        for post_id in &inserted {
-            deltas.comment(post_id);
+        // Ids are distinct in the batch: each inserted one names one comment.
+        for c in comments.iter().filter(|c| inserted.contains(&c.id)) {
+            deltas.comment(&c.post_id);
+            payloads.push(events::comment_created(c));
         }
     }
 
@@ -1137,7 +1275,7 @@ async fn import_engagement_in(
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO shares (post_id, member_id, id, create_time) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) \
-             ON CONFLICT DO NOTHING RETURNING post_id",
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(column(&shares, |s| s.post_id.clone()))
         .bind(column(&shares, |s| s.member_id.clone()))
@@ -1145,10 +1283,13 @@ async fn import_engagement_in(
         .bind(column(&shares, |s| s.create_time))
         .fetch_all(&mut *tx)
         .await?;
+        let inserted: HashSet<String> = inserted.into_iter().collect();
         counts.shares = inserted.len() as u64;
         counts.skipped += (shares.len() - inserted.len()) as u64;
-        for post_id in &inserted {
-            deltas.share(post_id);
+        // Share ids are distinct in the batch.
+        for s in shares.iter().filter(|s| inserted.contains(&s.id)) {
+            deltas.share(&s.post_id);
+            payloads.push(events::share_recorded(s));
         }
     }
 
@@ -1180,21 +1321,24 @@ async fn import_engagement_in(
             deltas.impression(&i.post_id);
         }
         let first = first_views(&new);
+        let mut viewers = HashSet::new();
         if !first.is_empty() {
-            let viewers: Vec<String> = sqlx::query_scalar(
+            let inserted: Vec<(String, String)> = sqlx::query_as(
                 "INSERT INTO post_viewers (member_id, post_id, first_time) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
-                 ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING post_id",
+                 ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING member_id, post_id",
             )
             .bind(column(&first, |f| f.0.clone()))
             .bind(column(&first, |f| f.1.clone()))
             .bind(column(&first, |f| f.2))
             .fetch_all(&mut *tx)
             .await?;
-            for post_id in &viewers {
-                deltas.viewer(post_id);
+            for (member_id, post_id) in inserted {
+                deltas.viewer(&post_id);
+                viewers.insert((member_id, post_id));
             }
         }
+        payloads.extend(impression_events(&new, &viewers));
     }
 
     // One counts upsert per post, in post order (the lock order of every writer), last.
@@ -1220,5 +1364,9 @@ async fn import_engagement_in(
         }
         query.execute(&mut *tx).await?;
     }
+    // Last: from here to the commit, other appending transactions wait for this one.
+    let now = now_micros();
+    let events: Vec<NewEvent> = payloads.into_iter().map(|p| events::at(now, p)).collect();
+    outbox::append_postgres(tx, &events).await?;
     Ok(counts)
 }

@@ -8,7 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
+use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::outbox::{self, NewEvent, Outbox};
+use pronet_common::time::now_micros;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
@@ -16,9 +20,11 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Sqlite;
 
+use super::export::{self, ImpressionGroups};
 use super::import::{
-    distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions, StatsDeltas,
-    StoredReactions, ROWS_PER_STATEMENT, STATS_COLUMNS,
+    distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions,
+    impression_events, reaction_event, StatsDeltas, StoredReaction, StoredReactions,
+    ROWS_PER_STATEMENT, STATS_COLUMNS,
 };
 use super::{
     comment_cursor_binds, count_column, list_comments_sql, reaction_type_from, CursorValue,
@@ -31,6 +37,7 @@ use crate::domain::{
     ShareRecord,
 };
 use crate::error::EngagementError;
+use crate::events;
 
 const MIGRATIONS: &[MigrationFile] = &[
     MigrationFile {
@@ -57,6 +64,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 5,
         description: "covering activity indexes",
         sql: include_str!("../../migrations/sqlite/0005_covering_activity.sql"),
+    },
+    MigrationFile {
+        version: 6,
+        description: "outbox",
+        sql: outbox::SQLITE_MIGRATION,
     },
 ];
 
@@ -503,6 +515,58 @@ impl EngagementStore for SqliteEngagementStore {
             .collect()
     }
 
+    fn outbox(&self) -> Outbox {
+        Outbox::sqlite(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One read transaction: its first read (the head) fixes the WAL snapshot every later
+        // query reads.
+        let mut tx = self.db.reader.begin().await?;
+        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        let since = export::lower_bound(since);
+        {
+            let mut rows = sqlx::query_as::<_, export::ReactionRow>(export::REACTIONS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_reaction(sink, row).await?;
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::CommentRow>(export::COMMENTS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_comment(sink, row).await?;
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::ShareRow>(export::SHARES_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_share(sink, row).await?;
+            }
+        }
+        {
+            let mut groups = ImpressionGroups::default();
+            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(export::IMPRESSIONS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                groups.add(sink, since, row).await?;
+            }
+            groups.flush(sink).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     #[cfg(test)]
     async fn stored_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
         sqlx::query("SELECT * FROM post_stats ORDER BY post_id")
@@ -738,7 +802,7 @@ async fn react_in(
     .bind(member_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let create_time = match existing {
+    let (create_time, previous) = match existing {
         None => {
             sqlx::query(
                 "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
@@ -752,38 +816,51 @@ async fn react_in(
             .execute(&mut *tx)
             .await?;
             add_counts(&mut *tx, post_id, &[(count_column(reaction_type), 1)]).await?;
-            now
+            (now, None)
         }
         Some(row) => {
             let old = reaction_type_from(row.try_get("reaction_type")?)?;
             let create_time: i64 = row.try_get("create_time")?;
-            if old != reaction_type {
-                sqlx::query(
-                    "UPDATE reactions SET reaction_type = ?, update_time = ? \
-                         WHERE post_id = ? AND member_id = ?",
-                )
-                .bind(reaction_type.number())
-                .bind(now)
-                .bind(post_id)
-                .bind(member_id)
-                .execute(&mut *tx)
-                .await?;
-                add_counts(
-                    &mut *tx,
-                    post_id,
-                    &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                )
-                .await?;
+            if old == reaction_type {
+                // The same type again: nothing changed, no event.
+                return Ok(ReactionRecord {
+                    post_id: post_id.to_owned(),
+                    member_id: member_id.to_owned(),
+                    reaction_type,
+                    create_time,
+                });
             }
-            create_time
+            sqlx::query(
+                "UPDATE reactions SET reaction_type = ?, update_time = ? \
+                         WHERE post_id = ? AND member_id = ?",
+            )
+            .bind(reaction_type.number())
+            .bind(now)
+            .bind(post_id)
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
+            add_counts(
+                &mut *tx,
+                post_id,
+                &[(count_column(old), -1), (count_column(reaction_type), 1)],
+            )
+            .await?;
+            (create_time, Some(old))
         }
     };
-    Ok(ReactionRecord {
+    let reaction = ReactionRecord {
         post_id: post_id.to_owned(),
         member_id: member_id.to_owned(),
         reaction_type,
         create_time,
-    })
+    };
+    outbox::append_sqlite(
+        tx,
+        &[events::at(now, events::reaction_set(&reaction, previous))],
+    )
+    .await?;
+    Ok(reaction)
 }
 
 async fn create_comment_in(
@@ -838,6 +915,14 @@ async fn create_comment_in(
     .execute(&mut *tx)
     .await?;
     add_counts(&mut *tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
+    outbox::append_sqlite(
+        tx,
+        &[events::at(
+            comment.create_time,
+            events::comment_created(&comment),
+        )],
+    )
+    .await?;
     Ok(comment)
 }
 
@@ -854,10 +939,14 @@ async fn unreact_in(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(old) = removed {
-        add_counts(
-            &mut *tx,
-            post_id,
-            &[(count_column(reaction_type_from(old)?), -1)],
+        let old = reaction_type_from(old)?;
+        add_counts(&mut *tx, post_id, &[(count_column(old), -1)]).await?;
+        outbox::append_sqlite(
+            tx,
+            &[events::at(
+                now_micros(),
+                events::reaction_removed(post_id, member_id, old),
+            )],
         )
         .await?;
     }
@@ -891,18 +980,21 @@ async fn delete_comment_in(tx: &mut SqliteConnection, comment_id: &str) -> Store
             .bind(comment_id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM comments WHERE parent_id = ?")
-                .bind(comment_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+            let mut replies: Vec<(String, String, i64)> = sqlx::query_as(
+                "DELETE FROM comments WHERE parent_id = ? RETURNING id, member_id, create_time",
+            )
+            .bind(comment_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            replies.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+            replies
         }
         Some(parent) => {
             sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")
                 .bind(parent)
                 .execute(&mut *tx)
                 .await?;
-            0
+            Vec::new()
         }
     };
     sqlx::query("DELETE FROM comment_reactions WHERE comment_id = ?")
@@ -913,13 +1005,14 @@ async fn delete_comment_in(tx: &mut SqliteConnection, comment_id: &str) -> Store
         .bind(comment_id)
         .execute(&mut *tx)
         .await?;
-    let removed = replies + 1;
+    let removed = replies.len() as u64 + 1;
     add_counts(
         &mut *tx,
         &comment.post_id,
         &[(COMMENT_COUNT, -(removed as i64))],
     )
     .await?;
+    outbox::append_sqlite(tx, &super::deleted_comment_events(&comment, &replies)).await?;
     Ok(removed)
 }
 
@@ -1010,7 +1103,8 @@ async fn record_impressions_in(
     day: i64,
     now: i64,
 ) -> StoreResult<usize> {
-    let mut counted = 0;
+    let mut counted = Vec::new();
+    let mut first_views = Vec::new();
     for post_id in post_ids {
         let new = sqlx::query(
             "INSERT INTO impressions (post_id, member_id, day, create_time) \
@@ -1027,7 +1121,7 @@ async fn record_impressions_in(
         if !new {
             continue;
         }
-        counted += 1;
+        counted.push(post_id.clone());
         // A first ever impression is always also a new one for the day.
         let first = sqlx::query(
             "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
@@ -1039,6 +1133,9 @@ async fn record_impressions_in(
         .execute(&mut *tx)
         .await?
         .rows_affected() as i64;
+        if first == 1 {
+            first_views.push(post_id.clone());
+        }
         add_counts(
             &mut *tx,
             post_id,
@@ -1046,7 +1143,12 @@ async fn record_impressions_in(
         )
         .await?;
     }
-    Ok(counted)
+    let n = counted.len();
+    if n > 0 {
+        let payload = events::impressions_recorded(member_id, counted, first_views);
+        outbox::append_sqlite(tx, &[events::at(now, payload)]).await?;
+    }
+    Ok(n)
 }
 
 async fn record_share_in(
@@ -1076,6 +1178,14 @@ async fn record_share_in(
             .execute(&mut *tx)
             .await?;
             add_counts(&mut *tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
+            outbox::append_sqlite(
+                tx,
+                &[events::at(
+                    share.create_time,
+                    events::share_recorded(&share),
+                )],
+            )
+            .await?;
             share
         }
     };
@@ -1088,6 +1198,8 @@ async fn import_engagement_in(
 ) -> StoreResult<ImportCounts> {
     let mut counts = ImportCounts::default();
     let mut deltas = StatsDeltas::default();
+    // The payload of every change, appended last.
+    let mut payloads = Vec::new();
 
     // Reactions: what is stored for each (post, member), then one upsert of every pair that
     // changes (new, or another type). The single writer makes the read-then-write safe.
@@ -1096,7 +1208,7 @@ async fn import_engagement_in(
     // Two values a pair.
     for chunk in folded.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT post_id, member_id, reaction_type FROM reactions \
+            "SELECT post_id, member_id, reaction_type, create_time FROM reactions \
              WHERE (post_id, member_id) IN (VALUES {})",
             vec!["(?, ?)"; chunk.len()].join(", ")
         );
@@ -1107,7 +1219,10 @@ async fn import_engagement_in(
         for row in query.fetch_all(&mut *tx).await? {
             stored.insert(
                 (row.try_get("post_id")?, row.try_get("member_id")?),
-                reaction_type_from(row.try_get("reaction_type")?)?,
+                StoredReaction {
+                    reaction_type: reaction_type_from(row.try_get("reaction_type")?)?,
+                    create_time: row.try_get("create_time")?,
+                },
             );
         }
     }
@@ -1116,11 +1231,13 @@ async fn import_engagement_in(
         let before = stored
             .get(&(r.post_id.clone(), r.member_id.clone()))
             .copied();
-        let (written, skipped) = r.outcome(before);
+        let before_type = before.map(|s| s.reaction_type);
+        let (written, skipped) = r.outcome(before_type);
         counts.reactions += written;
         counts.skipped += skipped;
         if written > 0 {
-            deltas.reaction_change(r, before);
+            deltas.reaction_change(r, before_type);
+            payloads.push(reaction_event(r, before));
             changed.push(r);
         }
     }
@@ -1150,7 +1267,7 @@ async fn import_engagement_in(
     for chunk in comments.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO comments (id, post_id, member_id, text, create_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING post_id",
+             ON CONFLICT DO NOTHING RETURNING id",
             vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
@@ -1162,11 +1279,13 @@ async fn import_engagement_in(
                 .bind(&c.text)
                 .bind(c.create_time);
         }
-        let inserted = query.fetch_all(&mut *tx).await?;
+        let inserted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
         counts.comments += inserted.len() as u64;
         counts.skipped += (chunk.len() - inserted.len()) as u64;
-        for post_id in &inserted {
-            deltas.comment(post_id);
+        // Ids are distinct in the batch: each inserted one names one comment of the chunk.
+        for c in chunk.iter().filter(|c| inserted.contains(&c.id)) {
+            deltas.comment(&c.post_id);
+            payloads.push(events::comment_created(c));
         }
     }
 
@@ -1176,7 +1295,7 @@ async fn import_engagement_in(
     for chunk in shares.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO shares (post_id, member_id, id, create_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING post_id",
+             ON CONFLICT DO NOTHING RETURNING id",
             vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
         );
         let mut query = sqlx::query_scalar::<_, String>(&sql);
@@ -1187,11 +1306,13 @@ async fn import_engagement_in(
                 .bind(&s.id)
                 .bind(s.create_time);
         }
-        let inserted = query.fetch_all(&mut *tx).await?;
+        let inserted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
         counts.shares += inserted.len() as u64;
         counts.skipped += (chunk.len() - inserted.len()) as u64;
-        for post_id in &inserted {
-            deltas.share(post_id);
+        // Share ids are distinct in the batch.
+        for s in chunk.iter().filter(|s| inserted.contains(&s.id)) {
+            deltas.share(&s.post_id);
+            payloads.push(events::share_recorded(s));
         }
     }
 
@@ -1227,20 +1348,23 @@ async fn import_engagement_in(
         deltas.impression(&i.post_id);
     }
     let new: Vec<_> = new.into_iter().cloned().collect();
+    let mut viewers = HashSet::new();
     for chunk in first_views(&new).chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING post_id",
+             ON CONFLICT DO NOTHING RETURNING member_id, post_id",
             vec!["(?, ?, ?)"; chunk.len()].join(", ")
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
         for (member_id, post_id, time) in chunk {
             query = query.bind(member_id).bind(post_id).bind(*time);
         }
-        for post_id in query.fetch_all(&mut *tx).await? {
+        for (member_id, post_id) in query.fetch_all(&mut *tx).await? {
             deltas.viewer(&post_id);
+            viewers.insert((member_id, post_id));
         }
     }
+    payloads.extend(impression_events(&new, &viewers));
 
     // One counts upsert per post; 11 values a row.
     let rows = deltas.rows();
@@ -1264,5 +1388,8 @@ async fn import_engagement_in(
         }
         query.execute(&mut *tx).await?;
     }
+    let now = now_micros();
+    let events: Vec<NewEvent> = payloads.into_iter().map(|p| events::at(now, p)).collect();
+    outbox::append_sqlite(tx, &events).await?;
     Ok(counts)
 }

@@ -6,7 +6,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use pronet_common::events::EventServer;
+use pronet_common::outbox::Payload;
 use pronet_common::testing::postgres_schema;
+use pronet_common::time::to_timestamp;
+use pronet_proto::engagement::v1::ReactionType as PbReactionType;
+use pronet_proto::events::v1 as pb;
+use pronet_proto::events::v1::event_service_server::EventService;
 
 use super::postgres::PgEngagementStore;
 use super::sqlite::SqliteEngagementStore;
@@ -92,6 +99,20 @@ store_tests!(
     check_an_imported_reaction_of_another_type_moves_its_count,
     check_a_full_import_keeps_counts_equal_to_rows,
     check_imports_racing_reacts_keep_counts_exact,
+    check_reacting_writes_reaction_set_only_when_the_reaction_changes,
+    check_unreacting_writes_the_removed_type_only_when_there_was_one,
+    check_a_comment_writes_comment_created_once_and_a_failed_one_none,
+    check_deleting_a_top_level_comment_writes_one_event_per_comment_removed,
+    check_edits_and_comment_reactions_write_no_events,
+    check_a_share_writes_share_recorded_only_when_counted,
+    check_impressions_write_the_new_posts_and_first_views_once,
+    check_an_import_writes_the_events_of_what_it_imported,
+    check_a_retried_import_writes_no_events,
+    check_export_is_the_current_engagement_at_the_outbox_head,
+    check_export_impressions_rebuild_each_posts_counts,
+    check_export_since_keeps_engagement_created_from_then,
+    check_export_of_an_empty_store_is_position_zero,
+    check_export_splits_a_member_shown_many_posts_into_bounded_events,
 );
 
 async fn stats(store: &Store, post_id: &str) -> PostStatsRecord {
@@ -1809,4 +1830,673 @@ async fn check_imports_racing_reacts_keep_counts_exact(store: Store) {
     .await;
     assert_eq!(stats(&store, "p1").await.total_reactions(), 50);
     assert_counts_match_rows(&store).await;
+}
+
+// Events: what each write appends to the outbox, and the export.
+
+/// Every event in the outbox, checked to be numbered 1..n and from this service, as payloads.
+async fn written(store: &Store) -> Vec<Payload> {
+    let events = store.outbox().read_after(0, 1000).await.unwrap();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.sequence, i as i64 + 1, "sequences are 1..n in order");
+        assert_eq!(e.source, crate::events::SOURCE);
+        assert!(!e.id.is_empty());
+    }
+    events
+        .into_iter()
+        .map(|e| e.payload.expect("a payload"))
+        .collect()
+}
+
+fn ts(micros: i64) -> Option<prost_types::Timestamp> {
+    Some(to_timestamp(micros))
+}
+
+fn reaction_set(
+    post: &str,
+    member: &str,
+    t: PbReactionType,
+    previous: PbReactionType,
+    create_time: i64,
+) -> Payload {
+    Payload::ReactionSet(pb::ReactionSet {
+        post_id: post.into(),
+        member_id: member.into(),
+        reaction_type: t as i32,
+        previous_type: previous as i32,
+        create_time: ts(create_time),
+    })
+}
+
+fn reaction_removed(post: &str, member: &str, t: PbReactionType) -> Payload {
+    Payload::ReactionRemoved(pb::ReactionRemoved {
+        post_id: post.into(),
+        member_id: member.into(),
+        reaction_type: t as i32,
+    })
+}
+
+fn comment_created(id: &str, post: &str, member: &str, parent: &str, time: i64) -> Payload {
+    Payload::CommentCreated(pb::CommentCreated {
+        comment_id: id.into(),
+        post_id: post.into(),
+        member_id: member.into(),
+        parent_comment_id: parent.into(),
+        create_time: ts(time),
+    })
+}
+
+fn comment_deleted(id: &str, post: &str, member: &str) -> Payload {
+    Payload::CommentDeleted(pb::CommentDeleted {
+        comment_id: id.into(),
+        post_id: post.into(),
+        member_id: member.into(),
+    })
+}
+
+fn share_recorded(id: &str, post: &str, member: &str, time: i64) -> Payload {
+    Payload::ShareRecorded(pb::ShareRecorded {
+        share_id: id.into(),
+        post_id: post.into(),
+        member_id: member.into(),
+        create_time: ts(time),
+    })
+}
+
+fn impressions_recorded(member: &str, posts: &[&str], first_views: &[&str]) -> Payload {
+    Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
+        member_id: member.into(),
+        post_ids: posts.iter().map(|p| p.to_string()).collect(),
+        first_view_post_ids: first_views.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+fn ids(posts: &[&str]) -> Vec<String> {
+    posts.iter().map(|p| p.to_string()).collect()
+}
+
+/// The export of `store` since `since`, through the event service: its position (the same in
+/// every message) and its payloads with their times.
+async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<(Payload, i64)>) {
+    let server = EventServer::new(
+        crate::events::SOURCE,
+        store.outbox(),
+        Arc::new(crate::StoreExporter(store.clone())),
+    );
+    let request = pb::ExportStateRequest {
+        since: since.map(to_timestamp),
+    };
+    let mut stream = server
+        .export_state(tonic::Request::new(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut position = None;
+    let mut events = Vec::new();
+    while let Some(message) = stream.next().await {
+        let message = message.unwrap();
+        assert_eq!(*position.get_or_insert(message.position), message.position);
+        events.extend(message.events);
+    }
+    assert!(events
+        .iter()
+        .all(|e| e.sequence == 0 && e.source == crate::events::SOURCE));
+    let events = events
+        .into_iter()
+        .map(|e| {
+            let time = pronet_common::time::from_timestamp(&e.occur_time.unwrap()).unwrap();
+            (e.payload.unwrap(), time)
+        })
+        .collect();
+    (
+        position.expect("an export sends at least one message"),
+        events,
+    )
+}
+
+async fn check_reacting_writes_reaction_set_only_when_the_reaction_changes(store: Store) {
+    use PbReactionType::{Like, Love, Unspecified};
+    store
+        .react("p1", "m1", ReactionType::Like, 10)
+        .await
+        .unwrap();
+    // The same type again changes nothing.
+    store
+        .react("p1", "m1", ReactionType::Like, 20)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m1", ReactionType::Love, 30)
+        .await
+        .unwrap();
+    store
+        .react("p2", "m1", ReactionType::Love, 40)
+        .await
+        .unwrap();
+    assert_eq!(
+        written(&store).await,
+        [
+            reaction_set("p1", "m1", Like, Unspecified, 10),
+            // A change keeps the time the member first reacted.
+            reaction_set("p1", "m1", Love, Like, 10),
+            reaction_set("p2", "m1", Love, Unspecified, 40),
+        ]
+    );
+    let events = store.outbox().read_after(0, 10).await.unwrap();
+    let times: Vec<i64> = events
+        .iter()
+        .map(|e| pronet_common::time::from_timestamp(e.occur_time.as_ref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(times, [10, 30, 40]);
+}
+
+async fn check_unreacting_writes_the_removed_type_only_when_there_was_one(store: Store) {
+    use PbReactionType::{Funny, Unspecified};
+    // Nothing to remove: no event.
+    assert!(!store.unreact("p1", "m1").await.unwrap());
+    store
+        .react("p1", "m1", ReactionType::Funny, 10)
+        .await
+        .unwrap();
+    assert!(store.unreact("p1", "m1").await.unwrap());
+    assert!(!store.unreact("p1", "m1").await.unwrap());
+    assert_eq!(
+        written(&store).await,
+        [
+            reaction_set("p1", "m1", Funny, Unspecified, 10),
+            reaction_removed("p1", "m1", Funny),
+        ]
+    );
+}
+
+async fn check_a_comment_writes_comment_created_once_and_a_failed_one_none(store: Store) {
+    let key = IdempotencyKey {
+        caller: "member:m1".into(),
+        request_id: "r1".into(),
+    };
+    store
+        .create_comment(comment("c1", "p1", "m1", 10), Some(key.clone()))
+        .await
+        .unwrap();
+    // The retry returns the first comment and writes nothing.
+    store
+        .create_comment(comment("c1b", "p1", "m1", 11), Some(key))
+        .await
+        .unwrap();
+    let mut reply = comment("r1", "p1", "m2", 20);
+    reply.parent_id = Some("c1".into());
+    store.create_comment(reply, None).await.unwrap();
+    // A reply to a reply answers the top-level comment.
+    let mut nested = comment("r2", "p1", "m3", 30);
+    nested.parent_id = Some("r1".into());
+    store.create_comment(nested, None).await.unwrap();
+    // Failed writes: an unknown parent, a parent on another post.
+    let mut orphan = comment("r3", "p1", "m3", 40);
+    orphan.parent_id = Some("nope".into());
+    assert!(matches!(
+        store.create_comment(orphan, None).await,
+        Err(EngagementError::NotFound("comment"))
+    ));
+    let mut elsewhere = comment("r4", "p2", "m3", 40);
+    elsewhere.parent_id = Some("c1".into());
+    assert!(store.create_comment(elsewhere, None).await.is_err());
+    assert_eq!(
+        written(&store).await,
+        [
+            comment_created("c1", "p1", "m1", "", 10),
+            comment_created("r1", "p1", "m2", "c1", 20),
+            comment_created("r2", "p1", "m3", "c1", 30),
+        ]
+    );
+}
+
+async fn check_deleting_a_top_level_comment_writes_one_event_per_comment_removed(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 10), None)
+        .await
+        .unwrap();
+    for (id, member, time) in [("r1", "m2", 20), ("r2", "m3", 30), ("r3", "m4", 40)] {
+        let mut reply = comment(id, "p1", member, time);
+        reply.parent_id = Some("c1".into());
+        store.create_comment(reply, None).await.unwrap();
+    }
+    store
+        .react_to_comment("r1", "m9", ReactionType::Like, 50)
+        .await
+        .unwrap();
+    let before = written(&store).await.len();
+    // A reply alone.
+    assert_eq!(store.delete_comment("r3").await.unwrap(), 1);
+    // The top-level comment with its remaining replies.
+    assert_eq!(store.delete_comment("c1").await.unwrap(), 3);
+    // Gone: a failed delete writes nothing.
+    assert!(matches!(
+        store.delete_comment("c1").await,
+        Err(EngagementError::NotFound("comment"))
+    ));
+    let events = written(&store).await;
+    assert_eq!(
+        events[before..],
+        [
+            comment_deleted("r3", "p1", "m4"),
+            comment_deleted("c1", "p1", "m1"),
+            comment_deleted("r1", "p1", "m2"),
+            comment_deleted("r2", "p1", "m3"),
+        ]
+    );
+}
+
+async fn check_edits_and_comment_reactions_write_no_events(store: Store) {
+    store
+        .create_comment(comment("c1", "p1", "m1", 10), None)
+        .await
+        .unwrap();
+    store.update_comment_text("c1", "edited", 20).await.unwrap();
+    store
+        .react_to_comment("c1", "m2", ReactionType::Love, 30)
+        .await
+        .unwrap();
+    store
+        .react_to_comment("c1", "m2", ReactionType::Like, 40)
+        .await
+        .unwrap();
+    store.unreact_to_comment("c1", "m2").await.unwrap();
+    assert_eq!(
+        written(&store).await,
+        [comment_created("c1", "p1", "m1", "", 10)]
+    );
+}
+
+async fn check_a_share_writes_share_recorded_only_when_counted(store: Store) {
+    store
+        .record_share(share("s1", "p1", "m1", 10))
+        .await
+        .unwrap();
+    // A repeat by the same member returns the first and writes nothing.
+    let again = store
+        .record_share(share("s2", "p1", "m1", 20))
+        .await
+        .unwrap();
+    assert_eq!(again.id, "s1");
+    store
+        .record_share(share("s3", "p1", "m2", 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        written(&store).await,
+        [
+            share_recorded("s1", "p1", "m1", 10),
+            share_recorded("s3", "p1", "m2", 30),
+        ]
+    );
+}
+
+async fn check_impressions_write_the_new_posts_and_first_views_once(store: Store) {
+    let day = crate::domain::DAY_MICROS;
+    assert_eq!(
+        store
+            .record_impressions("m1", &ids(&["p2", "p1"]), 1, day + 1)
+            .await
+            .unwrap(),
+        2
+    );
+    // p1 again the same day counts nothing; p3 is new.
+    store
+        .record_impressions("m1", &ids(&["p1", "p3"]), 1, day + 2)
+        .await
+        .unwrap();
+    // Nothing new: no event.
+    assert_eq!(
+        store
+            .record_impressions("m1", &ids(&["p1", "p3"]), 1, day + 3)
+            .await
+            .unwrap(),
+        0
+    );
+    // The next day p1 counts again, though not as a first view; p4 is both.
+    store
+        .record_impressions("m1", &ids(&["p4", "p1"]), 2, 2 * day + 1)
+        .await
+        .unwrap();
+    store
+        .record_impressions("m2", &ids(&["p1"]), 2, 2 * day + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        written(&store).await,
+        [
+            impressions_recorded("m1", &["p2", "p1"], &["p2", "p1"]),
+            impressions_recorded("m1", &["p3"], &["p3"]),
+            impressions_recorded("m1", &["p4", "p1"], &["p4"]),
+            impressions_recorded("m2", &["p1"], &["p1"]),
+        ]
+    );
+}
+
+async fn check_an_import_writes_the_events_of_what_it_imported(store: Store) {
+    use PbReactionType::{Celebrate, Funny, Like, Unspecified};
+    let day = crate::domain::DAY_MICROS;
+    store
+        .react("p1", "m1", ReactionType::Like, 5)
+        .await
+        .unwrap();
+    store
+        .react("p3", "m3", ReactionType::Love, 6)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c0", "p1", "m1", 7), None)
+        .await
+        .unwrap();
+    store
+        .record_share(share("s0", "p1", "m1", 8))
+        .await
+        .unwrap();
+    store
+        .record_impressions("m1", &ids(&["p2"]), 0, 9)
+        .await
+        .unwrap();
+    let before = written(&store).await.len();
+    let reaction = |post: &str, member: &str, t, time| ReactionRecord {
+        post_id: post.into(),
+        member_id: member.into(),
+        reaction_type: t,
+        create_time: time,
+    };
+    let view = |post: &str, member: &str, time| ImpressionRecord {
+        post_id: post.into(),
+        member_id: member.into(),
+        view_time: time,
+    };
+    let batch = EngagementImport {
+        reactions: vec![
+            // A changed type: its first time stays the stored one.
+            reaction("p1", "m1", ReactionType::Celebrate, 100),
+            // New, changed within the batch: the last type at the first time.
+            reaction("p2", "m2", ReactionType::Like, 110),
+            reaction("p2", "m2", ReactionType::Funny, 120),
+            // The stored type again: skipped.
+            reaction("p3", "m3", ReactionType::Love, 130),
+        ],
+        comments: vec![
+            comment("c1", "p1", "m2", 140),
+            comment("c0", "p1", "m9", 150),
+        ],
+        shares: vec![
+            share("s1", "p2", "m2", 160),
+            // Taken (post, member), taken id: skipped.
+            share("s2", "p1", "m1", 170),
+            share("s0", "p3", "m5", 180),
+        ],
+        impressions: vec![
+            // m1 saw p2 on day 0 already: new impressions on days 1 and 2, no first view.
+            view("p2", "m1", day + 5),
+            view("p2", "m1", 2 * day + 5),
+            view("p1", "m1", day + 6),
+            // Again the same day: folded.
+            view("p1", "m1", day + 7),
+            // The same day as stored: skipped.
+            view("p2", "m1", 10),
+            view("p1", "m2", 2 * day + 8),
+        ],
+    };
+    let counts = store.import_engagement(batch).await.unwrap();
+    assert_eq!(
+        (
+            counts.reactions,
+            counts.comments,
+            counts.shares,
+            counts.impressions
+        ),
+        (2, 1, 1, 4)
+    );
+    let events = written(&store).await;
+    assert_eq!(
+        events[before..],
+        [
+            reaction_set("p1", "m1", Celebrate, Like, 5),
+            reaction_set("p2", "m2", Funny, Unspecified, 110),
+            comment_created("c1", "p1", "m2", "", 140),
+            share_recorded("s1", "p2", "m2", 160),
+            impressions_recorded("m1", &["p1", "p2"], &["p1"]),
+            impressions_recorded("m1", &["p2"], &[]),
+            impressions_recorded("m2", &["p1"], &["p1"]),
+        ]
+    );
+}
+
+async fn check_a_retried_import_writes_no_events(store: Store) {
+    let batch = EngagementImport {
+        reactions: vec![ReactionRecord {
+            post_id: "p1".into(),
+            member_id: "m1".into(),
+            reaction_type: ReactionType::Support,
+            create_time: 10,
+        }],
+        comments: vec![comment("c1", "p1", "m2", 20)],
+        shares: vec![share("s1", "p1", "m3", 30)],
+        impressions: vec![ImpressionRecord {
+            post_id: "p1".into(),
+            member_id: "m4".into(),
+            view_time: 40,
+        }],
+    };
+    store.import_engagement(batch.clone()).await.unwrap();
+    let first = written(&store).await;
+    assert_eq!(first.len(), 4);
+    let counts = store.import_engagement(batch).await.unwrap();
+    assert_eq!(counts.skipped, 4);
+    assert_eq!(written(&store).await, first);
+}
+
+async fn check_export_is_the_current_engagement_at_the_outbox_head(store: Store) {
+    use PbReactionType::{Funny, Like, Unspecified};
+    store
+        .react("p1", "m1", ReactionType::Like, 10)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m1", ReactionType::Funny, 15)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m2", ReactionType::Like, 20)
+        .await
+        .unwrap();
+    store
+        .react("p2", "m3", ReactionType::Like, 25)
+        .await
+        .unwrap();
+    // Removed: absent from the export.
+    store.unreact("p2", "m3").await.unwrap();
+    store
+        .create_comment(comment("c1", "p1", "m1", 30), None)
+        .await
+        .unwrap();
+    let mut reply = comment("c2", "p1", "m2", 35);
+    reply.parent_id = Some("c1".into());
+    store.create_comment(reply, None).await.unwrap();
+    store
+        .create_comment(comment("c3", "p2", "m2", 40), None)
+        .await
+        .unwrap();
+    store.delete_comment("c3").await.unwrap();
+    store
+        .record_share(share("s1", "p1", "m4", 45))
+        .await
+        .unwrap();
+    store
+        .record_impressions("m1", &ids(&["p1"]), 0, 50)
+        .await
+        .unwrap();
+    let head = store.outbox().status().await.unwrap().head;
+    assert_eq!(head, written(&store).await.len() as i64);
+    let (position, events) = export(&store, None).await;
+    assert_eq!(position, head);
+    assert_eq!(
+        events,
+        [
+            // The reaction as it is now, at its last change, with its first time.
+            (reaction_set("p1", "m1", Funny, Unspecified, 10), 15),
+            (reaction_set("p1", "m2", Like, Unspecified, 20), 20),
+            (comment_created("c1", "p1", "m1", "", 30), 30),
+            (comment_created("c2", "p1", "m2", "c1", 35), 35),
+            (share_recorded("s1", "p1", "m4", 45), 45),
+            (impressions_recorded("m1", &["p1"], &["p1"]), 50),
+        ]
+    );
+    // The export is a read: the outbox is as it was.
+    assert_eq!(store.outbox().status().await.unwrap().head, head);
+}
+
+async fn check_export_impressions_rebuild_each_posts_counts(store: Store) {
+    let day = crate::domain::DAY_MICROS;
+    for d in 0..3 {
+        store
+            .record_impressions("m1", &ids(&["p1", "p2"]), d, d * day + 1)
+            .await
+            .unwrap();
+    }
+    store
+        .record_impressions("m2", &ids(&["p2"]), 1, day + 2)
+        .await
+        .unwrap();
+    store
+        .import_engagement(EngagementImport {
+            impressions: vec![ImpressionRecord {
+                post_id: "p3".into(),
+                member_id: "m0".into(),
+                view_time: 5 * day,
+            }],
+            ..EngagementImport::default()
+        })
+        .await
+        .unwrap();
+    let (_, events) = export(&store, None).await;
+    // Per member, in member order: each post once per day shown, first views once.
+    assert_eq!(
+        events,
+        [
+            (impressions_recorded("m0", &["p3"], &["p3"]), 5 * day),
+            (
+                impressions_recorded("m1", &["p1", "p1", "p1", "p2", "p2", "p2"], &["p1", "p2"]),
+                2 * day + 1
+            ),
+            (impressions_recorded("m2", &["p2"], &["p2"]), day + 2),
+        ]
+    );
+    // Counting them gives the stored counts.
+    let mut rebuilt: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (payload, _) in &events {
+        let Payload::ImpressionsRecorded(i) = payload else {
+            panic!("not impressions: {payload:?}");
+        };
+        for p in &i.post_ids {
+            rebuilt.entry(p.clone()).or_default().0 += 1;
+        }
+        for p in &i.first_view_post_ids {
+            rebuilt.entry(p.clone()).or_default().1 += 1;
+        }
+    }
+    let posts: Vec<String> = rebuilt.keys().cloned().collect();
+    let stored: BTreeMap<String, (i64, i64)> = store
+        .batch_get_post_stats(&posts)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.post_id, (s.impressions, s.unique_viewers)))
+        .collect();
+    assert_eq!(rebuilt, stored);
+}
+
+async fn check_export_since_keeps_engagement_created_from_then(store: Store) {
+    use PbReactionType::{Love, Unspecified};
+    let day = crate::domain::DAY_MICROS;
+    store
+        .react("p1", "m1", ReactionType::Like, 10)
+        .await
+        .unwrap();
+    store
+        .react("p1", "m2", ReactionType::Love, 100)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c1", "p1", "m1", 20), None)
+        .await
+        .unwrap();
+    store
+        .create_comment(comment("c2", "p1", "m1", 100), None)
+        .await
+        .unwrap();
+    store
+        .record_share(share("s1", "p1", "m1", 30))
+        .await
+        .unwrap();
+    store
+        .record_share(share("s2", "p1", "m2", 100))
+        .await
+        .unwrap();
+    store
+        .record_impressions("m1", &ids(&["p1"]), 0, 40)
+        .await
+        .unwrap();
+    store
+        .record_impressions("m1", &ids(&["p1", "p2"]), 1, day)
+        .await
+        .unwrap();
+    // A reaction created before `since` and changed after it was created before.
+    store
+        .react("p1", "m1", ReactionType::Love, 200)
+        .await
+        .unwrap();
+    let (_, events) = export(&store, Some(100)).await;
+    assert_eq!(
+        events,
+        [
+            (reaction_set("p1", "m2", Love, Unspecified, 100), 100),
+            (comment_created("c2", "p1", "m1", "", 100), 100),
+            (share_recorded("s2", "p1", "m2", 100), 100),
+            // p1 was first shown before: an impression of the window, not a first view.
+            (impressions_recorded("m1", &["p1", "p2"], &["p2"]), day),
+        ]
+    );
+}
+
+async fn check_export_of_an_empty_store_is_position_zero(store: Store) {
+    let (position, events) = export(&store, None).await;
+    assert_eq!(position, 0);
+    assert!(events.is_empty());
+}
+
+async fn check_export_splits_a_member_shown_many_posts_into_bounded_events(store: Store) {
+    let posts: Vec<String> = (0..1500).map(|i| format!("p{i:04}")).collect();
+    let impressions = posts
+        .iter()
+        .map(|p| ImpressionRecord {
+            post_id: p.clone(),
+            member_id: "m1".into(),
+            view_time: 10,
+        })
+        .collect();
+    store
+        .import_engagement(EngagementImport {
+            impressions,
+            ..EngagementImport::default()
+        })
+        .await
+        .unwrap();
+    let (_, events) = export(&store, None).await;
+    let lists: Vec<(usize, usize)> = events
+        .iter()
+        .map(|(payload, _)| match payload {
+            Payload::ImpressionsRecorded(i) => {
+                assert_eq!(i.member_id, "m1");
+                // Each event's first views are among its own posts.
+                assert_eq!(i.first_view_post_ids, i.post_ids);
+                (i.post_ids.len(), i.first_view_post_ids.len())
+            }
+            other => panic!("not impressions: {other:?}"),
+        })
+        .collect();
+    assert_eq!(lists, [(1000, 1000), (500, 500)]);
 }

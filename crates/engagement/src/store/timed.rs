@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pronet_common::events::{ExportError, ExportSink};
 use pronet_common::metrics::Metrics;
+use pronet_common::outbox::Outbox;
 
 #[cfg(test)]
 use super::HotQueryPlans;
@@ -31,6 +33,24 @@ impl TimedStore {
 
 #[async_trait]
 impl EngagementStore for TimedStore {
+    fn outbox(&self) -> Outbox {
+        self.inner.outbox()
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "export_state",
+                self.inner.export_state(since, sink),
+            )
+            .await
+    }
+
     async fn react(
         &self,
         post_id: &str,

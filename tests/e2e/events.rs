@@ -1,0 +1,435 @@
+//! The event-fed feed index end to end: random writes through the public API, then the index
+//! the suite's feed kept current is compared with indexes built other ways: one that joined
+//! midway (export while writes were flowing, then the tail) and one built from scratch after
+//! the writes.
+
+use std::time::Duration;
+
+use pronet_common::auth::with_token;
+use pronet_feed::events::SharedIndex;
+use pronet_feed::index::{IndexView, Source};
+use pronet_proto::engagement::v1 as epb;
+use pronet_proto::post::v1 as ppb;
+use pronet_proto::profile::v1 as prpb;
+
+use crate::helpers::{spawn_app, Member, TestApp};
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A feed index of its own, fed from the suite's services as a new replica would be.
+async fn extra_feed(app: &TestApp) -> SharedIndex {
+    let addrs = app.addrs();
+    let config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
+        profile_addr: addrs.profile.to_string(),
+        post_addr: addrs.post.to_string(),
+        engagement_addr: addrs.engagement.to_string(),
+        limits: pronet_common::upstream::CallLimits::default(),
+        auth: app.auth.clone(),
+    });
+    let built = pronet_feed::build(&config).expect("feed builds");
+    let mut ready = built.ready.clone();
+    tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
+        .await
+        .expect("the extra feed loads in time")
+        .expect("ready");
+    built.index
+}
+
+/// Waits until `index` has applied every event committed so far, then takes its view.
+async fn settled_view(app: &TestApp, index: &SharedIndex) -> IndexView {
+    let heads = app.event_heads().await;
+    for _ in 0..5000 {
+        let (positions, view) = {
+            let index = index.read().unwrap_or_else(|p| p.into_inner());
+            (Source::ALL.map(|s| index.position(s)), index.view())
+        };
+        if positions.iter().zip(heads).all(|(p, h)| *p >= h) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("index did not reach {heads:?}");
+}
+
+fn suite_index(app: &TestApp) -> SharedIndex {
+    app.suite
+        .as_ref()
+        .and_then(|s| s.feed_index.clone())
+        .expect("suite feed index")
+}
+
+/// One random write through the API; refusals (a post deleted meanwhile, a block) are part of
+/// the game and change nothing.
+async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &mut Vec<ppb::Post>) {
+    let a = &members[rng.below(members.len())];
+    let b = &members[rng.below(members.len())];
+    let mut profiles = app.profiles.clone();
+    let mut post_client = app.posts.clone();
+    let mut engagement = app.engagement.clone();
+    let tags = ["rust", "sales", "ai", "hiring"];
+    let post = (!posts.is_empty()).then(|| posts[rng.below(posts.len())].clone());
+    match rng.below(16) {
+        0 | 1 if a.id != b.id => {
+            let invited = profiles
+                .create_invitation(app.req(
+                    a,
+                    prpb::CreateInvitationRequest {
+                        inviter_id: a.id.clone(),
+                        invitee_id: b.id.clone(),
+                        message: String::new(),
+                        request_id: String::new(),
+                    },
+                ))
+                .await;
+            if let Ok(inv) = invited {
+                if let Some(inv) = inv.into_inner().invitation {
+                    let _ = profiles
+                        .accept_invitation(app.req(
+                            b,
+                            prpb::AcceptInvitationRequest {
+                                invitation_id: inv.id,
+                                member_id: b.id.clone(),
+                            },
+                        ))
+                        .await;
+                }
+            }
+        }
+        2 => {
+            let _ = profiles
+                .remove_connection(app.req(
+                    a,
+                    prpb::RemoveConnectionRequest {
+                        member_id: a.id.clone(),
+                        connection_id: b.id.clone(),
+                    },
+                ))
+                .await;
+        }
+        3 => {
+            let _ = profiles
+                .follow(app.req(
+                    a,
+                    prpb::FollowRequest {
+                        member_id: a.id.clone(),
+                        target: Some(prpb::follow_request::Target::FolloweeId(b.id.clone())),
+                    },
+                ))
+                .await;
+        }
+        4 => {
+            let target = if rng.below(2) == 0 {
+                prpb::unfollow_request::Target::FolloweeId(b.id.clone())
+            } else {
+                prpb::unfollow_request::Target::Hashtag(tags[rng.below(tags.len())].into())
+            };
+            let _ = profiles
+                .unfollow(app.req(
+                    a,
+                    prpb::UnfollowRequest {
+                        member_id: a.id.clone(),
+                        target: Some(target),
+                    },
+                ))
+                .await;
+        }
+        5 => {
+            let _ = profiles
+                .follow(app.req(
+                    a,
+                    prpb::FollowRequest {
+                        member_id: a.id.clone(),
+                        target: Some(prpb::follow_request::Target::Hashtag(
+                            tags[rng.below(tags.len())].into(),
+                        )),
+                    },
+                ))
+                .await;
+        }
+        6 if rng.below(3) == 0 => {
+            let _ = profiles
+                .block_member(app.req(
+                    a,
+                    prpb::BlockMemberRequest {
+                        member_id: a.id.clone(),
+                        blocked_id: b.id.clone(),
+                    },
+                ))
+                .await;
+        }
+        7 => {
+            let _ = profiles
+                .unblock_member(app.req(
+                    a,
+                    prpb::UnblockMemberRequest {
+                        member_id: a.id.clone(),
+                        blocked_id: b.id.clone(),
+                    },
+                ))
+                .await;
+        }
+        8 | 9 => {
+            let vis = if rng.below(3) == 0 {
+                ppb::Visibility::Connections
+            } else {
+                ppb::Visibility::Public
+            };
+            let text = format!("update {} #{}", rng.next() % 1000, tags[rng.below(tags.len())]);
+            if let Ok(r) = post_client
+                .create_post(app.req(
+                    a,
+                    ppb::CreatePostRequest {
+                        author_id: a.id.clone(),
+                        text,
+                        visibility: vis as i32,
+                        create_time: None,
+                        request_id: String::new(),
+                    },
+                ))
+                .await
+            {
+                posts.extend(r.into_inner().post);
+            }
+        }
+        10 if post.is_some() => {
+            let p = post.expect("checked");
+            let author = members.iter().find(|m| m.id == p.author_id).expect("author");
+            let _ = post_client
+                .update_post(app.req(
+                    author,
+                    ppb::UpdatePostRequest {
+                        post: Some(ppb::Post {
+                            id: p.id.clone(),
+                            text: format!("edited #{}", tags[rng.below(tags.len())]),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec!["text".into()],
+                        }),
+                    },
+                ))
+                .await;
+        }
+        11 if post.is_some() && rng.below(4) == 0 => {
+            let p = post.expect("checked");
+            let author = members.iter().find(|m| m.id == p.author_id).expect("author");
+            let _ = post_client
+                .delete_post(with_token(
+                    ppb::DeletePostRequest { post_id: p.id.clone() },
+                    &author.token,
+                ))
+                .await;
+        }
+        12 | 13 if post.is_some() => {
+            let p = post.expect("checked");
+            let kinds = [
+                epb::ReactionType::Like,
+                epb::ReactionType::Insightful,
+                epb::ReactionType::Celebrate,
+            ];
+            if rng.below(4) == 0 {
+                let _ = engagement
+                    .unreact(app.req(
+                        a,
+                        epb::UnreactRequest {
+                            member_id: a.id.clone(),
+                            post_id: p.id.clone(),
+                        },
+                    ))
+                    .await;
+            } else {
+                let _ = engagement
+                    .react(app.req(
+                        a,
+                        epb::ReactRequest {
+                            member_id: a.id.clone(),
+                            post_id: p.id.clone(),
+                            reaction_type: kinds[rng.below(kinds.len())] as i32,
+                        },
+                    ))
+                    .await;
+            }
+        }
+        14 if post.is_some() => {
+            let p = post.expect("checked");
+            let created = engagement
+                .create_comment(app.req(
+                    a,
+                    epb::CreateCommentRequest {
+                        member_id: a.id.clone(),
+                        post_id: p.id.clone(),
+                        text: "well said".into(),
+                        ..Default::default()
+                    },
+                ))
+                .await;
+            if let (Ok(c), true) = (created, rng.below(3) == 0) {
+                if let Some(c) = c.into_inner().comment {
+                    let _ = engagement
+                        .delete_comment(app.req(a, epb::DeleteCommentRequest { comment_id: c.id }))
+                        .await;
+                }
+            }
+        }
+        15 if post.is_some() => {
+            let p = post.expect("checked");
+            if rng.below(2) == 0 {
+                let _ = engagement
+                    .record_share(app.req(
+                        a,
+                        epb::RecordShareRequest {
+                            member_id: a.id.clone(),
+                            post_id: p.id.clone(),
+                        },
+                    ))
+                    .await;
+            } else {
+                let _ = engagement
+                    .record_impressions(app.req(
+                        a,
+                        epb::RecordImpressionsRequest {
+                            member_id: a.id.clone(),
+                            post_ids: vec![p.id.clone()],
+                        },
+                    ))
+                    .await;
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_feed_index_equals_indexes_rebuilt_midway_and_from_scratch() {
+    let Some(app) = spawn_app().await else { return };
+    let mut members = Vec::new();
+    for i in 0..10 {
+        members.push(app.member(&format!("member_{i}")).await);
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut posts = Vec::new();
+    for _ in 0..150 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    // A replica that joins while writes keep coming: its export races the writes, the tail
+    // after the export's position must make up for it exactly.
+    let writes = async {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut posts = posts.clone();
+        for _ in 0..150 {
+            random_write(&app, &mut rng, &members, &mut posts).await;
+        }
+    };
+    let (midway, ()) = tokio::join!(extra_feed(&app), writes);
+
+    let followed = settled_view(&app, &suite_index(&app)).await;
+    let joined = settled_view(&app, &midway).await;
+    let scratch = extra_feed(&app).await;
+    let rebuilt = settled_view(&app, &scratch).await;
+
+    assert!(
+        followed.posts.len() > 10 && followed.members.len() == members.len(),
+        "the random writes built a network: {} posts, {} members",
+        followed.posts.len(),
+        followed.members.len()
+    );
+    assert!(
+        followed.members.values().any(|m| !m.connections.is_empty())
+            && followed.posts.values().any(|p| p.counts.total_reactions() > 0),
+        "connections and reactions were made"
+    );
+    assert_eq!(joined, followed, "a replica that joined midway");
+    assert_eq!(rebuilt, followed, "an index built from scratch");
+}
+
+#[tokio::test]
+async fn a_restarted_feed_rebuilds_the_same_index() {
+    let Some(mut app) = spawn_app().await else { return };
+    let members: Vec<Member> = futures_join(&app, 6).await;
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut posts = Vec::new();
+    for _ in 0..120 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    let before = settled_view(&app, &suite_index(&app)).await;
+    app.restart().await;
+    let after = settled_view(&app, &suite_index(&app)).await;
+    assert_eq!(after, before);
+}
+
+async fn futures_join(app: &TestApp, n: usize) -> Vec<Member> {
+    let mut members = Vec::new();
+    for i in 0..n {
+        members.push(app.member(&format!("restart_{i}")).await);
+    }
+    members
+}
+
+#[tokio::test]
+async fn the_event_stream_is_for_services_only_and_validates_its_input() {
+    use pronet_proto::events::v1 as evpb;
+    use pronet_proto::events::v1::event_service_client::EventServiceClient;
+    use tonic::Code;
+
+    let Some(app) = spawn_app().await else { return };
+    let member = app.member("curious").await;
+    let mut c = EventServiceClient::new(crate::helpers::channel(app.addrs().post).await);
+    let e = c
+        .stream_events(app.req(&member, evpb::StreamEventsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = c
+        .stream_events(evpb::StreamEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = c
+        .stream_events(app.service_req(evpb::StreamEventsRequest {
+            after_sequence: -1,
+            max_batch: 100_000,
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    crate::helpers::assert_bad_request(&e, &["after_sequence", "max_batch"]);
+
+    // A post's creation is on the post service's stream, with its sequence.
+    app.post(&member, "hello #events", ppb::Visibility::Public).await;
+    let mut stream = c
+        .stream_events(app.service_req(evpb::StreamEventsRequest {
+            stop_at_head: true,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(m) = stream.message().await.unwrap() {
+        events.extend(m.events);
+    }
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].sequence, 1);
+    assert_eq!(events[0].source, "post");
+    match &events[0].payload {
+        Some(evpb::event::Payload::PostCreated(p)) => {
+            assert_eq!(p.author_id, member.id);
+            assert_eq!(p.hashtags, ["events"]);
+        }
+        other => panic!("expected PostCreated, got {other:?}"),
+    }
+}
