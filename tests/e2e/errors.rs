@@ -491,6 +491,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         auth,
         metrics: None,
         nats: None,
+        shutdown: Shutdown::new(),
     };
     let stop = Shutdown::new();
     let mut addrs = Vec::new();

@@ -32,14 +32,19 @@ impl Rng {
 
 /// A feed index of its own, fed from the suite's services as a new replica would be.
 async fn extra_feed(app: &TestApp) -> SharedIndex {
+    extra_feed_with(app, None).await
+}
+
+async fn extra_feed_with(app: &TestApp, nats: Option<pronet_common::nats::NatsConfig>) -> SharedIndex {
     let addrs = app.addrs();
-    let config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
+    let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
         profile_addr: addrs.profile.to_string(),
         post_addr: addrs.post.to_string(),
         engagement_addr: addrs.engagement.to_string(),
         limits: pronet_common::upstream::CallLimits::default(),
         auth: app.auth.clone(),
     });
+    config.nats = nats;
     let built = pronet_feed::build(&config).expect("feed builds");
     let mut ready = built.ready.clone();
     tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
@@ -198,6 +203,7 @@ async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &
                         visibility: vis as i32,
                         create_time: None,
                         request_id: String::new(),
+                        reshare_of: String::new(),
                     },
                 ))
                 .await
@@ -432,4 +438,50 @@ async fn the_event_stream_is_for_services_only_and_validates_its_input() {
         }
         other => panic!("expected PostCreated, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn events_over_jetstream_feed_the_index_like_the_grpc_stream() {
+    let Some(nats) = pronet_common::testing::nats("e2e_jetstream").await else {
+        return;
+    };
+    let Some(app) = crate::helpers::spawn_app_with(Some(nats.config.clone())).await else {
+        nats.cleanup().await;
+        return;
+    };
+    let mut members = Vec::new();
+    for i in 0..8 {
+        members.push(app.member(&format!("js_member_{i}")).await);
+    }
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let mut posts = Vec::new();
+    for _ in 0..150 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    let over_nats = settled_view(&app, &suite_index(&app)).await;
+    // The same state read over the gRPC streams, and over NATS by a replica starting now.
+    let grpc = extra_feed(&app).await;
+    let joined = extra_feed_with(&app, Some(nats.config.clone())).await;
+    assert_eq!(settled_view(&app, &grpc).await, over_nats, "gRPC stream");
+    assert_eq!(settled_view(&app, &joined).await, over_nats, "NATS replica");
+    // Every committed event was published, each once.
+    let heads = app.event_heads().await;
+    for (source, head) in ["profile", "post", "engagement"].into_iter().zip(heads) {
+        let mut published = 0;
+        for _ in 0..500 {
+            published = nats.stream_messages(source).await;
+            if published >= head as u64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(published, head as u64, "{source}: JetStream holds each event once");
+    }
+    // And the feed serves from it: a connection's new post is there.
+    let (a, b) = (app.member("js_reader").await, app.member("js_writer").await);
+    app.connect(&a, &b).await;
+    let post = app.post(&b, "over the stream #nats", ppb::Visibility::Public).await;
+    let feed = app.feed_page(&a, 10, "").await;
+    assert!(feed.items.iter().any(|i| i.post.as_ref().is_some_and(|p| p.id == post.id)));
+    nats.cleanup().await;
 }

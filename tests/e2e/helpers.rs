@@ -80,11 +80,18 @@ pub struct TestApp {
 /// The whole suite on port 0 with fresh storage; `None` when the binary's backend is PostgreSQL
 /// and it is unreachable outside CI (the test then returns early, said loudly).
 pub async fn spawn_app() -> Option<TestApp> {
+    spawn_app_with(None).await
+}
+
+/// [`spawn_app`] with the domain events over NATS JetStream.
+pub async fn spawn_app_with(nats: Option<pronet_common::nats::NatsConfig>) -> Option<TestApp> {
     let storage = TestStorage::new("e2e").await?;
     // A fresh random HS256 secret per test app.
     let secret = format!("{}{}", new_id(), new_id());
     let auth = Arc::new(AuthConfig::hs256(secret.as_bytes(), "pronet").expect("auth config"));
-    let suite = start_suite(storage.storage(), auth.clone()).await;
+    let mut config = SuiteConfig::new(storage.storage(), SuiteAddrs::ephemeral(), auth.clone());
+    config.nats = nats;
+    let suite = RunningSuite::start(config).await.expect("suite starts");
     let addrs = suite.addrs;
     Some(TestApp {
         suite: Some(suite),

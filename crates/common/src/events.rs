@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::outbox::{Outbox, Payload};
+use crate::shutdown::Shutdown;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.events.v1.EventService";
@@ -105,14 +106,23 @@ pub struct EventServer {
     source: &'static str,
     outbox: Outbox,
     exporter: Arc<dyn StateExporter>,
+    /// Ends every open stream when the server drains: a stream never ends by itself, and a
+    /// draining server waits for its calls to finish.
+    shutdown: Shutdown,
 }
 
 impl EventServer {
-    pub fn new(source: &'static str, outbox: Outbox, exporter: Arc<dyn StateExporter>) -> Self {
+    pub fn new(
+        source: &'static str,
+        outbox: Outbox,
+        exporter: Arc<dyn StateExporter>,
+        shutdown: Shutdown,
+    ) -> Self {
         Self {
             source,
             outbox,
             exporter,
+            shutdown,
         }
     }
 
@@ -186,6 +196,7 @@ impl EventService for EventServer {
             outbox: self.outbox.clone(),
             head: status.head,
             position: req.after_sequence,
+            shutdown: self.shutdown.clone(),
             stop_at: req.stop_at_head.then_some(status.head),
             batch,
             tx,
@@ -249,6 +260,7 @@ struct Tail {
     /// The newest sequence known to be committed.
     head: i64,
     position: i64,
+    shutdown: Shutdown,
     stop_at: Option<i64>,
     batch: usize,
     tx: mpsc::Sender<Result<pb::StreamEventsResponse, Status>>,
@@ -324,6 +336,8 @@ impl Tail {
             tokio::select! {
                 _ = wait => {}
                 _ = self.tx.closed() => break,
+                // The reader resumes elsewhere (another replica, or this one restarted).
+                _ = self.shutdown.wait() => break,
             }
         }
     }
@@ -341,18 +355,23 @@ pub fn event_service(
     source: &'static str,
     outbox: Outbox,
     exporter: Arc<dyn StateExporter>,
+    shutdown: Shutdown,
 ) -> EventServiceServer<EventServer> {
     let pruned = outbox.clone();
+    let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PRUNE_EVERY);
         every.tick().await;
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stop.wait() => return,
+            }
             match pruned.prune(RETENTION, crate::time::now_micros()).await {
                 Ok(through) => tracing::debug!(source, through, "outbox pruned"),
                 Err(e) => tracing::warn!(source, error = %e, "outbox prune failed"),
             }
         }
     });
-    EventServer::new(source, outbox, exporter).into_service()
+    EventServer::new(source, outbox, exporter, shutdown).into_service()
 }

@@ -142,3 +142,66 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// NATS with JetStream for a test: the server's URL and a stream prefix of the test's own
+/// (streams persist on the server, so each test names its own and deletes them after).
+#[derive(Debug, Clone)]
+pub struct TestNats {
+    pub config: crate::nats::NatsConfig,
+}
+
+pub const DEFAULT_TEST_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// The test NATS (`PRONET_TEST_NATS_URL`, or the machine's), or `None` (with a loud message)
+/// when it is not reachable outside CI. Panics in CI when it is not reachable.
+pub async fn nats(label: &str) -> Option<TestNats> {
+    let url = std::env::var("PRONET_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_TEST_NATS_URL.into());
+    let reachable = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&url)).await;
+    match reachable {
+        Ok(Ok(client)) => drop(client),
+        Ok(Err(e)) if !in_ci() => {
+            eprintln!("SKIPPED {label}: NATS at {url} is not reachable ({e}); set PRONET_TEST_NATS_URL or start it");
+            return None;
+        }
+        Err(_) if !in_ci() => {
+            eprintln!("SKIPPED {label}: NATS at {url} did not answer in 5 s");
+            return None;
+        }
+        other => panic!("NATS at {url} is required in CI: {other:?}"),
+    }
+    let prefix = format!(
+        "t{}{}",
+        label
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect::<String>()
+            .to_ascii_lowercase(),
+        &crate::ids::new_id()[..16]
+    );
+    Some(TestNats {
+        config: crate::nats::NatsConfig { url, prefix },
+    })
+}
+
+impl TestNats {
+    /// Deletes the streams the test's suite made.
+    pub async fn cleanup(&self) {
+        let Ok(js) = crate::nats::connect(&self.config.url).await else {
+            return;
+        };
+        for source in ["profile", "post", "engagement"] {
+            let _ = js.delete_stream(self.config.stream_name(source)).await;
+        }
+    }
+
+    /// How many messages `source`'s stream holds.
+    pub async fn stream_messages(&self, source: &str) -> u64 {
+        let js = crate::nats::connect(&self.config.url).await.expect("nats");
+        let mut stream = js
+            .get_stream(self.config.stream_name(source))
+            .await
+            .expect("stream exists");
+        stream.info().await.expect("stream info").state.messages
+    }
+}

@@ -116,6 +116,7 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
         events::SOURCE,
         outbox,
         exporter,
+        config.shutdown.clone(),
     ));
     Ok(routes)
 }
@@ -149,6 +150,7 @@ mod tests {
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
             metrics: None,
             nats: None,
+            shutdown: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct FeedConfig {
     pub consumer: String,
     /// Read events from NATS JetStream instead of the services' gRPC streams.
     pub nats: Option<pronet_common::nats::NatsConfig>,
+    /// The server's stop signal: the index's readers stop with it.
+    pub shutdown: pronet_common::shutdown::Shutdown,
     /// Where the index's size and lag are reported.
     pub metrics: Option<Arc<Metrics>>,
 }
@@ -36,6 +38,7 @@ impl FeedConfig {
             snapshot_capacity: 256,
             consumer: format!("feed/{}", pronet_common::ids::new_id()),
             nats: None,
+            shutdown: Default::default(),
             metrics: None,
         }
     }

@@ -18,6 +18,7 @@ use pronet_common::auth::{ServiceAuth, ServiceCredentials};
 use futures_util::{FutureExt, StreamExt};
 use pronet_common::metrics::Metrics;
 use pronet_common::nats::{self, NatsConfig};
+use pronet_common::shutdown::Shutdown;
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::events::v1 as pb;
@@ -69,6 +70,7 @@ impl IndexFeeder {
         window: Duration,
         consumer: String,
         nats: Option<NatsConfig>,
+        shutdown: Shutdown,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, String> {
         let (ready_tx, ready) = watch::channel(false);
@@ -99,9 +101,20 @@ impl IndexFeeder {
                 resume_from: 0,
                 metrics: metrics.clone(),
             };
-            tokio::spawn(feeder.run());
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = feeder.run() => {}
+                    _ = stop.wait() => {}
+                }
+            });
         }
-        tokio::spawn(evict_loop(index, metrics));
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = evict_loop(index, metrics) => {}
+                _ = shutdown.wait() => {}
+            }
+        });
         Ok(Self { ready })
     }
 

@@ -176,6 +176,9 @@ pub struct FeedIndex {
     members: Vec<Member>,
     posts: HashMap<Arc<str>, Post>,
     by_hashtag: HashMap<Arc<str>, BTreeSet<(i64, Arc<str>)>>,
+    /// Posts deleted within the window, with when: engagement that arrives for them later
+    /// (another service's stream, or an export) is dropped, not kept on a stub.
+    deleted: HashMap<Arc<str>, i64>,
     /// Applied sequence per source.
     positions: [i64; 3],
 }
@@ -189,6 +192,7 @@ impl FeedIndex {
             members: Vec::new(),
             posts: HashMap::new(),
             by_hashtag: HashMap::new(),
+            deleted: HashMap::new(),
             positions: [0; 3],
         }
     }
@@ -239,6 +243,7 @@ impl FeedIndex {
                     m.posts.clear();
                 }
                 self.by_hashtag.clear();
+                self.deleted.clear();
                 self.posts.retain(|_, p| {
                     p.meta = None;
                     p.counts != PostCounts::default()
@@ -343,14 +348,15 @@ impl FeedIndex {
             }
             Payload::PostCreated(e) => self.post_created(e, time),
             Payload::PostEdited(e) => self.post_edited(e),
-            Payload::PostDeleted(e) => self.post_deleted(&e.post_id),
+            Payload::PostDeleted(e) => self.post_deleted(&e.post_id, time),
             Payload::ReactionSet(e) => {
-                let counts = &mut self.post_entry(&e.post_id, time).counts;
-                if let Some(i) = reaction_slot(e.previous_type) {
-                    counts.reactions[i] = (counts.reactions[i] - 1).max(0);
-                }
-                if let Some(i) = reaction_slot(e.reaction_type) {
-                    counts.reactions[i] += 1;
+                if let Some(counts) = self.counts_mut(&e.post_id, time) {
+                    if let Some(i) = reaction_slot(e.previous_type) {
+                        counts.reactions[i] = (counts.reactions[i] - 1).max(0);
+                    }
+                    if let Some(i) = reaction_slot(e.reaction_type) {
+                        counts.reactions[i] += 1;
+                    }
                 }
                 if reaction_slot(e.previous_type).is_none() {
                     let at = e
@@ -362,14 +368,17 @@ impl FeedIndex {
                 }
             }
             Payload::ReactionRemoved(e) => {
-                let counts = &mut self.post_entry(&e.post_id, time).counts;
-                if let Some(i) = reaction_slot(e.reaction_type) {
-                    counts.reactions[i] = (counts.reactions[i] - 1).max(0);
+                if let Some(counts) = self.counts_mut(&e.post_id, time) {
+                    if let Some(i) = reaction_slot(e.reaction_type) {
+                        counts.reactions[i] = (counts.reactions[i] - 1).max(0);
+                    }
                 }
                 self.remove_activity(&e.member_id, &e.post_id, EngagementKind::Reacted);
             }
             Payload::CommentCreated(e) => {
-                self.post_entry(&e.post_id, time).counts.comments += 1;
+                if let Some(counts) = self.counts_mut(&e.post_id, time) {
+                    counts.comments += 1;
+                }
                 let at = e
                     .create_time
                     .as_ref()
@@ -378,12 +387,15 @@ impl FeedIndex {
                 self.add_activity(&e.member_id, &e.post_id, EngagementKind::Commented, at);
             }
             Payload::CommentDeleted(e) => {
-                let counts = &mut self.post_entry(&e.post_id, time).counts;
-                counts.comments = (counts.comments - 1).max(0);
+                if let Some(counts) = self.counts_mut(&e.post_id, time) {
+                    counts.comments = (counts.comments - 1).max(0);
+                }
                 self.remove_activity(&e.member_id, &e.post_id, EngagementKind::Commented);
             }
             Payload::ShareRecorded(e) => {
-                self.post_entry(&e.post_id, time).counts.shares += 1;
+                if let Some(counts) = self.counts_mut(&e.post_id, time) {
+                    counts.shares += 1;
+                }
                 let at = e
                     .create_time
                     .as_ref()
@@ -393,10 +405,14 @@ impl FeedIndex {
             }
             Payload::ImpressionsRecorded(e) => {
                 for post in &e.post_ids {
-                    self.post_entry(post, time).counts.impressions += 1;
+                    if let Some(counts) = self.counts_mut(post, time) {
+                        counts.impressions += 1;
+                    }
                 }
                 for post in &e.first_view_post_ids {
-                    self.post_entry(post, time).counts.unique_viewers += 1;
+                    if let Some(counts) = self.counts_mut(post, time) {
+                        counts.unique_viewers += 1;
+                    }
                 }
                 let m = self.key(&e.member_id);
                 let seen = &mut self.members[m as usize].seen;
@@ -408,6 +424,14 @@ impl FeedIndex {
                 }
             }
         }
+    }
+
+    /// The post's counts (on a stub if the post is not known yet); `None` for a deleted post.
+    fn counts_mut(&mut self, post_id: &str, now: i64) -> Option<&mut PostCounts> {
+        if self.deleted.contains_key(post_id) {
+            return None;
+        }
+        Some(&mut self.post_entry(post_id, now).counts)
     }
 
     /// The post's entry, a stub if it is not known yet.
@@ -425,6 +449,10 @@ impl FeedIndex {
     }
 
     fn post_created(&mut self, e: &pb::PostCreated, now: i64) {
+        // A deleted post never comes back (a creation delivered again after its deletion).
+        if self.deleted.contains_key(e.post_id.as_str()) {
+            return;
+        }
         let create_time = e
             .create_time
             .as_ref()
@@ -525,13 +553,14 @@ impl FeedIndex {
         }
     }
 
-    fn post_deleted(&mut self, post_id: &str) {
-        let Some((id, _)) = self.posts.get_key_value(post_id) else {
-            return;
+    fn post_deleted(&mut self, post_id: &str, now: i64) {
+        let id: Arc<str> = match self.posts.get_key_value(post_id) {
+            Some((id, _)) => id.clone(),
+            None => Arc::from(post_id),
         };
-        let id = id.clone();
         self.unindex_post(&id);
         self.posts.remove(&id);
+        self.deleted.insert(id, now);
     }
 
     fn add_activity(&mut self, member: &str, post: &str, kind: EngagementKind, time: i64) {
@@ -582,6 +611,7 @@ impl FeedIndex {
                 m.activity.pop_front();
             }
         }
+        self.deleted.retain(|_, at| *at >= since);
         old.len()
     }
 

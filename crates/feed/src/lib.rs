@@ -53,6 +53,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         config.window,
         config.consumer.clone(),
         config.nats.clone(),
+        config.shutdown.clone(),
         config.metrics.clone(),
     )?;
     let bodies = sources::PostBodies::connect(&config.upstreams)?;

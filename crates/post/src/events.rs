@@ -65,14 +65,15 @@ pub fn post_edited(post: &PostRecord, now: i64) -> NewEvent {
 
 /// The post `post_id` by `author_id` was deleted, committed at `now`.
 pub fn post_deleted(post_id: &str, author_id: &str, now: i64) -> NewEvent {
-    NewEvent::new(
-        SOURCE,
-        now,
-        Payload::PostDeleted(pb::PostDeleted {
-            post_id: post_id.to_owned(),
-            author_id: author_id.to_owned(),
-        }),
-    )
+    NewEvent::new(SOURCE, now, post_deleted_payload(post_id, author_id))
+}
+
+/// The `PostDeleted` payload (the outbox's event, and a deleted post in an export).
+pub fn post_deleted_payload(post_id: &str, author_id: &str) -> Payload {
+    Payload::PostDeleted(pb::PostDeleted {
+        post_id: post_id.to_owned(),
+        author_id: author_id.to_owned(),
+    })
 }
 
 /// Exports the posts of a store for `ExportState`.

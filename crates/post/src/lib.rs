@@ -88,6 +88,7 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
         events::SOURCE,
         outbox,
         exporter,
+        config.shutdown.clone(),
     )))
 }
 
@@ -133,6 +134,7 @@ mod tests {
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
             metrics: None,
             nats: None,
+            shutdown: Default::default(),
         }
     }
 

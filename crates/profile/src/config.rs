@@ -14,4 +14,6 @@ pub struct ProfileConfig {
     /// Also publish the outbox to NATS JetStream (production); the gRPC event stream is
     /// served either way.
     pub nats: Option<pronet_common::nats::NatsConfig>,
+    /// The server's stop signal: open event streams end when it fires.
+    pub shutdown: pronet_common::shutdown::Shutdown,
 }

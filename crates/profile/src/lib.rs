@@ -95,6 +95,7 @@ pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
         events::SOURCE,
         store.outbox(),
         exporter,
+        config.shutdown.clone(),
     ));
     Ok(routes)
 }
@@ -148,6 +149,7 @@ mod tests {
             .unwrap(),
             metrics: None,
             nats: None,
+            shutdown: Default::default(),
         };
         build(&config).await.unwrap();
         assert!(dir.path().join("profile.db").exists());

@@ -445,6 +445,8 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         auth,
         metrics: Some(metrics.clone()),
         nats: nats_config(args.nats_url, args.nats_prefix),
+        // serve_service gives the service the stop signal it serves with.
+        shutdown: Shutdown::new(),
     };
     let stop = Shutdown::new();
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen).await?;

@@ -153,6 +153,8 @@ pub struct ServiceOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Events over NATS JetStream instead of the services' gRPC streams.
     pub nats: Option<NatsConfig>,
+    /// The server's stop signal (event streams end and the feed's readers stop with it).
+    pub shutdown: Shutdown,
 }
 
 /// One service, built: its routes, and for the feed whether its index is ready.
@@ -173,6 +175,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             database,
             metrics: opts.metrics.clone(),
             nats: opts.nats.clone(),
+            shutdown: opts.shutdown.clone(),
         })
         .await
         .with_context(|| format!("opening the profile store {shown}"))?,
@@ -184,6 +187,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             call_limits: opts.call_limits,
             auth: opts.auth.clone(),
             nats: opts.nats.clone(),
+            shutdown: opts.shutdown.clone(),
         })
         .await
         .with_context(|| format!("starting the post service on {shown}"))?,
@@ -195,6 +199,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             auth: opts.auth.clone(),
             metrics: opts.metrics.clone(),
             nats: opts.nats.clone(),
+            shutdown: opts.shutdown.clone(),
         })
         .await
         .with_context(|| format!("starting the engagement service on {shown}"))?,
@@ -209,6 +214,7 @@ pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::R
             config.window = opts.feed_window;
             config.metrics = opts.metrics.clone();
             config.nats = opts.nats.clone();
+            config.shutdown = opts.shutdown.clone();
             let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
             ready = Some(built.ready);
             feed_index = Some(built.index);
@@ -229,7 +235,11 @@ pub async fn serve_service(
     opts: &ServiceOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let built = build_routes(kind, opts).await?;
+    let opts = ServiceOptions {
+        shutdown: shutdown.clone(),
+        ..opts.clone()
+    };
+    let built = build_routes(kind, &opts).await?;
     serve(
         kind.spec(opts.drain_delay, opts.metrics.clone(), built.ready),
         listener,
@@ -363,6 +373,7 @@ impl RunningSuite {
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),
             nats: config.nats.clone(),
+            shutdown: Shutdown::new(),
         };
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();
@@ -370,7 +381,7 @@ impl RunningSuite {
             opts.database = config.storage.database(kind);
             built.push((kind, listener, build_routes(kind, &opts).await?));
         }
-        let shutdown = Shutdown::new();
+        let shutdown = opts.shutdown.clone();
         let mut tasks = JoinSet::new();
         let (mut feed_ready, mut feed_index) = (None, None);
         for (kind, listener, service) in built {

@@ -1922,6 +1922,7 @@ async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<(Payload, i64)>)
         crate::events::SOURCE,
         store.outbox(),
         Arc::new(crate::StoreExporter(store.clone())),
+        Default::default(),
     );
     let request = pb::ExportStateRequest {
         since: since.map(to_timestamp),

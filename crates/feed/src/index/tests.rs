@@ -372,3 +372,23 @@ fn reset_forgets_one_source_only() {
     w.index.reset(Source::Profile);
     assert!(w.index.gather("ann", NOW).is_none());
 }
+
+#[test]
+fn engagement_on_a_deleted_post_is_dropped_whichever_arrives_first() {
+    // Engagement before the deletion (its stream ahead of the post stream).
+    let mut w = World::new();
+    w.react("p1", "ann", ReactionType::Like, ReactionType::Unspecified);
+    w.emit(
+        Source::Post,
+        Payload::PostDeleted(pb::PostDeleted {
+            post_id: "p1".into(),
+            author_id: "bob".into(),
+        }),
+    );
+    assert_eq!(w.index.stats().stubs, 0);
+    // Engagement after it (its stream behind), and a creation delivered again.
+    w.react("p1", "cat", ReactionType::Like, ReactionType::Unspecified);
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    assert_eq!(w.index.stats().stubs + w.index.stats().posts, 0);
+    assert_eq!(w.index.counts("p1"), PostCounts::default());
+}

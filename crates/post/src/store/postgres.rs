@@ -449,6 +449,30 @@ impl PostStore for PgPostStore {
                 break;
             }
         }
+        // Posts of the window deleted since: a reader that heard of engagement on them (the
+        // engagement service keeps it) knows to drop it.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, author_id, delete_time FROM posts \
+                 WHERE create_time >= $1 AND delete_time IS NOT NULL AND id > $2 \
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(since)
+            .bind(&after)
+            .bind(EXPORT_PAGE as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = rows.len() == EXPORT_PAGE;
+            for (id, author, deleted) in rows {
+                sink.push(deleted, events::post_deleted_payload(&id, &author))
+                    .await?;
+                after = id;
+            }
+            if !full {
+                break;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

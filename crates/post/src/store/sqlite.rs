@@ -331,6 +331,30 @@ impl PostStore for SqlitePostStore {
                 break;
             }
         }
+        // Posts of the window deleted since: a reader that heard of engagement on them (the
+        // engagement service keeps it) knows to drop it.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, author_id, delete_time FROM posts \
+                 WHERE create_time >= ? AND delete_time IS NOT NULL AND id > ? \
+                 ORDER BY id LIMIT ?",
+            )
+            .bind(since)
+            .bind(&after)
+            .bind(sql_limit(EXPORT_PAGE))
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = rows.len() == EXPORT_PAGE;
+            for (id, author, deleted) in rows {
+                sink.push(deleted, events::post_deleted_payload(&id, &author))
+                    .await?;
+                after = id;
+            }
+            if !full {
+                break;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

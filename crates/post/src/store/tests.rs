@@ -1106,6 +1106,7 @@ async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<pb::Event>) {
         SOURCE,
         store.outbox(),
         Arc::new(PostExporter::new(store.clone())),
+        Default::default(),
     );
     let request = pb::ExportStateRequest {
         since: since.map(to_timestamp),
@@ -1350,13 +1351,15 @@ async fn check_export_is_the_current_posts_at_the_outbox_head(store: Store) {
         .into_iter()
         .map(|e| (e.payload.unwrap(), e.occur_time))
         .collect();
-    // Oldest first; the deleted post is absent and the edited one is as it is now.
+    // Oldest first; the edited one is as it is now; the deleted post comes last as a deletion
+    // at its delete time (a reader drops engagement it hears of for it).
     assert_eq!(
         exported,
         [
             (created_payload(&imported), Some(to_timestamp(5))),
             (created_payload(&a), Some(to_timestamp(10))),
             (created_payload(&edited), Some(to_timestamp(30))),
+            (deleted_payload("b", "bob"), Some(to_timestamp(40))),
         ]
     );
     assert_ne!(created_payload(&edited), created_payload(&c));

@@ -3001,6 +3001,7 @@ async fn export(store: &Store, since: Option<i64>) -> (Vec<i64>, Vec<events_pb::
         crate::events::SOURCE,
         store.outbox(),
         Arc::new(crate::events::ProfileExporter::new(store.clone())),
+        Default::default(),
     );
     let request = events_pb::ExportStateRequest {
         since: since.map(pronet_common::time::to_timestamp),
