@@ -519,9 +519,8 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
     // and its health says it cannot serve.
     assert_eq!(e.code(), Code::Unavailable);
     assert_eq!(e.message(), "the feed index is still loading");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(
-        crate::helpers::channel(addrs[0]).await,
-    );
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(crate::helpers::channel(addrs[0]).await);
     let status = health
         .check(tonic_health::pb::HealthCheckRequest {
             service: "pronet.feed.v1.FeedService".into(),

@@ -35,7 +35,10 @@ async fn extra_feed(app: &TestApp) -> SharedIndex {
     extra_feed_with(app, None).await
 }
 
-async fn extra_feed_with(app: &TestApp, nats: Option<pronet_common::nats::NatsConfig>) -> SharedIndex {
+async fn extra_feed_with(
+    app: &TestApp,
+    nats: Option<pronet_common::nats::NatsConfig>,
+) -> SharedIndex {
     let addrs = app.addrs();
     let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
         profile_addr: addrs.profile.to_string(),
@@ -79,7 +82,12 @@ fn suite_index(app: &TestApp) -> SharedIndex {
 
 /// One random write through the API; refusals (a post deleted meanwhile, a block) are part of
 /// the game and change nothing.
-async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &mut Vec<ppb::Post>) {
+async fn random_write(
+    app: &TestApp,
+    rng: &mut Rng,
+    members: &[Member],
+    posts: &mut Vec<ppb::Post>,
+) {
     let a = &members[rng.below(members.len())];
     let b = &members[rng.below(members.len())];
     let mut profiles = app.profiles.clone();
@@ -193,7 +201,11 @@ async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &
             } else {
                 ppb::Visibility::Public
             };
-            let text = format!("update {} #{}", rng.next() % 1000, tags[rng.below(tags.len())]);
+            let text = format!(
+                "update {} #{}",
+                rng.next() % 1000,
+                tags[rng.below(tags.len())]
+            );
             if let Ok(r) = post_client
                 .create_post(app.req(
                     a,
@@ -213,7 +225,10 @@ async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &
         }
         10 if post.is_some() => {
             let p = post.expect("checked");
-            let author = members.iter().find(|m| m.id == p.author_id).expect("author");
+            let author = members
+                .iter()
+                .find(|m| m.id == p.author_id)
+                .expect("author");
             let _ = post_client
                 .update_post(app.req(
                     author,
@@ -232,10 +247,15 @@ async fn random_write(app: &TestApp, rng: &mut Rng, members: &[Member], posts: &
         }
         11 if post.is_some() && rng.below(4) == 0 => {
             let p = post.expect("checked");
-            let author = members.iter().find(|m| m.id == p.author_id).expect("author");
+            let author = members
+                .iter()
+                .find(|m| m.id == p.author_id)
+                .expect("author");
             let _ = post_client
                 .delete_post(with_token(
-                    ppb::DeletePostRequest { post_id: p.id.clone() },
+                    ppb::DeletePostRequest {
+                        post_id: p.id.clone(),
+                    },
                     &author.token,
                 ))
                 .await;
@@ -355,7 +375,10 @@ async fn the_feed_index_equals_indexes_rebuilt_midway_and_from_scratch() {
     );
     assert!(
         followed.members.values().any(|m| !m.connections.is_empty())
-            && followed.posts.values().any(|p| p.counts.total_reactions() > 0),
+            && followed
+                .posts
+                .values()
+                .any(|p| p.counts.total_reactions() > 0),
         "connections and reactions were made"
     );
     assert_eq!(joined, followed, "a replica that joined midway");
@@ -364,7 +387,9 @@ async fn the_feed_index_equals_indexes_rebuilt_midway_and_from_scratch() {
 
 #[tokio::test]
 async fn a_restarted_feed_rebuilds_the_same_index() {
-    let Some(mut app) = spawn_app().await else { return };
+    let Some(mut app) = spawn_app().await else {
+        return;
+    };
     let members: Vec<Member> = futures_join(&app, 6).await;
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let mut posts = Vec::new();
@@ -415,7 +440,8 @@ async fn the_event_stream_is_for_services_only_and_validates_its_input() {
     crate::helpers::assert_bad_request(&e, &["after_sequence", "max_batch"]);
 
     // A post's creation is on the post service's stream, with its sequence.
-    app.post(&member, "hello #events", ppb::Visibility::Public).await;
+    app.post(&member, "hello #events", ppb::Visibility::Public)
+        .await;
     let mut stream = c
         .stream_events(app.service_req(evpb::StreamEventsRequest {
             stop_at_head: true,
@@ -475,13 +501,21 @@ async fn events_over_jetstream_feed_the_index_like_the_grpc_stream() {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(published, head as u64, "{source}: JetStream holds each event once");
+        assert_eq!(
+            published, head as u64,
+            "{source}: JetStream holds each event once"
+        );
     }
     // And the feed serves from it: a connection's new post is there.
     let (a, b) = (app.member("js_reader").await, app.member("js_writer").await);
     app.connect(&a, &b).await;
-    let post = app.post(&b, "over the stream #nats", ppb::Visibility::Public).await;
+    let post = app
+        .post(&b, "over the stream #nats", ppb::Visibility::Public)
+        .await;
     let feed = app.feed_page(&a, 10, "").await;
-    assert!(feed.items.iter().any(|i| i.post.as_ref().is_some_and(|p| p.id == post.id)));
+    assert!(feed
+        .items
+        .iter()
+        .any(|i| i.post.as_ref().is_some_and(|p| p.id == post.id)));
     nats.cleanup().await;
 }

@@ -8,9 +8,9 @@ use pronet::{RunningSuite, SuiteAddrs, SuiteConfig};
 use pronet_common::auth::{with_token, AuthConfig};
 use pronet_common::ids::new_id;
 use pronet_common::testing::{postgres_database, TestDatabase};
+use pronet_feed::index::Source;
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
-use pronet_feed::index::Source;
 use pronet_proto::events::v1 as evpb;
 use pronet_proto::events::v1::event_service_client::EventServiceClient;
 use pronet_proto::feed::v1 as fpb;
@@ -343,7 +343,10 @@ impl TestApp {
     pub async fn event_heads(&self) -> [i64; 3] {
         let addrs = self.addrs();
         let mut heads = [0; 3];
-        for (i, addr) in [addrs.profile, addrs.post, addrs.engagement].into_iter().enumerate() {
+        for (i, addr) in [addrs.profile, addrs.post, addrs.engagement]
+            .into_iter()
+            .enumerate()
+        {
             let mut c = EventServiceClient::new(channel(addr).await);
             // Resuming past any event, the stream's opening message carries the head and
             // closes at once.

@@ -328,7 +328,8 @@ impl Tail {
                     // Commits of this process wake the tail at once; the timeout bounds the
                     // wait for one made elsewhere.
                     Some(rx) => {
-                        let _ = tokio::time::timeout(Duration::from_millis(250), rx.changed()).await;
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(250), rx.changed()).await;
                     }
                     None => tokio::time::sleep(POLL).await,
                 }

@@ -169,7 +169,8 @@ async fn relay(config: &NatsConfig, source: &'static str, outbox: &Outbox) -> Re
             acks.push(ack);
         }
         for ack in acks {
-            ack.await.map_err(|e| format!("JetStream did not acknowledge: {e}"))?;
+            ack.await
+                .map_err(|e| format!("JetStream did not acknowledge: {e}"))?;
         }
         position = events.last().map_or(position, |e| e.sequence);
         outbox

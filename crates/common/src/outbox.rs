@@ -245,7 +245,11 @@ impl Outbox {
     }
 
     /// At most `limit` events after `after`, in sequence order.
-    pub async fn read_after(&self, after: i64, limit: usize) -> Result<Vec<pb::Event>, OutboxError> {
+    pub async fn read_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<pb::Event>, OutboxError> {
         let limit = limit as i64;
         let rows = match &self.backend {
             Backend::Sqlite(db) => {
@@ -269,7 +273,9 @@ impl Outbox {
                     .collect::<Result<Vec<_>, sqlx::Error>>()?
             }
         };
-        rows.iter().map(|(seq, payload)| decode(*seq, payload)).collect()
+        rows.iter()
+            .map(|(seq, payload)| decode(*seq, payload))
+            .collect()
     }
 
     /// Where `consumer` last said it stood.

@@ -155,7 +155,8 @@ pub const DEFAULT_TEST_NATS_URL: &str = "nats://127.0.0.1:4222";
 /// The test NATS (`PRONET_TEST_NATS_URL`, or the machine's), or `None` (with a loud message)
 /// when it is not reachable outside CI. Panics in CI when it is not reachable.
 pub async fn nats(label: &str) -> Option<TestNats> {
-    let url = std::env::var("PRONET_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_TEST_NATS_URL.into());
+    let url =
+        std::env::var("PRONET_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_TEST_NATS_URL.into());
     let reachable = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&url)).await;
     match reachable {
         Ok(Ok(client)) => drop(client),

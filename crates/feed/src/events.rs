@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use pronet_common::auth::{ServiceAuth, ServiceCredentials};
 use futures_util::{FutureExt, StreamExt};
+use pronet_common::auth::{ServiceAuth, ServiceCredentials};
 use pronet_common::metrics::Metrics;
 use pronet_common::nats::{self, NatsConfig};
 use pronet_common::shutdown::Shutdown;
@@ -87,8 +87,9 @@ impl IndexFeeder {
             (Source::Post, &up.post_addr),
             (Source::Engagement, &up.engagement_addr),
         ] {
-            let client = EventServiceClient::with_interceptor(lazy_channel(addr, limits)?, auth.clone())
-                .max_decoding_message_size(MAX_EVENT_MESSAGE_BYTES);
+            let client =
+                EventServiceClient::with_interceptor(lazy_channel(addr, limits)?, auth.clone())
+                    .max_decoding_message_size(MAX_EVENT_MESSAGE_BYTES);
             let feeder = SourceFeeder {
                 source,
                 client,
@@ -256,7 +257,11 @@ impl SourceFeeder {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .position(self.source);
-        tracing::info!(source = self.source.name(), position, "feed index caught up");
+        tracing::info!(
+            source = self.source.name(),
+            position,
+            "feed index caught up"
+        );
         if self
             .progress
             .caught_up
@@ -310,7 +315,11 @@ impl SourceFeeder {
     async fn follow_nats(&mut self, config: &NatsConfig) -> Result<(), Stop> {
         let unavailable = |e: String| Stop::Failed(Status::unavailable(e));
         let js = nats::connect(&config.url).await.map_err(unavailable)?;
-        let durable = format!("{}-{}", self.consumer.replace(['/', '.', '*', '>'], "-"), self.source.name());
+        let durable = format!(
+            "{}-{}",
+            self.consumer.replace(['/', '.', '*', '>'], "-"),
+            self.source.name()
+        );
         let consumer = nats::consumer(&js, config, self.source.name(), &durable, self.resume_from)
             .await
             .map_err(unavailable)?;
@@ -342,7 +351,9 @@ impl SourceFeeder {
                     message.map_err(|e| unavailable(format!("reading {durable}: {e}")))?;
                 match nats::decode(&message.payload) {
                     Ok(event) => batch.push(event),
-                    Err(e) => tracing::error!(source = self.source.name(), error = %e, "skipping an event"),
+                    Err(e) => {
+                        tracing::error!(source = self.source.name(), error = %e, "skipping an event")
+                    }
                 }
                 if let Ok(info) = message.info() {
                     remaining = info.pending;

@@ -23,7 +23,9 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
-use crate::domain::{limits, may_see, AuthorRelation, Candidate, Counts, EngagementKind, Visibility};
+use crate::domain::{
+    limits, may_see, AuthorRelation, Candidate, Counts, EngagementKind, Visibility,
+};
 
 /// A member's key in the index.
 pub type MemberKey = u32;
@@ -470,11 +472,7 @@ impl FeedIndex {
         };
         // A re-delivered creation replaces the first: drop its index entries.
         self.unindex_post(&id);
-        let hashtags: Vec<Arc<str>> = e
-            .hashtags
-            .iter()
-            .map(|t| self.hashtag_key(t))
-            .collect();
+        let hashtags: Vec<Arc<str>> = e.hashtags.iter().map(|t| self.hashtag_key(t)).collect();
         let post = self.posts.entry(id.clone()).or_default();
         post.meta = Some(PostMeta {
             author,
@@ -777,7 +775,7 @@ impl FeedIndex {
                 }
             }
         }
-        activity.sort_unstable_by(|x, y| y.0.time.cmp(&x.0.time));
+        activity.sort_unstable_by_key(|(a, _)| std::cmp::Reverse(a.time));
         activity.truncate(limits::MAX_ACTIVITIES as usize);
         for (a, by) in activity {
             if !chosen.contains_key(&a.post) {
@@ -809,9 +807,7 @@ impl FeedIndex {
         }
         let member = &self.members[me as usize];
         let connected = member.connections.contains(&meta.author);
-        if !may_see(meta.visibility, connected)
-            || self.blocked_either_way(me, meta.author)
-        {
+        if !may_see(meta.visibility, connected) || self.blocked_either_way(me, meta.author) {
             return None;
         }
         let relation = if connected {

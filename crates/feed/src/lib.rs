@@ -24,7 +24,6 @@ pub use config::FeedConfig;
 pub use service::FeedApi;
 pub use sources::Upstreams;
 
-
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.feed.v1.FeedService";
 

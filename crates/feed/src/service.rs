@@ -255,7 +255,11 @@ impl FeedService for FeedApi {
                     std::iter::once(r.author_id.as_str())
                         .chain(r.reasons.iter().filter_map(reason_member))
                 })
-                .filter_map(|id| index.display_name(id).map(|n| (id.to_owned(), n.to_owned())))
+                .filter_map(|id| {
+                    index
+                        .display_name(id)
+                        .map(|n| (id.to_owned(), n.to_owned()))
+                })
                 .collect();
             let stats: HashMap<String, epb::PostStats> = page
                 .iter()

@@ -37,8 +37,9 @@ pub struct PostBodies {
 impl PostBodies {
     pub fn connect(up: &Upstreams) -> Result<Self, String> {
         let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
-        let posts = PostServiceClient::with_interceptor(lazy_channel(&up.post_addr, up.limits)?, auth)
-            .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
+        let posts =
+            PostServiceClient::with_interceptor(lazy_channel(&up.post_addr, up.limits)?, auth)
+                .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         Ok(Self { posts })
     }
 

@@ -166,7 +166,10 @@ pub struct BuiltService {
 }
 
 /// Builds one service's routes (opening its store, if it has one).
-pub async fn build_routes(kind: ServiceKind, opts: &ServiceOptions) -> anyhow::Result<BuiltService> {
+pub async fn build_routes(
+    kind: ServiceKind,
+    opts: &ServiceOptions,
+) -> anyhow::Result<BuiltService> {
     let (mut ready, mut feed_index) = (None, None);
     let database = opts.database.clone();
     let shown = database.redacted();

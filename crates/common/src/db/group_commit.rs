@@ -108,7 +108,12 @@ impl GroupCommitter {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicU64::new(0));
         let committed = watch::Sender::new(0);
-        tokio::spawn(commit_loop(writer, jobs, commits.clone(), committed.clone()));
+        tokio::spawn(commit_loop(
+            writer,
+            jobs,
+            commits.clone(),
+            committed.clone(),
+        ));
         Self {
             queue,
             commits,

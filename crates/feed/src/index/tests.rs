@@ -193,7 +193,11 @@ fn connections_engagement_brings_posts_with_social_proof() {
     let c = &w.index.gather("ann", NOW).unwrap().candidates[0];
     assert_eq!(c.relation, AuthorRelation::Other);
     assert_eq!(
-        c.engaged.get(&EngagementKind::Reacted).unwrap().iter().collect::<Vec<_>>(),
+        c.engaged
+            .get(&EngagementKind::Reacted)
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
         ["bob"]
     );
     // Removing the reaction removes the proof and the candidate.
