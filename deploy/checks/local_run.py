@@ -7,6 +7,10 @@ GetFeed call through the feed service; stop everything with SIGTERM. Proves the 
 the binary agree.
 
 usage: local_run.py RENDERED.yaml --binary PATH [--secret NAME.KEY=VALUE ...]
+                    [--external NAME:PORT=HOST:PORT ...] [--env KEY=VALUE ...]
+
+--external maps a dependency run out of band (NATS) to where it listens here; --env overrides a
+variable of every container (a stream prefix of the run's own on a shared NATS).
 """
 import argparse
 import base64
@@ -44,7 +48,11 @@ def main():
     ap.add_argument("rendered")
     ap.add_argument("--binary", required=True)
     ap.add_argument("--secret", action="append", default=[], help="NAME.KEY=VALUE")
+    ap.add_argument("--external", action="append", default=[], help="NAME:PORT=HOST:PORT")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE")
     args = ap.parse_args()
+    externals = dict(e.split("=", 1) for e in args.external)
+    overrides = dict(e.split("=", 1) for e in args.env)
 
     with open(args.rendered) as f:
         objs = [d for d in yaml.safe_load_all(f) if d]
@@ -76,6 +84,8 @@ def main():
     dns = re.compile(r"\b(" + "|".join(map(re.escape, services)) + r")(\.[A-Za-z0-9.-]+)?:(\d+)\b")
 
     def to_loopback(value):
+        for name, addr in externals.items():
+            value = re.sub(r"\b" + re.escape(name) + r"\b", addr, value)
         return dns.sub(lambda m: f"127.0.0.1:{local[m.group(1)]}", value)
 
     work = tempfile.mkdtemp(prefix="pronet-local-run-")
@@ -106,6 +116,7 @@ def main():
                     elif "configMapKeyRef" in e["valueFrom"]:
                         ref = e["valueFrom"]["configMapKeyRef"]
                         env[e["name"]] = configmaps[ref["name"]][ref["key"]]
+                env.update(overrides)
                 env = {k: to_loopback(str(v)) for k, v in env.items()}
                 argv = list(c.get("args", []))
                 for i, a in enumerate(argv):
@@ -154,8 +165,14 @@ def main():
                     {"profile": {"handle": "local_run", "display_name": "Local Run"}}, token)
         if r.returncode != 0:
             sys.exit(f"CreateProfile failed: {r.stdout}{r.stderr}")
-        r = grpcurl(feed_addr, "pronet.feed.v1.FeedService/GetFeed",
-                    {"member_id": member, "page_size": 5}, token)
+        # The feed learns of the new profile from its event a few milliseconds later.
+        deadline = time.time() + 10
+        while True:
+            r = grpcurl(feed_addr, "pronet.feed.v1.FeedService/GetFeed",
+                        {"member_id": member, "page_size": 5}, token)
+            if r.returncode == 0 or "NotFound" not in r.stdout + r.stderr or time.time() > deadline:
+                break
+            time.sleep(0.05)
         if r.returncode != 0:
             sys.exit(f"GetFeed through the feed service failed: {r.stdout}{r.stderr}")
         print(f"GetFeed through the feed service: OK {r.stdout.strip()[:80]}")

@@ -16,7 +16,7 @@ command -v kubernetes-validate >/dev/null 2>&1 || pip install -q kubernetes-vali
 hadolint "$here/../Dockerfile"
 echo "hadolint: Dockerfile clean"
 
-for overlay in dev prod; do
+for overlay in dev prod prod-nats; do
   kubectl kustomize "$k8s/overlays/$overlay" >"$out/$overlay.yaml"
   echo "rendered $overlay: $(grep -c '^kind:' "$out/$overlay.yaml") objects"
   for version in 1.29.0 ""; do
@@ -36,4 +36,12 @@ trap 'psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true; rm -rf "
 python3 "$here/local_run.py" "$out/prod.yaml" --binary "$bin" \
   --secret "pronet-jwt.secret=local-run-secret-$(date +%s%N)" \
   --secret "pronet-database.url=postgres://postgres@127.0.0.1:5432/$db"
+
+# prod with the events over the machine's NATS JetStream, streams of this run's own.
+psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+psql_admin -c "CREATE DATABASE $db"
+python3 "$here/local_run.py" "$out/prod-nats.yaml" --binary "$bin" \
+  --secret "pronet-jwt.secret=local-run-secret-$(date +%s%N)" \
+  --secret "pronet-database.url=postgres://postgres@127.0.0.1:5432/$db" \
+  --external "nats:4222=127.0.0.1:4222" --env "PRONET_NATS_PREFIX=localrun$$"
 echo "deployment checks passed"

@@ -30,8 +30,9 @@ pub struct ServerSpec {
     pub access: AccessFn,
     /// Where calls are counted; `None` records nothing.
     pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
-    /// Whether the server can serve yet (the feed while its index loads): health reports
-    /// NOT_SERVING while it is false. `None`: ready from the start.
+    /// Whether the server can serve yet (the feed while its index loads): its services'
+    /// health is NOT_SERVING while it is false (the server's own "" status stays SERVING, so a
+    /// liveness probe does not restart a replica that is loading). `None`: ready from the start.
     pub ready: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
@@ -75,13 +76,17 @@ pub async fn serve(
     let reflection_v1 = reflection_builder(&spec).build_v1()?;
     let reflection_v1alpha = reflection_builder(&spec).build_v1alpha()?;
 
-    // "" is the whole server's status, which probes without a service name ask for.
+    // "" is the whole server's status, which probes without a service name ask for: the
+    // process is up (startup and liveness probes). Readiness is the services' own status.
     let draining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let initially = match &spec.ready {
         Some(ready) if !*ready.borrow() => ServingStatus::NotServing,
         _ => ServingStatus::Serving,
     };
-    for service in spec.services.iter().copied().chain([""]) {
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    for service in spec.services.iter().copied() {
         reporter.set_service_status(service, initially).await;
     }
     if let Some(mut ready) = spec.ready.clone() {
@@ -98,7 +103,7 @@ pub async fn serve(
                     return;
                 }
                 tracing::info!(ready = ?status, "readiness changed");
-                for service in services.iter().copied().chain([""]) {
+                for service in services.iter().copied() {
                     reporter.set_service_status(service, status).await;
                 }
             }
