@@ -8,11 +8,8 @@ use pronet::{RunningSuite, SuiteAddrs, SuiteConfig};
 use pronet_common::auth::{with_token, AuthConfig};
 use pronet_common::ids::new_id;
 use pronet_common::testing::{postgres_database, TestDatabase};
-use pronet_feed::index::Source;
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
-use pronet_proto::events::v1 as evpb;
-use pronet_proto::events::v1::event_service_client::EventServiceClient;
 use pronet_proto::feed::v1 as fpb;
 use pronet_proto::feed::v1::feed_service_client::FeedServiceClient;
 use pronet_proto::post::v1 as ppb;
@@ -341,55 +338,21 @@ impl TestApp {
 
     /// The newest event sequence each of profile, post and engagement has committed.
     pub async fn event_heads(&self) -> [i64; 3] {
-        let addrs = self.addrs();
-        let mut heads = [0; 3];
-        for (i, addr) in [addrs.profile, addrs.post, addrs.engagement]
-            .into_iter()
-            .enumerate()
-        {
-            let mut c = EventServiceClient::new(channel(addr).await);
-            // Resuming past any event, the stream's opening message carries the head and
-            // closes at once.
-            let mut stream = c
-                .stream_events(self.service_req(evpb::StreamEventsRequest {
-                    after_sequence: i64::MAX,
-                    stop_at_head: true,
-                    ..Default::default()
-                }))
-                .await
-                .expect("stream events")
-                .into_inner();
-            let first = stream.message().await.expect("opening message");
-            heads[i] = first.expect("an opening message").head_sequence;
-        }
-        heads
+        pronet::suite::event_heads(&self.addrs(), &self.auth)
+            .await
+            .expect("event heads")
     }
 
     /// Waits until the feed's index has applied every event committed so far (the feed is
     /// eventually consistent: a write is in the index a few milliseconds after it is
     /// acknowledged).
     pub async fn settle(&self) {
-        let heads = self.event_heads().await;
-        let index = self
-            .suite
+        self.suite
             .as_ref()
-            .and_then(|s| s.feed_index.clone())
-            .expect("a running suite with a feed");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let positions = {
-                let index = index.read().unwrap_or_else(|p| p.into_inner());
-                Source::ALL.map(|s| index.position(s))
-            };
-            if positions.iter().zip(heads).all(|(p, h)| *p >= h) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "feed index at {positions:?}, heads {heads:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+            .expect("a running suite")
+            .settle(Duration::from_secs(10))
+            .await
+            .expect("the feed index catches up");
     }
 
     pub async fn feed_page(

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod authz;
+mod block_race;
 mod depth;
 mod errors;
 mod events;

@@ -7,6 +7,8 @@ mod helpers;
 
 #[path = "authz.rs"]
 mod authz;
+#[path = "block_race.rs"]
+mod block_race;
 #[path = "depth.rs"]
 mod depth;
 #[path = "errors.rs"]

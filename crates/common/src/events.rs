@@ -202,13 +202,45 @@ impl EventService for EventServer {
             tx,
         };
         tokio::spawn(tail.run());
-        tracing::info!(
-            source = self.source,
-            after = req.after_sequence,
-            head = status.head,
-            "event stream opened"
-        );
+        if req.consumer.is_empty() && req.stop_at_head {
+            // Anonymous reads up to the head: head probes, one per request round trip.
+            tracing::debug!(source = self.source, head = status.head, "event head read");
+        } else {
+            tracing::info!(
+                source = self.source,
+                after = req.after_sequence,
+                head = status.head,
+                "event stream opened"
+            );
+        }
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn acknowledge_events(
+        &self,
+        request: Request<pb::AcknowledgeEventsRequest>,
+    ) -> Result<Response<pb::AcknowledgeEventsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = crate::FieldViolations::new();
+        if req.consumer.is_empty() || req.consumer.len() > 128 {
+            v.add("consumer", "must be 1-128 characters");
+        }
+        if req.position < 0 {
+            v.add("position", "must not be negative");
+        }
+        v.into_result()?;
+        let head = self.outbox.status().await.map_err(store_error)?.head;
+        if req.position > head {
+            return Err(crate::error::invalid_field(
+                "position",
+                format!("is past the newest event ({head})"),
+            ));
+        }
+        self.outbox
+            .record_position(&req.consumer, req.position, crate::time::now_micros())
+            .await
+            .map_err(store_error)?;
+        Ok(Response::new(pb::AcknowledgeEventsResponse {}))
     }
 
     async fn export_state(

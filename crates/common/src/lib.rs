@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod event_follower;
 pub mod events;
 pub mod ids;
 pub mod input;
@@ -19,5 +20,6 @@ pub mod telemetry;
 pub mod testing;
 pub mod time;
 pub mod upstream;
+pub mod visibility;
 
 pub use error::FieldViolations;

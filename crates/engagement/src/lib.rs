@@ -2,7 +2,7 @@
 //!
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
 //! one module per backend, `posts` and `profiles` the post and profile services as seen from
-//! here.
+//! here, `visibility` the cache of who may see which post, fed by their events.
 
 pub mod config;
 pub mod domain;
@@ -12,6 +12,7 @@ pub mod posts;
 pub mod profiles;
 pub mod service;
 pub mod store;
+pub mod visibility;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use store::postgres::PgEngagementStore;
 use store::sqlite::SqliteEngagementStore;
 use store::timed::TimedStore;
 use store::EngagementStore;
+use visibility::{CacheSources, CachedPostDirectory, VisibilityCache};
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.engagement.v1.EngagementService";
@@ -101,6 +103,21 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     }
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
+    // Who may see which post, from the post and profile services' events; the post service
+    // still answers what the cache cannot (see `visibility`).
+    let sources = CacheSources {
+        profile_addr: config.profile_addr.clone(),
+        post_addr: config.post_addr.clone(),
+        auth: config.auth.clone(),
+        limits: config.call_limits,
+        nats: config.nats.clone(),
+        shutdown: config.shutdown.clone(),
+    };
+    let cache = Arc::new(VisibilityCache::new());
+    let consumer = format!("engagement/{}", pronet_common::ids::new_id());
+    visibility::start_followers(&cache, &sources, &consumer).map_err(BuildError::ProfileAddr)?;
+    let posts =
+        CachedPostDirectory::new(cache, &sources, Arc::new(posts)).map_err(BuildError::PostAddr)?;
     let graph = GrpcMemberGraph::new(profile_channel, config.auth.clone());
     let outbox = store.outbox();
     if let Some(nats) = &config.nats {

@@ -73,23 +73,8 @@ pub const WEIGHTS: Weights = Weights {
     same_author_decay: 0.6,
 };
 
-/// Who may see a post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    /// Every member.
-    Public,
-    /// The author and their connections.
-    Connections,
-}
-
-/// Whether a member other than the author may see a post of `visibility`, given whether they
-/// are connected to its author (blocks are checked apart: they hide everything).
-pub fn may_see(visibility: Visibility, connected_to_author: bool) -> bool {
-    match visibility {
-        Visibility::Public => true,
-        Visibility::Connections => connected_to_author,
-    }
-}
+/// Who may see a post, and the rule (one copy, shared with the post and engagement services).
+pub use pronet_common::visibility::{is_visible, Relation, Visibility};
 
 /// How the viewer relates to a post's author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
 use crate::domain::{
-    limits, may_see, AuthorRelation, Candidate, Counts, EngagementKind, Visibility,
+    is_visible, limits, AuthorRelation, Candidate, Counts, EngagementKind, Relation, Visibility,
 };
 
 /// A member's key in the index.
@@ -807,10 +807,15 @@ impl FeedIndex {
         }
         let member = &self.members[me as usize];
         let connected = member.connections.contains(&meta.author);
-        if !may_see(meta.visibility, connected) || self.blocked_either_way(me, meta.author) {
+        let relation = Relation {
+            connected,
+            blocked: self.blocked_either_way(me, meta.author),
+        };
+        let author_id = &self.members[meta.author as usize].id;
+        if !is_visible(author_id, &member.id, meta.visibility, relation) {
             return None;
         }
-        let relation = if connected {
+        let author_relation = if connected {
             AuthorRelation::Connection
         } else if member.following.contains(&meta.author) {
             AuthorRelation::Followed
@@ -821,7 +826,7 @@ impl FeedIndex {
             post_id: post_id.to_owned(),
             author_id: self.members[meta.author as usize].id.to_string(),
             create_time: meta.create_time,
-            relation,
+            relation: author_relation,
             matched_hashtags: meta
                 .hashtags
                 .iter()

@@ -2,6 +2,8 @@
 //! mentions), who may see a post, the query for recent posts, and every limit in one place.
 
 use pronet_common::input::{is_hashtag_char, parse_hashtag};
+// The visibility rule lives once, in `common`: the engagement service's cache applies it too.
+pub use pronet_common::visibility::{is_visible, Relation, Visibility};
 
 /// Every limit of the post service.
 pub mod limits {
@@ -153,59 +155,6 @@ pub fn extract_mentions(text: &str) -> Vec<String> {
         i += 1 + run.len();
     }
     handles
-}
-
-/// Who may see a post, numbered as in the proto.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visibility {
-    Public = 1,
-    Connections = 2,
-}
-
-impl Visibility {
-    pub const ALL: [Self; 2] = [Self::Public, Self::Connections];
-
-    pub fn from_i64(n: i64) -> Option<Self> {
-        match n {
-            1 => Some(Self::Public),
-            2 => Some(Self::Connections),
-            _ => None,
-        }
-    }
-
-    pub fn as_i64(self) -> i64 {
-        self as i64
-    }
-}
-
-/// How a viewer relates to another member, as the profile service tells it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Relation {
-    /// The two are connected.
-    pub connected: bool,
-    /// One of the two blocked the other.
-    pub blocked: bool,
-}
-
-/// Whether `viewer_id` may see a post by `author_id` with `visibility`, given how the viewer
-/// relates to the author. Authors always see their own posts; a block either way hides
-/// everything, even public posts; connections-only posts need a connection.
-pub fn is_visible(
-    author_id: &str,
-    viewer_id: &str,
-    visibility: Visibility,
-    relation: Relation,
-) -> bool {
-    if author_id == viewer_id {
-        return true;
-    }
-    if relation.blocked {
-        return false;
-    }
-    match visibility {
-        Visibility::Public => true,
-        Visibility::Connections => relation.connected,
-    }
 }
 
 /// A mention that resolved to a member.

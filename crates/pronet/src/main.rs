@@ -171,6 +171,10 @@ struct BenchRunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The feed's metrics (`http://HOST:PORT/metrics`, `up --metrics-listen`): report how long
+    /// the run's writes took to reach the feed's index (freshness).
+    #[arg(long)]
+    feed_metrics: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -388,6 +392,8 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
                 summary.shares
             );
         }
+        // The feed reads what the demo wrote from the services' events: wait until it has.
+        suite.settle(Duration::from_secs(120)).await?;
         println!(
             "try member @{} (member_id {})",
             summary.try_handle, summary.try_member_id
@@ -527,6 +533,10 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
         );
         println!("{}", bench_runs::header());
     }
+    let lag_before = match &args.feed_metrics {
+        Some(url) => Some(bench::freshness::scrape(url).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let json = args.json;
     let print_row = |r: &bench_runs::StepReport| {
         if !json {
@@ -565,6 +575,21 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 print_row(&report);
+            }
+        }
+    }
+    if let (Some(url), Some(before)) = (&args.feed_metrics, lag_before) {
+        // What was written in the last moment of the run is still arriving.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = bench::freshness::scrape(url).map_err(anyhow::Error::msg)?;
+        for lag in bench::freshness::lag_between(&before, &after) {
+            if json {
+                println!("{}", serde_json::to_string(&lag)?);
+            } else {
+                println!(
+                    "freshness {}: {} events reached the feed index, p50 <= {} ms, p99 <= {} ms",
+                    lag.source, lag.events, lag.p50_ms_at_most, lag.p99_ms_at_most
+                );
             }
         }
     }

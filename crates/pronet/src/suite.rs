@@ -330,8 +330,41 @@ pub struct RunningSuite {
     pub addrs: SuiteAddrs,
     /// The feed's in-memory index.
     pub feed_index: Option<pronet_feed::events::SharedIndex>,
+    auth: Arc<AuthConfig>,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
+}
+
+/// The newest event sequence each of profile, post and engagement has committed, asked over
+/// their event streams (a stream resumed past every event opens with the head and closes).
+pub async fn event_heads(addrs: &SuiteAddrs, auth: &AuthConfig) -> anyhow::Result<[i64; 3]> {
+    use pronet_proto::events::v1 as pb;
+    use pronet_proto::events::v1::event_service_client::EventServiceClient;
+    let token = auth
+        .service_token("pronet", Duration::from_secs(60))
+        .map_err(anyhow::Error::msg)?;
+    let mut heads = [0; 3];
+    for (i, addr) in [addrs.profile, addrs.post, addrs.engagement]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = EventServiceClient::connect(format!("http://{addr}")).await?;
+        let request = pronet_common::auth::with_token(
+            pb::StreamEventsRequest {
+                after_sequence: i64::MAX,
+                stop_at_head: true,
+                ..Default::default()
+            },
+            &token,
+        );
+        let mut stream = client.stream_events(request).await?.into_inner();
+        heads[i] = stream
+            .message()
+            .await?
+            .context("the event stream opened without its head")?
+            .head_sequence;
+    }
+    Ok(heads)
 }
 
 impl RunningSuite {
@@ -406,6 +439,7 @@ impl RunningSuite {
             shutdown,
             tasks,
             feed_index,
+            auth: config.auth.clone(),
         };
         // Serve only once the feed's index has loaded what the other services hold.
         if let Some(mut ready) = feed_ready {
@@ -416,6 +450,28 @@ impl RunningSuite {
             }
         }
         Ok(suite)
+    }
+
+    /// Waits until the feed's index has applied every event committed so far (it trails the
+    /// writes by milliseconds): what `up --demo` and the tests do before reading feeds.
+    pub async fn settle(&self, timeout: Duration) -> anyhow::Result<()> {
+        use pronet_feed::index::Source;
+        let heads = event_heads(&self.addrs, &self.auth).await?;
+        let index = self.feed_index.as_ref().context("no feed in this suite")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let positions = {
+                let index = index.read().unwrap_or_else(|p| p.into_inner());
+                Source::ALL.map(|s| index.position(s))
+            };
+            if positions.iter().zip(heads).all(|(p, h)| *p >= h) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("the feed index is at {positions:?}, the services at {heads:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// A handle that stops the suite when triggered.

@@ -41,6 +41,9 @@ pub enum Mix {
     Impressions,
     /// CreatePost only.
     Post,
+    /// Half React, half CreatePost: the writes whose arrival in the feed index
+    /// `--feed-metrics` measures (freshness).
+    Fresh,
     /// BatchGetPostStats of 1,000 posts, as the feed asks (service token, no viewer).
     Stats,
     /// GetConnectionDegree between two drawn members.
@@ -113,6 +116,13 @@ impl Mix {
             Mix::Comment => Op::CreateComment,
             Mix::Impressions => Op::RecordImpressions,
             Mix::Post => Op::CreatePost,
+            Mix::Fresh => {
+                if roll < 50 {
+                    Op::React
+                } else {
+                    Op::CreatePost
+                }
+            }
             Mix::Stats => Op::BatchGetPostStats,
             Mix::Degree => Op::GetConnectionDegree,
             Mix::Suggest => Op::SuggestConnections,
@@ -123,7 +133,7 @@ impl Mix {
     /// How many distinct public posts the mix needs to pick from.
     fn posts_needed(self) -> usize {
         match self {
-            Mix::Linkedin | Mix::React | Mix::Comment | Mix::Impressions => 1,
+            Mix::Linkedin | Mix::React | Mix::Comment | Mix::Impressions | Mix::Fresh => 1,
             Mix::Stats => STATS_BATCH,
             Mix::Health
             | Mix::Feed
@@ -509,6 +519,8 @@ mod tests {
         assert_eq!(count(Mix::Linkedin, Op::React), 20);
         assert_eq!(count(Mix::Linkedin, Op::CreateComment), 5);
         assert_eq!(count(Mix::Linkedin, Op::CreatePost), 5);
+        assert_eq!(count(Mix::Fresh, Op::React), 50);
+        assert_eq!(count(Mix::Fresh, Op::CreatePost), 50);
         assert_eq!(count(Mix::React, Op::React), 100);
         assert_eq!(count(Mix::Comment, Op::CreateComment), 100);
         assert_eq!(count(Mix::Impressions, Op::RecordImpressions), 100);
