@@ -12,6 +12,10 @@ pub struct FeedConfig {
     pub upstreams: Upstreams,
     /// How far back candidates reach.
     pub window: Duration,
+    /// Most bytes the index may hold (its own estimate, exported as
+    /// `pronet_feed_index_size{part="approx_bytes"}`); past it the oldest posts leave early.
+    /// `None`: the window alone bounds it.
+    pub memory_budget: Option<usize>,
     /// How long a ranked feed is kept for its later pages.
     pub snapshot_ttl: Duration,
     /// How many ranked feeds are kept at once.
@@ -32,6 +36,7 @@ impl FeedConfig {
         Self {
             upstreams,
             window: Duration::from_secs(14 * 86_400),
+            memory_budget: None,
             snapshot_ttl: Duration::from_secs(600),
             // A ranked feed holds up to 1,000 items (~0.5 MB): 256 of them bound the cache
             // to ~128 MB (1,024 reached 690 MB of RSS under the feed benchmark).

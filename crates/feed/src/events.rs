@@ -163,10 +163,20 @@ async fn evict_loop(index: SharedIndex, metrics: Option<Arc<Metrics>>) {
     let mut every = tokio::time::interval(EVICT_EVERY);
     loop {
         every.tick().await;
-        let (evicted, stats) = {
+        let (evicted, stats, over_budget) = {
             let mut index = index.write().unwrap_or_else(|p| p.into_inner());
-            (index.evict(now_micros()), index.stats())
+            let before = index.over_budget_evictions();
+            let evicted = index.evict(now_micros());
+            let over_budget = index.over_budget_evictions() - before;
+            (evicted, index.stats(), over_budget)
         };
+        if over_budget > 0 {
+            tracing::warn!(
+                over_budget,
+                approx_bytes = stats.approx_bytes,
+                "the feed index is over its memory budget: its oldest posts left before the window"
+            );
+        }
         tracing::debug!(evicted, ?stats, "feed index");
         if let Some(m) = &metrics {
             for (part, value) in [

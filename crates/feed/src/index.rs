@@ -114,6 +114,9 @@ struct Member {
     seen: VecDeque<Arc<str>>,
 }
 
+/// Estimated bytes of one post in the index (its entry, author and hashtag set entries).
+const POST_BYTES: usize = 250;
+
 /// Most engagements remembered per member (their connections' feeds read the newest).
 const MAX_ACTIVITY_PER_MEMBER: usize = 200;
 /// Most recent impressions remembered per member.
@@ -181,6 +184,11 @@ pub struct FeedIndex {
     /// Posts deleted within the window, with when: engagement that arrives for them later
     /// (another service's stream, or an export) is dropped, not kept on a stub.
     deleted: HashMap<Arc<str>, i64>,
+    /// Most bytes the index may hold (by [`FeedIndex::stats`]' estimate); past it the oldest
+    /// posts leave before the window says so.
+    budget: Option<usize>,
+    /// Posts dropped for the budget so far.
+    over_budget_evictions: u64,
     /// Applied sequence per source.
     positions: [i64; 3],
 }
@@ -195,8 +203,20 @@ impl FeedIndex {
             posts: HashMap::new(),
             by_hashtag: HashMap::new(),
             deleted: HashMap::new(),
+            budget: None,
+            over_budget_evictions: 0,
             positions: [0; 3],
         }
+    }
+
+    /// Caps the index's estimated size (`None`: the window alone bounds it).
+    pub fn set_memory_budget(&mut self, bytes: Option<usize>) {
+        self.budget = bytes;
+    }
+
+    /// Posts dropped to stay within the memory budget so far.
+    pub fn over_budget_evictions(&self) -> u64 {
+        self.over_budget_evictions
     }
 
     /// The sequence of `source` applied so far.
@@ -610,7 +630,41 @@ impl FeedIndex {
             }
         }
         self.deleted.retain(|_, at| *at >= since);
-        old.len()
+        old.len() + self.enforce_budget()
+    }
+
+    /// Drops stubs, then the oldest posts, until the estimate is within the budget. The graph
+    /// is never dropped (a feed without it is wrong, not just shorter); if it alone is over the
+    /// budget, every post goes and the estimate stays over (the metrics show it).
+    fn enforce_budget(&mut self) -> usize {
+        let Some(budget) = self.budget else {
+            return 0;
+        };
+        let over = self.stats().approx_bytes.saturating_sub(budget);
+        if over == 0 {
+            return 0;
+        }
+        let n = over.div_ceil(POST_BYTES);
+        let mut victims: Vec<(i64, Arc<str>)> = self
+            .posts
+            .iter()
+            .map(|(id, p)| {
+                // Stubs first (they rank nothing), then by age.
+                let t = p.meta.as_ref().map_or(i64::MIN, |m| m.create_time);
+                (t, id.clone())
+            })
+            .collect();
+        let n = n.min(victims.len());
+        if n == 0 {
+            return 0;
+        }
+        victims.select_nth_unstable(n - 1);
+        for (_, id) in victims.into_iter().take(n) {
+            self.unindex_post(&id);
+            self.posts.remove(&id);
+        }
+        self.over_budget_evictions += n as u64;
+        n
     }
 
     /// The index's sizes.
@@ -632,11 +686,11 @@ impl FeedIndex {
             }
         }
         // Ids are 32 hex characters; a hash set entry of a u32 costs ~8 bytes with its control
-        // byte and load factor; a post with its keys and counts ~250.
+        // byte and load factor; a post with its keys, hashtag entries and counts ~250.
         s.approx_bytes = s.members * 200
             + (s.connection_edges + s.follow_edges) * 8
             + s.activities * 40
-            + (s.posts + s.stubs) * 250;
+            + (s.posts + s.stubs) * POST_BYTES;
         s
     }
 

@@ -43,9 +43,9 @@ pub struct BuiltFeed {
 /// Builds the service and starts feeding its index from the other services' events
 /// (connected lazily, retried until they answer).
 pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
-    let index = Arc::new(RwLock::new(index::FeedIndex::new(
-        config.window.as_micros() as i64,
-    )));
+    let mut state = index::FeedIndex::new(config.window.as_micros() as i64);
+    state.set_memory_budget(config.memory_budget);
+    let index = Arc::new(RwLock::new(state));
     let feeder = events::IndexFeeder::start(
         index.clone(),
         &config.upstreams,

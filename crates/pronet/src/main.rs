@@ -220,6 +220,10 @@ struct UpArgs {
     /// How far back feed candidates reach.
     #[arg(long, env = "PRONET_FEED_WINDOW", default_value = "14d", value_parser = parse_duration)]
     feed_window: Duration,
+    /// Most memory the feed's index may hold, e.g. `1GiB` (its own estimate); past it its
+    /// oldest posts leave before the window. Unset: the window alone bounds it.
+    #[arg(long, env = "PRONET_FEED_MEMORY_BUDGET", value_parser = parse_size)]
+    feed_memory_budget: Option<usize>,
     /// Serve Prometheus metrics of all four services on this address (`GET /metrics`).
     #[arg(long, env = "PRONET_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -267,6 +271,10 @@ struct ServeArgs {
     /// How far back feed candidates reach.
     #[arg(long, env = "PRONET_FEED_WINDOW", default_value = "14d", value_parser = parse_duration)]
     feed_window: Duration,
+    /// Most memory the feed's index may hold, e.g. `1GiB` (its own estimate); past it its
+    /// oldest posts leave before the window. Unset: the window alone bounds it.
+    #[arg(long, env = "PRONET_FEED_MEMORY_BUDGET", value_parser = parse_size)]
+    feed_memory_budget: Option<usize>,
     /// Deadline of each call to another service.
     #[arg(long, env = "PRONET_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     call_timeout: Duration,
@@ -280,6 +288,25 @@ struct ServeArgs {
     /// Prefix of the JetStream streams and subjects (several suites on one NATS server).
     #[arg(long, env = "PRONET_NATS_PREFIX", default_value = "pronet", value_parser = parse_nats_prefix)]
     nats_prefix: String,
+}
+
+/// A size in bytes: a number with an optional `KiB`, `MiB` or `GiB` (or `K`, `M`, `G`).
+fn parse_size(raw: &str) -> Result<usize, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a size like 512MiB"))?;
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (KiB, MiB or GiB)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{raw:?} is too large"))
 }
 
 /// A stream and subject prefix: letters, digits, `_` and `-` (no `.`, `*`, `>` or spaces).
@@ -353,6 +380,7 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     );
     config.drain_delay = args.drain_delay;
     config.feed_window = args.feed_window;
+    config.feed_memory_budget = args.feed_memory_budget;
     config.nats = nats_config(args.nats_url, args.nats_prefix);
     let metrics = args.metrics_listen.map(|_| Metrics::new());
     config.metrics = metrics.clone();
@@ -444,6 +472,7 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         },
         drain_delay: args.drain_delay,
         feed_window: args.feed_window,
+        feed_memory_budget: args.feed_memory_budget,
         call_limits: CallLimits {
             request_timeout: args.call_timeout,
             ..CallLimits::default()
@@ -706,4 +735,28 @@ async fn bench_seed(args: BenchSeedArgs, env: &EnvMap) -> anyhow::Result<()> {
         members_file.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("1.5GiB").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("3TiB").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn nats_prefixes_are_one_subject_token() {
+        assert_eq!(parse_nats_prefix("pronet"), Ok("pronet".into()));
+        assert!(parse_nats_prefix("a.b").is_err());
+        assert!(parse_nats_prefix("").is_err());
+        assert!(parse_nats_prefix("x>").is_err());
+    }
 }

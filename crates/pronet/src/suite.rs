@@ -146,6 +146,8 @@ pub struct ServiceOptions {
     pub dependencies: Dependencies,
     pub drain_delay: Duration,
     pub feed_window: Duration,
+    /// The feed index's memory budget (`--feed-memory-budget`).
+    pub feed_memory_budget: Option<usize>,
     pub call_limits: CallLimits,
     /// Keys to verify callers' tokens and sign this service's own.
     pub auth: Arc<AuthConfig>,
@@ -215,6 +217,7 @@ pub async fn build_routes(
                 auth: opts.auth.clone(),
             });
             config.window = opts.feed_window;
+            config.memory_budget = opts.feed_memory_budget;
             config.metrics = opts.metrics.clone();
             config.nats = opts.nats.clone();
             config.shutdown = opts.shutdown.clone();
@@ -303,6 +306,7 @@ pub struct SuiteConfig {
     pub listen: SuiteAddrs,
     pub drain_delay: Duration,
     pub feed_window: Duration,
+    pub feed_memory_budget: Option<usize>,
     pub auth: Arc<AuthConfig>,
     pub metrics: Option<Arc<Metrics>>,
     pub nats: Option<NatsConfig>,
@@ -318,6 +322,7 @@ impl SuiteConfig {
             nats: None,
             drain_delay: Duration::ZERO,
             feed_window: Duration::from_secs(14 * 86_400),
+            feed_memory_budget: None,
         }
     }
 }
@@ -405,6 +410,7 @@ impl RunningSuite {
             },
             drain_delay: config.drain_delay,
             feed_window: config.feed_window,
+            feed_memory_budget: config.feed_memory_budget,
             call_limits: CallLimits::default(),
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),

@@ -396,3 +396,20 @@ fn engagement_on_a_deleted_post_is_dropped_whichever_arrives_first() {
     assert_eq!(w.index.stats().stubs + w.index.stats().posts, 0);
     assert_eq!(w.index.counts("p1"), PostCounts::default());
 }
+
+#[test]
+fn a_memory_budget_drops_the_oldest_posts_first() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    for i in 0..10 {
+        w.post(&format!("p{i}"), "bob", i, PbVisibility::Public, &[]);
+    }
+    let full = w.index.stats().approx_bytes;
+    // Room for all but three posts.
+    w.index.set_memory_budget(Some(full - 3 * POST_BYTES));
+    assert_eq!(w.index.evict(NOW), 3);
+    assert_eq!(w.index.over_budget_evictions(), 3);
+    // The three oldest (7, 8 and 9 hours old) are gone.
+    assert_eq!(w.ids("ann"), ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    assert!(w.index.stats().approx_bytes <= full - 3 * POST_BYTES);
+}
