@@ -519,3 +519,145 @@ async fn events_over_jetstream_feed_the_index_like_the_grpc_stream() {
         .any(|i| i.post.as_ref().is_some_and(|p| p.id == post.id)));
     nats.cleanup().await;
 }
+
+/// A NATS server of the test's own (the machine's `nats-server`), so the test can stop it.
+struct PrivateNats {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    const BINARY: &'static str = "/usr/sbin/nats-server";
+
+    fn start() -> Option<Self> {
+        if !std::path::Path::new(Self::BINARY).exists() {
+            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!in_ci, "{} is required in CI", Self::BINARY);
+            eprintln!("SKIPPED: no {} to stop and start", Self::BINARY);
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut nats = Self {
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+        };
+        nats.run();
+        Some(nats)
+    }
+
+    fn run(&mut self) {
+        let child = std::process::Command::new(Self::BINARY)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nats-server did not listen on {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn config(&self) -> pronet_common::nats::NatsConfig {
+        pronet_common::nats::NatsConfig {
+            url: format!("nats://127.0.0.1:{}", self.port),
+            prefix: "pronet".into(),
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_for_ten_seconds_under_writes_loses_nothing_and_applies_nothing_twice() {
+    let Some(mut nats) = PrivateNats::start() else {
+        return;
+    };
+    let Some(app) = crate::helpers::spawn_app_with(Some(nats.config())).await else {
+        return;
+    };
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(app.member(&format!("outage_{i}")).await);
+    }
+    let mut rng = Rng(0x5851_F42D_4C95_7F2D);
+    let mut posts = Vec::new();
+    for _ in 0..60 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    // Writes go on while NATS is away for 10 s: they commit (the outbox holds their events)
+    // and reach the feed once it is back.
+    let writing = async {
+        let mut rng = Rng(0x1405_7B7E_F767_814F);
+        let mut posts = posts.clone();
+        let until = tokio::time::Instant::now() + Duration::from_secs(14);
+        let mut writes = 0;
+        while tokio::time::Instant::now() < until {
+            random_write(&app, &mut rng, &members, &mut posts).await;
+            writes += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        writes
+    };
+    let outage = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        nats.stop();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        nats.run();
+    };
+    let (writes, ()) = tokio::join!(writing, outage);
+    assert!(writes > 100, "writes went on during the outage: {writes}");
+
+    let followed = settled_view(&app, &suite_index(&app)).await;
+    let rebuilt = settled_view(&app, &extra_feed(&app).await).await;
+    assert_eq!(
+        followed, rebuilt,
+        "the NATS-fed index equals one built from scratch"
+    );
+    // Every committed event is in JetStream exactly once.
+    let js = pronet_common::nats::connect(&nats.config().url)
+        .await
+        .unwrap();
+    let heads = app.event_heads().await;
+    for (source, head) in ["profile", "post", "engagement"].into_iter().zip(heads) {
+        let name = nats.config().stream_name(source);
+        let mut messages = 0;
+        for _ in 0..500 {
+            let mut stream = js.get_stream(&name).await.unwrap();
+            messages = stream.info().await.unwrap().state.messages;
+            if messages >= head as u64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(messages, head as u64, "{source}: each committed event once");
+    }
+}
