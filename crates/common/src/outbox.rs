@@ -365,11 +365,16 @@ impl Outbox {
                 .bind(horizon)
                 .fetch_one(&mut *tx)
                 .await?;
-                let expired: Option<i64> =
-                    sqlx::query_scalar("SELECT MAX(seq) FROM outbox WHERE create_time < $1")
-                        .bind(horizon)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                // The first event still young, walking from the oldest: events are appended in
+                // time order, so this reads only what is about to be pruned (an aggregate over
+                // the time column would read the whole table every minute).
+                let young: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM outbox WHERE create_time >= $1 ORDER BY seq LIMIT 1",
+                )
+                .bind(horizon)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let expired = Some(young.map_or(head, |s| s - 1));
                 let through = prune_point(head, pruned, min_reader, expired);
                 if through > pruned {
                     sqlx::query("DELETE FROM outbox WHERE seq <= $1")
@@ -402,11 +407,13 @@ async fn prune_sqlite(conn: &mut SqliteConnection, horizon: i64) -> Result<i64, 
             .bind(horizon)
             .fetch_one(&mut *conn)
             .await?;
-    let expired: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM outbox WHERE create_time < ?")
+    // See the PostgreSQL version: walk from the oldest to the first young event.
+    let young: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM outbox WHERE create_time >= ? ORDER BY seq LIMIT 1")
             .bind(horizon)
-            .fetch_one(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await?;
+    let expired = Some(young.map_or(head, |s| s - 1));
     let through = prune_point(head, pruned, min_reader, expired);
     if through > pruned {
         sqlx::query("DELETE FROM outbox WHERE seq <= ?")
@@ -449,5 +456,61 @@ mod tests {
         // Never backwards, never past the head.
         assert_eq!(prune_point(10, 8, Some(4), None), 8);
         assert_eq!(prune_point(10, 0, Some(40), None), 10);
+    }
+
+    fn event(time: i64) -> NewEvent {
+        NewEvent::new(
+            "post",
+            time,
+            Payload::PostDeleted(pb::PostDeleted {
+                post_id: format!("p{time}"),
+                author_id: "a".into(),
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn prunes_what_readers_are_past_and_what_is_too_old_and_refuses_to_go_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let migration = [crate::db::MigrationFile {
+            version: 1,
+            description: "outbox",
+            sql: SQLITE_MIGRATION,
+        }];
+        let db = SqliteDb::open(&dir.path().join("o.db"), &migration)
+            .await
+            .unwrap();
+        let hour = 3_600_000_000;
+        let now = 100 * hour;
+        let events: Vec<NewEvent> = (1..=10).map(|i| event(now - (11 - i) * hour)).collect();
+        db.write(move |conn| Box::pin(async move { append_sqlite(conn, &events).await }))
+            .await
+            .unwrap();
+        let outbox = Outbox::sqlite(db);
+        let read = outbox.read_after(0, 100).await.unwrap();
+        assert_eq!(
+            read.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
+        // No reader yet, a retention longer than any event's age: nothing goes.
+        let day = Duration::from_secs(86_400);
+        assert_eq!(outbox.prune(day, now).await.unwrap(), 0);
+        // A reader past 4: through 4.
+        outbox.record_position("feed/a", 4, now).await.unwrap();
+        assert_eq!(outbox.prune(day, now).await.unwrap(), 4);
+        assert_eq!(outbox.read_after(0, 100).await.unwrap()[0].sequence, 5);
+        // Events older than 5 h 30 min (the first 5 are 10..6 hours old) go whoever needs them.
+        let retention = Duration::from_secs(5 * 3600 + 1800);
+        assert_eq!(outbox.prune(retention, now).await.unwrap(), 5);
+        assert_eq!(
+            outbox.status().await.unwrap(),
+            OutboxStatus {
+                head: 10,
+                pruned_through: 5
+            }
+        );
+        // A position behind what is kept changes nothing.
+        outbox.record_position("feed/a", 2, now).await.unwrap();
+        assert_eq!(outbox.reader_position("feed/a").await.unwrap(), Some(4));
     }
 }
