@@ -173,6 +173,30 @@ pub async fn head_postgres(conn: &mut PgConnection) -> Result<i64, sqlx::Error> 
         .await
 }
 
+/// A read-only transaction on one snapshot of a SQLite store and the outbox position of that
+/// snapshot, for an export: its first read (the head) fixes the WAL snapshot every later query
+/// of the transaction reads, so the state read is exactly what the position says committed.
+pub async fn snapshot_sqlite(
+    db: &SqliteDb,
+) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, i64), sqlx::Error> {
+    let mut tx = db.reader.begin().await?;
+    let head = head_sqlite(&mut tx).await?;
+    Ok((tx, head))
+}
+
+/// The same on PostgreSQL: a REPEATABLE READ, READ ONLY transaction, whose snapshot is taken
+/// by its first read (the head).
+pub async fn snapshot_postgres(
+    db: &PgDb,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, i64), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let head = head_postgres(&mut tx).await?;
+    Ok((tx, head))
+}
+
 /// Decodes a stored event and sets its sequence.
 pub fn decode(seq: i64, payload: &[u8]) -> Result<pb::Event, OutboxError> {
     let mut event = pb::Event::decode(payload)

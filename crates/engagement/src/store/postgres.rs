@@ -953,13 +953,9 @@ impl EngagementStore for PgEngagementStore {
         since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        // One snapshot for the head and every row: a transaction that sees only what committed
-        // before its first read.
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
+        sink.set_position(head);
         let since = export::lower_bound(since);
         {
             let sql = numbered(export::REACTIONS_SQL);

@@ -524,10 +524,9 @@ impl EngagementStore for SqliteEngagementStore {
         since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        // One read transaction: its first read (the head) fixes the WAL snapshot every later
-        // query reads.
-        let mut tx = self.db.reader.begin().await?;
-        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
+        sink.set_position(head);
         let since = export::lower_bound(since);
         {
             let mut rows = sqlx::query_as::<_, export::ReactionRow>(export::REACTIONS_SQL)

@@ -401,13 +401,9 @@ impl PostStore for PgPostStore {
         since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        let mut tx = self.db.pool.begin().await?;
-        // One snapshot for the head and every page: what the position says was committed
-        // is exactly what the pages read.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
+        sink.set_position(head);
         let since = since.unwrap_or(i64::MIN);
         // Keyset pages in (create_time, id) order along posts_by_time.
         let mut after: Option<(i64, String)> = None;

@@ -285,10 +285,9 @@ impl PostStore for SqlitePostStore {
         since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        // A deferred read transaction: its first SELECT (the head) fixes the WAL snapshot
-        // every page below reads.
-        let mut tx = self.db.reader.begin().await?;
-        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
+        sink.set_position(head);
         let since = since.unwrap_or(i64::MIN);
         // Keyset pages in (create_time, id) order along posts_by_time.
         let mut after: Option<(i64, String)> = None;

@@ -1409,13 +1409,10 @@ impl ProfileStore for PgProfileStore {
         _since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        // One snapshot for the head and every page: REPEATABLE READ fixes it at the first
-        // statement (the head). Dropped unfinished (an error, a reader gone), it rolls back.
-        let mut tx = self.db.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        sink.set_position(outbox::head_postgres(&mut tx).await?);
+        // One snapshot for the head and every page (see the helper). Dropped unfinished (an
+        // error, a reader gone), it rolls back.
+        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
+        sink.set_position(head);
         export_graph(&mut tx, sink).await?;
         tx.commit().await?;
         Ok(())

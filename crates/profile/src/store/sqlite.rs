@@ -1264,10 +1264,10 @@ impl ProfileStore for SqliteProfileStore {
         _since: Option<i64>,
         sink: &mut ExportSink,
     ) -> Result<(), ExportError> {
-        // One read transaction: its first read (the head) fixes the WAL snapshot every later
-        // page reads. Dropped unfinished (an error, a reader gone), it rolls back.
-        let mut tx = self.db.reader.begin().await?;
-        sink.set_position(outbox::head_sqlite(&mut tx).await?);
+        // One snapshot for the head and every page (see the helper). Dropped unfinished (an
+        // error, a reader gone), it rolls back.
+        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
+        sink.set_position(head);
         export_graph(&mut tx, sink).await?;
         tx.commit().await?;
         Ok(())
