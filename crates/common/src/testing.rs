@@ -206,3 +206,32 @@ impl TestNats {
         stream.info().await.expect("stream info").state.messages
     }
 }
+
+/// ExportState as a reader calls it, on an [`crate::events::EventServer`] over `outbox` and
+/// `exporter` (no network): every message's position, and the events in order.
+pub async fn export_through_service(
+    source: &'static str,
+    outbox: crate::outbox::Outbox,
+    exporter: std::sync::Arc<dyn crate::events::StateExporter>,
+    since: Option<i64>,
+) -> (Vec<i64>, Vec<pronet_proto::events::v1::Event>) {
+    use futures_util::StreamExt;
+    use pronet_proto::events::v1::event_service_server::EventService;
+
+    let server = crate::events::EventServer::new(source, outbox, exporter, Default::default());
+    let request = pronet_proto::events::v1::ExportStateRequest {
+        since: since.map(crate::time::to_timestamp),
+    };
+    let mut stream = server
+        .export_state(tonic::Request::new(request))
+        .await
+        .expect("export starts")
+        .into_inner();
+    let (mut positions, mut events) = (Vec::new(), Vec::new());
+    while let Some(message) = stream.next().await {
+        let message = message.expect("export message");
+        positions.push(message.position);
+        events.extend(message.events);
+    }
+    (positions, events)
+}

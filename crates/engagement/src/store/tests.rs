@@ -6,14 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use pronet_common::events::EventServer;
 use pronet_common::outbox::Payload;
 use pronet_common::testing::postgres_schema;
 use pronet_common::time::to_timestamp;
 use pronet_proto::engagement::v1::ReactionType as PbReactionType;
 use pronet_proto::events::v1 as pb;
-use pronet_proto::events::v1::event_service_server::EventService;
 
 use super::postgres::PgEngagementStore;
 use super::sqlite::SqliteEngagementStore;
@@ -1918,27 +1915,15 @@ fn ids(posts: &[&str]) -> Vec<String> {
 /// The export of `store` since `since`, through the event service: its position (the same in
 /// every message) and its payloads with their times.
 async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<(Payload, i64)>) {
-    let server = EventServer::new(
+    let (positions, events) = pronet_common::testing::export_through_service(
         crate::events::SOURCE,
         store.outbox(),
         Arc::new(crate::StoreExporter(store.clone())),
-        Default::default(),
-    );
-    let request = pb::ExportStateRequest {
-        since: since.map(to_timestamp),
-    };
-    let mut stream = server
-        .export_state(tonic::Request::new(request))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut position = None;
-    let mut events = Vec::new();
-    while let Some(message) = stream.next().await {
-        let message = message.unwrap();
-        assert_eq!(*position.get_or_insert(message.position), message.position);
-        events.extend(message.events);
-    }
+        since,
+    )
+    .await;
+    let position = positions.first().copied();
+    assert!(positions.iter().all(|p| Some(*p) == position));
     assert!(events
         .iter()
         .all(|e| e.sequence == 0 && e.source == crate::events::SOURCE));

@@ -8,15 +8,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use pronet_common::events::EventServer;
 use pronet_common::ids::new_id;
 use pronet_common::outbox::Payload;
 use pronet_common::testing::postgres_schema;
 use pronet_common::time::to_timestamp;
 use pronet_proto::events::v1 as pb;
-use pronet_proto::events::v1::event_service_server::EventService;
 use pronet_proto::post::v1::Visibility as PbVisibility;
-use tonic::codegen::tokio_stream::StreamExt;
 
 use super::postgres::PgPostStore;
 use super::sqlite::SqlitePostStore;
@@ -1102,27 +1099,15 @@ fn deleted_payload(id: &str, author: &str) -> Payload {
 /// The export of `store` since `since`, through the event service: its position (the same
 /// in every message) and its events.
 async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<pb::Event>) {
-    let server = EventServer::new(
+    let (positions, events) = pronet_common::testing::export_through_service(
         SOURCE,
         store.outbox(),
         Arc::new(PostExporter::new(store.clone())),
-        Default::default(),
-    );
-    let request = pb::ExportStateRequest {
-        since: since.map(to_timestamp),
-    };
-    let mut stream = server
-        .export_state(tonic::Request::new(request))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut position = None;
-    let mut events = Vec::new();
-    while let Some(message) = stream.next().await {
-        let message = message.unwrap();
-        assert_eq!(*position.get_or_insert(message.position), message.position);
-        events.extend(message.events);
-    }
+        since,
+    )
+    .await;
+    let position = positions.first().copied();
+    assert!(positions.iter().all(|p| Some(*p) == position));
     assert!(events.iter().all(|e| e.sequence == 0 && e.source == SOURCE));
     (
         position.expect("an export sends at least one message"),

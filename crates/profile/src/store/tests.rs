@@ -2994,30 +2994,13 @@ fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
 
 /// ExportState as a reader calls it: every message's position, and the events.
 async fn export(store: &Store, since: Option<i64>) -> (Vec<i64>, Vec<events_pb::Event>) {
-    use pronet_proto::events::v1::event_service_server::EventService;
-    use tonic::codegen::tokio_stream::StreamExt;
-
-    let server = pronet_common::events::EventServer::new(
+    pronet_common::testing::export_through_service(
         crate::events::SOURCE,
         store.outbox(),
         Arc::new(crate::events::ProfileExporter::new(store.clone())),
-        Default::default(),
-    );
-    let request = events_pb::ExportStateRequest {
-        since: since.map(pronet_common::time::to_timestamp),
-    };
-    let mut stream = server
-        .export_state(tonic::Request::new(request))
-        .await
-        .unwrap()
-        .into_inner();
-    let (mut positions, mut events) = (Vec::new(), Vec::new());
-    while let Some(message) = stream.next().await {
-        let message = message.unwrap();
-        positions.push(message.position);
-        events.extend(message.events);
-    }
-    (positions, events)
+        since,
+    )
+    .await
 }
 
 async fn check_profile_writes_append_their_events_and_no_ops_none(store: Store) {
