@@ -43,9 +43,12 @@ pub fn is_visible(
     visibility: Visibility,
     relation: Relation,
 ) -> bool {
-    if author_id == viewer_id {
-        return true;
-    }
+    author_id == viewer_id || is_visible_to_another(visibility, relation)
+}
+
+/// [`is_visible`] for a viewer known not to be the author (a reader that compares members by
+/// key rather than by id).
+pub fn is_visible_to_another(visibility: Visibility, relation: Relation) -> bool {
     if relation.blocked {
         return false;
     }

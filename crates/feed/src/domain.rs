@@ -1,7 +1,8 @@
 //! Feed ranking: how candidates are scored and explained. Pure functions over plain data, so
 //! every rule is unit-tested without a network.
 
-use std::collections::{BTreeSet, HashMap};
+use foldhash::HashMap;
+use std::sync::Arc;
 
 /// Every limit of the feed service.
 pub mod limits {
@@ -74,7 +75,18 @@ pub const WEIGHTS: Weights = Weights {
 };
 
 /// Who may see a post, and the rule (one copy, shared with the post and engagement services).
-pub use pronet_common::visibility::{is_visible, Relation, Visibility};
+pub use pronet_common::visibility::{is_visible, is_visible_to_another, Relation, Visibility};
+
+/// A post's or a member's key in the source of candidates (the feed index).
+pub type Key = u32;
+
+/// Turns the keys candidates carry into the ids responses show. Ranking reads ids only for
+/// the items it keeps and to break exact ties, so scoring thousands of candidates touches no
+/// strings.
+pub trait Ids {
+    fn post_id(&self, post: Key) -> Arc<str>;
+    fn member_id(&self, member: Key) -> Arc<str>;
+}
 
 /// How the viewer relates to a post's author.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,18 +112,60 @@ pub struct Counts {
     pub shares: i64,
 }
 
-/// A post that may enter the feed, with everything ranking needs.
+/// A post that may enter the feed, with everything ranking needs. Posts and members are keys
+/// ([`Ids`] names them), so a candidate copies no strings; the two lists are usually empty and
+/// then allocate nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub post_id: String,
-    pub author_id: String,
+    pub post: Key,
+    pub author: Key,
     pub create_time: i64,
     pub relation: AuthorRelation,
     /// Followed hashtags the post carries.
-    pub matched_hashtags: Vec<String>,
-    /// Connections who engaged, by kind (a member may appear under several kinds).
-    pub engaged: HashMap<EngagementKind, BTreeSet<String>>,
+    pub matched_hashtags: Vec<Arc<str>>,
+    /// Connections who engaged, by kind, sorted and without repeats (a member may appear
+    /// under several kinds): see [`Candidate::normalize_engaged`].
+    pub engaged: Vec<(EngagementKind, Key)>,
     pub counts: Counts,
+}
+
+impl Candidate {
+    /// Sorts the engagers by kind then member and drops repeats (a member who commented
+    /// twice is one commenter).
+    pub fn normalize_engaged(&mut self) {
+        if self.engaged.len() > 1 {
+            self.engaged.sort_unstable();
+            self.engaged.dedup();
+        }
+    }
+
+    /// Members who engaged, each once whatever they did.
+    pub fn distinct_engagers(&self) -> usize {
+        match self.engaged.len() {
+            0 | 1 => self.engaged.len(),
+            n if n <= 16 => (0..n)
+                .filter(|&i| {
+                    !self.engaged[..i]
+                        .iter()
+                        .any(|(_, m)| *m == self.engaged[i].1)
+                })
+                .count(),
+            _ => {
+                let mut members: Vec<Key> = self.engaged.iter().map(|(_, m)| *m).collect();
+                members.sort_unstable();
+                members.dedup();
+                members.len()
+            }
+        }
+    }
+
+    /// The engagers of one kind, in key order.
+    pub fn engagers(&self, kind: EngagementKind) -> impl Iterator<Item = Key> + '_ {
+        self.engaged
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, m)| *m)
+    }
 }
 
 /// The factors of a score; their product is the score.
@@ -132,17 +186,17 @@ impl Breakdown {
 /// Why an item is in the feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
-    ConnectionPosted(String),
-    FollowedMemberPosted(String),
-    ConnectionEngaged(EngagementKind, String),
-    FollowedHashtag(String),
+    ConnectionPosted(Arc<str>),
+    FollowedMemberPosted(Arc<str>),
+    ConnectionEngaged(EngagementKind, Arc<str>),
+    FollowedHashtag(Arc<str>),
 }
 
 /// One ranked item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
-    pub post_id: String,
-    pub author_id: String,
+    pub post_id: Arc<str>,
+    pub author_id: Arc<str>,
     pub breakdown: Breakdown,
     pub score: f64,
     pub reasons: Vec<Reason>,
@@ -182,61 +236,90 @@ impl FeedRanker {
             AuthorRelation::Other => w.other_author,
         };
         let hashtags = (w.per_hashtag * c.matched_hashtags.len() as f64).min(w.max_hashtag_bonus);
-        let engaged: BTreeSet<&String> = c.engaged.values().flatten().collect();
-        let social = (w.per_engaged_connection * engaged.len() as f64).min(w.max_engagement_bonus);
+        let social =
+            (w.per_engaged_connection * c.distinct_engagers() as f64).min(w.max_engagement_bonus);
         base + hashtags + social
     }
 
     /// Ranks candidates best first. Within one author, the k-th best post is multiplied by
     /// `same_author_decay^k`. Ties go to the newer post, then the larger id, so the order is
     /// total and repeatable.
-    pub fn rank(&self, candidates: Vec<Candidate>, now: i64) -> Vec<Ranked> {
-        let mut ranked: Vec<Ranked> = candidates
-            .into_iter()
-            .map(|c| {
+    pub fn rank(&self, candidates: &[Candidate], ids: &impl Ids, now: i64) -> Vec<Ranked> {
+        self.rank_top(candidates, ids, now, usize::MAX)
+    }
+
+    /// The best `depth` of [`FeedRanker::rank`]'s order: candidates are scored as plain
+    /// numbers and only the kept ones get their reasons.
+    pub fn rank_top(
+        &self,
+        candidates: &[Candidate],
+        ids: &impl Ids,
+        now: i64,
+        depth: usize,
+    ) -> Vec<Ranked> {
+        struct Scored {
+            at: usize,
+            breakdown: Breakdown,
+            score: f64,
+        }
+        let mut scored: Vec<Scored> = candidates
+            .iter()
+            .enumerate()
+            .map(|(at, c)| {
                 let breakdown = Breakdown {
                     engagement: self.engagement(&c.counts),
                     freshness: self.freshness(c.create_time, now),
-                    affinity: self.affinity(&c),
+                    affinity: self.affinity(c),
                     diversity: 1.0,
                 };
-                Ranked {
+                Scored {
+                    at,
                     score: breakdown.score(),
-                    reasons: reasons(&c),
-                    post_id: c.post_id,
-                    author_id: c.author_id,
                     breakdown,
                 }
             })
             .collect();
-        sort_best_first(&mut ranked);
-        let mut seen_per_author: HashMap<String, i32> = HashMap::new();
-        for r in &mut ranked {
-            let k = seen_per_author.entry(r.author_id.clone()).or_insert(0);
-            r.breakdown.diversity = self.weights.same_author_decay.powi(*k);
-            r.score = r.breakdown.score();
+        let best_first = |a: &Scored, b: &Scored| {
+            // Post ids are time-ordered, so the id tie-break also prefers the newer post.
+            b.score.total_cmp(&a.score).then_with(|| {
+                ids.post_id(candidates[b.at].post)
+                    .cmp(&ids.post_id(candidates[a.at].post))
+            })
+        };
+        scored.sort_unstable_by(best_first);
+        let mut seen_per_author: HashMap<Key, i32> = HashMap::default();
+        seen_per_author.reserve(scored.len());
+        for s in &mut scored {
+            let k = seen_per_author.entry(candidates[s.at].author).or_insert(0);
+            s.breakdown.diversity = self.weights.same_author_decay.powi(*k);
+            s.score = s.breakdown.score();
             *k += 1;
         }
-        sort_best_first(&mut ranked);
-        ranked
+        scored.sort_unstable_by(best_first);
+        scored.truncate(depth);
+        scored
+            .into_iter()
+            .map(|s| {
+                let c = &candidates[s.at];
+                let author_id = ids.member_id(c.author);
+                Ranked {
+                    post_id: ids.post_id(c.post),
+                    reasons: reasons(c, &author_id, ids),
+                    author_id,
+                    breakdown: s.breakdown,
+                    score: s.score,
+                }
+            })
+            .collect()
     }
 }
 
-fn sort_best_first(ranked: &mut [Ranked]) {
-    // Post ids are time-ordered, so the id tie-break also prefers the newer post.
-    ranked.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| b.post_id.cmp(&a.post_id))
-    });
-}
-
 /// The reasons of a candidate, strongest first: who wrote it, what connections did, hashtags.
-pub fn reasons(c: &Candidate) -> Vec<Reason> {
+pub fn reasons(c: &Candidate, author_id: &Arc<str>, ids: &impl Ids) -> Vec<Reason> {
     let mut out = Vec::new();
     match c.relation {
-        AuthorRelation::Connection => out.push(Reason::ConnectionPosted(c.author_id.clone())),
-        AuthorRelation::Followed => out.push(Reason::FollowedMemberPosted(c.author_id.clone())),
+        AuthorRelation::Connection => out.push(Reason::ConnectionPosted(author_id.clone())),
+        AuthorRelation::Followed => out.push(Reason::FollowedMemberPosted(author_id.clone())),
         AuthorRelation::Other => {}
     }
     for kind in [
@@ -244,10 +327,11 @@ pub fn reasons(c: &Candidate) -> Vec<Reason> {
         EngagementKind::Shared,
         EngagementKind::Reacted,
     ] {
-        if let Some(members) = c.engaged.get(&kind) {
-            for m in members.iter().take(limits::MAX_NAMED_PER_REASON) {
-                out.push(Reason::ConnectionEngaged(kind, m.clone()));
-            }
+        let mut named: Vec<Arc<str>> = c.engagers(kind).map(|m| ids.member_id(m)).collect();
+        // Named in id order, so the reasons do not depend on how the source keys members.
+        named.sort_unstable();
+        for m in named.into_iter().take(limits::MAX_NAMED_PER_REASON) {
+            out.push(Reason::ConnectionEngaged(kind, m));
         }
     }
     for tag in &c.matched_hashtags {
@@ -262,14 +346,39 @@ mod tests {
 
     const HOUR: i64 = 3_600_000_000;
 
+    /// Names interned as keys, shared by every test (keys stay stable across threads).
+    static NAMES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    fn k(name: &str) -> Key {
+        let mut names = NAMES.lock().unwrap();
+        match names.iter().position(|n| n == name) {
+            Some(i) => i as Key,
+            None => {
+                names.push(name.to_owned());
+                (names.len() - 1) as Key
+            }
+        }
+    }
+
+    struct Names;
+
+    impl Ids for Names {
+        fn post_id(&self, post: Key) -> Arc<str> {
+            Arc::from(NAMES.lock().unwrap()[post as usize].as_str())
+        }
+        fn member_id(&self, member: Key) -> Arc<str> {
+            self.post_id(member)
+        }
+    }
+
     fn candidate(id: &str, author: &str, hours_old: i64, counts: Counts) -> Candidate {
         Candidate {
-            post_id: id.into(),
-            author_id: author.into(),
+            post: k(id),
+            author: k(author),
             create_time: 100 * HOUR - hours_old * HOUR,
             relation: AuthorRelation::Connection,
             matched_hashtags: vec![],
-            engaged: HashMap::new(),
+            engaged: Vec::new(),
             counts,
         }
     }
@@ -317,8 +426,8 @@ mod tests {
                 shares: 1,
             },
         );
-        let ranked = r.rank(vec![quiet, busy], 100 * HOUR);
-        assert_eq!(ranked[0].post_id, "p2");
+        let ranked = r.rank(&[quiet, busy], &Names, 100 * HOUR);
+        assert_eq!(&*ranked[0].post_id, "p2");
         assert!(ranked[0].score > ranked[1].score);
     }
 
@@ -331,14 +440,14 @@ mod tests {
             candidate("a3", "a", 1, Counts::default()),
             candidate("b1", "b", 5, Counts::default()),
         ];
-        let ranked = r.rank(posts, 100 * HOUR);
-        let order: Vec<_> = ranked.iter().map(|r| r.post_id.as_str()).collect();
+        let ranked = r.rank(&posts, &Names, 100 * HOUR);
+        let order: Vec<_> = ranked.iter().map(|r| &*r.post_id).collect();
         // b's older post beats a's third post thanks to the diversity factor.
         assert_eq!(order[0], "a3");
         assert!(order.iter().position(|p| *p == "b1") < order.iter().position(|p| *p == "a1"));
         let diversities: Vec<f64> = ranked
             .iter()
-            .filter(|r| r.author_id == "a")
+            .filter(|r| &*r.author_id == "a")
             .map(|r| r.breakdown.diversity)
             .collect();
         assert_eq!(diversities, [1.0, 0.6, 0.6 * 0.6]);
@@ -357,7 +466,7 @@ mod tests {
                 shares: 0,
             },
         );
-        let ranked = r.rank(vec![c], 100 * HOUR);
+        let ranked = r.rank(&[c], &Names, 100 * HOUR);
         let b = ranked[0].breakdown;
         assert_eq!(
             ranked[0].score,
@@ -368,15 +477,16 @@ mod tests {
     #[test]
     fn reasons_name_author_then_engagers_then_hashtags() {
         let mut c = candidate("p", "author", 1, Counts::default());
-        c.engaged.insert(
-            EngagementKind::Reacted,
-            ["x".to_string(), "y".to_string()].into(),
-        );
-        c.engaged
-            .insert(EngagementKind::Commented, ["y".to_string()].into());
+        c.engaged = vec![
+            (EngagementKind::Reacted, k("y")),
+            (EngagementKind::Reacted, k("x")),
+            (EngagementKind::Commented, k("y")),
+            (EngagementKind::Reacted, k("x")),
+        ];
+        c.normalize_engaged();
         c.matched_hashtags = vec!["rust".into()];
         assert_eq!(
-            reasons(&c),
+            reasons(&c, &Names.member_id(c.author), &Names),
             vec![
                 Reason::ConnectionPosted("author".into()),
                 Reason::ConnectionEngaged(EngagementKind::Commented, "y".into()),
@@ -392,13 +502,37 @@ mod tests {
         let r = FeedRanker::default();
         let mut c = candidate("p", "a", 1, Counts::default());
         c.relation = AuthorRelation::Other;
-        c.engaged
-            .insert(EngagementKind::Reacted, ["x".to_string()].into());
-        c.engaged
-            .insert(EngagementKind::Commented, ["x".to_string()].into());
+        c.engaged = vec![
+            (EngagementKind::Reacted, k("x")),
+            (EngagementKind::Commented, k("x")),
+        ];
+        c.normalize_engaged();
         assert!((r.affinity(&c) - (0.4 + 0.15)).abs() < 1e-12);
-        let many: BTreeSet<String> = (0..20).map(|i| format!("m{i}")).collect();
-        c.engaged.insert(EngagementKind::Shared, many);
+        c.engaged
+            .extend((0..20).map(|i| (EngagementKind::Shared, k(&format!("m{i}")))));
+        c.normalize_engaged();
+        assert_eq!(c.distinct_engagers(), 21);
         assert!((r.affinity(&c) - (0.4 + 0.6)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_top_of_a_ranking_is_the_ranking_cut() {
+        let r = FeedRanker::default();
+        let posts: Vec<Candidate> = (0..50)
+            .map(|i| {
+                candidate(
+                    &format!("p{i:02}"),
+                    &format!("a{}", i % 7),
+                    i % 11,
+                    Counts {
+                        reactions: i * 3 % 13,
+                        comments: i % 4,
+                        shares: i % 3,
+                    },
+                )
+            })
+            .collect();
+        let all = r.rank(&posts, &Names, 100 * HOUR);
+        assert_eq!(r.rank_top(&posts, &Names, 100 * HOUR, 10), all[..10]);
     }
 }

@@ -9,13 +9,19 @@
 //!   comments, shares, impressions and unique viewers;
 //! - per hashtag its posts of the window.
 //!
+//! Posts live in a slab and are referred to by a `u32` [`PostKey`] from their author's and
+//! hashtags' lists, so gathering a feed follows keys instead of hashing post ids; the maps that
+//! remain use foldhash (seeded per process) rather than SipHash.
+//!
 //! Events are applied idempotently: each carries its source's sequence, and one at or below the
 //! source's applied position is skipped (delivery is at least once). Counts arriving before
 //! their post (streams of different services interleave) wait on a stub that the post's
 //! creation fills in.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+
+use foldhash::{HashMap, HashSet};
 
 use pronet_common::time::from_timestamp;
 use pronet_proto::engagement::v1::ReactionType;
@@ -23,12 +29,13 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
-use crate::domain::{
-    is_visible, limits, AuthorRelation, Candidate, Counts, EngagementKind, Relation, Visibility,
-};
+use crate::domain::{Candidate, EngagementKind, Visibility};
 
 /// A member's key in the index.
 pub type MemberKey = u32;
+
+/// A post's slot in the index (reused once the post leaves).
+type PostKey = u32;
 
 /// The services whose events feed the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,8 +86,9 @@ struct PostMeta {
     hashtags: Vec<Arc<str>>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Post {
+    id: Arc<str>,
     /// `None` for a stub: counts that arrived before the post did.
     meta: Option<PostMeta>,
     counts: PostCounts,
@@ -92,6 +100,9 @@ struct Post {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Activity {
     post: Arc<str>,
+    /// The post's slot when the engagement was heard; valid while that slot still holds this
+    /// very id (`Arc::ptr_eq`), which saves a hash lookup per engagement when gathering.
+    slot: Option<PostKey>,
     kind: EngagementKind,
     time: i64,
 }
@@ -106,8 +117,8 @@ struct Member {
     hashtags: BTreeSet<Arc<str>>,
     blocking: HashSet<MemberKey>,
     blocked_by: HashSet<MemberKey>,
-    /// Their posts of the window, `(create_time, post id)`.
-    posts: BTreeSet<(i64, Arc<str>)>,
+    /// Their posts of the window, `(create_time, post)`.
+    posts: BTreeSet<(i64, PostKey)>,
     /// Their recent engagement, oldest first.
     activity: VecDeque<Activity>,
     /// Posts recently shown to them, oldest first.
@@ -179,8 +190,11 @@ pub struct FeedIndex {
     window: i64,
     keys: HashMap<Arc<str>, MemberKey>,
     members: Vec<Member>,
-    posts: HashMap<Arc<str>, Post>,
-    by_hashtag: HashMap<Arc<str>, BTreeSet<(i64, Arc<str>)>>,
+    /// The posts of the window and the stubs, by key; `None` for a free slot.
+    posts: Vec<Option<Post>>,
+    post_keys: HashMap<Arc<str>, PostKey>,
+    free_posts: Vec<PostKey>,
+    by_hashtag: HashMap<Arc<str>, BTreeSet<(i64, PostKey)>>,
     /// Posts deleted within the window, with when: engagement that arrives for them later
     /// (another service's stream, or an export) is dropped, not kept on a stub.
     deleted: HashMap<Arc<str>, i64>,
@@ -198,11 +212,13 @@ impl FeedIndex {
     pub fn new(window_micros: i64) -> Self {
         Self {
             window: window_micros,
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             members: Vec::new(),
-            posts: HashMap::new(),
-            by_hashtag: HashMap::new(),
-            deleted: HashMap::new(),
+            posts: Vec::new(),
+            post_keys: HashMap::default(),
+            free_posts: Vec::new(),
+            by_hashtag: HashMap::default(),
+            deleted: HashMap::default(),
             budget: None,
             over_budget_evictions: 0,
             positions: [0; 3],
@@ -247,6 +263,58 @@ impl FeedIndex {
         self.keys.get(id).copied()
     }
 
+    fn post_key(&self, id: &str) -> Option<PostKey> {
+        self.post_keys.get(id).copied()
+    }
+
+    fn post(&self, key: PostKey) -> Option<&Post> {
+        self.posts.get(key as usize).and_then(Option::as_ref)
+    }
+
+    fn post_mut(&mut self, key: PostKey) -> Option<&mut Post> {
+        self.posts.get_mut(key as usize).and_then(Option::as_mut)
+    }
+
+    /// The live posts and stubs with their keys.
+    fn posts(&self) -> impl Iterator<Item = (PostKey, &Post)> {
+        self.posts
+            .iter()
+            .enumerate()
+            .filter_map(|(k, p)| p.as_ref().map(|p| (k as PostKey, p)))
+    }
+
+    fn insert_post(&mut self, post: Post) -> PostKey {
+        let id = post.id.clone();
+        let key = match self.free_posts.pop() {
+            Some(k) => {
+                self.posts[k as usize] = Some(post);
+                k
+            }
+            None => {
+                self.posts.push(Some(post));
+                (self.posts.len() - 1) as PostKey
+            }
+        };
+        self.post_keys.insert(id, key);
+        key
+    }
+
+    /// Frees the post's slot (after [`FeedIndex::unindex_post`]).
+    fn remove_post(&mut self, key: PostKey) {
+        if let Some(post) = self.posts.get_mut(key as usize).and_then(Option::take) {
+            self.post_keys.remove(&post.id);
+            self.free_posts.push(key);
+        }
+    }
+
+    /// The post's id as the index shares it (a new one when the post is not known).
+    fn shared_post_id(&self, id: &str) -> Arc<str> {
+        match self.post_keys.get_key_value(id) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(id),
+        }
+    }
+
     /// Forgets what `source` contributed, before it is rebuilt from an export.
     pub fn reset(&mut self, source: Source) {
         match source {
@@ -266,20 +334,28 @@ impl FeedIndex {
                 }
                 self.by_hashtag.clear();
                 self.deleted.clear();
-                self.posts.retain(|_, p| {
-                    p.meta = None;
-                    p.counts != PostCounts::default()
-                });
+                let keys: Vec<PostKey> = self.posts().map(|(k, _)| k).collect();
+                for k in keys {
+                    let post = self.post_mut(k).expect("listed above");
+                    post.meta = None;
+                    if post.counts == PostCounts::default() {
+                        self.remove_post(k);
+                    }
+                }
             }
             Source::Engagement => {
                 for m in &mut self.members {
                     m.activity.clear();
                     m.seen.clear();
                 }
-                self.posts.retain(|_, p| {
-                    p.counts = PostCounts::default();
-                    p.meta.is_some()
-                });
+                let keys: Vec<PostKey> = self.posts().map(|(k, _)| k).collect();
+                for k in keys {
+                    let post = self.post_mut(k).expect("listed above");
+                    post.counts = PostCounts::default();
+                    if post.meta.is_none() {
+                        self.remove_post(k);
+                    }
+                }
             }
         }
         self.positions[source.slot()] = 0;
@@ -453,21 +529,21 @@ impl FeedIndex {
         if self.deleted.contains_key(post_id) {
             return None;
         }
-        Some(&mut self.post_entry(post_id, now).counts)
+        let key = self.post_entry(post_id, now);
+        self.post_mut(key).map(|p| &mut p.counts)
     }
 
-    /// The post's entry, a stub if it is not known yet.
-    fn post_entry(&mut self, post_id: &str, now: i64) -> &mut Post {
-        if !self.posts.contains_key(post_id) {
-            self.posts.insert(
-                Arc::from(post_id),
-                Post {
-                    stub_time: now,
-                    ..Default::default()
-                },
-            );
+    /// The post's key, a new stub's if it is not known yet.
+    fn post_entry(&mut self, post_id: &str, now: i64) -> PostKey {
+        match self.post_key(post_id) {
+            Some(k) => k,
+            None => self.insert_post(Post {
+                id: Arc::from(post_id),
+                meta: None,
+                counts: PostCounts::default(),
+                stub_time: now,
+            }),
         }
-        self.posts.get_mut(post_id).expect("inserted above")
     }
 
     fn post_created(&mut self, e: &pb::PostCreated, now: i64) {
@@ -486,28 +562,26 @@ impl FeedIndex {
             _ => Visibility::Connections,
         };
         let author = self.key(&e.author_id);
-        let id: Arc<str> = match self.posts.get_key_value(e.post_id.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(e.post_id.as_str()),
-        };
+        let key = self.post_entry(&e.post_id, now);
         // A re-delivered creation replaces the first: drop its index entries.
-        self.unindex_post(&id);
+        self.unindex_post(key);
         let hashtags: Vec<Arc<str>> = e.hashtags.iter().map(|t| self.hashtag_key(t)).collect();
-        let post = self.posts.entry(id.clone()).or_default();
-        post.meta = Some(PostMeta {
-            author,
-            create_time,
-            visibility,
-            hashtags: hashtags.clone(),
-        });
+        if let Some(post) = self.post_mut(key) {
+            post.meta = Some(PostMeta {
+                author,
+                create_time,
+                visibility,
+                hashtags: hashtags.clone(),
+            });
+        }
         self.members[author as usize]
             .posts
-            .insert((create_time, id.clone()));
+            .insert((create_time, key));
         for tag in hashtags {
             self.by_hashtag
                 .entry(tag)
                 .or_default()
-                .insert((create_time, id.clone()));
+                .insert((create_time, key));
         }
     }
 
@@ -519,16 +593,15 @@ impl FeedIndex {
     }
 
     fn post_edited(&mut self, e: &pb::PostEdited) {
-        let Some((id, post)) = self.posts.get_key_value(e.post_id.as_str()) else {
+        let Some(key) = self.post_key(&e.post_id) else {
             return;
         };
-        let Some(meta) = post.meta.clone() else {
+        let Some(meta) = self.post(key).and_then(|p| p.meta.clone()) else {
             return;
         };
-        let id = id.clone();
         for tag in &meta.hashtags {
             if let Some(set) = self.by_hashtag.get_mut(tag) {
-                set.remove(&(meta.create_time, id.clone()));
+                set.remove(&(meta.create_time, key));
                 if set.is_empty() {
                     self.by_hashtag.remove(tag);
                 }
@@ -539,31 +612,27 @@ impl FeedIndex {
             self.by_hashtag
                 .entry(tag.clone())
                 .or_default()
-                .insert((meta.create_time, id.clone()));
+                .insert((meta.create_time, key));
         }
         if let Some(Post {
             meta: Some(meta), ..
-        }) = self.posts.get_mut(&id)
+        }) = self.post_mut(key)
         {
             meta.hashtags = hashtags;
         }
     }
 
     /// Removes a post from the author's and hashtags' lists (not from `posts`).
-    fn unindex_post(&mut self, id: &Arc<str>) {
-        let Some(Post {
-            meta: Some(meta), ..
-        }) = self.posts.get(id)
-        else {
+    fn unindex_post(&mut self, key: PostKey) {
+        let Some(meta) = self.post(key).and_then(|p| p.meta.clone()) else {
             return;
         };
-        let meta = meta.clone();
         self.members[meta.author as usize]
             .posts
-            .remove(&(meta.create_time, id.clone()));
+            .remove(&(meta.create_time, key));
         for tag in &meta.hashtags {
             if let Some(set) = self.by_hashtag.get_mut(tag) {
-                set.remove(&(meta.create_time, id.clone()));
+                set.remove(&(meta.create_time, key));
                 if set.is_empty() {
                     self.by_hashtag.remove(tag);
                 }
@@ -572,23 +641,25 @@ impl FeedIndex {
     }
 
     fn post_deleted(&mut self, post_id: &str, now: i64) {
-        let id: Arc<str> = match self.posts.get_key_value(post_id) {
-            Some((id, _)) => id.clone(),
-            None => Arc::from(post_id),
-        };
-        self.unindex_post(&id);
-        self.posts.remove(&id);
+        let id = self.shared_post_id(post_id);
+        if let Some(key) = self.post_key(post_id) {
+            self.unindex_post(key);
+            self.remove_post(key);
+        }
         self.deleted.insert(id, now);
     }
 
     fn add_activity(&mut self, member: &str, post: &str, kind: EngagementKind, time: i64) {
-        let post: Arc<str> = match self.posts.get_key_value(post) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(post),
-        };
+        let slot = self.post_key(post);
+        let post = self.shared_post_id(post);
         let m = self.key(member);
         let activity = &mut self.members[m as usize].activity;
-        activity.push_back(Activity { post, kind, time });
+        activity.push_back(Activity {
+            post,
+            slot,
+            kind,
+            time,
+        });
         while activity.len() > MAX_ACTIVITY_PER_MEMBER {
             activity.pop_front();
         }
@@ -611,18 +682,17 @@ impl FeedIndex {
     /// long for their post), and engagement older than it.
     pub fn evict(&mut self, now: i64) -> usize {
         let since = now - self.window;
-        let old: Vec<Arc<str>> = self
-            .posts
-            .iter()
+        let old: Vec<PostKey> = self
+            .posts()
             .filter(|(_, p)| match &p.meta {
                 Some(meta) => meta.create_time < since,
                 None => p.stub_time < since,
             })
-            .map(|(id, _)| id.clone())
+            .map(|(k, _)| k)
             .collect();
-        for id in &old {
-            self.unindex_post(id);
-            self.posts.remove(id);
+        for &key in &old {
+            self.unindex_post(key);
+            self.remove_post(key);
         }
         for m in &mut self.members {
             while m.activity.front().is_some_and(|a| a.time < since) {
@@ -645,13 +715,12 @@ impl FeedIndex {
             return 0;
         }
         let n = over.div_ceil(POST_BYTES);
-        let mut victims: Vec<(i64, Arc<str>)> = self
-            .posts
-            .iter()
-            .map(|(id, p)| {
+        let mut victims: Vec<(i64, PostKey)> = self
+            .posts()
+            .map(|(k, p)| {
                 // Stubs first (they rank nothing), then by age.
                 let t = p.meta.as_ref().map_or(i64::MIN, |m| m.create_time);
-                (t, id.clone())
+                (t, k)
             })
             .collect();
         let n = n.min(victims.len());
@@ -659,9 +728,9 @@ impl FeedIndex {
             return 0;
         }
         victims.select_nth_unstable(n - 1);
-        for (_, id) in victims.into_iter().take(n) {
-            self.unindex_post(&id);
-            self.posts.remove(&id);
+        for (_, key) in victims.into_iter().take(n) {
+            self.unindex_post(key);
+            self.remove_post(key);
         }
         self.over_budget_evictions += n as u64;
         n
@@ -678,7 +747,7 @@ impl FeedIndex {
             s.follow_edges += m.following.len();
             s.activities += m.activity.len();
         }
-        for p in self.posts.values() {
+        for (_, p) in self.posts() {
             if p.meta.is_some() {
                 s.posts += 1;
             } else {
@@ -718,7 +787,7 @@ impl FeedIndex {
                 view.members.insert(m.id.to_string(), member);
             }
         }
-        for (post_id, p) in &self.posts {
+        for (_, p) in self.posts() {
             let meta = p.meta.as_ref();
             let post = PostView {
                 author: meta.map(|m| id(&m.author)),
@@ -729,7 +798,7 @@ impl FeedIndex {
                     .unwrap_or_default(),
                 counts: p.counts,
             };
-            view.posts.insert(post_id.to_string(), post);
+            view.posts.insert(p.id.to_string(), post);
         }
         view
     }
@@ -747,153 +816,10 @@ impl FeedIndex {
 
     /// The counts of a post (zeros for one unknown).
     pub fn counts(&self, post_id: &str) -> PostCounts {
-        self.posts
-            .get(post_id)
+        self.post_key(post_id)
+            .and_then(|k| self.post(k))
             .map(|p| p.counts)
             .unwrap_or_default()
-    }
-
-    /// Whether `a` blocked `b` or `b` blocked `a`.
-    fn blocked_either_way(&self, a: MemberKey, b: MemberKey) -> bool {
-        let m = &self.members[a as usize];
-        m.blocking.contains(&b) || m.blocked_by.contains(&b)
-    }
-
-    /// The member's candidates as of `as_of`: recent posts of their connections and followed
-    /// members (at most [`limits::MAX_POSTS_PER_AUTHOR`] each), of their followed hashtags, and
-    /// the posts their connections engaged with, each once, visible to them and not their own.
-    /// `None` when the member has no profile.
-    pub fn gather(&self, member_id: &str, as_of: i64) -> Option<Gathered> {
-        let me = self.lookup(member_id)?;
-        let member = &self.members[me as usize];
-        member.display_name.as_ref()?;
-        let since = as_of - self.window;
-        let mut out = Gathered::default();
-        let mut chosen: HashMap<Arc<str>, Candidate> = HashMap::new();
-
-        // Authors: connections and followed members, newest posts first.
-        let mut authors: Vec<MemberKey> = member
-            .connections
-            .iter()
-            .chain(member.following.iter())
-            .copied()
-            .filter(|a| *a != me)
-            .collect();
-        authors.sort_unstable();
-        authors.dedup();
-        authors.truncate(limits::MAX_AUTHORS);
-        let mut recent: Vec<(i64, Arc<str>)> = Vec::new();
-        for a in &authors {
-            let posts = &self.members[*a as usize].posts;
-            recent.extend(
-                posts
-                    .range((since, Arc::from(""))..)
-                    .rev()
-                    .filter(|(t, _)| *t <= as_of)
-                    .take(limits::MAX_POSTS_PER_AUTHOR as usize)
-                    .cloned(),
-            );
-        }
-        for tag in member.hashtags.iter().take(limits::MAX_HASHTAGS) {
-            if let Some(posts) = self.by_hashtag.get(tag) {
-                recent.extend(
-                    posts
-                        .range((since, Arc::from(""))..)
-                        .rev()
-                        .filter(|(t, _)| *t <= as_of)
-                        .take(limits::MAX_RECENT_POSTS as usize)
-                        .cloned(),
-                );
-            }
-        }
-        // The newest first, each once, cut to the cap.
-        recent.sort_unstable_by(|a, b| b.cmp(a));
-        recent.dedup_by(|a, b| a.1 == b.1);
-        out.considered = recent.len();
-        recent.truncate(limits::MAX_RECENT_POSTS as usize);
-        for (_, id) in recent {
-            if let Some(c) = self.candidate(me, &id, since, as_of) {
-                chosen.insert(id, c);
-            }
-        }
-
-        // Social proof: what connections did within the window, newest first overall.
-        let mut activity: Vec<(&Activity, MemberKey)> = Vec::new();
-        for c in &member.connections {
-            for a in self.members[*c as usize].activity.iter().rev() {
-                if a.time < since {
-                    break;
-                }
-                if a.time <= as_of {
-                    activity.push((a, *c));
-                }
-            }
-        }
-        activity.sort_unstable_by_key(|(a, _)| std::cmp::Reverse(a.time));
-        activity.truncate(limits::MAX_ACTIVITIES as usize);
-        for (a, by) in activity {
-            if !chosen.contains_key(&a.post) {
-                match self.candidate(me, &a.post, since, as_of) {
-                    Some(c) => {
-                        chosen.insert(a.post.clone(), c);
-                    }
-                    None => continue,
-                }
-            }
-            if let Some(c) = chosen.get_mut(&a.post) {
-                c.engaged
-                    .entry(a.kind)
-                    .or_default()
-                    .insert(self.members[by as usize].id.to_string());
-            }
-        }
-        out.candidates = chosen.into_values().collect();
-        Some(out)
-    }
-
-    /// The post as a candidate for `me`, unless `me` may not see it, wrote it, or it is outside
-    /// `[since, as_of]`.
-    fn candidate(&self, me: MemberKey, post_id: &str, since: i64, as_of: i64) -> Option<Candidate> {
-        let post = self.posts.get(post_id)?;
-        let meta = post.meta.as_ref()?;
-        if meta.author == me || meta.create_time < since || meta.create_time > as_of {
-            return None;
-        }
-        let member = &self.members[me as usize];
-        let connected = member.connections.contains(&meta.author);
-        let relation = Relation {
-            connected,
-            blocked: self.blocked_either_way(me, meta.author),
-        };
-        let author_id = &self.members[meta.author as usize].id;
-        if !is_visible(author_id, &member.id, meta.visibility, relation) {
-            return None;
-        }
-        let author_relation = if connected {
-            AuthorRelation::Connection
-        } else if member.following.contains(&meta.author) {
-            AuthorRelation::Followed
-        } else {
-            AuthorRelation::Other
-        };
-        Some(Candidate {
-            post_id: post_id.to_owned(),
-            author_id: self.members[meta.author as usize].id.to_string(),
-            create_time: meta.create_time,
-            relation: author_relation,
-            matched_hashtags: meta
-                .hashtags
-                .iter()
-                .filter(|t| member.hashtags.contains(*t))
-                .map(|t| t.to_string())
-                .collect(),
-            engaged: HashMap::new(),
-            counts: Counts {
-                reactions: post.counts.total_reactions(),
-                comments: post.counts.comments,
-                shares: post.counts.shares,
-            },
-        })
     }
 }
 
@@ -905,5 +831,6 @@ fn reaction_slot(raw: i32) -> Option<usize> {
     }
 }
 
+mod gather;
 #[cfg(test)]
 mod tests;

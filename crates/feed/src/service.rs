@@ -58,14 +58,16 @@ impl FeedApi {
             return Err(Status::unavailable("the feed index is still loading"));
         }
         let started = std::time::Instant::now();
-        let gathered = self
-            .read_index()
+        let index = self.read_index();
+        let gathered = index
             .gather(member_id, as_of)
             .ok_or_else(|| Status::not_found("member not found"))?;
         let gathered_in = started.elapsed();
         let scored = gathered.candidates.len();
-        let mut items = self.ranker.rank(gathered.candidates, as_of);
-        items.truncate(limits::MAX_FEED_DEPTH);
+        let items =
+            self.ranker
+                .rank_top(&gathered.candidates, &*index, as_of, limits::MAX_FEED_DEPTH);
+        drop(index);
         tracing::debug!(
             member_id,
             considered = gathered.considered,
@@ -127,12 +129,12 @@ fn reason_to_pb(r: &Reason, names: &HashMap<String, String>) -> pb::FeedReason {
     };
     let (member_id, hashtag, text) = match r {
         Reason::ConnectionPosted(m) => (
-            m.clone(),
+            m.to_string(),
             "",
             format!("{}, a connection, posted this", name_of(m)),
         ),
         Reason::FollowedMemberPosted(m) => (
-            m.clone(),
+            m.to_string(),
             "",
             format!("{}, whom you follow, posted this", name_of(m)),
         ),
@@ -142,9 +144,9 @@ fn reason_to_pb(r: &Reason, names: &HashMap<String, String>) -> pb::FeedReason {
                 EngagementKind::Commented => "commented on this",
                 EngagementKind::Shared => "shared this",
             };
-            (m.clone(), "", format!("{} {verb}", name_of(m)))
+            (m.to_string(), "", format!("{} {verb}", name_of(m)))
         }
-        Reason::FollowedHashtag(tag) => (String::new(), tag.as_str(), format!("You follow #{tag}")),
+        Reason::FollowedHashtag(tag) => (String::new(), &**tag, format!("You follow #{tag}")),
     };
     pb::FeedReason {
         kind: reason_kind(r) as i32,
@@ -239,7 +241,7 @@ impl FeedService for FeedApi {
         let more = remaining.next().is_some() && served.len() + page.len() < limits::MAX_FEED_DEPTH;
 
         // Bodies are the one thing the index does not hold: one call for the page.
-        let ids: Vec<String> = page.iter().map(|r| r.post_id.clone()).collect();
+        let ids: Vec<String> = page.iter().map(|r| r.post_id.to_string()).collect();
         let posts: HashMap<String, ppb::Post> = self
             .bodies
             .posts(ids)
@@ -252,8 +254,7 @@ impl FeedService for FeedApi {
             let names: HashMap<String, String> = page
                 .iter()
                 .flat_map(|r| {
-                    std::iter::once(r.author_id.as_str())
-                        .chain(r.reasons.iter().filter_map(reason_member))
+                    std::iter::once(&*r.author_id).chain(r.reasons.iter().filter_map(reason_member))
                 })
                 .filter_map(|id| {
                     index
@@ -265,7 +266,7 @@ impl FeedService for FeedApi {
                 .iter()
                 .map(|r| {
                     let s = stats_to_pb(&r.post_id, &index.counts(&r.post_id));
-                    (r.post_id.clone(), s)
+                    (r.post_id.to_string(), s)
                 })
                 .collect();
             (names, stats)
@@ -274,17 +275,17 @@ impl FeedService for FeedApi {
         let mut items = Vec::with_capacity(page.len());
         for r in &page {
             // A post deleted since the ranking is left out of the page.
-            let Some(post) = posts.get(&r.post_id) else {
+            let Some(post) = posts.get(&*r.post_id) else {
                 continue;
             };
             items.push(pb::FeedItem {
                 post: Some(post.clone()),
                 stats: Some(
                     stats
-                        .get(&r.post_id)
+                        .get(&*r.post_id)
                         .cloned()
                         .unwrap_or_else(|| epb::PostStats {
-                            post_id: r.post_id.clone(),
+                            post_id: r.post_id.to_string(),
                             ..Default::default()
                         }),
                 ),
@@ -296,7 +297,7 @@ impl FeedService for FeedApi {
                     affinity: r.breakdown.affinity,
                     diversity: r.breakdown.diversity,
                 }),
-                author_display_name: names.get(&r.author_id).cloned().unwrap_or_default(),
+                author_display_name: names.get(&*r.author_id).cloned().unwrap_or_default(),
             });
         }
 

@@ -1,3 +1,4 @@
+use crate::domain::{limits, AuthorRelation, Ids};
 use pronet_common::time::to_timestamp;
 use pronet_proto::events::v1 as pb;
 
@@ -86,7 +87,7 @@ impl World {
             .expect("member has a profile")
             .candidates
             .into_iter()
-            .map(|c| c.post_id)
+            .map(|c| self.index.post_id(c.post).to_string())
             .collect();
         ids.sort();
         ids
@@ -193,10 +194,8 @@ fn connections_engagement_brings_posts_with_social_proof() {
     let c = &w.index.gather("ann", NOW).unwrap().candidates[0];
     assert_eq!(c.relation, AuthorRelation::Other);
     assert_eq!(
-        c.engaged
-            .get(&EngagementKind::Reacted)
-            .unwrap()
-            .iter()
+        c.engagers(EngagementKind::Reacted)
+            .map(|m| w.index.member_id(m).to_string())
             .collect::<Vec<_>>(),
         ["bob"]
     );
@@ -412,4 +411,209 @@ fn a_memory_budget_drops_the_oldest_posts_first() {
     // The three oldest (7, 8 and 9 hours old) are gone.
     assert_eq!(w.ids("ann"), ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
     assert!(w.index.stats().approx_bytes <= full - 3 * POST_BYTES);
+}
+
+/// A deterministic xorshift generator for the synthetic network below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Zipf-like over `0..n` (rank r drawn with probability ~ 1/r).
+    fn zipf(&mut self, n: u64) -> u64 {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        (((n as f64).powf(u)) as u64).saturating_sub(1).min(n - 1)
+    }
+}
+
+/// The cost of ranking one feed at the benchmark's scale, in this process and without a
+/// network: a synthetic network shaped like `bench seed`'s (`members` members with about
+/// `degree` connections each, one followed member and two Zipf hashtags each, ten posts per
+/// member over 14 days with Zipf hashtags, nine engagements per member), then gather and rank
+/// for a sample of members. Prints the build rate and per-feed times; asserts only what it
+/// ranked. Run with
+/// `PRONET_SCALE_MEMBERS=100000 cargo test --release -p pronet-feed scale_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: minutes at full scale, run it in release"]
+fn scale_cost() {
+    let members: u64 = std::env::var("PRONET_SCALE_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let degree = 100u64;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let id = |i: u64| format!("{i:032x}");
+    let post_id = |i: u64| format!("{:016x}{i:016x}", 0xfeed_u64);
+    let mut index = FeedIndex::new(14 * DAY);
+    let mut seq = [0i64; 3];
+    let started = std::time::Instant::now();
+    let mut events = 0u64;
+    let mut apply = |index: &mut FeedIndex, source: Source, time: i64, payload: Payload| {
+        seq[source as usize] += 1;
+        events += 1;
+        index.apply(
+            source,
+            &pb::Event {
+                id: String::new(),
+                sequence: seq[source as usize],
+                source: source.name().into(),
+                occur_time: Some(to_timestamp(time)),
+                payload: Some(payload),
+            },
+        );
+    };
+    for m in 0..members {
+        apply(
+            &mut index,
+            Source::Profile,
+            NOW,
+            Payload::ProfileCreated(pb::ProfileCreated {
+                member_id: id(m),
+                handle: format!("m{m}"),
+                display_name: format!("Member {m}"),
+            }),
+        );
+    }
+    for m in 0..members {
+        for _ in 0..degree / 2 {
+            let other = rng.below(members);
+            apply(
+                &mut index,
+                Source::Profile,
+                NOW,
+                Payload::ConnectionMade(pb::ConnectionMade {
+                    member_id: id(m),
+                    other_id: id(other),
+                }),
+            );
+        }
+        apply(
+            &mut index,
+            Source::Profile,
+            NOW,
+            Payload::MemberFollowed(pb::MemberFollowed {
+                member_id: id(m),
+                followee_id: id(rng.zipf(members)),
+            }),
+        );
+        for _ in 0..2 {
+            apply(
+                &mut index,
+                Source::Profile,
+                NOW,
+                Payload::HashtagFollowed(pb::HashtagFollowed {
+                    member_id: id(m),
+                    hashtag: format!("tag{}", rng.zipf(1000)),
+                }),
+            );
+        }
+    }
+    let posts = members * 10;
+    for p in 0..posts {
+        let tags = (0..rng.below(3))
+            .map(|_| format!("tag{}", rng.zipf(1000)))
+            .collect();
+        let vis = if rng.below(5) == 0 {
+            PbVisibility::Connections
+        } else {
+            PbVisibility::Public
+        };
+        apply(
+            &mut index,
+            Source::Post,
+            NOW,
+            Payload::PostCreated(pb::PostCreated {
+                post_id: post_id(p),
+                author_id: id(rng.below(members)),
+                create_time: Some(to_timestamp(
+                    NOW - (posts - p) as i64 * 14 * DAY / posts as i64,
+                )),
+                visibility: vis as i32,
+                hashtags: tags,
+                mentioned_member_ids: vec![],
+                reshare_of_post_id: String::new(),
+            }),
+        );
+    }
+    for e in 0..members * 9 {
+        // Engagement leans to recent posts.
+        let p = posts - 1 - rng.zipf(posts);
+        let t = NOW - (members * 9 - e) as i64 * 14 * DAY / (members * 9) as i64;
+        let member_id = id(rng.below(members));
+        let payload = match rng.below(10) {
+            0 => Payload::CommentCreated(pb::CommentCreated {
+                post_id: post_id(p),
+                comment_id: format!("c{e}"),
+                member_id,
+                create_time: Some(to_timestamp(t)),
+                ..Default::default()
+            }),
+            1 => Payload::ShareRecorded(pb::ShareRecorded {
+                post_id: post_id(p),
+                member_id,
+                create_time: Some(to_timestamp(t)),
+                ..Default::default()
+            }),
+            _ => Payload::ReactionSet(pb::ReactionSet {
+                post_id: post_id(p),
+                member_id,
+                reaction_type: 1 + rng.below(6) as i32,
+                previous_type: 0,
+                create_time: Some(to_timestamp(t)),
+            }),
+        };
+        apply(&mut index, Source::Engagement, t, payload);
+    }
+    let built = started.elapsed();
+    let stats = index.stats();
+    eprintln!(
+        "built {events} events in {:.1} s ({:.0}/s): {stats:?}",
+        built.as_secs_f64(),
+        events as f64 / built.as_secs_f64()
+    );
+
+    let ranker = crate::domain::FeedRanker::default();
+    let mut times = Vec::new();
+    let mut gathering = std::time::Duration::ZERO;
+    let mut candidates = 0usize;
+    let feeds: usize = std::env::var("PRONET_SCALE_FEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    for _ in 0..feeds {
+        let member = id(rng.below(members));
+        let t = std::time::Instant::now();
+        let gathered = index
+            .gather(&member, NOW)
+            .expect("every member has a profile");
+        gathering += t.elapsed();
+        candidates += gathered.candidates.len();
+        let ranked = ranker.rank_top(&gathered.candidates, &index, NOW, limits::MAX_FEED_DEPTH);
+        times.push(t.elapsed());
+        std::hint::black_box(ranked);
+    }
+    times.sort();
+    let pct = |p: usize| times[(times.len() - 1) * p / 100].as_secs_f64() * 1e3;
+    let mean = times.iter().map(|t| t.as_secs_f64()).sum::<f64>() / times.len() as f64 * 1e3;
+    eprintln!(
+        "gather+rank over {} feeds: {:.0} candidates on average; mean {mean:.3} ms (gather {:.3} ms), p50 {:.3} ms, p99 {:.3} ms",
+        times.len(),
+        candidates as f64 / times.len() as f64,
+        gathering.as_secs_f64() * 1e3 / times.len() as f64,
+        pct(50),
+        pct(99)
+    );
+    assert!(
+        candidates / times.len() >= 1000,
+        "the scale should give >= 1,000 candidates a feed"
+    );
 }

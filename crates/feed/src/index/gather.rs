@@ -1,0 +1,198 @@
+//! A member's candidates, read from the index: the part of a GetFeed that runs per request, so
+//! it follows keys (members and posts are `u32`s) and shares ids (`Arc<str>`) instead of
+//! hashing or copying strings.
+
+use std::sync::Arc;
+
+use foldhash::HashMap;
+
+use super::{Activity, FeedIndex, Gathered, MemberKey, PostKey};
+use crate::domain::{
+    is_visible_to_another, limits, AuthorRelation, Candidate, Counts, Ids, Key, Relation,
+};
+
+impl Ids for FeedIndex {
+    fn post_id(&self, post: Key) -> Arc<str> {
+        match self.post(post) {
+            Some(p) => p.id.clone(),
+            None => Arc::from(""),
+        }
+    }
+
+    fn member_id(&self, member: Key) -> Arc<str> {
+        match self.members.get(member as usize) {
+            Some(m) => m.id.clone(),
+            None => Arc::from(""),
+        }
+    }
+}
+
+impl FeedIndex {
+    /// Whether `a` blocked `b` or `b` blocked `a`.
+    fn blocked_either_way(&self, a: MemberKey, b: MemberKey) -> bool {
+        let m = &self.members[a as usize];
+        m.blocking.contains(&b) || m.blocked_by.contains(&b)
+    }
+
+    /// The member's candidates as of `as_of`: recent posts of their connections and followed
+    /// members (at most [`limits::MAX_POSTS_PER_AUTHOR`] each), of their followed hashtags, and
+    /// the posts their connections engaged with, each once, visible to them and not their own.
+    /// `None` when the member has no profile.
+    pub fn gather(&self, member_id: &str, as_of: i64) -> Option<Gathered> {
+        let me = self.lookup(member_id)?;
+        let member = &self.members[me as usize];
+        member.display_name.as_ref()?;
+        let since = as_of - self.window;
+        let mut out = Gathered::default();
+
+        // Authors: connections and followed members, newest posts first.
+        let mut authors: Vec<MemberKey> = member
+            .connections
+            .iter()
+            .chain(member.following.iter())
+            .copied()
+            .filter(|a| *a != me)
+            .collect();
+        authors.sort_unstable();
+        authors.dedup();
+        authors.truncate(limits::MAX_AUTHORS);
+        let mut recent: Vec<(i64, PostKey)> = Vec::new();
+        for a in &authors {
+            recent.extend(
+                self.members[*a as usize]
+                    .posts
+                    .range((since, 0)..)
+                    .rev()
+                    .filter(|(t, _)| *t <= as_of)
+                    .take(limits::MAX_POSTS_PER_AUTHOR as usize),
+            );
+        }
+        for tag in member.hashtags.iter().take(limits::MAX_HASHTAGS) {
+            if let Some(posts) = self.by_hashtag.get(tag) {
+                recent.extend(
+                    posts
+                        .range((since, 0)..)
+                        .rev()
+                        .filter(|(t, _)| *t <= as_of)
+                        .take(limits::MAX_RECENT_POSTS as usize),
+                );
+            }
+        }
+        // The newest first, each once, cut to the cap.
+        recent.sort_unstable_by(|a, b| b.cmp(a));
+        recent.dedup();
+        out.considered = recent.len();
+        recent.truncate(limits::MAX_RECENT_POSTS as usize);
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(recent.len() + 64);
+        let mut chosen: HashMap<PostKey, usize> = HashMap::default();
+        chosen.reserve(recent.len() + 64);
+        // A first, tight pass over the posts' slots lets the processor fetch them in parallel
+        // (each is a cache miss at scale); the pass below then finds them in cache.
+        let touched = recent.iter().fold(0i64, |acc, (_, key)| {
+            acc.wrapping_add(self.post(*key).map_or(0, |p| {
+                p.counts.reactions[0]
+                    ^ p.counts.shares
+                    ^ p.meta.as_ref().map_or(0, |m| m.create_time)
+            }))
+        });
+        std::hint::black_box(touched);
+        for (_, key) in recent {
+            if let Some(c) = self.candidate(me, key, since, as_of) {
+                chosen.insert(key, candidates.len());
+                candidates.push(c);
+            }
+        }
+
+        // Social proof: what connections did within the window, newest first overall.
+        let mut activity: Vec<(i64, &Activity, MemberKey)> = Vec::new();
+        for c in &member.connections {
+            for a in self.members[*c as usize].activity.iter().rev() {
+                if a.time < since {
+                    break;
+                }
+                if a.time <= as_of {
+                    activity.push((a.time, a, *c));
+                }
+            }
+        }
+        let cap = limits::MAX_ACTIVITIES as usize;
+        if activity.len() > cap {
+            activity.select_nth_unstable_by_key(cap - 1, |a| std::cmp::Reverse(a.0));
+            activity.truncate(cap);
+        }
+        for (_, a, by) in activity {
+            let hinted = a
+                .slot
+                .filter(|k| self.post(*k).is_some_and(|p| Arc::ptr_eq(&p.id, &a.post)));
+            let Some(key) = hinted.or_else(|| self.post_key(&a.post)) else {
+                continue;
+            };
+            let at = match chosen.get(&key) {
+                Some(at) => *at,
+                None => match self.candidate(me, key, since, as_of) {
+                    Some(c) => {
+                        chosen.insert(key, candidates.len());
+                        candidates.push(c);
+                        candidates.len() - 1
+                    }
+                    None => continue,
+                },
+            };
+            candidates[at].engaged.push((a.kind, by));
+        }
+        for c in &mut candidates {
+            c.normalize_engaged();
+        }
+        out.candidates = candidates;
+        Some(out)
+    }
+
+    /// The post as a candidate for `me`, unless `me` may not see it, wrote it, or it is outside
+    /// `[since, as_of]`.
+    fn candidate(&self, me: MemberKey, key: PostKey, since: i64, as_of: i64) -> Option<Candidate> {
+        let post = self.post(key)?;
+        let meta = post.meta.as_ref()?;
+        if meta.author == me || meta.create_time < since || meta.create_time > as_of {
+            return None;
+        }
+        let member = &self.members[me as usize];
+        let connected = member.connections.contains(&meta.author);
+        let relation = Relation {
+            connected,
+            blocked: self.blocked_either_way(me, meta.author),
+        };
+        // `me` is not the author (checked above by key).
+        if !is_visible_to_another(meta.visibility, relation) {
+            return None;
+        }
+        let author_relation = if connected {
+            AuthorRelation::Connection
+        } else if member.following.contains(&meta.author) {
+            AuthorRelation::Followed
+        } else {
+            AuthorRelation::Other
+        };
+        let matched_hashtags = if member.hashtags.is_empty() {
+            Vec::new()
+        } else {
+            meta.hashtags
+                .iter()
+                .filter(|t| member.hashtags.contains(*t))
+                .cloned()
+                .collect()
+        };
+        Some(Candidate {
+            post: key,
+            author: meta.author,
+            create_time: meta.create_time,
+            relation: author_relation,
+            matched_hashtags,
+            engaged: Vec::new(),
+            counts: Counts {
+                reactions: post.counts.total_reactions(),
+                comments: post.counts.comments,
+                shares: post.counts.shares,
+            },
+        })
+    }
+}
