@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "pronet/post/v1/post.proto",
     "pronet/engagement/v1/engagement.proto",
     "pronet/feed/v1/feed.proto",
+    "pronet/feed/v1/index_snapshot.proto",
     "pronet/events/v1/events.proto",
 ];
 

@@ -485,6 +485,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         drain_delay: Duration::ZERO,
         feed_window: Duration::from_secs(86_400),
         feed_memory_budget: None,
+        feed_saved_index: None,
         call_limits: CallLimits {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(2),

@@ -402,6 +402,100 @@ async fn a_restarted_feed_rebuilds_the_same_index() {
     assert_eq!(after, before);
 }
 
+/// A feed replica that saves its index to `path` every 100 ms, stopped by `stop`.
+fn saving_feed(
+    app: &TestApp,
+    path: &std::path::Path,
+    stop: &pronet_common::shutdown::Shutdown,
+) -> pronet_feed::BuiltFeed {
+    let addrs = app.addrs();
+    let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
+        profile_addr: addrs.profile.to_string(),
+        post_addr: addrs.post.to_string(),
+        engagement_addr: addrs.engagement.to_string(),
+        limits: pronet_common::upstream::CallLimits::default(),
+        auth: app.auth.clone(),
+    });
+    config.saved_index = Some(pronet_feed::events::SavedIndex {
+        path: path.to_path_buf(),
+        every: Duration::from_millis(100),
+    });
+    config.shutdown = stop.clone();
+    pronet_feed::build(&config).expect("feed builds")
+}
+
+#[tokio::test]
+async fn a_feed_restarted_from_its_saved_index_replays_only_what_came_after() {
+    let Some(app) = spawn_app().await else { return };
+    let members: Vec<Member> = futures_join(&app, 6).await;
+    let mut rng = Rng(0x94D0_49BB_1331_11EB);
+    let mut posts = Vec::new();
+    for _ in 0..100 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("feed-index.bin");
+    let stop = pronet_common::shutdown::Shutdown::new();
+    let first = saving_feed(&app, &path, &stop);
+    settled_view(&app, &first.index).await;
+    // Wait for a save of the settled index.
+    let heads = app.event_heads().await;
+    let mut saved = None;
+    for _ in 0..200 {
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok((index, _)) = pronet_feed::index::FeedIndex::load(&bytes, i64::MAX / 4) {
+                if Source::ALL
+                    .iter()
+                    .zip(heads)
+                    .all(|(s, h)| index.position(*s) >= h)
+                {
+                    saved = Some(index);
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saved.is_some(), "the feed saved its caught-up index");
+    stop.trigger();
+    // Writes the saved copy has not seen.
+    for _ in 0..100 {
+        random_write(&app, &mut rng, &members, &mut posts).await;
+    }
+    let later = app.event_heads().await;
+    assert!(
+        later.iter().zip(heads).any(|(l, h)| *l > h),
+        "the second round of writes made events"
+    );
+
+    let second = saving_feed(&app, &path, &pronet_common::shutdown::Shutdown::new());
+    let mut ready = second.ready.clone();
+    tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
+        .await
+        .expect("the restarted feed is ready in time")
+        .expect("ready");
+    let restored = settled_view(&app, &second.index).await;
+    let followed = settled_view(&app, &suite_index(&app)).await;
+    assert_eq!(restored, followed);
+    assert_eq!(
+        second.index.read().unwrap().exports(),
+        0,
+        "the restarted feed loaded its saved copy and replayed events, exporting nothing"
+    );
+
+    // A saved copy ahead of its sources (their data was replaced) is rebuilt by export.
+    let fresh = spawn_app().await.expect("a second suite");
+    let third = saving_feed(&fresh, &path, &pronet_common::shutdown::Shutdown::new());
+    let mut ready = third.ready.clone();
+    tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
+        .await
+        .expect("the feed on other data is ready in time")
+        .expect("ready");
+    let rebuilt = settled_view(&fresh, &third.index).await;
+    assert_eq!(rebuilt, settled_view(&fresh, &suite_index(&fresh)).await);
+    assert!(third.index.read().unwrap().exports() >= 3);
+}
+
 async fn futures_join(app: &TestApp, n: usize) -> Vec<Member> {
     let mut members = Vec::new();
     for i in 0..n {

@@ -85,6 +85,11 @@ pub struct FollowerConfig {
     pub nats: Option<NatsConfig>,
     /// The follower stops when it fires.
     pub shutdown: Shutdown,
+    /// Set when the reader's state was restored from a copy saved at this time (microseconds):
+    /// the follower streams after the applier's position instead of exporting first. If the
+    /// source cannot continue from there (pruned, or a source whose history is shorter, or a
+    /// gap in the JetStream stream), the state is reset and rebuilt from an export.
+    pub restored_at: Option<i64>,
 }
 
 /// A running follower; dropping this does not stop it (it lives until the shutdown fires).
@@ -116,11 +121,13 @@ impl EventFollower {
             client,
             applier,
             caught_up: caught_up_tx,
-            exported: false,
+            exported: config.restored_at.is_some(),
             export_window: config.export_window,
             consumer: config.consumer,
             nats: config.nats,
-            resume_from: 0,
+            resume_from: config
+                .restored_at
+                .map_or(0, |t| t.saturating_sub(NATS_START_MARGIN)),
         };
         let stop = config.shutdown;
         tokio::spawn(async move {
@@ -276,6 +283,17 @@ impl SourceFollower {
             .into_inner();
         let mut target: Option<i64> = None;
         while let Some(message) = stream.message().await? {
+            if target.is_none() && message.head_sequence < self.applier.position() {
+                // The state is ahead of the source: it came from another history (a saved
+                // copy from before the source's data was replaced).
+                tracing::warn!(
+                    source = self.source,
+                    head = message.head_sequence,
+                    position = self.applier.position(),
+                    "the state is ahead of the source's head"
+                );
+                return Err(Stop::Pruned);
+            }
             if !message.events.is_empty() {
                 self.applier.apply(&message.events);
             }
@@ -331,6 +349,22 @@ impl SourceFollower {
                     remaining = info.pending;
                 }
                 last = Some(message);
+            }
+            // Sequences are dense, so an event past the next one means the stream lost some
+            // (it was read from too late a time).
+            let position = self.applier.position();
+            let mut next = position + 1;
+            for sequence in batch.iter().map(|e| e.sequence).filter(|s| *s > position) {
+                if sequence > next {
+                    tracing::warn!(
+                        source = self.source,
+                        expected = next,
+                        sequence,
+                        "a gap in the JetStream stream"
+                    );
+                    return Err(Stop::Pruned);
+                }
+                next = next.max(sequence + 1);
             }
             if !batch.is_empty() {
                 self.applier.apply(&batch);

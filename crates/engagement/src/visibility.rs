@@ -398,6 +398,7 @@ pub fn start_followers(
                 export_window: None,
                 nats: sources.nats.clone(),
                 shutdown: sources.shutdown.clone(),
+                restored_at: None,
             },
             cache.feed(source),
         )?;

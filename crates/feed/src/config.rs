@@ -29,7 +29,13 @@ pub struct FeedConfig {
     pub shutdown: pronet_common::shutdown::Shutdown,
     /// Where the index's size and lag are reported.
     pub metrics: Option<Arc<Metrics>>,
+    /// Where the index is saved to start from it next time (`None`: every start exports
+    /// every source).
+    pub saved_index: Option<crate::events::SavedIndex>,
 }
+
+/// How often the index is saved by default.
+pub const SAVE_EVERY: Duration = Duration::from_secs(300);
 
 impl FeedConfig {
     pub fn new(upstreams: Upstreams) -> Self {
@@ -45,6 +51,7 @@ impl FeedConfig {
             nats: None,
             shutdown: Default::default(),
             metrics: None,
+            saved_index: None,
         }
     }
 }

@@ -4,9 +4,14 @@
 //! JetStream), each applying into the index through [`IndexSource`]. The index is ready once
 //! every source has caught up with the head it saw on connecting; until then the feed's health
 //! is NOT_SERVING.
+//!
+//! With a file to save the index to ([`SavedIndex`]), a replica that finds one loads it first
+//! and streams each source after the saved positions (no export); the index is saved again
+//! every few minutes while whole, and once more when the server stops.
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pronet_common::auth::{ServiceAuth, ServiceCredentials};
 use pronet_common::event_follower::{EventApplier, EventFollower, FollowerConfig};
@@ -26,13 +31,33 @@ const EVICT_EVERY: Duration = Duration::from_secs(30);
 /// The shared index.
 pub type SharedIndex = Arc<RwLock<FeedIndex>>;
 
+/// Where the index is saved, and how often.
+#[derive(Debug, Clone)]
+pub struct SavedIndex {
+    pub path: PathBuf,
+    pub every: Duration,
+}
+
 /// The running followers; dropping this does not stop them (they stop with the shutdown).
 pub struct IndexFeeder {
     ready: watch::Receiver<bool>,
 }
 
+/// What the followers need, kept until the saved index (if any) is loaded.
+struct Follow {
+    index: SharedIndex,
+    up: Upstreams,
+    window: Duration,
+    consumer: String,
+    nats: Option<NatsConfig>,
+    shutdown: Shutdown,
+    metrics: Option<Arc<Metrics>>,
+}
+
 impl IndexFeeder {
-    /// Starts one follower per source, and the evictor.
+    /// Loads the saved index when there is one, then starts one follower per source, the
+    /// evictor and the saver.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         index: SharedIndex,
         up: &Upstreams,
@@ -41,42 +66,40 @@ impl IndexFeeder {
         nats: Option<NatsConfig>,
         shutdown: Shutdown,
         metrics: Option<Arc<Metrics>>,
+        saved: Option<SavedIndex>,
     ) -> Result<Self, String> {
-        let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
-        let mut caught_up = Vec::with_capacity(Source::ALL.len());
-        for (source, addr) in [
-            (Source::Profile, &up.profile_addr),
-            (Source::Post, &up.post_addr),
-            (Source::Engagement, &up.engagement_addr),
-        ] {
-            let follower = EventFollower::start(
-                FollowerConfig {
-                    source: source.name(),
-                    addr: addr.clone(),
-                    auth: auth.clone(),
-                    connect_timeout: up.limits.connect_timeout,
-                    consumer: consumer.clone(),
-                    // Posts and engagement older than the window never become candidates.
-                    export_window: Some(window),
-                    nats: nats.clone(),
-                    shutdown: shutdown.clone(),
-                },
-                Arc::new(IndexSource {
-                    source,
-                    index: index.clone(),
-                    metrics: metrics.clone(),
-                }),
-            )?;
-            caught_up.push(follower.caught_up());
-        }
+        // Fail now on a bad address rather than in the task below.
+        crate::sources::PostBodies::connect(up)?;
         let (ready_tx, ready) = watch::channel(false);
-        let stop = shutdown.clone();
+        let follow = Follow {
+            index: index.clone(),
+            up: up.clone(),
+            window,
+            consumer,
+            nats,
+            shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
+        };
+        let path = saved.as_ref().map(|s| s.path.clone());
         tokio::spawn(async move {
-            tokio::select! {
-                _ = all_caught_up(caught_up, ready_tx) => {}
-                _ = stop.wait() => {}
+            let restored_at = match path {
+                Some(path) => restore(&follow.index, path, follow.window).await,
+                None => None,
+            };
+            match start_followers(&follow, restored_at) {
+                Ok(caught_up) => {
+                    let stop = follow.shutdown.clone();
+                    tokio::select! {
+                        _ = all_caught_up(caught_up, ready_tx) => {}
+                        _ = stop.wait() => {}
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "the feed index cannot follow its sources"),
             }
         });
+        if let Some(saved) = saved {
+            tokio::spawn(save_loop(index.clone(), saved, shutdown.clone()));
+        }
         tokio::spawn(async move {
             tokio::select! {
                 _ = evict_loop(index, metrics) => {}
@@ -90,6 +113,133 @@ impl IndexFeeder {
     pub fn ready(&self) -> watch::Receiver<bool> {
         self.ready.clone()
     }
+}
+
+/// Loads the saved index into `index`; the time it was saved, or `None` (no file, or one that
+/// cannot be used: then every source is exported).
+async fn restore(index: &SharedIndex, path: PathBuf, window: Duration) -> Option<i64> {
+    let started = Instant::now();
+    let shown = path.display().to_string();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("reading it: {e}")),
+        };
+        FeedIndex::load(&bytes, window.as_micros() as i64).map(Some)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match loaded {
+        Ok(Some((loaded, info))) => {
+            let mut index = index.write().unwrap_or_else(|p| p.into_inner());
+            let budget = index.memory_budget();
+            *index = loaded;
+            index.set_memory_budget(budget);
+            tracing::info!(
+                file = shown,
+                members = info.members,
+                posts = info.posts,
+                age_s = (now_micros() - info.saved_at) / 1_000_000,
+                ms = started.elapsed().as_millis() as u64,
+                "feed index loaded from its saved copy; replaying the events since"
+            );
+            Some(info.saved_at)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(file = shown, error = %e, "the saved feed index cannot be used; exporting every source");
+            None
+        }
+    }
+}
+
+/// Saves the index every `saved.every` while it is whole, and once more at shutdown.
+async fn save_loop(index: SharedIndex, saved: SavedIndex, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(saved.every);
+    every.tick().await;
+    loop {
+        let stopping = tokio::select! {
+            _ = every.tick() => false,
+            _ = shutdown.wait() => true,
+        };
+        let (index, path) = (index.clone(), saved.path.clone());
+        let done = tokio::task::spawn_blocking(move || save(&index, &path)).await;
+        match done {
+            Ok(Ok(Some((bytes, ms)))) => {
+                tracing::info!(file = %saved.path.display(), bytes, ms, "feed index saved")
+            }
+            Ok(Ok(None)) => tracing::debug!("feed index not saved: a source is still loading"),
+            Ok(Err(e)) => {
+                tracing::warn!(file = %saved.path.display(), error = %e, "could not save the feed index")
+            }
+            Err(e) => tracing::warn!(error = %e, "the feed index saver failed"),
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Writes the index to `path` (through a temporary file, synced, then renamed, so a crash
+/// leaves the previous copy whole); the bytes written and the milliseconds taken.
+fn save(index: &SharedIndex, path: &std::path::Path) -> std::io::Result<Option<(usize, u64)>> {
+    use std::io::Write;
+    let started = Instant::now();
+    let Some(bytes) = index
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .save(now_micros())
+    else {
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(Some((bytes.len(), started.elapsed().as_millis() as u64)))
+}
+
+/// Starts one follower per source; their caught-up signals.
+fn start_followers(
+    f: &Follow,
+    restored_at: Option<i64>,
+) -> Result<Vec<watch::Receiver<bool>>, String> {
+    let up = &f.up;
+    let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
+    let mut caught_up = Vec::with_capacity(Source::ALL.len());
+    for (source, addr) in [
+        (Source::Profile, &up.profile_addr),
+        (Source::Post, &up.post_addr),
+        (Source::Engagement, &up.engagement_addr),
+    ] {
+        let follower = EventFollower::start(
+            FollowerConfig {
+                source: source.name(),
+                addr: addr.clone(),
+                auth: auth.clone(),
+                connect_timeout: up.limits.connect_timeout,
+                consumer: f.consumer.clone(),
+                // Posts and engagement older than the window never become candidates.
+                export_window: Some(f.window),
+                nats: f.nats.clone(),
+                shutdown: f.shutdown.clone(),
+                restored_at,
+            },
+            Arc::new(IndexSource {
+                source,
+                index: f.index.clone(),
+                metrics: f.metrics.clone(),
+            }),
+        )?;
+        caught_up.push(follower.caught_up());
+    }
+    Ok(caught_up)
 }
 
 /// Keeps `ready` true exactly while every follower is caught up.

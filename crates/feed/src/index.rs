@@ -205,6 +205,11 @@ pub struct FeedIndex {
     over_budget_evictions: u64,
     /// Applied sequence per source.
     positions: [i64; 3],
+    /// Per source: whether its state is whole (an export finished, or loaded from a saved
+    /// file), so the positions describe the content and the index may be saved.
+    whole: [bool; 3],
+    /// Exports applied so far (each source's first load, and each rebuild).
+    exports: u64,
 }
 
 impl FeedIndex {
@@ -222,12 +227,19 @@ impl FeedIndex {
             budget: None,
             over_budget_evictions: 0,
             positions: [0; 3],
+            whole: [false; 3],
+            exports: 0,
         }
     }
 
     /// Caps the index's estimated size (`None`: the window alone bounds it).
     pub fn set_memory_budget(&mut self, bytes: Option<usize>) {
         self.budget = bytes;
+    }
+
+    /// The memory budget, if any.
+    pub fn memory_budget(&self) -> Option<usize> {
+        self.budget
     }
 
     /// Posts dropped to stay within the memory budget so far.
@@ -243,6 +255,20 @@ impl FeedIndex {
     /// Sets where `source` stands after applying an export taken at `position`.
     pub fn set_position(&mut self, source: Source, position: i64) {
         self.positions[source.slot()] = position;
+        self.whole[source.slot()] = true;
+        self.exports += 1;
+    }
+
+    /// Exports applied so far: zero for an index loaded from a saved copy and kept current by
+    /// replaying events alone.
+    pub fn exports(&self) -> u64 {
+        self.exports
+    }
+
+    /// Whether every source's state is whole (no export half applied): only then is a saved
+    /// copy worth restoring.
+    pub fn is_whole(&self) -> bool {
+        self.whole.iter().all(|w| *w)
     }
 
     fn key(&mut self, id: &str) -> MemberKey {
@@ -359,6 +385,7 @@ impl FeedIndex {
             }
         }
         self.positions[source.slot()] = 0;
+        self.whole[source.slot()] = false;
     }
 
     /// Applies one event of `source`. Streamed events (sequence > 0) at or below the source's
@@ -832,5 +859,7 @@ fn reaction_slot(raw: i32) -> Option<usize> {
 }
 
 mod gather;
+mod saved;
+pub use saved::SavedInfo;
 #[cfg(test)]
 mod tests;

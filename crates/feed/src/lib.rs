@@ -54,6 +54,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         config.nats.clone(),
         config.shutdown.clone(),
         config.metrics.clone(),
+        config.saved_index.clone(),
     )?;
     let bodies = sources::PostBodies::connect(&config.upstreams)?;
     let cache = snapshot::SnapshotCache::new(config.snapshot_ttl, config.snapshot_capacity);

@@ -224,6 +224,11 @@ struct UpArgs {
     /// oldest posts leave before the window. Unset: the window alone bounds it.
     #[arg(long, env = "PRONET_FEED_MEMORY_BUDGET", value_parser = parse_size)]
     feed_memory_budget: Option<usize>,
+    /// How often the feed saves its index to `feed-index.bin` in the data dir, to start from
+    /// it next time (replaying the events since) instead of exporting every service; `0s`:
+    /// never save or load it.
+    #[arg(long, env = "PRONET_FEED_SAVE_EVERY", default_value = "5m", value_parser = parse_duration)]
+    feed_save_every: Duration,
     /// Serve Prometheus metrics of all four services on this address (`GET /metrics`).
     #[arg(long, env = "PRONET_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -275,6 +280,11 @@ struct ServeArgs {
     /// oldest posts leave before the window. Unset: the window alone bounds it.
     #[arg(long, env = "PRONET_FEED_MEMORY_BUDGET", value_parser = parse_size)]
     feed_memory_budget: Option<usize>,
+    /// How often the feed saves its index to `feed-index.bin` in the data dir, to start from
+    /// it next time (replaying the events since) instead of exporting every service; `0s`:
+    /// never save or load it.
+    #[arg(long, env = "PRONET_FEED_SAVE_EVERY", default_value = "5m", value_parser = parse_duration)]
+    feed_save_every: Duration,
     /// Deadline of each call to another service.
     #[arg(long, env = "PRONET_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     call_timeout: Duration,
@@ -381,6 +391,7 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     config.drain_delay = args.drain_delay;
     config.feed_window = args.feed_window;
     config.feed_memory_budget = args.feed_memory_budget;
+    config.feed_saved_index = saved_index(&args.data_dir, args.feed_save_every);
     config.nats = nats_config(args.nats_url, args.nats_prefix);
     let metrics = args.metrics_listen.map(|_| Metrics::new());
     config.metrics = metrics.clone();
@@ -455,6 +466,17 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     suite.wait().await
 }
 
+/// Where the feed saves its index (`None` when `every` is zero).
+fn saved_index(
+    data_dir: &std::path::Path,
+    every: Duration,
+) -> Option<pronet_feed::events::SavedIndex> {
+    (!every.is_zero()).then(|| pronet_feed::events::SavedIndex {
+        path: data_dir.join("feed-index.bin"),
+        every,
+    })
+}
+
 async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
     let auth = Arc::new(AuthConfig::from_env(env, Some(&args.data_dir), false)?);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -473,6 +495,7 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         drain_delay: args.drain_delay,
         feed_window: args.feed_window,
         feed_memory_budget: args.feed_memory_budget,
+        feed_saved_index: saved_index(&args.data_dir, args.feed_save_every),
         call_limits: CallLimits {
             request_timeout: args.call_timeout,
             ..CallLimits::default()

@@ -148,6 +148,8 @@ pub struct ServiceOptions {
     pub feed_window: Duration,
     /// The feed index's memory budget (`--feed-memory-budget`).
     pub feed_memory_budget: Option<usize>,
+    /// Where the feed saves its index (`--feed-save-every`).
+    pub feed_saved_index: Option<pronet_feed::events::SavedIndex>,
     pub call_limits: CallLimits,
     /// Keys to verify callers' tokens and sign this service's own.
     pub auth: Arc<AuthConfig>,
@@ -218,6 +220,7 @@ pub async fn build_routes(
             });
             config.window = opts.feed_window;
             config.memory_budget = opts.feed_memory_budget;
+            config.saved_index = opts.feed_saved_index.clone();
             config.metrics = opts.metrics.clone();
             config.nats = opts.nats.clone();
             config.shutdown = opts.shutdown.clone();
@@ -307,6 +310,7 @@ pub struct SuiteConfig {
     pub drain_delay: Duration,
     pub feed_window: Duration,
     pub feed_memory_budget: Option<usize>,
+    pub feed_saved_index: Option<pronet_feed::events::SavedIndex>,
     pub auth: Arc<AuthConfig>,
     pub metrics: Option<Arc<Metrics>>,
     pub nats: Option<NatsConfig>,
@@ -323,6 +327,7 @@ impl SuiteConfig {
             drain_delay: Duration::ZERO,
             feed_window: Duration::from_secs(14 * 86_400),
             feed_memory_budget: None,
+            feed_saved_index: None,
         }
     }
 }
@@ -411,6 +416,7 @@ impl RunningSuite {
             drain_delay: config.drain_delay,
             feed_window: config.feed_window,
             feed_memory_budget: config.feed_memory_budget,
+            feed_saved_index: config.feed_saved_index.clone(),
             call_limits: CallLimits::default(),
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),

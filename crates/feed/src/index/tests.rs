@@ -617,3 +617,98 @@ fn scale_cost() {
         "the scale should give >= 1,000 candidates a feed"
     );
 }
+
+#[test]
+fn a_saved_index_loads_back_equal_with_its_positions() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.connect("cat", "ann");
+    w.profile(Payload::MemberFollowed(pb::MemberFollowed {
+        member_id: "dan".into(),
+        followee_id: "ann".into(),
+    }));
+    w.profile(Payload::HashtagFollowed(pb::HashtagFollowed {
+        member_id: "ann".into(),
+        hashtag: "rust".into(),
+    }));
+    w.profile(Payload::MemberBlocked(pb::MemberBlocked {
+        member_id: "eve".into(),
+        blocked_id: "ann".into(),
+    }));
+    w.post("p1", "bob", 1, PbVisibility::Public, &["rust", "go"]);
+    w.post("p2", "cat", 2, PbVisibility::Connections, &[]);
+    w.post("p3", "eve", 3, PbVisibility::Public, &["rust"]);
+    w.react(
+        "p1",
+        "cat",
+        ReactionType::Insightful,
+        ReactionType::Unspecified,
+    );
+    w.react("p9", "cat", ReactionType::Like, ReactionType::Unspecified);
+    w.emit(
+        Source::Post,
+        Payload::PostDeleted(pb::PostDeleted {
+            post_id: "p3".into(),
+            author_id: "eve".into(),
+        }),
+    );
+    for s in Source::ALL {
+        w.index.set_position(s, w.seq[s as usize]);
+    }
+    let bytes = w.index.save(NOW).expect("every source is whole");
+    let (loaded, info) = FeedIndex::load(&bytes, 14 * DAY).expect("loads");
+    assert_eq!(loaded.view(), w.index.view());
+    assert_eq!(info.saved_at, NOW);
+    assert_eq!((info.members, info.posts), (5, 3), "p1, p2 and p9's stub");
+    for s in Source::ALL {
+        assert_eq!(loaded.position(s), w.index.position(s));
+    }
+    assert_eq!(loaded.exports(), 0);
+    let ids = |index: &FeedIndex| {
+        let mut ids: Vec<String> = index
+            .gather("ann", NOW)
+            .unwrap()
+            .candidates
+            .iter()
+            .map(|c| index.post_id(c.post).to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&loaded), ids(&w.index));
+    assert_eq!(ids(&loaded), ["p1", "p2"]);
+    // Engagement for the deleted post is still dropped after loading.
+    let mut loaded = loaded;
+    loaded.apply(
+        Source::Engagement,
+        &pb::Event {
+            sequence: w.seq[Source::Engagement as usize] + 1,
+            payload: Some(Payload::ReactionSet(pb::ReactionSet {
+                post_id: "p3".into(),
+                member_id: "bob".into(),
+                reaction_type: ReactionType::Like as i32,
+                previous_type: 0,
+                create_time: Some(to_timestamp(NOW)),
+            })),
+            ..Default::default()
+        },
+    );
+    assert_eq!(loaded.stats().stubs, 1, "no stub for the deleted p3");
+}
+
+#[test]
+fn a_half_loaded_index_is_not_saved_and_damaged_files_are_refused() {
+    let mut w = World::new();
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    assert!(w.index.save(NOW).is_none(), "no source is whole yet");
+    for s in Source::ALL {
+        w.index.set_position(s, w.seq[s as usize]);
+    }
+    let bytes = w.index.save(NOW).expect("whole");
+    assert!(FeedIndex::load(&bytes[..bytes.len() - 3], DAY).is_err());
+    assert!(FeedIndex::load(&bytes[..bytes.len() / 2], DAY).is_err());
+    assert!(FeedIndex::load(&[], DAY).is_err());
+    assert!(FeedIndex::load(b"not a saved index at all", DAY).is_err());
+    w.index.reset(Source::Post);
+    assert!(w.index.save(NOW).is_none(), "the post source is rebuilding");
+}
