@@ -24,6 +24,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqliteConnection, SqlitePool};
 
+#[cfg(test)]
+mod driver_cost;
 pub mod group_commit;
 
 use group_commit::GroupCommitter;
