@@ -41,6 +41,7 @@ pub struct SavedIndex {
 /// The running followers; dropping this does not stop them (they stop with the shutdown).
 pub struct IndexFeeder {
     ready: watch::Receiver<bool>,
+    saver: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What the followers need, kept until the saved index (if any) is loaded.
@@ -97,16 +98,20 @@ impl IndexFeeder {
                 Err(e) => tracing::error!(error = %e, "the feed index cannot follow its sources"),
             }
         });
-        if let Some(saved) = saved {
-            tokio::spawn(save_loop(index.clone(), saved, shutdown.clone()));
-        }
+        let saver = saved.map(|saved| tokio::spawn(save_loop(index.clone(), saved, shutdown.clone())));
         tokio::spawn(async move {
             tokio::select! {
                 _ = evict_loop(index, metrics) => {}
                 _ = shutdown.wait() => {}
             }
         });
-        Ok(Self { ready })
+        Ok(Self { ready, saver })
+    }
+
+    /// The task that saves the index; it ends after its last save, once the shutdown fired
+    /// (a server awaits it before the process exits).
+    pub fn take_saver(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.saver.take()
     }
 
     /// Turns true once every source has caught up (and false while one rebuilds).

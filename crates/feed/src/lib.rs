@@ -38,6 +38,8 @@ pub struct BuiltFeed {
     /// True once the index has caught up with every source (health SERVING from then on).
     pub ready: tokio::sync::watch::Receiver<bool>,
     pub index: events::SharedIndex,
+    /// Saves the index until the shutdown, then once more: await it before exiting.
+    pub saver: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds the service and starts feeding its index from the other services' events
@@ -46,7 +48,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
     let mut state = index::FeedIndex::new(config.window.as_micros() as i64);
     state.set_memory_budget(config.memory_budget);
     let index = Arc::new(RwLock::new(state));
-    let feeder = events::IndexFeeder::start(
+    let mut feeder = events::IndexFeeder::start(
         index.clone(),
         &config.upstreams,
         config.window,
@@ -64,6 +66,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
             FeedServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
         ),
         ready: feeder.ready(),
+        saver: feeder.take_saver(),
         index,
     })
 }

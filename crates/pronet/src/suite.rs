@@ -167,6 +167,8 @@ pub struct BuiltService {
     pub ready: Option<watch::Receiver<bool>>,
     /// The feed's index (to watch its positions in tests and tools).
     pub feed_index: Option<pronet_feed::events::SharedIndex>,
+    /// The feed's index saver, to await after the server stopped (its last save).
+    pub saver: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds one service's routes (opening its store, if it has one).
@@ -174,7 +176,7 @@ pub async fn build_routes(
     kind: ServiceKind,
     opts: &ServiceOptions,
 ) -> anyhow::Result<BuiltService> {
-    let (mut ready, mut feed_index) = (None, None);
+    let (mut ready, mut feed_index, mut saver) = (None, None, None);
     let database = opts.database.clone();
     let shown = database.redacted();
     let routes = match kind {
@@ -227,6 +229,7 @@ pub async fn build_routes(
             let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
             ready = Some(built.ready);
             feed_index = Some(built.index);
+            saver = built.saver;
             built.routes
         }
     };
@@ -234,6 +237,7 @@ pub async fn build_routes(
         routes,
         ready,
         feed_index,
+        saver,
     })
 }
 
@@ -257,6 +261,9 @@ pub async fn serve_service(
         shutdown,
     )
     .await?;
+    if let Some(saver) = built.saver {
+        let _ = saver.await;
+    }
     Ok(())
 }
 
@@ -440,10 +447,16 @@ impl RunningSuite {
             }
             let spec = kind.spec(config.drain_delay, config.metrics.clone(), service.ready);
             let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
+            let saver = service.saver;
             tasks.spawn(async move {
                 serve(spec, listener, routes, auth, shutdown)
                     .await
-                    .with_context(|| format!("{} server", kind.name()))
+                    .with_context(|| format!("{} server", kind.name()))?;
+                // The feed saves its index once more after it stopped serving.
+                if let Some(saver) = saver {
+                    let _ = saver.await;
+                }
+                Ok(())
             });
         }
         let suite = Self {
