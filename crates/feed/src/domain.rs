@@ -77,15 +77,21 @@ pub const WEIGHTS: Weights = Weights {
 /// Who may see a post, and the rule (one copy, shared with the post and engagement services).
 pub use pronet_common::visibility::{is_visible, is_visible_to_another, Relation, Visibility};
 
-/// A post's or a member's key in the source of candidates (the feed index).
+/// A member's or a hashtag's key in the source of candidates (the feed index).
 pub type Key = u32;
 
-/// Turns the keys candidates carry into the ids responses show. Ranking reads ids only for
-/// the items it keeps and to break exact ties, so scoring thousands of candidates touches no
-/// strings.
+/// A post's key in the source of candidates. Unlike members, posts leave (deleted, out of the
+/// window), so the key also says which post held the slot: [`Ids::post_id`] answers `None`
+/// once that post is gone.
+pub type PostKey = u64;
+
+/// Turns the keys candidates carry into the ids responses show. Ranking scores and orders
+/// plain numbers; ids are read to break exact ties and, for the items of a page, to show them.
 pub trait Ids {
-    fn post_id(&self, post: Key) -> Arc<str>;
+    /// The post's id, `None` once it left the source.
+    fn post_id(&self, post: PostKey) -> Option<Arc<str>>;
     fn member_id(&self, member: Key) -> Arc<str>;
+    fn hashtag(&self, tag: Key) -> Arc<str>;
 }
 
 /// How the viewer relates to a post's author.
@@ -117,12 +123,12 @@ pub struct Counts {
 /// then allocate nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub post: Key,
+    pub post: PostKey,
     pub author: Key,
     pub create_time: i64,
     pub relation: AuthorRelation,
     /// Followed hashtags the post carries.
-    pub matched_hashtags: Vec<Arc<str>>,
+    pub matched_hashtags: Vec<Key>,
     /// Connections who engaged, by kind, sorted and without repeats (a member may appear
     /// under several kinds): see [`Candidate::normalize_engaged`].
     pub engaged: Vec<(EngagementKind, Key)>,
@@ -192,14 +198,20 @@ pub enum Reason {
     FollowedHashtag(Arc<str>),
 }
 
-/// One ranked item.
+/// One ranked item: the candidate (keys; ids and reasons are read for the items a page
+/// shows) and its score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranked {
-    pub post_id: Arc<str>,
-    pub author_id: Arc<str>,
+    pub candidate: Candidate,
     pub breakdown: Breakdown,
     pub score: f64,
-    pub reasons: Vec<Reason>,
+}
+
+impl Ranked {
+    /// Why the item is in the feed, named.
+    pub fn reasons(&self, ids: &impl Ids) -> Vec<Reason> {
+        reasons(&self.candidate, ids)
+    }
 }
 
 /// Scores and orders candidates for a viewer at time `now` (microseconds).
@@ -244,7 +256,7 @@ impl FeedRanker {
     /// Ranks candidates best first. Within one author, the k-th best post is multiplied by
     /// `same_author_decay^k`. Ties go to the newer post, then the larger id, so the order is
     /// total and repeatable.
-    pub fn rank(&self, candidates: &[Candidate], ids: &impl Ids, now: i64) -> Vec<Ranked> {
+    pub fn rank(&self, candidates: Vec<Candidate>, ids: &impl Ids, now: i64) -> Vec<Ranked> {
         self.rank_top(candidates, ids, now, usize::MAX)
     }
 
@@ -252,7 +264,7 @@ impl FeedRanker {
     /// numbers and only the kept ones get their reasons.
     pub fn rank_top(
         &self,
-        candidates: &[Candidate],
+        candidates: Vec<Candidate>,
         ids: &impl Ids,
         now: i64,
         depth: usize,
@@ -297,29 +309,26 @@ impl FeedRanker {
         }
         scored.sort_unstable_by(best_first);
         scored.truncate(depth);
+        let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
         scored
             .into_iter()
-            .map(|s| {
-                let c = &candidates[s.at];
-                let author_id = ids.member_id(c.author);
-                Ranked {
-                    post_id: ids.post_id(c.post),
-                    reasons: reasons(c, &author_id, ids),
-                    author_id,
+            .filter_map(|s| {
+                Some(Ranked {
+                    candidate: slots[s.at].take()?,
                     breakdown: s.breakdown,
                     score: s.score,
-                }
+                })
             })
             .collect()
     }
 }
 
 /// The reasons of a candidate, strongest first: who wrote it, what connections did, hashtags.
-pub fn reasons(c: &Candidate, author_id: &Arc<str>, ids: &impl Ids) -> Vec<Reason> {
+pub fn reasons(c: &Candidate, ids: &impl Ids) -> Vec<Reason> {
     let mut out = Vec::new();
     match c.relation {
-        AuthorRelation::Connection => out.push(Reason::ConnectionPosted(author_id.clone())),
-        AuthorRelation::Followed => out.push(Reason::FollowedMemberPosted(author_id.clone())),
+        AuthorRelation::Connection => out.push(Reason::ConnectionPosted(ids.member_id(c.author))),
+        AuthorRelation::Followed => out.push(Reason::FollowedMemberPosted(ids.member_id(c.author))),
         AuthorRelation::Other => {}
     }
     for kind in [
@@ -335,7 +344,7 @@ pub fn reasons(c: &Candidate, author_id: &Arc<str>, ids: &impl Ids) -> Vec<Reaso
         }
     }
     for tag in &c.matched_hashtags {
-        out.push(Reason::FollowedHashtag(tag.clone()));
+        out.push(Reason::FollowedHashtag(ids.hashtag(*tag)));
     }
     out
 }
@@ -363,17 +372,24 @@ mod tests {
     struct Names;
 
     impl Ids for Names {
-        fn post_id(&self, post: Key) -> Arc<str> {
-            Arc::from(NAMES.lock().unwrap()[post as usize].as_str())
+        fn post_id(&self, post: PostKey) -> Option<Arc<str>> {
+            Some(self.member_id(post as Key))
         }
         fn member_id(&self, member: Key) -> Arc<str> {
-            self.post_id(member)
+            Arc::from(NAMES.lock().unwrap()[member as usize].as_str())
         }
+        fn hashtag(&self, tag: Key) -> Arc<str> {
+            self.member_id(tag)
+        }
+    }
+
+    fn post_id(r: &Ranked) -> Arc<str> {
+        Names.post_id(r.candidate.post).unwrap()
     }
 
     fn candidate(id: &str, author: &str, hours_old: i64, counts: Counts) -> Candidate {
         Candidate {
-            post: k(id),
+            post: PostKey::from(k(id)),
             author: k(author),
             create_time: 100 * HOUR - hours_old * HOUR,
             relation: AuthorRelation::Connection,
@@ -426,8 +442,8 @@ mod tests {
                 shares: 1,
             },
         );
-        let ranked = r.rank(&[quiet, busy], &Names, 100 * HOUR);
-        assert_eq!(&*ranked[0].post_id, "p2");
+        let ranked = r.rank(vec![quiet, busy], &Names, 100 * HOUR);
+        assert_eq!(&*post_id(&ranked[0]), "p2");
         assert!(ranked[0].score > ranked[1].score);
     }
 
@@ -440,14 +456,14 @@ mod tests {
             candidate("a3", "a", 1, Counts::default()),
             candidate("b1", "b", 5, Counts::default()),
         ];
-        let ranked = r.rank(&posts, &Names, 100 * HOUR);
-        let order: Vec<_> = ranked.iter().map(|r| &*r.post_id).collect();
+        let ranked = r.rank(posts, &Names, 100 * HOUR);
+        let order: Vec<_> = ranked.iter().map(|r| post_id(r).to_string()).collect();
         // b's older post beats a's third post thanks to the diversity factor.
         assert_eq!(order[0], "a3");
         assert!(order.iter().position(|p| *p == "b1") < order.iter().position(|p| *p == "a1"));
         let diversities: Vec<f64> = ranked
             .iter()
-            .filter(|r| &*r.author_id == "a")
+            .filter(|r| r.candidate.author == k("a"))
             .map(|r| r.breakdown.diversity)
             .collect();
         assert_eq!(diversities, [1.0, 0.6, 0.6 * 0.6]);
@@ -466,7 +482,7 @@ mod tests {
                 shares: 0,
             },
         );
-        let ranked = r.rank(&[c], &Names, 100 * HOUR);
+        let ranked = r.rank(vec![c], &Names, 100 * HOUR);
         let b = ranked[0].breakdown;
         assert_eq!(
             ranked[0].score,
@@ -484,9 +500,9 @@ mod tests {
             (EngagementKind::Reacted, k("x")),
         ];
         c.normalize_engaged();
-        c.matched_hashtags = vec!["rust".into()];
+        c.matched_hashtags = vec![k("rust")];
         assert_eq!(
-            reasons(&c, &Names.member_id(c.author), &Names),
+            reasons(&c, &Names),
             vec![
                 Reason::ConnectionPosted("author".into()),
                 Reason::ConnectionEngaged(EngagementKind::Commented, "y".into()),
@@ -532,7 +548,7 @@ mod tests {
                 )
             })
             .collect();
-        let all = r.rank(&posts, &Names, 100 * HOUR);
-        assert_eq!(r.rank_top(&posts, &Names, 100 * HOUR, 10), all[..10]);
+        let all = r.rank(posts.clone(), &Names, 100 * HOUR);
+        assert_eq!(r.rank_top(posts, &Names, 100 * HOUR, 10), all[..10]);
     }
 }

@@ -98,7 +98,8 @@ impl IndexFeeder {
                 Err(e) => tracing::error!(error = %e, "the feed index cannot follow its sources"),
             }
         });
-        let saver = saved.map(|saved| tokio::spawn(save_loop(index.clone(), saved, shutdown.clone())));
+        let saver =
+            saved.map(|saved| tokio::spawn(save_loop(index.clone(), saved, shutdown.clone())));
         tokio::spawn(async move {
             tokio::select! {
                 _ = evict_loop(index, metrics) => {}

@@ -37,6 +37,10 @@ pub type MemberKey = u32;
 /// A post's slot in the index (reused once the post leaves).
 type PostKey = u32;
 
+/// A hashtag's key in the index: hashtags are interned once (the vocabulary is small next to
+/// the posts that carry them), so matching a post's hashtags compares integers.
+type TagKey = u32;
+
 /// The services whose events feed the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -83,12 +87,14 @@ struct PostMeta {
     author: MemberKey,
     create_time: i64,
     visibility: Visibility,
-    hashtags: Vec<Arc<str>>,
+    hashtags: Vec<TagKey>,
 }
 
 #[derive(Debug, Clone)]
 struct Post {
     id: Arc<str>,
+    /// Which post this is among those that held its slot (see [`FeedIndex::candidate_key`]).
+    generation: u32,
     /// `None` for a stub: counts that arrived before the post did.
     meta: Option<PostMeta>,
     counts: PostCounts,
@@ -114,7 +120,7 @@ struct Member {
     display_name: Option<String>,
     connections: HashSet<MemberKey>,
     following: HashSet<MemberKey>,
-    hashtags: BTreeSet<Arc<str>>,
+    hashtags: BTreeSet<TagKey>,
     blocking: HashSet<MemberKey>,
     blocked_by: HashSet<MemberKey>,
     /// Their posts of the window, `(create_time, post)`.
@@ -194,7 +200,11 @@ pub struct FeedIndex {
     posts: Vec<Option<Post>>,
     post_keys: HashMap<Arc<str>, PostKey>,
     free_posts: Vec<PostKey>,
-    by_hashtag: HashMap<Arc<str>, BTreeSet<(i64, PostKey)>>,
+    /// The next post's generation.
+    generations: u32,
+    by_hashtag: HashMap<TagKey, BTreeSet<(i64, PostKey)>>,
+    tags: HashMap<Arc<str>, TagKey>,
+    tag_names: Vec<Arc<str>>,
     /// Posts deleted within the window, with when: engagement that arrives for them later
     /// (another service's stream, or an export) is dropped, not kept on a stub.
     deleted: HashMap<Arc<str>, i64>,
@@ -222,7 +232,10 @@ impl FeedIndex {
             posts: Vec::new(),
             post_keys: HashMap::default(),
             free_posts: Vec::new(),
+            generations: 0,
             by_hashtag: HashMap::default(),
+            tags: HashMap::default(),
+            tag_names: Vec::new(),
             deleted: HashMap::default(),
             budget: None,
             over_budget_evictions: 0,
@@ -309,8 +322,10 @@ impl FeedIndex {
             .filter_map(|(k, p)| p.as_ref().map(|p| (k as PostKey, p)))
     }
 
-    fn insert_post(&mut self, post: Post) -> PostKey {
+    fn insert_post(&mut self, mut post: Post) -> PostKey {
         let id = post.id.clone();
+        post.generation = self.generations;
+        self.generations = self.generations.wrapping_add(1);
         let key = match self.free_posts.pop() {
             Some(k) => {
                 self.posts[k as usize] = Some(post);
@@ -444,13 +459,14 @@ impl FeedIndex {
             }
             Payload::HashtagFollowed(e) => {
                 let a = self.key(&e.member_id);
-                self.members[a as usize]
-                    .hashtags
-                    .insert(Arc::from(e.hashtag.as_str()));
+                let tag = self.tag(&e.hashtag);
+                self.members[a as usize].hashtags.insert(tag);
             }
             Payload::HashtagUnfollowed(e) => {
                 let a = self.key(&e.member_id);
-                self.members[a as usize].hashtags.remove(e.hashtag.as_str());
+                if let Some(tag) = self.tags.get(e.hashtag.as_str()).copied() {
+                    self.members[a as usize].hashtags.remove(&tag);
+                }
             }
             Payload::MemberBlocked(e) => {
                 let (a, b) = (self.key(&e.member_id), self.key(&e.blocked_id));
@@ -566,6 +582,7 @@ impl FeedIndex {
             Some(k) => k,
             None => self.insert_post(Post {
                 id: Arc::from(post_id),
+                generation: 0,
                 meta: None,
                 counts: PostCounts::default(),
                 stub_time: now,
@@ -592,7 +609,7 @@ impl FeedIndex {
         let key = self.post_entry(&e.post_id, now);
         // A re-delivered creation replaces the first: drop its index entries.
         self.unindex_post(key);
-        let hashtags: Vec<Arc<str>> = e.hashtags.iter().map(|t| self.hashtag_key(t)).collect();
+        let hashtags: Vec<TagKey> = e.hashtags.iter().map(|t| self.tag(t)).collect();
         if let Some(post) = self.post_mut(key) {
             post.meta = Some(PostMeta {
                 author,
@@ -612,11 +629,21 @@ impl FeedIndex {
         }
     }
 
-    fn hashtag_key(&self, tag: &str) -> Arc<str> {
-        match self.by_hashtag.get_key_value(tag) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(tag),
+    /// The hashtag's key, interning it.
+    fn tag(&mut self, name: &str) -> TagKey {
+        if let Some(k) = self.tags.get(name) {
+            return *k;
         }
+        let k = self.tag_names.len() as TagKey;
+        let name: Arc<str> = Arc::from(name);
+        self.tags.insert(name.clone(), k);
+        self.tag_names.push(name);
+        k
+    }
+
+    /// The hashtag's name.
+    fn tag_name(&self, tag: TagKey) -> &str {
+        self.tag_names.get(tag as usize).map_or("", |t| t)
     }
 
     fn post_edited(&mut self, e: &pb::PostEdited) {
@@ -634,10 +661,10 @@ impl FeedIndex {
                 }
             }
         }
-        let hashtags: Vec<Arc<str>> = e.hashtags.iter().map(|t| self.hashtag_key(t)).collect();
+        let hashtags: Vec<TagKey> = e.hashtags.iter().map(|t| self.tag(t)).collect();
         for tag in &hashtags {
             self.by_hashtag
-                .entry(tag.clone())
+                .entry(*tag)
                 .or_default()
                 .insert((meta.create_time, key));
         }
@@ -806,7 +833,11 @@ impl FeedIndex {
                 display_name: m.display_name.clone(),
                 connections: ids(&m.connections),
                 following: ids(&m.following),
-                hashtags: m.hashtags.iter().map(|t| t.to_string()).collect(),
+                hashtags: m
+                    .hashtags
+                    .iter()
+                    .map(|t| self.tag_name(*t).to_owned())
+                    .collect(),
                 blocking: ids(&m.blocking),
                 activity,
             };
@@ -821,7 +852,12 @@ impl FeedIndex {
                 create_time: meta.map(|m| m.create_time),
                 visibility: meta.map(|m| m.visibility),
                 hashtags: meta
-                    .map(|m| m.hashtags.iter().map(|t| t.to_string()).collect())
+                    .map(|m| {
+                        m.hashtags
+                            .iter()
+                            .map(|t| self.tag_name(*t).to_owned())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 counts: p.counts,
             };

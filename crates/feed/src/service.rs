@@ -17,7 +17,7 @@ use pronet_proto::post::v1 as ppb;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{limits, EngagementKind, FeedRanker, Ranked, Reason};
+use crate::domain::{limits, EngagementKind, FeedRanker, Ids, Ranked, Reason};
 use crate::events::SharedIndex;
 use crate::index::{FeedIndex, PostCounts};
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache};
@@ -66,7 +66,7 @@ impl FeedApi {
         let scored = gathered.candidates.len();
         let items =
             self.ranker
-                .rank_top(&gathered.candidates, &*index, as_of, limits::MAX_FEED_DEPTH);
+                .rank_top(gathered.candidates, &*index, as_of, limits::MAX_FEED_DEPTH);
         drop(index);
         tracing::debug!(
             member_id,
@@ -170,6 +170,16 @@ fn reason_member(r: &Reason) -> Option<&str> {
     }
 }
 
+/// An item of the page being built.
+struct PageItem<'a> {
+    ranked: &'a Ranked,
+    post_id: Arc<str>,
+    author_id: Arc<str>,
+    reasons: Vec<Reason>,
+    stats: epb::PostStats,
+    hash: u32,
+}
+
 fn snapshot_id_from(id: &str) -> u128 {
     u128::from_str_radix(id, 16).unwrap_or_default()
 }
@@ -232,29 +242,40 @@ impl FeedService for FeedApi {
         };
 
         let served_set: HashSet<u32> = served.iter().copied().collect();
-        let mut remaining = snapshot
-            .items
-            .iter()
-            .filter(|r| !served_set.contains(&post_hash(&r.post_id)));
         let room = limits::MAX_FEED_DEPTH.saturating_sub(served.len());
-        let page: Vec<&Ranked> = remaining.by_ref().take(size.min(room)).collect();
-        let more = remaining.next().is_some() && served.len() + page.len() < limits::MAX_FEED_DEPTH;
-
-        // Bodies are the one thing the index does not hold: one call for the page.
-        let ids: Vec<String> = page.iter().map(|r| r.post_id.to_string()).collect();
-        let posts: HashMap<String, ppb::Post> = self
-            .bodies
-            .posts(ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let (names, stats) = {
+        let want = size.min(room);
+        // The page: the next items not served yet whose post is still in the index (one
+        // deleted or gone from the window since the ranking is left out), named, with their
+        // counts and reasons, all read under one lock.
+        let (page, more, names) = {
             let index = self.read_index();
+            let mut page: Vec<PageItem<'_>> = Vec::with_capacity(want);
+            let mut more = false;
+            for r in &snapshot.items {
+                let Some(post_id) = index.post_id(r.candidate.post) else {
+                    continue;
+                };
+                let hash = post_hash(&post_id);
+                if served_set.contains(&hash) {
+                    continue;
+                }
+                if page.len() == want {
+                    more = served.len() + page.len() < limits::MAX_FEED_DEPTH;
+                    break;
+                }
+                page.push(PageItem {
+                    ranked: r,
+                    author_id: index.member_id(r.candidate.author),
+                    reasons: r.reasons(&*index),
+                    stats: stats_to_pb(&post_id, &index.counts(&post_id)),
+                    hash,
+                    post_id,
+                });
+            }
             let names: HashMap<String, String> = page
                 .iter()
-                .flat_map(|r| {
-                    std::iter::once(&*r.author_id).chain(r.reasons.iter().filter_map(reason_member))
+                .flat_map(|p| {
+                    std::iter::once(&*p.author_id).chain(p.reasons.iter().filter_map(reason_member))
                 })
                 .filter_map(|id| {
                     index
@@ -262,48 +283,44 @@ impl FeedService for FeedApi {
                         .map(|n| (id.to_owned(), n.to_owned()))
                 })
                 .collect();
-            let stats: HashMap<String, epb::PostStats> = page
-                .iter()
-                .map(|r| {
-                    let s = stats_to_pb(&r.post_id, &index.counts(&r.post_id));
-                    (r.post_id.to_string(), s)
-                })
-                .collect();
-            (names, stats)
+            (page, more, names)
         };
 
+        // Bodies are the one thing the index does not hold: one call for the page.
+        let ids: Vec<String> = page.iter().map(|p| p.post_id.to_string()).collect();
+        let posts: HashMap<String, ppb::Post> = self
+            .bodies
+            .posts(ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+
         let mut items = Vec::with_capacity(page.len());
-        for r in &page {
+        for p in &page {
             // A post deleted since the ranking is left out of the page.
-            let Some(post) = posts.get(&*r.post_id) else {
+            let Some(post) = posts.get(&*p.post_id) else {
                 continue;
             };
+            let b = &p.ranked.breakdown;
             items.push(pb::FeedItem {
                 post: Some(post.clone()),
-                stats: Some(
-                    stats
-                        .get(&*r.post_id)
-                        .cloned()
-                        .unwrap_or_else(|| epb::PostStats {
-                            post_id: r.post_id.to_string(),
-                            ..Default::default()
-                        }),
-                ),
-                score: r.score,
-                reasons: r.reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
+                stats: Some(p.stats.clone()),
+                score: p.ranked.score,
+                reasons: p.reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
                 score_breakdown: Some(pb::ScoreBreakdown {
-                    engagement: r.breakdown.engagement,
-                    freshness: r.breakdown.freshness,
-                    affinity: r.breakdown.affinity,
-                    diversity: r.breakdown.diversity,
+                    engagement: b.engagement,
+                    freshness: b.freshness,
+                    affinity: b.affinity,
+                    diversity: b.diversity,
                 }),
-                author_display_name: names.get(&*r.author_id).cloned().unwrap_or_default(),
+                author_display_name: names.get(&*p.author_id).cloned().unwrap_or_default(),
             });
         }
 
         let next_page_token = if more {
             let mut served = served;
-            served.extend(page.iter().map(|r| post_hash(&r.post_id)));
+            served.extend(page.iter().map(|p| p.hash));
             PageToken {
                 snapshot_id,
                 as_of: snapshot.as_of,

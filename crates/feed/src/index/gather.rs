@@ -8,15 +8,15 @@ use foldhash::HashMap;
 
 use super::{Activity, FeedIndex, Gathered, MemberKey, PostKey};
 use crate::domain::{
-    is_visible_to_another, limits, AuthorRelation, Candidate, Counts, Ids, Key, Relation,
+    self, is_visible_to_another, limits, AuthorRelation, Candidate, Counts, Ids, Key, Relation,
 };
 
 impl Ids for FeedIndex {
-    fn post_id(&self, post: Key) -> Arc<str> {
-        match self.post(post) {
-            Some(p) => p.id.clone(),
-            None => Arc::from(""),
-        }
+    fn post_id(&self, post: domain::PostKey) -> Option<Arc<str>> {
+        let (slot, generation) = (post as u32, (post >> 32) as u32);
+        self.post(slot)
+            .filter(|p| p.generation == generation)
+            .map(|p| p.id.clone())
     }
 
     fn member_id(&self, member: Key) -> Arc<str> {
@@ -24,6 +24,20 @@ impl Ids for FeedIndex {
             Some(m) => m.id.clone(),
             None => Arc::from(""),
         }
+    }
+
+    fn hashtag(&self, tag: Key) -> Arc<str> {
+        match self.tag_names.get(tag as usize) {
+            Some(t) => t.clone(),
+            None => Arc::from(""),
+        }
+    }
+}
+
+impl FeedIndex {
+    /// The key a candidate carries for the post in `slot`: the slot and the post's generation.
+    fn candidate_key(slot: PostKey, post: &super::Post) -> domain::PostKey {
+        (u64::from(post.generation) << 32) | u64::from(slot)
     }
 }
 
@@ -178,11 +192,11 @@ impl FeedIndex {
             meta.hashtags
                 .iter()
                 .filter(|t| member.hashtags.contains(*t))
-                .cloned()
+                .copied()
                 .collect()
         };
         Some(Candidate {
-            post: key,
+            post: Self::candidate_key(key, post),
             author: meta.author,
             create_time: meta.create_time,
             relation: author_relation,

@@ -2,6 +2,7 @@
 //! a replica that finds one in its data dir loads it and replays each source's events after
 //! the saved positions, instead of exporting every source again.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use pronet_common::time::{from_timestamp, to_timestamp};
@@ -80,7 +81,11 @@ impl FeedIndex {
                 display_name: m.display_name.clone(),
                 connections: sorted(&m.connections, true),
                 following: sorted(&m.following, false),
-                hashtags: m.hashtags.iter().map(|t| t.to_string()).collect(),
+                hashtags: m
+                    .hashtags
+                    .iter()
+                    .map(|t| self.tag_name(*t).to_owned())
+                    .collect(),
                 blocking: sorted(&m.blocking, false),
                 activity: m
                     .activity
@@ -107,7 +112,12 @@ impl FeedIndex {
                 create_time: meta.map_or(0, |m| m.create_time),
                 visibility: meta.map_or(0, |m| m.visibility as i32),
                 hashtags: meta
-                    .map(|m| m.hashtags.iter().map(|t| t.to_string()).collect())
+                    .map(|m| {
+                        m.hashtags
+                            .iter()
+                            .map(|t| self.tag_name(*t).to_owned())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 reactions: p.counts.reactions.to_vec(),
                 comments: p.counts.comments,
@@ -236,6 +246,7 @@ impl FeedIndex {
             self.members[key as usize].blocking.insert(other);
             self.members[other as usize].blocked_by.insert(key);
         }
+        let tags: BTreeSet<u32> = m.hashtags.iter().map(|t| self.tag(t)).collect();
         let member = &mut self.members[key as usize];
         member.display_name = m.display_name;
         member.following = m
@@ -243,7 +254,7 @@ impl FeedIndex {
             .into_iter()
             .map(known)
             .collect::<Result<_, _>>()?;
-        member.hashtags = m.hashtags.into_iter().map(Arc::from).collect();
+        member.hashtags = tags;
         for a in m
             .activity
             .into_iter()
@@ -299,7 +310,7 @@ impl FeedIndex {
                 author: p.author,
                 create_time: p.create_time,
                 visibility,
-                hashtags: p.hashtags.iter().map(|t| self.hashtag_key(t)).collect(),
+                hashtags: p.hashtags.iter().map(|t| self.tag(t)).collect(),
             })
         } else {
             None
@@ -307,6 +318,7 @@ impl FeedIndex {
         let id: Arc<str> = Arc::from(p.post_id);
         let key = self.insert_post(Post {
             id,
+            generation: 0,
             meta: meta.clone(),
             counts,
             stub_time: p.stub_time,

@@ -87,7 +87,7 @@ impl World {
             .expect("member has a profile")
             .candidates
             .into_iter()
-            .map(|c| self.index.post_id(c.post).to_string())
+            .map(|c| self.index.post_id(c.post).unwrap().to_string())
             .collect();
         ids.sort();
         ids
@@ -597,7 +597,7 @@ fn scale_cost() {
             .expect("every member has a profile");
         gathering += t.elapsed();
         candidates += gathered.candidates.len();
-        let ranked = ranker.rank_top(&gathered.candidates, &index, NOW, limits::MAX_FEED_DEPTH);
+        let ranked = ranker.rank_top(gathered.candidates, &index, NOW, limits::MAX_FEED_DEPTH);
         times.push(t.elapsed());
         std::hint::black_box(ranked);
     }
@@ -670,7 +670,7 @@ fn a_saved_index_loads_back_equal_with_its_positions() {
             .unwrap()
             .candidates
             .iter()
-            .map(|c| index.post_id(c.post).to_string())
+            .map(|c| index.post_id(c.post).unwrap().to_string())
             .collect();
         ids.sort();
         ids
