@@ -124,7 +124,7 @@ struct Member {
     blocking: HashSet<MemberKey>,
     blocked_by: HashSet<MemberKey>,
     /// Their posts of the window, `(create_time, post)`.
-    posts: BTreeSet<(i64, PostKey)>,
+    posts: TimeList,
     /// Their recent engagement, oldest first.
     activity: VecDeque<Activity>,
     /// Posts recently shown to them, oldest first.
@@ -202,7 +202,7 @@ pub struct FeedIndex {
     free_posts: Vec<PostKey>,
     /// The next post's generation.
     generations: u32,
-    by_hashtag: HashMap<TagKey, BTreeSet<(i64, PostKey)>>,
+    by_hashtag: HashMap<TagKey, TimeList>,
     tags: HashMap<Arc<str>, TagKey>,
     tag_names: Vec<Arc<str>>,
     /// Posts deleted within the window, with when: engagement that arrives for them later
@@ -896,6 +896,8 @@ fn reaction_slot(raw: i32) -> Option<usize> {
 
 mod gather;
 mod saved;
+mod timeline;
 pub use saved::SavedInfo;
+use timeline::TimeList;
 #[cfg(test)]
 mod tests;

@@ -72,24 +72,15 @@ impl FeedIndex {
         authors.truncate(limits::MAX_AUTHORS);
         let mut recent: Vec<(i64, PostKey)> = Vec::new();
         for a in &authors {
-            recent.extend(
-                self.members[*a as usize]
-                    .posts
-                    .range((since, 0)..)
-                    .rev()
-                    .filter(|(t, _)| *t <= as_of)
-                    .take(limits::MAX_POSTS_PER_AUTHOR as usize),
-            );
+            recent.extend(self.members[*a as usize].posts.newest(
+                since,
+                as_of,
+                limits::MAX_POSTS_PER_AUTHOR as usize,
+            ));
         }
         for tag in member.hashtags.iter().take(limits::MAX_HASHTAGS) {
             if let Some(posts) = self.by_hashtag.get(tag) {
-                recent.extend(
-                    posts
-                        .range((since, 0)..)
-                        .rev()
-                        .filter(|(t, _)| *t <= as_of)
-                        .take(limits::MAX_RECENT_POSTS as usize),
-                );
+                recent.extend(posts.newest(since, as_of, limits::MAX_RECENT_POSTS as usize));
             }
         }
         // The newest first, each once, cut to the cap.

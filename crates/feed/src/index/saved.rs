@@ -189,15 +189,22 @@ impl FeedIndex {
         if loaded != members || index.members.len() != members {
             return Err(format!("{loaded} members where the header says {members}"));
         }
-        // Engagement remembered before its post was loaded points at no slot; point it now.
+        // Engagement was loaded before the posts: point it at their slots, sharing their ids
+        // (the slot hint holds while the slot holds that very id).
         for m in 0..index.members.len() {
-            let slots: Vec<Option<u32>> = index.members[m]
+            let found: Vec<Option<(u32, Arc<str>)>> = index.members[m]
                 .activity
                 .iter()
-                .map(|a| index.post_key(&a.post))
+                .map(|a| {
+                    let k = index.post_key(&a.post)?;
+                    Some((k, index.post(k)?.id.clone()))
+                })
                 .collect();
-            for (a, slot) in index.members[m].activity.iter_mut().zip(slots) {
-                a.slot = slot;
+            for (a, found) in index.members[m].activity.iter_mut().zip(found) {
+                if let Some((slot, id)) = found {
+                    a.slot = Some(slot);
+                    a.post = id;
+                }
             }
         }
         index.positions = [
