@@ -30,6 +30,18 @@ impl Rng {
     }
 }
 
+/// The configuration of a feed replica reading the suite's services.
+fn feed_config(app: &TestApp) -> pronet_feed::FeedConfig {
+    let addrs = app.addrs();
+    pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
+        profile_addr: addrs.profile.to_string(),
+        post_addr: addrs.post.to_string(),
+        engagement_addr: addrs.engagement.to_string(),
+        limits: pronet_common::upstream::CallLimits::default(),
+        auth: app.auth.clone(),
+    })
+}
+
 /// A feed index of its own, fed from the suite's services as a new replica would be.
 async fn extra_feed(app: &TestApp) -> SharedIndex {
     extra_feed_with(app, None).await
@@ -39,14 +51,7 @@ async fn extra_feed_with(
     app: &TestApp,
     nats: Option<pronet_common::nats::NatsConfig>,
 ) -> SharedIndex {
-    let addrs = app.addrs();
-    let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
-        profile_addr: addrs.profile.to_string(),
-        post_addr: addrs.post.to_string(),
-        engagement_addr: addrs.engagement.to_string(),
-        limits: pronet_common::upstream::CallLimits::default(),
-        auth: app.auth.clone(),
-    });
+    let mut config = feed_config(app);
     config.nats = nats;
     let built = pronet_feed::build(&config).expect("feed builds");
     let mut ready = built.ready.clone();
@@ -408,14 +413,7 @@ fn saving_feed(
     path: &std::path::Path,
     stop: &pronet_common::shutdown::Shutdown,
 ) -> pronet_feed::BuiltFeed {
-    let addrs = app.addrs();
-    let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
-        profile_addr: addrs.profile.to_string(),
-        post_addr: addrs.post.to_string(),
-        engagement_addr: addrs.engagement.to_string(),
-        limits: pronet_common::upstream::CallLimits::default(),
-        auth: app.auth.clone(),
-    });
+    let mut config = feed_config(app);
     config.saved_index = Some(pronet_feed::events::SavedIndex {
         path: path.to_path_buf(),
         every: Duration::from_millis(100),

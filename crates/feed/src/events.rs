@@ -70,7 +70,9 @@ impl IndexFeeder {
         saved: Option<SavedIndex>,
     ) -> Result<Self, String> {
         // Fail now on a bad address rather than in the task below.
-        crate::sources::PostBodies::connect(up)?;
+        for addr in [&up.profile_addr, &up.post_addr, &up.engagement_addr] {
+            pronet_common::upstream::lazy_channel(addr, up.limits)?;
+        }
         let (ready_tx, ready) = watch::channel(false);
         let follow = Follow {
             index: index.clone(),

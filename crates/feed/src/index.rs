@@ -646,6 +646,16 @@ impl FeedIndex {
         self.tag_names.get(tag as usize).map_or("", |t| t)
     }
 
+    /// The names of `tags`, in their order.
+    fn tag_names_of<'a, C: FromIterator<String>>(
+        &self,
+        tags: impl IntoIterator<Item = &'a TagKey>,
+    ) -> C {
+        tags.into_iter()
+            .map(|t| self.tag_name(*t).to_owned())
+            .collect()
+    }
+
     fn post_edited(&mut self, e: &pb::PostEdited) {
         let Some(key) = self.post_key(&e.post_id) else {
             return;
@@ -833,11 +843,7 @@ impl FeedIndex {
                 display_name: m.display_name.clone(),
                 connections: ids(&m.connections),
                 following: ids(&m.following),
-                hashtags: m
-                    .hashtags
-                    .iter()
-                    .map(|t| self.tag_name(*t).to_owned())
-                    .collect(),
+                hashtags: self.tag_names_of(&m.hashtags),
                 blocking: ids(&m.blocking),
                 activity,
             };
@@ -852,12 +858,7 @@ impl FeedIndex {
                 create_time: meta.map(|m| m.create_time),
                 visibility: meta.map(|m| m.visibility),
                 hashtags: meta
-                    .map(|m| {
-                        m.hashtags
-                            .iter()
-                            .map(|t| self.tag_name(*t).to_owned())
-                            .collect()
-                    })
+                    .map(|m| self.tag_names_of(&m.hashtags))
                     .unwrap_or_default(),
                 counts: p.counts,
             };

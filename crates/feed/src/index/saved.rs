@@ -81,11 +81,7 @@ impl FeedIndex {
                 display_name: m.display_name.clone(),
                 connections: sorted(&m.connections, true),
                 following: sorted(&m.following, false),
-                hashtags: m
-                    .hashtags
-                    .iter()
-                    .map(|t| self.tag_name(*t).to_owned())
-                    .collect(),
+                hashtags: self.tag_names_of(&m.hashtags),
                 blocking: sorted(&m.blocking, false),
                 activity: m
                     .activity
@@ -112,12 +108,7 @@ impl FeedIndex {
                 create_time: meta.map_or(0, |m| m.create_time),
                 visibility: meta.map_or(0, |m| m.visibility as i32),
                 hashtags: meta
-                    .map(|m| {
-                        m.hashtags
-                            .iter()
-                            .map(|t| self.tag_name(*t).to_owned())
-                            .collect()
-                    })
+                    .map(|m| self.tag_names_of(&m.hashtags))
                     .unwrap_or_default(),
                 reactions: p.counts.reactions.to_vec(),
                 comments: p.counts.comments,
