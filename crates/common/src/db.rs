@@ -7,8 +7,9 @@
 //! - PostgreSQL (production): one schema per service in a shared database, a connection pool
 //!   with prepared-statement caching, `search_path` set per connection.
 //!
-//! Writes on SQLite go through [`SqliteDb::write`], which shares each fsync among all the writes
-//! queued at the time ([`group_commit`]).
+//! Writes on SQLite go through [`SqliteDb::write`]: plain closures over the one writer connection
+//! (rusqlite, on a thread of its own), each fsync shared among all the writes queued at the time
+//! ([`group_commit`]). Reads use sqlx's pool of read-only connections.
 //!
 //! Migrations are versioned SQL files embedded by each service and applied at start-up; on
 //! PostgreSQL the migrator holds an advisory lock, so replicas starting together apply each
@@ -22,14 +23,14 @@ use std::time::Duration;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqliteConnection, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 
 #[cfg(test)]
 mod driver_cost;
 pub mod group_commit;
 
+pub use group_commit::not_committed;
 use group_commit::GroupCommitter;
-pub use group_commit::WriteFuture;
 
 /// Where a service keeps its data.
 #[derive(Clone, PartialEq, Eq)]
@@ -93,10 +94,9 @@ pub struct MigrationFile {
 /// A service's SQLite database: a single writer and a pool of readers on one file.
 #[derive(Debug, Clone)]
 pub struct SqliteDb {
-    /// The one writer connection. Writes should go through [`SqliteDb::write`]; direct use
-    /// (migrations, bulk loads, `ANALYZE`) waits its turn for the same connection.
-    pub writer: SqlitePool,
     pub reader: SqlitePool,
+    /// The one writer connection, on its own thread: every write goes through
+    /// [`SqliteDb::write`].
     commits: GroupCommitter,
 }
 
@@ -115,12 +115,22 @@ impl SqliteDb {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-32000")
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        migrator(migrations).run(&writer).await?;
+        {
+            // Migrations run through sqlx's migrator on a connection of their own, closed
+            // before the writer opens.
+            // (A pool of one: the migrator's future over a bare connection is not `Send`.)
+            let migrations_conn = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            migrator(migrations).run(&migrations_conn).await?;
+            migrations_conn.close().await;
+        }
+        let writer = open_writer(path).map_err(io_error)?;
+        let name = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let commits = GroupCommitter::start(writer, &name)?;
         // No ping before each use: a reader is a local file handle that cannot go stale, and
         // the ping is a round trip to its worker thread on every query.
         let reader = SqlitePoolOptions::new()
@@ -128,24 +138,18 @@ impl SqliteDb {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        let commits = GroupCommitter::start(writer.clone());
-        Ok(Self {
-            writer,
-            reader,
-            commits,
-        })
+        Ok(Self { reader, commits })
     }
 
     /// Runs `write` inside the next group commit (one transaction, the write in its own
     /// savepoint) and returns its result once that commit is on disk. An error from `write`
-    /// undoes its own changes only.
+    /// undoes its own changes only. `write` runs on the writer thread, so it must not block on
+    /// anything but the database; its statements should come from `prepare_cached`.
     pub async fn write<T, E, F>(&self, write: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, Result<T, E>>
-            + Send
-            + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<sqlx::Error> + Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
     {
         self.commits.write(write).await
     }
@@ -160,10 +164,32 @@ impl SqliteDb {
         self.commits.commits()
     }
 
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+    /// Writes queued for the writer, not yet taken into a batch.
+    pub fn queued_writes(&self) -> usize {
+        self.commits.queued()
     }
+
+    /// Commits the queued writes and closes the writer and the readers; later writes fail.
+    pub async fn close(&self) {
+        self.commits.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// The writer connection, with the readers' pragmas: WAL, and a commit is durable
+/// (`synchronous=FULL`) before its writes are acknowledged.
+fn open_writer(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+fn io_error(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(e))
 }
 
 /// A service's PostgreSQL schema and the pool that uses it.
@@ -307,11 +333,12 @@ mod tests {
             sql: "CREATE TABLE things (id TEXT PRIMARY KEY)",
         }];
         let db = SqliteDb::open(&path, &files).await.unwrap();
-        sqlx::query("INSERT INTO things (id) VALUES ('a')")
-            .execute(&db.writer)
+        db.write(|conn| conn.execute("INSERT INTO things (id) VALUES ('a')", []))
             .await
             .unwrap();
         db.close().await;
+        let late = db.write(|conn| conn.execute("INSERT INTO things (id) VALUES ('b')", []));
+        assert!(late.await.is_err(), "a closed store takes no writes");
         let db = SqliteDb::open(&path, &files).await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM things")
             .fetch_one(&db.reader)
@@ -320,28 +347,22 @@ mod tests {
         assert_eq!(n, 1);
     }
 
-    fn insert_thing<'c>(
-        conn: &'c mut SqliteConnection,
+    fn insert_thing(
+        conn: &rusqlite::Connection,
         id: String,
         then_fail: bool,
-    ) -> WriteFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            sqlx::query("INSERT INTO things (id) VALUES (?)")
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-            if then_fail {
-                // A unique violation after the write above: the whole write must be undone.
-                sqlx::query("INSERT INTO things (id) VALUES ('taken')")
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Ok(())
-        })
+    ) -> rusqlite::Result<()> {
+        conn.prepare_cached("INSERT INTO things (id) VALUES (?)")?
+            .execute([&id])?;
+        if then_fail {
+            // A unique violation after the write above: the whole write must be undone.
+            conn.execute("INSERT INTO things (id) VALUES ('taken')", [])?;
+        }
+        Ok(())
     }
 
-    // A current-thread runtime queues all writes before the committer first runs, so the
-    // batching is deterministic: 300 writes make two commits (256 + 44).
+    // A first write holds the writer until the 300 others are queued, so the batching is
+    // deterministic: the 300 make two commits (256 + 44) after the first one's.
     #[tokio::test(flavor = "current_thread")]
     async fn group_commit_shares_commits_and_undoes_only_failed_writes() {
         let dir = tempfile::tempdir().unwrap();
@@ -352,6 +373,24 @@ mod tests {
             sql: "CREATE TABLE things (id TEXT PRIMARY KEY); INSERT INTO things VALUES ('taken');",
         }];
         let db = SqliteDb::open(&path, &files).await.unwrap();
+        let (running, is_running) = tokio::sync::oneshot::channel();
+        let holder = db.clone();
+        let hold = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |_| {
+                    let _ = running.send(());
+                    let start = std::time::Instant::now();
+                    while holder.queued_writes() < 300 && start.elapsed() < Duration::from_secs(10)
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok::<_, rusqlite::Error>(holder.queued_writes())
+                })
+                .await
+            }
+        });
+        is_running.await.unwrap();
         let writes = (0..300).map(|i| {
             let db = db.clone();
             async move {
@@ -360,10 +399,12 @@ mod tests {
             }
         });
         let results = futures_util::future::join_all(writes).await;
+        let held = hold.await.unwrap();
+        assert_eq!(held.unwrap(), 300);
         for (i, result) in results.iter().enumerate() {
             assert_eq!(result.is_err(), i % 5 == 0, "write {i}: {result:?}");
         }
-        assert_eq!(db.group_commits(), 2);
+        assert_eq!(db.group_commits(), 3);
         db.close().await;
 
         // Everything acknowledged is on disk; nothing of a failed write is.
@@ -391,13 +432,9 @@ mod tests {
             .await
             .unwrap();
         let panicked = db
-            .write(|conn| -> WriteFuture<'_, Result<(), sqlx::Error>> {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO things (id) VALUES ('p')")
-                        .execute(&mut *conn)
-                        .await?;
-                    panic!("a bug in a write");
-                })
+            .write(|conn| -> rusqlite::Result<()> {
+                conn.execute("INSERT INTO things (id) VALUES ('p')", [])?;
+                panic!("a bug in a write");
             })
             .await;
         assert!(panicked.is_err());

@@ -94,37 +94,20 @@ impl NewEvent {
     }
 }
 
-/// Rows per multi-row INSERT on SQLite (3 bound values each, well under its 32,766 limit).
-const SQLITE_ROWS_PER_INSERT: usize = 500;
-
-/// Appends `events` (in order) inside the caller's SQLite transaction. Call it last in the
-/// transaction, after the change it describes.
-pub async fn append_sqlite(
-    conn: &mut SqliteConnection,
-    events: &[NewEvent],
-) -> Result<(), sqlx::Error> {
+/// Appends `events` (in order) inside the caller's SQLite write ([`SqliteDb::write`]). Call it
+/// last in the write, after the change it describes.
+pub fn append_sqlite(conn: &rusqlite::Connection, events: &[NewEvent]) -> rusqlite::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let head: i64 = sqlx::query_scalar("UPDATE outbox_head SET seq = seq + ? RETURNING seq")
-        .bind(events.len() as i64)
-        .fetch_one(&mut *conn)
-        .await?;
-    let mut seq = head - events.len() as i64;
-    for chunk in events.chunks(SQLITE_ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO outbox (seq, payload, create_time) VALUES {}",
-            vec!["(?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for event in chunk {
-            seq += 1;
-            query = query
-                .bind(seq)
-                .bind(event.encoded.as_slice())
-                .bind(event.occur_time);
-        }
-        query.execute(&mut *conn).await?;
+    let n = events.len() as i64;
+    let head: i64 = conn
+        .prepare_cached("UPDATE outbox_head SET seq = seq + ? RETURNING seq")?
+        .query_row([n], |row| row.get(0))?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO outbox (seq, payload, create_time) VALUES (?, ?, ?)")?;
+    for (seq, event) in (head - n + 1..).zip(events) {
+        insert.execute((seq, event.encoded.as_slice(), event.occur_time))?;
     }
     Ok(())
 }
@@ -209,6 +192,8 @@ pub fn decode(seq: i64, payload: &[u8]) -> Result<pb::Event, OutboxError> {
 pub enum OutboxError {
     #[error("outbox store: {0}")]
     Store(#[from] sqlx::Error),
+    #[error("outbox store: {0}")]
+    Write(#[from] rusqlite::Error),
     #[error("outbox corrupt: {0}")]
     Corrupt(String),
 }
@@ -332,20 +317,14 @@ impl Outbox {
             Backend::Sqlite(db) => {
                 let consumer = consumer.to_owned();
                 db.write(move |conn| {
-                    Box::pin(async move {
-                        sqlx::query(
-                            "INSERT INTO outbox_consumers (consumer, position, update_time) \
-                             VALUES (?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET \
-                             position = MAX(position, excluded.position), \
-                             update_time = excluded.update_time",
-                        )
-                        .bind(consumer)
-                        .bind(position)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await
-                        .map(|_| ())
-                    })
+                    conn.prepare_cached(
+                        "INSERT INTO outbox_consumers (consumer, position, update_time) \
+                         VALUES (?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET \
+                         position = MAX(position, excluded.position), \
+                         update_time = excluded.update_time",
+                    )?
+                    .execute((consumer, position, now))
+                    .map(|_| ())
                 })
                 .await?
             }
@@ -372,9 +351,7 @@ impl Outbox {
     pub async fn prune(&self, retention: Duration, now: i64) -> Result<i64, OutboxError> {
         let horizon = now - retention.as_micros() as i64;
         match &self.backend {
-            Backend::Sqlite(db) => Ok(db
-                .write(move |conn| Box::pin(async move { prune_sqlite(conn, horizon).await }))
-                .await?),
+            Backend::Sqlite(db) => Ok(db.write(move |conn| prune_sqlite(conn, horizon)).await?),
             Backend::Postgres(db) => {
                 let mut tx = db.pool.begin().await?;
                 // The head row's lock orders this against appends.
@@ -421,37 +398,28 @@ impl Outbox {
     }
 }
 
-async fn prune_sqlite(conn: &mut SqliteConnection, horizon: i64) -> Result<i64, sqlx::Error> {
-    let (head, pruned): (i64, i64) =
-        sqlx::query_as("SELECT seq, pruned_through FROM outbox_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
-    let min_reader: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(position) FROM outbox_consumers WHERE update_time >= ?")
-            .bind(horizon)
-            .fetch_one(&mut *conn)
-            .await?;
+fn prune_sqlite(conn: &rusqlite::Connection, horizon: i64) -> rusqlite::Result<i64> {
+    use rusqlite::OptionalExtension;
+    let (head, pruned): (i64, i64) = conn
+        .prepare_cached("SELECT seq, pruned_through FROM outbox_head WHERE id = 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let min_reader: Option<i64> = conn
+        .prepare_cached("SELECT MIN(position) FROM outbox_consumers WHERE update_time >= ?")?
+        .query_row([horizon], |row| row.get(0))?;
     // See the PostgreSQL version: walk from the oldest to the first young event.
-    let young: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM outbox WHERE create_time >= ? ORDER BY seq LIMIT 1")
-            .bind(horizon)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let young: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM outbox WHERE create_time >= ? ORDER BY seq LIMIT 1")?
+        .query_row([horizon], |row| row.get(0))
+        .optional()?;
     let expired = Some(young.map_or(head, |s| s - 1));
     let through = prune_point(head, pruned, min_reader, expired);
     if through > pruned {
-        sqlx::query("DELETE FROM outbox WHERE seq <= ?")
-            .bind(through)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("UPDATE outbox_head SET pruned_through = ? WHERE id = 1")
-            .bind(through)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM outbox_consumers WHERE update_time < ?")
-            .bind(horizon)
-            .execute(&mut *conn)
-            .await?;
+        conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?")?
+            .execute([through])?;
+        conn.prepare_cached("UPDATE outbox_head SET pruned_through = ? WHERE id = 1")?
+            .execute([through])?;
+        conn.prepare_cached("DELETE FROM outbox_consumers WHERE update_time < ?")?
+            .execute([horizon])?;
     }
     Ok(through)
 }
@@ -507,7 +475,7 @@ mod tests {
         let hour = 3_600_000_000;
         let now = 100 * hour;
         let events: Vec<NewEvent> = (1..=10).map(|i| event(now - (11 - i) * hour)).collect();
-        db.write(move |conn| Box::pin(async move { append_sqlite(conn, &events).await }))
+        db.write(move |conn| append_sqlite(conn, &events))
             .await
             .unwrap();
         let outbox = Outbox::sqlite(db);

@@ -14,6 +14,9 @@ pub enum EngagementError {
     },
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
+    /// A failed write on the embedded store (its writer runs on rusqlite).
+    #[error("storage failure: {0}")]
+    Write(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
@@ -25,7 +28,9 @@ impl From<EngagementError> for Status {
             EngagementError::Dependency { dependency, status } => {
                 pronet_common::upstream::dependency_failed(dependency, *status)
             }
-            EngagementError::Storage(_) | EngagementError::Corrupt(_) => {
+            EngagementError::Storage(_)
+            | EngagementError::Write(_)
+            | EngagementError::Corrupt(_) => {
                 pronet_common::error::internal("engagement store failed", err)
             }
         }

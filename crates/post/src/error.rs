@@ -14,6 +14,8 @@ pub enum PostError {
     },
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
+    #[error("storage failure: {0}")]
+    Write(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
@@ -25,7 +27,7 @@ impl From<PostError> for Status {
             PostError::Dependency { dependency, status } => {
                 pronet_common::upstream::dependency_failed(dependency, *status)
             }
-            PostError::Storage(_) | PostError::Corrupt(_) => {
+            PostError::Storage(_) | PostError::Write(_) | PostError::Corrupt(_) => {
                 pronet_common::error::internal("post store failed", err)
             }
         }

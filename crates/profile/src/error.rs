@@ -24,6 +24,9 @@ pub enum ProfileError {
     InvitationNotPending,
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
+    /// A failed write on the embedded store (its writer runs on rusqlite).
+    #[error("storage failure: {0}")]
+    Write(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
 }
@@ -41,7 +44,7 @@ impl From<ProfileError> for Status {
             ProfileError::NotInvitee(_) | ProfileError::NotInviter => {
                 Status::permission_denied(err.to_string())
             }
-            ProfileError::Storage(_) | ProfileError::Corrupt(_) => {
+            ProfileError::Storage(_) | ProfileError::Write(_) | ProfileError::Corrupt(_) => {
                 pronet_common::error::internal("profile store failed", err)
             }
         }

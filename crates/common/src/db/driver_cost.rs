@@ -1,8 +1,9 @@
 //! What the embedded store's driver costs a write: the same React-shaped write (read the
 //! member's reaction, insert it, bump the post's counts, append an event to the outbox and move
-//! its head) through sqlx's SQLite driver and the group commit as the stores run it, and
-//! through rusqlite on a dedicated thread with cached statements, same pragmas
-//! (WAL, `synchronous=FULL`), same batching (one transaction per batch, a savepoint per write).
+//! its head) through sqlx's async SQLite driver with a group commit as the stores ran it until
+//! December 2026, and through [`SqliteDb::write`] as they run it now (rusqlite on a dedicated
+//! thread, cached statements); same pragmas (WAL, `synchronous=FULL`), same batching (one
+//! transaction per batch of up to 256, a savepoint per write).
 //! A measurement, not a check: run it in release with
 //! `cargo test --release -p pronet-common driver_cost -- --ignored --nocapture`.
 
@@ -104,7 +105,7 @@ async fn sqlx_react(
 }
 
 fn rusqlite_react(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     post: &str,
     member: &str,
     now: i64,
@@ -133,51 +134,36 @@ fn rusqlite_react(
     Ok(())
 }
 
-type Reply = oneshot::Sender<rusqlite::Result<()>>;
+type Reply = oneshot::Sender<Result<(), sqlx::Error>>;
 
-/// The rusqlite writer: one thread, group commits of up to [`BATCH`] queued writes.
-fn rusqlite_writer(
-    path: std::path::PathBuf,
+/// The sqlx writer as the stores ran it: one connection, group commits of up to [`BATCH`]
+/// queued writes, each in a savepoint.
+async fn sqlx_writer(
+    mut conn: sqlx::SqliteConnection,
     mut jobs: tokio::sync::mpsc::Receiver<(usize, Reply)>,
-) {
-    let mut conn = rusqlite::Connection::open(path).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32000;",
-    )
-    .expect("pragmas");
-    conn.execute_batch(SCHEMA).expect("schema");
-    while let Some(first) = jobs.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let tx = conn.transaction().expect("begin");
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut batch = Vec::with_capacity(BATCH);
+    while jobs.recv_many(&mut batch, BATCH).await > 0 {
+        let mut tx = conn.begin().await?;
         let mut replies = Vec::with_capacity(batch.len());
-        for (i, reply) in batch {
+        for (i, reply) in batch.drain(..) {
             let (post, member) = ids(i);
-            let result = (|| {
-                tx.execute_batch("SAVEPOINT w")?;
-                let r = rusqlite_react(&tx, &post, &member, i as i64);
-                tx.execute_batch(if r.is_ok() {
-                    "RELEASE w"
-                } else {
-                    "ROLLBACK TO w; RELEASE w"
-                })?;
-                r
-            })();
+            let mut savepoint = Connection::begin(&mut *tx).await?;
+            let result = sqlx_react(&mut savepoint, &post, &member, i as i64).await;
+            if result.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
             replies.push((reply, result));
         }
-        let committed = tx.commit();
+        tx.commit().await?;
         for (reply, result) in replies {
-            let _ = reply.send(match &committed {
-                Ok(()) => result,
-                Err(_) => Err(rusqlite::Error::InvalidQuery),
-            });
+            let _ = reply.send(result);
         }
     }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,41 +171,32 @@ fn rusqlite_writer(
 async fn driver_cost() {
     let dir = tempfile::tempdir().expect("temp dir");
 
-    // sqlx, as the stores run it: the group commit on the one writer connection.
     static MIGRATIONS: &[MigrationFile] = &[MigrationFile {
         version: 1,
         description: "bench",
         sql: SCHEMA,
     }];
-    let db = Arc::new(
-        SqliteDb::open(&dir.path().join("sqlx.db"), MIGRATIONS)
-            .await
-            .expect("open"),
-    );
-    let (started, cpu) = (Instant::now(), cpu_seconds());
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..CONCURRENCY {
-        let db = db.clone();
-        tasks.spawn(async move {
-            for i in (t..WRITES).step_by(CONCURRENCY) {
-                db.write(move |tx| {
-                    Box::pin(async move {
-                        let (post, member) = ids(i);
-                        sqlx_react(tx, &post, &member, i as i64).await
-                    })
-                })
-                .await
-                .expect("write");
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    report("sqlx + group commit", started, cpu);
 
-    // rusqlite on a dedicated thread, fed by a channel, answering through oneshots.
+    // sqlx: its own group commit on one writer connection of a migrated store.
+    let path = dir.path().join("sqlx.db");
+    SqliteDb::open(&path, MIGRATIONS)
+        .await
+        .expect("migrate")
+        .close()
+        .await;
+    let conn = {
+        use sqlx::ConnectOptions;
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+            .pragma("cache_size", "-32000")
+            .connect()
+            .await
+            .expect("connect")
+    };
     let (send, jobs) = tokio::sync::mpsc::channel::<(usize, Reply)>(4096);
-    let path = dir.path().join("rusqlite.db");
-    let writer = std::thread::spawn(move || rusqlite_writer(path, jobs));
+    let writer = tokio::spawn(sqlx_writer(conn, jobs));
     let (started, cpu) = (Instant::now(), cpu_seconds());
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..CONCURRENCY {
@@ -233,8 +210,37 @@ async fn driver_cost() {
         });
     }
     while tasks.join_next().await.is_some() {}
-    report("rusqlite thread + group commit", started, cpu);
+    report("sqlx + group commit", started, cpu);
     drop(send);
-    writer.join().expect("writer");
+    writer.await.expect("join").expect("sqlx writer");
+
+    // The stores' writer: rusqlite on its thread.
+    let db = Arc::new(
+        SqliteDb::open(&dir.path().join("rusqlite.db"), MIGRATIONS)
+            .await
+            .expect("open"),
+    );
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..CONCURRENCY {
+        let db = db.clone();
+        tasks.spawn(async move {
+            for i in (t..WRITES).step_by(CONCURRENCY) {
+                db.write(move |conn| {
+                    let (post, member) = ids(i);
+                    rusqlite_react(conn, &post, &member, i as i64)
+                })
+                .await
+                .expect("write");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    report(
+        "SqliteDb::write (rusqlite thread + group commit)",
+        started,
+        cpu,
+    );
+    db.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

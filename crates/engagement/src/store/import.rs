@@ -12,10 +12,6 @@ use crate::domain::{
 };
 use crate::events;
 
-/// Rows per multi-row statement on SQLite: at most 5 values a row stay far below its 32766
-/// variables, and a statement this size is as fast per row as a larger one.
-pub(super) const ROWS_PER_STATEMENT: usize = 500;
-
 /// The counted columns of `post_stats`, in the order [`StatsDeltas`] keeps them.
 pub(super) const STATS_COLUMNS: [&str; 10] = [
     "like_count",

@@ -13,8 +13,10 @@ use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
 use pronet_common::events::{ExportError, ExportSink};
 use pronet_common::outbox::{self, NewEvent, Outbox};
 use pronet_common::time::now_micros;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -23,8 +25,7 @@ use sqlx::Sqlite;
 use super::export::{self, ImpressionGroups};
 use super::import::{
     distinct_comments, distinct_shares, first_views, fold_impressions, fold_reactions,
-    impression_events, reaction_event, StatsDeltas, StoredReaction, StoredReactions,
-    ROWS_PER_STATEMENT, STATS_COLUMNS,
+    impression_events, reaction_event, StatsDeltas, StoredReaction, STATS_COLUMNS,
 };
 use super::{
     comment_cursor_binds, count_column, list_comments_sql, reaction_type_from, CursorValue,
@@ -91,50 +92,6 @@ impl SqliteEngagementStore {
     }
 }
 
-/// Adds `delta` to each named count of a post, creating its stats row if needed. The column
-/// names come from this module only, never from input.
-async fn add_counts(
-    conn: &mut SqliteConnection,
-    post_id: &str,
-    changes: &[(&'static str, i64)],
-) -> StoreResult<()> {
-    let columns: Vec<&str> = changes.iter().map(|(column, _)| *column).collect();
-    let sets: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
-    let sql = format!(
-        "INSERT INTO post_stats (post_id, {}) VALUES (?, {}) \
-         ON CONFLICT (post_id) DO UPDATE SET {}",
-        columns.join(", "),
-        placeholders(changes.len()),
-        sets.join(", ")
-    );
-    let mut query = sqlx::query(&sql).bind(post_id);
-    for (_, delta) in changes {
-        query = query.bind(*delta);
-    }
-    query.execute(conn).await?;
-    Ok(())
-}
-
-/// The comment created by the first request with `key`.
-async fn first_comment(
-    conn: &mut SqliteConnection,
-    key: &IdempotencyKey,
-) -> StoreResult<CommentRecord> {
-    let row = sqlx::query(&format!(
-        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = \
-         (SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?)"
-    ))
-    .bind(&key.caller)
-    .bind(&key.request_id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))?;
-    comment_from_row(&row)
-}
-
 fn comment_from_row(row: &SqliteRow) -> StoreResult<CommentRecord> {
     let mut reactions = [0i64; 6];
     for t in ReactionType::ALL {
@@ -151,53 +108,6 @@ fn comment_from_row(row: &SqliteRow) -> StoreResult<CommentRecord> {
         reply_count: row.try_get("reply_count")?,
         reactions,
     })
-}
-
-async fn fetch_comment(
-    conn: &mut SqliteConnection,
-    comment_id: &str,
-) -> StoreResult<Option<CommentRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = ?"
-    ))
-    .bind(comment_id)
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(comment_from_row)
-    .transpose()
-}
-
-async fn require_comment(
-    conn: &mut SqliteConnection,
-    comment_id: &str,
-) -> StoreResult<CommentRecord> {
-    fetch_comment(conn, comment_id)
-        .await?
-        .ok_or(EngagementError::NotFound("comment"))
-}
-
-/// Adds to a comment's reaction counts (and their total, kept for ordering).
-async fn add_comment_counts(
-    conn: &mut SqliteConnection,
-    comment_id: &str,
-    changes: &[(&'static str, i64)],
-) -> StoreResult<()> {
-    let sets: Vec<String> = changes
-        .iter()
-        .map(|(c, _)| format!("{c} = {c} + ?"))
-        .collect();
-    let sql = format!(
-        "UPDATE comments SET {}, total_reactions = total_reactions + ? WHERE id = ?",
-        sets.join(", ")
-    );
-    let mut query = sqlx::query(&sql);
-    for (_, delta) in changes {
-        query = query.bind(*delta);
-    }
-    let total: i64 = changes.iter().map(|(_, d)| d).sum();
-    query.bind(total).bind(comment_id).execute(conn).await?;
-    Ok(())
 }
 
 /// Used by the test-only consistency checks; reads go through `stats_from_json`.
@@ -245,11 +155,7 @@ impl EngagementStore for SqliteEngagementStore {
         let post_id = post_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(
-                    async move { react_in(tx, &post_id, &member_id, reaction_type, now).await },
-                )
-            })
+            .write(move |conn| react_in(conn, &post_id, &member_id, reaction_type, now))
             .await
     }
 
@@ -259,7 +165,7 @@ impl EngagementStore for SqliteEngagementStore {
         key: Option<IdempotencyKey>,
     ) -> StoreResult<CommentRecord> {
         self.db
-            .write(move |tx| Box::pin(async move { create_comment_in(tx, comment, key).await }))
+            .write(move |conn| create_comment_in(conn, comment, key))
             .await
     }
 
@@ -267,13 +173,20 @@ impl EngagementStore for SqliteEngagementStore {
         let post_id = post_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| Box::pin(async move { unreact_in(tx, &post_id, &member_id).await }))
+            .write(move |conn| unreact_in(conn, &post_id, &member_id))
             .await
     }
 
     async fn get_comment(&self, comment_id: &str) -> StoreResult<Option<CommentRecord>> {
-        let mut conn = self.db.reader.acquire().await?;
-        fetch_comment(&mut conn, comment_id).await
+        sqlx::query(&format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = ?"
+        ))
+        .bind(comment_id)
+        .fetch_optional(&self.db.reader)
+        .await?
+        .as_ref()
+        .map(comment_from_row)
+        .transpose()
     }
 
     async fn update_comment_text(
@@ -285,16 +198,14 @@ impl EngagementStore for SqliteEngagementStore {
         let comment_id = comment_id.to_owned();
         let text = text.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { update_comment_text_in(tx, &comment_id, &text, now).await })
-            })
+            .write(move |conn| update_comment_text_in(conn, &comment_id, &text, now))
             .await
     }
 
     async fn delete_comment(&self, comment_id: &str) -> StoreResult<u64> {
         let comment_id = comment_id.to_owned();
         self.db
-            .write(move |tx| Box::pin(async move { delete_comment_in(tx, &comment_id).await }))
+            .write(move |conn| delete_comment_in(conn, &comment_id))
             .await
     }
 
@@ -308,10 +219,8 @@ impl EngagementStore for SqliteEngagementStore {
         let comment_id = comment_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    react_to_comment_in(tx, &comment_id, &member_id, reaction_type, now).await
-                })
+            .write(move |conn| {
+                react_to_comment_in(conn, &comment_id, &member_id, reaction_type, now)
             })
             .await
     }
@@ -324,9 +233,7 @@ impl EngagementStore for SqliteEngagementStore {
         let comment_id = comment_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { unreact_to_comment_in(tx, &comment_id, &member_id).await })
-            })
+            .write(move |conn| unreact_to_comment_in(conn, &comment_id, &member_id))
             .await
     }
 
@@ -417,11 +324,7 @@ impl EngagementStore for SqliteEngagementStore {
         let member_id = member_id.to_owned();
         let post_ids = post_ids.to_vec();
         self.db
-            .write(move |tx| {
-                Box::pin(
-                    async move { record_impressions_in(tx, &member_id, &post_ids, day, now).await },
-                )
-            })
+            .write(move |conn| record_impressions_in(conn, &member_id, &post_ids, day, now))
             .await
     }
 
@@ -455,7 +358,7 @@ impl EngagementStore for SqliteEngagementStore {
 
     async fn record_share(&self, share: ShareRecord) -> StoreResult<ShareRecord> {
         self.db
-            .write(move |tx| Box::pin(async move { record_share_in(tx, share).await }))
+            .write(move |conn| record_share_in(conn, share))
             .await
     }
 
@@ -464,7 +367,7 @@ impl EngagementStore for SqliteEngagementStore {
             return Ok(ImportCounts::default());
         }
         self.db
-            .write(move |tx| Box::pin(async move { import_engagement_in(tx, batch).await }))
+            .write(move |conn| import_engagement_in(conn, batch))
             .await
     }
 
@@ -593,74 +496,63 @@ impl EngagementStore for SqliteEngagementStore {
         comments: &[CommentRecord],
         shares: &[ShareRecord],
     ) -> StoreResult<()> {
-        // Multi-row inserts of a few thousand values each, in one transaction per table.
-        const ROWS: usize = 1000;
-        let mut tx = self.db.writer.begin().await?;
-        for chunk in reactions.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
-                 update_time) VALUES {}",
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for r in chunk {
-                query = query
-                    .bind(&r.post_id)
-                    .bind(&r.member_id)
-                    .bind(r.reaction_type.number())
-                    .bind(r.create_time)
-                    .bind(r.create_time);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        let mut tx = self.db.writer.begin().await?;
-        for chunk in comments.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO comments (id, post_id, member_id, text, create_time) VALUES {}",
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for c in chunk {
-                query = query
-                    .bind(&c.id)
-                    .bind(&c.post_id)
-                    .bind(&c.member_id)
-                    .bind(&c.text)
-                    .bind(c.create_time);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        for chunk in shares.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO shares (post_id, member_id, id, create_time) VALUES {}",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for s in chunk {
-                query = query
-                    .bind(&s.post_id)
-                    .bind(&s.member_id)
-                    .bind(&s.id)
-                    .bind(s.create_time);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        // Every touched post's counts from all of its rows, old and new. (`WHERE true` tells
-        // SQLite's parser the ON CONFLICT belongs to the INSERT, not to the SELECT's join.)
-        sqlx::query(&format!(
-            "INSERT INTO post_stats SELECT * FROM ({}) WHERE true \
-             ON CONFLICT (post_id) DO UPDATE SET like_count = excluded.like_count, \
-             celebrate_count = excluded.celebrate_count, support_count = excluded.support_count, \
-             love_count = excluded.love_count, insightful_count = excluded.insightful_count, \
-             funny_count = excluded.funny_count, comment_count = excluded.comment_count, \
-             share_count = excluded.share_count",
-            super::COUNTED_FROM_ROWS
-        ))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        // Cached single-row inserts, in one write for the reactions and one for the rest.
+        let reactions = reactions.to_vec();
+        self.db
+            .write(move |conn| -> StoreResult<()> {
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
+                     update_time) VALUES (?, ?, ?, ?, ?)",
+                )?;
+                for r in &reactions {
+                    insert.execute((
+                        &r.post_id,
+                        &r.member_id,
+                        r.reaction_type.number(),
+                        r.create_time,
+                        r.create_time,
+                    ))?;
+                }
+                Ok(())
+            })
+            .await?;
+        let (comments, shares) = (comments.to_vec(), shares.to_vec());
+        self.db
+            .write(move |conn| -> StoreResult<()> {
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO comments (id, post_id, member_id, text, create_time) \
+                     VALUES (?, ?, ?, ?, ?)",
+                )?;
+                for c in &comments {
+                    insert.execute((&c.id, &c.post_id, &c.member_id, &c.text, c.create_time))?;
+                }
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO shares (post_id, member_id, id, create_time) VALUES (?, ?, ?, ?)",
+                )?;
+                for s in &shares {
+                    insert.execute((&s.post_id, &s.member_id, &s.id, s.create_time))?;
+                }
+                // Every touched post's counts from all of its rows, old and new. (`WHERE true`
+                // tells SQLite's parser the ON CONFLICT belongs to the INSERT, not to the
+                // SELECT's join.)
+                conn.execute(
+                    &format!(
+                        "INSERT INTO post_stats SELECT * FROM ({}) WHERE true \
+                         ON CONFLICT (post_id) DO UPDATE SET like_count = excluded.like_count, \
+                         celebrate_count = excluded.celebrate_count, \
+                         support_count = excluded.support_count, \
+                         love_count = excluded.love_count, \
+                         insightful_count = excluded.insightful_count, \
+                         funny_count = excluded.funny_count, \
+                         comment_count = excluded.comment_count, \
+                         share_count = excluded.share_count",
+                        super::COUNTED_FROM_ROWS
+                    ),
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     #[cfg(test)]
@@ -674,7 +566,7 @@ impl EngagementStore for SqliteEngagementStore {
     async fn analyze(&self) -> StoreResult<()> {
         // Reader connections load the statistics with the schema: the first ANALYZE creates
         // sqlite_stat1, which changes the schema and makes open connections reload it.
-        sqlx::query("ANALYZE").execute(&self.db.writer).await?;
+        self.db.write(|conn| conn.execute_batch("ANALYZE")).await?;
         Ok(())
     }
 
@@ -785,41 +677,126 @@ fn bind_activity<'q>(
     query.bind(limit)
 }
 
-// The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
+// The writes, each run by the group commit inside its transaction (`SqliteDb::write`), on the
+// writer's own connection: what they read includes the earlier writes of the same batch.
 
-async fn react_in(
-    tx: &mut SqliteConnection,
+/// Adds `delta` to each named count of a post, creating its stats row if needed. The column
+/// names come from this module only, never from input (so the statements are few and cached).
+fn add_counts(
+    conn: &Connection,
+    post_id: &str,
+    changes: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    let columns: Vec<&str> = changes.iter().map(|(column, _)| *column).collect();
+    let sets: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = {c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO post_stats (post_id, {}) VALUES (?, {}) \
+         ON CONFLICT (post_id) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders(changes.len()),
+        sets.join(", ")
+    );
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(changes.len() + 1);
+    params.push(&post_id);
+    params.extend(changes.iter().map(|(_, delta)| delta as &dyn ToSql));
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    Ok(())
+}
+
+/// Adds to a comment's reaction counts (and their total, kept for ordering).
+fn add_comment_counts(
+    conn: &Connection,
+    comment_id: &str,
+    changes: &[(&'static str, i64)],
+) -> StoreResult<()> {
+    let sets: Vec<String> = changes
+        .iter()
+        .map(|(c, _)| format!("{c} = {c} + ?"))
+        .collect();
+    let sql = format!(
+        "UPDATE comments SET {}, total_reactions = total_reactions + ? WHERE id = ?",
+        sets.join(", ")
+    );
+    let total: i64 = changes.iter().map(|(_, d)| d).sum();
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(changes.len() + 2);
+    params.extend(changes.iter().map(|(_, delta)| delta as &dyn ToSql));
+    params.push(&total);
+    params.push(&comment_id);
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    Ok(())
+}
+
+/// [`comment_from_row`] for a comment a write reads.
+fn comment_from_written_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommentRecord> {
+    let mut reactions = [0i64; 6];
+    for t in ReactionType::ALL {
+        reactions[t.index()] = row.get(count_column(t))?;
+    }
+    Ok(CommentRecord {
+        id: row.get("id")?,
+        post_id: row.get("post_id")?,
+        member_id: row.get("member_id")?,
+        text: row.get("text")?,
+        create_time: row.get("create_time")?,
+        parent_id: row.get("parent_id")?,
+        update_time: row.get("update_time")?,
+        reply_count: row.get("reply_count")?,
+        reactions,
+    })
+}
+
+/// The comment created by the first request with `key`.
+fn first_comment(conn: &Connection, key: &IdempotencyKey) -> StoreResult<CommentRecord> {
+    conn.prepare_cached(&format!(
+        "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = \
+         (SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?)"
+    ))?
+    .query_row((&key.caller, &key.request_id), comment_from_written_row)
+    .optional()?
+    .ok_or_else(|| EngagementError::Corrupt("idempotency key without its comment".into()))
+}
+
+fn fetch_comment(conn: &Connection, comment_id: &str) -> StoreResult<Option<CommentRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments WHERE id = ?"
+        ))?
+        .query_row([comment_id], comment_from_written_row)
+        .optional()?)
+}
+
+fn require_comment(conn: &Connection, comment_id: &str) -> StoreResult<CommentRecord> {
+    fetch_comment(conn, comment_id)?.ok_or(EngagementError::NotFound("comment"))
+}
+
+fn react_in(
+    conn: &Connection,
     post_id: &str,
     member_id: &str,
     reaction_type: ReactionType,
     now: i64,
 ) -> StoreResult<ReactionRecord> {
-    let existing = sqlx::query(
-        "SELECT reaction_type, create_time FROM reactions WHERE post_id = ? AND member_id = ?",
-    )
-    .bind(post_id)
-    .bind(member_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT reaction_type, create_time FROM reactions WHERE post_id = ? AND member_id = ?",
+        )?
+        .query_row((post_id, member_id), |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
     let (create_time, previous) = match existing {
         None => {
-            sqlx::query(
+            conn.prepare_cached(
                 "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
                      update_time) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(post_id)
-            .bind(member_id)
-            .bind(reaction_type.number())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            add_counts(&mut *tx, post_id, &[(count_column(reaction_type), 1)]).await?;
+            )?
+            .execute((post_id, member_id, reaction_type.number(), now, now))?;
+            add_counts(conn, post_id, &[(count_column(reaction_type), 1)])?;
             (now, None)
         }
-        Some(row) => {
-            let old = reaction_type_from(row.try_get("reaction_type")?)?;
-            let create_time: i64 = row.try_get("create_time")?;
+        Some((old, create_time)) => {
+            let old = reaction_type_from(old)?;
             if old == reaction_type {
                 // The same type again: nothing changed, no event.
                 return Ok(ReactionRecord {
@@ -829,22 +806,16 @@ async fn react_in(
                     create_time,
                 });
             }
-            sqlx::query(
+            conn.prepare_cached(
                 "UPDATE reactions SET reaction_type = ?, update_time = ? \
                          WHERE post_id = ? AND member_id = ?",
-            )
-            .bind(reaction_type.number())
-            .bind(now)
-            .bind(post_id)
-            .bind(member_id)
-            .execute(&mut *tx)
-            .await?;
+            )?
+            .execute((reaction_type.number(), now, post_id, member_id))?;
             add_counts(
-                &mut *tx,
+                conn,
                 post_id,
                 &[(count_column(old), -1), (count_column(reaction_type), 1)],
-            )
-            .await?;
+            )?;
             (create_time, Some(old))
         }
     };
@@ -855,248 +826,208 @@ async fn react_in(
         create_time,
     };
     outbox::append_sqlite(
-        tx,
+        conn,
         &[events::at(now, events::reaction_set(&reaction, previous))],
-    )
-    .await?;
+    )?;
     Ok(reaction)
 }
 
-async fn create_comment_in(
-    tx: &mut SqliteConnection,
+fn create_comment_in(
+    conn: &Connection,
     comment: CommentRecord,
     key: Option<IdempotencyKey>,
 ) -> StoreResult<CommentRecord> {
     if let Some(key) = &key {
         // The key first: a retry finds it and returns the first comment. (The one writer
         // connection makes racing retries take turns.)
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+        let claimed =
+            conn.prepare_cached(
+                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
                  VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .bind(&comment.id)
-        .bind(comment.create_time)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+            )?
+            .execute((
+                &key.caller,
+                &key.request_id,
+                &comment.id,
+                comment.create_time,
+            ))? == 1;
         if !claimed {
-            let first = first_comment(&mut *tx, key).await?;
-            return Ok(first);
+            return first_comment(conn, key);
         }
     }
     let mut comment = comment;
     if let Some(parent_id) = comment.parent_id.take() {
-        let parent = fetch_comment(&mut *tx, &parent_id)
-            .await?
+        let parent = fetch_comment(conn, &parent_id)?
             .filter(|p| p.post_id == comment.post_id)
             .ok_or(EngagementError::NotFound("comment"))?;
         // One level of threading: a reply to a reply answers its top-level comment.
         let top = parent.parent_id.unwrap_or(parent.id);
-        sqlx::query("UPDATE comments SET reply_count = reply_count + 1 WHERE id = ?")
-            .bind(&top)
-            .execute(&mut *tx)
-            .await?;
+        conn.prepare_cached("UPDATE comments SET reply_count = reply_count + 1 WHERE id = ?")?
+            .execute([&top])?;
         comment.parent_id = Some(top);
     }
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO comments (id, post_id, member_id, text, create_time, parent_id) \
              VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&comment.id)
-    .bind(&comment.post_id)
-    .bind(&comment.member_id)
-    .bind(&comment.text)
-    .bind(comment.create_time)
-    .bind(&comment.parent_id)
-    .execute(&mut *tx)
-    .await?;
-    add_counts(&mut *tx, &comment.post_id, &[(COMMENT_COUNT, 1)]).await?;
+    )?
+    .execute((
+        &comment.id,
+        &comment.post_id,
+        &comment.member_id,
+        &comment.text,
+        comment.create_time,
+        &comment.parent_id,
+    ))?;
+    add_counts(conn, &comment.post_id, &[(COMMENT_COUNT, 1)])?;
     outbox::append_sqlite(
-        tx,
+        conn,
         &[events::at(
             comment.create_time,
             events::comment_created(&comment),
         )],
-    )
-    .await?;
+    )?;
     Ok(comment)
 }
 
-async fn unreact_in(
-    tx: &mut SqliteConnection,
-    post_id: &str,
-    member_id: &str,
-) -> StoreResult<bool> {
-    let removed: Option<i64> = sqlx::query_scalar(
-        "DELETE FROM reactions WHERE post_id = ? AND member_id = ? RETURNING reaction_type",
-    )
-    .bind(post_id)
-    .bind(member_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+fn unreact_in(conn: &Connection, post_id: &str, member_id: &str) -> StoreResult<bool> {
+    let removed: Option<i64> = conn
+        .prepare_cached(
+            "DELETE FROM reactions WHERE post_id = ? AND member_id = ? RETURNING reaction_type",
+        )?
+        .query_row((post_id, member_id), |row| row.get(0))
+        .optional()?;
     if let Some(old) = removed {
         let old = reaction_type_from(old)?;
-        add_counts(&mut *tx, post_id, &[(count_column(old), -1)]).await?;
+        add_counts(conn, post_id, &[(count_column(old), -1)])?;
         outbox::append_sqlite(
-            tx,
+            conn,
             &[events::at(
                 now_micros(),
                 events::reaction_removed(post_id, member_id, old),
             )],
-        )
-        .await?;
+        )?;
     }
     Ok(removed.is_some())
 }
 
-async fn update_comment_text_in(
-    tx: &mut SqliteConnection,
+fn update_comment_text_in(
+    conn: &Connection,
     comment_id: &str,
     text: &str,
     now: i64,
 ) -> StoreResult<CommentRecord> {
-    sqlx::query("UPDATE comments SET text = ?, update_time = ? WHERE id = ?")
-        .bind(text)
-        .bind(now)
-        .bind(comment_id)
-        .execute(&mut *tx)
-        .await?;
-    let comment = require_comment(&mut *tx, comment_id).await?;
-    Ok(comment)
+    conn.prepare_cached("UPDATE comments SET text = ?, update_time = ? WHERE id = ?")?
+        .execute((text, now, comment_id))?;
+    require_comment(conn, comment_id)
 }
 
-async fn delete_comment_in(tx: &mut SqliteConnection, comment_id: &str) -> StoreResult<u64> {
-    let comment = require_comment(&mut *tx, comment_id).await?;
+fn delete_comment_in(conn: &Connection, comment_id: &str) -> StoreResult<u64> {
+    let comment = require_comment(conn, comment_id)?;
     let replies = match &comment.parent_id {
         None => {
-            sqlx::query(
+            conn.prepare_cached(
                 "DELETE FROM comment_reactions WHERE comment_id IN \
                      (SELECT id FROM comments WHERE parent_id = ?)",
-            )
-            .bind(comment_id)
-            .execute(&mut *tx)
-            .await?;
-            let mut replies: Vec<(String, String, i64)> = sqlx::query_as(
-                "DELETE FROM comments WHERE parent_id = ? RETURNING id, member_id, create_time",
-            )
-            .bind(comment_id)
-            .fetch_all(&mut *tx)
-            .await?;
+            )?
+            .execute([comment_id])?;
+            let mut replies: Vec<(String, String, i64)> = conn
+                .prepare_cached(
+                    "DELETE FROM comments WHERE parent_id = ? RETURNING id, member_id, create_time",
+                )?
+                .query_map([comment_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
             replies.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
             replies
         }
         Some(parent) => {
-            sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")
-                .bind(parent)
-                .execute(&mut *tx)
-                .await?;
+            conn.prepare_cached("UPDATE comments SET reply_count = reply_count - 1 WHERE id = ?")?
+                .execute([parent])?;
             Vec::new()
         }
     };
-    sqlx::query("DELETE FROM comment_reactions WHERE comment_id = ?")
-        .bind(comment_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM comments WHERE id = ?")
-        .bind(comment_id)
-        .execute(&mut *tx)
-        .await?;
+    conn.prepare_cached("DELETE FROM comment_reactions WHERE comment_id = ?")?
+        .execute([comment_id])?;
+    conn.prepare_cached("DELETE FROM comments WHERE id = ?")?
+        .execute([comment_id])?;
     let removed = replies.len() as u64 + 1;
     add_counts(
-        &mut *tx,
+        conn,
         &comment.post_id,
         &[(COMMENT_COUNT, -(removed as i64))],
-    )
-    .await?;
-    outbox::append_sqlite(tx, &super::deleted_comment_events(&comment, &replies)).await?;
+    )?;
+    outbox::append_sqlite(conn, &super::deleted_comment_events(&comment, &replies))?;
     Ok(removed)
 }
 
-async fn react_to_comment_in(
-    tx: &mut SqliteConnection,
+fn react_to_comment_in(
+    conn: &Connection,
     comment_id: &str,
     member_id: &str,
     reaction_type: ReactionType,
     now: i64,
 ) -> StoreResult<CommentRecord> {
-    require_comment(&mut *tx, comment_id).await?;
-    let existing: Option<i64> = sqlx::query_scalar(
-        "SELECT reaction_type FROM comment_reactions WHERE comment_id = ? AND member_id = ?",
-    )
-    .bind(comment_id)
-    .bind(member_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    require_comment(conn, comment_id)?;
+    let existing: Option<i64> = conn
+        .prepare_cached(
+            "SELECT reaction_type FROM comment_reactions WHERE comment_id = ? AND member_id = ?",
+        )?
+        .query_row((comment_id, member_id), |row| row.get(0))
+        .optional()?;
     match existing {
         None => {
-            sqlx::query(
+            conn.prepare_cached(
                 "INSERT INTO comment_reactions (comment_id, member_id, reaction_type, \
                      create_time) VALUES (?, ?, ?, ?)",
-            )
-            .bind(comment_id)
-            .bind(member_id)
-            .bind(reaction_type.number())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            add_comment_counts(&mut *tx, comment_id, &[(count_column(reaction_type), 1)]).await?;
+            )?
+            .execute((comment_id, member_id, reaction_type.number(), now))?;
+            add_comment_counts(conn, comment_id, &[(count_column(reaction_type), 1)])?;
         }
         Some(old) => {
             let old = reaction_type_from(old)?;
             if old != reaction_type {
-                sqlx::query(
+                conn.prepare_cached(
                     "UPDATE comment_reactions SET reaction_type = ? \
                          WHERE comment_id = ? AND member_id = ?",
-                )
-                .bind(reaction_type.number())
-                .bind(comment_id)
-                .bind(member_id)
-                .execute(&mut *tx)
-                .await?;
+                )?
+                .execute((reaction_type.number(), comment_id, member_id))?;
                 add_comment_counts(
-                    &mut *tx,
+                    conn,
                     comment_id,
                     &[(count_column(old), -1), (count_column(reaction_type), 1)],
-                )
-                .await?;
+                )?;
             }
         }
     }
-    let comment = require_comment(&mut *tx, comment_id).await?;
-    Ok(comment)
+    require_comment(conn, comment_id)
 }
 
-async fn unreact_to_comment_in(
-    tx: &mut SqliteConnection,
+fn unreact_to_comment_in(
+    conn: &Connection,
     comment_id: &str,
     member_id: &str,
 ) -> StoreResult<CommentRecord> {
-    require_comment(&mut *tx, comment_id).await?;
-    let removed: Option<i64> = sqlx::query_scalar(
-        "DELETE FROM comment_reactions WHERE comment_id = ? AND member_id = ? \
+    require_comment(conn, comment_id)?;
+    let removed: Option<i64> = conn
+        .prepare_cached(
+            "DELETE FROM comment_reactions WHERE comment_id = ? AND member_id = ? \
              RETURNING reaction_type",
-    )
-    .bind(comment_id)
-    .bind(member_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+        )?
+        .query_row((comment_id, member_id), |row| row.get(0))
+        .optional()?;
     if let Some(old) = removed {
         add_comment_counts(
-            &mut *tx,
+            conn,
             comment_id,
             &[(count_column(reaction_type_from(old)?), -1)],
-        )
-        .await?;
+        )?;
     }
-    let comment = require_comment(&mut *tx, comment_id).await?;
-    Ok(comment)
+    require_comment(conn, comment_id)
 }
 
-async fn record_impressions_in(
-    tx: &mut SqliteConnection,
+fn record_impressions_in(
+    conn: &Connection,
     member_id: &str,
     post_ids: &[String],
     day: i64,
@@ -1105,131 +1036,130 @@ async fn record_impressions_in(
     let mut counted = Vec::new();
     let mut first_views = Vec::new();
     for post_id in post_ids {
-        let new = sqlx::query(
-            "INSERT INTO impressions (post_id, member_id, day, create_time) \
+        let new = conn
+            .prepare_cached(
+                "INSERT INTO impressions (post_id, member_id, day, create_time) \
                  VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(post_id)
-        .bind(member_id)
-        .bind(day)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+            )?
+            .execute((post_id, member_id, day, now))?
             == 1;
         if !new {
             continue;
         }
         counted.push(post_id.clone());
         // A first ever impression is always also a new one for the day.
-        let first = sqlx::query(
-            "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
+        let first = conn
+            .prepare_cached(
+                "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
                  ON CONFLICT DO NOTHING",
-        )
-        .bind(member_id)
-        .bind(post_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as i64;
+            )?
+            .execute((member_id, post_id, now))? as i64;
         if first == 1 {
             first_views.push(post_id.clone());
         }
         add_counts(
-            &mut *tx,
+            conn,
             post_id,
             &[(IMPRESSION_COUNT, 1), (UNIQUE_VIEWER_COUNT, first)],
-        )
-        .await?;
+        )?;
     }
     let n = counted.len();
     if n > 0 {
         let payload = events::impressions_recorded(member_id, counted, first_views);
-        outbox::append_sqlite(tx, &[events::at(now, payload)]).await?;
+        outbox::append_sqlite(conn, &[events::at(now, payload)])?;
     }
     Ok(n)
 }
 
-async fn record_share_in(
-    tx: &mut SqliteConnection,
-    share: ShareRecord,
-) -> StoreResult<ShareRecord> {
-    let existing =
-        sqlx::query("SELECT id, create_time FROM shares WHERE post_id = ? AND member_id = ?")
-            .bind(&share.post_id)
-            .bind(&share.member_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+fn record_share_in(conn: &Connection, share: ShareRecord) -> StoreResult<ShareRecord> {
+    let existing: Option<(String, i64)> = conn
+        .prepare_cached("SELECT id, create_time FROM shares WHERE post_id = ? AND member_id = ?")?
+        .query_row((&share.post_id, &share.member_id), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
     let recorded = match existing {
-        Some(row) => ShareRecord {
-            id: row.try_get("id")?,
-            create_time: row.try_get("create_time")?,
+        Some((id, create_time)) => ShareRecord {
+            id,
+            create_time,
             ..share
         },
         None => {
-            sqlx::query(
+            conn.prepare_cached(
                 "INSERT INTO shares (post_id, member_id, id, create_time) VALUES (?, ?, ?, ?)",
-            )
-            .bind(&share.post_id)
-            .bind(&share.member_id)
-            .bind(&share.id)
-            .bind(share.create_time)
-            .execute(&mut *tx)
-            .await?;
-            add_counts(&mut *tx, &share.post_id, &[(SHARE_COUNT, 1)]).await?;
+            )?
+            .execute((
+                &share.post_id,
+                &share.member_id,
+                &share.id,
+                share.create_time,
+            ))?;
+            add_counts(conn, &share.post_id, &[(SHARE_COUNT, 1)])?;
             outbox::append_sqlite(
-                tx,
+                conn,
                 &[events::at(
                     share.create_time,
                     events::share_recorded(&share),
                 )],
-            )
-            .await?;
+            )?;
             share
         }
     };
     Ok(recorded)
 }
 
-async fn import_engagement_in(
-    tx: &mut SqliteConnection,
-    batch: EngagementImport,
-) -> StoreResult<ImportCounts> {
+/// The counts upsert of one post in an import: its id, then a delta per [`STATS_COLUMNS`].
+fn import_stats_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let sets: Vec<String> = STATS_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO post_stats (post_id, {}) VALUES (?, {}) \
+             ON CONFLICT (post_id) DO UPDATE SET {}",
+            STATS_COLUMNS.join(", "),
+            placeholders(STATS_COLUMNS.len()),
+            sets.join(", ")
+        )
+    })
+}
+
+/// An import's rows go through cached single-row statements (on the writer's own connection
+/// a statement costs no more per row than a multi-row one); `ON CONFLICT DO NOTHING` inserts
+/// tell a new row by the one row they changed.
+fn import_engagement_in(conn: &Connection, batch: EngagementImport) -> StoreResult<ImportCounts> {
     let mut counts = ImportCounts::default();
     let mut deltas = StatsDeltas::default();
     // The payload of every change, appended last.
     let mut payloads = Vec::new();
 
-    // Reactions: what is stored for each (post, member), then one upsert of every pair that
+    // Reactions: what is stored for each (post, member), then an upsert of every pair that
     // changes (new, or another type). The single writer makes the read-then-write safe.
     let folded = fold_reactions(&batch.reactions);
-    let mut stored = StoredReactions::new();
-    // Two values a pair.
-    for chunk in folded.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT post_id, member_id, reaction_type, create_time FROM reactions \
-             WHERE (post_id, member_id) IN (VALUES {})",
-            vec!["(?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query.bind(&r.post_id).bind(&r.member_id);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
-            stored.insert(
-                (row.try_get("post_id")?, row.try_get("member_id")?),
-                StoredReaction {
-                    reaction_type: reaction_type_from(row.try_get("reaction_type")?)?,
-                    create_time: row.try_get("create_time")?,
-                },
-            );
+    let mut stored = Vec::with_capacity(folded.len());
+    {
+        let mut select = conn.prepare_cached(
+            "SELECT reaction_type, create_time FROM reactions WHERE post_id = ? AND member_id = ?",
+        )?;
+        for r in &folded {
+            let row: Option<(i64, i64)> = select
+                .query_row((&r.post_id, &r.member_id), |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            stored.push(match row {
+                Some((reaction_type, create_time)) => Some(StoredReaction {
+                    reaction_type: reaction_type_from(reaction_type)?,
+                    create_time,
+                }),
+                None => None,
+            });
         }
     }
     let mut changed = Vec::with_capacity(folded.len());
-    for r in &folded {
-        let before = stored
-            .get(&(r.post_id.clone(), r.member_id.clone()))
-            .copied();
+    for (r, before) in folded.iter().zip(stored) {
         let before_type = before.map(|s| s.reaction_type);
         let (written, skipped) = r.outcome(before_type);
         counts.reactions += written;
@@ -1240,78 +1170,62 @@ async fn import_engagement_in(
             changed.push(r);
         }
     }
-    for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+    {
         // A new reaction starts at its first time; a changed one keeps its create time.
-        let sql = format!(
+        let mut upsert = conn.prepare_cached(
             "INSERT INTO reactions (post_id, member_id, reaction_type, create_time, \
-             update_time) VALUES {} ON CONFLICT (post_id, member_id) DO UPDATE SET \
+             update_time) VALUES (?, ?, ?, ?, ?) ON CONFLICT (post_id, member_id) DO UPDATE SET \
              reaction_type = excluded.reaction_type, update_time = excluded.update_time",
-            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for r in chunk {
-            query = query
-                .bind(&r.post_id)
-                .bind(&r.member_id)
-                .bind(r.final_type().number())
-                .bind(r.first_time)
-                .bind(r.last_time);
+        )?;
+        for r in changed {
+            upsert.execute((
+                &r.post_id,
+                &r.member_id,
+                r.final_type().number(),
+                r.first_time,
+                r.last_time,
+            ))?;
         }
-        query.execute(&mut *tx).await?;
     }
 
-    // Comments: an id stored before is left alone (RETURNING names only inserted rows).
+    // Comments: an id stored before is left alone.
     let (comments, repeats) = distinct_comments(batch.comments);
     counts.skipped += repeats;
-    for chunk in comments.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO comments (id, post_id, member_id, text, create_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING id",
-            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for c in chunk {
-            query = query
-                .bind(&c.id)
-                .bind(&c.post_id)
-                .bind(&c.member_id)
-                .bind(&c.text)
-                .bind(c.create_time);
-        }
-        let inserted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
-        counts.comments += inserted.len() as u64;
-        counts.skipped += (chunk.len() - inserted.len()) as u64;
-        // Ids are distinct in the batch: each inserted one names one comment of the chunk.
-        for c in chunk.iter().filter(|c| inserted.contains(&c.id)) {
-            deltas.comment(&c.post_id);
-            payloads.push(events::comment_created(c));
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO comments (id, post_id, member_id, text, create_time) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )?;
+        for c in &comments {
+            let inserted =
+                insert.execute((&c.id, &c.post_id, &c.member_id, &c.text, c.create_time))? == 1;
+            if inserted {
+                counts.comments += 1;
+                deltas.comment(&c.post_id);
+                payloads.push(events::comment_created(c));
+            } else {
+                counts.skipped += 1;
+            }
         }
     }
 
     // Shares: skipped when the (post, member) or the id is taken.
     let (shares, repeats) = distinct_shares(batch.shares);
     counts.skipped += repeats;
-    for chunk in shares.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO shares (post_id, member_id, id, create_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING id",
-            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for s in chunk {
-            query = query
-                .bind(&s.post_id)
-                .bind(&s.member_id)
-                .bind(&s.id)
-                .bind(s.create_time);
-        }
-        let inserted: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
-        counts.shares += inserted.len() as u64;
-        counts.skipped += (chunk.len() - inserted.len()) as u64;
-        // Share ids are distinct in the batch.
-        for s in chunk.iter().filter(|s| inserted.contains(&s.id)) {
-            deltas.share(&s.post_id);
-            payloads.push(events::share_recorded(s));
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO shares (post_id, member_id, id, create_time) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )?;
+        for s in &shares {
+            let inserted = insert.execute((&s.post_id, &s.member_id, &s.id, s.create_time))? == 1;
+            if inserted {
+                counts.shares += 1;
+                deltas.share(&s.post_id);
+                payloads.push(events::share_recorded(s));
+            } else {
+                counts.skipped += 1;
+            }
         }
     }
 
@@ -1319,76 +1233,50 @@ async fn import_engagement_in(
     let (impressions, repeats) = fold_impressions(&batch.impressions);
     counts.skipped += repeats;
     let mut new = Vec::new();
-    for chunk in impressions.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO impressions (post_id, member_id, day, create_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING post_id, member_id, day",
-            vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
-        for i in chunk {
-            query = query
-                .bind(&i.post_id)
-                .bind(&i.member_id)
-                .bind(i.day)
-                .bind(i.time);
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO impressions (post_id, member_id, day, create_time) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )?;
+        for i in impressions {
+            if insert.execute((&i.post_id, &i.member_id, i.day, i.time))? == 1 {
+                new.push(i);
+            } else {
+                counts.skipped += 1;
+            }
         }
-        let inserted: HashSet<(String, String, i64)> =
-            query.fetch_all(&mut *tx).await?.into_iter().collect();
-        counts.skipped += (chunk.len() - inserted.len()) as u64;
-        new.extend(
-            chunk
-                .iter()
-                .filter(|i| inserted.contains(&(i.post_id.clone(), i.member_id.clone(), i.day))),
-        );
     }
     counts.impressions = new.len() as u64;
     for i in &new {
         deltas.impression(&i.post_id);
     }
-    let new: Vec<_> = new.into_iter().cloned().collect();
     let mut viewers = HashSet::new();
-    for chunk in first_views(&new).chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING member_id, post_id",
-            vec!["(?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
-        for (member_id, post_id, time) in chunk {
-            query = query.bind(member_id).bind(post_id).bind(*time);
-        }
-        for (member_id, post_id) in query.fetch_all(&mut *tx).await? {
-            deltas.viewer(&post_id);
-            viewers.insert((member_id, post_id));
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO post_viewers (member_id, post_id, first_time) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )?;
+        for (member_id, post_id, time) in first_views(&new) {
+            if insert.execute((&member_id, &post_id, time))? == 1 {
+                deltas.viewer(&post_id);
+                viewers.insert((member_id, post_id));
+            }
         }
     }
     payloads.extend(impression_events(&new, &viewers));
 
-    // One counts upsert per post; 11 values a row.
-    let rows = deltas.rows();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT / 2) {
-        let sets: Vec<String> = STATS_COLUMNS
-            .iter()
-            .map(|c| format!("{c} = {c} + excluded.{c}"))
-            .collect();
-        let sql = format!(
-            "INSERT INTO post_stats (post_id, {}) VALUES {} ON CONFLICT (post_id) DO UPDATE SET {}",
-            STATS_COLUMNS.join(", "),
-            vec![format!("(?, {})", placeholders(STATS_COLUMNS.len())); chunk.len()].join(", "),
-            sets.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for (post_id, row) in chunk {
-            query = query.bind(*post_id);
-            for delta in row {
-                query = query.bind(*delta);
-            }
+    // One counts upsert per post.
+    {
+        let mut upsert = conn.prepare_cached(import_stats_sql())?;
+        for (post_id, row) in deltas.rows() {
+            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(row.len() + 1);
+            params.push(&post_id);
+            params.extend(row.iter().map(|delta| delta as &dyn ToSql));
+            upsert.execute(params.as_slice())?;
         }
-        query.execute(&mut *tx).await?;
     }
     let now = now_micros();
     let events: Vec<NewEvent> = payloads.into_iter().map(|p| events::at(now, p)).collect();
-    outbox::append_sqlite(tx, &events).await?;
+    outbox::append_sqlite(conn, &events)?;
     Ok(counts)
 }

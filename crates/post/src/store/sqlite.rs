@@ -7,9 +7,10 @@ use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
 use pronet_common::events::{ExportError, ExportSink};
 use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
+use rusqlite::{Connection, OptionalExtension};
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite, SqliteConnection};
+use sqlx::{Row, Sqlite};
 
 use super::{
     distinct_posts, export_error, mentions_from_json, mentions_to_json, CreatedPost, PostStore,
@@ -65,23 +66,64 @@ impl SqlitePostStore {
 }
 
 fn post_from_row(row: &SqliteRow) -> StoreResult<PostRecord> {
-    let visibility: i64 = row.try_get("visibility")?;
-    let hashtags: String = row.try_get("hashtags")?;
-    let mentions: String = row.try_get("mentions")?;
+    post_from_columns(
+        row.try_get("id")?,
+        row.try_get("author_id")?,
+        row.try_get("text")?,
+        row.try_get("visibility")?,
+        row.try_get("hashtags")?,
+        row.try_get("mentions")?,
+        row.try_get("create_time")?,
+        row.try_get("update_time")?,
+        row.try_get("reshare_of")?,
+        row.try_get("mentioned_members")?,
+    )
+}
+
+/// [`post_from_row`] for a row the writer read (`RETURNING` [`POST_COLUMNS`]).
+fn post_from_written(row: &rusqlite::Row<'_>) -> StoreResult<PostRecord> {
+    post_from_columns(
+        row.get("id")?,
+        row.get("author_id")?,
+        row.get("text")?,
+        row.get("visibility")?,
+        row.get("hashtags")?,
+        row.get("mentions")?,
+        row.get("create_time")?,
+        row.get("update_time")?,
+        row.get("reshare_of")?,
+        row.get("mentioned_members")?,
+    )
+}
+
+/// A post from its stored columns, in [`POST_COLUMNS`] order.
+#[allow(clippy::too_many_arguments)]
+fn post_from_columns(
+    id: String,
+    author_id: String,
+    text: String,
+    visibility: i64,
+    hashtags: String,
+    mentions: String,
+    create_time: i64,
+    update_time: Option<i64>,
+    reshare_of: Option<String>,
+    mentioned_members: String,
+) -> StoreResult<PostRecord> {
     Ok(PostRecord {
-        id: row.try_get("id")?,
-        author_id: row.try_get("author_id")?,
-        text: row.try_get("text")?,
+        id,
+        author_id,
+        text,
         visibility: Visibility::from_i64(visibility)
             .ok_or_else(|| PostError::Corrupt(format!("post visibility {visibility}")))?,
         hashtags: serde_json::from_str(&hashtags)
             .map_err(|e| PostError::Corrupt(format!("hashtags: {e}")))?,
         mentions: serde_json::from_str(&mentions)
             .map_err(|e| PostError::Corrupt(format!("mentions: {e}")))?,
-        create_time: row.try_get("create_time")?,
-        update_time: row.try_get("update_time")?,
-        reshare_of: row.try_get("reshare_of")?,
-        mentioned_members: mentions_from_json(&row.try_get::<String, _>("mentioned_members")?)?,
+        create_time,
+        update_time,
+        reshare_of,
+        mentioned_members: mentions_from_json(&mentioned_members)?,
     })
 }
 
@@ -184,7 +226,7 @@ impl PostStore for SqlitePostStore {
         // written, with its post, by an earlier write (committed before or with this one).
         let key = key.cloned();
         self.db
-            .write(move |tx| Box::pin(async move { create_post_in(tx, post, key.as_ref()).await }))
+            .write(move |conn| create_post_in(conn, post, key.as_ref()))
             .await
     }
 
@@ -195,7 +237,7 @@ impl PostStore for SqlitePostStore {
         }
         let (imported, skipped) = self
             .db
-            .write(move |tx| Box::pin(async move { import_posts_in(tx, &posts).await }))
+            .write(move |conn| import_posts_in(conn, &posts))
             .await?;
         Ok((imported, skipped + repeats))
     }
@@ -375,7 +417,7 @@ impl PostStore for SqlitePostStore {
         // One writer connection: the check in the UPDATE cannot race another delete.
         let id = id.to_owned();
         self.db
-            .write(move |tx| Box::pin(async move { delete_post_in(tx, &id, delete_time).await }))
+            .write(move |conn| delete_post_in(conn, &id, delete_time))
             .await
     }
 
@@ -383,7 +425,7 @@ impl PostStore for SqlitePostStore {
         let id = id.to_owned();
         let edit = edit.clone();
         self.db
-            .write(move |tx| Box::pin(async move { update_post_in(tx, &id, &edit).await }))
+            .write(move |conn| update_post_in(conn, &id, &edit))
             .await
     }
 
@@ -471,7 +513,7 @@ impl SqlitePostStore {
 
     /// Gathers the planner's statistics.
     pub(crate) async fn analyze(&self) -> StoreResult<()> {
-        sqlx::query("ANALYZE").execute(&self.db.writer).await?;
+        self.db.write(|conn| conn.execute_batch("ANALYZE")).await?;
         // Readers reload the statistics when they next prepare a statement; the new schema
         // cookie makes them notice.
         Ok(())
@@ -504,22 +546,20 @@ impl SqlitePostStore {
 
 /// The post first created with `key`, read on the writer connection: the write that created
 /// it may share this write's transaction.
-async fn replay_in(tx: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
-    let resource_id: String = sqlx::query_scalar(
-        "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
-    )
-    .bind(&key.caller)
-    .bind(&key.request_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
+fn replay_in(conn: &Connection, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
+    let resource_id: String = conn
+        .prepare_cached(
+            "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
+        )?
+        .query_row((&key.caller, &key.request_id), |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
     // Deleted or not: a retry gets the first result.
-    let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))
-        .bind(&resource_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(post_from_row)
+    let post = conn
+        .prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))?
+        .query([&resource_id])?
+        .next()?
+        .map(post_from_written)
         .transpose()?
         .ok_or_else(|| {
             PostError::Corrupt(format!("idempotency key names missing post {resource_id}"))
@@ -530,181 +570,132 @@ async fn replay_in(tx: &mut SqliteConnection, key: &IdempotencyKey) -> StoreResu
     })
 }
 
-async fn create_post_in(
-    tx: &mut SqliteConnection,
+/// Indexes `post_id`'s hashtags (`post_hashtags`).
+fn insert_hashtags(
+    conn: &Connection,
+    post_id: &str,
+    create_time: i64,
+    hashtags: &[String],
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) VALUES (?, ?, ?)",
+    )?;
+    for hashtag in hashtags {
+        insert.execute((hashtag, create_time, post_id))?;
+    }
+    Ok(())
+}
+
+fn create_post_in(
+    conn: &Connection,
     post: PostRecord,
     key: Option<&IdempotencyKey>,
 ) -> StoreResult<CreatedPost> {
     if let Some(key) = key {
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+        let claimed = conn
+            .prepare_cached(
+                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
                  VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .bind(&post.id)
-        .bind(now_micros())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+            )?
+            .execute((&key.caller, &key.request_id, &post.id, now_micros()))?
             == 1;
         if !claimed {
-            return replay_in(tx, key).await;
+            return replay_in(conn, key);
         }
     }
-    sqlx::query(
-        "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, create_time, \
-             reshare_of, mentioned_members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&post.id)
-    .bind(&post.author_id)
-    .bind(&post.text)
-    .bind(post.visibility.as_i64())
-    .bind(json_list(&post.hashtags))
-    .bind(json_list(&post.mentions))
-    .bind(post.create_time)
-    .bind(&post.reshare_of)
-    .bind(mentions_to_json(&post.mentioned_members))
-    .execute(&mut *tx)
-    .await?;
-    for hashtag in &post.hashtags {
-        sqlx::query(
-            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
-                 VALUES (?, ?, ?)",
-        )
-        .bind(hashtag)
-        .bind(post.create_time)
-        .bind(&post.id)
-        .execute(&mut *tx)
-        .await?;
+    if !insert_post(conn, &post)? {
+        // Ids are fresh UUIDv7s: a collision is a bug, never a silent success.
+        return Err(PostError::Corrupt(format!(
+            "post id {} already stored",
+            post.id
+        )));
     }
-    outbox::append_sqlite(tx, &[events::post_created(&post, now_micros())]).await?;
+    insert_hashtags(conn, &post.id, post.create_time, &post.hashtags)?;
+    outbox::append_sqlite(conn, &[events::post_created(&post, now_micros())])?;
     Ok(CreatedPost {
         post,
         replayed: false,
     })
 }
 
-async fn delete_post_in(
-    tx: &mut SqliteConnection,
-    id: &str,
-    delete_time: i64,
-) -> StoreResult<bool> {
-    let author: Option<String> = sqlx::query_scalar(
-        "UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL \
-         RETURNING author_id",
-    )
-    .bind(delete_time)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+/// Inserts `post` unless its id exists; true when inserted.
+fn insert_post(conn: &Connection, post: &PostRecord) -> rusqlite::Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
+             create_time, reshare_of, mentioned_members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute((
+            &post.id,
+            &post.author_id,
+            &post.text,
+            post.visibility.as_i64(),
+            json_list(&post.hashtags),
+            json_list(&post.mentions),
+            post.create_time,
+            &post.reshare_of,
+            mentions_to_json(&post.mentioned_members),
+        ))?;
+    Ok(inserted == 1)
+}
+
+fn delete_post_in(conn: &Connection, id: &str, delete_time: i64) -> StoreResult<bool> {
+    let author: Option<String> = conn
+        .prepare_cached(
+            "UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL \
+             RETURNING author_id",
+        )?
+        .query_row((delete_time, id), |row| row.get(0))
+        .optional()?;
     let Some(author) = author else {
         return Ok(false);
     };
-    sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    outbox::append_sqlite(tx, &[events::post_deleted(id, &author, now_micros())]).await?;
+    conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?")?
+        .execute([id])?;
+    outbox::append_sqlite(conn, &[events::post_deleted(id, &author, now_micros())])?;
     Ok(true)
 }
 
-async fn update_post_in(
-    tx: &mut SqliteConnection,
-    id: &str,
-    edit: &PostEdit,
-) -> StoreResult<Option<PostRecord>> {
-    let row = sqlx::query(&format!(
-        "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
+fn update_post_in(conn: &Connection, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
+    let post = conn
+        .prepare_cached(&format!(
+            "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
                update_time = ? \
              WHERE id = ? AND delete_time IS NULL RETURNING {POST_COLUMNS}"
-    ))
-    .bind(&edit.text)
-    .bind(json_list(&edit.hashtags))
-    .bind(json_list(&edit.mentions))
-    .bind(mentions_to_json(&edit.mentioned_members))
-    .bind(edit.update_time)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+        ))?
+        .query((
+            &edit.text,
+            json_list(&edit.hashtags),
+            json_list(&edit.mentions),
+            mentions_to_json(&edit.mentioned_members),
+            edit.update_time,
+            id,
+        ))?
+        .next()?
+        .map(post_from_written)
+        .transpose()?;
+    let Some(post) = post else {
         return Ok(None);
     };
-    let post = post_from_row(&row)?;
-    sqlx::query("DELETE FROM post_hashtags WHERE post_id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    for hashtag in &post.hashtags {
-        sqlx::query(
-            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) \
-                 VALUES (?, ?, ?)",
-        )
-        .bind(hashtag)
-        .bind(post.create_time)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    outbox::append_sqlite(tx, &[events::post_edited(&post, now_micros())]).await?;
+    conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?")?
+        .execute([id])?;
+    insert_hashtags(conn, id, post.create_time, &post.hashtags)?;
+    outbox::append_sqlite(conn, &[events::post_edited(&post, now_micros())])?;
     Ok(Some(post))
 }
 
-/// Rows per multi-row statement: 9 values a row stay far below SQLite's 32766 variables.
-const IMPORT_ROWS: usize = 300;
-
-async fn import_posts_in(
-    tx: &mut SqliteConnection,
-    posts: &[PostRecord],
-) -> StoreResult<(u64, u64)> {
-    let mut imported: Vec<&PostRecord> = Vec::with_capacity(posts.len());
-    for chunk in posts.chunks(IMPORT_ROWS) {
-        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO posts (id, author_id, text, visibility, hashtags, mentions, \
-             create_time, reshare_of, mentioned_members) ",
-        );
-        insert.push_values(chunk, |mut row, p| {
-            row.push_bind(&p.id)
-                .push_bind(&p.author_id)
-                .push_bind(&p.text)
-                .push_bind(p.visibility.as_i64())
-                .push_bind(json_list(&p.hashtags))
-                .push_bind(json_list(&p.mentions))
-                .push_bind(p.create_time)
-                .push_bind(&p.reshare_of)
-                .push_bind(mentions_to_json(&p.mentioned_members));
-        });
-        // Only rows inserted come back: an existing id is skipped, and so are its hashtags.
-        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        let ids: std::collections::HashSet<String> = insert
-            .build_query_scalar::<String>()
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        imported.extend(chunk.iter().filter(|p| ids.contains(&p.id)));
-    }
-    let tags: Vec<(&String, &PostRecord)> = imported
-        .iter()
-        .flat_map(|p| p.hashtags.iter().map(move |h| (h, *p)))
-        .collect();
-    for tags in tags.chunks(3 * IMPORT_ROWS) {
-        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO post_hashtags (hashtag, create_time, post_id) ",
-        );
-        insert.push_values(tags, |mut row, (tag, p)| {
-            row.push_bind(*tag)
-                .push_bind(p.create_time)
-                .push_bind(&p.id);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
+/// Imports `posts`, skipping ids that exist (and their hashtags); returns (imported, skipped).
+fn import_posts_in(conn: &Connection, posts: &[PostRecord]) -> StoreResult<(u64, u64)> {
+    let mut created = Vec::with_capacity(posts.len());
     let now = now_micros();
-    let created: Vec<_> = imported
-        .iter()
-        .map(|p| events::post_created(p, now))
-        .collect();
-    outbox::append_sqlite(tx, &created).await?;
-    let imported = imported.len() as u64;
+    for post in posts {
+        if insert_post(conn, post)? {
+            insert_hashtags(conn, &post.id, post.create_time, &post.hashtags)?;
+            created.push(events::post_created(post, now));
+        }
+    }
+    outbox::append_sqlite(conn, &created)?;
+    let imported = created.len() as u64;
     Ok((imported, posts.len() as u64 - imported))
 }

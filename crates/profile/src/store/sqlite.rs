@@ -93,54 +93,95 @@ impl SqliteProfileStore {
     }
 }
 
+/// A [`ProfileRecord`] from a row of [`PROFILE_COLUMNS`], each column read with `$get`
+/// (sqlx's `try_get` on the readers, rusqlite's `get` inside a write): one mapping for both.
+macro_rules! profile_record {
+    ($row:expr, $get:ident) => {{
+        let row = $row;
+        let skills: String = row.$get("skills")?;
+        let positions: String = row.$get("positions")?;
+        let education: String = row.$get("education")?;
+        Ok(ProfileRecord {
+            id: row.$get("id")?,
+            handle: row.$get("handle")?,
+            display_name: row.$get("display_name")?,
+            headline: row.$get("headline")?,
+            summary: row.$get("summary")?,
+            location: row.$get("location")?,
+            industry: row.$get("industry")?,
+            skills: serde_json::from_str(&skills)
+                .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+            positions: from_json(&positions, "positions")?,
+            education: from_json(&education, "education")?,
+            open_to_work: row.$get("open_to_work")?,
+            create_time: row.$get("create_time")?,
+            update_time: row.$get("update_time")?,
+            connection_count: row.$get("connection_count")?,
+            follower_count: row.$get("follower_count")?,
+        })
+    }};
+}
+
+/// An [`InvitationRecord`] from a row of [`INVITATION_COLUMNS`] (see `profile_record!`).
+macro_rules! invitation_record {
+    ($row:expr, $get:ident) => {{
+        let row = $row;
+        let state: i64 = row.$get("state")?;
+        Ok(InvitationRecord {
+            id: row.$get("id")?,
+            inviter_id: row.$get("inviter_id")?,
+            invitee_id: row.$get("invitee_id")?,
+            message: row.$get("message")?,
+            state: InvitationState::from_i64(state)
+                .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
+            create_time: row.$get("create_time")?,
+        })
+    }};
+}
+
 fn profile_from_row(row: &SqliteRow) -> StoreResult<ProfileRecord> {
-    let skills: String = row.try_get("skills")?;
-    Ok(ProfileRecord {
-        id: row.try_get("id")?,
-        handle: row.try_get("handle")?,
-        display_name: row.try_get("display_name")?,
-        headline: row.try_get("headline")?,
-        summary: row.try_get("summary")?,
-        location: row.try_get("location")?,
-        industry: row.try_get("industry")?,
-        skills: serde_json::from_str(&skills)
-            .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
-        positions: from_json(&row.try_get::<String, _>("positions")?, "positions")?,
-        education: from_json(&row.try_get::<String, _>("education")?, "education")?,
-        open_to_work: row.try_get("open_to_work")?,
-        create_time: row.try_get("create_time")?,
-        update_time: row.try_get("update_time")?,
-        connection_count: row.try_get("connection_count")?,
-        follower_count: row.try_get("follower_count")?,
-    })
+    profile_record!(row, try_get)
 }
 
 fn invitation_from_row(row: &SqliteRow) -> StoreResult<InvitationRecord> {
-    let state: i64 = row.try_get("state")?;
-    Ok(InvitationRecord {
-        id: row.try_get("id")?,
-        inviter_id: row.try_get("inviter_id")?,
-        invitee_id: row.try_get("invitee_id")?,
-        message: row.try_get("message")?,
-        state: InvitationState::from_i64(state)
-            .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
-        create_time: row.try_get("create_time")?,
-    })
+    invitation_record!(row, try_get)
+}
+
+/// [`profile_from_row`] for a row read inside a write.
+fn profile_from_write_row(row: &rusqlite::Row<'_>) -> StoreResult<ProfileRecord> {
+    profile_record!(row, get)
+}
+
+/// [`invitation_from_row`] for a row read inside a write.
+fn invitation_from_write_row(row: &rusqlite::Row<'_>) -> StoreResult<InvitationRecord> {
+    invitation_record!(row, get)
 }
 
 fn skills_json(skills: &[String]) -> String {
     serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+/// A UNIQUE or PRIMARY KEY constraint failed (what sqlx's `is_unique_violation` matched).
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.code == rusqlite::ErrorCode::ConstraintViolation
+                && matches!(
+                    e.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                )
+    )
 }
 
 /// The `table.column` a unique violation names: SQLite says
 /// "UNIQUE constraint failed: profiles.handle_key".
-fn unique_violation_column(err: &sqlx::Error) -> Option<&str> {
+fn unique_violation_column(err: &rusqlite::Error) -> Option<&str> {
     match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => db.message().rsplit(": ").next(),
+        rusqlite::Error::SqliteFailure(_, Some(message)) if is_unique_violation(err) => {
+            message.rsplit(": ").next()
+        }
         _ => None,
     }
 }
@@ -154,15 +195,21 @@ fn numbered_placeholders(n: usize) -> String {
         .join(", ")
 }
 
-async fn exists<'e, E>(executor: E, sql: &str, id: &str) -> StoreResult<bool>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    Ok(sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(executor)
-        .await?
-        .is_some())
+/// Whether `sql` (one `?`, bound to `id`) returns a row, inside a write.
+fn exists(conn: &rusqlite::Connection, sql: &str, id: &str) -> StoreResult<bool> {
+    Ok(conn.prepare_cached(sql)?.exists([id])?)
+}
+
+/// The first row of `sql` mapped by `f` (or none), inside a write.
+fn fetch_optional<T, P: rusqlite::Params>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: P,
+    f: fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query_and_then(params, f)?;
+    rows.next().transpose()
 }
 
 const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
@@ -174,66 +221,47 @@ const VISIBLE_TO_VIEWER: &str = "NOT EXISTS (SELECT 1 FROM blocks \
      WHERE blocker_id = ? AND blocked_id = profiles.id) \
      AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocked_id = ? AND blocker_id = profiles.id)";
 
-/// Whether `a` blocked `b` or `b` blocked `a`.
-async fn blocked_either_way<'e, E>(executor: E, a: &str, b: &str) -> StoreResult<bool>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-{
-    Ok(sqlx::query(
-        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
-         OR (blocker_id = ?2 AND blocked_id = ?1)",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_optional(executor)
-    .await?
-    .is_some())
+/// Whether `a` blocked `b` or `b` blocked `a`, inside a write.
+fn blocked_either_way(conn: &rusqlite::Connection, a: &str, b: &str) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
+             OR (blocker_id = ?2 AND blocked_id = ?1)",
+        )?
+        .exists((a, b))?)
 }
 
-/// Records in `tx` that `key` created `resource_id`. A key already recorded is a unique
+/// Records in the write that `key` created `resource_id`. A key already recorded is a unique
 /// violation, which the caller resolves by replaying.
-async fn record_idempotency_key(
-    tx: &mut sqlx::SqliteConnection,
+fn record_idempotency_key(
+    conn: &rusqlite::Connection,
     key: &IdempotencyKey,
     resource_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
          VALUES (?, ?, ?, ?)",
-    )
-    .bind(&key.caller)
-    .bind(&key.request_id)
-    .bind(resource_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    )?
+    .execute((&key.caller, &key.request_id, resource_id, now))?;
     Ok(())
 }
 
-/// Accepts the pending `inv` in `tx` and connects its members both ways; with the
+/// Accepts the pending `inv` in the write and connects its members both ways; with the
 /// `ConnectionMade` to append unless they already were connected (by an import).
-async fn accept_in(
-    tx: &mut sqlx::SqliteConnection,
+fn accept_in(
+    conn: &rusqlite::Connection,
     mut inv: InvitationRecord,
     now: i64,
 ) -> StoreResult<(InvitationRecord, Option<NewEvent>)> {
-    sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
-        .bind(InvitationState::Accepted as i64)
-        .bind(now)
-        .bind(&inv.id)
-        .execute(&mut *tx)
-        .await?;
-    let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
-         VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
-    )
-    .bind(&inv.inviter_id)
-    .bind(&inv.invitee_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    conn.prepare_cached("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")?
+        .execute((InvitationState::Accepted as i64, now, &inv.id))?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
+             VALUES (?1, ?2, ?3), (?2, ?1, ?3)",
+        )?
+        .execute((&inv.inviter_id, &inv.invitee_id, now))?;
     let made =
         (inserted > 0).then(|| events::connection_made(now, &inv.inviter_id, &inv.invitee_id));
     inv.state = InvitationState::Accepted;
@@ -242,13 +270,13 @@ async fn accept_in(
 
 /// Inserts a profile row; with `skip_conflicts`, a taken id or handle inserts nothing (the
 /// result says how many rows were inserted). The full-text index follows by trigger.
-async fn insert_profile_row(
-    tx: &mut sqlx::SqliteConnection,
+fn insert_profile_row(
+    conn: &rusqlite::Connection,
     id: &str,
     f: &ProfileFields,
     now: i64,
     skip_conflicts: bool,
-) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+) -> rusqlite::Result<usize> {
     let doc = f.search_document();
     let sql = format!(
         "INSERT INTO profiles (id, handle, handle_key, display_name, headline, summary, \
@@ -262,32 +290,31 @@ async fn insert_profile_row(
             ""
         }
     );
-    sqlx::query(&sql)
-        .bind(id)
-        .bind(f.handle.as_str())
-        .bind(f.handle.key())
-        .bind(&f.display_name)
-        .bind(&f.headline)
-        .bind(&f.summary)
-        .bind(&f.location)
-        .bind(&f.industry)
-        .bind(skills_json(&f.skills))
-        .bind(to_json(&f.positions))
-        .bind(to_json(&f.education))
-        .bind(f.open_to_work)
-        .bind(&doc.location_key)
-        .bind(&doc.industry_key)
-        .bind(&doc.skills_text)
-        .bind(&doc.positions_text)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
+    conn.prepare_cached(&sql)?.execute(rusqlite::params![
+        id,
+        f.handle.as_str(),
+        f.handle.key(),
+        f.display_name,
+        f.headline,
+        f.summary,
+        f.location,
+        f.industry,
+        skills_json(&f.skills),
+        to_json(&f.positions),
+        to_json(&f.education),
+        f.open_to_work,
+        doc.location_key,
+        doc.industry_key,
+        doc.skills_text,
+        doc.positions_text,
+        now,
+        now,
+    ])
 }
 
 /// Replaces the member's rows in the filter tables (skill keys, current company keys).
-async fn write_index_rows(
-    tx: &mut sqlx::SqliteConnection,
+fn write_index_rows(
+    conn: &rusqlite::Connection,
     id: &str,
     doc: &SearchDocument,
 ) -> StoreResult<()> {
@@ -300,24 +327,18 @@ async fn write_index_rows(
         ),
         ("profile_schools", "school_key", &doc.school_keys),
     ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE member_id = ?"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE member_id = ?"))?
+            .execute([id])?;
         if keys.is_empty() {
             continue;
         }
-        // Numbered throughout: sqlx counts anonymous `?` apart from numbered ones.
-        let values = (2..keys.len() + 2)
-            .map(|i| format!("(?1, ?{i})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES {values}");
-        let mut q = sqlx::query(&sql).bind(id);
+        // One cached single-row statement per key: in-process, as fast as a multi-row insert.
+        let mut insert = conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES (?1, ?2)"
+        ))?;
         for k in keys {
-            q = q.bind(k);
+            insert.execute((id, k))?;
         }
-        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -390,11 +411,7 @@ impl SqliteProfileStore {
         let invitation_id = invitation_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    close_invitation_in(tx, &invitation_id, &member_id, state, now).await
-                })
-            })
+            .write(move |conn| close_invitation_in(conn, &invitation_id, &member_id, state, now))
             .await
     }
 
@@ -452,9 +469,7 @@ impl SqliteProfileStore {
         let id = id.to_owned();
         let key = key.cloned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { insert_profile_in(tx, &id, f, now, key.as_ref()).await })
-            })
+            .write(move |conn| insert_profile_in(conn, &id, f, now, key.as_ref()))
             .await
     }
 
@@ -465,9 +480,7 @@ impl SqliteProfileStore {
     ) -> StoreResult<InvitationRecord> {
         let key = key.cloned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { insert_invitation_in(tx, inv, key.as_ref()).await })
-            })
+            .write(move |conn| insert_invitation_in(conn, inv, key.as_ref()))
             .await
     }
 }
@@ -564,9 +577,7 @@ impl ProfileStore for SqliteProfileStore {
     ) -> StoreResult<ProfileRecord> {
         let id = id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { update_profile_in(tx, &id, changes, now).await })
-            })
+            .write(move |conn| update_profile_in(conn, &id, changes, now))
             .await
     }
 
@@ -598,11 +609,7 @@ impl ProfileStore for SqliteProfileStore {
         let invitation_id = invitation_id.to_owned();
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(
-                    async move { accept_invitation_in(tx, &invitation_id, &member_id, now).await },
-                )
-            })
+            .write(move |conn| accept_invitation_in(conn, &invitation_id, &member_id, now))
             .await
     }
 
@@ -630,24 +637,19 @@ impl ProfileStore for SqliteProfileStore {
         let (member_id, other_id) = (member_id.to_owned(), other_id.to_owned());
         let now = pronet_common::time::now_micros();
         self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let removed = sqlx::query(
+            .write(move |conn| {
+                let removed = conn
+                    .prepare_cached(
                         "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
                          OR (member_id = ?2 AND other_id = ?1)",
-                    )
-                    .bind(&member_id)
-                    .bind(&other_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if removed == 0 {
-                        return Err(ProfileError::NotFound("connection"));
-                    }
-                    let event = events::connection_removed(now, &member_id, &other_id);
-                    outbox::append_sqlite(&mut *tx, &[event]).await?;
-                    Ok(())
-                })
+                    )?
+                    .execute((&member_id, &other_id))?;
+                if removed == 0 {
+                    return Err(ProfileError::NotFound("connection"));
+                }
+                let event = events::connection_removed(now, &member_id, &other_id);
+                outbox::append_sqlite(conn, &[event])?;
+                Ok(())
             })
             .await
     }
@@ -656,23 +658,17 @@ impl ProfileStore for SqliteProfileStore {
         let (member_id, target) = (member_id.to_owned(), target.clone());
         let now = pronet_common::time::now_micros();
         self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let removed = sqlx::query(
+            .write(move |conn| {
+                let removed = conn
+                    .prepare_cached(
                         "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
-                    )
-                    .bind(&member_id)
-                    .bind(target.kind())
-                    .bind(target.value())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if removed > 0 {
-                        let event = events::unfollowed(now, &member_id, &target);
-                        outbox::append_sqlite(&mut *tx, &[event]).await?;
-                    }
-                    Ok::<_, ProfileError>(())
-                })
+                    )?
+                    .execute((&member_id, target.kind(), target.value()))?;
+                if removed > 0 {
+                    let event = events::unfollowed(now, &member_id, &target);
+                    outbox::append_sqlite(conn, &[event])?;
+                }
+                Ok::<_, ProfileError>(())
             })
             .await
     }
@@ -874,7 +870,7 @@ impl ProfileStore for SqliteProfileStore {
     ) -> StoreResult<FollowingRecord> {
         let member_id = member_id.to_owned();
         self.db
-            .write(move |tx| Box::pin(async move { follow_in(tx, &member_id, target, now).await }))
+            .write(move |conn| follow_in(conn, &member_id, target, now))
             .await
     }
 
@@ -917,9 +913,7 @@ impl ProfileStore for SqliteProfileStore {
         let member_id = member_id.to_owned();
         let blocked_id = blocked_id.to_owned();
         self.db
-            .write(move |tx| {
-                Box::pin(async move { block_member_in(tx, &member_id, &blocked_id, now).await })
-            })
+            .write(move |conn| block_member_in(conn, &member_id, &blocked_id, now))
             .await
     }
 
@@ -927,21 +921,15 @@ impl ProfileStore for SqliteProfileStore {
         let (member_id, blocked_id) = (member_id.to_owned(), blocked_id.to_owned());
         let now = pronet_common::time::now_micros();
         self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let lifted =
-                        sqlx::query("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")
-                            .bind(&member_id)
-                            .bind(&blocked_id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    if lifted > 0 {
-                        let event = events::member_unblocked(now, &member_id, &blocked_id);
-                        outbox::append_sqlite(&mut *tx, &[event]).await?;
-                    }
-                    Ok::<_, ProfileError>(())
-                })
+            .write(move |conn| {
+                let lifted = conn
+                    .prepare_cached("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")?
+                    .execute((&member_id, &blocked_id))?;
+                if lifted > 0 {
+                    let event = events::member_unblocked(now, &member_id, &blocked_id);
+                    outbox::append_sqlite(conn, &[event])?;
+                }
+                Ok::<_, ProfileError>(())
             })
             .await
     }
@@ -1241,7 +1229,7 @@ impl ProfileStore for SqliteProfileStore {
     ) -> StoreResult<(u64, u64)> {
         let pairs = pairs.to_vec();
         self.db
-            .write(move |tx| Box::pin(async move { import_connections_in(tx, &pairs, now).await }))
+            .write(move |conn| import_connections_in(conn, &pairs, now))
             .await
     }
 
@@ -1251,7 +1239,7 @@ impl ProfileStore for SqliteProfileStore {
         now: i64,
     ) -> StoreResult<(u64, u64)> {
         self.db
-            .write(move |tx| Box::pin(async move { import_profiles_in(tx, profiles, now).await }))
+            .write(move |conn| import_profiles_in(conn, profiles, now))
             .await
     }
 
@@ -1393,58 +1381,54 @@ async fn export_graph(
     Ok(())
 }
 
-// The writes, each run by the group commit inside its transaction (`SqliteDb::write`).
+// The writes, each run by the group commit inside its transaction (`SqliteDb::write`), on the
+// writer's connection: reads they make go through it too, to see the batch's earlier writes.
 
-async fn close_invitation_in(
-    tx: &mut SqliteConnection,
+fn close_invitation_in(
+    conn: &rusqlite::Connection,
     invitation_id: &str,
     member_id: &str,
     state: InvitationState,
     now: i64,
 ) -> StoreResult<InvitationRecord> {
-    let row = sqlx::query(&format!(
-        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
-    ))
-    .bind(invitation_id)
-    .fetch_optional(&mut *tx)
-    .await?
+    let mut inv = fetch_optional(
+        conn,
+        &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"),
+        [invitation_id],
+        invitation_from_write_row,
+    )?
     .ok_or(ProfileError::NotFound("invitation"))?;
-    let mut inv = invitation_from_row(&row)?;
     check_closer(&inv, member_id, state)?;
-    sqlx::query("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")
-        .bind(state as i64)
-        .bind(now)
-        .bind(invitation_id)
-        .execute(&mut *tx)
-        .await?;
+    conn.prepare_cached("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")?
+        .execute((state as i64, now, invitation_id))?;
     inv.state = state;
     Ok(inv)
 }
 
-async fn insert_profile_in(
-    tx: &mut SqliteConnection,
+fn insert_profile_in(
+    conn: &rusqlite::Connection,
     id: &str,
     f: ProfileFields,
     now: i64,
     key: Option<&IdempotencyKey>,
 ) -> StoreResult<ProfileRecord> {
-    let result = insert_profile_row(&mut *tx, id, &f, now, false).await;
+    let result = insert_profile_row(conn, id, &f, now, false);
     if let Err(e) = result {
         return Err(match unique_violation_column(&e) {
             Some("profiles.id") => ProfileError::ProfileExists,
             // SQLite names the handle when both are taken (a retried create), so look for
             // the member's own profile: it wins over the handle.
-            Some(_) if exists(&mut *tx, PROFILE_EXISTS, id).await? => ProfileError::ProfileExists,
+            Some(_) if exists(conn, PROFILE_EXISTS, id)? => ProfileError::ProfileExists,
             Some(_) => ProfileError::HandleTaken,
             None => e.into(),
         });
     }
-    write_index_rows(&mut *tx, id, &f.search_document()).await?;
+    write_index_rows(conn, id, &f.search_document())?;
     if let Some(key) = key {
-        record_idempotency_key(&mut *tx, key, id, now).await?;
+        record_idempotency_key(conn, key, id, now)?;
     }
     let event = events::profile_created(now, id, f.handle.as_str(), &f.display_name);
-    outbox::append_sqlite(&mut *tx, &[event]).await?;
+    outbox::append_sqlite(conn, &[event])?;
     Ok(ProfileRecord {
         id: id.to_owned(),
         handle: f.handle.as_str().to_owned(),
@@ -1464,68 +1448,69 @@ async fn insert_profile_in(
     })
 }
 
-async fn insert_invitation_in(
-    tx: &mut SqliteConnection,
+fn insert_invitation_in(
+    conn: &rusqlite::Connection,
     inv: InvitationRecord,
     key: Option<&IdempotencyKey>,
 ) -> StoreResult<InvitationRecord> {
-    if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+    if !exists(conn, PROFILE_EXISTS, &inv.inviter_id)? {
         return Err(ProfileError::NotFound("inviter"));
     }
     // A block either way looks exactly like a missing invitee.
-    if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
-        || blocked_either_way(&mut *tx, &inv.inviter_id, &inv.invitee_id).await?
+    if !exists(conn, PROFILE_EXISTS, &inv.invitee_id)?
+        || blocked_either_way(conn, &inv.inviter_id, &inv.invitee_id)?
     {
         return Err(ProfileError::NotFound("invitee"));
     }
-    let connected = sqlx::query("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")
-        .bind(&inv.inviter_id)
-        .bind(&inv.invitee_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
+    let connected = conn
+        .prepare_cached("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")?
+        .exists((&inv.inviter_id, &inv.invitee_id))?;
     if connected {
         return Err(ProfileError::AlreadyConnected);
     }
     // The invitee already asked: both want the connection, so accept theirs.
-    let reverse = sqlx::query(&format!(
-        "SELECT {INVITATION_COLUMNS} FROM invitations \
+    let reverse = fetch_optional(
+        conn,
+        &format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations \
              WHERE inviter_id = ? AND invitee_id = ? AND state = ?"
-    ))
-    .bind(&inv.invitee_id)
-    .bind(&inv.inviter_id)
-    .bind(InvitationState::Pending as i64)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(row) = reverse {
-        let theirs = invitation_from_row(&row)?;
-        let (accepted, made) = accept_in(&mut *tx, theirs, inv.create_time).await?;
+        ),
+        (
+            &inv.invitee_id,
+            &inv.inviter_id,
+            InvitationState::Pending as i64,
+        ),
+        invitation_from_write_row,
+    )?;
+    if let Some(theirs) = reverse {
+        let (accepted, made) = accept_in(conn, theirs, inv.create_time)?;
         if let Some(key) = key {
-            record_idempotency_key(&mut *tx, key, &accepted.id, inv.create_time).await?;
+            record_idempotency_key(conn, key, &accepted.id, inv.create_time)?;
         }
-        outbox::append_sqlite(&mut *tx, made.as_slice()).await?;
+        outbox::append_sqlite(conn, made.as_slice())?;
         return Ok(accepted);
     }
-    let result = sqlx::query(
-        "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO invitations (id, inviter_id, invitee_id, message, state, create_time, \
              update_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&inv.id)
-    .bind(&inv.inviter_id)
-    .bind(&inv.invitee_id)
-    .bind(&inv.message)
-    .bind(InvitationState::Pending as i64)
-    .bind(inv.create_time)
-    .bind(inv.create_time)
-    .execute(&mut *tx)
-    .await;
+        )?
+        .execute((
+            &inv.id,
+            &inv.inviter_id,
+            &inv.invitee_id,
+            &inv.message,
+            InvitationState::Pending as i64,
+            inv.create_time,
+            inv.create_time,
+        ));
     match result {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => return Err(ProfileError::InvitationPending),
         Err(e) => return Err(e.into()),
     }
     if let Some(key) = key {
-        record_idempotency_key(&mut *tx, key, &inv.id, inv.create_time).await?;
+        record_idempotency_key(conn, key, &inv.id, inv.create_time)?;
     }
     Ok(InvitationRecord {
         state: InvitationState::Pending,
@@ -1533,123 +1518,115 @@ async fn insert_invitation_in(
     })
 }
 
-async fn update_profile_in(
-    tx: &mut SqliteConnection,
+fn update_profile_in(
+    conn: &rusqlite::Connection,
     id: &str,
     changes: ProfileChanges,
     now: i64,
 ) -> StoreResult<ProfileRecord> {
-    let row = sqlx::query(&format!(
-        "SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
+    let before = fetch_optional(
+        conn,
+        &format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = ?"),
+        [id],
+        profile_from_write_row,
+    )?
     .ok_or(ProfileError::NotFound("profile"))?;
-    let before = profile_from_row(&row)?;
     let mut profile = before.clone();
     changes.apply(&mut profile);
     profile.update_time = now;
     let doc = profile.search_document();
-    let result = sqlx::query(
-        "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
+    let result = conn
+        .prepare_cached(
+            "UPDATE profiles SET handle = ?, handle_key = ?, display_name = ?, headline = ?, \
              summary = ?, location = ?, industry = ?, skills = ?, positions = ?, education = ?, \
              open_to_work = ?, location_key = ?, industry_key = ?, skills_text = ?, \
              positions_text = ?, update_time = ? WHERE id = ?",
-    )
-    .bind(&profile.handle)
-    .bind(profile.handle.to_ascii_lowercase())
-    .bind(&profile.display_name)
-    .bind(&profile.headline)
-    .bind(&profile.summary)
-    .bind(&profile.location)
-    .bind(&profile.industry)
-    .bind(skills_json(&profile.skills))
-    .bind(to_json(&profile.positions))
-    .bind(to_json(&profile.education))
-    .bind(profile.open_to_work)
-    .bind(&doc.location_key)
-    .bind(&doc.industry_key)
-    .bind(&doc.skills_text)
-    .bind(&doc.positions_text)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await;
+        )?
+        .execute(rusqlite::params![
+            profile.handle,
+            profile.handle.to_ascii_lowercase(),
+            profile.display_name,
+            profile.headline,
+            profile.summary,
+            profile.location,
+            profile.industry,
+            skills_json(&profile.skills),
+            to_json(&profile.positions),
+            to_json(&profile.education),
+            profile.open_to_work,
+            doc.location_key,
+            doc.industry_key,
+            doc.skills_text,
+            doc.positions_text,
+            now,
+            id,
+        ]);
     match result {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => return Err(ProfileError::HandleTaken),
         Err(e) => return Err(e.into()),
     }
-    write_index_rows(&mut *tx, id, &doc).await?;
+    write_index_rows(conn, id, &doc)?;
     let renamed = events::profile_renamed(now, &before, &profile);
-    outbox::append_sqlite(&mut *tx, renamed.as_slice()).await?;
+    outbox::append_sqlite(conn, renamed.as_slice())?;
     Ok(profile)
 }
 
-async fn accept_invitation_in(
-    tx: &mut SqliteConnection,
+fn accept_invitation_in(
+    conn: &rusqlite::Connection,
     invitation_id: &str,
     member_id: &str,
     now: i64,
 ) -> StoreResult<InvitationRecord> {
-    let row = sqlx::query(&format!(
-        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
-    ))
-    .bind(invitation_id)
-    .fetch_optional(&mut *tx)
-    .await?
+    let inv = fetch_optional(
+        conn,
+        &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"),
+        [invitation_id],
+        invitation_from_write_row,
+    )?
     .ok_or(ProfileError::NotFound("invitation"))?;
-    let inv = invitation_from_row(&row)?;
     if inv.invitee_id != member_id {
         return Err(ProfileError::NotInvitee("accept"));
     }
     if inv.state != InvitationState::Pending {
         return Err(ProfileError::InvitationNotPending);
     }
-    let (inv, made) = accept_in(&mut *tx, inv, now).await?;
-    outbox::append_sqlite(&mut *tx, made.as_slice()).await?;
+    let (inv, made) = accept_in(conn, inv, now)?;
+    outbox::append_sqlite(conn, made.as_slice())?;
     Ok(inv)
 }
 
-async fn follow_in(
-    tx: &mut SqliteConnection,
+fn follow_in(
+    conn: &rusqlite::Connection,
     member_id: &str,
     target: FollowTarget,
     now: i64,
 ) -> StoreResult<FollowingRecord> {
-    if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+    if !exists(conn, PROFILE_EXISTS, member_id)? {
         return Err(ProfileError::NotFound("member"));
     }
     if let FollowTarget::Member(followee) = &target {
         // A block either way looks exactly like a missing followee.
-        if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
-            || blocked_either_way(&mut *tx, member_id, followee).await?
+        if !exists(conn, PROFILE_EXISTS, followee)?
+            || blocked_either_way(conn, member_id, followee)?
         {
             return Err(ProfileError::NotFound("followee"));
         }
     }
-    let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO follows (member_id, target_kind, target, create_time) \
              VALUES (?, ?, ?, ?)",
-    )
-    .bind(member_id)
-    .bind(target.kind())
-    .bind(target.value())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let create_time: i64 = sqlx::query_scalar(
-        "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
-    )
-    .bind(member_id)
-    .bind(target.kind())
-    .bind(target.value())
-    .fetch_one(&mut *tx)
-    .await?;
+        )?
+        .execute((member_id, target.kind(), target.value(), now))?;
+    let create_time: i64 = conn
+        .prepare_cached(
+            "SELECT create_time FROM follows \
+             WHERE member_id = ? AND target_kind = ? AND target = ?",
+        )?
+        .query_row((member_id, target.kind(), target.value()), |row| row.get(0))?;
     if inserted > 0 {
-        outbox::append_sqlite(&mut *tx, &[events::followed(now, member_id, &target)]).await?;
+        outbox::append_sqlite(conn, &[events::followed(now, member_id, &target)])?;
     }
     Ok(FollowingRecord {
         target,
@@ -1657,67 +1634,52 @@ async fn follow_in(
     })
 }
 
-async fn block_member_in(
-    tx: &mut SqliteConnection,
+fn block_member_in(
+    conn: &rusqlite::Connection,
     member_id: &str,
     blocked_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+    if !exists(conn, PROFILE_EXISTS, member_id)? {
         return Err(ProfileError::NotFound("member"));
     }
-    if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
+    if !exists(conn, PROFILE_EXISTS, blocked_id)? {
         return Err(ProfileError::NotFound("blocked member"));
     }
-    let inserted = sqlx::query(
-        // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
-        "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
+    let inserted = conn
+        .prepare_cached(
+            // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
+            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
              ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
-    )
-    .bind(member_id)
-    .bind(blocked_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+        )?
+        .execute((member_id, blocked_id, now))?;
     // Each OR branch is one primary-key (or sent-invitations index) lookup.
-    sqlx::query(
+    conn.prepare_cached(
         "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
-             OR (member_id = ?2 AND other_id = ?1)",
-    )
-    .bind(member_id)
-    .bind(blocked_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+         OR (member_id = ?2 AND other_id = ?1)",
+    )?
+    .execute((member_id, blocked_id))?;
+    conn.prepare_cached(
         "DELETE FROM follows WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
-             OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
-    )
-    .bind(member_id)
-    .bind(blocked_id)
-    .bind(FollowTarget::MEMBER_KIND)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+         OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
+    )?
+    .execute((member_id, blocked_id, FollowTarget::MEMBER_KIND))?;
+    conn.prepare_cached(
         "DELETE FROM invitations \
-             WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
-             OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
-    )
-    .bind(member_id)
-    .bind(blocked_id)
-    .bind(InvitationState::Pending as i64)
-    .execute(&mut *tx)
-    .await?;
+         WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
+         OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
+    )?
+    .execute((member_id, blocked_id, InvitationState::Pending as i64))?;
     // One event: the block ends the connection and the follows by itself (see the proto).
     if inserted > 0 {
         let event = events::member_blocked(now, member_id, blocked_id);
-        outbox::append_sqlite(&mut *tx, &[event]).await?;
+        outbox::append_sqlite(conn, &[event])?;
     }
     Ok(())
 }
 
-async fn import_connections_in(
-    tx: &mut SqliteConnection,
+fn import_connections_in(
+    conn: &rusqlite::Connection,
     pairs: &[(String, String)],
     now: i64,
 ) -> StoreResult<(u64, u64)> {
@@ -1725,6 +1687,14 @@ async fn import_connections_in(
     // 500 pairs a statement keeps well under SQLite's bind limit.
     for chunk in pairs.chunks(500) {
         let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        // The pairs' values in order, then the time (bound by the forward insert only).
+        let mut binds: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 2 + 1);
+        for (a, b) in chunk {
+            binds.push(a);
+            binds.push(b);
+        }
+        binds.push(&now);
+        let (pair_binds, _) = binds.split_at(chunk.len() * 2);
         // RETURNING yields only the rows inserted: the pairs this import connects.
         let forward = format!(
             "WITH v(a, b) AS (VALUES {values}) \
@@ -1736,12 +1706,10 @@ async fn import_connections_in(
                  AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = b AND blocked_id = a) \
                  RETURNING member_id, other_id"
         );
-        let mut q = sqlx::query_as::<_, (String, String)>(&forward);
-        for (a, b) in chunk {
-            q = q.bind(a).bind(b);
-        }
-        let inserted: HashSet<(String, String)> =
-            q.bind(now).fetch_all(&mut *tx).await?.into_iter().collect();
+        let mut stmt = conn.prepare(&forward)?;
+        let inserted = stmt
+            .query_map(binds.as_slice(), |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<HashSet<(String, String)>>>()?;
         // In the order given, whatever order the insert took.
         made.extend(
             chunk
@@ -1756,23 +1724,19 @@ async fn import_connections_in(
                  SELECT c.other_id, c.member_id, c.create_time FROM v \
                  JOIN connections c ON c.member_id = v.a AND c.other_id = v.b"
         );
-        let mut q = sqlx::query(&backward);
-        for (a, b) in chunk {
-            q = q.bind(a).bind(b);
-        }
-        q.execute(&mut *tx).await?;
+        conn.prepare(&backward)?.execute(pair_binds)?;
     }
     let events: Vec<NewEvent> = made
         .iter()
         .map(|(a, b)| events::connection_made(now, a, b))
         .collect();
-    outbox::append_sqlite(&mut *tx, &events).await?;
+    outbox::append_sqlite(conn, &events)?;
     let created = made.len() as u64;
     Ok((created, pairs.len() as u64 - created))
 }
 
-async fn import_profiles_in(
-    tx: &mut SqliteConnection,
+fn import_profiles_in(
+    conn: &rusqlite::Connection,
     profiles: Vec<(String, ProfileFields)>,
     now: i64,
 ) -> StoreResult<(u64, u64)> {
@@ -1780,12 +1744,8 @@ async fn import_profiles_in(
     let mut created = Vec::new();
     // In-process statements: one per profile costs microseconds, not round trips.
     for (id, f) in &profiles {
-        if insert_profile_row(&mut *tx, id, f, now, true)
-            .await?
-            .rows_affected()
-            == 1
-        {
-            write_index_rows(&mut *tx, id, &f.search_document()).await?;
+        if insert_profile_row(conn, id, f, now, true)? == 1 {
+            write_index_rows(conn, id, &f.search_document())?;
             created.push(events::profile_created(
                 now,
                 id,
@@ -1794,7 +1754,7 @@ async fn import_profiles_in(
             ));
         }
     }
-    outbox::append_sqlite(&mut *tx, &created).await?;
+    outbox::append_sqlite(conn, &created)?;
     let created = created.len() as u64;
     Ok((created, total - created))
 }
