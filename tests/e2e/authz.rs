@@ -84,6 +84,7 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     ("RecordImpressions",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("ListSeenPosts",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("GetFeed",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    ("ExplainFeedItem",          [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
     ("DeclineInvitation",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("WithdrawInvitation",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("ListFollowers",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
@@ -742,6 +743,18 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                     member_id: me,
                     page_size: 5,
                     page_token: String::new(),
+                    ..Default::default()
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ExplainFeedItem" => code(
+            feed.explain_feed_item(request(
+                fpb::ExplainFeedItemRequest {
+                    member_id: me,
+                    post_id: pronet_common::ids::new_id(),
+                    ranking_profile: String::new(),
                 },
                 t,
             ))

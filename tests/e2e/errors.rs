@@ -368,6 +368,7 @@ async fn every_engagement_and_feed_rpc_rejects_bad_input_with_all_violations() {
                 member_id: String::new(),
                 page_size: -1,
                 page_token: BAD_TOKEN.into(),
+                ..Default::default()
             },
         ))
         .await
@@ -486,6 +487,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         feed_window: Duration::from_secs(86_400),
         feed_memory_budget: None,
         feed_saved_index: None,
+        ranking_profiles: None,
         call_limits: CallLimits {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(2),
@@ -512,6 +514,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
                 member_id: "someone".into(),
                 page_size: 5,
                 page_token: String::new(),
+                ..Default::default()
             },
             &token,
         ))

@@ -25,15 +25,18 @@ fn reasons(item: &FeedItem) -> Vec<(ReasonKind, String)> {
 }
 
 #[tokio::test]
-async fn three_members_story_ranks_the_engaged_post_first_and_explains_it() {
+async fn the_engaged_post_ranks_first_explained_and_leaves_once_the_member_engages() {
     let Some(app) = spawn_app().await else {
         return;
     };
     let ada = app.member("ada").await;
     let bob = app.member("bob").await;
     let cy = app.member("cy_lee").await;
+    let dan = app.member("dan").await;
+    let eve = app.member("eve").await;
     app.connect(&ada, &bob).await;
     app.connect(&cy, &ada).await;
+    app.connect(&eve, &ada).await;
 
     let engaged = app
         .post(
@@ -47,7 +50,8 @@ async fn three_members_story_ranks_the_engaged_post_first_and_explains_it() {
         .await;
     app.react(&cy, &engaged, ReactionType::Celebrate).await;
     app.comment(&cy, &engaged, "Congratulations!").await;
-    app.react(&ada, &engaged, ReactionType::Like).await;
+    // Dan is nobody's connection here: his reaction counts, it names no one.
+    app.react(&dan, &engaged, ReactionType::Like).await;
 
     let page = app.feed_page(&ada, 10, "").await;
     let ids: Vec<&str> = page
@@ -57,6 +61,7 @@ async fn three_members_story_ranks_the_engaged_post_first_and_explains_it() {
         .collect();
     assert_eq!(ids, [engaged.id.as_str(), quiet.id.as_str()]);
     assert_eq!(page.candidates_scored, 2);
+    assert_eq!(page.ranking_profile, "pronet");
     assert!(page.next_page_token.is_empty());
 
     let top = &page.items[0];
@@ -76,6 +81,19 @@ async fn three_members_story_ranks_the_engaged_post_first_and_explains_it() {
         (stats.total_reactions, stats.comments, stats.shares),
         (2, 1, 0)
     );
+    // The score is reproducible from the response: exp of the signals' contributions, and
+    // the product of the breakdown's factors.
+    let sum: f64 = top.signals.iter().map(|s| s.contribution).sum();
+    assert!((top.score - sum.exp()).abs() < 1e-9 * top.score.max(1.0));
+    for s in &top.signals {
+        assert!((s.contribution - s.weight * s.value).abs() < 1e-12, "{s:?}");
+    }
+    let signal = |name: &str| top.signals.iter().find(|s| s.name == name).unwrap().value;
+    assert!(
+        signal("quality") > 0.0,
+        "engagement on a post shown to no one"
+    );
+    assert_eq!(signal("social_proof"), 2f64.ln());
     let b = top.score_breakdown.unwrap();
     let product = b.engagement * b.freshness * b.affinity * b.diversity;
     assert!((top.score - product).abs() < 1e-9);
@@ -85,17 +103,30 @@ async fn three_members_story_ranks_the_engaged_post_first_and_explains_it() {
         [(ReasonKind::ConnectionPosted, "Bob".to_string())]
     );
 
-    // Bob's own posts are not in Bob's feed. Cy is not connected to Bob, but to Ada, who
-    // reacted: Cy sees that post (and only that one), because a connection reacted.
+    // Ada reacts: the post leaves her feed (she engaged with it); the quiet one stays.
+    app.react(&ada, &engaged, ReactionType::Insightful).await;
+    let after = app.feed_page(&ada, 10, "").await;
+    let ids: Vec<&str> = after
+        .items
+        .iter()
+        .map(|i| i.post.as_ref().unwrap().id.as_str())
+        .collect();
+    assert_eq!(ids, [quiet.id.as_str()]);
+
+    // Bob's own posts are not in Bob's feed. Eve is not connected to Bob, but to Ada, who
+    // reacted: Eve sees that post (and only that one), because a connection reacted. Cy, in
+    // the same place, engaged with it: it left Cy's feed.
     let bob_feed = app.feed_page(&bob, 10, "").await;
     assert!(bob_feed.items.is_empty());
-    let cy_feed = app.feed_page(&cy, 10, "").await;
-    assert_eq!(cy_feed.items.len(), 1);
-    assert_eq!(cy_feed.items[0].post.as_ref().unwrap().id, engaged.id);
+    let eve_feed = app.feed_page(&eve, 10, "").await;
+    assert_eq!(eve_feed.items.len(), 1);
+    assert_eq!(eve_feed.items[0].post.as_ref().unwrap().id, engaged.id);
     assert_eq!(
-        reasons(&cy_feed.items[0]),
+        reasons(&eve_feed.items[0]),
         [(ReasonKind::ConnectionReacted, "Ada".to_string())]
     );
+    let cy_feed = app.feed_page(&cy, 10, "").await;
+    assert!(cy_feed.items.is_empty());
 }
 
 #[tokio::test]
@@ -188,10 +219,11 @@ async fn pages_never_repeat_an_item_even_while_engagement_moves_scores() {
     };
     let viewer = app.member("viewer").await;
     let mut all = Vec::new();
-    for a in 0..3 {
+    // Five posts per author: the default profile ranks at most five of one author.
+    for a in 0..6 {
         let author = app.member(&format!("author_{a}")).await;
         app.connect(&viewer, &author).await;
-        for p in 0..10 {
+        for p in 0..5 {
             all.push(
                 app.post(&author, &format!("post {p} by {a}"), Visibility::Public)
                     .await,
@@ -235,11 +267,13 @@ async fn a_page_token_survives_a_restart_without_repeats() {
         return;
     };
     let viewer = app.member("viewer").await;
-    let author = app.member("author").await;
-    app.connect(&viewer, &author).await;
-    for p in 0..12 {
-        app.post(&author, &format!("post number {p}"), Visibility::Public)
-            .await;
+    for a in 0..3 {
+        let author = app.member(&format!("author_{a}")).await;
+        app.connect(&viewer, &author).await;
+        for p in 0..4 {
+            app.post(&author, &format!("post number {p}"), Visibility::Public)
+                .await;
+        }
     }
     let first = app.feed_page(&viewer, 5, "").await;
     assert_eq!(first.items.len(), 5);
@@ -284,6 +318,7 @@ async fn unknown_member_gets_not_found_and_a_member_without_network_an_empty_fee
                 member_id: id,
                 page_size: 10,
                 page_token: String::new(),
+                ..Default::default()
             },
             &token,
         ))
@@ -316,8 +351,174 @@ async fn a_page_token_of_another_member_is_refused() {
                 member_id: b.id.clone(),
                 page_size: 1,
                 page_token: page.next_page_token,
+                ..Default::default()
             },
         ))
+        .await
+        .unwrap_err();
+    crate::helpers::assert_bad_request(&err, &["page_token"]);
+}
+
+async fn explain(
+    app: &crate::helpers::TestApp,
+    member: &crate::helpers::Member,
+    post_id: &str,
+) -> pronet_proto::feed::v1::ExplainFeedItemResponse {
+    app.settle().await;
+    let mut feed = app.feed.clone();
+    feed.explain_feed_item(app.req(
+        member,
+        pronet_proto::feed::v1::ExplainFeedItemRequest {
+            member_id: member.id.clone(),
+            post_id: post_id.to_owned(),
+            ranking_profile: String::new(),
+        },
+    ))
+    .await
+    .expect("explain")
+    .into_inner()
+}
+
+#[tokio::test]
+async fn explain_feed_item_says_where_a_post_is_or_what_keeps_it_out() {
+    use pronet_proto::feed::v1::FeedFilter;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada_x").await;
+    let bob = app.member("bob_x").await;
+    let stranger = app.member("stranger").await;
+    app.connect(&ada, &bob).await;
+    let first = app.post(&bob, "First #rust", Visibility::Public).await;
+    let second = app.post(&bob, "Second", Visibility::Public).await;
+    let private = app
+        .post(&stranger, "Connections only", Visibility::Connections)
+        .await;
+    let public = app
+        .post(&stranger, "Public elsewhere", Visibility::Public)
+        .await;
+    let own = app.post(&ada, "Mine", Visibility::Public).await;
+
+    let page = app.feed_page(&ada, 10, "").await;
+    let top = page.items[0].post.as_ref().unwrap().id.clone();
+    let e = explain(&app, &ada, &top).await;
+    assert_eq!((e.position, e.filter), (1, FeedFilter::Unspecified as i32));
+    assert_eq!(e.ranking_profile, "pronet");
+    let item = e.item.unwrap();
+    // The same score (a moment later: freshness moved a little) and signals as the feed
+    // showed.
+    assert!((item.score / page.items[0].score - 1.0).abs() < 1e-3);
+    assert_eq!(item.signals.len(), page.items[0].signals.len());
+    assert_eq!(item.author_display_name, "Bob x");
+
+    let cases = [
+        (&own.id, FeedFilter::OwnPost),
+        (&private.id, FeedFilter::NotVisible),
+        (&public.id, FeedFilter::NotInNetwork),
+    ];
+    for (post, filter) in cases {
+        let e = explain(&app, &ada, post).await;
+        assert_eq!((e.position, e.filter), (0, filter as i32), "{}", e.summary);
+        assert!(!e.summary.is_empty());
+    }
+    let unknown = explain(&app, &ada, &pronet_common::ids::new_id()).await;
+    assert_eq!(unknown.filter, FeedFilter::UnknownPost as i32);
+
+    // Engaging takes a post out, and the explanation says so (with its signals).
+    app.react(&ada, &first, ReactionType::Like).await;
+    let e = explain(&app, &ada, &first.id).await;
+    assert_eq!((e.position, e.filter), (0, FeedFilter::Engaged as i32));
+    assert!(!e.item.unwrap().signals.is_empty());
+    let e = explain(&app, &ada, &second.id).await;
+    assert_eq!(e.position, 1);
+
+    // Blocking the author keeps everything of theirs out.
+    let mut profiles = pronet_proto::profile::v1::profile_service_client::ProfileServiceClient::new(
+        crate::helpers::channel(app.addrs().profile).await,
+    );
+    profiles
+        .block_member(app.req(
+            &ada,
+            pronet_proto::profile::v1::BlockMemberRequest {
+                member_id: ada.id.clone(),
+                blocked_id: bob.id.clone(),
+            },
+        ))
+        .await
+        .expect("block");
+    let e = explain(&app, &ada, &second.id).await;
+    assert_eq!(e.filter, FeedFilter::Blocked as i32, "{}", e.summary);
+
+    // Another member may not ask about Ada's feed.
+    let mut feed = app.feed.clone();
+    let err = feed
+        .explain_feed_item(app.req(
+            &bob,
+            pronet_proto::feed::v1::ExplainFeedItemRequest {
+                member_id: ada.id.clone(),
+                post_id: second.id.clone(),
+                ranking_profile: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn members_pick_published_ranking_profiles_and_pages_keep_theirs() {
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada_p").await;
+    let bob = app.member("bob_p").await;
+    let cy = app.member("cy_p").await;
+    app.connect(&ada, &bob).await;
+    app.connect(&cy, &bob).await;
+    let popular = app.post(&bob, "Popular", Visibility::Public).await;
+    for _ in 0..2 {
+        app.post(&bob, "Newer, quiet", Visibility::Public).await;
+    }
+    app.comment(&cy, &popular, "Great point").await;
+    app.share(&cy, &popular).await;
+
+    let get = |member: &crate::helpers::Member, profile: &str, token: &str, service: bool| {
+        let req = pronet_proto::feed::v1::GetFeedRequest {
+            member_id: member.id.clone(),
+            page_size: 1,
+            page_token: token.to_owned(),
+            ranking_profile: profile.to_owned(),
+        };
+        let req = if service {
+            app.service_req(req)
+        } else {
+            app.req(member, req)
+        };
+        let mut feed = app.feed.clone();
+        async move { feed.get_feed(req).await.map(|r| r.into_inner()) }
+    };
+    app.settle().await;
+    let chrono = get(&ada, "chronological", "", false).await.unwrap();
+    assert_eq!(chrono.ranking_profile, "chronological");
+    assert_ne!(chrono.items[0].post.as_ref().unwrap().id, popular.id);
+    assert_eq!(chrono.items[0].signals.len(), 1);
+    assert_eq!(chrono.items[0].signals[0].name, "freshness");
+    let popularity = get(&ada, "popularity", "", true).await.unwrap();
+    assert_eq!(popularity.items[0].post.as_ref().unwrap().id, popular.id);
+
+    // Unpublished profiles are for services; unknown ones for no one.
+    let err = get(&ada, "popularity", "", false).await.unwrap_err();
+    crate::helpers::assert_bad_request(&err, &["ranking_profile"]);
+    assert!(err.message().contains("not published"), "{}", err.message());
+    let err = get(&ada, "no_such_profile", "", true).await.unwrap_err();
+    crate::helpers::assert_bad_request(&err, &["ranking_profile"]);
+
+    // A later page keeps the first page's profile.
+    let next = get(&ada, "chronological", &chrono.next_page_token, false)
+        .await
+        .unwrap();
+    assert_eq!(next.ranking_profile, "chronological");
+    let err = get(&ada, "", &chrono.next_page_token, false)
         .await
         .unwrap_err();
     crate::helpers::assert_bad_request(&err, &["page_token"]);

@@ -120,6 +120,7 @@ const METHODS: &[(&str, &str)] = &[
         "/pronet.engagement.v1.EngagementService/ListRecentActivity",
     ),
     ("feed", "/pronet.feed.v1.FeedService/GetFeed"),
+    ("feed", "/pronet.feed.v1.FeedService/ExplainFeedItem"),
 ];
 
 /// Codes that would mean the server, not the caller, is at fault.
@@ -402,6 +403,13 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
             member_id: id(0),
             page_size: a,
             page_token: s[1].clone(),
+            ranking_profile: s[2].clone(),
+        }
+        .encode_to_vec(),
+        "ExplainFeedItem" => fpb::ExplainFeedItemRequest {
+            member_id: id(0),
+            post_id: id(1),
+            ranking_profile: s[2].clone(),
         }
         .encode_to_vec(),
         other => panic!("no message for {other}"),

@@ -369,6 +369,7 @@ impl TestApp {
                 member_id: member.id.clone(),
                 page_size,
                 page_token: page_token.into(),
+                ..Default::default()
             },
         ))
         .await

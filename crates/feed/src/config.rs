@@ -32,6 +32,10 @@ pub struct FeedConfig {
     /// Where the index is saved to start from it next time (`None`: every start exports
     /// every source).
     pub saved_index: Option<crate::events::SavedIndex>,
+    /// The ranking profiles file (`None`: the built-in `ranking.toml`).
+    pub ranking_profiles: Option<std::path::PathBuf>,
+    /// How often that file is checked for changes.
+    pub profiles_poll: Duration,
 }
 
 /// How often the index is saved by default.
@@ -52,6 +56,8 @@ impl FeedConfig {
             shutdown: Default::default(),
             metrics: None,
             saved_index: None,
+            ranking_profiles: None,
+            profiles_poll: Duration::from_secs(2),
         }
     }
 }

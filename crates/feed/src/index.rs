@@ -29,7 +29,7 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
-use crate::domain::{Candidate, EngagementKind, Visibility};
+use crate::domain::{Candidate, EngagementKind, History, TagSet, Visibility};
 
 /// A member's key in the index.
 pub type MemberKey = u32;
@@ -66,21 +66,7 @@ impl Source {
 }
 
 /// Engagement counts of one post.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PostCounts {
-    /// Per reaction type, indexed by `ReactionType as usize - 1`.
-    pub reactions: [i64; 6],
-    pub comments: i64,
-    pub shares: i64,
-    pub impressions: i64,
-    pub unique_viewers: i64,
-}
-
-impl PostCounts {
-    pub fn total_reactions(&self) -> i64 {
-        self.reactions.iter().sum()
-    }
-}
+pub use crate::domain::Counts as PostCounts;
 
 #[derive(Debug, Clone)]
 struct PostMeta {
@@ -88,6 +74,30 @@ struct PostMeta {
     create_time: i64,
     visibility: Visibility,
     hashtags: Vec<TagKey>,
+    /// The first of `hashtags`, inline: what ranking reads, without a pointer to follow.
+    ranked_tags: TagSet,
+}
+
+impl PostMeta {
+    fn new(
+        author: MemberKey,
+        create_time: i64,
+        visibility: Visibility,
+        hashtags: Vec<TagKey>,
+    ) -> Self {
+        Self {
+            author,
+            create_time,
+            visibility,
+            ranked_tags: TagSet::from_keys(hashtags.iter().copied()),
+            hashtags,
+        }
+    }
+
+    fn set_hashtags(&mut self, hashtags: Vec<TagKey>) {
+        self.ranked_tags = TagSet::from_keys(hashtags.iter().copied());
+        self.hashtags = hashtags;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +166,8 @@ pub struct IndexStats {
 #[derive(Debug, Clone, Default)]
 pub struct Gathered {
     pub candidates: Vec<Candidate>,
+    /// The member's own recent past (what they were shown and engaged with), to learn from.
+    pub history: History,
     /// Posts by authors considered plus hashtag posts, before visibility filters.
     pub considered: usize,
 }
@@ -611,12 +623,12 @@ impl FeedIndex {
         self.unindex_post(key);
         let hashtags: Vec<TagKey> = e.hashtags.iter().map(|t| self.tag(t)).collect();
         if let Some(post) = self.post_mut(key) {
-            post.meta = Some(PostMeta {
+            post.meta = Some(PostMeta::new(
                 author,
                 create_time,
                 visibility,
-                hashtags: hashtags.clone(),
-            });
+                hashtags.clone(),
+            ));
         }
         self.members[author as usize]
             .posts
@@ -682,7 +694,7 @@ impl FeedIndex {
             meta: Some(meta), ..
         }) = self.post_mut(key)
         {
-            meta.hashtags = hashtags;
+            meta.set_hashtags(hashtags);
         }
     }
 
@@ -898,6 +910,7 @@ fn reaction_slot(raw: i32) -> Option<usize> {
 mod gather;
 mod saved;
 mod timeline;
+pub use gather::NotGathered;
 pub use saved::SavedInfo;
 use timeline::TimeList;
 #[cfg(test)]

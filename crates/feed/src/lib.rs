@@ -4,12 +4,14 @@
 //! The feed reads as: `events` (consume the other services' event streams, apply, track
 //! positions) → `index` (the in-memory state, no I/O) → `domain` (visibility, ranking and
 //! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
-//! later pages; `sources` is the one call a page makes (post bodies).
+//! later pages; `sources` is the one call a page makes (post bodies); `profiles` holds the
+//! ranking profiles in use (`ranking.toml`, hot-reloaded).
 
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod index;
+pub mod profiles;
 pub mod service;
 pub mod snapshot;
 pub mod sources;
@@ -60,7 +62,12 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
     )?;
     let bodies = sources::PostBodies::connect(&config.upstreams)?;
     let cache = snapshot::SnapshotCache::new(config.snapshot_ttl, config.snapshot_capacity);
-    let api = FeedApi::new(index.clone(), feeder.ready(), bodies, cache);
+    let profiles = match &config.ranking_profiles {
+        Some(path) => profiles::RankingProfiles::load(path)?,
+        None => profiles::RankingProfiles::built_in(),
+    };
+    profiles.watch(config.profiles_poll, config.shutdown.clone());
+    let api = FeedApi::new(index.clone(), feeder.ready(), bodies, profiles, cache);
     Ok(BuiltFeed {
         routes: Routes::new(
             FeedServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),

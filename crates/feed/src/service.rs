@@ -17,9 +17,14 @@ use pronet_proto::post::v1 as ppb;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{limits, EngagementKind, FeedRanker, Ids, Ranked, Reason};
+use crate::domain::profile::PickError;
+use crate::domain::ranking::signal_values;
+use crate::domain::{
+    limits, EngagementKind, FeedRanker, Ids, Ranked, RankingProfile, Reason, Viewer,
+};
 use crate::events::SharedIndex;
-use crate::index::{FeedIndex, PostCounts};
+use crate::index::{FeedIndex, NotGathered, PostCounts};
+use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache};
 use crate::sources::PostBodies;
 
@@ -28,7 +33,7 @@ pub struct FeedApi {
     index: SharedIndex,
     ready: watch::Receiver<bool>,
     bodies: PostBodies,
-    ranker: FeedRanker,
+    profiles: Arc<RankingProfiles>,
     cache: SnapshotCache,
 }
 
@@ -37,14 +42,37 @@ impl FeedApi {
         index: SharedIndex,
         ready: watch::Receiver<bool>,
         bodies: PostBodies,
+        profiles: Arc<RankingProfiles>,
         cache: SnapshotCache,
     ) -> Self {
         Self {
             index,
             ready,
             bodies,
-            ranker: FeedRanker::default(),
+            profiles,
             cache,
+        }
+    }
+
+    /// The profile a request names (`field` for the error), as its caller may pick it.
+    fn profile(
+        &self,
+        caller: &Caller,
+        field: &str,
+        name: &str,
+    ) -> Result<Arc<RankingProfile>, Status> {
+        let member = matches!(caller, Caller::Member(_));
+        self.profiles
+            .current()
+            .pick(name, member)
+            .map_err(|e: PickError| pronet_common::error::invalid_field(field, e.to_string()))
+    }
+
+    fn ensure_ready(&self) -> Result<(), Status> {
+        if *self.ready.borrow() {
+            Ok(())
+        } else {
+            Err(Status::unavailable("the feed index is still loading"))
         }
     }
 
@@ -52,11 +80,14 @@ impl FeedApi {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ranks the member's candidates as of `as_of`, all read from the index.
-    fn compute(&self, member_id: &str, as_of: i64) -> Result<Arc<Snapshot>, Status> {
-        if !*self.ready.borrow() {
-            return Err(Status::unavailable("the feed index is still loading"));
-        }
+    /// Ranks the member's candidates as of `as_of` with `profile`, all read from the index.
+    fn compute(
+        &self,
+        member_id: &str,
+        as_of: i64,
+        profile: Arc<RankingProfile>,
+    ) -> Result<Arc<Snapshot>, Status> {
+        self.ensure_ready()?;
         let started = std::time::Instant::now();
         let index = self.read_index();
         let gathered = index
@@ -64,24 +95,57 @@ impl FeedApi {
             .ok_or_else(|| Status::not_found("member not found"))?;
         let gathered_in = started.elapsed();
         let scored = gathered.candidates.len();
-        let items =
-            self.ranker
-                .rank_top(gathered.candidates, &*index, as_of, limits::MAX_FEED_DEPTH);
+        let viewer = Viewer::learn(&gathered.history, &profile.params, as_of);
+        let ranking = FeedRanker::new(profile.clone()).rank(
+            gathered.candidates,
+            &viewer,
+            &*index,
+            as_of,
+            limits::MAX_FEED_DEPTH,
+        );
         drop(index);
         tracing::debug!(
             member_id,
             considered = gathered.considered,
             scored,
+            history = gathered.history.len(),
+            dropped_engaged = ranking.dropped.engaged,
+            dropped_capped = ranking.dropped.capped,
             gather_us = gathered_in.as_micros() as u64,
             rank_us = (started.elapsed() - gathered_in).as_micros() as u64,
+            profile = %profile.name,
             "feed ranked"
         );
         Ok(Arc::new(Snapshot {
             member_id: member_id.to_owned(),
             as_of,
             scored,
-            items,
+            items: ranking.items,
+            profile,
         }))
+    }
+}
+
+/// An item's signals as responses show them.
+fn signals_to_pb(r: &Ranked, profile: &RankingProfile) -> Vec<pb::RankingSignal> {
+    r.signals(profile)
+        .into_iter()
+        .map(|s| pb::RankingSignal {
+            name: s.signal.name().to_owned(),
+            value: s.value,
+            weight: s.weight,
+            contribution: s.contribution,
+        })
+        .collect()
+}
+
+fn breakdown_to_pb(r: &Ranked, profile: &RankingProfile) -> pb::ScoreBreakdown {
+    let b = r.breakdown(profile);
+    pb::ScoreBreakdown {
+        engagement: b.engagement,
+        freshness: b.freshness,
+        affinity: b.affinity,
+        diversity: b.diversity,
     }
 }
 
@@ -215,26 +279,36 @@ impl FeedService for FeedApi {
         if let Caller::Member(_) = caller {
             require_self(&caller, "member_id", &member_id)?;
         }
+        let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
 
         // The ranking to page through: a new one for a first page, else the cached one (or,
         // on a replica without it, one ranked again as of the token's time).
         let (snapshot_id, snapshot, served) = match token {
             None => {
                 let id = snapshot_id_from(&new_id());
-                let snap = self.compute(&member_id, now_micros())?;
+                let snap = self.compute(&member_id, now_micros(), profile)?;
                 self.cache.insert(id, snap.clone());
                 (id, snap, Vec::new())
             }
             Some(t) => match self.cache.get(t.snapshot_id) {
-                Some(snap) if snap.member_id == member_id => (t.snapshot_id, snap, t.served),
-                Some(_) => {
+                Some(snap) if snap.member_id != member_id => {
                     return Err(pronet_common::error::invalid_field(
                         "page_token",
                         "was issued for another member",
                     ))
                 }
+                Some(snap) if snap.profile.name != profile.name => {
+                    return Err(pronet_common::error::invalid_field(
+                        "page_token",
+                        format!(
+                            "was issued for ranking profile {:?}; name it in ranking_profile",
+                            snap.profile.name
+                        ),
+                    ))
+                }
+                Some(snap) => (t.snapshot_id, snap, t.served),
                 None => {
-                    let snap = self.compute(&member_id, t.as_of)?;
+                    let snap = self.compute(&member_id, t.as_of, profile)?;
                     self.cache.insert(t.snapshot_id, snap.clone());
                     (t.snapshot_id, snap, t.served)
                 }
@@ -302,19 +376,14 @@ impl FeedService for FeedApi {
             let Some(post) = posts.get(&*p.post_id) else {
                 continue;
             };
-            let b = &p.ranked.breakdown;
             items.push(pb::FeedItem {
                 post: Some(post.clone()),
                 stats: Some(p.stats.clone()),
                 score: p.ranked.score,
                 reasons: p.reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
-                score_breakdown: Some(pb::ScoreBreakdown {
-                    engagement: b.engagement,
-                    freshness: b.freshness,
-                    affinity: b.affinity,
-                    diversity: b.diversity,
-                }),
+                score_breakdown: Some(breakdown_to_pb(p.ranked, &snapshot.profile)),
                 author_display_name: names.get(&*p.author_id).cloned().unwrap_or_default(),
+                signals: signals_to_pb(p.ranked, &snapshot.profile),
             });
         }
 
@@ -334,6 +403,169 @@ impl FeedService for FeedApi {
             items,
             next_page_token,
             candidates_scored: snapshot.scored.min(i32::MAX as usize) as i32,
+            ranking_profile: snapshot.profile.name.clone(),
         }))
     }
+
+    async fn explain_feed_item(
+        &self,
+        request: Request<pb::ExplainFeedItemRequest>,
+    ) -> Result<Response<pb::ExplainFeedItemResponse>, Status> {
+        let caller = pronet_common::auth::caller(&request)?;
+        let req = request.into_inner();
+        let mut v = FieldViolations::new();
+        let member_id = v.check("member_id", parse_id(&req.member_id));
+        let post_id = v.check("post_id", parse_id(&req.post_id));
+        v.into_result()?;
+        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
+            return Err(Status::internal("internal error"));
+        };
+        if let Caller::Member(_) = caller {
+            require_self(&caller, "member_id", &member_id)?;
+        }
+        let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
+        self.ensure_ready()?;
+        let explained = explain(
+            &self.read_index(),
+            &member_id,
+            &post_id,
+            profile.clone(),
+            now_micros(),
+        )?;
+        Ok(Response::new(explained))
+    }
+}
+
+/// Where `post_id` stands in the member's feed now, or what keeps it out.
+fn explain(
+    index: &FeedIndex,
+    member_id: &str,
+    post_id: &str,
+    profile: Arc<RankingProfile>,
+    now: i64,
+) -> Result<pb::ExplainFeedItemResponse, Status> {
+    let gathered = index
+        .gather(member_id, now)
+        .ok_or_else(|| Status::not_found("member not found"))?;
+    let mut response = pb::ExplainFeedItemResponse {
+        ranking_profile: profile.name.clone(),
+        ..Default::default()
+    };
+    let found = gathered
+        .candidates
+        .iter()
+        .position(|c| index.post_id(c.post).as_deref() == Some(post_id));
+    let Some(at) = found else {
+        let why = index
+            .why_not_gathered(member_id, post_id, now)
+            .unwrap_or(NotGathered::NotInNetwork);
+        let (filter, summary) = match why {
+            NotGathered::UnknownPost => (
+                pb::FeedFilter::UnknownPost,
+                "The post does not exist, was deleted, or is older than the feed's window.",
+            ),
+            NotGathered::OwnPost => (pb::FeedFilter::OwnPost, "You wrote this post."),
+            NotGathered::NotVisible => (
+                pb::FeedFilter::NotVisible,
+                "The post is for the author's connections, and you are not connected.",
+            ),
+            NotGathered::Blocked => (
+                pb::FeedFilter::Blocked,
+                "You blocked the author, or the author blocked you.",
+            ),
+            NotGathered::NotInNetwork => (
+                pb::FeedFilter::NotInNetwork,
+                "Nothing brings it to you: the author is not a connection or followed, it carries no hashtag you follow, and no connection engaged with it recently.",
+            ),
+            NotGathered::SourceCap => (
+                pb::FeedFilter::SourceCap,
+                "Newer posts of the same author or hashtag filled the feed's per-source limit.",
+            ),
+        };
+        response.filter = filter as i32;
+        response.summary = summary.to_owned();
+        return Ok(response);
+    };
+    let viewer = Viewer::learn(&gathered.history, &profile.params, now);
+    let candidate = gathered.candidates[at].clone();
+    let ranking =
+        FeedRanker::new(profile.clone()).rank(gathered.candidates, &viewer, index, now, usize::MAX);
+    let place = ranking
+        .items
+        .iter()
+        .position(|r| r.candidate.post == candidate.post);
+    let ranked = match place {
+        Some(i) => ranking.items[i].clone(),
+        None => {
+            // Left out by a rule of the ranking: score it alone, as it would have been.
+            let values = signal_values(&profile, &candidate, &viewer, now);
+            let score = profile
+                .weights
+                .iter()
+                .zip(&values)
+                .map(|(w, x)| w * x)
+                .sum::<f64>()
+                .exp();
+            Ranked {
+                candidate,
+                values,
+                score,
+            }
+        }
+    };
+    let (filter, summary) = match place {
+        Some(i) if i < limits::MAX_FEED_DEPTH => {
+            response.position = (i + 1) as i32;
+            (
+                pb::FeedFilter::Unspecified,
+                format!(
+                    "In your feed at place {} of {}, ranked by profile {:?}.",
+                    i + 1,
+                    ranking.items.len().min(limits::MAX_FEED_DEPTH),
+                    profile.name
+                ),
+            )
+        }
+        Some(i) => (
+            pb::FeedFilter::BelowDepth,
+            format!(
+                "Ranked at place {}, below the deepest page ({}).",
+                i + 1,
+                limits::MAX_FEED_DEPTH
+            ),
+        ),
+        None if profile.params.drop_engaged && ranked.candidate.engaged_by_viewer => (
+            pb::FeedFilter::Engaged,
+            "You already reacted to, commented on or shared this post.".to_owned(),
+        ),
+        None => (
+            pb::FeedFilter::AuthorCap,
+            format!(
+                "The author already has {} posts ranked above this one.",
+                profile.params.author_cap
+            ),
+        ),
+    };
+    response.filter = filter as i32;
+    response.summary = summary;
+    let reasons = ranked.reasons(index);
+    let author_id = index.member_id(ranked.candidate.author);
+    let names: HashMap<String, String> = std::iter::once(&*author_id)
+        .chain(reasons.iter().filter_map(reason_member))
+        .filter_map(|id| {
+            index
+                .display_name(id)
+                .map(|n| (id.to_owned(), n.to_owned()))
+        })
+        .collect();
+    response.item = Some(pb::FeedItem {
+        post: None,
+        stats: Some(stats_to_pb(post_id, &index.counts(post_id))),
+        score: ranked.score,
+        reasons: reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
+        score_breakdown: Some(breakdown_to_pb(&ranked, &profile)),
+        author_display_name: names.get(&*author_id).cloned().unwrap_or_default(),
+        signals: signals_to_pb(&ranked, &profile),
+    });
+    Ok(response)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::domain::Ranked;
+use crate::domain::{Ranked, RankingProfile};
 
 /// One member's ranked feed as of a moment.
 #[derive(Debug)]
@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub scored: usize,
     /// Best first, at most the deepest page a member can reach.
     pub items: Vec<Ranked>,
+    /// The profile that ranked it.
+    pub profile: Arc<RankingProfile>,
 }
 
 /// A bounded cache of snapshots with a time to live.
@@ -166,6 +168,9 @@ mod tests {
                 as_of: 0,
                 scored: 0,
                 items: vec![],
+                profile: crate::domain::ProfileSet::built_in()
+                    .default_profile()
+                    .clone(),
             })
         };
         let cache = SnapshotCache::new(Duration::from_secs(60), 2);

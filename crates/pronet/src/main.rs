@@ -229,6 +229,10 @@ struct UpArgs {
     /// never save or load it.
     #[arg(long, env = "PRONET_FEED_SAVE_EVERY", default_value = "5m", value_parser = parse_duration)]
     feed_save_every: Duration,
+    /// The feed's ranking profiles file (TOML, see crates/feed/ranking.toml); re-read when it
+    /// changes. Unset: the built-in profiles.
+    #[arg(long, env = "PRONET_RANKING_PROFILES")]
+    ranking_profiles: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics of all four services on this address (`GET /metrics`).
     #[arg(long, env = "PRONET_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -285,6 +289,10 @@ struct ServeArgs {
     /// never save or load it.
     #[arg(long, env = "PRONET_FEED_SAVE_EVERY", default_value = "5m", value_parser = parse_duration)]
     feed_save_every: Duration,
+    /// The feed's ranking profiles file (TOML, see crates/feed/ranking.toml); re-read when it
+    /// changes. Unset: the built-in profiles.
+    #[arg(long, env = "PRONET_RANKING_PROFILES")]
+    ranking_profiles: Option<std::path::PathBuf>,
     /// Deadline of each call to another service.
     #[arg(long, env = "PRONET_CALL_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     call_timeout: Duration,
@@ -392,6 +400,7 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     config.feed_window = args.feed_window;
     config.feed_memory_budget = args.feed_memory_budget;
     config.feed_saved_index = saved_index(&args.data_dir, args.feed_save_every);
+    config.ranking_profiles = args.ranking_profiles.clone();
     config.nats = nats_config(args.nats_url, args.nats_prefix);
     let metrics = args.metrics_listen.map(|_| Metrics::new());
     config.metrics = metrics.clone();
@@ -496,6 +505,7 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         feed_window: args.feed_window,
         feed_memory_budget: args.feed_memory_budget,
         feed_saved_index: saved_index(&args.data_dir, args.feed_save_every),
+        ranking_profiles: args.ranking_profiles.clone(),
         call_limits: CallLimits {
             request_timeout: args.call_timeout,
             ..CallLimits::default()

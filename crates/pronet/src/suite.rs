@@ -150,6 +150,8 @@ pub struct ServiceOptions {
     pub feed_memory_budget: Option<usize>,
     /// Where the feed saves its index (`--feed-save-every`).
     pub feed_saved_index: Option<pronet_feed::events::SavedIndex>,
+    /// The feed's ranking profiles file (`None`: built in).
+    pub ranking_profiles: Option<std::path::PathBuf>,
     pub call_limits: CallLimits,
     /// Keys to verify callers' tokens and sign this service's own.
     pub auth: Arc<AuthConfig>,
@@ -223,6 +225,7 @@ pub async fn build_routes(
             config.window = opts.feed_window;
             config.memory_budget = opts.feed_memory_budget;
             config.saved_index = opts.feed_saved_index.clone();
+            config.ranking_profiles = opts.ranking_profiles.clone();
             config.metrics = opts.metrics.clone();
             config.nats = opts.nats.clone();
             config.shutdown = opts.shutdown.clone();
@@ -318,6 +321,8 @@ pub struct SuiteConfig {
     pub feed_window: Duration,
     pub feed_memory_budget: Option<usize>,
     pub feed_saved_index: Option<pronet_feed::events::SavedIndex>,
+    /// The feed's ranking profiles file (`None`: built in).
+    pub ranking_profiles: Option<std::path::PathBuf>,
     pub auth: Arc<AuthConfig>,
     pub metrics: Option<Arc<Metrics>>,
     pub nats: Option<NatsConfig>,
@@ -335,6 +340,7 @@ impl SuiteConfig {
             feed_window: Duration::from_secs(14 * 86_400),
             feed_memory_budget: None,
             feed_saved_index: None,
+            ranking_profiles: None,
         }
     }
 }
@@ -424,6 +430,7 @@ impl RunningSuite {
             feed_window: config.feed_window,
             feed_memory_budget: config.feed_memory_budget,
             feed_saved_index: config.feed_saved_index.clone(),
+            ranking_profiles: config.ranking_profiles.clone(),
             call_limits: CallLimits::default(),
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),

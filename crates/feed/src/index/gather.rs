@@ -8,7 +8,8 @@ use foldhash::HashMap;
 
 use super::{Activity, FeedIndex, Gathered, MemberKey, PostKey};
 use crate::domain::{
-    self, is_visible_to_another, limits, AuthorRelation, Candidate, Counts, Ids, Key, Relation,
+    self, is_visible_to_another, limits, AuthorRelation, Candidate, HistoryEvent, Ids, Key,
+    Relation,
 };
 
 impl Ids for FeedIndex {
@@ -145,11 +146,64 @@ impl FeedIndex {
             };
             candidates[at].engaged.push((a.kind, by));
         }
+        // The member's own past: what they engaged with and were shown, to learn from and to
+        // mark the candidates (seen, engaged).
+        let mut mine: HashMap<PostKey, usize> = HashMap::default();
+        let mut history: Vec<HistoryEvent> = Vec::new();
+        let mut engaged_keys: Vec<PostKey> = Vec::new();
+        for a in &member.activity {
+            let hinted = a
+                .slot
+                .filter(|k| self.post(*k).is_some_and(|p| Arc::ptr_eq(&p.id, &a.post)));
+            let Some(key) = hinted.or_else(|| self.post_key(&a.post)) else {
+                continue;
+            };
+            if let Some(at) = self.remember(&mut mine, &mut history, key, Some(a.time)) {
+                history[at].mark(a.kind);
+                engaged_keys.push(key);
+            }
+        }
+        for id in &member.seen {
+            if let Some(key) = self.post_key(id) {
+                self.remember(&mut mine, &mut history, key, None);
+            }
+        }
         for c in &mut candidates {
             c.normalize_engaged();
+            let key = c.post as PostKey;
+            if mine.contains_key(&key) {
+                c.seen = true;
+                c.engaged_by_viewer = engaged_keys.contains(&key);
+            }
         }
+        out.history = history;
         out.candidates = candidates;
         Some(out)
+    }
+
+    /// The entry of `key` in the member's history (added when new, at `time` or the post's
+    /// creation); `None` for a post that is gone.
+    fn remember(
+        &self,
+        mine: &mut HashMap<PostKey, usize>,
+        history: &mut Vec<HistoryEvent>,
+        key: PostKey,
+        time: Option<i64>,
+    ) -> Option<usize> {
+        if let Some(at) = mine.get(&key) {
+            return Some(*at);
+        }
+        let meta = self.post(key)?.meta.as_ref()?;
+        history.push(HistoryEvent {
+            author: meta.author,
+            tags: meta.ranked_tags,
+            time: time.unwrap_or(meta.create_time),
+            reacted: false,
+            commented: false,
+            shared: false,
+        });
+        mine.insert(key, history.len() - 1);
+        Some(history.len() - 1)
     }
 
     /// The post as a candidate for `me`, unless `me` may not see it, wrote it, or it is outside
@@ -191,13 +245,79 @@ impl FeedIndex {
             author: meta.author,
             create_time: meta.create_time,
             relation: author_relation,
+            tags: meta.ranked_tags,
             matched_hashtags,
             engaged: Vec::new(),
-            counts: Counts {
-                reactions: post.counts.total_reactions(),
-                comments: post.counts.comments,
-                shares: post.counts.shares,
-            },
+            counts: post.counts,
+            seen: false,
+            engaged_by_viewer: false,
+        })
+    }
+}
+
+/// Why a post is not among a member's candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotGathered {
+    /// Unknown, deleted, or outside the window.
+    UnknownPost,
+    OwnPost,
+    /// Connections-only and not connected.
+    NotVisible,
+    Blocked,
+    /// No candidate source brings it.
+    NotInNetwork,
+    /// A source brings it, but newer posts filled that source's cap.
+    SourceCap,
+}
+
+impl FeedIndex {
+    /// Why `post_id` is not among the member's candidates as of `as_of` (call it for a post
+    /// [`FeedIndex::gather`] left out); `None` when the member has no profile.
+    pub fn why_not_gathered(
+        &self,
+        member_id: &str,
+        post_id: &str,
+        as_of: i64,
+    ) -> Option<NotGathered> {
+        let me = self.lookup(member_id)?;
+        let member = &self.members[me as usize];
+        member.display_name.as_ref()?;
+        let since = as_of - self.window;
+        let Some((_key, meta)) = self
+            .post_key(post_id)
+            .and_then(|k| Some((k, self.post(k)?.meta.as_ref()?)))
+        else {
+            return Some(NotGathered::UnknownPost);
+        };
+        if meta.create_time < since || meta.create_time > as_of {
+            return Some(NotGathered::UnknownPost);
+        }
+        if meta.author == me {
+            return Some(NotGathered::OwnPost);
+        }
+        if self.blocked_either_way(me, meta.author) {
+            return Some(NotGathered::Blocked);
+        }
+        let connected = member.connections.contains(&meta.author);
+        let relation = Relation {
+            connected,
+            blocked: false,
+        };
+        if !is_visible_to_another(meta.visibility, relation) {
+            return Some(NotGathered::NotVisible);
+        }
+        let by_author = connected || member.following.contains(&meta.author);
+        let by_tag = meta.hashtags.iter().any(|t| member.hashtags.contains(t));
+        let by_engagement = member.connections.iter().any(|c| {
+            self.members[*c as usize]
+                .activity
+                .iter()
+                .any(|a| a.time >= since && &*a.post == post_id)
+        });
+        Some(if by_author || by_tag || by_engagement {
+            NotGathered::SourceCap
+        } else {
+            NotGathered::NotInNetwork
         })
     }
 }

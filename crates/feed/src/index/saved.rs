@@ -304,12 +304,12 @@ impl FeedIndex {
             } else {
                 Visibility::Connections
             };
-            Some(PostMeta {
-                author: p.author,
-                create_time: p.create_time,
+            Some(PostMeta::new(
+                p.author,
+                p.create_time,
                 visibility,
-                hashtags: p.hashtags.iter().map(|t| self.tag(t)).collect(),
-            })
+                p.hashtags.iter().map(|t| self.tag(t)).collect(),
+            ))
         } else {
             None
         };

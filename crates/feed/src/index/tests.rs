@@ -303,7 +303,7 @@ fn counts_that_arrive_before_their_post_are_kept() {
     w.post("p1", "bob", 1, PbVisibility::Public, &[]);
     assert_eq!(w.index.counts("p1").total_reactions(), 1);
     let c = &w.index.gather("ann", NOW).unwrap().candidates[0];
-    assert_eq!(c.counts.reactions, 1);
+    assert_eq!(c.counts.total_reactions(), 1);
     assert_eq!(w.index.stats().stubs, 0);
 }
 
@@ -581,7 +581,10 @@ fn scale_cost() {
         events as f64 / built.as_secs_f64()
     );
 
-    let ranker = crate::domain::FeedRanker::default();
+    let profile = crate::domain::ProfileSet::built_in()
+        .default_profile()
+        .clone();
+    let ranker = crate::domain::FeedRanker::new(profile.clone());
     let mut times = Vec::new();
     let mut gathering = std::time::Duration::ZERO;
     let mut candidates = 0usize;
@@ -597,7 +600,14 @@ fn scale_cost() {
             .expect("every member has a profile");
         gathering += t.elapsed();
         candidates += gathered.candidates.len();
-        let ranked = ranker.rank_top(gathered.candidates, &index, NOW, limits::MAX_FEED_DEPTH);
+        let viewer = crate::domain::Viewer::learn(&gathered.history, &profile.params, NOW);
+        let ranked = ranker.rank(
+            gathered.candidates,
+            &viewer,
+            &index,
+            NOW,
+            limits::MAX_FEED_DEPTH,
+        );
         times.push(t.elapsed());
         std::hint::black_box(ranked);
     }

@@ -355,6 +355,7 @@ impl Workload {
                             member_id: member,
                             page_size: PAGE_SIZE,
                             page_token: String::new(),
+                            ..Default::default()
                         },
                         token,
                     ))
