@@ -461,6 +461,52 @@ impl ProfileSet {
         }
     }
 
+    /// The set as a profile file ([`ProfileSet::parse`] reads it back equal).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("default = {:?}\n", self.default.name);
+        for p in self.profiles.values() {
+            let name = &p.name;
+            let _ = write!(
+                out,
+                "\n[profiles.{name:?}]\ndescription = {:?}\npublished = {}\n\n[profiles.{name:?}.weights]\n",
+                p.description, p.published
+            );
+            for s in Signal::ALL {
+                if p.weight(s) != 0.0 {
+                    let _ = writeln!(out, "{} = {:?}", s.name(), p.weight(s));
+                }
+            }
+            let q = &p.params;
+            let r = &q.reaction_weights;
+            let _ = write!(
+                out,
+                "\n[profiles.{name:?}.params]\nreaction_weights = {{ like = {:?}, celebrate = {:?}, support = {:?}, love = {:?}, insightful = {:?}, funny = {:?} }}\n",
+                r.like, r.celebrate, r.support, r.love, r.insightful, r.funny
+            );
+            for (field, v) in [
+                ("comment_weight", q.comment_weight),
+                ("share_weight", q.share_weight),
+                ("prior_rate", q.prior_rate),
+                ("prior_strength", q.prior_strength),
+                ("half_life_hours", q.half_life_hours),
+                ("tie_connection", q.tie_connection),
+                ("tie_followed", q.tie_followed),
+                ("tie_other", q.tie_other),
+                ("interest_half_life_hours", q.interest_half_life_hours),
+                ("interest_prior_strength", q.interest_prior_strength),
+            ] {
+                let _ = writeln!(out, "{field} = {v:?}");
+            }
+            let _ = writeln!(
+                out,
+                "author_cap = {}\ndiversity_window = {}\ndrop_engaged = {}",
+                q.author_cap, q.diversity_window, q.drop_engaged
+            );
+        }
+        out
+    }
+
     /// Adds (or replaces) a profile, e.g. an ablation built with [`RankingProfile::without`].
     pub fn insert(&mut self, profile: RankingProfile) {
         let p = Arc::new(profile);
@@ -548,6 +594,14 @@ mod tests {
                 "{text:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_set_written_as_toml_reads_back_equal() {
+        let mut set = ProfileSet::built_in();
+        set.insert(set.default_profile().without(Signal::Seen));
+        let text = set.to_toml();
+        assert_eq!(ProfileSet::parse(&text).unwrap(), set, "{text}");
     }
 
     #[test]
