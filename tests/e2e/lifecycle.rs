@@ -17,6 +17,8 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
     let ada = app.member("ada").await;
     let bob = app.member("bob").await;
     app.connect(&ada, &bob).await;
+    let cy = app.member("cy_lee").await;
+    app.connect(&cy, &bob).await;
     app.follow_hashtag(&ada, "rust").await;
     let post = app
         .post(&bob, "Durable #rust thoughts", ppb::Visibility::Connections)
@@ -95,8 +97,10 @@ async fn restart_on_the_same_data_dir_keeps_everything() {
         (stats[0].total_reactions, stats[0].comments, stats[0].shares),
         (1, 1, 1)
     );
-    let feed = app.whole_feed(&ada, 10).await;
+    // Cy sees the post; Ada engaged with it, and that is remembered: it stays out of her feed.
+    let feed = app.whole_feed(&cy, 10).await;
     assert_eq!(feed.len(), 1);
+    assert!(app.whole_feed(&ada, 10).await.is_empty());
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod authz;
 mod block_race;
 mod depth;
 mod errors;
+mod eval;
 mod events;
 mod feed;
 mod fuzz;

@@ -3,6 +3,7 @@
 //! fixed rate whatever the latency, latency measured from the intended send time) and reports
 //! HDR percentiles, offered and achieved rates, errors by code and the servers' CPU and RSS.
 
+pub mod eval;
 pub mod freshness;
 pub mod graph;
 pub mod open_loop;

@@ -52,6 +52,45 @@ enum BenchCommand {
     Seed(BenchSeedArgs),
     /// Issues requests at a fixed rate (open loop) and reports latency percentiles.
     Run(BenchRunArgs),
+    /// Ranking quality: a simulated world with planted interests, loaded into a fresh embedded
+    /// suite, each ranking profile's feeds scored by NDCG@10 against the ground truth.
+    Eval(BenchEvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchEvalArgs {
+    /// An edge list (`a b` per line, members from 0), e.g. ../shared/datasets/socfb-Reed98/socfb-Reed98.edges;
+    /// left out: a generated graph of --members.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    #[arg(long, default_value_t = 40)]
+    mean_degree: usize,
+    /// Hidden topics (one hashtag each).
+    #[arg(long, default_value_t = 12)]
+    topics: usize,
+    /// Posts a member writes on average.
+    #[arg(long, default_value_t = 10.0)]
+    posts_per_member: f64,
+    /// Share of the posts in their network a member was shown.
+    #[arg(long, default_value_t = 0.4)]
+    seen_fraction: f64,
+    /// Members whose feeds are scored.
+    #[arg(long, default_value_t = 200)]
+    sample: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Ranking profiles to compare (TOML, as --ranking-profiles); left out: the built-in ones.
+    /// The default profile is also scored with each of its signals switched off.
+    #[arg(long)]
+    profiles: Option<PathBuf>,
+    /// Where the suite keeps its data while the evaluation runs (removed after).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Print the report as JSON too.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -360,6 +399,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve(args, &env).await,
             Command::Bench(BenchCommand::Run(args)) => bench_run(args, &env).await,
             Command::Bench(BenchCommand::Seed(args)) => bench_seed(args, &env).await,
+            Command::Bench(BenchCommand::Eval(args)) => bench_eval(args).await,
             Command::Token(_) => Ok(()),
         }
     })
@@ -654,6 +694,71 @@ async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+async fn bench_eval(args: BenchEvalArgs) -> anyhow::Result<()> {
+    let graph = match &args.graph {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                bench_graph::parse_edge_list(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let profiles = match &args.profiles {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            pronet_feed::domain::ProfileSet::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => pronet_feed::domain::ProfileSet::built_in(),
+    };
+    let default = profiles.default_profile().name.clone();
+    let shape = bench::eval::EvalShape {
+        graph,
+        members: args.members,
+        mean_degree: args.mean_degree,
+        topics: args.topics,
+        posts_per_member: args.posts_per_member,
+        seen_fraction: args.seen_fraction,
+        sample: args.sample,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let dir = args.work_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("pronet-eval-{}", std::process::id()))
+    });
+    let report = bench::eval::run(&shape, dir.clone(), profiles).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report?;
+    println!(
+        "world: {} members, {} connections, {} posts, {} impressions, {} reactions; loaded through the API in {:.1}s; {} members scored",
+        report.members,
+        report.edges,
+        report.posts,
+        report.impressions,
+        report.engagements,
+        report.load_seconds,
+        report.sampled
+    );
+    print!("{}", report.table(&default));
+    if let (Some(best), Some(ours)) = (report.best_baseline(), report.ndcg(&default)) {
+        println!(
+            "{default}: {ours:.4}, {:+.1}% over the best baseline ({} {:.4}), {:.3} of the oracle",
+            (ours / best.ndcg - 1.0) * 100.0,
+            best.profile,
+            best.ndcg,
+            ours
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
 }

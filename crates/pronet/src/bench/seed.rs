@@ -488,7 +488,7 @@ const SCHOOLS: &[&str] = &[
 
 /// The profile of bench member `i`: the same seed always gives the same one. Skills,
 /// companies and places are Zipf-skewed so that some searches match many members.
-fn bench_profile(seed: u64, i: usize, id: &str) -> prpb::Profile {
+pub(crate) fn bench_profile(seed: u64, i: usize, id: &str) -> prpb::Profile {
     let mut rng =
         SplitMix64::new(seed ^ 0x9f0f_11e5 ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let pick = |rng: &mut SplitMix64, list: &[&str]| list[rng.skewed(list.len(), 0.8)].to_string();
