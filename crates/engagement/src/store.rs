@@ -128,8 +128,8 @@ pub trait EngagementStore: Send + Sync + 'static {
     /// unknown ones) get zeros.
     async fn batch_get_post_stats(&self, post_ids: &[String]) -> StoreResult<Vec<PostStatsRecord>>;
 
-    /// Imports a batch in one transaction, with multi-row statements and one counts upsert per
-    /// post, leaving every count exactly as the one-by-one writes would: reactions are applied
+    /// Imports a batch in one transaction (PostgreSQL: multi-row statements; SQLite: cached
+    /// single-row statements on the writer thread) and one counts upsert per post, leaving every count exactly as the one-by-one writes would: reactions are applied
     /// in order as `react` applies them (a new one or a changed type is written, the same type
     /// again skipped); a comment whose id exists is skipped; a share whose (post, member) or id
     /// exists is skipped; an impression counts once per (post, member, UTC day of its time),
