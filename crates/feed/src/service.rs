@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::domain::profile::PickError;
-use crate::domain::ranking::signal_values;
 use crate::domain::{
     limits, EngagementKind, FeedRanker, Ids, Ranked, RankingProfile, Reason, Viewer,
 };
@@ -234,6 +233,20 @@ fn reason_member(r: &Reason) -> Option<&str> {
     }
 }
 
+/// The display names of `members` that have a profile, by id.
+fn display_names<'a>(
+    index: &FeedIndex,
+    members: impl Iterator<Item = &'a str>,
+) -> HashMap<String, String> {
+    members
+        .filter_map(|id| {
+            index
+                .display_name(id)
+                .map(|n| (id.to_owned(), n.to_owned()))
+        })
+        .collect()
+}
+
 /// An item of the page being built.
 struct PageItem<'a> {
     ranked: &'a Ranked,
@@ -346,17 +359,12 @@ impl FeedService for FeedApi {
                     post_id,
                 });
             }
-            let names: HashMap<String, String> = page
-                .iter()
-                .flat_map(|p| {
+            let names = display_names(
+                &index,
+                page.iter().flat_map(|p| {
                     std::iter::once(&*p.author_id).chain(p.reasons.iter().filter_map(reason_member))
-                })
-                .filter_map(|id| {
-                    index
-                        .display_name(id)
-                        .map(|n| (id.to_owned(), n.to_owned()))
-                })
-                .collect();
+                }),
+            );
             (page, more, names)
         };
 
@@ -496,22 +504,8 @@ fn explain(
         .position(|r| r.candidate.post == candidate.post);
     let ranked = match place {
         Some(i) => ranking.items[i].clone(),
-        None => {
-            // Left out by a rule of the ranking: score it alone, as it would have been.
-            let values = signal_values(&profile, &candidate, &viewer, now);
-            let score = profile
-                .weights
-                .iter()
-                .zip(&values)
-                .map(|(w, x)| w * x)
-                .sum::<f64>()
-                .exp();
-            Ranked {
-                candidate,
-                values,
-                score,
-            }
-        }
+        // Left out by a rule of the ranking: scored alone, as it would have been.
+        None => Ranked::alone(&profile, candidate, &viewer, now),
     };
     let (filter, summary) = match place {
         Some(i) if i < limits::MAX_FEED_DEPTH => {
@@ -550,14 +544,10 @@ fn explain(
     response.summary = summary;
     let reasons = ranked.reasons(index);
     let author_id = index.member_id(ranked.candidate.author);
-    let names: HashMap<String, String> = std::iter::once(&*author_id)
-        .chain(reasons.iter().filter_map(reason_member))
-        .filter_map(|id| {
-            index
-                .display_name(id)
-                .map(|n| (id.to_owned(), n.to_owned()))
-        })
-        .collect();
+    let names = display_names(
+        index,
+        std::iter::once(&*author_id).chain(reasons.iter().filter_map(reason_member)),
+    );
     response.item = Some(pb::FeedItem {
         post: None,
         stats: Some(stats_to_pb(post_id, &index.counts(post_id))),

@@ -214,6 +214,24 @@ pub struct Ranked {
 }
 
 impl Ranked {
+    /// The candidate scored on its own, as [`FeedRanker::rank`] would before the rules that
+    /// depend on the items around it (filters, author repeats, topic mixing): for explaining
+    /// a post the ranking left out.
+    pub fn alone(
+        profile: &RankingProfile,
+        candidate: Candidate,
+        viewer: &Viewer,
+        now: i64,
+    ) -> Self {
+        let values = signal_values(profile, &candidate, viewer, now);
+        let score = log_score(profile, &values).exp();
+        Self {
+            candidate,
+            values,
+            score,
+        }
+    }
+
     /// Why the item is in the feed, named.
     pub fn reasons(&self, ids: &impl Ids) -> Vec<Reason> {
         super::reasons(&self.candidate, ids)

@@ -150,7 +150,6 @@ impl FeedIndex {
         // mark the candidates (seen, engaged).
         let mut mine: HashMap<PostKey, usize> = HashMap::default();
         let mut history: Vec<HistoryEvent> = Vec::new();
-        let mut engaged_keys: Vec<PostKey> = Vec::new();
         for a in &member.activity {
             let hinted = a
                 .slot
@@ -160,7 +159,6 @@ impl FeedIndex {
             };
             if let Some(at) = self.remember(&mut mine, &mut history, key, Some(a.time)) {
                 history[at].mark(a.kind);
-                engaged_keys.push(key);
             }
         }
         for id in &member.seen {
@@ -171,9 +169,10 @@ impl FeedIndex {
         for c in &mut candidates {
             c.normalize_engaged();
             let key = c.post as PostKey;
-            if mine.contains_key(&key) {
+            if let Some(at) = mine.get(&key) {
+                let h = &history[*at];
                 c.seen = true;
-                c.engaged_by_viewer = engaged_keys.contains(&key);
+                c.engaged_by_viewer = h.reacted || h.commented || h.shared;
             }
         }
         out.history = history;
