@@ -67,6 +67,12 @@ pub fn event_type(payload: Option<&Payload>) -> &'static str {
         Some(Payload::CommentDeleted(_)) => "comment_deleted",
         Some(Payload::ShareRecorded(_)) => "share_recorded",
         Some(Payload::ImpressionsRecorded(_)) => "impressions_recorded",
+        Some(Payload::PostHidden(_)) => "post_hidden",
+        Some(Payload::PostUnhidden(_)) => "post_unhidden",
+        Some(Payload::HashtagMuted(_)) => "hashtag_muted",
+        Some(Payload::HashtagUnmuted(_)) => "hashtag_unmuted",
+        Some(Payload::AuthorMuted(_)) => "author_muted",
+        Some(Payload::AuthorUnmuted(_)) => "author_unmuted",
         None => "unknown",
     }
 }

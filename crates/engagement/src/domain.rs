@@ -183,6 +183,76 @@ pub struct ShareRecord {
     pub create_time: i64,
 }
 
+/// What a member's negative feedback on their feed is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MuteKind {
+    /// A hidden post.
+    Post,
+    /// A muted hashtag.
+    Hashtag,
+    /// A muted author ("not interested in this author").
+    Author,
+}
+
+impl MuteKind {
+    /// The number stored in `feed_mutes.kind`.
+    pub fn number(self) -> i64 {
+        match self {
+            MuteKind::Post => 1,
+            MuteKind::Hashtag => 2,
+            MuteKind::Author => 3,
+        }
+    }
+
+    pub fn from_number(n: i64) -> Option<Self> {
+        match n {
+            1 => Some(MuteKind::Post),
+            2 => Some(MuteKind::Hashtag),
+            3 => Some(MuteKind::Author),
+            _ => None,
+        }
+    }
+
+    /// Most mutes of this kind a member may hold: hidden posts are not capped (only those of
+    /// the feed's window matter to it); hashtags and authors are, since every feed of the
+    /// member checks them.
+    pub fn cap(self) -> Option<usize> {
+        match self {
+            MuteKind::Post => None,
+            MuteKind::Hashtag | MuteKind::Author => Some(MAX_MUTES),
+        }
+    }
+
+    /// What the target is, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            MuteKind::Post => "hidden posts",
+            MuteKind::Hashtag => "muted hashtags",
+            MuteKind::Author => "muted authors",
+        }
+    }
+}
+
+/// Most muted hashtags, and most muted authors, per member.
+pub const MAX_MUTES: usize = 1000;
+
+/// One piece of negative feedback: a hidden post, a muted hashtag (lowercase, without `#`) or
+/// a muted author.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mute {
+    pub kind: MuteKind,
+    pub target: String,
+}
+
+impl Mute {
+    pub fn new(kind: MuteKind, target: impl Into<String>) -> Self {
+        Self {
+            kind,
+            target: target.into(),
+        }
+    }
+}
+
 /// The idempotency key of a create request (AIP-155): a retry with the same key gets the first
 /// result and creates nothing. Scoped by caller, so two callers cannot collide or see each
 /// other's results.

@@ -19,12 +19,16 @@ pub enum EngagementError {
     Write(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A member holds as many of something as they may (the message says what and how to go on).
+    #[error("{0}")]
+    LimitReached(String),
 }
 
 impl From<EngagementError> for Status {
     fn from(err: EngagementError) -> Self {
         match err {
             EngagementError::NotFound(_) => Status::not_found(err.to_string()),
+            EngagementError::LimitReached(_) => Status::resource_exhausted(err.to_string()),
             EngagementError::Dependency { dependency, status } => {
                 pronet_common::upstream::dependency_failed(dependency, *status)
             }

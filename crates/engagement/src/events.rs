@@ -8,7 +8,7 @@ use pronet_common::time::to_timestamp;
 use pronet_proto::engagement::v1::ReactionType as PbReactionType;
 use pronet_proto::events::v1 as pb;
 
-use crate::domain::{CommentRecord, ReactionRecord, ReactionType, ShareRecord};
+use crate::domain::{CommentRecord, Mute, MuteKind, ReactionRecord, ReactionType, ShareRecord};
 
 /// The `source` of every event this service writes.
 pub const SOURCE: &str = "engagement";
@@ -86,6 +86,47 @@ pub fn impressions_recorded(
         post_ids,
         first_view_post_ids,
     })
+}
+
+/// `member_id` hid a post, or muted a hashtag or an author, at `time`.
+pub fn muted(member_id: &str, mute: &Mute, time: i64) -> Payload {
+    let member_id = member_id.to_owned();
+    let target = mute.target.clone();
+    match mute.kind {
+        MuteKind::Post => Payload::PostHidden(pb::PostHidden {
+            member_id,
+            post_id: target,
+            hide_time: Some(to_timestamp(time)),
+        }),
+        MuteKind::Hashtag => Payload::HashtagMuted(pb::HashtagMuted {
+            member_id,
+            hashtag: target,
+        }),
+        MuteKind::Author => Payload::AuthorMuted(pb::AuthorMuted {
+            member_id,
+            author_id: target,
+        }),
+    }
+}
+
+/// `member_id` took back a mute.
+pub fn unmuted(member_id: &str, mute: &Mute) -> Payload {
+    let member_id = member_id.to_owned();
+    let target = mute.target.clone();
+    match mute.kind {
+        MuteKind::Post => Payload::PostUnhidden(pb::PostUnhidden {
+            member_id,
+            post_id: target,
+        }),
+        MuteKind::Hashtag => Payload::HashtagUnmuted(pb::HashtagUnmuted {
+            member_id,
+            hashtag: target,
+        }),
+        MuteKind::Author => Payload::AuthorUnmuted(pb::AuthorUnmuted {
+            member_id,
+            author_id: target,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,9 @@ fn method_access(method: &str) -> Option<Access> {
         // Writes in a member's name.
         "React" | "Unreact" | "CreateComment" | "UpdateComment" | "DeleteComment"
         | "ReactToComment" | "UnreactToComment" | "RecordImpressions" => Some(Access::Member),
+        // A member's negative feedback on their own feed, and its list.
+        "HidePost" | "UnhidePost" | "MuteHashtag" | "UnmuteHashtag" | "MuteAuthor"
+        | "UnmuteAuthor" | "ListMutes" => Some(Access::Member),
         // Members read for themselves, the feed for the member it ranks for; the post service
         // records the share of a reshare for its author.
         "BatchGetPostStats" | "ListComments" | "ListReactions" | "RecordShare" => {

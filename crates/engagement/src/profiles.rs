@@ -7,10 +7,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
-use pronet_proto::profile::v1::{BatchGetRelationshipsRequest, ListConnectionsRequest};
+use pronet_proto::profile::v1::get_profile_request::Lookup;
+use pronet_proto::profile::v1::{
+    BatchGetRelationshipsRequest, GetProfileRequest, ListConnectionsRequest,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use crate::error::EngagementError;
 use crate::posts::SERVICE_TOKEN_NAME;
@@ -36,6 +39,9 @@ pub trait MemberGraph: Send + Sync + 'static {
         member_id: &str,
         max: usize,
     ) -> Result<Vec<String>, EngagementError>;
+
+    /// Whether the member has a profile.
+    async fn member_exists(&self, member_id: &str) -> Result<bool, EngagementError>;
 }
 
 type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
@@ -123,5 +129,17 @@ impl MemberGraph for GrpcMemberGraph {
         }
         connections.truncate(max);
         Ok(connections)
+    }
+
+    async fn member_exists(&self, member_id: &str) -> Result<bool, EngagementError> {
+        let mut client = self.client.clone();
+        let request = GetProfileRequest {
+            lookup: Some(Lookup::MemberId(member_id.to_owned())),
+        };
+        match client.get_profile(request).await {
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
+            Err(status) => Err(profile_failed(status)),
+        }
     }
 }

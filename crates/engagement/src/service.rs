@@ -7,9 +7,10 @@ use std::collections::HashSet;
 
 use pronet_common::auth::{caller, require_self, AuthError, Caller};
 use pronet_common::ids::{new_id, parse_id};
-use pronet_common::input::check_count;
+use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_token, encode_token, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
+use pronet_common::error::invalid_field;
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as pb;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementService;
@@ -17,8 +18,9 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{
     limits, max_activities, utc_day, ActivityKind, ActivityRecord, CommentCursor, CommentListing,
-    CommentOrder, CommentRecord, EngagementImport, IdempotencyKey, ImpressionRecord,
-    PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    CommentOrder, CommentRecord, EngagementImport, IdempotencyKey, ImpressionRecord, Mute,
+    MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    MAX_MUTES,
 };
 use crate::error::EngagementError;
 use crate::posts::PostDirectory;
@@ -121,6 +123,31 @@ fn member_caller(caller: &Caller) -> Result<&str, Status> {
 }
 
 /// A client's comment order; UNSPECIFIED means most relevant.
+/// A negative-feedback request checked: the member, who must be the caller, and what they mute
+/// (`field` names the target's field).
+fn parse_mute(
+    caller: &Caller,
+    member_id: &str,
+    kind: MuteKind,
+    field: &str,
+    target: &str,
+) -> Result<(String, Mute), Status> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(member_id));
+    let target = v.check(
+        field,
+        match kind {
+            MuteKind::Hashtag => parse_hashtag(target),
+            MuteKind::Post | MuteKind::Author => parse_id(target),
+        },
+    );
+    let (Some(member_id), Some(target)) = (member_id, target) else {
+        return Err(v.into_status());
+    };
+    require_self(caller, "member_id", &member_id)?;
+    Ok((member_id, Mute::new(kind, target)))
+}
+
 fn parse_comment_order(raw: i32) -> Result<CommentOrder, String> {
     match pb::CommentOrder::try_from(raw) {
         Ok(pb::CommentOrder::Unspecified | pb::CommentOrder::MostRelevant) => {
@@ -991,6 +1018,135 @@ impl EngagementService for EngagementApi {
             skipped: count_to_pb(counts.skipped),
         }))
     }
+
+    async fn hide_post(
+        &self,
+        request: Request<pb::HidePostRequest>,
+    ) -> Result<Response<pb::HidePostResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) =
+            parse_mute(&caller, &req.member_id, MuteKind::Post, "post_id", &req.post_id)?;
+        // Hiding a post the member may not see is answered like a missing post.
+        self.posts
+            .require_visible_post(&mute.target, &member_id)
+            .await?;
+        let hide_time = self.store.mute(&member_id, &mute, now_micros()).await?;
+        Ok(Response::new(pb::HidePostResponse {
+            hide_time: Some(to_timestamp(hide_time)),
+        }))
+    }
+
+    async fn unhide_post(
+        &self,
+        request: Request<pb::UnhidePostRequest>,
+    ) -> Result<Response<pb::UnhidePostResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) =
+            parse_mute(&caller, &req.member_id, MuteKind::Post, "post_id", &req.post_id)?;
+        let was_hidden = self.store.unmute(&member_id, &mute).await?;
+        Ok(Response::new(pb::UnhidePostResponse { was_hidden }))
+    }
+
+    async fn mute_hashtag(
+        &self,
+        request: Request<pb::MuteHashtagRequest>,
+    ) -> Result<Response<pb::MuteHashtagResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Hashtag,
+            "hashtag",
+            &req.hashtag,
+        )?;
+        self.store.mute(&member_id, &mute, now_micros()).await?;
+        Ok(Response::new(pb::MuteHashtagResponse {
+            hashtag: mute.target,
+        }))
+    }
+
+    async fn unmute_hashtag(
+        &self,
+        request: Request<pb::UnmuteHashtagRequest>,
+    ) -> Result<Response<pb::UnmuteHashtagResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Hashtag,
+            "hashtag",
+            &req.hashtag,
+        )?;
+        let was_muted = self.store.unmute(&member_id, &mute).await?;
+        Ok(Response::new(pb::UnmuteHashtagResponse { was_muted }))
+    }
+
+    async fn mute_author(
+        &self,
+        request: Request<pb::MuteAuthorRequest>,
+    ) -> Result<Response<pb::MuteAuthorResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Author,
+            "author_id",
+            &req.author_id,
+        )?;
+        if mute.target == member_id {
+            return Err(invalid_field(
+                "author_id",
+                "must be another member than member_id",
+            ));
+        }
+        if !self.graph.member_exists(&mute.target).await? {
+            return Err(EngagementError::NotFound("author").into());
+        }
+        self.store.mute(&member_id, &mute, now_micros()).await?;
+        Ok(Response::new(pb::MuteAuthorResponse {}))
+    }
+
+    async fn unmute_author(
+        &self,
+        request: Request<pb::UnmuteAuthorRequest>,
+    ) -> Result<Response<pb::UnmuteAuthorResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Author,
+            "author_id",
+            &req.author_id,
+        )?;
+        let was_muted = self.store.unmute(&member_id, &mute).await?;
+        Ok(Response::new(pb::UnmuteAuthorResponse { was_muted }))
+    }
+
+    async fn list_mutes(
+        &self,
+        request: Request<pb::ListMutesRequest>,
+    ) -> Result<Response<pb::ListMutesResponse>, Status> {
+        let caller = caller(&request)?;
+        let req = request.into_inner();
+        let member_id = parse_id(&req.member_id).map_err(|why| invalid_field("member_id", why))?;
+        require_self(&caller, "member_id", &member_id)?;
+        let (hashtags, author_ids) = tokio::try_join!(
+            self.store
+                .list_mutes(&member_id, MuteKind::Hashtag, MAX_MUTES),
+            self.store.list_mutes(&member_id, MuteKind::Author, MAX_MUTES),
+        )?;
+        Ok(Response::new(pb::ListMutesResponse {
+            hashtags,
+            author_ids,
+        }))
+    }
+
 }
 
 #[cfg(test)]

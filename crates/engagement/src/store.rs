@@ -20,8 +20,8 @@ use pronet_common::outbox::Outbox;
 
 use crate::domain::{
     ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, EngagementImport,
-    IdempotencyKey, ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
-    ShareRecord,
+    IdempotencyKey, ImportCounts, Mute, MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord,
+    ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 
@@ -146,6 +146,23 @@ pub trait EngagementStore: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<ActivityRecord>>;
 
+    /// Records a member's mute (a hidden post, a muted hashtag or author) with its event, in
+    /// one transaction. A repeat changes nothing and returns when the mute was first made; a
+    /// new hashtag or author mute past its kind's cap is `LimitReached`, also under racing
+    /// requests of the member.
+    async fn mute(&self, member_id: &str, mute: &Mute, now: i64) -> StoreResult<i64>;
+
+    /// Takes back a mute with its event, in one transaction; whether there was one.
+    async fn unmute(&self, member_id: &str, mute: &Mute) -> StoreResult<bool>;
+
+    /// The member's mutes of `kind` (their targets), newest first, at most `limit`.
+    async fn list_mutes(
+        &self,
+        member_id: &str,
+        kind: MuteKind,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+
     /// The store's outbox, for the event stream.
     fn outbox(&self) -> Outbox;
 
@@ -153,9 +170,10 @@ pub trait EngagementStore: Send + Sync + 'static {
     /// outbox position is set first: a `ReactionSet` (no previous type) per reaction, a
     /// `CommentCreated` per comment, a `ShareRecorded` per share, and per member
     /// `ImpressionsRecorded` events listing each post once per day it was shown (an impression
-    /// row) and, as first views, the posts the member is a unique viewer of. With `since`
-    /// (microseconds), only what was created (impressions: shown, viewers: first shown) at or
-    /// after it.
+    /// row) and, as first views, the posts the member is a unique viewer of, then a
+    /// `PostHidden`, `HashtagMuted` or `AuthorMuted` per mute. With `since` (microseconds), only
+    /// what was created (impressions: shown, viewers: first shown, posts: hidden) at or after
+    /// it; muted hashtags and authors always.
     async fn export_state(
         &self,
         since: Option<i64>,
@@ -267,6 +285,27 @@ const COMMENT_DRIFT: &str = "SELECT c.id FROM comments c WHERE \
         AND NOT EXISTS (SELECT 1 FROM comments p WHERE p.id = r.parent_id) \
     UNION ALL SELECT x.comment_id FROM comment_reactions x \
         WHERE NOT EXISTS (SELECT 1 FROM comments c WHERE c.id = x.comment_id)";
+
+/// When a member made a mute (`?`: member, kind, target); the same SQL on both backends.
+const MUTE_TIME_SQL: &str =
+    "SELECT create_time FROM feed_mutes WHERE member_id = ? AND kind = ? AND target = ?";
+/// How many mutes of a kind a member holds (`?`: member, kind).
+const MUTE_COUNT_SQL: &str = "SELECT COUNT(*) FROM feed_mutes WHERE member_id = ? AND kind = ?";
+const MUTE_INSERT_SQL: &str =
+    "INSERT INTO feed_mutes (member_id, kind, target, create_time) VALUES (?, ?, ?, ?)";
+const MUTE_DELETE_SQL: &str =
+    "DELETE FROM feed_mutes WHERE member_id = ? AND kind = ? AND target = ?";
+/// A member's mutes of a kind, newest first (`?`: member, kind, limit).
+const MUTE_LIST_SQL: &str = "SELECT target FROM feed_mutes WHERE member_id = ? AND kind = ? \
+    ORDER BY create_time DESC, target LIMIT ?";
+
+/// The error of a mute past its kind's cap.
+fn mute_limit_reached(kind: MuteKind, cap: usize) -> EngagementError {
+    EngagementError::LimitReached(format!(
+        "the member already has {cap} {}; take one back first",
+        kind.noun()
+    ))
+}
 
 /// Activity kinds as numbered in the recent-activity query.
 const KIND_REACTION: i64 = 1;

@@ -88,6 +88,7 @@ fn ranking(c: &mut Criterion) {
                 reacted: false,
                 commented: false,
                 shared: false,
+                hidden: false,
             };
             if rng.below(10) == 0 {
                 h.mark(EngagementKind::Reacted);

@@ -344,6 +344,7 @@ async fn evict_loop(index: SharedIndex, metrics: Option<Arc<Metrics>>) {
                 ("connection_edges", stats.connection_edges),
                 ("follow_edges", stats.follow_edges),
                 ("activities", stats.activities),
+                ("mutes", stats.mutes),
                 ("approx_bytes", stats.approx_bytes),
             ] {
                 m.feed_index_size(part, value as i64);

@@ -18,7 +18,7 @@
 //! their post (streams of different services interleave) wait on a stub that the post's
 //! creation fills in.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
@@ -139,6 +139,21 @@ struct Member {
     activity: VecDeque<Activity>,
     /// Posts recently shown to them, oldest first.
     seen: VecDeque<Arc<str>>,
+    /// Posts they hid (HidePost), with when: out of their feed for good. Kept for a window
+    /// after the hide (a post hidden earlier is older than the window).
+    hidden: HashMap<Arc<str>, i64>,
+    /// Hashtags they muted: no post carrying one reaches their feed.
+    muted_tags: HashSet<TagKey>,
+    /// Authors they muted: neither their posts nor their engagement reaches their feed.
+    muted_authors: HashSet<MemberKey>,
+}
+
+impl Member {
+    /// Whether the member muted the author or one of the hashtags.
+    fn mutes(&self, author: MemberKey, hashtags: &[TagKey]) -> bool {
+        self.muted_authors.contains(&author)
+            || (!self.muted_tags.is_empty() && hashtags.iter().any(|t| self.muted_tags.contains(t)))
+    }
 }
 
 /// Estimated bytes of one post in the index (its entry, author and hashtag set entries).
@@ -158,6 +173,8 @@ pub struct IndexStats {
     pub connection_edges: usize,
     pub follow_edges: usize,
     pub activities: usize,
+    /// Hidden posts, muted hashtags and muted authors, over all members.
+    pub mutes: usize,
     /// Rough bytes held (the structures' payloads, not allocator overhead).
     pub approx_bytes: usize,
 }
@@ -191,6 +208,10 @@ pub struct MemberView {
     pub hashtags: BTreeSet<String>,
     pub blocking: BTreeSet<String>,
     pub activity: Vec<(String, EngagementKind, i64)>,
+    /// Hidden posts with when.
+    pub hidden: BTreeMap<String, i64>,
+    pub muted_hashtags: BTreeSet<String>,
+    pub muted_authors: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +421,9 @@ impl FeedIndex {
                 for m in &mut self.members {
                     m.activity.clear();
                     m.seen.clear();
+                    m.hidden.clear();
+                    m.muted_tags.clear();
+                    m.muted_authors.clear();
                 }
                 let keys: Vec<PostKey> = self.posts().map(|(k, _)| k).collect();
                 for k in keys {
@@ -575,6 +599,41 @@ impl FeedIndex {
                 while seen.len() > MAX_SEEN_PER_MEMBER {
                     seen.pop_front();
                 }
+            }
+            Payload::PostHidden(e) => {
+                let m = self.key(&e.member_id);
+                let at = e
+                    .hide_time
+                    .as_ref()
+                    .and_then(|t| from_timestamp(t).ok())
+                    .unwrap_or(time);
+                let post = self.shared_post_id(&e.post_id);
+                self.members[m as usize].hidden.insert(post, at);
+            }
+            Payload::PostUnhidden(e) => {
+                let m = self.key(&e.member_id);
+                self.members[m as usize].hidden.remove(e.post_id.as_str());
+            }
+            Payload::HashtagMuted(e) => {
+                let m = self.key(&e.member_id);
+                let tag = self.tag(&e.hashtag);
+                self.members[m as usize].muted_tags.insert(tag);
+            }
+            Payload::HashtagUnmuted(e) => {
+                let m = self.key(&e.member_id);
+                if let Some(tag) = self.tags.get(e.hashtag.as_str()).copied() {
+                    self.members[m as usize].muted_tags.remove(&tag);
+                }
+            }
+            Payload::AuthorMuted(e) => {
+                let (m, a) = (self.key(&e.member_id), self.key(&e.author_id));
+                if m != a {
+                    self.members[m as usize].muted_authors.insert(a);
+                }
+            }
+            Payload::AuthorUnmuted(e) => {
+                let (m, a) = (self.key(&e.member_id), self.key(&e.author_id));
+                self.members[m as usize].muted_authors.remove(&a);
             }
         }
     }
@@ -774,6 +833,8 @@ impl FeedIndex {
             while m.activity.front().is_some_and(|a| a.time < since) {
                 m.activity.pop_front();
             }
+            // A post hidden before the window began was created before it too.
+            m.hidden.retain(|_, at| *at >= since);
         }
         self.deleted.retain(|_, at| *at >= since);
         old.len() + self.enforce_budget()
@@ -822,6 +883,7 @@ impl FeedIndex {
             s.connection_edges += m.connections.len();
             s.follow_edges += m.following.len();
             s.activities += m.activity.len();
+            s.mutes += m.hidden.len() + m.muted_tags.len() + m.muted_authors.len();
         }
         for (_, p) in self.posts() {
             if p.meta.is_some() {
@@ -835,6 +897,7 @@ impl FeedIndex {
         s.approx_bytes = s.members * 200
             + (s.connection_edges + s.follow_edges) * 8
             + s.activities * 40
+            + s.mutes * 48
             + (s.posts + s.stubs) * POST_BYTES;
         s
     }
@@ -858,6 +921,17 @@ impl FeedIndex {
                 hashtags: self.tag_names_of(&m.hashtags),
                 blocking: ids(&m.blocking),
                 activity,
+                hidden: m
+                    .hidden
+                    .iter()
+                    .map(|(p, at)| (p.to_string(), *at))
+                    .collect(),
+                muted_hashtags: m
+                    .muted_tags
+                    .iter()
+                    .map(|t| self.tag_name(*t).to_owned())
+                    .collect(),
+                muted_authors: ids(&m.muted_authors),
             };
             if member != MemberView::default() {
                 view.members.insert(m.id.to_string(), member);

@@ -489,6 +489,18 @@ fn explain(
                 pb::FeedFilter::SourceCap,
                 "Newer posts of the same author or hashtag filled the feed's per-source limit.",
             ),
+            NotGathered::Hidden => (
+                pb::FeedFilter::Hidden,
+                "You hid this post (UnhidePost shows it again).",
+            ),
+            NotGathered::MutedAuthor => (
+                pb::FeedFilter::MutedAuthor,
+                "You muted the author (UnmuteAuthor hears from them again).",
+            ),
+            NotGathered::MutedHashtag => (
+                pb::FeedFilter::MutedHashtag,
+                "You muted one of the post's hashtags (UnmuteHashtag lifts it).",
+            ),
         };
         response.filter = filter as i32;
         response.summary = summary.to_owned();

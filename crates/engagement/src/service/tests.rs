@@ -146,6 +146,11 @@ impl MemberGraph for FakeGraph {
         found.truncate(max);
         Ok(found)
     }
+
+    /// Every member exists but `ghost`.
+    async fn member_exists(&self, member_id: &str) -> Result<bool, EngagementError> {
+        Ok(member_id != "ghost")
+    }
 }
 
 struct Harness {

@@ -13,7 +13,7 @@
 use pronet_common::events::{ExportError, ExportSink};
 
 use super::reaction_type_from;
-use crate::domain::{CommentRecord, ReactionRecord, ShareRecord};
+use crate::domain::{CommentRecord, Mute, MuteKind, ReactionRecord, ShareRecord};
 use crate::events;
 
 /// Every reaction created at or after `?`, by post then member.
@@ -38,6 +38,10 @@ pub(super) const IMPRESSIONS_SQL: &str = "SELECT v.member_id, v.post_id, v.first
     AND i.member_id = v.member_id AND i.create_time >= ? \
     GROUP BY v.member_id, v.post_id, v.first_time ORDER BY v.member_id, v.post_id";
 
+/// Every mute, by member, kind and target: hidden posts only when hidden at or after `?`.
+pub(super) const MUTES_SQL: &str = "SELECT member_id, CAST(kind AS BIGINT), target, create_time \
+    FROM feed_mutes WHERE kind <> 1 OR create_time >= ? ORDER BY member_id, kind, target";
+
 /// Post ids per exported `ImpressionsRecorded`: a member shown many posts gets several events,
 /// so no export message grows past what a reader accepts.
 const MAX_IMPRESSION_POSTS: usize = 1000;
@@ -46,6 +50,7 @@ pub(super) type ReactionRow = (String, String, i64, i64, i64);
 pub(super) type CommentRow = (String, String, String, Option<String>, i64);
 pub(super) type ShareRow = (String, String, String, i64);
 pub(super) type ImpressionRow = (String, String, i64, i64, i64);
+pub(super) type MuteRow = (String, i64, String, i64);
 
 /// The lower bound bound for `since`: everything when unset.
 pub(super) fn lower_bound(since: Option<i64>) -> i64 {
@@ -68,6 +73,15 @@ pub(super) async fn push_reaction(
         create_time,
     };
     sink.push(update_time, events::reaction_set(&reaction, None))
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn push_mute(sink: &mut ExportSink, row: MuteRow) -> Result<(), ExportError> {
+    let (member_id, kind, target, create_time) = row;
+    let kind = MuteKind::from_number(kind).ok_or_else(|| corrupt(format!("mute kind {kind}")))?;
+    let mute = Mute::new(kind, target);
+    sink.push(create_time, events::muted(&member_id, &mute, create_time))
         .await?;
     Ok(())
 }

@@ -33,14 +33,15 @@ use super::import::{
     impression_events, reaction_event, StatsDeltas, StoredReaction, StoredReactions, STATS_COLUMNS,
 };
 use super::{
-    comment_cursor_binds, count_column, list_comments_sql, numbered, reaction_type_from,
-    CursorValue, EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT,
-    KIND_COMMENT, KIND_REACTION, KIND_SHARE, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
+    comment_cursor_binds, count_column, list_comments_sql, mute_limit_reached, numbered,
+    reaction_type_from, CursorValue, EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT,
+    IMPRESSION_COUNT, KIND_COMMENT, KIND_REACTION, KIND_SHARE, MUTE_COUNT_SQL, MUTE_DELETE_SQL,
+    MUTE_INSERT_SQL, MUTE_LIST_SQL, MUTE_TIME_SQL, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
 };
 use crate::domain::{
     ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, EngagementImport,
-    IdempotencyKey, ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
-    ShareRecord,
+    IdempotencyKey, ImportCounts, Mute, MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord,
+    ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 use crate::events;
@@ -75,6 +76,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 6,
         description: "outbox",
         sql: outbox::POSTGRES_MIGRATION,
+    },
+    MigrationFile {
+        version: 7,
+        description: "feed mutes",
+        sql: include_str!("../../migrations/postgres/0007_feed_mutes.sql"),
     },
 ];
 
@@ -944,6 +950,84 @@ impl EngagementStore for PgEngagementStore {
             .collect()
     }
 
+    async fn mute(&self, member_id: &str, mute: &Mute, now: i64) -> StoreResult<i64> {
+        let kind = mute.kind.number() as i16;
+        let mut tx = self.db.pool.begin().await?;
+        // One member's mutes are made one at a time, so the cap holds under racing requests.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
+        let first: Option<i64> = sqlx::query_scalar(&numbered(MUTE_TIME_SQL))
+            .bind(member_id)
+            .bind(kind)
+            .bind(&mute.target)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(first) = first {
+            return Ok(first);
+        }
+        if let Some(cap) = mute.kind.cap() {
+            let held: i64 = sqlx::query_scalar(&numbered(MUTE_COUNT_SQL))
+                .bind(member_id)
+                .bind(kind)
+                .fetch_one(&mut *tx)
+                .await?;
+            if held >= cap as i64 {
+                return Err(mute_limit_reached(mute.kind, cap));
+            }
+        }
+        sqlx::query(&numbered(MUTE_INSERT_SQL))
+            .bind(member_id)
+            .bind(kind)
+            .bind(&mute.target)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        outbox::append_postgres(
+            &mut tx,
+            &[events::at(now, events::muted(member_id, mute, now))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(now)
+    }
+
+    async fn unmute(&self, member_id: &str, mute: &Mute) -> StoreResult<bool> {
+        let mut tx = self.db.pool.begin().await?;
+        let removed = sqlx::query(&numbered(MUTE_DELETE_SQL))
+            .bind(member_id)
+            .bind(mute.kind.number() as i16)
+            .bind(&mute.target)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if removed {
+            outbox::append_postgres(
+                &mut tx,
+                &[events::at(now_micros(), events::unmuted(member_id, mute))],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn list_mutes(
+        &self,
+        member_id: &str,
+        kind: MuteKind,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(&numbered(MUTE_LIST_SQL))
+            .bind(member_id)
+            .bind(kind.number() as i16)
+            .bind(limit as i64)
+            .fetch_all(&self.db.pool)
+            .await?)
+    }
+
     fn outbox(&self) -> Outbox {
         Outbox::postgres(self.db.clone())
     }
@@ -994,6 +1078,15 @@ impl EngagementStore for PgEngagementStore {
                 groups.add(sink, since, row).await?;
             }
             groups.flush(sink).await?;
+        }
+        {
+            let sql = numbered(export::MUTES_SQL);
+            let mut rows = sqlx::query_as::<_, export::MuteRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_mute(sink, row).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

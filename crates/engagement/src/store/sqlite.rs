@@ -28,14 +28,15 @@ use super::import::{
     impression_events, reaction_event, StatsDeltas, StoredReaction, STATS_COLUMNS,
 };
 use super::{
-    comment_cursor_binds, count_column, list_comments_sql, reaction_type_from, CursorValue,
-    EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT, KIND_COMMENT,
-    KIND_REACTION, KIND_SHARE, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
+    comment_cursor_binds, count_column, list_comments_sql, mute_limit_reached, reaction_type_from,
+    CursorValue, EngagementStore, StoreResult, COMMENT_COLUMNS, COMMENT_COUNT, IMPRESSION_COUNT,
+    KIND_COMMENT, KIND_REACTION, KIND_SHARE, MUTE_COUNT_SQL, MUTE_DELETE_SQL, MUTE_INSERT_SQL,
+    MUTE_LIST_SQL, MUTE_TIME_SQL, SHARE_COUNT, UNIQUE_VIEWER_COUNT,
 };
 use crate::domain::{
     ActivityKind, ActivityRecord, CommentCursor, CommentListing, CommentRecord, EngagementImport,
-    IdempotencyKey, ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
-    ShareRecord,
+    IdempotencyKey, ImportCounts, Mute, MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord,
+    ReactionType, ShareRecord,
 };
 use crate::error::EngagementError;
 use crate::events;
@@ -70,6 +71,11 @@ const MIGRATIONS: &[MigrationFile] = &[
         version: 6,
         description: "outbox",
         sql: outbox::SQLITE_MIGRATION,
+    },
+    MigrationFile {
+        version: 7,
+        description: "feed mutes",
+        sql: include_str!("../../migrations/sqlite/0007_feed_mutes.sql"),
     },
 ];
 
@@ -418,6 +424,36 @@ impl EngagementStore for SqliteEngagementStore {
             .collect()
     }
 
+    async fn mute(&self, member_id: &str, mute: &Mute, now: i64) -> StoreResult<i64> {
+        let member_id = member_id.to_owned();
+        let mute = mute.clone();
+        self.db
+            .write(move |conn| mute_in(conn, &member_id, &mute, now))
+            .await
+    }
+
+    async fn unmute(&self, member_id: &str, mute: &Mute) -> StoreResult<bool> {
+        let member_id = member_id.to_owned();
+        let mute = mute.clone();
+        self.db
+            .write(move |conn| unmute_in(conn, &member_id, &mute))
+            .await
+    }
+
+    async fn list_mutes(
+        &self,
+        member_id: &str,
+        kind: MuteKind,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(MUTE_LIST_SQL)
+            .bind(member_id)
+            .bind(kind.number())
+            .bind(limit as i64)
+            .fetch_all(&self.db.reader)
+            .await?)
+    }
+
     fn outbox(&self) -> Outbox {
         Outbox::sqlite(self.db.clone())
     }
@@ -464,6 +500,14 @@ impl EngagementStore for SqliteEngagementStore {
                 groups.add(sink, since, row).await?;
             }
             groups.flush(sink).await?;
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::MuteRow>(export::MUTES_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_mute(sink, row).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -908,6 +952,47 @@ fn unreact_in(conn: &Connection, post_id: &str, member_id: &str) -> StoreResult<
         )?;
     }
     Ok(removed.is_some())
+}
+
+fn mute_in(conn: &Connection, member_id: &str, mute: &Mute, now: i64) -> StoreResult<i64> {
+    let kind = mute.kind.number();
+    let first: Option<i64> = conn
+        .prepare_cached(MUTE_TIME_SQL)?
+        .query_row((member_id, kind, &mute.target), |row| row.get(0))
+        .optional()?;
+    if let Some(first) = first {
+        return Ok(first);
+    }
+    if let Some(cap) = mute.kind.cap() {
+        let held: i64 = conn
+            .prepare_cached(MUTE_COUNT_SQL)?
+            .query_row((member_id, kind), |row| row.get(0))?;
+        if held >= cap as i64 {
+            return Err(mute_limit_reached(mute.kind, cap));
+        }
+    }
+    conn.prepare_cached(MUTE_INSERT_SQL)?
+        .execute((member_id, kind, &mute.target, now))?;
+    outbox::append_sqlite(
+        conn,
+        &[events::at(now, events::muted(member_id, mute, now))],
+    )?;
+    Ok(now)
+}
+
+fn unmute_in(conn: &Connection, member_id: &str, mute: &Mute) -> StoreResult<bool> {
+    let removed = conn.prepare_cached(MUTE_DELETE_SQL)?.execute((
+        member_id,
+        mute.kind.number(),
+        &mute.target,
+    ))? > 0;
+    if removed {
+        outbox::append_sqlite(
+            conn,
+            &[events::at(now_micros(), events::unmuted(member_id, mute))],
+        )?;
+    }
+    Ok(removed)
 }
 
 fn update_comment_text_in(

@@ -13,7 +13,8 @@ use super::HotQueryPlans;
 use super::{EngagementStore, StoreResult};
 use crate::domain::{
     ActivityRecord, CommentCursor, CommentListing, CommentRecord, EngagementImport, IdempotencyKey,
-    ImportCounts, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
+    ImportCounts, Mute, MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType,
+    ShareRecord,
 };
 
 /// The `store` label of this service's operations.
@@ -209,6 +210,33 @@ impl EngagementStore for TimedStore {
                 STORE_NAME,
                 "list_seen_posts",
                 self.inner.list_seen_posts(member_id, post_ids),
+            )
+            .await
+    }
+
+    async fn mute(&self, member_id: &str, mute: &Mute, now: i64) -> StoreResult<i64> {
+        self.metrics
+            .time_store(STORE_NAME, "mute", self.inner.mute(member_id, mute, now))
+            .await
+    }
+
+    async fn unmute(&self, member_id: &str, mute: &Mute) -> StoreResult<bool> {
+        self.metrics
+            .time_store(STORE_NAME, "unmute", self.inner.unmute(member_id, mute))
+            .await
+    }
+
+    async fn list_mutes(
+        &self,
+        member_id: &str,
+        kind: MuteKind,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.metrics
+            .time_store(
+                STORE_NAME,
+                "list_mutes",
+                self.inner.list_mutes(member_id, kind, limit),
             )
             .await
     }

@@ -140,6 +140,8 @@ pub struct Params {
     pub interest_half_life_hours: f64,
     /// Exposures the viewer's overall rate is worth when estimating a hashtag's or author's.
     pub interest_prior_strength: f64,
+    /// Exposures without engagement a hidden post adds to its author and hashtags.
+    pub hide_exposures: f64,
     /// Most posts of one author in a ranking (0: no cap).
     pub author_cap: usize,
     /// Items above a post that `topic_repeat` compares its hashtags with (0: off).
@@ -162,6 +164,7 @@ impl Default for Params {
             tie_other: 0.4,
             interest_half_life_hours: 168.0,
             interest_prior_strength: 5.0,
+            hide_exposures: 10.0,
             author_cap: 0,
             diversity_window: 0,
             drop_engaged: false,
@@ -346,6 +349,7 @@ impl Params {
             ("params.comment_weight", self.comment_weight),
             ("params.share_weight", self.share_weight),
             ("params.prior_strength", self.prior_strength),
+            ("params.hide_exposures", self.hide_exposures),
         ] {
             non_negative(field, v)?;
         }
@@ -495,6 +499,7 @@ impl ProfileSet {
                 ("tie_other", q.tie_other),
                 ("interest_half_life_hours", q.interest_half_life_hours),
                 ("interest_prior_strength", q.interest_prior_strength),
+                ("hide_exposures", q.hide_exposures),
             ] {
                 let _ = writeln!(out, "{field} = {v:?}");
             }

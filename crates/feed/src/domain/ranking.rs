@@ -22,6 +22,8 @@ pub struct HistoryEvent {
     pub reacted: bool,
     pub commented: bool,
     pub shared: bool,
+    /// The viewer hid it (negative feedback).
+    pub hidden: bool,
 }
 
 /// The viewer's recent past, one entry per post (see [`Viewer::learn`]).
@@ -53,20 +55,27 @@ pub struct Viewer {
 impl Viewer {
     /// Learns from the viewer's history as of `now`: each post shown counts as one exposure
     /// (weighted by `0.5^(age / interest_half_life)`), and a reaction, comment or share on it
-    /// as engagement weighted like the post's (1, `comment_weight`, `share_weight`).
+    /// as engagement weighted like the post's (1, `comment_weight`, `share_weight`). A post
+    /// they hid counts as `hide_exposures` more exposures without engagement: its author and
+    /// hashtags look as if passed over that many times.
     pub fn learn(history: &[HistoryEvent], params: &Params, now: i64) -> Self {
         let mut v = Self::default();
         let half_life = params.interest_half_life_hours * HOUR;
         for h in history {
             let decay = 0.5f64.powf((now - h.time).max(0) as f64 / half_life);
+            let shown = if h.hidden {
+                decay * (1.0 + params.hide_exposures)
+            } else {
+                decay
+            };
             let engaged = decay
                 * (f64::from(u8::from(h.reacted))
                     + params.comment_weight * f64::from(u8::from(h.commented))
                     + params.share_weight * f64::from(u8::from(h.shared)));
             v.overall.add(decay, engaged);
-            v.authors.entry(h.author).or_default().add(decay, engaged);
+            v.authors.entry(h.author).or_default().add(shown, engaged);
             for t in h.tags.as_slice() {
-                v.tags.entry(*t).or_default().add(decay, engaged);
+                v.tags.entry(*t).or_default().add(shown, engaged);
             }
         }
         v

@@ -112,6 +112,10 @@ impl FeedIndex {
         // Social proof: what connections did within the window, newest first overall.
         let mut activity: Vec<(i64, &Activity, MemberKey)> = Vec::new();
         for c in &member.connections {
+            // A muted member's engagement brings nothing either.
+            if member.muted_authors.contains(c) {
+                continue;
+            }
             for a in self.members[*c as usize].activity.iter().rev() {
                 if a.time < since {
                     break;
@@ -166,6 +170,13 @@ impl FeedIndex {
                 self.remember(&mut mine, &mut history, key, None);
             }
         }
+        for (id, at) in &member.hidden {
+            if let Some(key) = self.post_key(id) {
+                if let Some(h) = self.remember(&mut mine, &mut history, key, Some(*at)) {
+                    history[h].hidden = true;
+                }
+            }
+        }
         for c in &mut candidates {
             c.normalize_engaged();
             let key = c.post as PostKey;
@@ -200,13 +211,14 @@ impl FeedIndex {
             reacted: false,
             commented: false,
             shared: false,
+            hidden: false,
         });
         mine.insert(key, history.len() - 1);
         Some(history.len() - 1)
     }
 
-    /// The post as a candidate for `me`, unless `me` may not see it, wrote it, or it is outside
-    /// `[since, as_of]`.
+    /// The post as a candidate for `me`, unless `me` may not see it, wrote it, hid it, muted
+    /// its author or a hashtag of it, or it is outside `[since, as_of]`.
     fn candidate(&self, me: MemberKey, key: PostKey, since: i64, as_of: i64) -> Option<Candidate> {
         let post = self.post(key)?;
         let meta = post.meta.as_ref()?;
@@ -214,6 +226,11 @@ impl FeedIndex {
             return None;
         }
         let member = &self.members[me as usize];
+        if member.mutes(meta.author, &meta.hashtags)
+            || (!member.hidden.is_empty() && member.hidden.contains_key(&post.id))
+        {
+            return None;
+        }
         let connected = member.connections.contains(&meta.author);
         let relation = Relation {
             connected,
@@ -267,6 +284,12 @@ pub enum NotGathered {
     NotInNetwork,
     /// A source brings it, but newer posts filled that source's cap.
     SourceCap,
+    /// The member hid it.
+    Hidden,
+    /// The member muted its author.
+    MutedAuthor,
+    /// The member muted one of its hashtags.
+    MutedHashtag,
 }
 
 impl FeedIndex {
@@ -297,6 +320,15 @@ impl FeedIndex {
         if self.blocked_either_way(me, meta.author) {
             return Some(NotGathered::Blocked);
         }
+        if member.hidden.contains_key(post_id) {
+            return Some(NotGathered::Hidden);
+        }
+        if member.muted_authors.contains(&meta.author) {
+            return Some(NotGathered::MutedAuthor);
+        }
+        if member.mutes(meta.author, &meta.hashtags) {
+            return Some(NotGathered::MutedHashtag);
+        }
         let connected = member.connections.contains(&meta.author);
         let relation = Relation {
             connected,
@@ -308,7 +340,8 @@ impl FeedIndex {
         let by_author = connected || member.following.contains(&meta.author);
         let by_tag = meta.hashtags.iter().any(|t| member.hashtags.contains(t));
         let by_engagement = member.connections.iter().any(|c| {
-            self.members[*c as usize]
+            !member.muted_authors.contains(c)
+                && self.members[*c as usize]
                 .activity
                 .iter()
                 .any(|a| a.time >= since && &*a.post == post_id)

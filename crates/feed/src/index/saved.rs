@@ -93,6 +93,20 @@ impl FeedIndex {
                     })
                     .collect(),
                 seen_post_ids: m.seen.iter().map(|p| p.to_string()).collect(),
+                hidden: m
+                    .hidden
+                    .iter()
+                    .map(|(p, at)| pb::SnapshotHidden {
+                        post_id: p.to_string(),
+                        hide_time: *at,
+                    })
+                    .collect(),
+                muted_hashtags: m
+                    .muted_tags
+                    .iter()
+                    .map(|t| self.tag_name(*t).to_owned())
+                    .collect(),
+                muted_authors: sorted(&m.muted_authors, false),
             });
             if chunk.members.len() >= MEMBERS_PER_CHUNK {
                 flush(&mut chunk, &mut out);
@@ -245,7 +259,19 @@ impl FeedIndex {
             self.members[other as usize].blocked_by.insert(key);
         }
         let tags: BTreeSet<u32> = m.hashtags.iter().map(|t| self.tag(t)).collect();
+        let muted_tags = m.muted_hashtags.iter().map(|t| self.tag(t)).collect();
         let member = &mut self.members[key as usize];
+        member.muted_tags = muted_tags;
+        member.muted_authors = m
+            .muted_authors
+            .into_iter()
+            .map(known)
+            .collect::<Result<_, _>>()?;
+        member.hidden = m
+            .hidden
+            .into_iter()
+            .map(|h| (Arc::from(h.post_id), h.hide_time))
+            .collect();
         member.display_name = m.display_name;
         member.following = m
             .following

@@ -151,6 +151,7 @@ fn a_member_who_engages_with_rust_and_scrolls_past_sales_gets_more_rust() {
             reacted: false,
             commented: false,
             shared: false,
+            hidden: false,
         };
         if i % 2 == 0 {
             rust.mark(EngagementKind::Reacted);
@@ -163,6 +164,7 @@ fn a_member_who_engages_with_rust_and_scrolls_past_sales_gets_more_rust() {
             reacted: false,
             commented: false,
             shared: false,
+            hidden: false,
         });
     }
     let viewer = Viewer::learn(&history, &p.params, NOW);
@@ -183,6 +185,47 @@ fn a_member_who_engages_with_rust_and_scrolls_past_sales_gets_more_rust() {
 }
 
 #[test]
+fn a_hidden_post_teaches_less_of_its_author_and_hashtags_and_nothing_else() {
+    let p = profile("pronet");
+    let shown = |author: &str, tag: &str| HistoryEvent {
+        author: k(author),
+        tags: TagSet::from_keys([k(tag)]),
+        time: NOW - HOUR,
+        reacted: false,
+        commented: false,
+        shared: false,
+        hidden: false,
+    };
+    let history = vec![shown("hype-author", "crypto"), shown("rust-author", "rust")];
+    let before = Viewer::learn(&history, &p.params, NOW);
+    let mut hid = history.clone();
+    hid[0].hidden = true;
+    let after = Viewer::learn(&hid, &p.params, NOW);
+    let crypto = TagSet::from_keys([k("crypto")]);
+    let rust = TagSet::from_keys([k("rust")]);
+    assert!(
+        after.author_affinity(k("hype-author"), &p.params)
+            < before.author_affinity(k("hype-author"), &p.params) - 0.3
+    );
+    assert!(
+        after.hashtag_interest(&crypto, &p.params)
+            < before.hashtag_interest(&crypto, &p.params) - 0.3
+    );
+    assert_eq!(
+        after.author_affinity(k("rust-author"), &p.params),
+        before.author_affinity(k("rust-author"), &p.params)
+    );
+    assert_eq!(
+        after.hashtag_interest(&rust, &p.params),
+        before.hashtag_interest(&rust, &p.params)
+    );
+    // Switched off, a hide teaches no more than an impression.
+    let mut params = p.params.clone();
+    params.hide_exposures = 0.0;
+    assert_eq!(Viewer::learn(&hid, &params, NOW), Viewer::learn(&history, &params, NOW));
+}
+
+#[test]
 fn old_history_counts_less() {
     let p = profile("pronet");
     let event = |age_hours: i64, reacted| HistoryEvent {
@@ -192,6 +235,7 @@ fn old_history_counts_less() {
         reacted,
         commented: false,
         shared: false,
+        hidden: false,
     };
     let recent = Viewer::learn(&[event(1, true), event(1, false)], &p.params, NOW);
     let old = Viewer::learn(&[event(400, true), event(400, false)], &p.params, NOW);
