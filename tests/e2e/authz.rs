@@ -101,6 +101,14 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     // Imports write for anyone with any time: services only.
     ("ImportPosts",              [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("ImportEngagement",         [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    // Negative feedback on one's own feed: members only, for themselves.
+    ("HidePost",                 [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UnhidePost",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("MuteHashtag",              [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UnmuteHashtag",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("MuteAuthor",               [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("UnmuteAuthor",             [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
+    ("ListMutes",                [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     // Probes and discovery stay open.
     ("Health",                   [OK,     OK,     OK,     OK,     OK,     OK,     OK]),
 ];
@@ -521,6 +529,70 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                     },
                     t,
                 ))
+                .await,
+        ),
+        "HidePost" => code(
+            eng.hide_post(request(
+                epb::HidePostRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "UnhidePost" => code(
+            eng.unhide_post(request(
+                epb::UnhidePostRequest {
+                    member_id: me,
+                    post_id: f.post.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "MuteHashtag" => code(
+            eng.mute_hashtag(request(
+                epb::MuteHashtagRequest {
+                    member_id: me,
+                    hashtag: "#Crypto".into(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "UnmuteHashtag" => code(
+            eng.unmute_hashtag(request(
+                epb::UnmuteHashtagRequest {
+                    member_id: me,
+                    hashtag: "crypto".into(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "MuteAuthor" => code(
+            eng.mute_author(request(
+                epb::MuteAuthorRequest {
+                    member_id: me,
+                    author_id: f.third.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "UnmuteAuthor" => code(
+            eng.unmute_author(request(
+                epb::UnmuteAuthorRequest {
+                    member_id: me,
+                    author_id: f.third.id.clone(),
+                },
+                t,
+            ))
+            .await,
+        ),
+        "ListMutes" => code(
+            eng.list_mutes(request(epb::ListMutesRequest { member_id: me }, t))
                 .await,
         ),
         "Unreact" => code(

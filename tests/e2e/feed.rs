@@ -523,3 +523,135 @@ async fn members_pick_published_ranking_profiles_and_pages_keep_theirs() {
         .unwrap_err();
     crate::helpers::assert_bad_request(&err, &["page_token"]);
 }
+
+/// The ids of the member's whole feed, in order.
+async fn feed_ids(app: &crate::helpers::TestApp, member: &crate::helpers::Member) -> Vec<String> {
+    app.settle().await;
+    app.whole_feed(member, 50)
+        .await
+        .into_iter()
+        .map(|i| i.post.unwrap().id)
+        .collect()
+}
+
+#[tokio::test]
+async fn hidden_posts_and_muted_hashtags_and_authors_leave_the_feed_until_taken_back() {
+    use pronet_proto::engagement::v1 as epb;
+    use pronet_proto::feed::v1::FeedFilter;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada_n").await;
+    let bob = app.member("bob_n").await;
+    let cat = app.member("cat_n").await;
+    app.connect(&ada, &bob).await;
+    app.connect(&ada, &cat).await;
+    let plain = app.post(&bob, "Plain news", Visibility::Public).await;
+    let hype = app.post(&bob, "To the moon #Crypto", Visibility::Public).await;
+    let cats = app.post(&cat, "A cat post", Visibility::Public).await;
+    let all = feed_ids(&app, &ada).await;
+    assert_eq!(all.len(), 3);
+    let mut eng = app.engagement.clone();
+
+    eng.hide_post(app.req(
+        &ada,
+        epb::HidePostRequest {
+            member_id: ada.id.clone(),
+            post_id: plain.id.clone(),
+        },
+    ))
+    .await
+    .expect("hide");
+    eng.mute_hashtag(app.req(
+        &ada,
+        epb::MuteHashtagRequest {
+            member_id: ada.id.clone(),
+            hashtag: "#crypto".into(),
+        },
+    ))
+    .await
+    .expect("mute hashtag");
+    eng.mute_author(app.req(
+        &ada,
+        epb::MuteAuthorRequest {
+            member_id: ada.id.clone(),
+            author_id: cat.id.clone(),
+        },
+    ))
+    .await
+    .expect("mute author");
+    assert!(feed_ids(&app, &ada).await.is_empty());
+    for (post, filter) in [
+        (&plain.id, FeedFilter::Hidden),
+        (&hype.id, FeedFilter::MutedHashtag),
+        (&cats.id, FeedFilter::MutedAuthor),
+    ] {
+        let e = explain(&app, &ada, post).await;
+        assert_eq!((e.position, e.filter), (0, filter as i32), "{}", e.summary);
+    }
+    // Bob's feed of the same posts is untouched.
+    app.connect(&bob, &cat).await;
+    assert_eq!(feed_ids(&app, &bob).await, [cats.id.clone()]);
+    let listed = eng
+        .list_mutes(app.req(
+            &ada,
+            epb::ListMutesRequest {
+                member_id: ada.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.hashtags, ["crypto"]);
+    assert_eq!(listed.author_ids, [cat.id.clone()]);
+
+    // Taken back, each comes back.
+    eng.unhide_post(app.req(
+        &ada,
+        epb::UnhidePostRequest {
+            member_id: ada.id.clone(),
+            post_id: plain.id.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    eng.unmute_hashtag(app.req(
+        &ada,
+        epb::UnmuteHashtagRequest {
+            member_id: ada.id.clone(),
+            hashtag: "crypto".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    eng.unmute_author(app.req(
+        &ada,
+        epb::UnmuteAuthorRequest {
+            member_id: ada.id.clone(),
+            author_id: cat.id.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut back = feed_ids(&app, &ada).await;
+    back.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(back, expected);
+
+    // The feed remembers across a restart (saved index or export alike).
+    eng.hide_post(app.req(
+        &ada,
+        epb::HidePostRequest {
+            member_id: ada.id.clone(),
+            post_id: hype.id.clone(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut app = app;
+    app.restart().await;
+    let after = feed_ids(&app, &ada).await;
+    assert_eq!(after.len(), 2);
+    assert!(!after.contains(&hype.id));
+}

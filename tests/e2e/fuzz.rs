@@ -119,6 +119,34 @@ const METHODS: &[(&str, &str)] = &[
         "engagement",
         "/pronet.engagement.v1.EngagementService/ListRecentActivity",
     ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/HidePost",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/UnhidePost",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/MuteHashtag",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/UnmuteHashtag",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/MuteAuthor",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/UnmuteAuthor",
+    ),
+    (
+        "engagement",
+        "/pronet.engagement.v1.EngagementService/ListMutes",
+    ),
     ("feed", "/pronet.feed.v1.FeedService/GetFeed"),
     ("feed", "/pronet.feed.v1.FeedService/ExplainFeedItem"),
 ];
@@ -399,6 +427,37 @@ fn message(method: usize, s: &[String], n: &[i32], me: &str, list_len: usize) ->
             max_activities: b,
         }
         .encode_to_vec(),
+        "HidePost" => epb::HidePostRequest {
+            member_id: id(0),
+            post_id: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "UnhidePost" => epb::UnhidePostRequest {
+            member_id: id(0),
+            post_id: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "MuteHashtag" => epb::MuteHashtagRequest {
+            member_id: id(0),
+            hashtag: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "UnmuteHashtag" => epb::UnmuteHashtagRequest {
+            member_id: id(0),
+            hashtag: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "MuteAuthor" => epb::MuteAuthorRequest {
+            member_id: id(0),
+            author_id: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "UnmuteAuthor" => epb::UnmuteAuthorRequest {
+            member_id: id(0),
+            author_id: s[1].clone(),
+        }
+        .encode_to_vec(),
+        "ListMutes" => epb::ListMutesRequest { member_id: id(0) }.encode_to_vec(),
         "GetFeed" => fpb::GetFeedRequest {
             member_id: id(0),
             page_size: a,

@@ -1875,3 +1875,197 @@ async fn imports_are_for_services_only() {
         "this method is for pronet services only",
     );
 }
+
+// Negative feedback.
+
+fn hide_req(caller: Caller, member_id: &str, post_id: &str) -> Request<pb::HidePostRequest> {
+    from(
+        caller,
+        pb::HidePostRequest {
+            member_id: member_id.into(),
+            post_id: post_id.into(),
+        },
+    )
+}
+
+fn mute_author_req(member_id: &str, author_id: &str) -> Request<pb::MuteAuthorRequest> {
+    from(
+        member(member_id),
+        pb::MuteAuthorRequest {
+            member_id: member_id.into(),
+            author_id: author_id.into(),
+        },
+    )
+}
+
+fn mute_tag_req(member_id: &str, hashtag: &str) -> Request<pb::MuteHashtagRequest> {
+    from(
+        member(member_id),
+        pb::MuteHashtagRequest {
+            member_id: member_id.into(),
+            hashtag: hashtag.into(),
+        },
+    )
+}
+
+async fn mutes(h: &Harness, member_id: &str) -> pb::ListMutesResponse {
+    h.api
+        .list_mutes(from(
+            member(member_id),
+            pb::ListMutesRequest {
+                member_id: member_id.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn hiding_a_post_is_for_the_member_themself_and_only_a_post_they_may_see() {
+    let h = harness().await;
+    let status = h.api.hide_post(hide_req(member("m1"), "", "")).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["member_id", "post_id"]);
+    let status = h
+        .api
+        .hide_post(hide_req(member("m2"), "m1", "p1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = h
+        .api
+        .hide_post(hide_req(service("feed"), "m1", "p1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(h.posts.calls(), 0, "refused before any lookup");
+    for post in ["secret", "nope"] {
+        let status = h
+            .api
+            .hide_post(hide_req(member("m1"), "m1", post))
+            .await
+            .unwrap_err();
+        assert_status(&status, Code::NotFound, "post not found");
+    }
+    let first = h
+        .api
+        .hide_post(hide_req(member("m1"), "m1", "p1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .hide_time;
+    let again = h
+        .api
+        .hide_post(hide_req(member("m1"), "m1", "p1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .hide_time;
+    assert!(first.is_some());
+    assert_eq!(first, again, "a repeat keeps the first hide");
+    let unhide = |post: &str| {
+        from(
+            member("m1"),
+            pb::UnhidePostRequest {
+                member_id: "m1".into(),
+                post_id: post.into(),
+            },
+        )
+    };
+    assert!(h.api.unhide_post(unhide("p1")).await.unwrap().into_inner().was_hidden);
+    assert!(!h.api.unhide_post(unhide("p1")).await.unwrap().into_inner().was_hidden);
+}
+
+#[tokio::test]
+async fn muted_hashtags_are_normalized_checked_and_listed() {
+    let h = harness().await;
+    let status = h.api.mute_hashtag(mute_tag_req("m1", "#no spaces")).await.unwrap_err();
+    assert_eq!(violated_fields(&status), ["hashtag"]);
+    let stored = h
+        .api
+        .mute_hashtag(mute_tag_req("m1", "#Crypto"))
+        .await
+        .unwrap()
+        .into_inner()
+        .hashtag;
+    assert_eq!(stored, "crypto");
+    h.api.mute_hashtag(mute_tag_req("m1", "sales")).await.unwrap();
+    assert_eq!(mutes(&h, "m1").await.hashtags, ["sales", "crypto"]);
+    let was_muted = h
+        .api
+        .unmute_hashtag(from(
+            member("m1"),
+            pb::UnmuteHashtagRequest {
+                member_id: "m1".into(),
+                hashtag: "CRYPTO".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .was_muted;
+    assert!(was_muted);
+    assert_eq!(mutes(&h, "m1").await.hashtags, ["sales"]);
+    // Another member's list is theirs only.
+    let status = h
+        .api
+        .list_mutes(from(
+            member("m2"),
+            pb::ListMutesRequest {
+                member_id: "m1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn muting_an_author_needs_another_member_who_exists() {
+    let h = harness().await;
+    let status = h.api.mute_author(mute_author_req("m1", "m1")).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::InvalidArgument,
+        "author_id: must be another member than member_id",
+    );
+    let status = h.api.mute_author(mute_author_req("m1", "ghost")).await.unwrap_err();
+    assert_status(&status, Code::NotFound, "author not found");
+    h.api.mute_author(mute_author_req("m1", "m2")).await.unwrap();
+    h.api.mute_author(mute_author_req("m1", "m2")).await.unwrap();
+    assert_eq!(mutes(&h, "m1").await.author_ids, ["m2"]);
+    let was_muted = h
+        .api
+        .unmute_author(from(
+            member("m1"),
+            pb::UnmuteAuthorRequest {
+                member_id: "m1".into(),
+                author_id: "m2".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .was_muted;
+    assert!(was_muted);
+    assert!(mutes(&h, "m1").await.author_ids.is_empty());
+}
+
+#[tokio::test]
+async fn mutes_past_the_cap_are_resource_exhausted() {
+    let h = harness().await;
+    for i in 0..crate::domain::MAX_MUTES {
+        h.api
+            .mute_hashtag(mute_tag_req("m1", &format!("tag{i}")))
+            .await
+            .unwrap();
+    }
+    let status = h.api.mute_hashtag(mute_tag_req("m1", "onemore")).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::ResourceExhausted,
+        "the member already has 1000 muted hashtags; take one back first",
+    );
+    // A held one is no new mute.
+    h.api.mute_hashtag(mute_tag_req("m1", "tag7")).await.unwrap();
+}

@@ -17,7 +17,7 @@ use super::sqlite::SqliteEngagementStore;
 use super::*;
 use crate::domain::{
     limits, ActivityKind, CommentCursor, CommentListing, CommentOrder, EngagementImport,
-    ImportCounts, ImpressionRecord, ReactionQuery,
+    ImportCounts, ImpressionRecord, ReactionQuery, MAX_MUTES,
 };
 use crate::error::EngagementError;
 
@@ -110,6 +110,10 @@ store_tests!(
     check_export_since_keeps_engagement_created_from_then,
     check_export_of_an_empty_store_is_position_zero,
     check_export_splits_a_member_shown_many_posts_into_bounded_events,
+    check_mutes_are_made_once_listed_newest_first_and_taken_back,
+    check_mutes_write_their_events_only_when_they_change,
+    check_mutes_past_the_cap_are_refused_also_when_racing,
+    check_export_has_every_mute_and_hidden_posts_since,
 );
 
 async fn stats(store: &Store, post_id: &str) -> PostStatsRecord {
@@ -2486,4 +2490,191 @@ async fn check_export_splits_a_member_shown_many_posts_into_bounded_events(store
         })
         .collect();
     assert_eq!(lists, [(1000, 1000), (500, 500)]);
+}
+
+// Negative feedback: hidden posts, muted hashtags and authors.
+
+async fn check_mutes_are_made_once_listed_newest_first_and_taken_back(store: Store) {
+    let rust = Mute::new(MuteKind::Hashtag, "rust");
+    let sales = Mute::new(MuteKind::Hashtag, "sales");
+    assert_eq!(store.mute("m1", &rust, 10).await.unwrap(), 10);
+    assert_eq!(store.mute("m1", &sales, 20).await.unwrap(), 20);
+    // A repeat keeps the first time.
+    assert_eq!(store.mute("m1", &rust, 30).await.unwrap(), 10);
+    // Kinds and members are apart: the same target as an author, another member's mute.
+    store
+        .mute("m1", &Mute::new(MuteKind::Author, "rust"), 40)
+        .await
+        .unwrap();
+    store.mute("m2", &rust, 50).await.unwrap();
+    assert_eq!(
+        store.list_mutes("m1", MuteKind::Hashtag, 10).await.unwrap(),
+        ["sales", "rust"]
+    );
+    assert_eq!(
+        store.list_mutes("m1", MuteKind::Hashtag, 1).await.unwrap(),
+        ["sales"]
+    );
+    assert_eq!(
+        store.list_mutes("m1", MuteKind::Author, 10).await.unwrap(),
+        ["rust"]
+    );
+    assert!(store.list_mutes("m1", MuteKind::Post, 10).await.unwrap().is_empty());
+    assert!(store.unmute("m1", &rust).await.unwrap());
+    assert!(!store.unmute("m1", &rust).await.unwrap());
+    assert_eq!(
+        store.list_mutes("m1", MuteKind::Hashtag, 10).await.unwrap(),
+        ["sales"]
+    );
+    assert_eq!(
+        store.list_mutes("m2", MuteKind::Hashtag, 10).await.unwrap(),
+        ["rust"]
+    );
+}
+
+async fn check_mutes_write_their_events_only_when_they_change(store: Store) {
+    let post = Mute::new(MuteKind::Post, "p1");
+    let tag = Mute::new(MuteKind::Hashtag, "rust");
+    let author = Mute::new(MuteKind::Author, "a1");
+    for _ in 0..2 {
+        store.mute("m1", &post, 5).await.unwrap();
+        store.mute("m1", &tag, 6).await.unwrap();
+        store.mute("m1", &author, 7).await.unwrap();
+    }
+    for _ in 0..2 {
+        store.unmute("m1", &post).await.unwrap();
+        store.unmute("m1", &tag).await.unwrap();
+        store.unmute("m1", &author).await.unwrap();
+    }
+    assert_eq!(
+        written(&store).await,
+        [
+            Payload::PostHidden(pb::PostHidden {
+                member_id: "m1".into(),
+                post_id: "p1".into(),
+                hide_time: ts(5),
+            }),
+            Payload::HashtagMuted(pb::HashtagMuted {
+                member_id: "m1".into(),
+                hashtag: "rust".into(),
+            }),
+            Payload::AuthorMuted(pb::AuthorMuted {
+                member_id: "m1".into(),
+                author_id: "a1".into(),
+            }),
+            Payload::PostUnhidden(pb::PostUnhidden {
+                member_id: "m1".into(),
+                post_id: "p1".into(),
+            }),
+            Payload::HashtagUnmuted(pb::HashtagUnmuted {
+                member_id: "m1".into(),
+                hashtag: "rust".into(),
+            }),
+            Payload::AuthorUnmuted(pb::AuthorUnmuted {
+                member_id: "m1".into(),
+                author_id: "a1".into(),
+            }),
+        ]
+    );
+}
+
+async fn check_mutes_past_the_cap_are_refused_also_when_racing(store: Store) {
+    for i in 0..MAX_MUTES - 8 {
+        store
+            .mute("m1", &Mute::new(MuteKind::Author, format!("a{i}")), 1)
+            .await
+            .unwrap();
+    }
+    // 32 racing requests for 8 free places: exactly 8 win.
+    let results = in_tasks(&store, |store, i| async move {
+        store
+            .mute("m1", &Mute::new(MuteKind::Author, format!("racer{i}")), 2)
+            .await
+    })
+    .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 8);
+    for r in results.into_iter().filter_map(Result::err) {
+        assert!(
+            matches!(&r, EngagementError::LimitReached(m) if m.contains("1000 muted authors")),
+            "{r:?}"
+        );
+    }
+    let held = store
+        .list_mutes("m1", MuteKind::Author, 2 * MAX_MUTES)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), MAX_MUTES);
+    // A repeat of a held mute is no new one; another kind has its own cap; posts have none.
+    store
+        .mute("m1", &Mute::new(MuteKind::Author, "a0"), 3)
+        .await
+        .unwrap();
+    store
+        .mute("m1", &Mute::new(MuteKind::Hashtag, "rust"), 3)
+        .await
+        .unwrap();
+    for i in 0..MAX_MUTES + 1 {
+        store
+            .mute("m1", &Mute::new(MuteKind::Post, format!("p{i}")), 3)
+            .await
+            .unwrap();
+    }
+}
+
+async fn check_export_has_every_mute_and_hidden_posts_since(store: Store) {
+    store
+        .mute("m1", &Mute::new(MuteKind::Post, "old"), 50)
+        .await
+        .unwrap();
+    store
+        .mute("m1", &Mute::new(MuteKind::Post, "new"), 150)
+        .await
+        .unwrap();
+    store
+        .mute("m1", &Mute::new(MuteKind::Hashtag, "rust"), 50)
+        .await
+        .unwrap();
+    store
+        .mute("m2", &Mute::new(MuteKind::Author, "a1"), 60)
+        .await
+        .unwrap();
+    store
+        .mute("m2", &Mute::new(MuteKind::Author, "gone"), 70)
+        .await
+        .unwrap();
+    store
+        .unmute("m2", &Mute::new(MuteKind::Author, "gone"))
+        .await
+        .unwrap();
+    let (_, events) = export(&store, Some(100)).await;
+    assert_eq!(
+        events,
+        [
+            (
+                Payload::PostHidden(pb::PostHidden {
+                    member_id: "m1".into(),
+                    post_id: "new".into(),
+                    hide_time: ts(150),
+                }),
+                150
+            ),
+            (
+                Payload::HashtagMuted(pb::HashtagMuted {
+                    member_id: "m1".into(),
+                    hashtag: "rust".into(),
+                }),
+                50
+            ),
+            (
+                Payload::AuthorMuted(pb::AuthorMuted {
+                    member_id: "m2".into(),
+                    author_id: "a1".into(),
+                }),
+                60
+            ),
+        ]
+    );
+    let (_, everything) = export(&store, None).await;
+    assert_eq!(everything.len(), 4);
 }

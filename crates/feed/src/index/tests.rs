@@ -80,6 +80,32 @@ impl World {
         );
     }
 
+    fn engagement(&mut self, p: Payload) {
+        self.emit(Source::Engagement, p);
+    }
+
+    fn hide(&mut self, member: &str, post: &str, at: i64) {
+        self.engagement(Payload::PostHidden(pb::PostHidden {
+            member_id: member.into(),
+            post_id: post.into(),
+            hide_time: Some(to_timestamp(at)),
+        }));
+    }
+
+    fn mute_tag(&mut self, member: &str, tag: &str) {
+        self.engagement(Payload::HashtagMuted(pb::HashtagMuted {
+            member_id: member.into(),
+            hashtag: tag.into(),
+        }));
+    }
+
+    fn mute_author(&mut self, member: &str, author: &str) {
+        self.engagement(Payload::AuthorMuted(pb::AuthorMuted {
+            member_id: member.into(),
+            author_id: author.into(),
+        }));
+    }
+
     fn ids(&self, member: &str) -> Vec<String> {
         let mut ids: Vec<String> = self
             .index
@@ -104,6 +130,72 @@ fn connections_posts_are_candidates_but_not_your_own() {
     assert_eq!(w.ids("ann"), ["p1"]);
     assert_eq!(w.ids("bob"), ["p2"]);
     assert!(w.ids("cat").is_empty());
+}
+
+#[test]
+fn hidden_posts_muted_authors_and_muted_hashtags_stay_out_until_taken_back() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.connect("ann", "cat");
+    w.post("p1", "bob", 1, PbVisibility::Public, &[]);
+    w.post("p2", "bob", 2, PbVisibility::Public, &["crypto"]);
+    w.post("p3", "cat", 1, PbVisibility::Public, &["rust"]);
+    // dan is no connection: his post reaches ann only through cat's reaction.
+    w.post("p4", "dan", 1, PbVisibility::Public, &[]);
+    w.react("p4", "cat", ReactionType::Like, ReactionType::Unspecified);
+    assert_eq!(w.ids("ann"), ["p1", "p2", "p3", "p4"]);
+    let why = |w: &World, post: &str| w.index.why_not_gathered("ann", post, NOW);
+
+    w.hide("ann", "p1", NOW);
+    w.mute_tag("ann", "crypto");
+    assert_eq!(w.ids("ann"), ["p3", "p4"]);
+    assert_eq!(why(&w, "p1"), Some(NotGathered::Hidden));
+    assert_eq!(why(&w, "p2"), Some(NotGathered::MutedHashtag));
+    // Only ann's feed changes.
+    w.connect("eve", "bob");
+    assert_eq!(w.ids("eve"), ["p1", "p2"]);
+
+    // A muted member's own posts and their engagement both stay out.
+    w.mute_author("ann", "cat");
+    assert!(w.ids("ann").is_empty());
+    assert_eq!(why(&w, "p3"), Some(NotGathered::MutedAuthor));
+    assert_eq!(why(&w, "p4"), Some(NotGathered::NotInNetwork));
+    // What ann hid still teaches the ranking: it is in her history, marked.
+    let gathered = w.index.gather("ann", NOW).unwrap();
+    assert_eq!(gathered.history.iter().filter(|h| h.hidden).count(), 1);
+
+    w.engagement(Payload::PostUnhidden(pb::PostUnhidden {
+        member_id: "ann".into(),
+        post_id: "p1".into(),
+    }));
+    w.engagement(Payload::HashtagUnmuted(pb::HashtagUnmuted {
+        member_id: "ann".into(),
+        hashtag: "crypto".into(),
+    }));
+    w.engagement(Payload::AuthorUnmuted(pb::AuthorUnmuted {
+        member_id: "ann".into(),
+        author_id: "cat".into(),
+    }));
+    assert_eq!(w.ids("ann"), ["p1", "p2", "p3", "p4"]);
+}
+
+#[test]
+fn mutes_leave_with_an_engagement_reset_and_hides_with_the_window() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "bob", 1, PbVisibility::Public, &["go"]);
+    w.hide("ann", "p1", NOW - 20 * DAY);
+    w.hide("ann", "p2", NOW - HOUR);
+    w.mute_tag("ann", "go");
+    w.mute_author("ann", "cat");
+    // Muting oneself changes nothing.
+    w.mute_author("ann", "ann");
+    assert_eq!(w.index.stats().mutes, 4);
+    w.index.evict(NOW);
+    assert_eq!(w.index.stats().mutes, 3, "a hide older than the window is dropped");
+    w.index.reset(Source::Engagement);
+    assert_eq!(w.index.stats().mutes, 0);
+    assert_eq!(w.ids("ann"), ["p1"]);
 }
 
 #[test]
@@ -662,6 +754,10 @@ fn a_saved_index_loads_back_equal_with_its_positions() {
             author_id: "eve".into(),
         }),
     );
+    w.post("p4", "bob", 1, PbVisibility::Public, &["go"]);
+    w.hide("ann", "p4", NOW);
+    w.mute_tag("dan", "go");
+    w.mute_author("cat", "eve");
     for s in Source::ALL {
         w.index.set_position(s, w.seq[s as usize]);
     }
@@ -669,7 +765,15 @@ fn a_saved_index_loads_back_equal_with_its_positions() {
     let (loaded, info) = FeedIndex::load(&bytes, 14 * DAY).expect("loads");
     assert_eq!(loaded.view(), w.index.view());
     assert_eq!(info.saved_at, NOW);
-    assert_eq!((info.members, info.posts), (5, 3), "p1, p2 and p9's stub");
+    assert_eq!(
+        (info.members, info.posts),
+        (5, 4),
+        "p1, p2, p4 and p9's stub"
+    );
+    let view = loaded.view();
+    assert_eq!(view.members["ann"].hidden.get("p4"), Some(&NOW));
+    assert!(view.members["dan"].muted_hashtags.contains("go"));
+    assert!(view.members["cat"].muted_authors.contains("eve"));
     for s in Source::ALL {
         assert_eq!(loaded.position(s), w.index.position(s));
     }
