@@ -496,6 +496,7 @@ async fn a_dependency_that_is_down_makes_the_caller_unavailable() {
         metrics: None,
         nats: None,
         shutdown: Shutdown::new(),
+        admission: Default::default(),
     };
     let stop = Shutdown::new();
     let mut addrs = Vec::new();

@@ -94,6 +94,9 @@ pub struct AuthConfig {
     /// Absent when this process can verify but not sign (asymmetric key without private part).
     encoding: Option<EncodingKey>,
     issuer: String,
+    /// SHA-256 of the signing secret (the HS256 secret or the private key), from which
+    /// [`AuthConfig::derive_key`] derives keys for other purposes; absent without one.
+    key_seed: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -120,6 +123,7 @@ impl AuthConfig {
             decoding: DecodingKey::from_secret(secret),
             encoding: Some(EncodingKey::from_secret(secret)),
             issuer: issuer.to_owned(),
+            key_seed: Some(sha256(secret)),
         })
     }
 
@@ -157,6 +161,7 @@ impl AuthConfig {
             decoding,
             encoding,
             issuer: issuer.to_owned(),
+            key_seed: private_pem.map(sha256),
         })
     }
 
@@ -218,6 +223,13 @@ impl AuthConfig {
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// A 32-byte key for `purpose` (e.g. `pronet feed page token v1`), derived from the signing
+    /// secret: the same in every replica that holds it, different per purpose, and revealing
+    /// nothing of the secret. `None` for a process that cannot sign.
+    pub fn derive_key(&self, purpose: &str) -> Option<[u8; 32]> {
+        self.key_seed.map(|seed| mac(&seed, purpose.as_bytes()))
     }
 
     /// Whether this process can sign tokens.
@@ -540,9 +552,40 @@ impl ServiceCredentials {
 pub struct ServiceAuth(pub ServiceCredentials);
 
 impl tonic::service::Interceptor for ServiceAuth {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+    /// Attaches the service token and passes the current call's remaining budget on (see
+    /// [`crate::deadline`]): the callee gets it as `grpc-timeout` and the channel gives up
+    /// when it passes.
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(budget) = crate::deadline::outgoing_budget()? {
+            request.set_timeout(budget);
+        }
         self.0.attach(request)
     }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn mac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key size");
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+/// Whether `tag` (at least 16 bytes) is the start of the HMAC-SHA256 of `data` under `key`,
+/// compared in constant time.
+pub fn verify_mac(key: &[u8], data: &[u8], tag: &[u8]) -> bool {
+    use hmac::Mac;
+    if tag.len() < 16 {
+        return false;
+    }
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key size");
+    m.update(data);
+    m.verify_truncated_left(tag).is_ok()
 }
 
 /// Adds a member's bearer token to a request (clients, tests, the demo).

@@ -2,9 +2,11 @@
 //! shutdown), telemetry, error mapping, pagination, time and id helpers, input rules shared by
 //! every service, and the embedded SQLite store's connection setup.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod deadline;
 pub mod error;
 pub mod event_follower;
 pub mod events;

@@ -48,6 +48,20 @@ pub struct Metrics {
     store: Family<StoreLabels, Histogram, fn() -> Histogram>,
     feed_index: Family<IndexLabels, Gauge>,
     feed_index_lag: Family<SourceLabels, Histogram, fn() -> Histogram>,
+    shed: Family<ShedLabels, Counter>,
+    degraded: Family<DegradedLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShedLabels {
+    server: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DegradedLabels {
+    method: String,
+    dependency: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +122,20 @@ impl Default for Metrics {
              by source service",
             feed_index_lag.clone(),
         );
+        let shed = Family::<ShedLabels, Counter>::default();
+        registry.register(
+            "shed_requests",
+            "Calls refused with RESOURCE_EXHAUSTED before any work because the server was at its \
+             concurrency limit, by server and reason",
+            shed.clone(),
+        );
+        let degraded = Family::<DegradedLabels, Counter>::default();
+        registry.register(
+            "degraded_responses",
+            "Responses served without a failed or slow dependency (marked degraded), by method \
+             and dependency",
+            degraded.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
@@ -115,6 +143,8 @@ impl Default for Metrics {
             store,
             feed_index,
             feed_index_lag,
+            shed,
+            degraded,
         }
     }
 }
@@ -167,6 +197,26 @@ impl Metrics {
                 source: source.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Counts a call shed by admission control.
+    pub fn shed(&self, server: &str, reason: &str) {
+        self.shed
+            .get_or_create(&ShedLabels {
+                server: server.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a response served degraded, without `dependency`.
+    pub fn degraded(&self, method: &str, dependency: &str) {
+        self.degraded
+            .get_or_create(&DegradedLabels {
+                method: method.to_owned(),
+                dependency: dependency.to_owned(),
+            })
+            .inc();
     }
 
     /// Runs a store operation and records how long it took and whether it failed.

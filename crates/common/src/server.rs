@@ -34,6 +34,8 @@ pub struct ServerSpec {
     /// health is NOT_SERVING while it is false (the server's own "" status stays SERVING, so a
     /// liveness probe does not restart a replica that is loading). `None`: ready from the start.
     pub ready: Option<tokio::sync::watch::Receiver<bool>>,
+    /// How many calls the server takes at once, and how long one may wait for a place.
+    pub admission: crate::admission::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,12 +142,23 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // One span per call so every log line of a request names its method.
         .trace_fn(move |req| tracing::info_span!("grpc", server = name, path = %req.uri().path()))
+        // A call with more metadata than a server takes still reaches the admission layer,
+        // which refuses it with a status, instead of HTTP/2 resetting the stream.
+        .http2_max_header_list_size(crate::admission::HTTP2_MAX_HEADER_LIST_BYTES)
         // Counts every call by method and code, rejected ones included.
         .layer(tower::util::option_layer(
             spec.metrics
                 .clone()
                 .map(|m| crate::metrics::MetricsLayer::new(m, name)),
         ))
+        // Sheds what the server cannot take now before any work (probes pass untouched).
+        .layer(crate::admission::AdmissionLayer::new(
+            spec.admission,
+            name,
+            spec.metrics.clone(),
+        ))
+        // Every call gets its deadline, which its calls to other services inherit.
+        .layer(crate::deadline::DeadlineLayer)
         // Every call is authenticated here, once, before any handler runs.
         .layer(AuthLayer::new(auth, spec.access))
         .add_routes(routes)

@@ -202,6 +202,17 @@ mod tests {
         ] {
             assert_eq!(rule(method), Access::MemberOrService, "{method}");
         }
+        for method in [
+            "HidePost",
+            "UnhidePost",
+            "MuteHashtag",
+            "UnmuteHashtag",
+            "MuteAuthor",
+            "UnmuteAuthor",
+            "ListMutes",
+        ] {
+            assert_eq!(rule(method), Access::Member, "{method}");
+        }
         assert_eq!(rule("ListRecentActivity"), Access::Service);
         assert_eq!(rule("ListSeenPosts"), Access::Service);
         assert_eq!(rule("ImportEngagement"), Access::Service);
@@ -229,7 +240,7 @@ mod tests {
             .flat_map(|s| &s.method)
             .map(|m| m.name().to_owned())
             .collect();
-        assert_eq!(methods.len(), 15, "{methods:?}");
+        assert_eq!(methods.len(), 22, "{methods:?}");
         for method in methods {
             assert!(method_access(&method).is_some(), "{method} has no rule");
         }

@@ -25,8 +25,12 @@
 //! two for a lone request, and one probe per round trip instead of two calls per request under
 //! load.
 //!
-//! The post service answers instead when the cache has not loaded a source yet, when a probe
-//! fails, when the cache does not reach the heads within [`CATCH_UP_WAIT`] (then the cache is
+//! A probe that fails or takes longer than [`PROBE_BUDGET`] means the post or profile service
+//! is down or hung; the post service could not answer either (it is the one, or it asks the
+//! other), so the request fails at once with UNAVAILABLE (retryable), and so do the requests of
+//! the next [`DOWN_BACKOFF`], without waiting in vain.
+//!
+//! The post service answers instead when the cache has not loaded a source yet, when the cache does not reach the heads within [`CATCH_UP_WAIT`] (then the cache is
 //! skipped for [`BEHIND_BACKOFF`]), and for any post the cache does not know (an id that names
 //! nothing, say): the cache never says "not found" about a post it has not heard of.
 //!
@@ -51,6 +55,7 @@ use pronet_common::visibility::{is_visible, Relation, Visibility};
 use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use tokio::sync::watch;
+use tonic::Status;
 
 use crate::error::EngagementError;
 use crate::posts::{PostDirectory, SERVICE_TOKEN_NAME};
@@ -61,6 +66,10 @@ pub const CATCH_UP_WAIT: Duration = Duration::from_millis(100);
 /// After the cache missed [`CATCH_UP_WAIT`], the post service answers for this long (the cache
 /// is far behind: its stream or NATS is down), so requests do not each wait in vain.
 pub const BEHIND_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest a head probe may take before its service counts as hung.
+pub const PROBE_BUDGET: Duration = Duration::from_millis(300);
+/// After a probe failed, requests fail at once for this long.
+pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The services the cache follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,6 +425,8 @@ pub struct CachedPostDirectory {
     fallback: Arc<dyn PostDirectory>,
     /// Until when (microseconds) the cache is skipped after it fell behind.
     skip_until: AtomicI64,
+    /// Until when (microseconds) requests fail at once after a probe failed.
+    down_until: AtomicI64,
 }
 
 impl CachedPostDirectory {
@@ -434,35 +445,59 @@ impl CachedPostDirectory {
             post_head: HeadProbe::new(&sources.post_addr, auth, sources.limits)?,
             fallback,
             skip_until: AtomicI64::new(0),
+            down_until: AtomicI64::new(0),
         })
     }
 
     /// The heads (profile, post) the cache has reached since the request arrived; `None` when
-    /// the cache cannot answer for now.
-    async fn current_heads(&self) -> Option<[i64; 2]> {
-        if !self.cache.loaded() || now_micros() < self.skip_until.load(Ordering::Relaxed) {
-            return None;
-        }
-        let (profile, post) = tokio::join!(self.profile_head.head(), self.post_head.head());
-        let heads = match (profile, post) {
-            (Ok(profile), Ok(post)) => [profile, post],
-            (Err(status), _) | (_, Err(status)) => {
-                tracing::debug!(code = ?status.code(), message = status.message(), "event head probe failed");
-                return None;
-            }
+    /// the cache cannot answer for now; an error when a source is down or hung.
+    async fn current_heads(&self) -> Result<Option<[i64; 2]>, EngagementError> {
+        let now = now_micros();
+        let down = |dependency: &'static str, status: Status| EngagementError::Dependency {
+            dependency,
+            status: Box::new(status),
         };
-        if self.cache.reach(heads, CATCH_UP_WAIT).await {
-            return Some(heads);
+        if now < self.down_until.load(Ordering::Relaxed) {
+            return Err(down(
+                "post",
+                Status::unavailable("a recent probe failed; not retried yet"),
+            ));
         }
-        tracing::warn!(
-            ?heads,
-            "visibility cache behind its sources; asking the post service"
-        );
+        if !self.cache.loaded() || now < self.skip_until.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let probes = async {
+            tokio::join!(self.profile_head.head(), self.post_head.head())
+        };
+        let failed = match tokio::time::timeout(PROBE_BUDGET, probes).await {
+            Ok((Ok(profile), Ok(post))) => {
+                let heads = [profile, post];
+                if self.cache.reach(heads, CATCH_UP_WAIT).await {
+                    return Ok(Some(heads));
+                }
+                None
+            }
+            Ok((Err(status), _)) => Some(down("profile", status)),
+            Ok((_, Err(status))) => Some(down("post", status)),
+            Err(_) => Some(down(
+                "post",
+                Status::deadline_exceeded("event head probes took too long"),
+            )),
+        };
+        if let Some(err) = failed {
+            tracing::warn!(error = %err, "event head probe failed: failing fast");
+            self.down_until.store(
+                now_micros() + DOWN_BACKOFF.as_micros() as i64,
+                Ordering::Relaxed,
+            );
+            return Err(err);
+        }
+        tracing::warn!("visibility cache behind its sources; asking the post service");
         self.skip_until.store(
             now_micros() + BEHIND_BACKOFF.as_micros() as i64,
             Ordering::Relaxed,
         );
-        None
+        Ok(None)
     }
 }
 
@@ -473,7 +508,7 @@ impl PostDirectory for CachedPostDirectory {
         post_id: &str,
         viewer_id: &str,
     ) -> Result<(), EngagementError> {
-        if let Some(heads) = self.current_heads().await {
+        if let Some(heads) = self.current_heads().await? {
             match self.cache.answer(post_id, viewer_id, heads) {
                 Answer::Visible => return Ok(()),
                 Answer::Hidden => return Err(EngagementError::NotFound("post")),
@@ -488,7 +523,7 @@ impl PostDirectory for CachedPostDirectory {
         post_ids: &[String],
         viewer_id: &str,
     ) -> Result<HashSet<String>, EngagementError> {
-        let Some(heads) = self.current_heads().await else {
+        let Some(heads) = self.current_heads().await? else {
             return self.fallback.visible_posts(post_ids, viewer_id).await;
         };
         let mut visible = HashSet::new();

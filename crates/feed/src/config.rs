@@ -36,6 +36,9 @@ pub struct FeedConfig {
     pub ranking_profiles: Option<std::path::PathBuf>,
     /// How often that file is checked for changes.
     pub profiles_poll: Duration,
+    /// Longest a page waits for its post bodies before it is served degraded, from kept
+    /// copies and the index (less when the caller's deadline is nearer).
+    pub hydrate_budget: Duration,
 }
 
 /// How often the index is saved by default.
@@ -58,6 +61,7 @@ impl FeedConfig {
             saved_index: None,
             ranking_profiles: None,
             profiles_poll: Duration::from_secs(2),
+            hydrate_budget: Duration::from_millis(250),
         }
     }
 }

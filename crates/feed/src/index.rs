@@ -223,6 +223,15 @@ pub struct PostView {
     pub counts: PostCounts,
 }
 
+/// A post as the index knows it, without its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostOutline {
+    pub author: Arc<str>,
+    pub create_time: i64,
+    pub visibility: Visibility,
+    pub hashtags: Vec<String>,
+}
+
 /// The in-memory state of the feed.
 #[derive(Debug)]
 pub struct FeedIndex {
@@ -962,6 +971,18 @@ impl FeedIndex {
     /// Whether the member has a profile.
     pub fn has_profile(&self, member_id: &str) -> bool {
         self.display_name(member_id).is_some()
+    }
+
+    /// What the index knows of a post (not its text): enough to show it on a degraded page.
+    pub fn outline(&self, post_id: &str) -> Option<PostOutline> {
+        let post = self.post(self.post_key(post_id)?)?;
+        let meta = post.meta.as_ref()?;
+        Some(PostOutline {
+            author: self.members[meta.author as usize].id.clone(),
+            create_time: meta.create_time,
+            visibility: meta.visibility,
+            hashtags: self.tag_names_of(&meta.hashtags),
+        })
     }
 
     /// The counts of a post (zeros for one unknown).

@@ -60,14 +60,30 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         config.metrics.clone(),
         config.saved_index.clone(),
     )?;
-    let bodies = sources::PostBodies::connect(&config.upstreams)?;
+    let bodies = sources::PostBodies::connect(&config.upstreams, config.hydrate_budget)?;
+    let token_key = config
+        .upstreams
+        .auth
+        .derive_key(snapshot::TokenKey::PURPOSE)
+        .map(snapshot::TokenKey::new)
+        .ok_or("the feed cannot sign page tokens: it needs the signing key (PRONET_JWT_PRIVATE_KEY_FILE)")?;
     let cache = snapshot::SnapshotCache::new(config.snapshot_ttl, config.snapshot_capacity);
     let profiles = match &config.ranking_profiles {
         Some(path) => profiles::RankingProfiles::load(path)?,
         None => profiles::RankingProfiles::built_in(),
     };
     profiles.watch(config.profiles_poll, config.shutdown.clone());
-    let api = FeedApi::new(index.clone(), feeder.ready(), bodies, profiles, cache);
+    let api = FeedApi::new(
+        index.clone(),
+        feeder.ready(),
+        service::FeedParts {
+            bodies,
+            profiles,
+            cache,
+            token_key,
+            metrics: config.metrics.clone(),
+        },
+    );
     Ok(BuiltFeed {
         routes: Routes::new(
             FeedServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),

@@ -14,7 +14,8 @@ use pronet_proto::engagement::v1 as epb;
 use pronet_proto::feed::v1 as pb;
 use pronet_proto::feed::v1::feed_service_server::FeedService;
 use pronet_proto::post::v1 as ppb;
-use tokio::sync::watch;
+use pronet_common::metrics::Metrics;
+use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::domain::profile::PickError;
@@ -24,7 +25,7 @@ use crate::domain::{
 use crate::events::SharedIndex;
 use crate::index::{FeedIndex, NotGathered, PostCounts};
 use crate::profiles::RankingProfiles;
-use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache};
+use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
 use crate::sources::PostBodies;
 
 /// The `pronet.feed.v1.FeedService` implementation.
@@ -34,23 +35,55 @@ pub struct FeedApi {
     bodies: PostBodies,
     profiles: Arc<RankingProfiles>,
     cache: SnapshotCache,
+    token_key: TokenKey,
+    /// Rankings computed at once: one per core, on the blocking pool, so ranking never holds
+    /// the async workers that answer health checks and move I/O.
+    rank_slots: Arc<Semaphore>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// What a feed needs besides its index.
+pub struct FeedParts {
+    pub bodies: PostBodies,
+    pub profiles: Arc<RankingProfiles>,
+    pub cache: SnapshotCache,
+    pub token_key: TokenKey,
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl FeedApi {
-    pub fn new(
-        index: SharedIndex,
-        ready: watch::Receiver<bool>,
-        bodies: PostBodies,
-        profiles: Arc<RankingProfiles>,
-        cache: SnapshotCache,
-    ) -> Self {
+    pub fn new(index: SharedIndex, ready: watch::Receiver<bool>, parts: FeedParts) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             index,
             ready,
-            bodies,
-            profiles,
-            cache,
+            bodies: parts.bodies,
+            profiles: parts.profiles,
+            cache: parts.cache,
+            token_key: parts.token_key,
+            rank_slots: Arc::new(Semaphore::new(cores)),
+            metrics: parts.metrics,
         }
+    }
+
+    /// Runs `work` (gathering and ranking) on the blocking pool, at most one per core at once.
+    async fn off_the_workers<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&FeedIndex) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        self.ensure_ready()?;
+        let _slot = self
+            .rank_slots
+            .acquire()
+            .await
+            .map_err(|_| Status::unavailable("the feed is shutting down"))?;
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = index.read().unwrap_or_else(|p| p.into_inner());
+            work(&index)
+        })
+        .await
+        .map_err(|e| pronet_common::error::internal("ranking task failed", e))?
     }
 
     /// The profile a request names (`field` for the error), as its caller may pick it.
@@ -80,49 +113,58 @@ impl FeedApi {
     }
 
     /// Ranks the member's candidates as of `as_of` with `profile`, all read from the index.
-    fn compute(
+    async fn compute(
         &self,
         member_id: &str,
         as_of: i64,
         profile: Arc<RankingProfile>,
     ) -> Result<Arc<Snapshot>, Status> {
-        self.ensure_ready()?;
-        let started = std::time::Instant::now();
-        let index = self.read_index();
-        let gathered = index
-            .gather(member_id, as_of)
-            .ok_or_else(|| Status::not_found("member not found"))?;
-        let gathered_in = started.elapsed();
-        let scored = gathered.candidates.len();
-        let viewer = Viewer::learn(&gathered.history, &profile.params, as_of);
-        let ranking = FeedRanker::new(profile.clone()).rank(
-            gathered.candidates,
-            &viewer,
-            &*index,
-            as_of,
-            limits::MAX_FEED_DEPTH,
-        );
-        drop(index);
-        tracing::debug!(
-            member_id,
-            considered = gathered.considered,
-            scored,
-            history = gathered.history.len(),
-            dropped_engaged = ranking.dropped.engaged,
-            dropped_capped = ranking.dropped.capped,
-            gather_us = gathered_in.as_micros() as u64,
-            rank_us = (started.elapsed() - gathered_in).as_micros() as u64,
-            profile = %profile.name,
-            "feed ranked"
-        );
-        Ok(Arc::new(Snapshot {
-            member_id: member_id.to_owned(),
-            as_of,
-            scored,
-            items: ranking.items,
-            profile,
-        }))
+        let member_id = member_id.to_owned();
+        self.off_the_workers(move |index| rank(index, &member_id, as_of, profile))
+            .await
     }
+}
+
+/// The member's ranked feed as of `as_of`, all read from the index.
+fn rank(
+    index: &FeedIndex,
+    member_id: &str,
+    as_of: i64,
+    profile: Arc<RankingProfile>,
+) -> Result<Arc<Snapshot>, Status> {
+    let started = std::time::Instant::now();
+    let gathered = index
+        .gather(member_id, as_of)
+        .ok_or_else(|| Status::not_found("member not found"))?;
+    let gathered_in = started.elapsed();
+    let scored = gathered.candidates.len();
+    let viewer = Viewer::learn(&gathered.history, &profile.params, as_of);
+    let ranking = FeedRanker::new(profile.clone()).rank(
+        gathered.candidates,
+        &viewer,
+        index,
+        as_of,
+        limits::MAX_FEED_DEPTH,
+    );
+    tracing::debug!(
+        member_id,
+        considered = gathered.considered,
+        scored,
+        history = gathered.history.len(),
+        dropped_engaged = ranking.dropped.engaged,
+        dropped_capped = ranking.dropped.capped,
+        gather_us = gathered_in.as_micros() as u64,
+        rank_us = (started.elapsed() - gathered_in).as_micros() as u64,
+        profile = %profile.name,
+        "feed ranked"
+    );
+    Ok(Arc::new(Snapshot {
+        member_id: member_id.to_owned(),
+        as_of,
+        scored,
+        items: ranking.items,
+        profile,
+    }))
 }
 
 /// An item's signals as responses show them.
@@ -247,6 +289,21 @@ fn display_names<'a>(
         .collect()
 }
 
+/// A post as a degraded page shows it: what the index knows, without its text.
+fn outline_to_pb(post_id: &str, o: crate::index::PostOutline) -> ppb::Post {
+    ppb::Post {
+        id: post_id.to_owned(),
+        author_id: o.author.to_string(),
+        hashtags: o.hashtags,
+        visibility: match o.visibility {
+            crate::domain::Visibility::Public => ppb::Visibility::Public,
+            crate::domain::Visibility::Connections => ppb::Visibility::Connections,
+        } as i32,
+        create_time: Some(pronet_common::time::to_timestamp(o.create_time)),
+        ..Default::default()
+    }
+}
+
 /// An item of the page being built.
 struct PageItem<'a> {
     ranked: &'a Ranked,
@@ -282,7 +339,10 @@ impl FeedService for FeedApi {
         let token = if req.page_token.is_empty() {
             Some(None)
         } else {
-            v.check("page_token", PageToken::decode(&req.page_token).map(Some))
+            v.check(
+                "page_token",
+                PageToken::decode(&req.page_token, &self.token_key).map(Some),
+            )
         };
         v.into_result()?;
         let (Some(member_id), Some(size), Some(token)) = (member_id, size, token) else {
@@ -299,7 +359,7 @@ impl FeedService for FeedApi {
         let (snapshot_id, snapshot, served) = match token {
             None => {
                 let id = snapshot_id_from(&new_id());
-                let snap = self.compute(&member_id, now_micros(), profile)?;
+                let snap = self.compute(&member_id, now_micros(), profile).await?;
                 self.cache.insert(id, snap.clone());
                 (id, snap, Vec::new())
             }
@@ -321,7 +381,7 @@ impl FeedService for FeedApi {
                 }
                 Some(snap) => (t.snapshot_id, snap, t.served),
                 None => {
-                    let snap = self.compute(&member_id, t.as_of, profile)?;
+                    let snap = self.compute(&member_id, t.as_of, profile).await?;
                     self.cache.insert(t.snapshot_id, snap.clone());
                     (t.snapshot_id, snap, t.served)
                 }
@@ -368,23 +428,39 @@ impl FeedService for FeedApi {
             (page, more, names)
         };
 
-        // Bodies are the one thing the index does not hold: one call for the page.
+        // Bodies are the one thing the index does not hold: one call for the page, or, when
+        // the post service fails or is slow, the copies kept of earlier pages and the index.
         let ids: Vec<String> = page.iter().map(|p| p.post_id.to_string()).collect();
-        let posts: HashMap<String, ppb::Post> = self
-            .bodies
-            .posts(ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
+        let bodies = self.bodies.get(ids).await;
+        let outlines: HashMap<&str, ppb::Post> = if bodies.degraded {
+            if let Some(m) = &self.metrics {
+                m.degraded("GetFeed", "post");
+            }
+            let index = self.read_index();
+            page.iter()
+                .filter(|p| !bodies.posts.contains_key(&*p.post_id))
+                .filter_map(|p| {
+                    let o = index.outline(&p.post_id)?;
+                    Some((&*p.post_id, outline_to_pb(&p.post_id, o)))
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
 
         let mut items = Vec::with_capacity(page.len());
         for p in &page {
-            // A post deleted since the ranking is left out of the page.
-            let Some(post) = posts.get(&*p.post_id) else {
-                continue;
+            // A post deleted since the ranking is left out of the page (a degraded page knows
+            // that from the index alone).
+            let (post, partial) = match bodies.posts.get(&*p.post_id) {
+                Some(post) => (post, false),
+                None => match outlines.get(&*p.post_id) {
+                    Some(outline) => (outline, true),
+                    None => continue,
+                },
             };
             items.push(pb::FeedItem {
+                partial,
                 post: Some(post.clone()),
                 stats: Some(p.stats.clone()),
                 score: p.ranked.score,
@@ -403,7 +479,7 @@ impl FeedService for FeedApi {
                 as_of: snapshot.as_of,
                 served,
             }
-            .encode()
+            .encode(&self.token_key)
         } else {
             String::new()
         };
@@ -412,6 +488,7 @@ impl FeedService for FeedApi {
             next_page_token,
             candidates_scored: snapshot.scored.min(i32::MAX as usize) as i32,
             ranking_profile: snapshot.profile.name.clone(),
+            degraded: bodies.degraded,
         }))
     }
 
@@ -432,14 +509,11 @@ impl FeedService for FeedApi {
             require_self(&caller, "member_id", &member_id)?;
         }
         let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
-        self.ensure_ready()?;
-        let explained = explain(
-            &self.read_index(),
-            &member_id,
-            &post_id,
-            profile.clone(),
-            now_micros(),
-        )?;
+        let explained = self
+            .off_the_workers(move |index| {
+                explain(index, &member_id, &post_id, profile, now_micros())
+            })
+            .await?;
         Ok(Response::new(explained))
     }
 }
@@ -568,6 +642,7 @@ fn explain(
         score_breakdown: Some(breakdown_to_pb(&ranked, &profile)),
         author_display_name: names.get(&*author_id).cloned().unwrap_or_default(),
         signals: signals_to_pb(&ranked, &profile),
+        partial: false,
     });
     Ok(response)
 }

@@ -83,29 +83,61 @@ pub struct PageToken {
     pub served: Vec<u32>,
 }
 
-const TOKEN_VERSION: u8 = 1;
+/// Version 2: signed (version 1 tokens carried no tag and are refused).
+const TOKEN_VERSION: u8 = 2;
 const HEADER_LEN: usize = 1 + 16 + 8;
+/// Bytes of HMAC-SHA256 kept at the end of a token.
+const TAG_LEN: usize = 16;
+
+/// The key page tokens are signed with, derived from the service's signing key so every
+/// replica (and a restarted one) accepts the tokens of the others.
+#[derive(Clone)]
+pub struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    /// The purpose the key is derived for (see `AuthConfig::derive_key`).
+    pub const PURPOSE: &'static str = "pronet feed page token v1";
+
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
 
 impl PageToken {
-    pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(HEADER_LEN + 4 * self.served.len());
+    /// The token as a client carries it: the fields, then a tag that makes any change to them
+    /// detectable.
+    pub fn encode(&self, key: &TokenKey) -> String {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + 4 * self.served.len() + TAG_LEN);
         bytes.push(TOKEN_VERSION);
         bytes.extend_from_slice(&self.snapshot_id.to_be_bytes());
         bytes.extend_from_slice(&self.as_of.to_be_bytes());
         for h in &self.served {
             bytes.extend_from_slice(&h.to_be_bytes());
         }
+        let tag = pronet_common::auth::mac(&key.0, &bytes);
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    pub fn decode(token: &str) -> Result<Self, String> {
+    /// The token's fields, if `key` signed exactly them.
+    pub fn decode(token: &str, key: &TokenKey) -> Result<Self, String> {
         let invalid = || "is not a page token from this service".to_string();
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        if bytes.len() < HEADER_LEN
+        if bytes.len() < HEADER_LEN + TAG_LEN
             || bytes[0] != TOKEN_VERSION
-            || !(bytes.len() - HEADER_LEN).is_multiple_of(4)
+            || !(bytes.len() - HEADER_LEN - TAG_LEN).is_multiple_of(4)
         {
             return Err(invalid());
+        }
+        let (bytes, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+        if !pronet_common::auth::verify_mac(&key.0, bytes, tag) {
+            return Err("was altered or not issued by this service".to_string());
         }
         let snapshot_id = u128::from_be_bytes(bytes[1..17].try_into().map_err(|_| invalid())?);
         let as_of = i64::from_be_bytes(bytes[17..25].try_into().map_err(|_| invalid())?);
@@ -136,22 +168,58 @@ pub fn post_hash(post_id: &str) -> u32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_round_trips() {
-        let t = PageToken {
+    fn key(n: u8) -> TokenKey {
+        TokenKey::new([n; 32])
+    }
+
+    fn token() -> PageToken {
+        PageToken {
             snapshot_id: 0x0123_4567_89ab_cdef_0011_2233_4455_6677,
             as_of: 1_700_000_000_000_000,
             served: vec![1, 2, u32::MAX],
-        };
-        assert_eq!(PageToken::decode(&t.encode()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn token_round_trips() {
+        let t = token();
+        assert_eq!(PageToken::decode(&t.encode(&key(1)), &key(1)).unwrap(), t);
     }
 
     #[test]
     fn garbage_tokens_are_refused() {
-        assert!(PageToken::decode("").is_err());
-        assert!(PageToken::decode("!!!").is_err());
-        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode([1u8; 26])).is_err());
-        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode([2u8; 25])).is_err());
+        let k = key(1);
+        assert!(PageToken::decode("", &k).is_err());
+        assert!(PageToken::decode("!!!", &k).is_err());
+        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode([2u8; 42]), &k).is_err());
+        assert!(PageToken::decode(&URL_SAFE_NO_PAD.encode([2u8; 25]), &k).is_err());
+    }
+
+    #[test]
+    fn a_tampered_token_or_another_keys_is_refused() {
+        let encoded = token().encode(&key(1));
+        let mut bytes = URL_SAFE_NO_PAD.decode(&encoded).unwrap();
+        // Every single-bit change anywhere, tag included, is caught.
+        for i in 0..bytes.len() {
+            bytes[i] ^= 0x01;
+            let tampered = URL_SAFE_NO_PAD.encode(&bytes);
+            assert!(PageToken::decode(&tampered, &key(1)).is_err(), "byte {i}");
+            bytes[i] ^= 0x01;
+        }
+        assert_eq!(
+            PageToken::decode(&encoded, &key(2)).unwrap_err(),
+            "was altered or not issued by this service"
+        );
+        // A served hash dropped (to see an item again) breaks the tag too.
+        let mut shorter = token();
+        shorter.served.pop();
+        let forged = {
+            let mut b = URL_SAFE_NO_PAD.decode(shorter.encode(&key(9))).unwrap();
+            let n = b.len();
+            b[n - 16..].copy_from_slice(&bytes[bytes.len() - 16..]);
+            URL_SAFE_NO_PAD.encode(b)
+        };
+        assert!(PageToken::decode(&forged, &key(1)).is_err());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! (post bodies). Candidates, the graph and counts come from the index, fed by their events
 //! ([`crate::events`]); the feed never reads another service's store.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::{dependency_failed, lazy_channel, CallLimits};
+use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -28,26 +30,124 @@ pub struct Upstreams {
 
 type Authed = InterceptedService<Channel, ServiceAuth>;
 
+/// Most post bodies kept for degraded pages (~2 KB each at most: ~40 MB).
+const BODY_CACHE_CAPACITY: usize = 20_000;
+
+/// After a failed call, how long pages skip the post service and serve degraded at once,
+/// instead of each waiting out its budget on a service that is down or hung.
+const BACKOFF: Duration = Duration::from_millis(500);
+
 /// The post service, for the bodies of the posts on a page: the one call a feed page makes.
+/// Bodies it returned are kept (bounded, oldest out first), so that when it fails or is too
+/// slow a page is still served, from those copies and the index ("degraded").
 #[derive(Clone)]
 pub struct PostBodies {
     posts: PostServiceClient<Authed>,
+    /// Longest a page waits for bodies (less when the caller's deadline is nearer).
+    budget: Duration,
+    cache: Arc<Mutex<BodyCache>>,
+    /// Until when pages skip the post service after a failure.
+    skip_until: Arc<Mutex<Option<Instant>>>,
+}
+
+#[derive(Default)]
+struct BodyCache {
+    posts: HashMap<String, ppb::Post>,
+    order: VecDeque<String>,
+}
+
+impl BodyCache {
+    fn insert(&mut self, post: &ppb::Post) {
+        if self.posts.insert(post.id.clone(), post.clone()).is_none() {
+            self.order.push_back(post.id.clone());
+        }
+        while self.posts.len() > BODY_CACHE_CAPACITY {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.posts.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// A page's bodies.
+#[derive(Debug, Default)]
+pub struct Bodies {
+    /// By post id: fresh from the post service, or kept copies when `degraded`.
+    pub posts: HashMap<String, ppb::Post>,
+    /// The post service failed or was too slow: `posts` are kept copies (perhaps not all
+    /// of the page; a post missing from them is not known to be deleted).
+    pub degraded: bool,
 }
 
 impl PostBodies {
-    pub fn connect(up: &Upstreams) -> Result<Self, String> {
+    pub fn connect(up: &Upstreams, budget: Duration) -> Result<Self, String> {
         let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
         let posts =
             PostServiceClient::with_interceptor(lazy_channel(&up.post_addr, up.limits)?, auth)
                 .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
-        Ok(Self { posts })
+        Ok(Self {
+            posts,
+            budget,
+            cache: Arc::default(),
+            skip_until: Arc::default(),
+        })
     }
 
-    /// The posts that still exist among `ids` (at most a page), in one call.
-    pub async fn posts(&self, ids: Vec<String>) -> Result<Vec<ppb::Post>, Status> {
+    /// The bodies of `ids` (at most a page) in one call. When the post service fails, or
+    /// does not answer within the budget, the kept copies instead, marked degraded.
+    pub async fn get(&self, ids: Vec<String>) -> Bodies {
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Bodies::default();
         }
+        let skipping = self
+            .skip_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until);
+        if !skipping {
+            // Within the call's own deadline too (less the time to answer).
+            let budget = match pronet_common::deadline::remaining() {
+                Some(left) => self
+                    .budget
+                    .min(left.saturating_sub(pronet_common::deadline::MARGIN)),
+                None => self.budget,
+            };
+            match tokio::time::timeout(budget, self.fetch(ids.clone())).await {
+                Ok(Ok(posts)) => {
+                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    for p in &posts {
+                        cache.insert(p);
+                    }
+                    return Bodies {
+                        posts: posts.into_iter().map(|p| (p.id.clone(), p)).collect(),
+                        degraded: false,
+                    };
+                }
+                Ok(Err(status)) => {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "post bodies failed: serving a degraded page");
+                }
+                Err(_) => {
+                    tracing::warn!(budget_ms = budget.as_millis() as u64, "post bodies too slow: serving a degraded page");
+                }
+            }
+            *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Instant::now() + BACKOFF);
+        }
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        Bodies {
+            posts: ids
+                .iter()
+                .filter_map(|id| cache.posts.get(id).map(|p| (id.clone(), p.clone())))
+                .collect(),
+            degraded: true,
+        }
+    }
+
+    /// The posts that still exist among `ids`, in one call.
+    async fn fetch(&self, ids: Vec<String>) -> Result<Vec<ppb::Post>, Status> {
         let mut client = self.posts.clone();
         let resp = client
             .batch_get_posts(ppb::BatchGetPostsRequest {
@@ -55,8 +155,7 @@ impl PostBodies {
                 allow_missing: true,
                 viewer_id: String::new(),
             })
-            .await
-            .map_err(|s| dependency_failed("post", s))?;
+            .await?;
         Ok(resp.into_inner().posts)
     }
 }

@@ -282,6 +282,14 @@ struct UpArgs {
     /// Prefix of the JetStream streams and subjects (several suites on one NATS server).
     #[arg(long, env = "PRONET_NATS_PREFIX", default_value = "pronet", value_parser = parse_nats_prefix)]
     nats_prefix: String,
+    /// Most calls each server takes at once; more wait up to --queue-timeout, then are shed
+    /// with RESOURCE_EXHAUSTED. Default: 4 per core for the feed, 512 for the others.
+    #[arg(long, env = "PRONET_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
+    /// Longest a call waits for a place before it is shed. Default: 20ms for the feed, 100ms
+    /// for the others.
+    #[arg(long, env = "PRONET_QUEUE_TIMEOUT", value_parser = parse_duration)]
+    queue_timeout: Option<Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -345,6 +353,14 @@ struct ServeArgs {
     /// Prefix of the JetStream streams and subjects (several suites on one NATS server).
     #[arg(long, env = "PRONET_NATS_PREFIX", default_value = "pronet", value_parser = parse_nats_prefix)]
     nats_prefix: String,
+    /// Most calls each server takes at once; more wait up to --queue-timeout, then are shed
+    /// with RESOURCE_EXHAUSTED. Default: 4 per core for the feed, 512 for the others.
+    #[arg(long, env = "PRONET_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
+    /// Longest a call waits for a place before it is shed. Default: 20ms for the feed, 100ms
+    /// for the others.
+    #[arg(long, env = "PRONET_QUEUE_TIMEOUT", value_parser = parse_duration)]
+    queue_timeout: Option<Duration>,
 }
 
 /// A size in bytes: a number with an optional `KiB`, `MiB` or `GiB` (or `K`, `M`, `G`).
@@ -442,6 +458,10 @@ async fn up(args: UpArgs, env: &EnvMap) -> anyhow::Result<()> {
     config.feed_saved_index = saved_index(&args.data_dir, args.feed_save_every);
     config.ranking_profiles = args.ranking_profiles.clone();
     config.nats = nats_config(args.nats_url, args.nats_prefix);
+    config.admission = pronet_common::admission::Override {
+        max_in_flight: args.max_in_flight,
+        queue_timeout: args.queue_timeout,
+    };
     let metrics = args.metrics_listen.map(|_| Metrics::new());
     config.metrics = metrics.clone();
     let suite = RunningSuite::start(config).await?;
@@ -555,6 +575,10 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
         nats: nats_config(args.nats_url, args.nats_prefix),
         // serve_service gives the service the stop signal it serves with.
         shutdown: Shutdown::new(),
+        admission: pronet_common::admission::Override {
+            max_in_flight: args.max_in_flight,
+            queue_timeout: args.queue_timeout,
+        },
     };
     let stop = Shutdown::new();
     let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen).await?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pronet_common::admission::{Limits, Override};
 use pronet_common::auth::{Access, AuthConfig};
 use pronet_common::db::DatabaseUrl;
 use pronet_common::metrics::Metrics;
@@ -60,11 +61,21 @@ impl ServiceKind {
         }
     }
 
+    /// The admission limits of the service's server: the feed computes, the others wait on
+    /// storage (see [`pronet_common::admission::Limits`]).
+    pub fn default_admission(self) -> Limits {
+        match self {
+            Self::Feed => Limits::cpu_bound(),
+            _ => Limits::io_bound(),
+        }
+    }
+
     fn spec(
         self,
         drain_delay: Duration,
         metrics: Option<Arc<Metrics>>,
         ready: Option<watch::Receiver<bool>>,
+        admission: Override,
     ) -> ServerSpec {
         let mut services = vec![self.grpc_service()];
         if self != Self::Feed {
@@ -78,6 +89,7 @@ impl ServiceKind {
             access: self.access(),
             metrics,
             ready,
+            admission: self.default_admission().overridden(admission),
         }
     }
 
@@ -161,6 +173,8 @@ pub struct ServiceOptions {
     pub nats: Option<NatsConfig>,
     /// The server's stop signal (event streams end and the feed's readers stop with it).
     pub shutdown: Shutdown,
+    /// Admission limits over the service's defaults.
+    pub admission: Override,
 }
 
 /// One service, built: its routes, and for the feed whether its index is ready.
@@ -257,7 +271,12 @@ pub async fn serve_service(
     };
     let built = build_routes(kind, &opts).await?;
     serve(
-        kind.spec(opts.drain_delay, opts.metrics.clone(), built.ready),
+        kind.spec(
+            opts.drain_delay,
+            opts.metrics.clone(),
+            built.ready,
+            opts.admission,
+        ),
         listener,
         built.routes,
         opts.auth.clone(),
@@ -326,6 +345,10 @@ pub struct SuiteConfig {
     pub auth: Arc<AuthConfig>,
     pub metrics: Option<Arc<Metrics>>,
     pub nats: Option<NatsConfig>,
+    /// Admission limits of every server over each service's defaults.
+    pub admission: Override,
+    /// Calls to other services: connect and call deadlines.
+    pub call_limits: CallLimits,
 }
 
 impl SuiteConfig {
@@ -341,6 +364,8 @@ impl SuiteConfig {
             feed_memory_budget: None,
             feed_saved_index: None,
             ranking_profiles: None,
+            admission: Override::default(),
+            call_limits: CallLimits::default(),
         }
     }
 }
@@ -431,11 +456,12 @@ impl RunningSuite {
             feed_memory_budget: config.feed_memory_budget,
             feed_saved_index: config.feed_saved_index.clone(),
             ranking_profiles: config.ranking_profiles.clone(),
-            call_limits: CallLimits::default(),
+            call_limits: config.call_limits,
             auth: config.auth.clone(),
             metrics: config.metrics.clone(),
             nats: config.nats.clone(),
             shutdown: Shutdown::new(),
+            admission: config.admission,
         };
         // Open every store before serving anything, so a broken data dir fails the start.
         let mut built = Vec::new();
@@ -452,7 +478,12 @@ impl RunningSuite {
                 feed_ready = service.ready.clone();
                 feed_index = service.feed_index.clone();
             }
-            let spec = kind.spec(config.drain_delay, config.metrics.clone(), service.ready);
+            let spec = kind.spec(
+                config.drain_delay,
+                config.metrics.clone(),
+                service.ready,
+                config.admission,
+            );
             let (shutdown, auth) = (shutdown.clone(), config.auth.clone());
             let saver = service.saver;
             tasks.spawn(async move {
