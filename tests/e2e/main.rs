@@ -10,6 +10,7 @@ mod depth;
 mod errors;
 mod eval;
 mod events;
+mod faults;
 mod feed;
 mod fuzz;
 mod import;

@@ -249,25 +249,26 @@ fn unreachable_sources() -> CacheSources {
 }
 
 #[tokio::test]
-async fn the_post_service_answers_while_the_cache_is_not_loaded_or_its_sources_are_down() {
+async fn the_post_service_answers_while_the_cache_is_not_loaded_and_down_sources_fail_fast() {
     let cache = Arc::new(VisibilityCache::new());
     let fallback = Arc::new(RecordingDirectory::default());
     let directory =
         CachedPostDirectory::new(cache.clone(), &unreachable_sources(), fallback.clone()).unwrap();
     // Not loaded: no probe, the post service answers.
     directory.require_visible_post("p", "bob").await.unwrap();
-    // Loaded, but the heads cannot be read: the post service answers, even for a post the
-    // cache holds as deleted.
+    // Loaded, but the heads cannot be read: the sources are down, and the post service (one
+    // of them, or asking the other) could not answer either: UNAVAILABLE at once, nothing
+    // asked of it, even for a post the cache holds as deleted.
     cache.feed(CacheSource::Profile).set_position(0);
     cache
         .feed(CacheSource::Post)
         .apply(&[event(0, post_deleted("p", "ada"))]);
     cache.feed(CacheSource::Post).set_position(0);
-    directory.require_visible_post("p", "bob").await.unwrap();
+    let err = directory.require_visible_post("p", "bob").await.unwrap_err();
+    assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+    // The next requests fail too (at once, while backing off).
     let ids = vec!["p".to_owned(), "q".to_owned()];
-    assert_eq!(directory.visible_posts(&ids, "bob").await.unwrap().len(), 2);
-    assert_eq!(
-        *fallback.asked.lock().unwrap(),
-        vec![vec!["p".to_owned()], vec!["p".to_owned()], ids]
-    );
+    let err = directory.visible_posts(&ids, "bob").await.unwrap_err();
+    assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+    assert_eq!(*fallback.asked.lock().unwrap(), vec![vec!["p".to_owned()]]);
 }
