@@ -22,6 +22,8 @@ pub struct StepReport {
     pub ok: u64,
     pub errors: BTreeMap<String, u64>,
     pub latency: LatencySummary,
+    /// Latencies of the successful requests only.
+    pub ok_latency: LatencySummary,
     pub elapsed_s: f64,
     pub servers: Vec<ProcUsage>,
     /// Whether the step held the SLO (find-max only).
@@ -60,6 +62,7 @@ pub async fn step(workload: &Arc<Workload>, schedule: Schedule, pids: &[u32]) ->
         ok: r.outcomes.ok,
         errors: r.outcomes.errors.clone(),
         latency: r.outcomes.latency_summary(),
+        ok_latency: r.outcomes.ok_latency_summary(),
         elapsed_s: r.elapsed.as_secs_f64(),
         servers,
         holds_slo: None,
@@ -148,9 +151,10 @@ pub struct RunSetup {
 
 pub fn header() -> String {
     format!(
-        "{:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+        "{:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
         "offered/s",
         "achieved",
+        "ok p99 ms",
         "p50 ms",
         "p90 ms",
         "p99 ms",
@@ -188,9 +192,10 @@ pub fn row(r: &StepReport) -> String {
         None => "",
     };
     format!(
-        "{:>9.0} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}  {servers}{verdict}",
+        "{:>9.0} {:>9.1} {:>9.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}  {servers}{verdict}",
         r.offered_rps,
         r.achieved_rps,
+        r.ok_latency.p99_ms,
         r.latency.p50_ms,
         r.latency.p90_ms,
         r.latency.p99_ms,
@@ -209,6 +214,7 @@ mod tests {
         let mut latency = Outcomes::new().latency_summary();
         latency.p99_ms = p99_ms;
         StepReport {
+            ok_latency: latency,
             offered_rps: offered,
             achieved_rps: achieved,
             intended: 1_000,

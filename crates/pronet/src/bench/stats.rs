@@ -17,6 +17,9 @@ pub struct Outcomes {
     /// Latencies of every answered request (successes and errors alike: a fast error still
     /// occupied the schedule), from its intended send time.
     pub latency_us: Histogram<u64>,
+    /// Latencies of the successful requests only: what an admitted request costs when the
+    /// server sheds the rest.
+    pub ok_latency_us: Histogram<u64>,
     pub ok: u64,
     pub errors: BTreeMap<String, u64>,
 }
@@ -32,6 +35,7 @@ impl Outcomes {
         Self {
             // An hour is far beyond any drain timeout; values above saturate instead of failing.
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            ok_latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
             ok: 0,
             errors: BTreeMap::new(),
         }
@@ -41,7 +45,10 @@ impl Outcomes {
         let us = (latency.as_micros() as u64).max(1);
         self.latency_us.saturating_record(us);
         match outcome {
-            Ok(()) => self.ok += 1,
+            Ok(()) => {
+                self.ok += 1;
+                self.ok_latency_us.saturating_record(us);
+            }
             Err(code) => *self.errors.entry(code).or_default() += 1,
         }
     }
@@ -71,15 +78,24 @@ impl Outcomes {
     }
 
     pub fn latency_summary(&self) -> LatencySummary {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        LatencySummary {
-            p50_ms: ms(self.percentile(50.0)),
-            p90_ms: ms(self.percentile(90.0)),
-            p99_ms: ms(self.percentile(99.0)),
-            p99_9_ms: ms(self.percentile(99.9)),
-            max_ms: ms(self.max()),
-            mean_ms: self.latency_us.mean() / 1e3,
-        }
+        summary(&self.latency_us)
+    }
+
+    /// The latencies of the successful requests.
+    pub fn ok_latency_summary(&self) -> LatencySummary {
+        summary(&self.ok_latency_us)
+    }
+}
+
+fn summary(h: &Histogram<u64>) -> LatencySummary {
+    let ms = |us: u64| us as f64 / 1e3;
+    LatencySummary {
+        p50_ms: ms(h.value_at_percentile(50.0)),
+        p90_ms: ms(h.value_at_percentile(90.0)),
+        p99_ms: ms(h.value_at_percentile(99.0)),
+        p99_9_ms: ms(h.value_at_percentile(99.9)),
+        max_ms: ms(h.max()),
+        mean_ms: h.mean() / 1e3,
     }
 }
 
