@@ -130,9 +130,118 @@ pub fn dependency_failed(dependency: &str, status: Status) -> Status {
     }
 }
 
+/// Retries per call at most (on top of the calls themselves), as a share: 10% extra load.
+const RETRY_RATIO: f64 = 0.1;
+/// Retries saved up at most, for quiet times (and the start).
+const RETRY_RESERVE: f64 = 10.0;
+
+/// A budget for retrying calls to one dependency: every call deposits [`RETRY_RATIO`] of a
+/// retry, every retry takes one, so retries never add more than ~10% to the load a failing
+/// dependency sees (it is failing because of load, perhaps).
+#[derive(Debug, Clone)]
+pub struct RetryBudget(std::sync::Arc<std::sync::Mutex<f64>>);
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(RETRY_RESERVE)))
+    }
+}
+
+impl RetryBudget {
+    fn deposit(&self) {
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *tokens = (*tokens + RETRY_RATIO).min(RETRY_RESERVE);
+    }
+
+    fn withdraw(&self) -> bool {
+        let mut tokens = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Runs an idempotent call (a read, or a write keyed by its request id), and runs it once
+    /// more when it fails UNAVAILABLE (the dependency was unreachable or restarting), after a
+    /// jittered 5-25 ms, if the budget and the caller's deadline allow. Never for other codes:
+    /// DEADLINE_EXCEEDED means no time is left, and the others would fail again.
+    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        self.deposit();
+        match call().await {
+            Err(status) if status.code() == Code::Unavailable => {
+                let backoff = Duration::from_millis(5 + u64::from(getrandom::u32().unwrap_or(0) % 21));
+                let room = crate::deadline::remaining().is_none_or(|left| left > backoff * 2);
+                if !room || !self.withdraw() {
+                    return Err(status);
+                }
+                tracing::debug!(message = status.message(), ?backoff, "retrying an unavailable dependency");
+                tokio::time::sleep(backoff).await;
+                call().await
+            }
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_unavailable_is_retried_once_within_a_budget_of_a_tenth_of_the_calls() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let budget = RetryBudget::default();
+        let calls = AtomicUsize::new(0);
+        let always = |code: Code| {
+            calls.store(0, Ordering::SeqCst);
+            let calls = &calls;
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Status::new(code, "no"))
+            }
+        };
+        budget.call(always(Code::InvalidArgument)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        budget.call(always(Code::DeadlineExceeded)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        budget.call(always(Code::Unavailable)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry");
+        // A dependency that is down: of 200 calls, the reserve and a tenth are retried.
+        let retried = AtomicUsize::new(0);
+        for _ in 0..200 {
+            let attempts = AtomicUsize::new(0);
+            let _ = budget
+                .call(|| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    async { Err::<(), _>(Status::unavailable("down")) }
+                })
+                .await;
+            retried.fetch_add(attempts.load(Ordering::SeqCst) - 1, Ordering::SeqCst);
+        }
+        let retried = retried.load(Ordering::SeqCst);
+        assert!((20..=32).contains(&retried), "{retried} retries of 200 calls");
+        // A success after a failure is returned.
+        let flaky = AtomicUsize::new(0);
+        let r = RetryBudget::default()
+            .call(|| {
+                let n = flaky.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(Status::unavailable("restarting"))
+                    } else {
+                        Ok(7)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 7);
+    }
 
     #[test]
     fn down_dependency_is_unavailable_and_other_failures_internal() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_common::upstream::RetryBudget;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use pronet_proto::post::v1::{BatchGetPostsRequest, GetPostRequest};
 use tonic::service::interceptor::InterceptedService;
@@ -51,6 +52,8 @@ type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
 #[derive(Clone)]
 pub struct GrpcPostDirectory {
     client: PostServiceClient<AuthedChannel>,
+    /// Reads are retried once on UNAVAILABLE, within this budget.
+    retries: RetryBudget,
 }
 
 impl GrpcPostDirectory {
@@ -60,6 +63,7 @@ impl GrpcPostDirectory {
         Self {
             client: PostServiceClient::with_interceptor(channel, credentials)
                 .max_decoding_message_size(MAX_POST_RESPONSE_BYTES),
+            retries: RetryBudget::default(),
         }
     }
 }
@@ -79,12 +83,19 @@ impl PostDirectory for GrpcPostDirectory {
         viewer_id: &str,
     ) -> Result<(), EngagementError> {
         // Clients share one channel; a clone per call is cheap and needs no lock.
-        let mut client = self.client.clone();
         let request = GetPostRequest {
             post_id: post_id.to_owned(),
             viewer_id: viewer_id.to_owned(),
         };
-        match client.get_post(request).await {
+        let answer = self
+            .retries
+            .call(|| {
+                let mut client = self.client.clone();
+                let request = request.clone();
+                async move { client.get_post(request).await }
+            })
+            .await;
+        match answer {
             Ok(_) => Ok(()),
             Err(status) if status.code() == Code::NotFound => {
                 Err(EngagementError::NotFound("post"))
@@ -106,14 +117,22 @@ impl PostDirectory for GrpcPostDirectory {
             .collect();
         // The chunks go out together: one round trip however many there are.
         let calls = unique.chunks(MAX_POSTS_PER_BATCH).map(|chunk| {
-            let mut client = self.client.clone();
             let request = BatchGetPostsRequest {
                 post_ids: chunk.to_vec(),
                 // Missing and invisible posts are left out instead of failing the batch.
                 allow_missing: true,
                 viewer_id: viewer_id.to_owned(),
             };
-            async move { client.batch_get_posts(request).await }
+            let (client, retries) = (self.client.clone(), self.retries.clone());
+            async move {
+                retries
+                    .call(|| {
+                        let mut client = client.clone();
+                        let request = request.clone();
+                        async move { client.batch_get_posts(request).await }
+                    })
+                    .await
+            }
         });
         let responses = try_join_all(calls).await.map_err(post_failed)?;
         Ok(responses

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_common::upstream::RetryBudget;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::get_profile_request::Lookup;
 use pronet_proto::profile::v1::{
@@ -50,6 +51,8 @@ type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
 #[derive(Clone)]
 pub struct GrpcMemberGraph {
     client: ProfileServiceClient<AuthedChannel>,
+    /// Reads are retried once on UNAVAILABLE, within this budget.
+    retries: RetryBudget,
 }
 
 impl GrpcMemberGraph {
@@ -57,6 +60,7 @@ impl GrpcMemberGraph {
         let credentials = ServiceAuth(ServiceCredentials::new(auth, SERVICE_TOKEN_NAME));
         Self {
             client: ProfileServiceClient::with_interceptor(channel, credentials),
+            retries: RetryBudget::default(),
         }
     }
 }
@@ -83,11 +87,16 @@ impl MemberGraph for GrpcMemberGraph {
             .collect();
         let mut blocked = HashSet::new();
         for chunk in others.chunks(MAX_RELATIONSHIPS_PER_BATCH) {
-            let mut client = self.client.clone();
-            let response = client
-                .batch_get_relationships(BatchGetRelationshipsRequest {
-                    viewer_id: viewer_id.to_owned(),
-                    member_ids: chunk.to_vec(),
+            let request = BatchGetRelationshipsRequest {
+                viewer_id: viewer_id.to_owned(),
+                member_ids: chunk.to_vec(),
+            };
+            let response = self
+                .retries
+                .call(|| {
+                    let mut client = self.client.clone();
+                    let request = request.clone();
+                    async move { client.batch_get_relationships(request).await }
                 })
                 .await
                 .map_err(profile_failed)?;
@@ -111,12 +120,17 @@ impl MemberGraph for GrpcMemberGraph {
         let mut connections = Vec::new();
         let mut page_token = String::new();
         while connections.len() < max {
-            let mut client = self.client.clone();
-            let page = client
-                .list_connections(ListConnectionsRequest {
-                    member_id: member_id.to_owned(),
-                    page_size: CONNECTIONS_PAGE,
-                    page_token,
+            let request = ListConnectionsRequest {
+                member_id: member_id.to_owned(),
+                page_size: CONNECTIONS_PAGE,
+                page_token,
+            };
+            let page = self
+                .retries
+                .call(|| {
+                    let mut client = self.client.clone();
+                    let request = request.clone();
+                    async move { client.list_connections(request).await }
                 })
                 .await
                 .map_err(profile_failed)?
@@ -132,11 +146,18 @@ impl MemberGraph for GrpcMemberGraph {
     }
 
     async fn member_exists(&self, member_id: &str) -> Result<bool, EngagementError> {
-        let mut client = self.client.clone();
         let request = GetProfileRequest {
             lookup: Some(Lookup::MemberId(member_id.to_owned())),
         };
-        match client.get_profile(request).await {
+        let answer = self
+            .retries
+            .call(|| {
+                let mut client = self.client.clone();
+                let request = request.clone();
+                async move { client.get_profile(request).await }
+            })
+            .await;
+        match answer {
             Ok(_) => Ok(true),
             Err(status) if status.code() == Code::NotFound => Ok(false),
             Err(status) => Err(profile_failed(status)),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::{lazy_channel, CallLimits};
+use pronet_common::upstream::{lazy_channel, CallLimits, RetryBudget};
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -48,6 +48,8 @@ pub struct PostBodies {
     cache: Arc<Mutex<BodyCache>>,
     /// Until when pages skip the post service after a failure.
     skip_until: Arc<Mutex<Option<Instant>>>,
+    /// A call that finds the post service unavailable is retried once, within this budget.
+    retries: RetryBudget,
 }
 
 #[derive(Default)]
@@ -93,6 +95,7 @@ impl PostBodies {
             budget,
             cache: Arc::default(),
             skip_until: Arc::default(),
+            retries: RetryBudget::default(),
         })
     }
 
@@ -148,12 +151,17 @@ impl PostBodies {
 
     /// The posts that still exist among `ids`, in one call.
     async fn fetch(&self, ids: Vec<String>) -> Result<Vec<ppb::Post>, Status> {
-        let mut client = self.posts.clone();
-        let resp = client
-            .batch_get_posts(ppb::BatchGetPostsRequest {
-                post_ids: ids,
-                allow_missing: true,
-                viewer_id: String::new(),
+        let request = ppb::BatchGetPostsRequest {
+            post_ids: ids,
+            allow_missing: true,
+            viewer_id: String::new(),
+        };
+        let resp = self
+            .retries
+            .call(|| {
+                let mut client = self.posts.clone();
+                let request = request.clone();
+                async move { client.batch_get_posts(request).await }
             })
             .await?;
         Ok(resp.into_inner().posts)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_common::upstream::RetryBudget;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::{
     BatchGetProfilesRequest, BatchGetRelationshipsRequest, LookupHandlesRequest,
@@ -56,6 +57,8 @@ pub trait Members: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct GrpcRelationships {
     client: ProfileServiceClient<InterceptedService<Channel, ServiceAuth>>,
+    /// Reads are retried once on UNAVAILABLE, within this budget.
+    retries: RetryBudget,
 }
 
 impl GrpcRelationships {
@@ -63,6 +66,7 @@ impl GrpcRelationships {
         let credentials = ServiceAuth(ServiceCredentials::new(auth, CREDENTIALS_NAME));
         Self {
             client: ProfileServiceClient::with_interceptor(channel, credentials),
+            retries: RetryBudget::default(),
         }
     }
 }
@@ -78,13 +82,17 @@ impl Relationships for GrpcRelationships {
         // Callers ask about at most 1000 authors today; chunking keeps the limit ours to keep.
         for chunk in members.chunks(MAX_MEMBERS_PER_CALL) {
             // Clients share one channel; a clone per call is cheap and needs no lock.
-            let mut client = self.client.clone();
             let request = BatchGetRelationshipsRequest {
                 viewer_id: viewer.to_owned(),
                 member_ids: chunk.to_vec(),
             };
-            let response = client
-                .batch_get_relationships(request)
+            let response = self
+                .retries
+                .call(|| {
+                    let mut client = self.client.clone();
+                    let request = request.clone();
+                    async move { client.batch_get_relationships(request).await }
+                })
                 .await
                 .map_err(|status| PostError::Dependency {
                     dependency: "profile",
@@ -112,18 +120,21 @@ impl Handles for GrpcRelationships {
     ) -> Result<HashMap<String, Mention>, PostError> {
         let mut owners = HashMap::with_capacity(handles.len());
         for chunk in handles.chunks(limits::MAX_LOOKUP_HANDLES) {
-            let mut client = self.client.clone();
             let request = LookupHandlesRequest {
                 handles: chunk.to_vec(),
             };
-            let response =
-                client
-                    .lookup_handles(request)
-                    .await
-                    .map_err(|status| PostError::Dependency {
-                        dependency: "profile",
-                        status: Box::new(status),
-                    })?;
+            let response = self
+                .retries
+                .call(|| {
+                    let mut client = self.client.clone();
+                    let request = request.clone();
+                    async move { client.lookup_handles(request).await }
+                })
+                .await
+                .map_err(|status| PostError::Dependency {
+                    dependency: "profile",
+                    status: Box::new(status),
+                })?;
             owners.extend(response.into_inner().owners.into_iter().map(|o| {
                 (
                     o.handle.to_ascii_lowercase(),
@@ -144,12 +155,19 @@ impl Members for GrpcRelationships {
         let mut existing = HashSet::with_capacity(member_ids.len());
         // One call for an import (at most 1000 posts, so at most 1000 authors).
         for chunk in member_ids.chunks(limits::MAX_BATCH_GET) {
-            let mut client = self.client.clone();
             let request = BatchGetProfilesRequest {
                 member_ids: chunk.to_vec(),
                 allow_missing: true,
             };
-            let response = client.batch_get_profiles(request).await.map_err(|status| {
+            let response = self
+                .retries
+                .call(|| {
+                    let mut client = self.client.clone();
+                    let request = request.clone();
+                    async move { client.batch_get_profiles(request).await }
+                })
+                .await
+                .map_err(|status| {
                 PostError::Dependency {
                     dependency: "profile",
                     status: Box::new(status),
