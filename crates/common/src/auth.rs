@@ -552,13 +552,14 @@ impl ServiceCredentials {
 pub struct ServiceAuth(pub ServiceCredentials);
 
 impl tonic::service::Interceptor for ServiceAuth {
-    /// Attaches the service token and passes the current call's remaining budget on (see
-    /// [`crate::deadline`]): the callee gets it as `grpc-timeout` and the channel gives up
-    /// when it passes.
+    /// Attaches the service token, passes the current call's remaining budget on (see
+    /// [`crate::deadline`]: the callee gets it as `grpc-timeout` and the channel gives up
+    /// when it passes) and the trace context (`traceparent`, see [`crate::telemetry`]).
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(budget) = crate::deadline::outgoing_budget()? {
             request.set_timeout(budget);
         }
+        crate::telemetry::inject(request.metadata_mut());
         self.0.attach(request)
     }
 }

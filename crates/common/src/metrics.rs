@@ -219,13 +219,17 @@ impl Metrics {
             .inc();
     }
 
-    /// Runs a store operation and records how long it took and whether it failed.
+    /// Runs a store operation (in a span of its own) and records how long it took and whether
+    /// it failed.
     pub async fn time_store<T, E, F>(&self, store: &str, operation: &str, op: F) -> Result<T, E>
     where
         F: std::future::Future<Output = Result<T, E>>,
     {
+        use tracing::Instrument;
         let started = Instant::now();
-        let result = op.await;
+        let result = op
+            .instrument(tracing::info_span!("store", store, operation))
+            .await;
         self.store_operation(
             store,
             operation,

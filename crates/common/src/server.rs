@@ -140,8 +140,9 @@ pub async fn serve(
     Server::builder()
         // Detects dead peers on long-lived HTTP/2 connections.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        // One span per call so every log line of a request names its method.
-        .trace_fn(move |req| tracing::info_span!("grpc", server = name, path = %req.uri().path()))
+        // One span per call so every log line of a request names its method (and, with
+        // traces on, its trace, continued from the caller's).
+        .trace_fn(move |req| crate::telemetry::server_span(name, req))
         // A call with more metadata than a server takes still reaches the admission layer,
         // which refuses it with a status, instead of HTTP/2 resetting the stream.
         .http2_max_header_list_size(crate::admission::HTTP2_MAX_HEADER_LIST_BYTES)

@@ -34,7 +34,8 @@ type Authed = InterceptedService<Channel, ServiceAuth>;
 const BODY_CACHE_CAPACITY: usize = 20_000;
 
 /// After a failed call, how long pages skip the post service and serve degraded at once,
-/// instead of each waiting out its budget on a service that is down or hung.
+/// instead of each waiting out its budget on a service that is down or hung; then one page
+/// tries it again.
 const BACKOFF: Duration = Duration::from_millis(500);
 
 /// The post service, for the bodies of the posts on a page: the one call a feed page makes.
@@ -105,11 +106,20 @@ impl PostBodies {
         if ids.is_empty() {
             return Bodies::default();
         }
-        let skipping = self
-            .skip_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|until| Instant::now() < until);
+        // After a failure, one page at a time tries the post service again (the others serve
+        // degraded at once instead of each waiting out the budget).
+        let skipping = {
+            let now = Instant::now();
+            let mut skip = self.skip_until.lock().unwrap_or_else(|p| p.into_inner());
+            match *skip {
+                Some(until) if now < until => true,
+                Some(_) => {
+                    *skip = Some(now + BACKOFF);
+                    false
+                }
+                None => false,
+            }
+        };
         if !skipping {
             // Within the call's own deadline too (less the time to answer).
             let budget = match pronet_common::deadline::remaining() {
@@ -120,6 +130,7 @@ impl PostBodies {
             };
             match tokio::time::timeout(budget, self.fetch(ids.clone())).await {
                 Ok(Ok(posts)) => {
+                    *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                     for p in &posts {
                         cache.insert(p);

@@ -402,14 +402,20 @@ fn nats_config(url: Option<String>, prefix: String) -> Option<pronet_common::nat
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env = process_env();
-    pronet_common::telemetry::init(&env);
     if let Command::Token(args) = &cli.command {
+        let _telemetry = pronet_common::telemetry::install(&env, None);
         return token(args, &env);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Traces go out on this runtime: the pipeline lives (and flushes) within it.
+        let service = match &cli.command {
+            Command::Serve(args) => format!("pronet-{}", args.service.name()),
+            _ => "pronet".to_string(),
+        };
+        let _telemetry = pronet_common::telemetry::init(&env, &service);
         match cli.command {
             Command::Up(args) => up(args, &env).await,
             Command::Serve(args) => serve(args, &env).await,
