@@ -201,7 +201,11 @@ async fn a_hung_or_down_post_service_degrades_feed_pages_instead_of_failing_them
     }
     let warm = warm.expect("the replica serves");
     assert!(!warm.degraded);
-    let kept: Vec<String> = warm.items.iter().map(|i| i.post.clone().unwrap().id).collect();
+    let kept: Vec<String> = warm
+        .items
+        .iter()
+        .map(|i| i.post.clone().unwrap().id)
+        .collect();
 
     for mode in [Mode::Hang, Mode::Down] {
         proxy.set(mode);
@@ -221,7 +225,9 @@ async fn a_hung_or_down_post_service_degrades_feed_pages_instead_of_failing_them
             assert!(!item.signals.is_empty());
         }
         // Later pages of that ranking are served too.
-        let first = get_feed(&mut feed, &app, &ada, 3, "", second).await.unwrap();
+        let first = get_feed(&mut feed, &app, &ada, 3, "", second)
+            .await
+            .unwrap();
         let next = get_feed(&mut feed, &app, &ada, 3, &first.next_page_token, second)
             .await
             .unwrap();
@@ -233,7 +239,9 @@ async fn a_hung_or_down_post_service_degrades_feed_pages_instead_of_failing_them
     proxy.set(Mode::Pass);
     let mut whole = false;
     for _ in 0..200 {
-        let page = get_feed(&mut feed, &app, &ada, 10, "", second).await.unwrap();
+        let page = get_feed(&mut feed, &app, &ada, 10, "", second)
+            .await
+            .unwrap();
         if !page.degraded {
             assert!(page.items.iter().all(|i| !i.partial));
             whole = true;
@@ -309,8 +317,13 @@ async fn past_its_limit_a_server_sheds_calls_but_always_answers_health_checks() 
     let Some(storage) = crate::helpers::TestStorage::new("overload").await else {
         return;
     };
-    let secret = format!("{}{}", pronet_common::ids::new_id(), pronet_common::ids::new_id());
-    let auth = Arc::new(pronet_common::auth::AuthConfig::hs256(secret.as_bytes(), "pronet").unwrap());
+    let secret = format!(
+        "{}{}",
+        pronet_common::ids::new_id(),
+        pronet_common::ids::new_id()
+    );
+    let auth =
+        Arc::new(pronet_common::auth::AuthConfig::hs256(secret.as_bytes(), "pronet").unwrap());
     let mut config = SuiteConfig::new(
         storage.storage(),
         pronet::SuiteAddrs::ephemeral(),
@@ -340,7 +353,8 @@ async fn past_its_limit_a_server_sheds_calls_but_always_answers_health_checks() 
     let bob = app.member("bob_o").await;
     app.connect(&ada, &bob).await;
     for i in 0..20 {
-        app.post(&bob, &format!("Busy {i}"), Visibility::Public).await;
+        app.post(&bob, &format!("Busy {i}"), Visibility::Public)
+            .await;
     }
     app.settle().await;
 
@@ -385,7 +399,10 @@ async fn past_its_limit_a_server_sheds_calls_but_always_answers_health_checks() 
         }
     }
     assert!(served >= 1, "nothing was served");
-    assert!(shed >= 1, "nothing was shed at 48 calls against a limit of 1");
+    assert!(
+        shed >= 1,
+        "nothing was shed at 48 calls against a limit of 1"
+    );
 }
 
 #[tokio::test]
@@ -433,7 +450,8 @@ async fn a_tampered_page_token_is_invalid_argument() {
     let bob = app.member("bob_t").await;
     app.connect(&ada, &bob).await;
     for i in 0..4 {
-        app.post(&bob, &format!("Page {i}"), Visibility::Public).await;
+        app.post(&bob, &format!("Page {i}"), Visibility::Public)
+            .await;
     }
     let page = app.feed_page(&ada, 2, "").await;
     assert!(!page.next_page_token.is_empty());
@@ -461,4 +479,95 @@ async fn a_tampered_page_token_is_invalid_argument() {
     // The genuine one still works.
     let next = app.feed_page(&ada, 2, &page.next_page_token).await;
     assert_eq!(next.items.len(), 2);
+}
+
+#[tokio::test]
+async fn a_replica_stopped_under_load_drains_without_failing_a_call() {
+    use pronet_proto::profile::v1 as prpb;
+    use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
+    let Some(app) = spawn_app().await else {
+        return;
+    };
+    let ada = app.member("ada_d").await;
+    // Two more replicas of the profile service on the suite's own profile store.
+    let addrs = app.addrs();
+    let deps = Dependencies {
+        profile: addrs.profile.to_string(),
+        post: addrs.post.to_string(),
+        engagement: addrs.engagement.to_string(),
+    };
+    let mut opts = options(&app, deps, std::path::Path::new("unused"));
+    opts.database = app.storage.storage().database(ServiceKind::Profile);
+    opts.drain_delay = Duration::from_millis(300);
+    let (a, stop_a) = start_server(ServiceKind::Profile, opts.clone()).await;
+    let (b, stop_b) = start_server(ServiceKind::Profile, opts).await;
+    // A client balanced over both, as the services balance over a headless Service's
+    // addresses: each used while its health says SERVING.
+    let balanced = pronet_common::upstream::balanced_over(&[a, b], CallLimits::default());
+    let client = ProfileServiceClient::new(balanced);
+    let mut health_a = tonic_health::pb::health_client::HealthClient::new(channel(a).await);
+
+    let load = {
+        let (client, app_req) = (client.clone(), ada.clone());
+        let token = app
+            .auth
+            .member_token(&ada.id, Duration::from_secs(600))
+            .unwrap();
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            let end = tokio::time::Instant::now() + Duration::from_millis(1500);
+            let mut calls = tokio::task::JoinSet::new();
+            while tokio::time::Instant::now() < end {
+                let mut c = client.clone();
+                let req = pronet_common::auth::with_token(
+                    prpb::GetProfileRequest {
+                        lookup: Some(prpb::get_profile_request::Lookup::MemberId(
+                            app_req.id.clone(),
+                        )),
+                    },
+                    &token,
+                );
+                calls.spawn(async move { c.get_profile(req).await.map(|_| ()) });
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            while let Some(r) = calls.join_next().await {
+                match r.unwrap() {
+                    Ok(()) => ok += 1,
+                    Err(s) => failed.push(s),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop_a.trigger();
+    // Not serving first (so balancers and probes stop sending), still answering meanwhile.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let status = health_a
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "pronet.profile.v1.ProfileService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    let (ok, failed) = load.await.unwrap();
+    assert!(ok > 100, "only {ok} calls served");
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed: {:?}",
+        failed.len(),
+        ok + failed.len(),
+        failed.first()
+    );
+    // Replica A is gone; B still serves.
+    assert!(
+        tokio::net::TcpStream::connect(a).await.is_err(),
+        "A still listens"
+    );
+    stop_b.trigger();
 }

@@ -1,7 +1,9 @@
 //! Traces across the services, in a test binary of its own: it installs the process's global
 //! subscriber with an in-memory span exporter, which the other end-to-end tests must not share.
 
+// Most helpers serve the other binaries.
 #[path = "helpers.rs"]
+#[allow(dead_code)]
 mod helpers;
 
 /// The store backend of this test binary.

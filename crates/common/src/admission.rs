@@ -226,8 +226,7 @@ where
             None => layer.limits.queue_timeout,
         };
         Box::pin(async move {
-            let permit =
-                tokio::time::timeout(wait, layer.places.clone().acquire_owned()).await;
+            let permit = tokio::time::timeout(wait, layer.places.clone().acquire_owned()).await;
             layer.waiting.fetch_sub(1, Ordering::SeqCst);
             match permit {
                 Ok(Ok(permit)) => {
@@ -249,7 +248,9 @@ mod tests {
     #[test]
     fn probes_discovery_and_streams_are_exempt_and_calls_are_not() {
         assert!(exempt("/grpc.health.v1.Health/Check"));
-        assert!(exempt("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"));
+        assert!(exempt(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+        ));
         assert!(exempt("/pronet.events.v1.EventService/StreamEvents"));
         assert!(!exempt("/pronet.feed.v1.FeedService/GetFeed"));
         assert!(!exempt("/pronet.events.v1.EventService/AcknowledgeEvents"));

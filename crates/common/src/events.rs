@@ -381,6 +381,44 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often the outbox is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// How often a server checks that its store answers.
+const STORE_PROBE_EVERY: Duration = Duration::from_secs(2);
+/// Longest the store may take to answer the probe.
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether the service's store answers, checked every 2 s by reading the outbox's head (one
+/// small read on either backend): false while it fails or takes more than 1 s, so the server's
+/// health says NOT_SERVING and load balancers send the calls elsewhere.
+pub fn watch_store(
+    source: &'static str,
+    outbox: Outbox,
+    shutdown: Shutdown,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(STORE_PROBE_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = shutdown.wait() => return,
+            }
+            let ok = matches!(
+                tokio::time::timeout(STORE_PROBE_TIMEOUT, outbox.status()).await,
+                Ok(Ok(_))
+            );
+            if ok != *tx.borrow() {
+                if ok {
+                    tracing::info!(source, "store answers again");
+                } else {
+                    tracing::error!(source, "store does not answer: not serving");
+                }
+                tx.send_replace(ok);
+            }
+        }
+    });
+    rx
+}
+
 /// The service's events server for `outbox`, with `exporter` for ExportState; starts pruning
 /// the outbox in the background (what every reader is past, and what is older than
 /// [`RETENTION`]).

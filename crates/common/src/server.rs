@@ -38,6 +38,13 @@ pub struct ServerSpec {
     pub admission: crate::admission::Limits,
 }
 
+/// A service with a store, built: its routes, and whether its store answers (its health is
+/// NOT_SERVING while it does not; see [`crate::events::watch_store`]).
+pub struct StoreService {
+    pub routes: Routes,
+    pub store_ready: tokio::sync::watch::Receiver<bool>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot build reflection service: {0}")]

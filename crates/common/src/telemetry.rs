@@ -69,7 +69,8 @@ fn otlp_provider(env: &EnvMap, service: &str) -> Result<SdkTracerProvider, Strin
         .with_tonic()
         .build()
         .map_err(|e| e.to_string())?;
-    let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+    let processor =
+        BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_resource(resource(env, service))

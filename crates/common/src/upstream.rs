@@ -4,13 +4,16 @@
 //! HTTP/2 connections are long-lived, so a Kubernetes ClusterIP Service would pin a client to
 //! one replica. A dependency named by a DNS name (a headless Service) therefore gets a
 //! balancing channel instead: the name is re-resolved every few seconds, every address becomes
-//! an endpoint, and calls are spread over the ready ones (power of two choices). Addresses given
-//! as IP literals or `localhost` get one plain lazy connection.
+//! an endpoint while its server's health says SERVING (a replica that drains says NOT_SERVING
+//! first, and gets no new calls from then on), and calls are spread over the ready ones (power
+//! of two choices). Addresses given as IP literals or `localhost` get one plain lazy
+//! connection.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::codegen::http::Uri;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
@@ -67,36 +70,47 @@ pub fn lazy_channel(addr: &str, limits: CallLimits) -> Result<Channel, String> {
     Ok(dns_balanced(host.to_owned(), port, limits))
 }
 
-/// A channel balanced over every address `host` resolves to, kept current by re-resolving.
+/// How long an endpoint whose health stream broke waits before watching it again.
+const REWATCH_AFTER: Duration = Duration::from_secs(1);
+
+/// A channel balanced over every address `host` resolves to, kept current by re-resolving;
+/// each address is used while its server says it is SERVING ([`watch_endpoint`]).
 fn dns_balanced(host: String, port: u16, limits: CallLimits) -> Channel {
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     tokio::spawn(async move {
-        let mut current: HashSet<SocketAddr> = HashSet::new();
+        // Per resolved address: the stop signal of its watcher.
+        let mut current: HashMap<SocketAddr, watch::Sender<bool>> = HashMap::new();
         loop {
             match tokio::net::lookup_host((host.as_str(), port)).await {
                 Ok(resolved) => {
                     let fresh: HashSet<SocketAddr> = resolved.collect();
-                    for gone in current.difference(&fresh) {
-                        if changes.send(Change::Remove(*gone)).await.is_err() {
-                            return;
+                    let gone: Vec<SocketAddr> = current
+                        .keys()
+                        .filter(|a| !fresh.contains(a))
+                        .copied()
+                        .collect();
+                    for addr in &gone {
+                        if let Some(stop) = current.remove(addr) {
+                            stop.send_replace(true);
                         }
                     }
-                    for new in fresh.difference(&current) {
-                        let Ok(ep) = endpoint(format!("http://{new}"), limits) else {
-                            continue;
-                        };
-                        if changes.send(Change::Insert(*new, ep)).await.is_err() {
-                            return;
+                    let mut added = 0;
+                    for addr in fresh {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = current.entry(addr)
+                        {
+                            let (stop, stopped) = watch::channel(false);
+                            tokio::spawn(watch_endpoint(addr, limits, changes.clone(), stopped));
+                            slot.insert(stop);
+                            added += 1;
                         }
                     }
-                    if fresh != current {
+                    if added > 0 || !gone.is_empty() {
                         tracing::info!(
                             host,
-                            replicas = fresh.len(),
+                            replicas = current.len(),
                             "dependency addresses changed"
                         );
                     }
-                    current = fresh;
                 }
                 // Keep the last known addresses: a DNS hiccup must not empty the pool.
                 Err(err) => tracing::warn!(host, error = %err, "cannot resolve dependency"),
@@ -108,6 +122,122 @@ fn dns_balanced(host: String, port: u16, limits: CallLimits) -> Channel {
         }
     });
     channel
+}
+
+/// A channel balanced over `addrs`, each used while its server says it is SERVING: a replica
+/// that starts draining (health NOT_SERVING before it closes) gets no new calls.
+pub fn balanced_over(addrs: &[SocketAddr], limits: CallLimits) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
+    // The addresses never change: the watchers stop when the channel is dropped.
+    let (stop, stopped) = watch::channel(false);
+    for addr in addrs {
+        tokio::spawn(watch_endpoint(
+            *addr,
+            limits,
+            changes.clone(),
+            stopped.clone(),
+        ));
+    }
+    tokio::spawn(async move {
+        changes.closed().await;
+        stop.send_replace(true);
+    });
+    channel
+}
+
+/// Keeps `addr` in a balanced channel while its server's health (`grpc.health.v1.Health/Watch`
+/// of the whole server, "") says SERVING, and out of it otherwise: when it reports NOT_SERVING
+/// (draining before it stops), when its stream breaks (until it answers again), and for good
+/// once `stop` is set (gone from DNS). A server without the health service is always in.
+async fn watch_endpoint(
+    addr: SocketAddr,
+    limits: CallLimits,
+    changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let Ok(ep) = endpoint(format!("http://{addr}"), limits) else {
+        return;
+    };
+    let mut in_pool = false;
+    // Health streams live as long as the server: no call deadline for them.
+    let Ok(health_ep) = Endpoint::from_shared(format!("http://{addr}")) else {
+        return;
+    };
+    let health_ep = health_ep
+        .connect_timeout(limits.connect_timeout)
+        .tcp_nodelay(true);
+    let set = |in_pool: &mut bool, wanted: bool| {
+        let change = match (*in_pool, wanted) {
+            (false, true) => Change::Insert(addr, ep.clone()),
+            (true, false) => Change::Remove(addr),
+            _ => return None,
+        };
+        *in_pool = wanted;
+        Some(change)
+    };
+    loop {
+        if *stop.borrow() {
+            if let Some(c) = set(&mut in_pool, false) {
+                let _ = changes.send(c).await;
+            }
+            return;
+        }
+        let mut client = HealthClient::new(health_ep.connect_lazy());
+        let watched = client
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        match watched {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                loop {
+                    let next = tokio::select! {
+                        next = stream.message() => next,
+                        _ = stop.changed() => break,
+                    };
+                    let serving = match next {
+                        Ok(Some(m)) => m.status == ServingStatus::Serving as i32,
+                        // The stream ended or broke: the server is gone or restarting.
+                        _ => break,
+                    };
+                    if let Some(c) = set(&mut in_pool, serving) {
+                        if !serving {
+                            tracing::info!(%addr, "replica not serving: no new calls to it");
+                        }
+                        if changes.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(status) if status.code() == Code::Unimplemented => {
+                if let Some(c) = set(&mut in_pool, true) {
+                    if changes.send(c).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = stop.changed().await;
+                continue;
+            }
+            Err(_) => {}
+        }
+        if let Some(c) = set(&mut in_pool, false) {
+            if changes.send(c).await.is_err() {
+                return;
+            }
+        }
+        if changes.is_closed() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REWATCH_AFTER) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// What our caller sees when a dependency fails: UNAVAILABLE when it is down or too slow
@@ -175,12 +305,17 @@ impl RetryBudget {
         self.deposit();
         match call().await {
             Err(status) if status.code() == Code::Unavailable => {
-                let backoff = Duration::from_millis(5 + u64::from(getrandom::u32().unwrap_or(0) % 21));
+                let backoff =
+                    Duration::from_millis(5 + u64::from(getrandom::u32().unwrap_or(0) % 21));
                 let room = crate::deadline::remaining().is_none_or(|left| left > backoff * 2);
                 if !room || !self.withdraw() {
                     return Err(status);
                 }
-                tracing::debug!(message = status.message(), ?backoff, "retrying an unavailable dependency");
+                tracing::debug!(
+                    message = status.message(),
+                    ?backoff,
+                    "retrying an unavailable dependency"
+                );
                 tokio::time::sleep(backoff).await;
                 call().await
             }
@@ -206,9 +341,15 @@ mod tests {
                 Err::<(), _>(Status::new(code, "no"))
             }
         };
-        budget.call(always(Code::InvalidArgument)).await.unwrap_err();
+        budget
+            .call(always(Code::InvalidArgument))
+            .await
+            .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        budget.call(always(Code::DeadlineExceeded)).await.unwrap_err();
+        budget
+            .call(always(Code::DeadlineExceeded))
+            .await
+            .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         budget.call(always(Code::Unavailable)).await.unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry");
@@ -225,7 +366,10 @@ mod tests {
             retried.fetch_add(attempts.load(Ordering::SeqCst) - 1, Ordering::SeqCst);
         }
         let retried = retried.load(Ordering::SeqCst);
-        assert!((20..=32).contains(&retried), "{retried} retries of 200 calls");
+        assert!(
+            (20..=32).contains(&retried),
+            "{retried} retries of 200 calls"
+        );
         // A success after a failure is returned.
         let flaky = AtomicUsize::new(0);
         let r = RetryBudget::default()

@@ -20,6 +20,7 @@ use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
 use pronet_common::events::{ExportError, ExportSink, StateExporter};
 use pronet_common::metrics::Metrics;
+use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementServiceServer;
@@ -52,10 +53,9 @@ pub async fn open_store(
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteEngagementStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgEngagementStore::open(url, SCHEMA).await?),
     };
-    Ok(match metrics {
-        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
-        None => store,
-    })
+    // Timed (and traced) always: without an exporter the figures stay in the process.
+    let metrics = metrics.unwrap_or_default();
+    Ok(Arc::new(TimedStore::new(store, metrics)))
 }
 
 /// Who may call each method of the engagement service, by gRPC path
@@ -93,7 +93,7 @@ fn method_access(method: &str) -> Option<Access> {
 
 /// Opens the store, prepares lazy channels to the post and profile services and returns the
 /// service's routes. Neither service need be up yet.
-pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
+pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError> {
     // The address and key first: a mistake should not leave a freshly created database behind.
     let channel =
         lazy_channel(&config.post_addr, config.call_limits).map_err(BuildError::PostAddr)?;
@@ -131,6 +131,8 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
     let mut routes = Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
+    let store_ready =
+        pronet_common::events::watch_store(events::SOURCE, outbox.clone(), config.shutdown.clone());
     // The outbox's events and the state export, for readers such as the feed.
     routes = routes.add_service(pronet_common::events::event_service(
         events::SOURCE,
@@ -138,7 +140,10 @@ pub async fn build(config: &EngagementConfig) -> Result<Routes, BuildError> {
         exporter,
         config.shutdown.clone(),
     ));
-    Ok(routes)
+    Ok(StoreService {
+        routes,
+        store_ready,
+    })
 }
 
 /// Exports the engagement state from the store, for `ExportState`.

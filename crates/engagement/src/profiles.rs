@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_common::upstream::RetryBudget;
-use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::get_profile_request::Lookup;
+use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::{
     BatchGetRelationshipsRequest, GetProfileRequest, ListConnectionsRequest,
 };

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::collections::HashSet;
 
 use pronet_common::auth::{caller, require_self, AuthError, Caller};
+use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_token, encode_token, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
-use pronet_common::error::invalid_field;
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as pb;
 use pronet_proto::engagement::v1::engagement_service_server::EngagementService;
@@ -19,8 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::domain::{
     limits, max_activities, utc_day, ActivityKind, ActivityRecord, CommentCursor, CommentListing,
     CommentOrder, CommentRecord, EngagementImport, IdempotencyKey, ImpressionRecord, Mute,
-    MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord,
-    MAX_MUTES,
+    MuteKind, PostStatsRecord, ReactionQuery, ReactionRecord, ReactionType, ShareRecord, MAX_MUTES,
 };
 use crate::error::EngagementError;
 use crate::posts::PostDirectory;
@@ -1025,8 +1024,13 @@ impl EngagementService for EngagementApi {
     ) -> Result<Response<pb::HidePostResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let (member_id, mute) =
-            parse_mute(&caller, &req.member_id, MuteKind::Post, "post_id", &req.post_id)?;
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Post,
+            "post_id",
+            &req.post_id,
+        )?;
         // Hiding a post the member may not see is answered like a missing post.
         self.posts
             .require_visible_post(&mute.target, &member_id)
@@ -1043,8 +1047,13 @@ impl EngagementService for EngagementApi {
     ) -> Result<Response<pb::UnhidePostResponse>, Status> {
         let caller = caller(&request)?;
         let req = request.into_inner();
-        let (member_id, mute) =
-            parse_mute(&caller, &req.member_id, MuteKind::Post, "post_id", &req.post_id)?;
+        let (member_id, mute) = parse_mute(
+            &caller,
+            &req.member_id,
+            MuteKind::Post,
+            "post_id",
+            &req.post_id,
+        )?;
         let was_hidden = self.store.unmute(&member_id, &mute).await?;
         Ok(Response::new(pb::UnhidePostResponse { was_hidden }))
     }
@@ -1139,14 +1148,14 @@ impl EngagementService for EngagementApi {
         let (hashtags, author_ids) = tokio::try_join!(
             self.store
                 .list_mutes(&member_id, MuteKind::Hashtag, MAX_MUTES),
-            self.store.list_mutes(&member_id, MuteKind::Author, MAX_MUTES),
+            self.store
+                .list_mutes(&member_id, MuteKind::Author, MAX_MUTES),
         )?;
         Ok(Response::new(pb::ListMutesResponse {
             hashtags,
             author_ids,
         }))
     }
-
 }
 
 #[cfg(test)]

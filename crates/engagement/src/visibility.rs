@@ -466,9 +466,7 @@ impl CachedPostDirectory {
         if !self.cache.loaded() || now < self.skip_until.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let probes = async {
-            tokio::join!(self.profile_head.head(), self.post_head.head())
-        };
+        let probes = async { tokio::join!(self.profile_head.head(), self.post_head.head()) };
         let failed = match tokio::time::timeout(PROBE_BUDGET, probes).await {
             Ok((Ok(profile), Ok(post))) => {
                 let heads = [profile, post];

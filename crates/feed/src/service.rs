@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::{require_self, Caller};
 use pronet_common::ids::{new_id, parse_id};
+use pronet_common::metrics::Metrics;
 use pronet_common::pagination::page_size;
 use pronet_common::time::now_micros;
 use pronet_common::FieldViolations;
@@ -14,7 +15,6 @@ use pronet_proto::engagement::v1 as epb;
 use pronet_proto::feed::v1 as pb;
 use pronet_proto::feed::v1::feed_service_server::FeedService;
 use pronet_proto::post::v1 as ppb;
-use pronet_common::metrics::Metrics;
 use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status};
 

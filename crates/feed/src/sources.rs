@@ -144,7 +144,10 @@ impl PostBodies {
                     tracing::warn!(code = ?status.code(), message = status.message(), "post bodies failed: serving a degraded page");
                 }
                 Err(_) => {
-                    tracing::warn!(budget_ms = budget.as_millis() as u64, "post bodies too slow: serving a degraded page");
+                    tracing::warn!(
+                        budget_ms = budget.as_millis() as u64,
+                        "post bodies too slow: serving a degraded page"
+                    );
                 }
             }
             *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
 use pronet_common::metrics::Metrics;
+use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
 use pronet_proto::post::v1::post_service_server::PostServiceServer;
@@ -51,16 +52,15 @@ pub async fn open_store(
         DatabaseUrl::Sqlite(path) => Arc::new(SqlitePostStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgPostStore::open(url, SCHEMA).await?),
     };
-    Ok(match metrics {
-        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
-        None => store,
-    })
+    // Timed (and traced) always: without an exporter the figures stay in the process.
+    let metrics = metrics.unwrap_or_default();
+    Ok(Arc::new(TimedStore::new(store, metrics)))
 }
 
 /// Opens the store, prepares lazy channels to the profile and engagement services and returns
-/// the service's routes: the post service and its event stream. Neither service need be up
+/// the service's routes (the post service and its event stream) and its store's readiness. Neither service need be up
 /// yet.
-pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
+pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
     // The addresses first: a typo should not leave a freshly created database behind.
     let profile =
         lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
@@ -81,7 +81,9 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
         profiles,
         engagement,
     );
-    Ok(Routes::new(
+    let store_ready =
+        pronet_common::events::watch_store(events::SOURCE, outbox.clone(), config.shutdown.clone());
+    let routes = Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     )
     .add_service(pronet_common::events::event_service(
@@ -89,7 +91,11 @@ pub async fn build(config: &PostConfig) -> Result<Routes, BuildError> {
         outbox,
         exporter,
         config.shutdown.clone(),
-    )))
+    ));
+    Ok(StoreService {
+        routes,
+        store_ready,
+    })
 }
 
 /// Who may call each method of the post service. Reads and creates are open to members and to

@@ -167,12 +167,10 @@ impl Members for GrpcRelationships {
                     async move { client.batch_get_profiles(request).await }
                 })
                 .await
-                .map_err(|status| {
-                PostError::Dependency {
+                .map_err(|status| PostError::Dependency {
                     dependency: "profile",
                     status: Box::new(status),
-                }
-            })?;
+                })?;
             existing.extend(response.into_inner().profiles.into_iter().map(|p| p.id));
         }
         Ok(existing)

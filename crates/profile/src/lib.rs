@@ -15,6 +15,7 @@ use std::sync::Arc;
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
 use pronet_common::metrics::Metrics;
+use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tonic::service::Routes;
@@ -74,14 +75,13 @@ pub async fn open_store(
         DatabaseUrl::Sqlite(path) => Arc::new(SqliteProfileStore::open(path).await?),
         DatabaseUrl::Postgres(url) => Arc::new(PgProfileStore::open(url, SCHEMA).await?),
     };
-    Ok(match metrics {
-        Some(metrics) => Arc::new(TimedStore::new(store, metrics)),
-        None => store,
-    })
+    // Timed (and traced) always: without an exporter the figures stay in the process.
+    let metrics = metrics.unwrap_or_default();
+    Ok(Arc::new(TimedStore::new(store, metrics)))
 }
 
-/// Opens the store and returns the service's routes.
-pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
+/// Opens the store and returns the service's routes and its store's readiness.
+pub async fn build(config: &ProfileConfig) -> Result<StoreService, sqlx::Error> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     if let Some(nats) = &config.nats {
         pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, store.outbox());
@@ -97,7 +97,12 @@ pub async fn build(config: &ProfileConfig) -> Result<Routes, sqlx::Error> {
         exporter,
         config.shutdown.clone(),
     ));
-    Ok(routes)
+    let store_ready =
+        pronet_common::events::watch_store(events::SOURCE, store.outbox(), config.shutdown.clone());
+    Ok(StoreService {
+        routes,
+        store_ready,
+    })
 }
 
 #[cfg(test)]

@@ -177,7 +177,8 @@ pub struct ServiceOptions {
     pub admission: Override,
 }
 
-/// One service, built: its routes, and for the feed whether its index is ready.
+/// One service, built: its routes, and whether it can serve (the feed: its index is loaded;
+/// the others: their store answers).
 pub struct BuiltService {
     pub routes: Routes,
     pub ready: Option<watch::Receiver<bool>>,
@@ -192,42 +193,48 @@ pub async fn build_routes(
     kind: ServiceKind,
     opts: &ServiceOptions,
 ) -> anyhow::Result<BuiltService> {
-    let (mut ready, mut feed_index, mut saver) = (None, None, None);
+    let (mut feed_index, mut saver) = (None, None);
     let database = opts.database.clone();
     let shown = database.redacted();
-    let routes = match kind {
-        ServiceKind::Profile => pronet_profile::build(&pronet_profile::ProfileConfig {
-            database,
-            metrics: opts.metrics.clone(),
-            nats: opts.nats.clone(),
-            shutdown: opts.shutdown.clone(),
-        })
-        .await
-        .with_context(|| format!("opening the profile store {shown}"))?,
-        ServiceKind::Post => pronet_post::build(&pronet_post::PostConfig {
-            database,
-            profile_addr: opts.dependencies.profile.clone(),
-            engagement_addr: opts.dependencies.engagement.clone(),
-            metrics: opts.metrics.clone(),
-            call_limits: opts.call_limits,
-            auth: opts.auth.clone(),
-            nats: opts.nats.clone(),
-            shutdown: opts.shutdown.clone(),
-        })
-        .await
-        .with_context(|| format!("starting the post service on {shown}"))?,
-        ServiceKind::Engagement => pronet_engagement::build(&pronet_engagement::EngagementConfig {
-            database,
-            post_addr: opts.dependencies.post.clone(),
-            profile_addr: opts.dependencies.profile.clone(),
-            call_limits: opts.call_limits,
-            auth: opts.auth.clone(),
-            metrics: opts.metrics.clone(),
-            nats: opts.nats.clone(),
-            shutdown: opts.shutdown.clone(),
-        })
-        .await
-        .with_context(|| format!("starting the engagement service on {shown}"))?,
+    let (routes, ready) = match kind {
+        ServiceKind::Profile => store_service(
+            pronet_profile::build(&pronet_profile::ProfileConfig {
+                database,
+                metrics: opts.metrics.clone(),
+                nats: opts.nats.clone(),
+                shutdown: opts.shutdown.clone(),
+            })
+            .await
+            .with_context(|| format!("opening the profile store {shown}"))?,
+        ),
+        ServiceKind::Post => store_service(
+            pronet_post::build(&pronet_post::PostConfig {
+                database,
+                profile_addr: opts.dependencies.profile.clone(),
+                engagement_addr: opts.dependencies.engagement.clone(),
+                metrics: opts.metrics.clone(),
+                call_limits: opts.call_limits,
+                auth: opts.auth.clone(),
+                nats: opts.nats.clone(),
+                shutdown: opts.shutdown.clone(),
+            })
+            .await
+            .with_context(|| format!("starting the post service on {shown}"))?,
+        ),
+        ServiceKind::Engagement => store_service(
+            pronet_engagement::build(&pronet_engagement::EngagementConfig {
+                database,
+                post_addr: opts.dependencies.post.clone(),
+                profile_addr: opts.dependencies.profile.clone(),
+                call_limits: opts.call_limits,
+                auth: opts.auth.clone(),
+                metrics: opts.metrics.clone(),
+                nats: opts.nats.clone(),
+                shutdown: opts.shutdown.clone(),
+            })
+            .await
+            .with_context(|| format!("starting the engagement service on {shown}"))?,
+        ),
         ServiceKind::Feed => {
             let mut config = pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
                 profile_addr: opts.dependencies.profile.clone(),
@@ -244,10 +251,9 @@ pub async fn build_routes(
             config.nats = opts.nats.clone();
             config.shutdown = opts.shutdown.clone();
             let built = pronet_feed::build(&config).map_err(anyhow::Error::msg)?;
-            ready = Some(built.ready);
             feed_index = Some(built.index);
             saver = built.saver;
-            built.routes
+            (built.routes, Some(built.ready))
         }
     };
     Ok(BuiltService {
@@ -256,6 +262,13 @@ pub async fn build_routes(
         feed_index,
         saver,
     })
+}
+
+/// A store service's routes and readiness as the suite holds them.
+fn store_service(
+    built: pronet_common::server::StoreService,
+) -> (Routes, Option<watch::Receiver<bool>>) {
+    (built.routes, Some(built.store_ready))
 }
 
 /// Serves one service on `listener` until `shutdown` fires.
@@ -474,7 +487,7 @@ impl RunningSuite {
         let (mut feed_ready, mut feed_index) = (None, None);
         for (kind, listener, service) in built {
             let routes = service.routes;
-            if service.ready.is_some() {
+            if kind == ServiceKind::Feed {
                 feed_ready = service.ready.clone();
                 feed_index = service.feed_index.clone();
             }

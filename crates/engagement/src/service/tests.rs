@@ -1924,7 +1924,11 @@ async fn mutes(h: &Harness, member_id: &str) -> pb::ListMutesResponse {
 #[tokio::test]
 async fn hiding_a_post_is_for_the_member_themself_and_only_a_post_they_may_see() {
     let h = harness().await;
-    let status = h.api.hide_post(hide_req(member("m1"), "", "")).await.unwrap_err();
+    let status = h
+        .api
+        .hide_post(hide_req(member("m1"), "", ""))
+        .await
+        .unwrap_err();
     assert_eq!(violated_fields(&status), ["member_id", "post_id"]);
     let status = h
         .api
@@ -1972,14 +1976,32 @@ async fn hiding_a_post_is_for_the_member_themself_and_only_a_post_they_may_see()
             },
         )
     };
-    assert!(h.api.unhide_post(unhide("p1")).await.unwrap().into_inner().was_hidden);
-    assert!(!h.api.unhide_post(unhide("p1")).await.unwrap().into_inner().was_hidden);
+    assert!(
+        h.api
+            .unhide_post(unhide("p1"))
+            .await
+            .unwrap()
+            .into_inner()
+            .was_hidden
+    );
+    assert!(
+        !h.api
+            .unhide_post(unhide("p1"))
+            .await
+            .unwrap()
+            .into_inner()
+            .was_hidden
+    );
 }
 
 #[tokio::test]
 async fn muted_hashtags_are_normalized_checked_and_listed() {
     let h = harness().await;
-    let status = h.api.mute_hashtag(mute_tag_req("m1", "#no spaces")).await.unwrap_err();
+    let status = h
+        .api
+        .mute_hashtag(mute_tag_req("m1", "#no spaces"))
+        .await
+        .unwrap_err();
     assert_eq!(violated_fields(&status), ["hashtag"]);
     let stored = h
         .api
@@ -1989,7 +2011,10 @@ async fn muted_hashtags_are_normalized_checked_and_listed() {
         .into_inner()
         .hashtag;
     assert_eq!(stored, "crypto");
-    h.api.mute_hashtag(mute_tag_req("m1", "sales")).await.unwrap();
+    h.api
+        .mute_hashtag(mute_tag_req("m1", "sales"))
+        .await
+        .unwrap();
     assert_eq!(mutes(&h, "m1").await.hashtags, ["sales", "crypto"]);
     let was_muted = h
         .api
@@ -2023,16 +2048,30 @@ async fn muted_hashtags_are_normalized_checked_and_listed() {
 #[tokio::test]
 async fn muting_an_author_needs_another_member_who_exists() {
     let h = harness().await;
-    let status = h.api.mute_author(mute_author_req("m1", "m1")).await.unwrap_err();
+    let status = h
+        .api
+        .mute_author(mute_author_req("m1", "m1"))
+        .await
+        .unwrap_err();
     assert_status(
         &status,
         Code::InvalidArgument,
         "author_id: must be another member than member_id",
     );
-    let status = h.api.mute_author(mute_author_req("m1", "ghost")).await.unwrap_err();
+    let status = h
+        .api
+        .mute_author(mute_author_req("m1", "ghost"))
+        .await
+        .unwrap_err();
     assert_status(&status, Code::NotFound, "author not found");
-    h.api.mute_author(mute_author_req("m1", "m2")).await.unwrap();
-    h.api.mute_author(mute_author_req("m1", "m2")).await.unwrap();
+    h.api
+        .mute_author(mute_author_req("m1", "m2"))
+        .await
+        .unwrap();
+    h.api
+        .mute_author(mute_author_req("m1", "m2"))
+        .await
+        .unwrap();
     assert_eq!(mutes(&h, "m1").await.author_ids, ["m2"]);
     let was_muted = h
         .api
@@ -2060,12 +2099,19 @@ async fn mutes_past_the_cap_are_resource_exhausted() {
             .await
             .unwrap();
     }
-    let status = h.api.mute_hashtag(mute_tag_req("m1", "onemore")).await.unwrap_err();
+    let status = h
+        .api
+        .mute_hashtag(mute_tag_req("m1", "onemore"))
+        .await
+        .unwrap_err();
     assert_status(
         &status,
         Code::ResourceExhausted,
         "the member already has 1000 muted hashtags; take one back first",
     );
     // A held one is no new mute.
-    h.api.mute_hashtag(mute_tag_req("m1", "tag7")).await.unwrap();
+    h.api
+        .mute_hashtag(mute_tag_req("m1", "tag7"))
+        .await
+        .unwrap();
 }

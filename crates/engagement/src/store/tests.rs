@@ -2519,7 +2519,11 @@ async fn check_mutes_are_made_once_listed_newest_first_and_taken_back(store: Sto
         store.list_mutes("m1", MuteKind::Author, 10).await.unwrap(),
         ["rust"]
     );
-    assert!(store.list_mutes("m1", MuteKind::Post, 10).await.unwrap().is_empty());
+    assert!(store
+        .list_mutes("m1", MuteKind::Post, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.unmute("m1", &rust).await.unwrap());
     assert!(!store.unmute("m1", &rust).await.unwrap());
     assert_eq!(

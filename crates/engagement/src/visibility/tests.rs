@@ -264,7 +264,10 @@ async fn the_post_service_answers_while_the_cache_is_not_loaded_and_down_sources
         .feed(CacheSource::Post)
         .apply(&[event(0, post_deleted("p", "ada"))]);
     cache.feed(CacheSource::Post).set_position(0);
-    let err = directory.require_visible_post("p", "bob").await.unwrap_err();
+    let err = directory
+        .require_visible_post("p", "bob")
+        .await
+        .unwrap_err();
     assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
     // The next requests fail too (at once, while backing off).
     let ids = vec!["p".to_owned(), "q".to_owned()];

@@ -342,9 +342,9 @@ impl FeedIndex {
         let by_engagement = member.connections.iter().any(|c| {
             !member.muted_authors.contains(c)
                 && self.members[*c as usize]
-                .activity
-                .iter()
-                .any(|a| a.time >= since && &*a.post == post_id)
+                    .activity
+                    .iter()
+                    .any(|a| a.time >= since && &*a.post == post_id)
         });
         Some(if by_author || by_tag || by_engagement {
             NotGathered::SourceCap

@@ -192,7 +192,11 @@ fn mutes_leave_with_an_engagement_reset_and_hides_with_the_window() {
     w.mute_author("ann", "ann");
     assert_eq!(w.index.stats().mutes, 4);
     w.index.evict(NOW);
-    assert_eq!(w.index.stats().mutes, 3, "a hide older than the window is dropped");
+    assert_eq!(
+        w.index.stats().mutes,
+        3,
+        "a hide older than the window is dropped"
+    );
     w.index.reset(Source::Engagement);
     assert_eq!(w.index.stats().mutes, 0);
     assert_eq!(w.ids("ann"), ["p1"]);

@@ -222,7 +222,10 @@ fn a_hidden_post_teaches_less_of_its_author_and_hashtags_and_nothing_else() {
     // Switched off, a hide teaches no more than an impression.
     let mut params = p.params.clone();
     params.hide_exposures = 0.0;
-    assert_eq!(Viewer::learn(&hid, &params, NOW), Viewer::learn(&history, &params, NOW));
+    assert_eq!(
+        Viewer::learn(&hid, &params, NOW),
+        Viewer::learn(&history, &params, NOW)
+    );
 }
 
 #[test]
