@@ -446,3 +446,29 @@ pub fn event_service(
     });
     EventServer::new(source, outbox, exporter, shutdown).into_service()
 }
+
+#[cfg(test)]
+mod store_health_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_store_that_stops_answering_turns_readiness_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let migration = [crate::db::MigrationFile {
+            version: 1,
+            description: "outbox",
+            sql: crate::outbox::SQLITE_MIGRATION,
+        }];
+        let db = crate::db::SqliteDb::open(&dir.path().join("o.db"), &migration)
+            .await
+            .unwrap();
+        let shutdown = Shutdown::new();
+        let mut ready = watch_store("test", Outbox::sqlite(db.clone()), shutdown.clone());
+        assert!(*ready.borrow());
+        // Its connections closed: every read fails, as when the database is gone.
+        db.close().await;
+        let changed = tokio::time::timeout(Duration::from_secs(10), ready.wait_for(|r| !*r)).await;
+        assert!(matches!(changed, Ok(Ok(_))), "readiness stayed on");
+        shutdown.trigger();
+    }
+}
