@@ -41,6 +41,48 @@ pub enum Caller {
     Service(String),
 }
 
+impl Caller {
+    /// The calling member's id; PERMISSION_DENIED for a service (members only).
+    pub fn member(&self) -> Result<&str, Status> {
+        match self {
+            Caller::Member(id) => Ok(id),
+            Caller::Service(_) => Err(AuthError::MembersOnly.into()),
+        }
+    }
+
+    /// Whose view a read takes: the calling member's, or none for a service, which sees
+    /// everything.
+    pub fn viewer(&self) -> Option<&str> {
+        match self {
+            Caller::Member(id) => Some(id),
+            Caller::Service(_) => None,
+        }
+    }
+
+    /// Internal RPCs: PERMISSION_DENIED for a member (the auth layer refuses them already;
+    /// this keeps a mis-wired server closed).
+    pub fn require_service(&self) -> Result<(), Status> {
+        match self {
+            Caller::Member(_) => Err(AuthError::ServicesOnly.into()),
+            Caller::Service(_) => Ok(()),
+        }
+    }
+
+    /// `actor` (from request field `field`) must be the calling member; services may not act
+    /// in a member's name here.
+    pub fn require_self(&self, field: &str, actor: &str) -> Result<(), Status> {
+        require_self(self, field, actor)
+    }
+
+    /// A member acts (or reads) only as themself; a service for anyone.
+    pub fn require_self_or_service(&self, field: &str, actor: &str) -> Result<(), Status> {
+        match self {
+            Caller::Member(_) => require_self(self, field, actor),
+            Caller::Service(_) => Ok(()),
+        }
+    }
+}
+
 /// Who may call a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod error;
 pub mod event_follower;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod input;
 pub mod metrics;

@@ -1,7 +1,6 @@
 //! Engagement-service types and rules: reactions, comments, shares, their counts, and every
 //! limit in one place.
 
-use pronet_common::auth::Caller;
 use pronet_common::pagination::page_size;
 
 /// Every limit of the engagement service.
@@ -253,26 +252,7 @@ impl Mute {
     }
 }
 
-/// The idempotency key of a create request (AIP-155): a retry with the same key gets the first
-/// result and creates nothing. Scoped by caller, so two callers cannot collide or see each
-/// other's results.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey {
-    /// `member:<id>` or `service:<name>`.
-    pub caller: String,
-    pub request_id: String,
-}
-
-impl IdempotencyKey {
-    /// The key of `request_id` sent by `caller`; `request_id` is a checked id.
-    pub fn new(caller: &Caller, request_id: String) -> Self {
-        let caller = match caller {
-            Caller::Member(id) => format!("member:{id}"),
-            Caller::Service(name) => format!("service:{name}"),
-        };
-        Self { caller, request_id }
-    }
-}
+pub use pronet_common::idempotency::IdempotencyKey;
 
 /// Engagement counts of one post.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +363,7 @@ pub struct ActivityRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pronet_common::auth::Caller;
 
     #[test]
     fn reaction_types_map_to_their_proto_numbers_and_back() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use std::collections::HashSet;
 
-use pronet_common::auth::{caller, require_self, AuthError, Caller};
+use pronet_common::auth::{caller, require_self, Caller};
 use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
@@ -110,14 +110,6 @@ impl EngagementApi {
             .into_iter()
             .filter(|i| !blocked.contains(member_of(i)))
             .collect())
-    }
-}
-
-/// The calling member's id; the auth layer lets only members call member RPCs.
-fn member_caller(caller: &Caller) -> Result<&str, Status> {
-    match caller {
-        Caller::Member(id) => Ok(id),
-        Caller::Service(_) => Err(Status::permission_denied("this method is for members")),
     }
 }
 
@@ -490,12 +482,12 @@ impl EngagementService for EngagementApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
         let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
-        v.into_result()?;
         let (Some(member_id), Some(post_id), Some(reaction_type)) =
             (member_id, post_id, reaction_type)
         else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         // A post the member may not see is answered like a missing one.
         self.posts
@@ -532,10 +524,10 @@ impl EngagementService for EngagementApi {
         } else {
             v.check("request_id", parse_id(&req.request_id))
         };
-        v.into_result()?;
         let (Some(member_id), Some(post_id), Some(text)) = (member_id, post_id, text) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         let key = request_id.map(|request_id| IdempotencyKey::new(&caller, request_id));
         // A post the member may not see is answered like a missing one.
@@ -560,15 +552,13 @@ impl EngagementService for EngagementApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
-        v.into_result()?;
         let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         // A member shares as themself; a service (the post service recording a reshare) for
         // the member it names.
-        if let Caller::Member(_) = caller {
-            require_self(&caller, "member_id", &member_id)?;
-        }
+        caller.require_self_or_service("member_id", &member_id)?;
         // A post the member may not see is answered like a missing one.
         self.posts
             .require_visible_post(&post_id, &member_id)
@@ -621,9 +611,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ListRecentActivityRequest>,
     ) -> Result<Response<pb::ListRecentActivityResponse>, Status> {
         // The auth layer already keeps members out; a second look costs nothing.
-        if let Caller::Member(_) = caller(&request)? {
-            return Err(AuthError::ServicesOnly.into());
-        }
+        caller(&request)?.require_service()?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         check_ids(
@@ -640,10 +628,10 @@ impl EngagementService for EngagementApi {
             }
         };
         let limit = v.check("max_activities", max_activities(req.max_activities));
-        v.into_result()?;
         let (Some(since), Some(limit)) = (since, limit) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         let activities = self
             .store
             .list_recent_activity(&req.member_ids, since, limit)
@@ -662,10 +650,10 @@ impl EngagementService for EngagementApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
-        v.into_result()?;
         let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         self.posts
             .require_visible_post(&post_id, &member_id)
@@ -700,12 +688,12 @@ impl EngagementService for EngagementApi {
         if !req.viewer_id.is_empty() {
             v.check("viewer_id", parse_id(&req.viewer_id));
         }
-        v.into_result()?;
         let (Some(post_id), Some(reaction_type), Some(limit), Some((mut phase, mut after))) =
             (post_id, reaction_type, limit, position)
         else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         let viewer = stats_viewer(&caller, &req.viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
@@ -782,11 +770,11 @@ impl EngagementService for EngagementApi {
                 v.add("update_mask", "only \"text\" can be updated");
             }
         }
-        v.into_result()?;
         let (Some(id), Some(text)) = (id, text) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        let member = member_caller(&caller)?;
+        v.into_result()?;
+        let member = caller.member()?;
         self.own_comment(&id, member).await?;
         let comment = self
             .store
@@ -805,11 +793,11 @@ impl EngagementService for EngagementApi {
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let id = v.check("comment_id", parse_id(&req.comment_id));
-        v.into_result()?;
         let Some(id) = id else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        let member = member_caller(&caller)?;
+        v.into_result()?;
+        let member = caller.member()?;
         self.own_comment(&id, member).await?;
         let removed = self.store.delete_comment(&id).await?;
         tracing::debug!(comment_id = %id, removed, "comment deleted");
@@ -826,12 +814,12 @@ impl EngagementService for EngagementApi {
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let comment_id = v.check("comment_id", parse_id(&req.comment_id));
         let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
-        v.into_result()?;
         let (Some(member_id), Some(comment_id), Some(reaction_type)) =
             (member_id, comment_id, reaction_type)
         else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         self.visible_comment(&comment_id, &member_id).await?;
         let comment = self
@@ -852,10 +840,10 @@ impl EngagementService for EngagementApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let comment_id = v.check("comment_id", parse_id(&req.comment_id));
-        v.into_result()?;
         let (Some(member_id), Some(comment_id)) = (member_id, comment_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         self.visible_comment(&comment_id, &member_id).await?;
         let comment = self
@@ -892,10 +880,10 @@ impl EngagementService for EngagementApi {
         if !req.viewer_id.is_empty() {
             v.check("viewer_id", parse_id(&req.viewer_id));
         }
-        v.into_result()?;
         let (Some(post_id), Some(order), Some(limit)) = (post_id, order, limit) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         let viewer = stats_viewer(&caller, &req.viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
@@ -945,10 +933,10 @@ impl EngagementService for EngagementApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_IMPRESSIONS);
-        v.into_result()?;
         let Some(member_id) = member_id else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         let post_ids = distinct(&req.post_ids);
         if post_ids.is_empty() {
@@ -978,17 +966,15 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ListSeenPostsRequest>,
     ) -> Result<Response<pb::ListSeenPostsResponse>, Status> {
         // The auth layer already keeps members out; a second look costs nothing.
-        if let Caller::Member(_) = caller(&request)? {
-            return Err(AuthError::ServicesOnly.into());
-        }
+        caller(&request)?.require_service()?;
         let req = request.into_inner();
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_SEEN_POSTS);
-        v.into_result()?;
         let Some(member_id) = member_id else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         let post_ids = self
             .store
             .list_seen_posts(&member_id, &req.post_ids)
@@ -1001,9 +987,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ImportEngagementRequest>,
     ) -> Result<Response<pb::ImportEngagementResponse>, Status> {
         // The auth layer already keeps members out; an import writes in anyone's name.
-        if let Caller::Member(_) = caller(&request)? {
-            return Err(AuthError::ServicesOnly.into());
-        }
+        caller(&request)?.require_service()?;
         let batch = parse_import(request.into_inner(), now_micros())?;
         // The importer vouches for the posts and members (as the proto says): nothing is
         // looked up, so a batch costs one transaction and no calls.

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use pronet_common::auth::{require_self, Caller};
+use pronet_common::auth::Caller;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::metrics::Metrics;
 use pronet_common::pagination::page_size;
@@ -344,14 +344,12 @@ impl FeedService for FeedApi {
                 PageToken::decode(&req.page_token, &self.token_key).map(Some),
             )
         };
-        v.into_result()?;
         let (Some(member_id), Some(size), Some(token)) = (member_id, size, token) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         // A member reads only their own feed; a service (a gateway) may read anyone's.
-        if let Caller::Member(_) = caller {
-            require_self(&caller, "member_id", &member_id)?;
-        }
+        caller.require_self_or_service("member_id", &member_id)?;
         let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
 
         // The ranking to page through: a new one for a first page, else the cached one (or,
@@ -501,13 +499,11 @@ impl FeedService for FeedApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let post_id = v.check("post_id", parse_id(&req.post_id));
-        v.into_result()?;
         let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        if let Caller::Member(_) = caller {
-            require_self(&caller, "member_id", &member_id)?;
-        }
+        v.into_result()?;
+        caller.require_self_or_service("member_id", &member_id)?;
         let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
         let explained = self
             .off_the_workers(move |index| {

@@ -293,15 +293,7 @@ pub fn rank_trending(tags: &mut [TrendingHashtag]) {
     });
 }
 
-/// A create's idempotency key (AIP-155): the client's `request_id`, scoped by who sent it, so
-/// callers can neither collide on nor probe each other's keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey {
-    /// `member:<id>` or `service:<name>`.
-    pub caller: String,
-    /// A valid id.
-    pub request_id: String,
-}
+pub use pronet_common::idempotency::IdempotencyKey;
 
 /// Position after the last post of a newest-first page.
 #[derive(Debug, Clone, PartialEq, Eq)]

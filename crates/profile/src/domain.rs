@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use pronet_common::auth::Caller;
 use pronet_common::input::check_count;
 
 /// Every limit of the profile service.
@@ -644,25 +643,7 @@ pub struct RelationshipRecord {
     pub blocked: bool,
 }
 
-/// An idempotency key (AIP-155): a client's `request_id` scoped by who sent it, so two callers
-/// choosing the same `request_id` never see each other's resources.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey {
-    /// `member:<id>` or `service:<name>`.
-    pub caller: String,
-    pub request_id: String,
-}
-
-impl IdempotencyKey {
-    /// The key of `request_id` (already checked like an id) sent by `caller`.
-    pub fn new(caller: &Caller, request_id: String) -> Self {
-        let caller = match caller {
-            Caller::Member(id) => format!("member:{id}"),
-            Caller::Service(name) => format!("service:{name}"),
-        };
-        Self { caller, request_id }
-    }
-}
+pub use pronet_common::idempotency::IdempotencyKey;
 
 /// Position after the last item of a newest-first page: its time and a tie-breaking key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1086,6 +1067,7 @@ pub fn distinct_pairs(pairs: &[(String, String)]) -> (Vec<(String, String)>, u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pronet_common::auth::Caller;
 
     #[test]
     fn reached_members_are_counted_once_per_list_ranked_and_never_the_member() {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use pronet_common::auth::{caller, require_self, AuthError, Caller};
+use pronet_common::auth::{caller, require_self};
 use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
@@ -336,38 +336,6 @@ fn parse_request_id(raw: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// The calling member's id; services have none.
-fn calling_member(caller: &Caller) -> Result<&str, Status> {
-    match caller {
-        Caller::Member(id) => Ok(id),
-        Caller::Service(_) => Err(AuthError::MembersOnly.into()),
-    }
-}
-
-/// Whose view a read takes: the calling member's, or none for a service, which sees everything.
-fn viewer(caller: &Caller) -> Option<&str> {
-    match caller {
-        Caller::Member(id) => Some(id),
-        Caller::Service(_) => None,
-    }
-}
-
-/// A member reads only their own lists; services read anyone's.
-fn require_self_or_service(caller: &Caller, field: &str, actor: &str) -> Result<(), Status> {
-    match caller {
-        Caller::Member(_) => require_self(caller, field, actor),
-        Caller::Service(_) => Ok(()),
-    }
-}
-
-/// Internal RPCs. The auth layer already refuses members; this keeps a mis-wired server closed.
-fn require_service(caller: &Caller) -> Result<(), Status> {
-    match caller {
-        Caller::Member(_) => Err(AuthError::ServicesOnly.into()),
-        Caller::Service(_) => Ok(()),
-    }
-}
-
 /// Parses an invitation id and the acting member's id (decline, withdraw).
 fn parse_invitation_action(
     invitation_id: &str,
@@ -376,11 +344,11 @@ fn parse_invitation_action(
     let mut v = FieldViolations::new();
     let invitation_id = v.check("invitation_id", parse_id(invitation_id));
     let member_id = v.check("member_id", parse_id(member_id));
+    let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
+        return Err(v.into_status());
+    };
     v.into_result()?;
-    match (invitation_id, member_id) {
-        (Some(invitation_id), Some(member_id)) => Ok((invitation_id, member_id)),
-        _ => Err(Status::internal("internal error")),
-    }
+    Ok((invitation_id, member_id))
 }
 
 impl ProfileApi {
@@ -406,12 +374,12 @@ impl ProfileService for ProfileApi {
         let mut v = FieldViolations::new();
         let fields = parse_fields(&profile, &mut v, "profile");
         let request_id = v.check("request_id", parse_request_id(&req.request_id));
-        v.into_result()?;
         let (Some(fields), Some(request_id)) = (fields, request_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         // The profile's id is the token subject: one profile per member.
-        let member_id = parse_id(calling_member(&caller)?).map_err(|_| {
+        let member_id = parse_id(caller.member()?).map_err(|_| {
             Status::permission_denied("the caller's member id is not a valid id".to_string())
         })?;
         let key = request_id.map(|id| IdempotencyKey::new(&caller, id));
@@ -431,7 +399,7 @@ impl ProfileService for ProfileApi {
     ) -> Result<Response<pb::GetProfileResponse>, Status> {
         use pb::get_profile_request::Lookup;
         let caller = caller(&request)?;
-        let viewer = viewer(&caller);
+        let viewer = caller.viewer();
         let found = match request.into_inner().lookup {
             Some(Lookup::MemberId(id)) => {
                 let id = parse_id(&id).map_err(|e| invalid_field("member_id", e))?;
@@ -495,7 +463,7 @@ impl ProfileService for ProfileApi {
         // Profiles the viewer may not see come back missing, and are answered as missing.
         let found: std::collections::HashMap<String, ProfileRecord> = self
             .store
-            .batch_get_profiles(&req.member_ids, viewer(&caller))
+            .batch_get_profiles(&req.member_ids, caller.viewer())
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
@@ -596,8 +564,10 @@ impl ProfileService for ProfileApi {
         if wants("open_to_work") {
             changes.open_to_work = Some(p.open_to_work);
         }
+        let Some(id) = id else {
+            return Err(v.into_status());
+        };
         v.into_result()?;
-        let id = id.ok_or_else(|| Status::internal("internal error"))?;
         require_self(&caller, "profile.id", &id)?;
         let updated = self
             .store
@@ -622,12 +592,12 @@ impl ProfileService for ProfileApi {
             v.add("invitee_id", "cannot invite yourself");
         }
         let request_id = v.check("request_id", parse_request_id(&req.request_id));
-        v.into_result()?;
         let (Some(inviter_id), Some(invitee_id), Some(message), Some(request_id)) =
             (inviter, invitee, message, request_id)
         else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "inviter_id", &inviter_id)?;
         let key = request_id.map(|id| IdempotencyKey::new(&caller, id));
         let invitation = self
@@ -658,10 +628,10 @@ impl ProfileService for ProfileApi {
         let mut v = FieldViolations::new();
         let invitation_id = v.check("invitation_id", parse_id(&req.invitation_id));
         let member_id = v.check("member_id", parse_id(&req.member_id));
-        v.into_result()?;
         let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         let now = now_micros();
         let inv = self
@@ -706,13 +676,13 @@ impl ProfileService for ProfileApi {
             ),
         );
         let after = v.check("page_token", connection_cursor(&req.page_token));
-        v.into_result()?;
         let (Some(member_id), Some(direction), Some(limit), Some(after)) =
             (member_id, direction, limit, after)
         else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        require_self_or_service(&caller, "member_id", &member_id)?;
+        v.into_result()?;
+        caller.require_self_or_service("member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self
             .store
@@ -743,11 +713,11 @@ impl ProfileService for ProfileApi {
             ),
         );
         let after = v.check("page_token", connection_cursor(&req.page_token));
-        v.into_result()?;
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        require_self_or_service(&caller, "member_id", &member_id)?;
+        v.into_result()?;
+        caller.require_self_or_service("member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self
             .store
@@ -787,10 +757,10 @@ impl ProfileService for ProfileApi {
                 None
             }
         };
-        v.into_result()?;
         let (Some(member_id), Some(target)) = (member_id, target) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         let following = self.store.follow(&member_id, target, now_micros()).await?;
         Ok(Response::new(pb::FollowResponse {
@@ -815,11 +785,11 @@ impl ProfileService for ProfileApi {
             ),
         );
         let after = v.check("page_token", follow_cursor(&req.page_token));
-        v.into_result()?;
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        require_self_or_service(&caller, "member_id", &member_id)?;
+        v.into_result()?;
+        caller.require_self_or_service("member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self.store.list_following(&member_id, after, limit).await?;
         let next_page_token = next_token(&items, limit, |f| {
@@ -847,10 +817,10 @@ impl ProfileService for ProfileApi {
         if member_id.is_some() && member_id == blocked_id {
             v.add("blocked_id", "cannot block yourself");
         }
-        v.into_result()?;
         let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         self.store
             .block_member(&member_id, &blocked_id, now_micros())
@@ -868,10 +838,10 @@ impl ProfileService for ProfileApi {
         let mut v = FieldViolations::new();
         let member_id = v.check("member_id", parse_id(&req.member_id));
         let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
-        v.into_result()?;
         let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         // Idempotent, and silent about whether the member exists or was blocked.
         self.store.unblock_member(&member_id, &blocked_id).await?;
@@ -926,10 +896,10 @@ impl ProfileService for ProfileApi {
         if member_id.is_some() && member_id == connection_id {
             v.add("connection_id", "cannot be the member themself");
         }
-        v.into_result()?;
         let (Some(member_id), Some(connection_id)) = (member_id, connection_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         self.store
             .remove_connection(&member_id, &connection_id)
@@ -958,10 +928,10 @@ impl ProfileService for ProfileApi {
                 None
             }
         };
-        v.into_result()?;
         let (Some(member_id), Some(target)) = (member_id, target) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         // Idempotent, and silent about whether the target exists or was followed.
         self.store.unfollow(&member_id, &target).await?;
@@ -985,11 +955,11 @@ impl ProfileService for ProfileApi {
             ),
         );
         let after = v.check("page_token", connection_cursor(&req.page_token));
-        v.into_result()?;
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        require_self_or_service(&caller, "member_id", &member_id)?;
+        v.into_result()?;
+        caller.require_self_or_service("member_id", &member_id)?;
         self.require_member(&member_id).await?;
         let items = self.store.list_followers(&member_id, after, limit).await?;
         let next_page_token = next_token(&items, limit, |f| {
@@ -1010,11 +980,11 @@ impl ProfileService for ProfileApi {
         let mut v = FieldViolations::new();
         let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
         let member_id = v.check("member_id", parse_id(&req.member_id));
-        v.into_result()?;
         let (Some(viewer_id), Some(member_id)) = (viewer_id, member_id) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
-        require_self_or_service(&caller, "viewer_id", &viewer_id)?;
+        v.into_result()?;
+        caller.require_self_or_service("viewer_id", &viewer_id)?;
         let degree = self.store.connection_degree(&viewer_id, &member_id).await?;
         Ok(Response::new(degree_to_pb(degree)))
     }
@@ -1034,9 +1004,11 @@ impl ProfileService for ProfileApi {
         for (i, id) in req.member_ids.iter().enumerate() {
             v.check(&format!("member_ids[{i}]"), parse_id(id));
         }
+        let Some(viewer_id) = viewer_id else {
+            return Err(v.into_status());
+        };
         v.into_result()?;
-        let viewer_id = viewer_id.ok_or_else(|| Status::internal("internal error"))?;
-        require_service(&caller)?;
+        caller.require_service()?;
         let relationships = self
             .store
             .relationships(&viewer_id, &req.member_ids)
@@ -1065,7 +1037,7 @@ impl ProfileService for ProfileApi {
             .map(|handle| handle.key())
             .collect();
         v.into_result()?;
-        require_service(&caller)?;
+        caller.require_service()?;
         let owners = self.store.lookup_handles(&keys).await?;
         Ok(Response::new(pb::LookupHandlesResponse {
             owners: owners
@@ -1092,10 +1064,10 @@ impl ProfileService for ProfileApi {
             ),
         );
         let after = v.check("page_token", suggestion_cursor(&req.page_token));
-        v.into_result()?;
         let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
         let inputs = self.store.suggestion_candidates(&member_id).await?;
         let page: Vec<Suggestion> = rank_suggestions(inputs)
@@ -1168,12 +1140,12 @@ impl ProfileService for ProfileApi {
                 v.add("query", "set words to search for or at least one filter");
             }
         }
-        v.into_result()?;
         let (Some(query), Some(limit), Some(offset)) = (query, limit, offset) else {
-            return Err(Status::internal("internal error"));
+            return Err(v.into_status());
         };
+        v.into_result()?;
         // The searcher is the calling member: their network ranks the results.
-        let searcher = calling_member(&caller)?.to_owned();
+        let searcher = caller.member()?.to_owned();
         let hits = self
             .store
             .search_profiles(&searcher, &query, offset..offset + limit)
@@ -1234,7 +1206,7 @@ impl ProfileService for ProfileApi {
             }
         }
         v.into_result()?;
-        require_service(&caller)?;
+        caller.require_service()?;
         let (distinct, dropped) = distinct_pairs(&pairs);
         let (created, skipped) = self
             .store
@@ -1268,7 +1240,7 @@ impl ProfileService for ProfileApi {
             }
         }
         v.into_result()?;
-        require_service(&caller)?;
+        caller.require_service()?;
         let (created, skipped) = self.store.import_profiles(profiles, now_micros()).await?;
         tracing::info!(created, skipped, "profiles imported");
         Ok(Response::new(pb::ImportProfilesResponse {

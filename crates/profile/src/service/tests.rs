@@ -3,6 +3,8 @@
 use pronet_proto::profile::v1::profile_service_server::ProfileService;
 use tonic::Code;
 
+use pronet_common::auth::Caller;
+
 use super::*;
 use crate::store::sqlite::SqliteProfileStore;
 
