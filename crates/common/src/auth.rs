@@ -465,6 +465,15 @@ pub fn require_self(caller: &Caller, field: &str, actor: &str) -> Result<(), Sta
 /// The method's access rule.
 pub type AccessFn = fn(&str) -> Access;
 
+/// The method name of a gRPC `path` (`/package.Service/Method`) when it names a method of
+/// `service`; `None` for anything else.
+pub fn method_of<'a>(path: &'a str, service: &str) -> Option<&'a str> {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(service))
+        .and_then(|p| p.strip_prefix('/'))
+        .filter(|m| !m.is_empty() && !m.contains('/'))
+}
+
 /// The tower layer that authenticates every call of a server.
 #[derive(Clone)]
 pub struct AuthLayer {

@@ -26,6 +26,15 @@ pub fn parse_id(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// `items` without repeats, each kept at its first place.
+pub fn distinct(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .into_iter()
+        .filter(|item| seen.insert(item.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

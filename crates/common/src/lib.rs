@@ -22,6 +22,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+pub mod timed;
 pub mod upstream;
 pub mod visibility;
 

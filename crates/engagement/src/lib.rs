@@ -55,16 +55,18 @@ pub async fn open_store(
     };
     // Timed (and traced) always: without an exporter the figures stay in the process.
     let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(store, metrics)))
+    Ok(Arc::new(TimedStore::new(
+        store::timed::STORE_NAME,
+        store,
+        metrics,
+    )))
 }
 
 /// Who may call each method of the engagement service, by gRPC path
 /// (`/pronet.engagement.v1.EngagementService/React`), for the auth layer. Unknown paths are for
 /// members, the narrowest rule that still lets the server answer UNIMPLEMENTED.
 pub fn access(path: &str) -> Access {
-    path.strip_prefix('/')
-        .and_then(|p| p.strip_prefix(SERVICE_NAME))
-        .and_then(|p| p.strip_prefix('/'))
+    pronet_common::auth::method_of(path, SERVICE_NAME)
         .and_then(method_access)
         .unwrap_or(Access::Member)
 }

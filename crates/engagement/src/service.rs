@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use std::collections::HashSet;
-
 use pronet_common::auth::{caller, require_self, Caller};
 use pronet_common::error::invalid_field;
-use pronet_common::ids::{new_id, parse_id};
+use pronet_common::ids::{distinct, new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_token, encode_token, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
@@ -89,6 +87,21 @@ impl EngagementApi {
             ));
         }
         Ok(comment)
+    }
+
+    /// Takes back the caller's mute of `kind` (named by request field `field`); whether there
+    /// was one.
+    async fn unmute<T>(
+        &self,
+        request: &Request<T>,
+        member_id: &str,
+        kind: MuteKind,
+        field: &str,
+        target: &str,
+    ) -> Result<bool, Status> {
+        let caller = caller(request)?;
+        let (member_id, mute) = parse_mute(&caller, member_id, kind, field, target)?;
+        Ok(self.store.unmute(&member_id, &mute).await?)
     }
 
     /// Leaves out what members blocked either way with `viewer` wrote or did.
@@ -225,15 +238,6 @@ fn decode_reaction_token(token: &str) -> Result<ReactionPosition, String> {
     }
     let time = parts[1].parse().map_err(|_| BAD_TOKEN.to_string())?;
     Ok((phase, Some((time, parts[2].clone()))))
-}
-
-/// `ids` without repeats, in their first order.
-fn distinct(ids: &[String]) -> Vec<String> {
-    let mut seen = HashSet::with_capacity(ids.len());
-    ids.iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect()
 }
 
 fn reaction_type_to_pb(t: ReactionType) -> pb::ReactionType {
@@ -938,7 +942,7 @@ impl EngagementService for EngagementApi {
         };
         v.into_result()?;
         require_self(&caller, "member_id", &member_id)?;
-        let post_ids = distinct(&req.post_ids);
+        let post_ids = distinct(req.post_ids.iter().cloned());
         if post_ids.is_empty() {
             return Ok(Response::new(pb::RecordImpressionsResponse { counted: 0 }));
         }
@@ -1029,16 +1033,16 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnhidePostRequest>,
     ) -> Result<Response<pb::UnhidePostResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Post,
-            "post_id",
-            &req.post_id,
-        )?;
-        let was_hidden = self.store.unmute(&member_id, &mute).await?;
+        let req = request.get_ref();
+        let was_hidden = self
+            .unmute(
+                &request,
+                &req.member_id,
+                MuteKind::Post,
+                "post_id",
+                &req.post_id,
+            )
+            .await?;
         Ok(Response::new(pb::UnhidePostResponse { was_hidden }))
     }
 
@@ -1065,16 +1069,16 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnmuteHashtagRequest>,
     ) -> Result<Response<pb::UnmuteHashtagResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Hashtag,
-            "hashtag",
-            &req.hashtag,
-        )?;
-        let was_muted = self.store.unmute(&member_id, &mute).await?;
+        let req = request.get_ref();
+        let was_muted = self
+            .unmute(
+                &request,
+                &req.member_id,
+                MuteKind::Hashtag,
+                "hashtag",
+                &req.hashtag,
+            )
+            .await?;
         Ok(Response::new(pb::UnmuteHashtagResponse { was_muted }))
     }
 
@@ -1108,16 +1112,16 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnmuteAuthorRequest>,
     ) -> Result<Response<pb::UnmuteAuthorResponse>, Status> {
-        let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Author,
-            "author_id",
-            &req.author_id,
-        )?;
-        let was_muted = self.store.unmute(&member_id, &mute).await?;
+        let req = request.get_ref();
+        let was_muted = self
+            .unmute(
+                &request,
+                &req.member_id,
+                MuteKind::Author,
+                "author_id",
+                &req.author_id,
+            )
+            .await?;
         Ok(Response::new(pb::UnmuteAuthorResponse { was_muted }))
     }
 

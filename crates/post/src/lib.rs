@@ -54,7 +54,11 @@ pub async fn open_store(
     };
     // Timed (and traced) always: without an exporter the figures stay in the process.
     let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(store, metrics)))
+    Ok(Arc::new(TimedStore::new(
+        store::timed::STORE_NAME,
+        store,
+        metrics,
+    )))
 }
 
 /// Opens the store, prepares lazy channels to the profile and engagement services and returns
@@ -103,10 +107,7 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
 /// the author's own; the feed's candidate query is internal. Unknown methods get the strictest
 /// member rule.
 pub fn access(path: &str) -> Access {
-    let method = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_prefix(SERVICE_NAME))
-        .and_then(|p| p.strip_prefix('/'));
+    let method = pronet_common::auth::method_of(path, SERVICE_NAME);
     match method {
         Some(
             "CreatePost"

@@ -1,11 +1,11 @@
 //! The tonic adapter of the post service: decode and validate, authorize, call the store, keep
 //! what the viewer may see, encode.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pronet_common::auth::{caller, require_self, Caller};
-use pronet_common::ids::{new_id, parse_id};
+use pronet_common::ids::{distinct, new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_time_cursor, encode_time_cursor, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
@@ -61,8 +61,7 @@ impl PostApi {
             posts
                 .iter()
                 .filter(|p| p.author_id != viewer)
-                .map(|p| p.author_id.clone())
-                .collect(),
+                .map(|p| p.author_id.clone()),
         );
         if others.is_empty() {
             return Ok(HashMap::new());
@@ -129,7 +128,7 @@ impl PostApi {
         viewer: Option<&str>,
         posts: Vec<PostRecord>,
     ) -> Result<Vec<pb::Post>, PostError> {
-        let original_ids = distinct(posts.iter().filter_map(|p| p.reshare_of.clone()).collect());
+        let original_ids = distinct(posts.iter().filter_map(|p| p.reshare_of.clone()));
         let originals: HashMap<String, PostRecord> = if original_ids.is_empty() {
             HashMap::new()
         } else {
@@ -205,7 +204,7 @@ impl PostApi {
         &self,
         pairs: &[(String, String)],
     ) -> Result<HashMap<String, i64>, PostError> {
-        let ids = distinct(pairs.iter().map(|(_, id)| id.clone()).collect());
+        let ids = distinct(pairs.iter().map(|(_, id)| id.clone()));
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -286,15 +285,6 @@ fn optional_limit(raw: i32) -> Result<Option<usize>, String> {
         Ok(0) => Ok(None),
         Ok(n) => Ok(Some(n)),
     }
-}
-
-/// The values of `items` without repeats, first occurrence kept.
-fn distinct(items: Vec<String>) -> Vec<String> {
-    let mut seen = HashSet::with_capacity(items.len());
-    items
-        .into_iter()
-        .filter(|item| seen.insert(item.clone()))
-        .collect()
 }
 
 /// The next-page token when a page came back full.
@@ -483,7 +473,7 @@ impl PostService for PostApi {
         // Unlike CreatePost, an import names its authors' profiles: a batch from elsewhere is
         // where ids go wrong. One call for the whole batch; an unknown author is the request's
         // fault (INVALID_ARGUMENT naming the field), and nothing is written.
-        let authors = distinct(posts.iter().map(|(_, p)| p.author_id.clone()).collect());
+        let authors = distinct(posts.iter().map(|(_, p)| p.author_id.clone()));
         let existing = self.members.existing_members(&authors).await?;
         let mut v = FieldViolations::new();
         for (i, post) in &posts {

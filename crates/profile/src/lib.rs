@@ -36,10 +36,7 @@ pub const SCHEMA: &str = "profile";
 /// Who may call each method of the service (see `pronet_common::auth`); unknown paths are
 /// for members, the narrowest rule a handler can still check.
 pub fn access(path: &str) -> Access {
-    let method = path
-        .strip_prefix('/')
-        .and_then(|p| p.strip_prefix(SERVICE_NAME))
-        .and_then(|p| p.strip_prefix('/'));
+    let method = pronet_common::auth::method_of(path, SERVICE_NAME);
     match method {
         Some(
             "CreateProfile" | "UpdateProfile" | "CreateInvitation" | "AcceptInvitation" | "Follow"
@@ -77,7 +74,11 @@ pub async fn open_store(
     };
     // Timed (and traced) always: without an exporter the figures stay in the process.
     let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(store, metrics)))
+    Ok(Arc::new(TimedStore::new(
+        store::timed::STORE_NAME,
+        store,
+        metrics,
+    )))
 }
 
 /// Opens the store and returns the service's routes and its store's readiness.

@@ -2,11 +2,7 @@
 //! (`pronet_store_operation_duration_seconds{store="post",operation,outcome}`), changing
 //! nothing else.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::metrics::Metrics;
 use pronet_common::outbox::Outbox;
 
 use super::{CreatedPost, PostStore, StoreResult};
@@ -15,161 +11,39 @@ use crate::domain::{
 };
 
 /// The `store` label of this service's operations.
-const STORE_NAME: &str = "post";
+pub const STORE_NAME: &str = "post";
 
-pub struct TimedStore {
-    inner: Arc<dyn PostStore>,
-    metrics: Arc<Metrics>,
-}
+/// The store with every operation timed (and traced).
+pub type TimedStore = pronet_common::timed::Timed<dyn PostStore>;
 
-impl TimedStore {
-    pub fn new(inner: Arc<dyn PostStore>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
-    }
-}
-
-#[async_trait]
-impl PostStore for TimedStore {
-    async fn create_post(
-        &self,
-        post: PostRecord,
-        key: Option<&IdempotencyKey>,
-    ) -> StoreResult<CreatedPost> {
-        self.metrics
-            .time_store(STORE_NAME, "create_post", self.inner.create_post(post, key))
-            .await
-    }
-
-    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)> {
-        self.metrics
-            .time_store(STORE_NAME, "import_posts", self.inner.import_posts(posts))
-            .await
-    }
-
-    async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
-        self.metrics
-            .time_store(STORE_NAME, "get_post", self.inner.get_post(id))
-            .await
-    }
-
-    async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "batch_get_posts",
-                self.inner.batch_get_posts(ids),
-            )
-            .await
-    }
-
-    async fn list_posts_by_author(
-        &self,
-        author_id: &str,
-        visibilities: &[Visibility],
-        range: TimeRange,
-        after: Option<Cursor>,
-        limit: usize,
-    ) -> StoreResult<Vec<PostRecord>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "list_posts_by_author",
-                self.inner
-                    .list_posts_by_author(author_id, visibilities, range, after, limit),
-            )
-            .await
-    }
-
-    async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "delete_post",
-                self.inner.delete_post(id, delete_time),
-            )
-            .await
-    }
-
-    async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
-        self.metrics
-            .time_store(STORE_NAME, "update_post", self.inner.update_post(id, edit))
-            .await
-    }
-
-    async fn list_posts_by_hashtag(
-        &self,
-        hashtag: &str,
-        after: Option<Cursor>,
-        limit: usize,
-    ) -> StoreResult<Vec<PostRecord>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "list_posts_by_hashtag",
-                self.inner.list_posts_by_hashtag(hashtag, after, limit),
-            )
-            .await
-    }
-
-    async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "count_hashtag_posts",
-                self.inner.count_hashtag_posts(since, until),
-            )
-            .await
-    }
-
-    async fn hashtag_posts(
-        &self,
-        hashtags: &[String],
-        since: i64,
-        until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<(String, String)>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "hashtag_posts",
-                self.inner.hashtag_posts(hashtags, since, until, limit),
-            )
-            .await
-    }
-
-    async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "list_recent_posts",
-                self.inner.list_recent_posts(query),
-            )
-            .await
-    }
-
-    fn outbox(&self) -> Outbox {
-        self.inner.outbox()
-    }
-
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError> {
-        self.metrics
-            .time_store(
-                STORE_NAME,
-                "export_state",
-                self.inner.export_state(since, sink),
-            )
-            .await
+pronet_common::timed_store! {
+    impl PostStore;
+    async fn create_post(&self, post: PostRecord, key: Option<&IdempotencyKey>) -> StoreResult<CreatedPost>;
+    async fn import_posts(&self, posts: Vec<PostRecord>) -> StoreResult<(u64, u64)>;
+    async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>>;
+    async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>>;
+    async fn list_posts_by_author(&self, author_id: &str, visibilities: &[Visibility], range: TimeRange, after: Option<Cursor>, limit: usize) -> StoreResult<Vec<PostRecord>>;
+    async fn delete_post(&self, id: &str, delete_time: i64) -> StoreResult<bool>;
+    async fn update_post(&self, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>>;
+    async fn list_posts_by_hashtag(&self, hashtag: &str, after: Option<Cursor>, limit: usize) -> StoreResult<Vec<PostRecord>>;
+    async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>>;
+    async fn hashtag_posts(&self, hashtags: &[String], since: i64, until: i64, limit: usize) -> StoreResult<Vec<(String, String)>>;
+    async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
+    async fn export_state(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
+    sync {
+        fn outbox(&self) -> Outbox {
+            self.inner().outbox()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use crate::domain::PostText;
     use crate::store::sqlite::SqlitePostStore;
+    use pronet_common::metrics::Metrics;
 
     use super::*;
 
@@ -180,7 +54,7 @@ mod tests {
             .await
             .unwrap();
         let metrics = Metrics::new();
-        let store = TimedStore::new(Arc::new(sqlite.clone()), metrics.clone());
+        let store = TimedStore::new(STORE_NAME, Arc::new(sqlite.clone()), metrics.clone());
 
         let post = PostRecord::new(
             "p1".into(),

@@ -1,0 +1,66 @@
+//! Timing every operation of a store: [`Timed`] wraps a store and [`timed_store!`] writes its
+//! trait's impl, each operation delegated unchanged inside [`Metrics::time_store`] (a `store`
+//! span and `pronet_store_operation_duration_seconds{store,operation,outcome}`), so the
+//! services list their operations once instead of writing the delegation by hand.
+
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+
+/// A store whose operations are timed; its trait impl comes from [`timed_store!`].
+pub struct Timed<S: ?Sized> {
+    inner: Arc<S>,
+    metrics: Arc<Metrics>,
+    store: &'static str,
+}
+
+impl<S: ?Sized> Timed<S> {
+    /// `inner`'s operations, recorded under the `store` label `store` (e.g. `post`).
+    pub fn new(store: &'static str, inner: Arc<S>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner,
+            metrics,
+            store,
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Runs one operation of the wrapped store, timed and traced as `operation`.
+    pub async fn time<T, E>(
+        &self,
+        operation: &'static str,
+        op: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.metrics.time_store(self.store, operation, op).await
+    }
+}
+
+/// Implements a store trait (an `#[async_trait]` one) for [`Timed`]: every `async fn` listed
+/// (its signature, as in the trait, ending with `;`) runs the wrapped store's own, timed under
+/// its name; items in `sync { ... }` are written as they are.
+#[macro_export]
+macro_rules! timed_store {
+    (
+        impl $trait:path;
+        $(
+            $(#[$meta:meta])*
+            async fn $name:ident(&self $(, $arg:ident : $argty:ty)* $(,)?) -> $ret:ty;
+        )*
+        sync { $($sync:tt)* }
+    ) => {
+        #[async_trait::async_trait]
+        impl $trait for $crate::timed::Timed<dyn $trait> {
+            $(
+                $(#[$meta])*
+                async fn $name(&self $(, $arg: $argty)*) -> $ret {
+                    self.time(stringify!($name), self.inner().$name($($arg),*)).await
+                }
+            )*
+            $($sync)*
+        }
+    };
+}
