@@ -116,6 +116,46 @@ pub fn internal(context: &str, err: impl Display) -> Status {
     Status::internal("internal error")
 }
 
+/// What a service's handlers and store fail with, shared by the services whose errors are no
+/// more than this (post, engagement), and the one place it becomes a gRPC status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A service we depend on failed; boxed because a `Status` is large.
+    #[error("{dependency} service call failed: {status}")]
+    Dependency {
+        dependency: &'static str,
+        status: Box<Status>,
+    },
+    #[error("storage failure: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// A failed write on the embedded store (its writer runs on rusqlite).
+    #[error("storage failure: {0}")]
+    Write(#[from] rusqlite::Error),
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A member holds as many of something as they may (the message says what and how to go
+    /// on).
+    #[error("{0}")]
+    LimitReached(String),
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound(_) => Status::not_found(err.to_string()),
+            ServiceError::LimitReached(_) => Status::resource_exhausted(err.to_string()),
+            ServiceError::Dependency { dependency, status } => {
+                crate::upstream::dependency_failed(dependency, *status)
+            }
+            ServiceError::Storage(_) | ServiceError::Write(_) | ServiceError::Corrupt(_) => {
+                internal("store failed", err)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

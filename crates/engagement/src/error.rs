@@ -1,45 +1,8 @@
-//! The engagement service's errors and the one place they become gRPC statuses.
+//! The engagement service's errors (the services' shared ones, which `pronet_common::error` turns into gRPC
+//! statuses) and why it could not be built.
 
-use tonic::Status;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngagementError {
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A service we depend on failed; boxed because a `Status` is large.
-    #[error("{dependency} service call failed: {status}")]
-    Dependency {
-        dependency: &'static str,
-        status: Box<Status>,
-    },
-    #[error("storage failure: {0}")]
-    Storage(#[from] sqlx::Error),
-    /// A failed write on the embedded store (its writer runs on rusqlite).
-    #[error("storage failure: {0}")]
-    Write(#[from] rusqlite::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
-    /// A member holds as many of something as they may (the message says what and how to go on).
-    #[error("{0}")]
-    LimitReached(String),
-}
-
-impl From<EngagementError> for Status {
-    fn from(err: EngagementError) -> Self {
-        match err {
-            EngagementError::NotFound(_) => Status::not_found(err.to_string()),
-            EngagementError::LimitReached(_) => Status::resource_exhausted(err.to_string()),
-            EngagementError::Dependency { dependency, status } => {
-                pronet_common::upstream::dependency_failed(dependency, *status)
-            }
-            EngagementError::Storage(_)
-            | EngagementError::Write(_)
-            | EngagementError::Corrupt(_) => {
-                pronet_common::error::internal("engagement store failed", err)
-            }
-        }
-    }
-}
+/// The engagement service's errors: the services' shared ones.
+pub type EngagementError = pronet_common::error::ServiceError;
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +21,7 @@ pub enum BuildError {
 #[cfg(test)]
 mod tests {
     use tonic::Code;
+    use tonic::Status;
 
     use super::*;
 

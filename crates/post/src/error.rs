@@ -1,38 +1,8 @@
-//! The post service's errors and the one place they become gRPC statuses.
+//! The post service's errors (the services' shared ones, which `pronet_common::error` turns into gRPC
+//! statuses) and why it could not be built.
 
-use tonic::Status;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PostError {
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A service we depend on failed; boxed because a `Status` is large.
-    #[error("{dependency} service call failed: {status}")]
-    Dependency {
-        dependency: &'static str,
-        status: Box<Status>,
-    },
-    #[error("storage failure: {0}")]
-    Storage(#[from] sqlx::Error),
-    #[error("storage failure: {0}")]
-    Write(#[from] rusqlite::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
-}
-
-impl From<PostError> for Status {
-    fn from(err: PostError) -> Self {
-        match err {
-            PostError::NotFound(_) => Status::not_found(err.to_string()),
-            PostError::Dependency { dependency, status } => {
-                pronet_common::upstream::dependency_failed(dependency, *status)
-            }
-            PostError::Storage(_) | PostError::Write(_) | PostError::Corrupt(_) => {
-                pronet_common::error::internal("post store failed", err)
-            }
-        }
-    }
-}
+/// The post service's errors: the services' shared ones.
+pub type PostError = pronet_common::error::ServiceError;
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +19,7 @@ pub enum BuildError {
 mod tests {
     use super::*;
     use tonic::Code;
+    use tonic::Status;
 
     #[test]
     fn not_found_names_the_thing_and_storage_failures_hide_detail() {
