@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pronet_common::metrics::Metrics;
 
-use crate::sources::Upstreams;
+use crate::posts::Upstreams;
 
 #[derive(Debug, Clone)]
 pub struct FeedConfig {

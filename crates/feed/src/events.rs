@@ -23,7 +23,7 @@ use pronet_proto::events::v1 as pb;
 use tokio::sync::watch;
 
 use crate::index::{FeedIndex, Source};
-use crate::sources::Upstreams;
+use crate::posts::Upstreams;
 
 /// How often posts that left the window are dropped and the index's size is reported.
 const EVICT_EVERY: Duration = Duration::from_secs(30);

@@ -4,17 +4,18 @@
 //! The feed reads as: `events` (consume the other services' event streams, apply, track
 //! positions) → `index` (the in-memory state, no I/O) → `domain` (visibility, ranking and
 //! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
-//! later pages; `sources` is the one call a page makes (post bodies); `profiles` holds the
-//! ranking profiles in use (`ranking.toml`, hot-reloaded).
+//! later pages; `posts` is the client of the post service, for the one call a page makes (post
+//! bodies, with kept copies for degraded pages); `profiles` holds the ranking profiles in use
+//! (`ranking.toml`, hot-reloaded).
 
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod index;
+pub mod posts;
 pub mod profiles;
 pub mod service;
 pub mod snapshot;
-pub mod sources;
 
 use std::sync::{Arc, RwLock};
 
@@ -23,8 +24,8 @@ use pronet_proto::feed::v1::feed_service_server::FeedServiceServer;
 use tonic::service::Routes;
 
 pub use config::FeedConfig;
+pub use posts::Upstreams;
 pub use service::FeedApi;
-pub use sources::Upstreams;
 
 /// The fully-qualified gRPC service name.
 pub const SERVICE_NAME: &str = "pronet.feed.v1.FeedService";
@@ -60,7 +61,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         config.metrics.clone(),
         config.saved_index.clone(),
     )?;
-    let bodies = sources::PostBodies::connect(&config.upstreams, config.hydrate_budget)?;
+    let bodies = posts::PostBodies::connect(&config.upstreams, config.hydrate_budget)?;
     let token_key = config
         .upstreams
         .auth

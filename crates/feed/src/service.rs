@@ -24,9 +24,9 @@ use crate::domain::{
 };
 use crate::events::SharedIndex;
 use crate::index::{FeedIndex, NotGathered, PostCounts};
+use crate::posts::PostBodies;
 use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
-use crate::sources::PostBodies;
 
 /// The `pronet.feed.v1.FeedService` implementation.
 pub struct FeedApi {

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use crate::domain::limits;
 use crate::error::PostError;
-use crate::relationships::CREDENTIALS_NAME;
+use crate::profiles::CREDENTIALS_NAME;
 
 #[async_trait]
 pub trait Engagement: Send + Sync + 'static {

@@ -1,16 +1,17 @@
 //! The post service: members' posts, with the hashtags and @handle mentions found in their text.
 //!
-//! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend, `relationships` the profile service as seen from here (who may see
-//! whose posts, whom @handles name), `engagement` the engagement service (shares, counts),
-//! `events` the domain events its store writes to the outbox and the state it exports.
+//! `service` is the tonic adapter (`service/tests.rs` its tests), `domain` the types and rules,
+//! `store` the storage trait with one module per backend (`store/timed.rs` times them), and
+//! the clients of other services, each named by the service it calls: `profiles` (who may see
+//! whose posts, whom @handles name) and `engagement` (shares, counts). `events` are the domain
+//! events its store writes to the outbox and the state it exports; `error` its errors.
 
 pub mod config;
 pub mod domain;
 pub mod engagement;
 pub mod error;
 pub mod events;
-pub mod relationships;
+pub mod profiles;
 pub mod service;
 pub mod store;
 
@@ -29,7 +30,7 @@ pub use config::PostConfig;
 use engagement::GrpcEngagement;
 pub use error::BuildError;
 use events::PostExporter;
-use relationships::GrpcRelationships;
+use profiles::GrpcRelationships;
 pub use service::PostApi;
 use store::postgres::PgPostStore;
 use store::sqlite::SqlitePostStore;

@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::engagement::Engagement;
 use crate::error::PostError;
-use crate::relationships::{Handles, Members, Relationships};
+use crate::profiles::{Handles, Members, Relationships};
 use crate::store::PostStore;
 
 /// The `pronet.post.v1.PostService` implementation.

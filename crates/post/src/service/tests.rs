@@ -8,7 +8,7 @@ use prost_types::Timestamp;
 use tonic::Code;
 
 use super::*;
-use crate::relationships::GrpcRelationships;
+use crate::profiles::GrpcRelationships;
 use crate::store::sqlite::SqlitePostStore;
 
 /// The profile service's handles: members spelled as `Ada`, `Bob`, `Carol` (ids `ada`,
