@@ -59,6 +59,20 @@ impl Caller {
         }
     }
 
+    /// Whose view a read takes when the request may name a viewer (`viewer_id`): a member's
+    /// own (naming anyone else is PERMISSION_DENIED); for a service, the member it names, or
+    /// none (everything is visible) when it names nobody.
+    pub fn view_for(&self, viewer_id: &str) -> Result<Option<String>, Status> {
+        match self {
+            Caller::Member(id) if viewer_id.is_empty() || viewer_id == id => Ok(Some(id.clone())),
+            Caller::Member(_) => Err(Status::permission_denied(
+                "viewer_id is for service callers",
+            )),
+            Caller::Service(_) if viewer_id.is_empty() => Ok(None),
+            Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
+        }
+    }
+
     /// Internal RPCs: PERMISSION_DENIED for a member (the auth layer refuses them already;
     /// this keeps a mis-wired server closed).
     pub fn require_service(&self) -> Result<(), Status> {

@@ -257,7 +257,7 @@ impl EngagementService for EngagementApi {
             v.check("viewer_id", parse_id(&req.viewer_id));
         }
         v.into_result()?;
-        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         let visible = match &viewer {
             Some(viewer) => Some(self.posts.visible_posts(&req.post_ids, viewer).await?),
             None => None,
@@ -362,7 +362,7 @@ impl EngagementService for EngagementApi {
             return Err(v.into_status());
         };
         v.into_result()?;
-        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
             .await?;
@@ -552,7 +552,7 @@ impl EngagementService for EngagementApi {
             return Err(v.into_status());
         };
         v.into_result()?;
-        let viewer = stats_viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
             .await?;

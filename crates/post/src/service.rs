@@ -347,7 +347,7 @@ impl PostService for PostApi {
             return Err(v.into_status());
         };
         v.into_result()?;
-        let viewer = viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         // A post the viewer may not see is answered exactly as a missing one.
         let post = self
             .visible_post(viewer.as_deref(), &id)
@@ -373,7 +373,7 @@ impl PostService for PostApi {
         }
         check_viewer_id(&mut v, &req.viewer_id);
         v.into_result()?;
-        let viewer = viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         let found = self.store.batch_get_posts(&req.post_ids).await?;
         // Posts the viewer may not see are dropped here, so they answer as missing ones do.
         let visible = self.visible_posts(viewer.as_deref(), found).await?;
@@ -430,7 +430,7 @@ impl PostService for PostApi {
             return Err(v.into_status());
         };
         v.into_result()?;
-        let viewer = viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         // No NOT_FOUND for an author without posts: the post service does not know members.
         // One author, one relation: the store keeps only the visibilities the viewer may see,
         // so pages stay full (and a blocked author's list is empty).
@@ -627,7 +627,7 @@ impl PostService for PostApi {
             return Err(v.into_status());
         };
         v.into_result()?;
-        let viewer = viewer(&caller, &req.viewer_id)?;
+        let viewer = caller.view_for(&req.viewer_id)?;
         // Many authors, so visibility is checked after reading: pages of the index are read
         // until one page of visible posts is full, a bounded number of times. The token is the
         // position of the last post read, so hidden posts are not read again.

@@ -133,20 +133,6 @@ pub(super) fn parse_reaction_type(raw: i32) -> Result<ReactionType, String> {
         })
 }
 
-/// Whose view of the posts stats are for: the calling member, or the member a service acts for;
-/// `None` for a service acting for nobody (it sees every count). A member may name only
-/// themself.
-pub(super) fn stats_viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
-    match caller {
-        Caller::Member(id) if viewer_id.is_empty() || viewer_id == id => Ok(Some(id.clone())),
-        Caller::Member(_) => Err(Status::permission_denied(
-            "viewer_id is for service callers",
-        )),
-        Caller::Service(_) if viewer_id.is_empty() => Ok(None),
-        Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
-    }
-}
-
 /// Clock skew allowed between an importer and this service.
 pub(super) const MAX_CLOCK_SKEW_MICROS: i64 = 60_000_000;
 

@@ -10,20 +10,6 @@ pub(super) fn check_viewer_id(v: &mut FieldViolations, raw: &str) {
     }
 }
 
-/// Whose view a read gets: the calling member's; for a service, that of the member named in
-/// `viewer_id`, or none (everything is visible) when it is empty. Members may not borrow
-/// someone else's view.
-pub(super) fn viewer(caller: &Caller, viewer_id: &str) -> Result<Option<String>, Status> {
-    match caller {
-        Caller::Member(id) if viewer_id.is_empty() || viewer_id == id => Ok(Some(id.clone())),
-        Caller::Member(_) => Err(Status::permission_denied(
-            "viewer_id is for service callers",
-        )),
-        Caller::Service(_) if viewer_id.is_empty() => Ok(None),
-        Caller::Service(_) => Ok(Some(viewer_id.to_owned())),
-    }
-}
-
 /// A post without its original (see [`PostApi::encode`]).
 pub(super) fn post_to_pb(p: PostRecord) -> pb::Post {
     pb::Post {
