@@ -411,6 +411,7 @@ async fn oversized_metadata_is_refused_per_call_and_the_connection_lives_on() {
         return;
     };
     let ada = app.member("ada_m").await;
+    app.settle().await;
     let mut feed = app.feed.clone();
     for size in [20 * 1024, 200 * 1024] {
         let mut req = app.req(

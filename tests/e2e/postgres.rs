@@ -15,6 +15,8 @@ mod depth;
 mod errors;
 #[path = "events.rs"]
 mod events;
+#[path = "faults.rs"]
+mod faults;
 #[path = "feed.rs"]
 mod feed;
 #[path = "import.rs"]
