@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use pronet::demo::{self, DemoShape};
 use pronet::suite::{serve_service, Dependencies, ServiceOptions, Storage};
 use pronet::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};
@@ -239,9 +239,43 @@ fn nats_config(url: Option<String>, prefix: String) -> Option<pronet_common::nat
     url.map(|url| pronet_common::nats::NatsConfig { url, prefix })
 }
 
+/// The command line, with each flag's environment fallback (`PRONET_*`) read from `env`
+/// instead of the process: the one place configuration comes from the environment, which
+/// tests inject. A flag given wins over its variable, which wins over the built-in default.
+fn cli_from(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    env: &EnvMap,
+) -> Result<Cli, clap::Error> {
+    fn route(cmd: clap::Command, env: &EnvMap) -> clap::Command {
+        let cmd = cmd.mut_args(|arg| {
+            let Some(var) = arg.get_env().and_then(|v| v.to_str()).map(str::to_owned) else {
+                return arg;
+            };
+            let help = arg
+                .get_help()
+                .map(|h| format!("{h} [env: {var}]"))
+                .unwrap_or_else(|| format!("[env: {var}]"));
+            let arg = arg.env(None).help(help);
+            match env.get(&var) {
+                Some(value) => arg.default_value(value.clone()),
+                None => arg,
+            }
+        });
+        let subcommands: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        subcommands
+            .into_iter()
+            .fold(cmd, |cmd, name| cmd.mut_subcommand(name, |c| route(c, env)))
+    }
+    let matches = route(Cli::command(), env).try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
     let env = process_env();
+    let cli = cli_from(std::env::args_os(), &env).unwrap_or_else(|e| e.exit());
     if let Command::Token(args) = &cli.command {
         let _telemetry = pronet_common::telemetry::install(&env, None);
         return token(args, &env);
@@ -441,6 +475,43 @@ async fn serve(args: ServeArgs, env: &EnvMap) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split_whitespace().map(Into::into).collect()
+    }
+
+    #[test]
+    fn flags_fall_back_to_the_injected_environment_not_the_process() {
+        let env: EnvMap = [
+            ("PRONET_FEED_WINDOW".to_string(), "3d".to_string()),
+            ("PRONET_MAX_IN_FLIGHT".to_string(), "7".to_string()),
+        ]
+        .into();
+        let Command::Serve(a) = cli_from(args("pronet serve feed"), &env).unwrap().command else {
+            panic!("not serve");
+        };
+        assert_eq!(a.feed_window, Duration::from_secs(3 * 86_400));
+        assert_eq!(a.max_in_flight, Some(7));
+        // A flag wins over its variable; without either, the built-in default.
+        let Command::Serve(a) = cli_from(args("pronet serve feed --feed-window 1d"), &env)
+            .unwrap()
+            .command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(a.feed_window, Duration::from_secs(86_400));
+        let Command::Serve(a) = cli_from(args("pronet serve feed"), &EnvMap::new())
+            .unwrap()
+            .command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(a.feed_window, Duration::from_secs(14 * 86_400));
+        assert_eq!(a.max_in_flight, None);
+        // A bad value from the environment is refused like a bad flag.
+        let bad: EnvMap = [("PRONET_FEED_WINDOW".to_string(), "soon".to_string())].into();
+        assert!(cli_from(args("pronet serve feed"), &bad).is_err());
+    }
 
     #[test]
     fn sizes_parse_with_binary_units() {
