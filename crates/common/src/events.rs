@@ -1,7 +1,7 @@
 //! `pronet.events.v1.EventService`: serves a service's outbox as a gRPC stream (the embedded
 //! transport: no broker to run) and exports its current state for readers that start from
 //! nothing. Every service with an outbox serves it the same way; only the export differs, behind
-//! [`StateExporter`].
+//! [`EventSource`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -92,36 +92,40 @@ impl From<sqlx::Error> for ExportError {
     }
 }
 
-/// A service's current state as events, read in one consistent snapshot whose outbox position
-/// is given to the sink first.
+/// What a service's store gives its readers: the outbox its writes append their events to (in
+/// the transaction of their change), and its current state as events. Every store trait
+/// extends it, so the event service takes the store itself.
 #[tonic::async_trait]
-pub trait StateExporter: Send + Sync + 'static {
+pub trait EventSource: Send + Sync + 'static {
+    /// The outbox the store's writes append their events to.
+    fn outbox(&self) -> Outbox;
+
     /// Pushes every piece of state a reader needs (for posts and engagement, those at or
-    /// after `since`, microseconds) to `sink`.
-    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
+    /// after `since`, microseconds) to `sink`, read in one consistent snapshot whose outbox
+    /// position is given to the sink first.
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError>;
 }
 
 /// The `pronet.events.v1.EventService` of one service.
 pub struct EventServer {
     source: &'static str,
     outbox: Outbox,
-    exporter: Arc<dyn StateExporter>,
+    store: Arc<dyn EventSource>,
     /// Ends every open stream when the server drains: a stream never ends by itself, and a
     /// draining server waits for its calls to finish.
     shutdown: Shutdown,
 }
 
 impl EventServer {
-    pub fn new(
-        source: &'static str,
-        outbox: Outbox,
-        exporter: Arc<dyn StateExporter>,
-        shutdown: Shutdown,
-    ) -> Self {
+    pub fn new(source: &'static str, store: Arc<dyn EventSource>, shutdown: Shutdown) -> Self {
         Self {
             source,
-            outbox,
-            exporter,
+            outbox: store.outbox(),
+            store,
             shutdown,
         }
     }
@@ -260,11 +264,11 @@ impl EventService for EventServer {
             batch: Vec::with_capacity(EXPORT_BATCH),
             tx: tx.clone(),
         };
-        let exporter = self.exporter.clone();
+        let store = self.store.clone();
         let source = self.source;
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let result = exporter.export(since, &mut sink).await;
+            let result = store.export_state(since, &mut sink).await;
             let result = match result {
                 Ok(()) => sink.flush().await.map_err(ExportError::from),
                 Err(e) => Err(e),
@@ -419,16 +423,15 @@ pub fn watch_store(
     rx
 }
 
-/// The service's events server for `outbox`, with `exporter` for ExportState; starts pruning
+/// The service's events server for `store` (its outbox, and its state for ExportState); starts pruning
 /// the outbox in the background (what every reader is past, and what is older than
 /// [`RETENTION`]).
 pub fn event_service(
     source: &'static str,
-    outbox: Outbox,
-    exporter: Arc<dyn StateExporter>,
+    store: Arc<dyn EventSource>,
     shutdown: Shutdown,
 ) -> EventServiceServer<EventServer> {
-    let pruned = outbox.clone();
+    let pruned = store.outbox();
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PRUNE_EVERY);
@@ -444,7 +447,7 @@ pub fn event_service(
             }
         }
     });
-    EventServer::new(source, outbox, exporter, shutdown).into_service()
+    EventServer::new(source, store, shutdown).into_service()
 }
 
 #[cfg(test)]

@@ -207,18 +207,17 @@ impl TestNats {
     }
 }
 
-/// ExportState as a reader calls it, on an [`crate::events::EventServer`] over `outbox` and
-/// `exporter` (no network): every message's position, and the events in order.
+/// ExportState as a reader calls it, on an [`crate::events::EventServer`] over `store` (no
+/// network): every message's position, and the events in order.
 pub async fn export_through_service(
     source: &'static str,
-    outbox: crate::outbox::Outbox,
-    exporter: std::sync::Arc<dyn crate::events::StateExporter>,
+    store: std::sync::Arc<dyn crate::events::EventSource>,
     since: Option<i64>,
 ) -> (Vec<i64>, Vec<pronet_proto::events::v1::Event>) {
     use futures_util::StreamExt;
     use pronet_proto::events::v1::event_service_server::EventService;
 
-    let server = crate::events::EventServer::new(source, outbox, exporter, Default::default());
+    let server = crate::events::EventServer::new(source, store, Default::default());
     let request = pronet_proto::events::v1::ExportStateRequest {
         since: since.map(crate::time::to_timestamp),
     };

@@ -39,9 +39,27 @@ impl<S: ?Sized> Timed<S> {
     }
 }
 
+/// The event side of a timed store: the outbox as it is, the export timed.
+#[tonic::async_trait]
+impl<S: ?Sized + crate::events::EventSource> crate::events::EventSource for Timed<S> {
+    fn outbox(&self) -> crate::outbox::Outbox {
+        self.inner.outbox()
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut crate::events::ExportSink,
+    ) -> Result<(), crate::events::ExportError> {
+        self.time("export_state", self.inner.export_state(since, sink))
+            .await
+    }
+}
+
 /// Implements a store trait (an `#[async_trait]` one) for [`Timed`]: every `async fn` listed
 /// (its signature, as in the trait, ending with `;`) runs the wrapped store's own, timed under
-/// its name; items in `sync { ... }` are written as they are.
+/// its name; items in an optional `sync { ... }` are written as they are. (A store's event
+/// side, [`crate::events::EventSource`], is timed for every `Timed` at once.)
 #[macro_export]
 macro_rules! timed_store {
     (
@@ -50,7 +68,7 @@ macro_rules! timed_store {
             $(#[$meta:meta])*
             async fn $name:ident(&self $(, $arg:ident : $argty:ty)* $(,)?) -> $ret:ty;
         )*
-        sync { $($sync:tt)* }
+        $(sync { $($sync:tt)* })?
     ) => {
         #[async_trait::async_trait]
         impl $trait for $crate::timed::Timed<dyn $trait> {
@@ -60,7 +78,7 @@ macro_rules! timed_store {
                     self.time(stringify!($name), self.inner().$name($($arg),*)).await
                 }
             )*
-            $($sync)*
+            $($($sync)*)?
         }
     };
 }

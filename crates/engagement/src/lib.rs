@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
-use pronet_common::events::{ExportError, ExportSink, StateExporter};
 use pronet_common::metrics::Metrics;
 use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
@@ -128,8 +127,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
     if let Some(nats) = &config.nats {
         pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
     }
-    let exporter = Arc::new(StoreExporter(store.clone()));
-    let api = EngagementApi::new(store, Arc::new(posts), Arc::new(graph));
+    let api = EngagementApi::new(store.clone(), Arc::new(posts), Arc::new(graph));
     let mut routes = Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
@@ -138,24 +136,13 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
     // The outbox's events and the state export, for readers such as the feed.
     routes = routes.add_service(pronet_common::events::event_service(
         events::SOURCE,
-        outbox,
-        exporter,
+        store.clone(),
         config.shutdown.clone(),
     ));
     Ok(StoreService {
         routes,
         store_ready,
     })
-}
-
-/// Exports the engagement state from the store, for `ExportState`.
-pub(crate) struct StoreExporter(pub(crate) Arc<dyn EngagementStore>);
-
-#[async_trait::async_trait]
-impl StateExporter for StoreExporter {
-    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError> {
-        self.0.export_state(since, sink).await
-    }
 }
 
 #[cfg(test)]

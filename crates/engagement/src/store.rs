@@ -15,8 +15,7 @@ pub mod sqlite;
 pub mod timed;
 
 use async_trait::async_trait;
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
+use pronet_common::events::EventSource;
 
 use crate::domain::{
     ActivityRecord, CommentCursor, CommentListing, CommentOrder, CommentRecord, EngagementImport,
@@ -27,8 +26,17 @@ use crate::error::EngagementError;
 
 pub type StoreResult<T> = Result<T, EngagementError>;
 
+/// Its events ([`EventSource`]): the outbox its writes append to, and `export_state`:
+/// Pushes the current engagement to `sink` as events, read in one consistent snapshot whose
+/// outbox position is set first: a `ReactionSet` (no previous type) per reaction, a
+/// `CommentCreated` per comment, a `ShareRecorded` per share, and per member
+/// `ImpressionsRecorded` events listing each post once per day it was shown (an impression
+/// row) and, as first views, the posts the member is a unique viewer of, then a
+/// `PostHidden`, `HashtagMuted` or `AuthorMuted` per mute. With `since` (microseconds), only
+/// what was created (impressions: shown, viewers: first shown, posts: hidden) at or after
+/// it; muted hashtags and authors always.
 #[async_trait]
-pub trait EngagementStore: Send + Sync + 'static {
+pub trait EngagementStore: EventSource {
     /// Sets a member's reaction to a post and its counts, in one transaction. Reacting again
     /// with another type changes the type (and moves the count); with the same type it changes
     /// nothing. Returns the reaction, created when the member first reacted.
@@ -162,23 +170,6 @@ pub trait EngagementStore: Send + Sync + 'static {
         kind: MuteKind,
         limit: usize,
     ) -> StoreResult<Vec<String>>;
-
-    /// The store's outbox, for the event stream.
-    fn outbox(&self) -> Outbox;
-
-    /// Pushes the current engagement to `sink` as events, read in one consistent snapshot whose
-    /// outbox position is set first: a `ReactionSet` (no previous type) per reaction, a
-    /// `CommentCreated` per comment, a `ShareRecorded` per share, and per member
-    /// `ImpressionsRecorded` events listing each post once per day it was shown (an impression
-    /// row) and, as first views, the posts the member is a unique viewer of, then a
-    /// `PostHidden`, `HashtagMuted` or `AuthorMuted` per mute. With `since` (microseconds), only
-    /// what was created (impressions: shown, viewers: first shown, posts: hidden) at or after
-    /// it; muted hashtags and authors always.
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError>;
 
     // Test support: what the store suite needs to look behind the API, on either backend.
 

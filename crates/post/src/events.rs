@@ -1,17 +1,13 @@
 //! The post service's domain events (`pronet.events.v1`): what a store appends to its outbox
 //! with each change, and what an export sends for each post, built here once so the store
-//! backends never assemble protobuf themselves; and the exporter the event service calls.
+//! backends never assemble protobuf themselves.
 
-use std::sync::Arc;
-
-use pronet_common::events::{ExportError, ExportSink, StateExporter};
 use pronet_common::outbox::{NewEvent, Payload};
 use pronet_common::time::to_timestamp;
 use pronet_proto::events::v1 as pb;
 use pronet_proto::post::v1 as post_pb;
 
 use crate::domain::{PostRecord, Visibility};
-use crate::store::PostStore;
 
 /// The `source` of every event of this service.
 pub const SOURCE: &str = "post";
@@ -74,24 +70,6 @@ pub fn post_deleted_payload(post_id: &str, author_id: &str) -> Payload {
         post_id: post_id.to_owned(),
         author_id: author_id.to_owned(),
     })
-}
-
-/// Exports the posts of a store for `ExportState`.
-pub struct PostExporter {
-    store: Arc<dyn PostStore>,
-}
-
-impl PostExporter {
-    pub fn new(store: Arc<dyn PostStore>) -> Self {
-        Self { store }
-    }
-}
-
-#[tonic::async_trait]
-impl StateExporter for PostExporter {
-    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError> {
-        self.store.export_state(since, sink).await
-    }
 }
 
 #[cfg(test)]

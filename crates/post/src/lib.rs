@@ -29,7 +29,6 @@ use tonic::service::Routes;
 pub use config::PostConfig;
 use engagement::GrpcEngagement;
 pub use error::BuildError;
-use events::PostExporter;
 use profiles::GrpcRelationships;
 pub use service::PostApi;
 use store::postgres::PgPostStore;
@@ -78,23 +77,21 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
     if let Some(nats) = &config.nats {
         pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
     }
-    let exporter = Arc::new(PostExporter::new(store.clone()));
     let api = PostApi::new(
-        store,
+        store.clone(),
         profiles.clone(),
         profiles.clone(),
         profiles,
         engagement,
     );
     let store_ready =
-        pronet_common::events::watch_store(events::SOURCE, outbox.clone(), config.shutdown.clone());
+        pronet_common::events::watch_store(events::SOURCE, outbox, config.shutdown.clone());
     let routes = Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     )
     .add_service(pronet_common::events::event_service(
         events::SOURCE,
-        outbox,
-        exporter,
+        store.clone(),
         config.shutdown.clone(),
     ));
     Ok(StoreService {

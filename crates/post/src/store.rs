@@ -8,8 +8,7 @@ pub mod timed;
 mod tests;
 
 use async_trait::async_trait;
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
+use pronet_common::events::{EventSource, ExportError};
 
 use crate::domain::{
     Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
@@ -57,8 +56,12 @@ pub(crate) fn distinct_posts(posts: Vec<PostRecord>) -> (Vec<PostRecord>, u64) {
     (kept, repeats)
 }
 
+/// Its events ([`EventSource`]): the outbox its writes append to, and `export_state`:
+/// Exports, from one consistent snapshot, the outbox position of that snapshot and then
+/// every post not deleted created at or after `since` (everything when `None`) as
+/// `PostCreated` (as it is now: after any edits), streamed in pages.
 #[async_trait]
-pub trait PostStore: Send + Sync + 'static {
+pub trait PostStore: EventSource {
     /// Stores a new post and indexes its hashtags, in one transaction, with `key` when given.
     /// When `key` was used before (also by a racing call), creates nothing and returns the post
     /// created with it first. Appends `PostCreated` unless replayed.
@@ -126,19 +129,6 @@ pub trait PostStore: Send + Sync + 'static {
     /// Posts since `query.since` by the query's authors (at most `max_posts_per_author` each)
     /// or carrying any of its hashtags, each once, newest first, at most `max_posts`.
     async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
-
-    /// The outbox the writes above append their events to (`PostCreated`, `PostEdited`,
-    /// `PostDeleted`), in the transaction of their change.
-    fn outbox(&self) -> Outbox;
-
-    /// Exports, from one consistent snapshot, the outbox position of that snapshot and then
-    /// every post not deleted created at or after `since` (everything when `None`) as
-    /// `PostCreated` (as it is now: after any edits), streamed in pages.
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError>;
 }
 
 /// Posts per page of an export: bounded memory however many posts there are.

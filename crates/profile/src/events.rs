@@ -4,14 +4,10 @@
 //! The constructors here are the only place that builds the protobuf payloads, so the backends
 //! stay free of it and both write exactly the same events.
 
-use std::sync::Arc;
-
-use pronet_common::events::{ExportError, ExportSink, StateExporter};
 use pronet_common::outbox::{NewEvent, Payload};
 use pronet_proto::events::v1 as pb;
 
 use crate::domain::{FollowTarget, ProfileRecord};
-use crate::store::ProfileStore;
 
 /// The `source` of every event this service writes.
 pub const SOURCE: &str = "profile";
@@ -128,22 +124,4 @@ pub fn member_unblocked(now: i64, member_id: &str, blocked_id: &str) -> NewEvent
             blocked_id: blocked_id.to_owned(),
         }),
     )
-}
-
-/// `ExportState` for the profile service: the store's whole graph, in one snapshot.
-pub struct ProfileExporter {
-    store: Arc<dyn ProfileStore>,
-}
-
-impl ProfileExporter {
-    pub fn new(store: Arc<dyn ProfileStore>) -> Self {
-        Self { store }
-    }
-}
-
-#[tonic::async_trait]
-impl StateExporter for ProfileExporter {
-    async fn export(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError> {
-        self.store.export_state(since, sink).await
-    }
 }

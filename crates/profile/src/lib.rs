@@ -87,15 +87,13 @@ pub async fn build(config: &ProfileConfig) -> Result<StoreService, sqlx::Error> 
     if let Some(nats) = &config.nats {
         pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, store.outbox());
     }
-    let exporter = Arc::new(events::ProfileExporter::new(store.clone()));
     let mut routes = Routes::new(
         ProfileServiceServer::new(ProfileApi::new(store.clone()))
             .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
     routes = routes.add_service(pronet_common::events::event_service(
         events::SOURCE,
-        store.outbox(),
-        exporter,
+        store.clone(),
         config.shutdown.clone(),
     ));
     let store_ready =

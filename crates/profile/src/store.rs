@@ -9,8 +9,7 @@ pub mod sqlite;
 pub mod timed;
 
 use async_trait::async_trait;
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
+use pronet_common::events::EventSource;
 
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
@@ -25,8 +24,14 @@ pub type StoreResult<T> = Result<T, ProfileError>;
 /// Rows an export reads per query: few queries for a big graph, little held at once.
 const EXPORT_PAGE: i64 = 5000;
 
+/// Its events ([`EventSource`]): the outbox its writes append to, and `export_state`:
+/// The whole graph as events, read in one snapshot whose outbox position goes to `sink`
+/// first: `ProfileCreated` for every profile, `ConnectionMade` once per connected pair,
+/// `MemberFollowed` / `HashtagFollowed` for every follow and `MemberBlocked` for every
+/// block, each at its record's creation time. `since` is ignored: a feed needs the whole
+/// graph whatever its window.
 #[async_trait]
-pub trait ProfileStore: Send + Sync + 'static {
+pub trait ProfileStore: EventSource {
     /// Creates a profile; `ProfileExists` when `id` has one, else `HandleTaken` when the
     /// handle's key exists.
     ///
@@ -246,21 +251,6 @@ pub trait ProfileStore: Send + Sync + 'static {
         profiles: Vec<(String, ProfileFields)>,
         now: i64,
     ) -> StoreResult<(u64, u64)>;
-
-    /// The outbox the writes above append their events to (`crate::events`), in the same
-    /// transaction as their change.
-    fn outbox(&self) -> Outbox;
-
-    /// The whole graph as events, read in one snapshot whose outbox position goes to `sink`
-    /// first: `ProfileCreated` for every profile, `ConnectionMade` once per connected pair,
-    /// `MemberFollowed` / `HashtagFollowed` for every follow and `MemberBlocked` for every
-    /// block, each at its record's creation time. `since` is ignored: a feed needs the whole
-    /// graph whatever its window.
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError>;
 }
 
 #[cfg(test)]

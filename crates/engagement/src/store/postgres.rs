@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use pronet_common::db::{pg_placeholders, MigrationFile, PgDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, NewEvent, Outbox};
 use pronet_common::time::now_micros;
 use sqlx::postgres::PgRow;
@@ -798,70 +798,6 @@ impl EngagementStore for PgEngagementStore {
             .await?)
     }
 
-    fn outbox(&self) -> Outbox {
-        Outbox::postgres(self.db.clone())
-    }
-
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError> {
-        // One snapshot for the head and every row read (see the helper).
-        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
-        sink.set_position(head);
-        let since = export::lower_bound(since);
-        {
-            let sql = numbered(export::REACTIONS_SQL);
-            let mut rows = sqlx::query_as::<_, export::ReactionRow>(&sql)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_reaction(sink, row).await?;
-            }
-        }
-        {
-            let sql = numbered(export::COMMENTS_SQL);
-            let mut rows = sqlx::query_as::<_, export::CommentRow>(&sql)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_comment(sink, row).await?;
-            }
-        }
-        {
-            let sql = numbered(export::SHARES_SQL);
-            let mut rows = sqlx::query_as::<_, export::ShareRow>(&sql)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_share(sink, row).await?;
-            }
-        }
-        {
-            let sql = numbered(export::IMPRESSIONS_SQL);
-            let mut groups = ImpressionGroups::default();
-            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(&sql)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                groups.add(sink, since, row).await?;
-            }
-            groups.flush(sink).await?;
-        }
-        {
-            let sql = numbered(export::MUTES_SQL);
-            let mut rows = sqlx::query_as::<_, export::MuteRow>(&sql)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_mute(sink, row).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     #[cfg(test)]
     async fn stored_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
         sqlx::query("SELECT * FROM post_stats ORDER BY post_id")
@@ -995,5 +931,72 @@ impl EngagementStore for PgEngagementStore {
             post_stats: plan(stats)?,
             recent_activity: plan(activity)?,
         })
+    }
+}
+
+#[async_trait]
+impl EventSource for PgEngagementStore {
+    fn outbox(&self) -> Outbox {
+        Outbox::postgres(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
+        sink.set_position(head);
+        let since = export::lower_bound(since);
+        {
+            let sql = numbered(export::REACTIONS_SQL);
+            let mut rows = sqlx::query_as::<_, export::ReactionRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_reaction(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::COMMENTS_SQL);
+            let mut rows = sqlx::query_as::<_, export::CommentRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_comment(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::SHARES_SQL);
+            let mut rows = sqlx::query_as::<_, export::ShareRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_share(sink, row).await?;
+            }
+        }
+        {
+            let sql = numbered(export::IMPRESSIONS_SQL);
+            let mut groups = ImpressionGroups::default();
+            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                groups.add(sink, since, row).await?;
+            }
+            groups.flush(sink).await?;
+        }
+        {
+            let sql = numbered(export::MUTES_SQL);
+            let mut rows = sqlx::query_as::<_, export::MuteRow>(&sql)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_mute(sink, row).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, NewEvent, Outbox};
 use pronet_common::time::now_micros;
 use rusqlite::types::ToSql;
@@ -418,65 +418,6 @@ impl EngagementStore for SqliteEngagementStore {
             .await?)
     }
 
-    fn outbox(&self) -> Outbox {
-        Outbox::sqlite(self.db.clone())
-    }
-
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError> {
-        // One snapshot for the head and every row read (see the helper).
-        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
-        sink.set_position(head);
-        let since = export::lower_bound(since);
-        {
-            let mut rows = sqlx::query_as::<_, export::ReactionRow>(export::REACTIONS_SQL)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_reaction(sink, row).await?;
-            }
-        }
-        {
-            let mut rows = sqlx::query_as::<_, export::CommentRow>(export::COMMENTS_SQL)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_comment(sink, row).await?;
-            }
-        }
-        {
-            let mut rows = sqlx::query_as::<_, export::ShareRow>(export::SHARES_SQL)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_share(sink, row).await?;
-            }
-        }
-        {
-            let mut groups = ImpressionGroups::default();
-            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(export::IMPRESSIONS_SQL)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                groups.add(sink, since, row).await?;
-            }
-            groups.flush(sink).await?;
-        }
-        {
-            let mut rows = sqlx::query_as::<_, export::MuteRow>(export::MUTES_SQL)
-                .bind(since)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await? {
-                export::push_mute(sink, row).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     #[cfg(test)]
     async fn stored_stats(&self) -> StoreResult<Vec<PostStatsRecord>> {
         sqlx::query("SELECT * FROM post_stats ORDER BY post_id")
@@ -612,6 +553,68 @@ impl EngagementStore for SqliteEngagementStore {
             )
             .await?,
         })
+    }
+}
+
+#[async_trait]
+impl EventSource for SqliteEngagementStore {
+    fn outbox(&self) -> Outbox {
+        Outbox::sqlite(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
+        sink.set_position(head);
+        let since = export::lower_bound(since);
+        {
+            let mut rows = sqlx::query_as::<_, export::ReactionRow>(export::REACTIONS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_reaction(sink, row).await?;
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::CommentRow>(export::COMMENTS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_comment(sink, row).await?;
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::ShareRow>(export::SHARES_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_share(sink, row).await?;
+            }
+        }
+        {
+            let mut groups = ImpressionGroups::default();
+            let mut rows = sqlx::query_as::<_, export::ImpressionRow>(export::IMPRESSIONS_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                groups.add(sink, since, row).await?;
+            }
+            groups.flush(sink).await?;
+        }
+        {
+            let mut rows = sqlx::query_as::<_, export::MuteRow>(export::MUTES_SQL)
+                .bind(since)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                export::push_mute(sink, row).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -1920,13 +1920,9 @@ fn ids(posts: &[&str]) -> Vec<String> {
 /// The export of `store` since `since`, through the event service: its position (the same in
 /// every message) and its payloads with their times.
 async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<(Payload, i64)>) {
-    let (positions, events) = pronet_common::testing::export_through_service(
-        crate::events::SOURCE,
-        store.outbox(),
-        Arc::new(crate::StoreExporter(store.clone())),
-        since,
-    )
-    .await;
+    let (positions, events) =
+        pronet_common::testing::export_through_service(crate::events::SOURCE, store.clone(), since)
+            .await;
     let position = positions.first().copied();
     assert!(positions.iter().all(|p| Some(*p) == position));
     assert!(events

@@ -1,9 +1,6 @@
 //! A store that times every operation of another: each call is delegated unchanged and its
 //! duration recorded in `pronet_store_operation_duration_seconds`, by operation and outcome.
 
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
-
 #[cfg(test)]
 use super::HotQueryPlans;
 use super::{EngagementStore, StoreResult};
@@ -21,7 +18,6 @@ pub type TimedStore = pronet_common::timed::Timed<dyn EngagementStore>;
 
 pronet_common::timed_store! {
     impl EngagementStore;
-    async fn export_state(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
     async fn react(&self, post_id: &str, member_id: &str, reaction_type: ReactionType, now: i64) -> StoreResult<ReactionRecord>;
     async fn unreact(&self, post_id: &str, member_id: &str) -> StoreResult<bool>;
     async fn create_comment(&self, comment: CommentRecord, key: Option<IdempotencyKey>) -> StoreResult<CommentRecord>;
@@ -53,11 +49,6 @@ pronet_common::timed_store! {
     async fn analyze(&self) -> StoreResult<()>;
     #[cfg(test)]
     async fn explain_hot_queries(&self, post_ids: &[String], member_ids: &[String], since: i64, limit: usize) -> StoreResult<HotQueryPlans>;
-    sync {
-        fn outbox(&self) -> Outbox {
-            self.inner().outbox()
-        }
-    }
 }
 
 #[cfg(test)]

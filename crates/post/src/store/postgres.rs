@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, PgDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -392,87 +392,6 @@ impl PostStore for PgPostStore {
         .collect()
     }
 
-    fn outbox(&self) -> Outbox {
-        Outbox::postgres(self.db.clone())
-    }
-
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError> {
-        // One snapshot for the head and every row read (see the helper).
-        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
-        sink.set_position(head);
-        let since = since.unwrap_or(i64::MIN);
-        // Keyset pages in (create_time, id) order along posts_by_time.
-        let mut after: Option<(i64, String)> = None;
-        loop {
-            let rows = match &after {
-                None => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= $1 AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT $2"
-                    ))
-                    .bind(since)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-                Some((time, id)) => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= $1 AND (create_time, id) > ($1, $2) \
-                           AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT $3"
-                    ))
-                    .bind(time)
-                    .bind(id)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-            };
-            let full = rows.len() == EXPORT_PAGE;
-            for row in &rows {
-                let post = post_from_row(row).map_err(export_error)?;
-                sink.push(post.create_time, events::post_created_payload(&post))
-                    .await?;
-                after = Some((post.create_time, post.id));
-            }
-            if !full {
-                break;
-            }
-        }
-        // Posts of the window deleted since: a reader that heard of engagement on them (the
-        // engagement service keeps it) knows to drop it.
-        let mut after = String::new();
-        loop {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT id, author_id, delete_time FROM posts \
-                 WHERE create_time >= $1 AND delete_time IS NOT NULL AND id > $2 \
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(since)
-            .bind(&after)
-            .bind(EXPORT_PAGE as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            let full = rows.len() == EXPORT_PAGE;
-            for (id, author, deleted) in rows {
-                sink.push(deleted, events::post_deleted_payload(&id, &author))
-                    .await?;
-                after = id;
-            }
-            if !full {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
         if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
             return Ok(Vec::new());
@@ -612,6 +531,90 @@ impl PostStore for PgPostStore {
         .bind(sql_limit(limit))
         .fetch_all(&self.db.pool)
         .await?)
+    }
+}
+
+#[async_trait]
+impl EventSource for PgPostStore {
+    fn outbox(&self) -> Outbox {
+        Outbox::postgres(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_postgres(&self.db).await?;
+        sink.set_position(head);
+        let since = since.unwrap_or(i64::MIN);
+        // Keyset pages in (create_time, id) order along posts_by_time.
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let rows = match &after {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= $1 AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT $2"
+                    ))
+                    .bind(since)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                Some((time, id)) => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= $1 AND (create_time, id) > ($1, $2) \
+                           AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT $3"
+                    ))
+                    .bind(time)
+                    .bind(id)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let full = rows.len() == EXPORT_PAGE;
+            for row in &rows {
+                let post = post_from_row(row).map_err(export_error)?;
+                sink.push(post.create_time, events::post_created_payload(&post))
+                    .await?;
+                after = Some((post.create_time, post.id));
+            }
+            if !full {
+                break;
+            }
+        }
+        // Posts of the window deleted since: a reader that heard of engagement on them (the
+        // engagement service keeps it) knows to drop it.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, author_id, delete_time FROM posts \
+                 WHERE create_time >= $1 AND delete_time IS NOT NULL AND id > $2 \
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(since)
+            .bind(&after)
+            .bind(EXPORT_PAGE as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = rows.len() == EXPORT_PAGE;
+            for (id, author, deleted) in rows {
+                sink.push(deleted, events::post_deleted_payload(&id, &author))
+                    .await?;
+                after = id;
+            }
+            if !full {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use pronet_common::db::{placeholders, MigrationFile, SqliteDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
 use rusqlite::{Connection, OptionalExtension};
@@ -318,88 +318,6 @@ impl PostStore for SqlitePostStore {
             .collect()
     }
 
-    fn outbox(&self) -> Outbox {
-        Outbox::sqlite(self.db.clone())
-    }
-
-    async fn export_state(
-        &self,
-        since: Option<i64>,
-        sink: &mut ExportSink,
-    ) -> Result<(), ExportError> {
-        // One snapshot for the head and every row read (see the helper).
-        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
-        sink.set_position(head);
-        let since = since.unwrap_or(i64::MIN);
-        // Keyset pages in (create_time, id) order along posts_by_time.
-        let mut after: Option<(i64, String)> = None;
-        loop {
-            let rows = match &after {
-                None => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= ? AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT ?"
-                    ))
-                    .bind(since)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-                Some((time, id)) => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= ? AND (create_time > ? OR id > ?) \
-                           AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT ?"
-                    ))
-                    .bind(time)
-                    .bind(time)
-                    .bind(id)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-            };
-            let full = rows.len() == EXPORT_PAGE;
-            for row in &rows {
-                let post = post_from_row(row).map_err(export_error)?;
-                sink.push(post.create_time, events::post_created_payload(&post))
-                    .await?;
-                after = Some((post.create_time, post.id));
-            }
-            if !full {
-                break;
-            }
-        }
-        // Posts of the window deleted since: a reader that heard of engagement on them (the
-        // engagement service keeps it) knows to drop it.
-        let mut after = String::new();
-        loop {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT id, author_id, delete_time FROM posts \
-                 WHERE create_time >= ? AND delete_time IS NOT NULL AND id > ? \
-                 ORDER BY id LIMIT ?",
-            )
-            .bind(since)
-            .bind(&after)
-            .bind(sql_limit(EXPORT_PAGE))
-            .fetch_all(&mut *tx)
-            .await?;
-            let full = rows.len() == EXPORT_PAGE;
-            for (id, author, deleted) in rows {
-                sink.push(deleted, events::post_deleted_payload(&id, &author))
-                    .await?;
-                after = id;
-            }
-            if !full {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
         if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
             return Ok(Vec::new());
@@ -497,6 +415,91 @@ impl PostStore for SqlitePostStore {
             .bind(sql_limit(limit))
             .fetch_all(&self.db.reader)
             .await?)
+    }
+}
+
+#[async_trait]
+impl EventSource for SqlitePostStore {
+    fn outbox(&self) -> Outbox {
+        Outbox::sqlite(self.db.clone())
+    }
+
+    async fn export_state(
+        &self,
+        since: Option<i64>,
+        sink: &mut ExportSink,
+    ) -> Result<(), ExportError> {
+        // One snapshot for the head and every row read (see the helper).
+        let (mut tx, head) = outbox::snapshot_sqlite(&self.db).await?;
+        sink.set_position(head);
+        let since = since.unwrap_or(i64::MIN);
+        // Keyset pages in (create_time, id) order along posts_by_time.
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let rows = match &after {
+                None => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= ? AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT ?"
+                    ))
+                    .bind(since)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                Some((time, id)) => {
+                    sqlx::query(&format!(
+                        "SELECT {POST_COLUMNS} FROM posts \
+                         WHERE create_time >= ? AND (create_time > ? OR id > ?) \
+                           AND delete_time IS NULL \
+                         ORDER BY create_time, id LIMIT ?"
+                    ))
+                    .bind(time)
+                    .bind(time)
+                    .bind(id)
+                    .bind(sql_limit(EXPORT_PAGE))
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let full = rows.len() == EXPORT_PAGE;
+            for row in &rows {
+                let post = post_from_row(row).map_err(export_error)?;
+                sink.push(post.create_time, events::post_created_payload(&post))
+                    .await?;
+                after = Some((post.create_time, post.id));
+            }
+            if !full {
+                break;
+            }
+        }
+        // Posts of the window deleted since: a reader that heard of engagement on them (the
+        // engagement service keeps it) knows to drop it.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, author_id, delete_time FROM posts \
+                 WHERE create_time >= ? AND delete_time IS NOT NULL AND id > ? \
+                 ORDER BY id LIMIT ?",
+            )
+            .bind(since)
+            .bind(&after)
+            .bind(sql_limit(EXPORT_PAGE))
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = rows.len() == EXPORT_PAGE;
+            for (id, author, deleted) in rows {
+                sink.push(deleted, events::post_deleted_payload(&id, &author))
+                    .await?;
+                after = id;
+            }
+            if !full {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

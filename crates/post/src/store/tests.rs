@@ -22,7 +22,7 @@ use crate::domain::{
     Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, PostText, RecentPostsQuery, TimeRange,
     Visibility,
 };
-use crate::events::{PostExporter, SOURCE};
+use crate::events::SOURCE;
 
 type Store = Arc<dyn PostStore>;
 
@@ -1099,13 +1099,8 @@ fn deleted_payload(id: &str, author: &str) -> Payload {
 /// The export of `store` since `since`, through the event service: its position (the same
 /// in every message) and its events.
 async fn export(store: &Store, since: Option<i64>) -> (i64, Vec<pb::Event>) {
-    let (positions, events) = pronet_common::testing::export_through_service(
-        SOURCE,
-        store.outbox(),
-        Arc::new(PostExporter::new(store.clone())),
-        since,
-    )
-    .await;
+    let (positions, events) =
+        pronet_common::testing::export_through_service(SOURCE, store.clone(), since).await;
     let position = positions.first().copied();
     assert!(positions.iter().all(|p| Some(*p) == position));
     assert!(events.iter().all(|e| e.sequence == 0 && e.source == SOURCE));

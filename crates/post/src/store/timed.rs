@@ -2,9 +2,6 @@
 //! (`pronet_store_operation_duration_seconds{store="post",operation,outcome}`), changing
 //! nothing else.
 
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
-
 use super::{CreatedPost, PostStore, StoreResult};
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
@@ -29,12 +26,6 @@ pronet_common::timed_store! {
     async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>>;
     async fn hashtag_posts(&self, hashtags: &[String], since: i64, until: i64, limit: usize) -> StoreResult<Vec<(String, String)>>;
     async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
-    async fn export_state(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
-    sync {
-        fn outbox(&self) -> Outbox {
-            self.inner().outbox()
-        }
-    }
 }
 
 #[cfg(test)]

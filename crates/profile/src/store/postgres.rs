@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, PgDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -967,7 +967,10 @@ impl ProfileStore for PgProfileStore {
         let created = created.len() as u64;
         Ok((created, total - created))
     }
+}
 
+#[async_trait]
+impl EventSource for PgProfileStore {
     fn outbox(&self) -> Outbox {
         Outbox::postgres(self.db.clone())
     }

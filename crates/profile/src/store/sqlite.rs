@@ -5,7 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use pronet_common::db::{MigrationFile, SqliteDb};
-use pronet_common::events::{ExportError, ExportSink};
+use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -810,7 +810,10 @@ impl ProfileStore for SqliteProfileStore {
             .write(move |conn| import_profiles_in(conn, profiles, now))
             .await
     }
+}
 
+#[async_trait]
+impl EventSource for SqliteProfileStore {
     fn outbox(&self) -> Outbox {
         Outbox::sqlite(self.db.clone())
     }

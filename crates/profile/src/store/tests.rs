@@ -2997,13 +2997,8 @@ fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
 
 /// ExportState as a reader calls it: every message's position, and the events.
 async fn export(store: &Store, since: Option<i64>) -> (Vec<i64>, Vec<events_pb::Event>) {
-    pronet_common::testing::export_through_service(
-        crate::events::SOURCE,
-        store.outbox(),
-        Arc::new(crate::events::ProfileExporter::new(store.clone())),
-        since,
-    )
-    .await
+    pronet_common::testing::export_through_service(crate::events::SOURCE, store.clone(), since)
+        .await
 }
 
 async fn check_profile_writes_append_their_events_and_no_ops_none(store: Store) {

@@ -1,9 +1,6 @@
 //! A store that times every operation of another: each call is delegated unchanged and recorded
 //! in `pronet_store_operation_duration_seconds{store="profile",operation,outcome}`.
 
-use pronet_common::events::{ExportError, ExportSink};
-use pronet_common::outbox::Outbox;
-
 use super::{ProfileStore, StoreResult};
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
@@ -46,12 +43,6 @@ pronet_common::timed_store! {
     async fn search_highlights(&self, query: &SearchQuery, ids: &[String]) -> StoreResult<HashMap<String, Vec<String>>>;
     async fn import_connections(&self, pairs: &[(String, String)], now: i64) -> StoreResult<(u64, u64)>;
     async fn import_profiles(&self, profiles: Vec<(String, ProfileFields)>, now: i64) -> StoreResult<(u64, u64)>;
-    async fn export_state(&self, since: Option<i64>, sink: &mut ExportSink) -> Result<(), ExportError>;
-    sync {
-        fn outbox(&self) -> Outbox {
-            self.inner().outbox()
-        }
-    }
 }
 
 #[cfg(test)]
