@@ -3,9 +3,13 @@
 
 use std::sync::Arc;
 
+pub mod feed;
 pub mod profile;
 pub mod ranking;
 
+pub use feed::{
+    explain, rank_feed, CandidateSource, Explanation, Gathered, NotGathered, RankedFeed, Standing,
+};
 pub use profile::{ProfileError, ProfileSet, RankingProfile, Signal};
 pub use ranking::{FeedRanker, History, HistoryEvent, Ranked, Viewer};
 

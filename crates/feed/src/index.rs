@@ -29,7 +29,7 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
-use crate::domain::{Candidate, EngagementKind, History, TagSet, Visibility};
+use crate::domain::{EngagementKind, TagSet, Visibility};
 
 /// A member's key in the index.
 pub type MemberKey = u32;
@@ -177,16 +177,6 @@ pub struct IndexStats {
     pub mutes: usize,
     /// Rough bytes held (the structures' payloads, not allocator overhead).
     pub approx_bytes: usize,
-}
-
-/// What [`FeedIndex::gather`] found for a member.
-#[derive(Debug, Clone, Default)]
-pub struct Gathered {
-    pub candidates: Vec<Candidate>,
-    /// The member's own recent past (what they were shown and engaged with), to learn from.
-    pub history: History,
-    /// Posts by authors considered plus hashtag posts, before visibility filters.
-    pub considered: usize,
 }
 
 /// A post as the index knows it, without its text.
@@ -921,7 +911,7 @@ mod gather;
 mod saved;
 mod timeline;
 mod view;
-pub use gather::NotGathered;
+pub use crate::domain::{Gathered, NotGathered};
 pub use saved::SavedInfo;
 use timeline::TimeList;
 pub use view::{IndexView, MemberView, PostView};

@@ -2,7 +2,9 @@
 //! network posted and engaged with, every item explained.
 //!
 //! The feed reads as: `events` (consume the other services' event streams, apply, track
-//! positions) → `index` (the in-memory state, no I/O) → `domain` (visibility, ranking and
+//! positions) → `index` (the in-memory state, no I/O; it is the `domain::CandidateSource`) →
+//! `domain` (`feed`: a member's ranked feed and the explanation of one post, over any candidate
+//! source; `ranking`: signals and ordering; `profile`: ranking profiles; visibility and
 //! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
 //! later pages; `posts` is the client of the post service, for the one call a page makes (post
 //! bodies, with kept copies for degraded pages); `profiles` holds the ranking profiles in use

@@ -20,10 +20,11 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::profile::PickError;
 use crate::domain::{
-    limits, EngagementKind, FeedRanker, Ids, Ranked, RankingProfile, Reason, Viewer,
+    explain, limits, rank_feed, EngagementKind, Ids, NotGathered, Ranked, RankingProfile, Reason,
+    Standing,
 };
 use crate::events::SharedIndex;
-use crate::index::{FeedIndex, NotGathered, PostCounts};
+use crate::index::{FeedIndex, PostCounts};
 use crate::posts::PostBodies;
 use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
@@ -133,36 +134,30 @@ fn rank(
     profile: Arc<RankingProfile>,
 ) -> Result<Arc<Snapshot>, Status> {
     let started = std::time::Instant::now();
-    let gathered = index
-        .gather(member_id, as_of)
-        .ok_or_else(|| Status::not_found("member not found"))?;
-    let gathered_in = started.elapsed();
-    let scored = gathered.candidates.len();
-    let viewer = Viewer::learn(&gathered.history, &profile.params, as_of);
-    let ranking = FeedRanker::new(profile.clone()).rank(
-        gathered.candidates,
-        &viewer,
+    let feed = rank_feed(
         index,
+        member_id,
         as_of,
+        profile.clone(),
         limits::MAX_FEED_DEPTH,
-    );
+    )
+    .ok_or_else(|| Status::not_found("member not found"))?;
     tracing::debug!(
         member_id,
-        considered = gathered.considered,
-        scored,
-        history = gathered.history.len(),
-        dropped_engaged = ranking.dropped.engaged,
-        dropped_capped = ranking.dropped.capped,
-        gather_us = gathered_in.as_micros() as u64,
-        rank_us = (started.elapsed() - gathered_in).as_micros() as u64,
+        considered = feed.considered,
+        scored = feed.scored,
+        history = feed.history,
+        dropped_engaged = feed.ranking.dropped.engaged,
+        dropped_capped = feed.ranking.dropped.capped,
+        rank_us = started.elapsed().as_micros() as u64,
         profile = %profile.name,
         "feed ranked"
     );
     Ok(Arc::new(Snapshot {
         member_id: member_id.to_owned(),
         as_of,
-        scored,
-        items: ranking.items,
+        scored: feed.scored,
+        items: feed.ranking.items,
         profile,
     }))
 }
@@ -507,138 +502,69 @@ impl FeedService for FeedApi {
         let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
         let explained = self
             .off_the_workers(move |index| {
-                explain(index, &member_id, &post_id, profile, now_micros())
+                explain_to_pb(index, &member_id, &post_id, profile, now_micros())
             })
             .await?;
         Ok(Response::new(explained))
     }
 }
 
-/// Where `post_id` stands in the member's feed now, or what keeps it out.
-fn explain(
+/// Where `post_id` stands in the member's feed now, or what keeps it out, as the response says
+/// it.
+fn explain_to_pb(
     index: &FeedIndex,
     member_id: &str,
     post_id: &str,
     profile: Arc<RankingProfile>,
     now: i64,
 ) -> Result<pb::ExplainFeedItemResponse, Status> {
-    let gathered = index
-        .gather(member_id, now)
+    let e = explain(index, member_id, post_id, profile.clone(), now)
         .ok_or_else(|| Status::not_found("member not found"))?;
-    let mut response = pb::ExplainFeedItemResponse {
-        ranking_profile: profile.name.clone(),
-        ..Default::default()
+    let (position, filter) = match e.standing {
+        Standing::InFeed(place) => (place, pb::FeedFilter::Unspecified),
+        Standing::BelowDepth(_) => (0, pb::FeedFilter::BelowDepth),
+        Standing::Engaged => (0, pb::FeedFilter::Engaged),
+        Standing::AuthorCap => (0, pb::FeedFilter::AuthorCap),
+        Standing::NotGathered(why) => (0, filter_of(why)),
     };
-    let found = gathered
-        .candidates
-        .iter()
-        .position(|c| index.post_id(c.post).as_deref() == Some(post_id));
-    let Some(at) = found else {
-        let why = index
-            .why_not_gathered(member_id, post_id, now)
-            .unwrap_or(NotGathered::NotInNetwork);
-        let (filter, summary) = match why {
-            NotGathered::UnknownPost => (
-                pb::FeedFilter::UnknownPost,
-                "The post does not exist, was deleted, or is older than the feed's window.",
-            ),
-            NotGathered::OwnPost => (pb::FeedFilter::OwnPost, "You wrote this post."),
-            NotGathered::NotVisible => (
-                pb::FeedFilter::NotVisible,
-                "The post is for the author's connections, and you are not connected.",
-            ),
-            NotGathered::Blocked => (
-                pb::FeedFilter::Blocked,
-                "You blocked the author, or the author blocked you.",
-            ),
-            NotGathered::NotInNetwork => (
-                pb::FeedFilter::NotInNetwork,
-                "Nothing brings it to you: the author is not a connection or followed, it carries no hashtag you follow, and no connection engaged with it recently.",
-            ),
-            NotGathered::SourceCap => (
-                pb::FeedFilter::SourceCap,
-                "Newer posts of the same author or hashtag filled the feed's per-source limit.",
-            ),
-            NotGathered::Hidden => (
-                pb::FeedFilter::Hidden,
-                "You hid this post (UnhidePost shows it again).",
-            ),
-            NotGathered::MutedAuthor => (
-                pb::FeedFilter::MutedAuthor,
-                "You muted the author (UnmuteAuthor hears from them again).",
-            ),
-            NotGathered::MutedHashtag => (
-                pb::FeedFilter::MutedHashtag,
-                "You muted one of the post's hashtags (UnmuteHashtag lifts it).",
-            ),
-        };
-        response.filter = filter as i32;
-        response.summary = summary.to_owned();
-        return Ok(response);
-    };
-    let viewer = Viewer::learn(&gathered.history, &profile.params, now);
-    let candidate = gathered.candidates[at].clone();
-    let ranking =
-        FeedRanker::new(profile.clone()).rank(gathered.candidates, &viewer, index, now, usize::MAX);
-    let place = ranking
-        .items
-        .iter()
-        .position(|r| r.candidate.post == candidate.post);
-    let ranked = match place {
-        Some(i) => ranking.items[i].clone(),
-        // Left out by a rule of the ranking: scored alone, as it would have been.
-        None => Ranked::alone(&profile, candidate, &viewer, now),
-    };
-    let (filter, summary) = match place {
-        Some(i) if i < limits::MAX_FEED_DEPTH => {
-            response.position = (i + 1) as i32;
-            (
-                pb::FeedFilter::Unspecified,
-                format!(
-                    "In your feed at place {} of {}, ranked by profile {:?}.",
-                    i + 1,
-                    ranking.items.len().min(limits::MAX_FEED_DEPTH),
-                    profile.name
-                ),
-            )
+    let item = e.ranked.map(|ranked| {
+        let reasons = ranked.reasons(index);
+        let author_id = index.member_id(ranked.candidate.author);
+        let names = display_names(
+            index,
+            std::iter::once(&*author_id).chain(reasons.iter().filter_map(reason_member)),
+        );
+        pb::FeedItem {
+            post: None,
+            stats: Some(stats_to_pb(post_id, &index.counts(post_id))),
+            score: ranked.score,
+            reasons: reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
+            score_breakdown: Some(breakdown_to_pb(&ranked, &profile)),
+            author_display_name: names.get(&*author_id).cloned().unwrap_or_default(),
+            signals: signals_to_pb(&ranked, &profile),
+            partial: false,
         }
-        Some(i) => (
-            pb::FeedFilter::BelowDepth,
-            format!(
-                "Ranked at place {}, below the deepest page ({}).",
-                i + 1,
-                limits::MAX_FEED_DEPTH
-            ),
-        ),
-        None if profile.params.drop_engaged && ranked.candidate.engaged_by_viewer => (
-            pb::FeedFilter::Engaged,
-            "You already reacted to, commented on or shared this post.".to_owned(),
-        ),
-        None => (
-            pb::FeedFilter::AuthorCap,
-            format!(
-                "The author already has {} posts ranked above this one.",
-                profile.params.author_cap
-            ),
-        ),
-    };
-    response.filter = filter as i32;
-    response.summary = summary;
-    let reasons = ranked.reasons(index);
-    let author_id = index.member_id(ranked.candidate.author);
-    let names = display_names(
-        index,
-        std::iter::once(&*author_id).chain(reasons.iter().filter_map(reason_member)),
-    );
-    response.item = Some(pb::FeedItem {
-        post: None,
-        stats: Some(stats_to_pb(post_id, &index.counts(post_id))),
-        score: ranked.score,
-        reasons: reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
-        score_breakdown: Some(breakdown_to_pb(&ranked, &profile)),
-        author_display_name: names.get(&*author_id).cloned().unwrap_or_default(),
-        signals: signals_to_pb(&ranked, &profile),
-        partial: false,
     });
-    Ok(response)
+    Ok(pb::ExplainFeedItemResponse {
+        position: position.min(i32::MAX as usize) as i32,
+        filter: filter as i32,
+        item,
+        summary: e.summary,
+        ranking_profile: profile.name.clone(),
+    })
+}
+
+/// The filter a response names for a post that is not a candidate.
+fn filter_of(why: NotGathered) -> pb::FeedFilter {
+    match why {
+        NotGathered::UnknownPost => pb::FeedFilter::UnknownPost,
+        NotGathered::OwnPost => pb::FeedFilter::OwnPost,
+        NotGathered::NotVisible => pb::FeedFilter::NotVisible,
+        NotGathered::Blocked => pb::FeedFilter::Blocked,
+        NotGathered::NotInNetwork => pb::FeedFilter::NotInNetwork,
+        NotGathered::SourceCap => pb::FeedFilter::SourceCap,
+        NotGathered::Hidden => pb::FeedFilter::Hidden,
+        NotGathered::MutedAuthor => pb::FeedFilter::MutedAuthor,
+        NotGathered::MutedHashtag => pb::FeedFilter::MutedHashtag,
+    }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 
-use super::{Activity, FeedIndex, Gathered, MemberKey, PostKey};
+use super::{Activity, FeedIndex, MemberKey, PostKey};
 use crate::domain::{
-    self, is_visible_to_another, limits, AuthorRelation, Candidate, HistoryEvent, Ids, Key,
-    Relation,
+    self, is_visible_to_another, limits, AuthorRelation, Candidate, CandidateSource, Gathered,
+    HistoryEvent, Ids, Key, NotGathered, Relation,
 };
 
 impl Ids for FeedIndex {
@@ -32,6 +32,16 @@ impl Ids for FeedIndex {
             Some(t) => t.clone(),
             None => Arc::from(""),
         }
+    }
+}
+
+impl CandidateSource for FeedIndex {
+    fn gather(&self, member_id: &str, as_of: i64) -> Option<Gathered> {
+        FeedIndex::gather(self, member_id, as_of)
+    }
+
+    fn why_not_gathered(&self, member_id: &str, post_id: &str, as_of: i64) -> Option<NotGathered> {
+        FeedIndex::why_not_gathered(self, member_id, post_id, as_of)
     }
 }
 
@@ -269,27 +279,6 @@ impl FeedIndex {
             engaged_by_viewer: false,
         })
     }
-}
-
-/// Why a post is not among a member's candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotGathered {
-    /// Unknown, deleted, or outside the window.
-    UnknownPost,
-    OwnPost,
-    /// Connections-only and not connected.
-    NotVisible,
-    Blocked,
-    /// No candidate source brings it.
-    NotInNetwork,
-    /// A source brings it, but newer posts filled that source's cap.
-    SourceCap,
-    /// The member hid it.
-    Hidden,
-    /// The member muted its author.
-    MutedAuthor,
-    /// The member muted one of its hashtags.
-    MutedHashtag,
 }
 
 impl FeedIndex {
