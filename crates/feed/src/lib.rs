@@ -8,10 +8,11 @@
 //! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
 //! later pages; `posts` is the client of the post service, for the one call a page makes (post
 //! bodies, with kept copies for degraded pages); `profiles` holds the ranking profiles in use
-//! (`ranking.toml`, hot-reloaded).
+//! (`ranking.toml`, hot-reloaded); `error` its errors and their statuses.
 
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod index;
 pub mod posts;

@@ -23,6 +23,7 @@ use crate::domain::{
     explain, limits, rank_feed, EngagementKind, Ids, NotGathered, Ranked, RankingProfile, Reason,
     Standing,
 };
+use crate::error::FeedError;
 use crate::events::SharedIndex;
 use crate::index::{FeedIndex, PostCounts};
 use crate::posts::PostBodies;
@@ -77,14 +78,14 @@ impl FeedApi {
             .rank_slots
             .acquire()
             .await
-            .map_err(|_| Status::unavailable("the feed is shutting down"))?;
+            .map_err(|_| FeedError::ShuttingDown)?;
         let index = self.index.clone();
         tokio::task::spawn_blocking(move || {
             let index = index.read().unwrap_or_else(|p| p.into_inner());
             work(&index)
         })
         .await
-        .map_err(|e| pronet_common::error::internal("ranking task failed", e))?
+        .map_err(|e| FeedError::RankingFailed(e.to_string()))?
     }
 
     /// The profile a request names (`field` for the error), as its caller may pick it.
@@ -105,7 +106,7 @@ impl FeedApi {
         if *self.ready.borrow() {
             Ok(())
         } else {
-            Err(Status::unavailable("the feed index is still loading"))
+            Err(FeedError::NotReady.into())
         }
     }
 
@@ -141,7 +142,7 @@ fn rank(
         profile.clone(),
         limits::MAX_FEED_DEPTH,
     )
-    .ok_or_else(|| Status::not_found("member not found"))?;
+    .ok_or(FeedError::MemberNotFound)?;
     tracing::debug!(
         member_id,
         considered = feed.considered,
@@ -519,7 +520,7 @@ fn explain_to_pb(
     now: i64,
 ) -> Result<pb::ExplainFeedItemResponse, Status> {
     let e = explain(index, member_id, post_id, profile.clone(), now)
-        .ok_or_else(|| Status::not_found("member not found"))?;
+        .ok_or(FeedError::MemberNotFound)?;
     let (position, filter) = match e.standing {
         Standing::InFeed(place) => (place, pb::FeedFilter::Unspecified),
         Standing::BelowDepth(_) => (0, pb::FeedFilter::BelowDepth),

@@ -1,4 +1,5 @@
-//! The profile service's errors and the one place they become gRPC statuses.
+//! The profile service's errors and the one place they become gRPC statuses (on the base
+//! every service shares, `pronet_common::error::ServiceError`).
 
 use tonic::Status;
 
@@ -32,9 +33,12 @@ pub enum ProfileError {
 }
 
 impl From<ProfileError> for Status {
+    /// The rules of the profile domain map here; what every service shares (not found,
+    /// storage) maps as `ServiceError` does.
     fn from(err: ProfileError) -> Self {
+        use pronet_common::error::ServiceError;
         match err {
-            ProfileError::NotFound(_) => Status::not_found(err.to_string()),
+            ProfileError::NotFound(what) => ServiceError::NotFound(what).into(),
             ProfileError::ProfileExists
             | ProfileError::HandleTaken
             | ProfileError::InvitationPending => Status::already_exists(err.to_string()),
@@ -44,9 +48,9 @@ impl From<ProfileError> for Status {
             ProfileError::NotInvitee(_) | ProfileError::NotInviter => {
                 Status::permission_denied(err.to_string())
             }
-            ProfileError::Storage(_) | ProfileError::Write(_) | ProfileError::Corrupt(_) => {
-                pronet_common::error::internal("profile store failed", err)
-            }
+            ProfileError::Storage(e) => ServiceError::Storage(e).into(),
+            ProfileError::Write(e) => ServiceError::Write(e).into(),
+            ProfileError::Corrupt(what) => ServiceError::Corrupt(what).into(),
         }
     }
 }
