@@ -324,6 +324,41 @@ impl RetryBudget {
     }
 }
 
+/// The profile service's client as another service holds it: its calls carry that service's
+/// token (and the caller's deadline and trace).
+pub type ProfileServiceClient =
+    pronet_proto::profile::v1::profile_service_client::ProfileServiceClient<
+        tonic::service::interceptor::InterceptedService<Channel, crate::auth::ServiceAuth>,
+    >;
+
+/// How `viewer_id` relates to each of `member_ids`, asked of the profile service in calls of
+/// at most `per_call` members (`BatchGetRelationships`), each retried within `retries`. Members
+/// the service leaves out relate to the viewer as strangers do.
+pub async fn relationships(
+    client: &ProfileServiceClient,
+    retries: &RetryBudget,
+    viewer_id: &str,
+    member_ids: &[String],
+    per_call: usize,
+) -> Result<Vec<pronet_proto::profile::v1::Relationship>, Status> {
+    let mut found = Vec::with_capacity(member_ids.len());
+    for chunk in member_ids.chunks(per_call.max(1)) {
+        let request = pronet_proto::profile::v1::BatchGetRelationshipsRequest {
+            viewer_id: viewer_id.to_owned(),
+            member_ids: chunk.to_vec(),
+        };
+        let response = retries
+            .call(|| {
+                let mut client = client.clone();
+                let request = request.clone();
+                async move { client.batch_get_relationships(request).await }
+            })
+            .await?;
+        found.extend(response.into_inner().relationships);
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,7 @@ use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_common::upstream::RetryBudget;
 use pronet_proto::profile::v1::get_profile_request::Lookup;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
-use pronet_proto::profile::v1::{
-    BatchGetRelationshipsRequest, GetProfileRequest, ListConnectionsRequest,
-};
+use pronet_proto::profile::v1::{GetProfileRequest, ListConnectionsRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -85,30 +83,20 @@ impl MemberGraph for GrpcMemberGraph {
             .filter(|id| *id != viewer_id && seen.insert(id.as_str()))
             .cloned()
             .collect();
-        let mut blocked = HashSet::new();
-        for chunk in others.chunks(MAX_RELATIONSHIPS_PER_BATCH) {
-            let request = BatchGetRelationshipsRequest {
-                viewer_id: viewer_id.to_owned(),
-                member_ids: chunk.to_vec(),
-            };
-            let response = self
-                .retries
-                .call(|| {
-                    let mut client = self.client.clone();
-                    let request = request.clone();
-                    async move { client.batch_get_relationships(request).await }
-                })
-                .await
-                .map_err(profile_failed)?;
-            blocked.extend(
-                response
-                    .into_inner()
-                    .relationships
-                    .into_iter()
-                    .filter(|r| r.blocked)
-                    .map(|r| r.member_id),
-            );
-        }
+        let found = pronet_common::upstream::relationships(
+            &self.client,
+            &self.retries,
+            viewer_id,
+            &others,
+            MAX_RELATIONSHIPS_PER_BATCH,
+        )
+        .await
+        .map_err(profile_failed)?;
+        let blocked = found
+            .into_iter()
+            .filter(|r| r.blocked)
+            .map(|r| r.member_id)
+            .collect();
         Ok(blocked)
     }
 

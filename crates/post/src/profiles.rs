@@ -9,9 +9,7 @@ use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
 use pronet_common::upstream::RetryBudget;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
-use pronet_proto::profile::v1::{
-    BatchGetProfilesRequest, BatchGetRelationshipsRequest, LookupHandlesRequest,
-};
+use pronet_proto::profile::v1::{BatchGetProfilesRequest, LookupHandlesRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -78,27 +76,22 @@ impl Relationships for GrpcRelationships {
         viewer: &str,
         members: &[String],
     ) -> Result<HashMap<String, Relation>, PostError> {
-        let mut relations = HashMap::with_capacity(members.len());
         // Callers ask about at most 1000 authors today; chunking keeps the limit ours to keep.
-        for chunk in members.chunks(MAX_MEMBERS_PER_CALL) {
-            // Clients share one channel; a clone per call is cheap and needs no lock.
-            let request = BatchGetRelationshipsRequest {
-                viewer_id: viewer.to_owned(),
-                member_ids: chunk.to_vec(),
-            };
-            let response = self
-                .retries
-                .call(|| {
-                    let mut client = self.client.clone();
-                    let request = request.clone();
-                    async move { client.batch_get_relationships(request).await }
-                })
-                .await
-                .map_err(|status| PostError::Dependency {
-                    dependency: "profile",
-                    status: Box::new(status),
-                })?;
-            relations.extend(response.into_inner().relationships.into_iter().map(|r| {
+        let found = pronet_common::upstream::relationships(
+            &self.client,
+            &self.retries,
+            viewer,
+            members,
+            MAX_MEMBERS_PER_CALL,
+        )
+        .await
+        .map_err(|status| PostError::Dependency {
+            dependency: "profile",
+            status: Box::new(status),
+        })?;
+        let relations = found
+            .into_iter()
+            .map(|r| {
                 (
                     r.member_id,
                     Relation {
@@ -106,8 +99,8 @@ impl Relationships for GrpcRelationships {
                         blocked: r.blocked,
                     },
                 )
-            }));
-        }
+            })
+            .collect();
         Ok(relations)
     }
 }
