@@ -91,6 +91,18 @@ pub struct MigrationFile {
     pub sql: &'static str,
 }
 
+/// A migrations list, one line a migration: `version: "description" => sql`.
+#[macro_export]
+macro_rules! migrations {
+    ($($version:literal: $description:literal => $sql:expr),* $(,)?) => {
+        &[$($crate::db::MigrationFile {
+            version: $version,
+            description: $description,
+            sql: $sql,
+        }),*]
+    };
+}
+
 /// A service's SQLite database: a single writer and a pool of readers on one file.
 #[derive(Debug, Clone)]
 pub struct SqliteDb {

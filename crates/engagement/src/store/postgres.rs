@@ -56,42 +56,14 @@ use counts::*;
 use imports::*;
 use rows::*;
 
-const MIGRATIONS: &[MigrationFile] = &[
-    MigrationFile {
-        version: 1,
-        description: "engagement",
-        sql: include_str!("../../migrations/postgres/0001_engagement.sql"),
-    },
-    MigrationFile {
-        version: 2,
-        description: "idempotency keys",
-        sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
-    },
-    MigrationFile {
-        version: 3,
-        description: "threads and impressions",
-        sql: include_str!("../../migrations/postgres/0003_threads_impressions.sql"),
-    },
-    MigrationFile {
-        version: 4,
-        description: "share ids",
-        sql: include_str!("../../migrations/postgres/0004_share_ids.sql"),
-    },
-    MigrationFile {
-        version: 5,
-        description: "covering activity indexes",
-        sql: include_str!("../../migrations/postgres/0005_covering_activity.sql"),
-    },
-    MigrationFile {
-        version: 6,
-        description: "outbox",
-        sql: outbox::POSTGRES_MIGRATION,
-    },
-    MigrationFile {
-        version: 7,
-        description: "feed mutes",
-        sql: include_str!("../../migrations/postgres/0007_feed_mutes.sql"),
-    },
+const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
+    1: "engagement" => include_str!("../../migrations/postgres/0001_engagement.sql"),
+    2: "idempotency keys" => include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
+    3: "threads and impressions" => include_str!("../../migrations/postgres/0003_threads_impressions.sql"),
+    4: "share ids" => include_str!("../../migrations/postgres/0004_share_ids.sql"),
+    5: "covering activity indexes" => include_str!("../../migrations/postgres/0005_covering_activity.sql"),
+    6: "outbox" => outbox::POSTGRES_MIGRATION,
+    7: "feed mutes" => include_str!("../../migrations/postgres/0007_feed_mutes.sql"),
 ];
 
 /// The stats of the posts in `$1`: one primary-key lookup per id, whatever the table's size.

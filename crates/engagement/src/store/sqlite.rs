@@ -56,42 +56,14 @@ use mutes::*;
 use reactions::*;
 use rows::*;
 
-const MIGRATIONS: &[MigrationFile] = &[
-    MigrationFile {
-        version: 1,
-        description: "engagement",
-        sql: include_str!("../../migrations/sqlite/0001_engagement.sql"),
-    },
-    MigrationFile {
-        version: 2,
-        description: "idempotency keys",
-        sql: include_str!("../../migrations/sqlite/0002_idempotency_keys.sql"),
-    },
-    MigrationFile {
-        version: 3,
-        description: "threads and impressions",
-        sql: include_str!("../../migrations/sqlite/0003_threads_impressions.sql"),
-    },
-    MigrationFile {
-        version: 4,
-        description: "share ids",
-        sql: include_str!("../../migrations/sqlite/0004_share_ids.sql"),
-    },
-    MigrationFile {
-        version: 5,
-        description: "covering activity indexes",
-        sql: include_str!("../../migrations/sqlite/0005_covering_activity.sql"),
-    },
-    MigrationFile {
-        version: 6,
-        description: "outbox",
-        sql: outbox::SQLITE_MIGRATION,
-    },
-    MigrationFile {
-        version: 7,
-        description: "feed mutes",
-        sql: include_str!("../../migrations/sqlite/0007_feed_mutes.sql"),
-    },
+const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
+    1: "engagement" => include_str!("../../migrations/sqlite/0001_engagement.sql"),
+    2: "idempotency keys" => include_str!("../../migrations/sqlite/0002_idempotency_keys.sql"),
+    3: "threads and impressions" => include_str!("../../migrations/sqlite/0003_threads_impressions.sql"),
+    4: "share ids" => include_str!("../../migrations/sqlite/0004_share_ids.sql"),
+    5: "covering activity indexes" => include_str!("../../migrations/sqlite/0005_covering_activity.sql"),
+    6: "outbox" => outbox::SQLITE_MIGRATION,
+    7: "feed mutes" => include_str!("../../migrations/sqlite/0007_feed_mutes.sql"),
 ];
 
 type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;

@@ -24,27 +24,11 @@ use crate::domain::{
 use crate::error::PostError;
 use crate::events;
 
-const MIGRATIONS: &[MigrationFile] = &[
-    MigrationFile {
-        version: 1,
-        description: "posts",
-        sql: include_str!("../../migrations/postgres/0001_posts.sql"),
-    },
-    MigrationFile {
-        version: 2,
-        description: "idempotency keys",
-        sql: include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
-    },
-    MigrationFile {
-        version: 3,
-        description: "edits deletes reshares",
-        sql: include_str!("../../migrations/postgres/0003_edits_deletes_reshares.sql"),
-    },
-    MigrationFile {
-        version: 4,
-        description: "outbox",
-        sql: outbox::POSTGRES_MIGRATION,
-    },
+const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
+    1: "posts" => include_str!("../../migrations/postgres/0001_posts.sql"),
+    2: "idempotency keys" => include_str!("../../migrations/postgres/0002_idempotency_keys.sql"),
+    3: "edits deletes reshares" => include_str!("../../migrations/postgres/0003_edits_deletes_reshares.sql"),
+    4: "outbox" => outbox::POSTGRES_MIGRATION,
 ];
 
 const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time, \

@@ -33,47 +33,15 @@ use profiles::*;
 use rows::*;
 use search::*;
 
-const MIGRATIONS: &[MigrationFile] = &[
-    MigrationFile {
-        version: 1,
-        description: "profiles",
-        sql: include_str!("../../migrations/postgres/0001_profiles.sql"),
-    },
-    MigrationFile {
-        version: 2,
-        description: "blocks",
-        sql: include_str!("../../migrations/postgres/0002_blocks.sql"),
-    },
-    MigrationFile {
-        version: 3,
-        description: "idempotency keys",
-        sql: include_str!("../../migrations/postgres/0003_idempotency_keys.sql"),
-    },
-    MigrationFile {
-        version: 4,
-        description: "followers",
-        sql: include_str!("../../migrations/postgres/0004_followers.sql"),
-    },
-    MigrationFile {
-        version: 5,
-        description: "profile depth",
-        sql: include_str!("../../migrations/postgres/0005_profile_depth.sql"),
-    },
-    MigrationFile {
-        version: 6,
-        description: "profile schools",
-        sql: include_str!("../../migrations/postgres/0006_profile_schools.sql"),
-    },
-    MigrationFile {
-        version: 7,
-        description: "member counts",
-        sql: include_str!("../../migrations/postgres/0007_member_counts.sql"),
-    },
-    MigrationFile {
-        version: 8,
-        description: "outbox",
-        sql: outbox::POSTGRES_MIGRATION,
-    },
+const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
+    1: "profiles" => include_str!("../../migrations/postgres/0001_profiles.sql"),
+    2: "blocks" => include_str!("../../migrations/postgres/0002_blocks.sql"),
+    3: "idempotency keys" => include_str!("../../migrations/postgres/0003_idempotency_keys.sql"),
+    4: "followers" => include_str!("../../migrations/postgres/0004_followers.sql"),
+    5: "profile depth" => include_str!("../../migrations/postgres/0005_profile_depth.sql"),
+    6: "profile schools" => include_str!("../../migrations/postgres/0006_profile_schools.sql"),
+    7: "member counts" => include_str!("../../migrations/postgres/0007_member_counts.sql"),
+    8: "outbox" => outbox::POSTGRES_MIGRATION,
 ];
 
 /// Skills are JSONB, read back as their JSON text.
