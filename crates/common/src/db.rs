@@ -91,6 +91,23 @@ pub struct MigrationFile {
     pub sql: &'static str,
 }
 
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... for PostgreSQL: the backends share
+/// their dialect-neutral statements written as SQLite takes them.
+pub fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A migrations list, one line a migration: `version: "description" => sql`.
 #[macro_export]
 macro_rules! migrations {

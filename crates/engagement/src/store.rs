@@ -360,20 +360,7 @@ enum CursorValue {
     Text(String),
 }
 
-/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... for PostgreSQL.
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+use pronet_common::db::numbered;
 
 fn reaction_type_from(n: i64) -> StoreResult<ReactionType> {
     ReactionType::from_number(n)

@@ -16,6 +16,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{ProfileStore, StoreResult, EXPORT_PAGE};
+use super::{
+    CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_FOLLOW, FOLLOWERS_PAGE, FOLLOWING_PAGE,
+    FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY, PROFILE_EXISTS, RECORDED_KEY,
+    SET_INVITATION_STATE,
+};
 use crate::domain::{
     check_closer, from_json, limits, search_degree_needed, search_hits, to_json, Affinity,
     ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
@@ -25,6 +30,7 @@ use crate::domain::{
 };
 use crate::error::ProfileError;
 use crate::events;
+use pronet_common::db::numbered;
 use std::collections::{HashMap, HashSet};
 
 use graph::*;
@@ -74,8 +80,6 @@ impl PgProfileStore {
         self.db.close().await;
     }
 }
-
-const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = $1";
 
 /// Keeps the profiles a viewer may see: none blocked either way with the viewer, who is `$1`.
 /// A NULL viewer (a service) sees every profile. Each direction is one index lookup.
@@ -320,15 +324,13 @@ impl ProfileStore for PgProfileStore {
         // One DELETE (then its event): a concurrent follow either commits first (and is
         // removed) or after.
         let mut tx = self.db.pool.begin().await?;
-        let removed = sqlx::query(
-            "DELETE FROM follows WHERE member_id = $1 AND target_kind = $2 AND target = $3",
-        )
-        .bind(member_id)
-        .bind(target.kind())
-        .bind(target.value())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let removed = sqlx::query(&numbered(DELETE_FOLLOW))
+            .bind(member_id)
+            .bind(target.kind())
+            .bind(target.value())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if removed > 0 {
             let event = events::unfollowed(pronet_common::time::now_micros(), member_id, target);
             outbox::append_postgres(&mut tx, &[event]).await?;
@@ -344,18 +346,14 @@ impl ProfileStore for PgProfileStore {
         limit: usize,
     ) -> StoreResult<Vec<FollowerRecord>> {
         let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        let rows = sqlx::query(
-            "SELECT member_id, create_time FROM follows \
-             WHERE target_kind = $1 AND target = $2 AND (create_time, member_id) < ($3, $4) \
-             ORDER BY create_time DESC, member_id DESC LIMIT $5",
-        )
-        .bind(FollowTarget::MEMBER_KIND)
-        .bind(member_id)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows = sqlx::query(&numbered(FOLLOWERS_PAGE))
+            .bind(FollowTarget::MEMBER_KIND)
+            .bind(member_id)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(FollowerRecord {
@@ -376,10 +374,10 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, viewer_id).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), viewer_id).await? {
             return Err(ProfileError::NotFound("viewer"));
         }
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await?
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await?
             || blocked_either_way(&mut tx, viewer_id, member_id).await?
         {
             return Err(ProfileError::NotFound("member"));
@@ -406,13 +404,12 @@ impl ProfileStore for PgProfileStore {
         } else {
             (member_id, viewer_id)
         };
-        let connected =
-            sqlx::query("SELECT 1 FROM connections WHERE member_id = $1 AND other_id = $2")
-                .bind(viewer_id)
-                .bind(member_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let connected = sqlx::query(&numbered(CONNECTED))
+            .bind(viewer_id)
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         let mutual_count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM connections a JOIN connections b \
              ON b.member_id = $2 AND b.other_id = a.other_id WHERE a.member_id = $1",
@@ -505,17 +502,13 @@ impl ProfileStore for PgProfileStore {
         limit: usize,
     ) -> StoreResult<Vec<ConnectionRecord>> {
         let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        let rows = sqlx::query(
-            "SELECT other_id, create_time FROM connections \
-             WHERE member_id = $1 AND (create_time, other_id) < ($2, $3) \
-             ORDER BY create_time DESC, other_id DESC LIMIT $4",
-        )
-        .bind(member_id)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows = sqlx::query(&numbered(CONNECTIONS_PAGE))
+            .bind(member_id)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ConnectionRecord {
@@ -536,12 +529,12 @@ impl ProfileStore for PgProfileStore {
         if let FollowTarget::Member(followee) = &target {
             self.lock_pair(&mut tx, member_id, followee).await?;
         }
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await? {
             return Err(ProfileError::NotFound("member"));
         }
         if let FollowTarget::Member(followee) = &target {
             // A block either way looks exactly like a missing followee.
-            if !exists(&mut *tx, PROFILE_EXISTS, followee).await?
+            if !exists(&mut *tx, &numbered(PROFILE_EXISTS), followee).await?
                 || blocked_either_way(&mut tx, member_id, followee).await?
             {
                 return Err(ProfileError::NotFound("followee"));
@@ -560,15 +553,12 @@ impl ProfileStore for PgProfileStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let create_time: i64 = sqlx::query_scalar(
-            "SELECT create_time FROM follows \
-             WHERE member_id = $1 AND target_kind = $2 AND target = $3",
-        )
-        .bind(member_id)
-        .bind(target.kind())
-        .bind(target.value())
-        .fetch_one(&mut *tx)
-        .await?;
+        let create_time: i64 = sqlx::query_scalar(&numbered(FOLLOW_TIME))
+            .bind(member_id)
+            .bind(target.kind())
+            .bind(target.value())
+            .fetch_one(&mut *tx)
+            .await?;
         if inserted > 0 {
             outbox::append_postgres(&mut tx, &[events::followed(now, member_id, &target)]).await?;
         }
@@ -588,18 +578,14 @@ impl ProfileStore for PgProfileStore {
         let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
             (c.time, c.kind, c.target)
         });
-        let rows = sqlx::query(
-            "SELECT target_kind, target, create_time FROM follows \
-             WHERE member_id = $1 AND (create_time, target_kind, target) < ($2, $3, $4) \
-             ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT $5",
-        )
-        .bind(member_id)
-        .bind(time)
-        .bind(kind)
-        .bind(target)
-        .bind(limit as i64)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows = sqlx::query(&numbered(FOLLOWING_PAGE))
+            .bind(member_id)
+            .bind(time)
+            .bind(kind)
+            .bind(target)
+            .bind(limit as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let kind: i64 = r.try_get("target_kind")?;
@@ -619,22 +605,19 @@ impl ProfileStore for PgProfileStore {
         // (which then removes what it made) or start after the block (and see it).
         let mut tx = self.db.pool.begin().await?;
         self.lock_pair(&mut tx, member_id, blocked_id).await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, member_id).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await? {
             return Err(ProfileError::NotFound("member"));
         }
-        if !exists(&mut *tx, PROFILE_EXISTS, blocked_id).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), blocked_id).await? {
             return Err(ProfileError::NotFound("blocked member"));
         }
-        let inserted = sqlx::query(
-            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES ($1, $2, $3) \
-             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let inserted = sqlx::query(&numbered(INSERT_BLOCK))
+            .bind(member_id)
+            .bind(blocked_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         sqlx::query(
             "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
              OR (member_id = $2 AND other_id = $1)",
@@ -673,7 +656,7 @@ impl ProfileStore for PgProfileStore {
 
     async fn unblock_member(&self, member_id: &str, blocked_id: &str) -> StoreResult<()> {
         let mut tx = self.db.pool.begin().await?;
-        let lifted = sqlx::query("DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2")
+        let lifted = sqlx::query(&numbered(DELETE_BLOCK))
             .bind(member_id)
             .bind(blocked_id)
             .execute(&mut *tx)
@@ -743,7 +726,7 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, searcher).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), searcher).await? {
             return Err(ProfileError::NotFound("searcher"));
         }
         let cap = limits::SEARCH_CANDIDATE_CAP;

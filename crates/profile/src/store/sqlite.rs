@@ -11,6 +11,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use super::{ProfileStore, StoreResult, EXPORT_PAGE};
+use super::{
+    CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_FOLLOW, FOLLOWERS_PAGE, FOLLOWING_PAGE,
+    FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY, PROFILE_EXISTS, RECORDED_KEY,
+    SET_INVITATION_STATE,
+};
 use crate::domain::{
     check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed,
     search_hits, to_json, Affinity, ConnectionRecord, Cursor, Degree, DegreeRecord, FollowCursor,
@@ -112,8 +117,6 @@ macro_rules! invitation_record {
         })
     }};
 }
-
-const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
 
 /// Keeps the profiles a viewer may see: none blocked either way with the viewer. Binds the
 /// viewer twice, after the query's other values; a NULL viewer (a service) sees every profile.
@@ -296,11 +299,11 @@ impl ProfileStore for SqliteProfileStore {
         let now = pronet_common::time::now_micros();
         self.db
             .write(move |conn| {
-                let removed = conn
-                    .prepare_cached(
-                        "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?",
-                    )?
-                    .execute((&member_id, target.kind(), target.value()))?;
+                let removed = conn.prepare_cached(DELETE_FOLLOW)?.execute((
+                    &member_id,
+                    target.kind(),
+                    target.value(),
+                ))?;
                 if removed > 0 {
                     let event = events::unfollowed(now, &member_id, &target);
                     outbox::append_sqlite(conn, &[event])?;
@@ -317,18 +320,14 @@ impl ProfileStore for SqliteProfileStore {
         limit: usize,
     ) -> StoreResult<Vec<FollowerRecord>> {
         let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        let rows = sqlx::query(
-            "SELECT member_id, create_time FROM follows \
-             WHERE target_kind = ? AND target = ? AND (create_time, member_id) < (?, ?) \
-             ORDER BY create_time DESC, member_id DESC LIMIT ?",
-        )
-        .bind(FollowTarget::MEMBER_KIND)
-        .bind(member_id)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.reader)
-        .await?;
+        let rows = sqlx::query(FOLLOWERS_PAGE)
+            .bind(FollowTarget::MEMBER_KIND)
+            .bind(member_id)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(FollowerRecord {
@@ -478,17 +477,13 @@ impl ProfileStore for SqliteProfileStore {
         limit: usize,
     ) -> StoreResult<Vec<ConnectionRecord>> {
         let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        let rows = sqlx::query(
-            "SELECT other_id, create_time FROM connections \
-             WHERE member_id = ? AND (create_time, other_id) < (?, ?) \
-             ORDER BY create_time DESC, other_id DESC LIMIT ?",
-        )
-        .bind(member_id)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.reader)
-        .await?;
+        let rows = sqlx::query(CONNECTIONS_PAGE)
+            .bind(member_id)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ConnectionRecord {
@@ -520,18 +515,14 @@ impl ProfileStore for SqliteProfileStore {
         let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
             (c.time, c.kind, c.target)
         });
-        let rows = sqlx::query(
-            "SELECT target_kind, target, create_time FROM follows \
-             WHERE member_id = ? AND (create_time, target_kind, target) < (?, ?, ?) \
-             ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT ?",
-        )
-        .bind(member_id)
-        .bind(time)
-        .bind(kind)
-        .bind(target)
-        .bind(limit as i64)
-        .fetch_all(&self.db.reader)
-        .await?;
+        let rows = sqlx::query(FOLLOWING_PAGE)
+            .bind(member_id)
+            .bind(time)
+            .bind(kind)
+            .bind(target)
+            .bind(limit as i64)
+            .fetch_all(&self.db.reader)
+            .await?;
         rows.iter()
             .map(|r| {
                 let kind: i64 = r.try_get("target_kind")?;
@@ -560,7 +551,7 @@ impl ProfileStore for SqliteProfileStore {
         self.db
             .write(move |conn| {
                 let lifted = conn
-                    .prepare_cached("DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?")?
+                    .prepare_cached(DELETE_BLOCK)?
                     .execute((&member_id, &blocked_id))?;
                 if lifted > 0 {
                     let event = events::member_unblocked(now, &member_id, &blocked_id);

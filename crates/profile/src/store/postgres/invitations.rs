@@ -10,7 +10,7 @@ pub(super) async fn accept_in(
     mut inv: InvitationRecord,
     now: i64,
 ) -> StoreResult<(InvitationRecord, Option<NewEvent>)> {
-    sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
+    sqlx::query(&numbered(SET_INVITATION_STATE))
         .bind(InvitationState::Accepted as i64)
         .bind(now)
         .bind(&inv.id)

@@ -70,15 +70,12 @@ pub(super) async fn record_idempotency_key(
     resource_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-         VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&key.caller)
-    .bind(&key.request_id)
-    .bind(resource_id)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    sqlx::query(&numbered(INSERT_IDEMPOTENCY_KEY))
+        .bind(&key.caller)
+        .bind(&key.request_id)
+        .bind(resource_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(())
 }

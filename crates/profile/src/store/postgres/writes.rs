@@ -30,7 +30,7 @@ impl PgProfileStore {
         .ok_or(ProfileError::NotFound("invitation"))?;
         let mut inv = invitation_from_row(&row)?;
         check_closer(&inv, member_id, state)?;
-        sqlx::query("UPDATE invitations SET state = $1, update_time = $2 WHERE id = $3")
+        sqlx::query(&numbered(SET_INVITATION_STATE))
             .bind(state as i64)
             .bind(now)
             .bind(invitation_id)
@@ -60,13 +60,11 @@ impl PgProfileStore {
 
     /// The resource an idempotency key created, if a request with it succeeded.
     pub(super) async fn recorded(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT resource_id FROM idempotency_keys WHERE caller = $1 AND request_id = $2",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .fetch_optional(&self.db.pool)
-        .await?)
+        Ok(sqlx::query_scalar(&numbered(RECORDED_KEY))
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .fetch_optional(&self.db.pool)
+            .await?)
     }
 
     /// After a failed create with `key` (its transaction rolled back): when a request with the
@@ -118,7 +116,7 @@ impl PgProfileStore {
                     // The failed statement aborted the transaction: look outside it. The
                     // member's own profile wins over the handle, as on SQLite.
                     tx.rollback().await?;
-                    if exists(&self.db.pool, PROFILE_EXISTS, id).await? {
+                    if exists(&self.db.pool, &numbered(PROFILE_EXISTS), id).await? {
                         ProfileError::ProfileExists
                     } else {
                         ProfileError::HandleTaken
@@ -162,22 +160,21 @@ impl PgProfileStore {
         let mut tx = self.db.pool.begin().await?;
         self.lock_pair(&mut tx, &inv.inviter_id, &inv.invitee_id)
             .await?;
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.inviter_id).await? {
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), &inv.inviter_id).await? {
             return Err(ProfileError::NotFound("inviter"));
         }
         // A block either way looks exactly like a missing invitee.
-        if !exists(&mut *tx, PROFILE_EXISTS, &inv.invitee_id).await?
+        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), &inv.invitee_id).await?
             || blocked_either_way(&mut tx, &inv.inviter_id, &inv.invitee_id).await?
         {
             return Err(ProfileError::NotFound("invitee"));
         }
-        let connected =
-            sqlx::query("SELECT 1 FROM connections WHERE member_id = $1 AND other_id = $2")
-                .bind(&inv.inviter_id)
-                .bind(&inv.invitee_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let connected = sqlx::query(&numbered(CONNECTED))
+            .bind(&inv.inviter_id)
+            .bind(&inv.invitee_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         if connected {
             return Err(ProfileError::AlreadyConnected);
         }

@@ -182,10 +182,7 @@ pub(super) fn follow_in(
         )?
         .execute((member_id, target.kind(), target.value(), now))?;
     let create_time: i64 = conn
-        .prepare_cached(
-            "SELECT create_time FROM follows \
-             WHERE member_id = ? AND target_kind = ? AND target = ?",
-        )?
+        .prepare_cached(FOLLOW_TIME)?
         .query_row((member_id, target.kind(), target.value()), |row| row.get(0))?;
     if inserted > 0 {
         outbox::append_sqlite(conn, &[events::followed(now, member_id, &target)])?;
@@ -211,8 +208,7 @@ pub(super) fn block_member_in(
     let inserted = conn
         .prepare_cached(
             // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
-            "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) \
-             ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+            INSERT_BLOCK,
         )?
         .execute((member_id, blocked_id, now))?;
     // Each OR branch is one primary-key (or sent-invitations index) lookup.

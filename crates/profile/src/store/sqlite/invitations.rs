@@ -9,8 +9,11 @@ pub(super) fn accept_in(
     mut inv: InvitationRecord,
     now: i64,
 ) -> StoreResult<(InvitationRecord, Option<NewEvent>)> {
-    conn.prepare_cached("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")?
-        .execute((InvitationState::Accepted as i64, now, &inv.id))?;
+    conn.prepare_cached(SET_INVITATION_STATE)?.execute((
+        InvitationState::Accepted as i64,
+        now,
+        &inv.id,
+    ))?;
     let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO connections (member_id, other_id, create_time) \
@@ -38,7 +41,7 @@ pub(super) fn close_invitation_in(
     )?
     .ok_or(ProfileError::NotFound("invitation"))?;
     check_closer(&inv, member_id, state)?;
-    conn.prepare_cached("UPDATE invitations SET state = ?, update_time = ? WHERE id = ?")?
+    conn.prepare_cached(SET_INVITATION_STATE)?
         .execute((state as i64, now, invitation_id))?;
     inv.state = state;
     Ok(inv)
@@ -59,7 +62,7 @@ pub(super) fn insert_invitation_in(
         return Err(ProfileError::NotFound("invitee"));
     }
     let connected = conn
-        .prepare_cached("SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?")?
+        .prepare_cached(CONNECTED)?
         .exists((&inv.inviter_id, &inv.invitee_id))?;
     if connected {
         return Err(ProfileError::AlreadyConnected);

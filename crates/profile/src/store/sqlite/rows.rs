@@ -83,10 +83,11 @@ pub(super) fn record_idempotency_key(
     resource_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-         VALUES (?, ?, ?, ?)",
-    )?
-    .execute((&key.caller, &key.request_id, resource_id, now))?;
+    conn.prepare_cached(INSERT_IDEMPOTENCY_KEY)?.execute((
+        &key.caller,
+        &key.request_id,
+        resource_id,
+        now,
+    ))?;
     Ok(())
 }

@@ -22,13 +22,11 @@ impl SqliteProfileStore {
 
     /// The resource an idempotency key created, if a request with it succeeded.
     pub(super) async fn recorded(&self, key: &IdempotencyKey) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .fetch_optional(&self.db.reader)
-        .await?)
+        Ok(sqlx::query_scalar(RECORDED_KEY)
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .fetch_optional(&self.db.reader)
+            .await?)
     }
 
     /// After a failed create with `key`: when a request with the same key has succeeded
