@@ -258,17 +258,27 @@ pub trait ProfileStore: EventSource {
 pub(crate) const DELETE_BLOCK: &str = "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?";
 pub(crate) const DELETE_FOLLOW: &str =
     "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?";
-pub(crate) const INSERT_BLOCK: &str = "INSERT INTO blocks (blocker_id, blocked_id, create_time) VALUES (?, ?, ?) ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
-pub(crate) const INSERT_IDEMPOTENCY_KEY: &str = "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) VALUES (?, ?, ?, ?)";
+pub(crate) const INSERT_BLOCK: &str = "INSERT INTO blocks (blocker_id, blocked_id, create_time) \
+    VALUES (?, ?, ?) \
+    ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
+pub(crate) const INSERT_IDEMPOTENCY_KEY: &str =
+    "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+    VALUES (?, ?, ?, ?)";
 pub(crate) const CONNECTED: &str = "SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?";
 pub(crate) const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
-pub(crate) const FOLLOW_TIME: &str =
-    "SELECT create_time FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?";
-pub(crate) const FOLLOWERS_PAGE: &str = "SELECT member_id, create_time FROM follows WHERE target_kind = ? AND target = ? AND (create_time, member_id) < (?, ?) ORDER BY create_time DESC, member_id DESC LIMIT ?";
-pub(crate) const CONNECTIONS_PAGE: &str = "SELECT other_id, create_time FROM connections WHERE member_id = ? AND (create_time, other_id) < (?, ?) ORDER BY create_time DESC, other_id DESC LIMIT ?";
+pub(crate) const FOLLOW_TIME: &str = "SELECT create_time FROM follows \
+    WHERE member_id = ? AND target_kind = ? AND target = ?";
+pub(crate) const FOLLOWERS_PAGE: &str = "SELECT member_id, create_time FROM follows \
+    WHERE target_kind = ? AND target = ? AND (create_time, member_id) < (?, ?) \
+    ORDER BY create_time DESC, member_id DESC LIMIT ?";
+pub(crate) const CONNECTIONS_PAGE: &str = "SELECT other_id, create_time FROM connections \
+    WHERE member_id = ? AND (create_time, other_id) < (?, ?) \
+    ORDER BY create_time DESC, other_id DESC LIMIT ?";
 pub(crate) const RECORDED_KEY: &str =
     "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?";
-pub(crate) const FOLLOWING_PAGE: &str = "SELECT target_kind, target, create_time FROM follows WHERE member_id = ? AND (create_time, target_kind, target) < (?, ?, ?) ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT ?";
+pub(crate) const FOLLOWING_PAGE: &str = "SELECT target_kind, target, create_time FROM follows \
+    WHERE member_id = ? AND (create_time, target_kind, target) < (?, ?, ?) \
+    ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT ?";
 pub(crate) const SET_INVITATION_STATE: &str =
     "UPDATE invitations SET state = ?, update_time = ? WHERE id = ?";
 
