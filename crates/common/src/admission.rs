@@ -89,21 +89,12 @@ fn exempt(path: &str) -> bool {
         || path == "/pronet.events.v1.EventService/ExportState"
 }
 
-/// Counts what admission did, for metrics.
-#[derive(Debug, Default)]
-pub struct AdmissionStats {
-    pub admitted: AtomicUsize,
-    pub queued: AtomicUsize,
-    pub shed: AtomicUsize,
-}
-
 /// The tower layer that admits or sheds every call of a server.
 #[derive(Debug, Clone)]
 pub struct AdmissionLayer {
     limits: Limits,
     places: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
-    stats: Arc<AdmissionStats>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     server: &'static str,
 }
@@ -118,18 +109,12 @@ impl AdmissionLayer {
             limits,
             places: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
-            stats: Arc::new(AdmissionStats::default()),
             metrics,
             server,
         }
     }
 
-    pub fn stats(&self) -> Arc<AdmissionStats> {
-        self.stats.clone()
-    }
-
     fn shed(&self, why: &'static str) -> Status {
-        self.stats.shed.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = &self.metrics {
             m.shed(self.server, why);
         }
@@ -200,7 +185,6 @@ where
         let layer = self.layer.clone();
         // A free place: in at once, no await.
         if let Ok(permit) = layer.places.clone().try_acquire_owned() {
-            layer.stats.admitted.fetch_add(1, Ordering::Relaxed);
             let fut = inner.call(req);
             return Box::pin(async move {
                 let response = fut.await;
@@ -214,7 +198,6 @@ where
             let status = layer.shed("queue full");
             return Box::pin(async move { Ok(status.into_http()) });
         }
-        layer.stats.queued.fetch_add(1, Ordering::Relaxed);
         let wait = match req
             .headers()
             .get("grpc-timeout")
@@ -230,7 +213,6 @@ where
             layer.waiting.fetch_sub(1, Ordering::SeqCst);
             match permit {
                 Ok(Ok(permit)) => {
-                    layer.stats.admitted.fetch_add(1, Ordering::Relaxed);
                     let response = inner.call(req).await;
                     drop(permit);
                     response

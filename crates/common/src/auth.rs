@@ -82,12 +82,6 @@ impl Caller {
         }
     }
 
-    /// `actor` (from request field `field`) must be the calling member; services may not act
-    /// in a member's name here.
-    pub fn require_self(&self, field: &str, actor: &str) -> Result<(), Status> {
-        require_self(self, field, actor)
-    }
-
     /// A member acts (or reads) only as themself; a service for anyone.
     pub fn require_self_or_service(&self, field: &str, actor: &str) -> Result<(), Status> {
         match self {
