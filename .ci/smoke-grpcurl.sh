@@ -6,21 +6,48 @@ set -euo pipefail
 bin=${1:?usage: smoke-grpcurl.sh PATH_TO_PRONET}
 work=$(mktemp -d)
 log="$work/up.log"
-base=$(( 20000 + RANDOM % 20000 ))
-profile=127.0.0.1:$base post=127.0.0.1:$((base + 1))
-engagement=127.0.0.1:$((base + 2)) feed=127.0.0.1:$((base + 3))
-
-"$bin" up --demo --data-dir "$work/data" \
-  --profile-listen "$profile" --post-listen "$post" \
-  --engagement-listen "$engagement" --feed-listen "$feed" >"$log" 2>"$work/up.err" &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+# Four consecutive ports below the kernel's ephemeral range (32768+ here), so no outgoing
+# connection can hold one; checked free first, and the start is retried on a lost bind race.
+free4() {
+  python3 - <<'PY'
+import random, socket
+while True:
+    base = random.randrange(12000, 30000)
+    socks = []
+    try:
+        for p in range(base, base + 4):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks: s.close()
+    print(base); break
+PY
+}
+pid=
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
-
-for _ in $(seq 1 600); do
+for attempt in 1 2 3 4 5; do
+  base=$(free4)
+  profile=127.0.0.1:$base post=127.0.0.1:$((base + 1))
+  engagement=127.0.0.1:$((base + 2)) feed=127.0.0.1:$((base + 3))
+  rm -rf "$work/data"
+  "$bin" up --demo --data-dir "$work/data" \
+    --profile-listen "$profile" --post-listen "$post" \
+    --engagement-listen "$engagement" --feed-listen "$feed" >"$log" 2>"$work/up.err" &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q "pronet is ready" "$log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
   grep -q "pronet is ready" "$log" && break
+  if ! kill -0 "$pid" 2>/dev/null && grep -q "binding the" "$work/up.err" && [ "$attempt" -lt 5 ]; then
+    echo "port $base was taken meanwhile; trying other ports"
+    continue
+  fi
   kill -0 "$pid" 2>/dev/null || { echo "pronet up died"; cat "$log" "$work/up.err"; exit 1; }
-  sleep 0.5
+  break
 done
 grep -q "pronet is ready" "$log" || { echo "pronet up not ready in 300s"; tail -20 "$work/up.err"; exit 1; }
 cat "$log"
