@@ -52,6 +52,34 @@ impl FieldViolations {
         }
     }
 
+    /// An optional field, where empty means absent: `None` when empty or invalid (recorded).
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        raw: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match raw {
+            "" => None,
+            raw => self.check(field, parse(raw)),
+        }
+    }
+
+    /// A request's `page_size` (see [`crate::pagination::page_size`]), recorded under
+    /// `page_size` when negative.
+    pub fn page_size(&mut self, raw: i32, default: usize, max: usize) -> Option<usize> {
+        self.check("page_size", crate::pagination::page_size(raw, default, max))
+    }
+
+    /// Ends a request's parse: every parsed value when nothing was recorded, else the
+    /// violations. `parsed` is one `Option` or a tuple of them, as [`Self::check`] left them.
+    pub fn finish<P: Parsed>(self, parsed: P) -> Result<P::Values, FieldViolations> {
+        match parsed.all() {
+            Some(values) if self.is_empty() => Ok(values),
+            _ => Err(self),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.violations.is_empty()
     }
@@ -93,6 +121,46 @@ impl FieldViolations {
         )
     }
 }
+
+impl From<FieldViolations> for Status {
+    fn from(v: FieldViolations) -> Self {
+        v.into_status()
+    }
+}
+
+/// The values [`FieldViolations::check`] returned for a request's fields: one `Option`, or a
+/// tuple of them; all present is the parsed request.
+pub trait Parsed {
+    type Values;
+    fn all(self) -> Option<Self::Values>;
+}
+
+impl<A> Parsed for Option<A> {
+    type Values = A;
+    fn all(self) -> Option<A> {
+        self
+    }
+}
+
+macro_rules! parsed_tuple {
+    ($($t:ident),+) => {
+        impl<$($t),+> Parsed for ($(Option<$t>,)+) {
+            type Values = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn all(self) -> Option<Self::Values> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+parsed_tuple!(A, B);
+parsed_tuple!(A, B, C);
+parsed_tuple!(A, B, C, D);
+parsed_tuple!(A, B, C, D, E);
+parsed_tuple!(A, B, C, D, E, F);
+parsed_tuple!(A, B, C, D, E, F, G);
+parsed_tuple!(A, B, C, D, E, F, G, H);
 
 /// A single-field INVALID_ARGUMENT.
 pub fn invalid_field(field: &str, why: impl Into<String>) -> Status {
@@ -159,6 +227,27 @@ impl From<ServiceError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finish_yields_the_values_only_when_every_field_parsed() {
+        let mut v = FieldViolations::new();
+        let id = v.check("id", Ok::<_, String>("a"));
+        let size = v.page_size(0, 20, 100);
+        assert_eq!(v.finish((id, size)), Ok(("a", 20)));
+
+        let mut v = FieldViolations::new();
+        let id = v.check("id", Ok::<_, String>("a"));
+        let size = v.page_size(-1, 20, 100);
+        let err = v.finish((id, size)).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(Status::from(err).message().contains("page_size"));
+
+        // A violation recorded with `add` fails the parse even when every value is present.
+        let mut v = FieldViolations::new();
+        let id = v.check("id", Ok::<_, String>(7));
+        v.add("target", "set one of followee_id or hashtag");
+        assert_eq!(v.finish(id).unwrap_err().len(), 1);
+    }
 
     #[test]
     fn all_violations_reach_the_status_details() {

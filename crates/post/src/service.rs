@@ -227,41 +227,21 @@ impl PostService for PostApi {
         request: Request<pb::CreatePostRequest>,
     ) -> Result<Response<pb::CreatePostResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let author_id = v.check("author_id", parse_id(&req.author_id));
-        let reshare_of = match req.reshare_of.as_str() {
-            "" => None,
-            raw => v.check("reshare_of", parse_id(raw)),
-        };
-        // A reshare's commentary may be empty; a post needs text.
-        let text = if req.reshare_of.is_empty() {
-            v.check("text", PostText::parse(&req.text))
-        } else {
-            v.check("text", PostText::parse_reshare(&req.text))
-        };
-        let visibility = v.check("visibility", parse_visibility(req.visibility));
-        let now = now_micros();
-        let create_time = match &req.create_time {
-            None => Some(now),
-            Some(ts) => v.check("create_time", parse_backfill_time(ts, now)),
-        };
-        let request_id = match req.request_id.as_str() {
-            "" => None,
-            raw => v.check("request_id", parse_id(raw)),
-        };
-        let (Some(author_id), Some(text), Some(visibility), Some(create_time)) =
-            (author_id, text, visibility, create_time)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let CreatePost {
+            author_id,
+            reshare_of,
+            text,
+            visibility,
+            create_time,
+            backfilled,
+            request_id,
+        } = parse_create_post(request.get_ref(), now_micros())?;
         // Members post as themselves, now; services (imports, the demo, the seeder) may post
         // for anyone and backfill. The author is not checked against profiles: members belong
         // to the profile service, and services vouch for the ids they pass.
         if let Caller::Member(_) = caller {
             require_self(&caller, "author_id", &author_id)?;
-            if req.create_time.is_some() {
+            if backfilled {
                 return Err(Status::permission_denied(
                     "create_time can only be set by services",
                 ));
@@ -339,15 +319,8 @@ impl PostService for PostApi {
         request: Request<pb::GetPostRequest>,
     ) -> Result<Response<pb::GetPostResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let id = v.check("post_id", parse_id(&req.post_id));
-        check_viewer_id(&mut v, &req.viewer_id);
-        let Some(id) = id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let GetPost { id, viewer_id } = parse_get_post(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         // A post the viewer may not see is answered exactly as a missing one.
         let post = self
             .visible_post(viewer.as_deref(), &id)
@@ -362,19 +335,9 @@ impl PostService for PostApi {
         request: Request<pb::BatchGetPostsRequest>,
     ) -> Result<Response<pb::BatchGetPostsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "post_ids",
-            check_count(req.post_ids.len(), limits::MAX_BATCH_GET),
-        );
-        for (i, id) in req.post_ids.iter().enumerate() {
-            v.check(&format!("post_ids[{i}]"), parse_id(id));
-        }
-        check_viewer_id(&mut v, &req.viewer_id);
-        v.into_result()?;
+        let req = parse_batch_get_posts(request.into_inner())?;
         let viewer = caller.view_for(&req.viewer_id)?;
-        let found = self.store.batch_get_posts(&req.post_ids).await?;
+        let found = self.store.batch_get_posts(&req.ids).await?;
         // Posts the viewer may not see are dropped here, so they answer as missing ones do.
         let visible = self.visible_posts(viewer.as_deref(), found).await?;
         let found: HashMap<String, pb::Post> = self
@@ -383,8 +346,8 @@ impl PostService for PostApi {
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let mut posts = Vec::with_capacity(req.post_ids.len());
-        for id in &req.post_ids {
+        let mut posts = Vec::with_capacity(req.ids.len());
+        for id in &req.ids {
             // A repeated id gets the same post again.
             match found.get(id) {
                 Some(p) => posts.push(p.clone()),
@@ -400,42 +363,18 @@ impl PostService for PostApi {
         request: Request<pb::ListPostsByAuthorRequest>,
     ) -> Result<Response<pb::ListPostsByAuthorResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let author_id = v.check("author_id", parse_id(&req.author_id));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", post_cursor(&req.page_token));
-        check_viewer_id(&mut v, &req.viewer_id);
-        let start = req
-            .start_time
-            .as_ref()
-            .and_then(|ts| v.check("start_time", from_timestamp(ts)));
-        let end = req
-            .end_time
-            .as_ref()
-            .and_then(|ts| v.check("end_time", from_timestamp(ts)));
-        if let (Some(start), Some(end)) = (start, end) {
-            if start >= end {
-                v.add("end_time", "must be after start_time");
-            }
-        }
-        let (Some(author_id), Some(limit), Some(after)) = (author_id, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let ListPostsByAuthor {
+            author_id,
+            viewer_id,
+            range,
+            after,
+            limit,
+        } = parse_list_posts_by_author(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         // No NOT_FOUND for an author without posts: the post service does not know members.
         // One author, one relation: the store keeps only the visibilities the viewer may see,
         // so pages stay full (and a blocked author's list is empty).
         let visibilities = self.visible_kinds(viewer.as_deref(), &author_id).await?;
-        let range = TimeRange { start, end };
         let posts = self
             .store
             .list_posts_by_author(&author_id, &visibilities, range, after, limit)
@@ -454,62 +393,12 @@ impl PostService for PostApi {
         // The auth layer admits only services here; this keeps a miswired server from
         // handing members every post unfiltered.
         caller(&request)?.require_service()?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "author_ids",
-            check_count(req.author_ids.len(), limits::MAX_RECENT_AUTHORS),
-        );
-        for (i, id) in req.author_ids.iter().enumerate() {
-            v.check(&format!("author_ids[{i}]"), parse_id(id));
-        }
-        v.check(
-            "hashtags",
-            check_count(req.hashtags.len(), limits::MAX_RECENT_HASHTAGS),
-        );
-        let hashtags: Vec<String> = req
-            .hashtags
-            .iter()
-            .enumerate()
-            .filter_map(|(i, tag)| v.check(&format!("hashtags[{i}]"), parse_hashtag(tag)))
-            .collect();
-        let since = match &req.since {
-            Some(ts) => v.check("since", from_timestamp(ts)),
-            None => {
-                v.add("since", "is required");
-                None
-            }
-        };
-        let max_posts = v.check(
-            "max_posts",
-            page_size(
-                req.max_posts,
-                limits::DEFAULT_RECENT_POSTS,
-                limits::MAX_RECENT_POSTS,
-            ),
-        );
-        let max_posts_per_author = v.check(
-            "max_posts_per_author",
-            optional_limit(req.max_posts_per_author),
-        );
-        let (Some(since), Some(max_posts), Some(max_posts_per_author)) =
-            (since, max_posts, max_posts_per_author)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        if req.author_ids.is_empty() && hashtags.is_empty() {
+        let query = parse_list_recent_posts_by_authors(request.into_inner())?;
+        if query.author_ids.is_empty() && query.hashtags.is_empty() {
             return Ok(Response::new(pb::ListRecentPostsByAuthorsResponse {
                 posts: Vec::new(),
             }));
         }
-        let query = RecentPostsQuery {
-            author_ids: distinct(req.author_ids),
-            hashtags: distinct(hashtags),
-            since,
-            max_posts,
-            max_posts_per_author,
-        };
         let posts = self.store.list_recent_posts(&query).await?;
         Ok(Response::new(pb::ListRecentPostsByAuthorsResponse {
             posts: self.encode(None, posts).await?,
@@ -521,25 +410,7 @@ impl PostService for PostApi {
         request: Request<pb::UpdatePostRequest>,
     ) -> Result<Response<pb::UpdatePostResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        check_update_mask(&mut v, req.update_mask.as_ref());
-        let (id, text) = match &req.post {
-            None => {
-                v.add("post", "is required");
-                (None, None)
-            }
-            Some(post) => (
-                v.check("post.id", parse_id(&post.id)),
-                // Validated as a new post's text; a reshare's commentary may stay empty, which
-                // only the stored post can tell, below.
-                v.check("post.text", PostText::parse_reshare(&post.text)),
-            ),
-        };
-        let (Some(id), Some(text)) = (id, text) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (id, text) = parse_update_post(request.get_ref())?;
         let member = caller.member()?;
         // Someone else's post: PERMISSION_DENIED if they may see it, else as missing.
         let post = self
@@ -579,13 +450,7 @@ impl PostService for PostApi {
         request: Request<pb::DeletePostRequest>,
     ) -> Result<Response<pb::DeletePostResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let id = v.check("post_id", parse_id(&req.post_id));
-        let Some(id) = id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let id = parse_delete_post(request.get_ref())?;
         let member = caller.member()?;
         // Someone else's post: PERMISSION_DENIED if they may see it, else as missing.
         let post = self
@@ -610,24 +475,13 @@ impl PostService for PostApi {
         request: Request<pb::ListPostsByHashtagRequest>,
     ) -> Result<Response<pb::ListPostsByHashtagResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let hashtag = v.check("hashtag", parse_hashtag(&req.hashtag));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", post_cursor(&req.page_token));
-        check_viewer_id(&mut v, &req.viewer_id);
-        let (Some(hashtag), Some(limit), Some(mut after)) = (hashtag, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let ListPostsByHashtag {
+            hashtag,
+            viewer_id,
+            mut after,
+            limit,
+        } = parse_list_posts_by_hashtag(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         // Many authors, so visibility is checked after reading: pages of the index are read
         // until one page of visible posts is full, a bounded number of times. The token is the
         // position of the last post read, so hidden posts are not read again.
@@ -665,21 +519,7 @@ impl PostService for PostApi {
         request: Request<pb::ListTrendingHashtagsRequest>,
     ) -> Result<Response<pb::ListTrendingHashtagsResponse>, Status> {
         caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let window = v.check("window", parse_window(req.window.as_ref()));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_TRENDING,
-                limits::MAX_TRENDING,
-            ),
-        );
-        let (Some(window), Some(limit)) = (window, limit) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (window, limit) = parse_list_trending_hashtags(request.get_ref())?;
         let now = now_micros();
         let (start, previous_start) = (now - window, now - 2 * window);
         let current = self.store.count_hashtag_posts(start, now).await?;

@@ -148,3 +148,254 @@ pub(super) fn parse_imported_posts(
     v.into_result()?;
     Ok(posts)
 }
+
+/// CreatePost, parsed. A member's call has no `create_time`: [`CreatePost::backfilled`] says
+/// whether one was given.
+pub(super) struct CreatePost {
+    pub author_id: String,
+    pub reshare_of: Option<String>,
+    pub text: PostText,
+    pub visibility: Visibility,
+    pub create_time: i64,
+    pub backfilled: bool,
+    pub request_id: Option<String>,
+}
+
+pub(super) fn parse_create_post(
+    req: &pb::CreatePostRequest,
+    now: i64,
+) -> Result<CreatePost, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let author_id = v.check("author_id", parse_id(&req.author_id));
+    let reshare_of = v.optional("reshare_of", &req.reshare_of, parse_id);
+    // A reshare's commentary may be empty; a post needs text.
+    let text = if req.reshare_of.is_empty() {
+        v.check("text", PostText::parse(&req.text))
+    } else {
+        v.check("text", PostText::parse_reshare(&req.text))
+    };
+    let visibility = v.check("visibility", parse_visibility(req.visibility));
+    let create_time = match &req.create_time {
+        None => Some(now),
+        Some(ts) => v.check("create_time", parse_backfill_time(ts, now)),
+    };
+    let request_id = v.optional("request_id", &req.request_id, parse_id);
+    let (author_id, text, visibility, create_time) =
+        v.finish((author_id, text, visibility, create_time))?;
+    Ok(CreatePost {
+        author_id,
+        reshare_of,
+        text,
+        visibility,
+        create_time,
+        backfilled: req.create_time.is_some(),
+        request_id,
+    })
+}
+
+/// A read of one post: its id, and the viewer a service reads for (empty: the caller).
+pub(super) struct GetPost {
+    pub id: String,
+    pub viewer_id: String,
+}
+
+pub(super) fn parse_get_post(req: pb::GetPostRequest) -> Result<GetPost, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let id = v.check("post_id", parse_id(&req.post_id));
+    check_viewer_id(&mut v, &req.viewer_id);
+    let id = v.finish(id)?;
+    Ok(GetPost {
+        id,
+        viewer_id: req.viewer_id,
+    })
+}
+
+pub(super) struct BatchGetPosts {
+    pub ids: Vec<String>,
+    pub viewer_id: String,
+    pub allow_missing: bool,
+}
+
+pub(super) fn parse_batch_get_posts(
+    req: pb::BatchGetPostsRequest,
+) -> Result<BatchGetPosts, FieldViolations> {
+    let mut v = FieldViolations::new();
+    v.check(
+        "post_ids",
+        check_count(req.post_ids.len(), limits::MAX_BATCH_GET),
+    );
+    for (i, id) in req.post_ids.iter().enumerate() {
+        v.check(&format!("post_ids[{i}]"), parse_id(id));
+    }
+    check_viewer_id(&mut v, &req.viewer_id);
+    v.finish(Some(()))?;
+    Ok(BatchGetPosts {
+        ids: req.post_ids,
+        viewer_id: req.viewer_id,
+        allow_missing: req.allow_missing,
+    })
+}
+
+pub(super) struct ListPostsByAuthor {
+    pub author_id: String,
+    pub viewer_id: String,
+    pub range: TimeRange,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+pub(super) fn parse_list_posts_by_author(
+    req: pb::ListPostsByAuthorRequest,
+) -> Result<ListPostsByAuthor, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let author_id = v.check("author_id", parse_id(&req.author_id));
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_PAGE_SIZE,
+        limits::MAX_PAGE_SIZE,
+    );
+    let after = v.check("page_token", post_cursor(&req.page_token));
+    check_viewer_id(&mut v, &req.viewer_id);
+    let start = req
+        .start_time
+        .as_ref()
+        .and_then(|ts| v.check("start_time", from_timestamp(ts)));
+    let end = req
+        .end_time
+        .as_ref()
+        .and_then(|ts| v.check("end_time", from_timestamp(ts)));
+    if let (Some(start), Some(end)) = (start, end) {
+        if start >= end {
+            v.add("end_time", "must be after start_time");
+        }
+    }
+    let (author_id, limit, after) = v.finish((author_id, limit, after))?;
+    Ok(ListPostsByAuthor {
+        author_id,
+        viewer_id: req.viewer_id,
+        range: TimeRange { start, end },
+        after,
+        limit,
+    })
+}
+
+/// The query of ListRecentPostsByAuthors, ids and hashtags deduplicated.
+pub(super) fn parse_list_recent_posts_by_authors(
+    req: pb::ListRecentPostsByAuthorsRequest,
+) -> Result<RecentPostsQuery, FieldViolations> {
+    let mut v = FieldViolations::new();
+    v.check(
+        "author_ids",
+        check_count(req.author_ids.len(), limits::MAX_RECENT_AUTHORS),
+    );
+    for (i, id) in req.author_ids.iter().enumerate() {
+        v.check(&format!("author_ids[{i}]"), parse_id(id));
+    }
+    v.check(
+        "hashtags",
+        check_count(req.hashtags.len(), limits::MAX_RECENT_HASHTAGS),
+    );
+    let hashtags: Vec<String> = req
+        .hashtags
+        .iter()
+        .enumerate()
+        .filter_map(|(i, tag)| v.check(&format!("hashtags[{i}]"), parse_hashtag(tag)))
+        .collect();
+    let since = match &req.since {
+        Some(ts) => v.check("since", from_timestamp(ts)),
+        None => {
+            v.add("since", "is required");
+            None
+        }
+    };
+    let max_posts = v.check(
+        "max_posts",
+        page_size(
+            req.max_posts,
+            limits::DEFAULT_RECENT_POSTS,
+            limits::MAX_RECENT_POSTS,
+        ),
+    );
+    let max_posts_per_author = v.check(
+        "max_posts_per_author",
+        optional_limit(req.max_posts_per_author),
+    );
+    let (since, max_posts, max_posts_per_author) =
+        v.finish((since, max_posts, max_posts_per_author))?;
+    Ok(RecentPostsQuery {
+        author_ids: distinct(req.author_ids),
+        hashtags: distinct(hashtags),
+        since,
+        max_posts,
+        max_posts_per_author,
+    })
+}
+
+/// An edit: the post's id and its new text, validated as a reshare's commentary (which may be
+/// empty; only the stored post can tell whether it is one).
+pub(super) fn parse_update_post(
+    req: &pb::UpdatePostRequest,
+) -> Result<(String, PostText), FieldViolations> {
+    let mut v = FieldViolations::new();
+    check_update_mask(&mut v, req.update_mask.as_ref());
+    let (id, text) = match &req.post {
+        None => {
+            v.add("post", "is required");
+            (None, None)
+        }
+        Some(post) => (
+            v.check("post.id", parse_id(&post.id)),
+            v.check("post.text", PostText::parse_reshare(&post.text)),
+        ),
+    };
+    v.finish((id, text))
+}
+
+/// The id of the post to delete.
+pub(super) fn parse_delete_post(req: &pb::DeletePostRequest) -> Result<String, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let id = v.check("post_id", parse_id(&req.post_id));
+    v.finish(id)
+}
+
+pub(super) struct ListPostsByHashtag {
+    pub hashtag: String,
+    pub viewer_id: String,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+}
+
+pub(super) fn parse_list_posts_by_hashtag(
+    req: pb::ListPostsByHashtagRequest,
+) -> Result<ListPostsByHashtag, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let hashtag = v.check("hashtag", parse_hashtag(&req.hashtag));
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_PAGE_SIZE,
+        limits::MAX_PAGE_SIZE,
+    );
+    let after = v.check("page_token", post_cursor(&req.page_token));
+    check_viewer_id(&mut v, &req.viewer_id);
+    let (hashtag, limit, after) = v.finish((hashtag, limit, after))?;
+    Ok(ListPostsByHashtag {
+        hashtag,
+        viewer_id: req.viewer_id,
+        after,
+        limit,
+    })
+}
+
+/// The trending window in microseconds, and how many hashtags to answer.
+pub(super) fn parse_list_trending_hashtags(
+    req: &pb::ListTrendingHashtagsRequest,
+) -> Result<(i64, usize), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let window = v.check("window", parse_window(req.window.as_ref()));
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_TRENDING,
+        limits::MAX_TRENDING,
+    );
+    v.finish((window, limit))
+}
