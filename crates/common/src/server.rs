@@ -45,6 +45,34 @@ pub struct StoreService {
     pub store_ready: tokio::sync::watch::Receiver<bool>,
 }
 
+impl StoreService {
+    /// A service's `routes` served beside its store's event stream: the store's outbox is
+    /// relayed to NATS when `nats` is set, its `EventService` is added to the routes, and its
+    /// readiness is watched. The one way every service with a store is put together.
+    pub fn new(
+        routes: Routes,
+        source: &'static str,
+        store: std::sync::Arc<dyn crate::events::EventSource>,
+        nats: Option<&crate::nats::NatsConfig>,
+        shutdown: &Shutdown,
+    ) -> Self {
+        let outbox = store.outbox();
+        if let Some(nats) = nats {
+            crate::nats::spawn_relay(nats.clone(), source, outbox.clone());
+        }
+        let store_ready = crate::events::watch_store(source, outbox, shutdown.clone());
+        let routes = routes.add_service(crate::events::event_service(
+            source,
+            store,
+            shutdown.clone(),
+        ));
+        Self {
+            routes,
+            store_ready,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot build reflection service: {0}")]

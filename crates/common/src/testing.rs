@@ -234,3 +234,15 @@ pub async fn export_through_service(
     }
     (positions, events)
 }
+
+/// Asserts that `metrics` timed exactly one successful call of each of `operations` of the
+/// store labelled `store`.
+pub fn assert_timed_once(metrics: &crate::metrics::Metrics, store: &str, operations: &[&str]) {
+    let text = metrics.render();
+    for operation in operations {
+        let line = format!(
+            "pronet_store_operation_duration_seconds_count{{store=\"{store}\",operation=\"{operation}\",outcome=\"ok\"}} 1"
+        );
+        assert!(text.contains(&line), "{line} missing from\n{text}");
+    }
+}

@@ -24,6 +24,12 @@ impl<S: ?Sized> Timed<S> {
         }
     }
 
+    /// `inner` timed under `store` into `metrics`, or into a registry of its own when none is
+    /// given (timed and traced always: without an exporter the figures stay in the process).
+    pub fn wrap(store: &'static str, inner: Arc<S>, metrics: Option<Arc<Metrics>>) -> Arc<Self> {
+        Arc::new(Self::new(store, inner, metrics.unwrap_or_default()))
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
@@ -54,6 +60,30 @@ impl<S: ?Sized + crate::events::EventSource> crate::events::EventSource for Time
         self.time("export_state", self.inner.export_state(since, sink))
             .await
     }
+}
+
+/// Opens (creating and migrating as needed) the store a [`crate::db::DatabaseUrl`] names, on
+/// the backend it names, timed (see [`Timed::wrap`]): evaluates to
+/// `Result<Arc<dyn $trait>, sqlx::Error>`. Each service's `open_store` is this line, the
+/// one place that names its backends.
+#[macro_export]
+macro_rules! open_store {
+    ($database:expr, $metrics:expr, dyn $trait:path,
+     sqlite: $sqlite:ty, postgres: $pg:ty, schema: $schema:expr, store_name: $name:expr $(,)?) => {
+        async {
+            let store: std::sync::Arc<dyn $trait> = match $database {
+                $crate::db::DatabaseUrl::Sqlite(path) => {
+                    std::sync::Arc::new(<$sqlite>::open(path).await?)
+                }
+                $crate::db::DatabaseUrl::Postgres(url) => {
+                    std::sync::Arc::new(<$pg>::open(url, $schema).await?)
+                }
+            };
+            let timed: std::sync::Arc<dyn $trait> =
+                $crate::timed::Timed::wrap($name, store, $metrics);
+            Ok::<_, sqlx::Error>(timed)
+        }
+    };
 }
 
 /// Implements a store trait (an `#[async_trait]` one) for [`Timed`]: every `async fn` listed

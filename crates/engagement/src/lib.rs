@@ -32,7 +32,6 @@ use profiles::GrpcMemberGraph;
 pub use service::EngagementApi;
 use store::postgres::PgEngagementStore;
 use store::sqlite::SqliteEngagementStore;
-use store::timed::TimedStore;
 use store::EngagementStore;
 use visibility::{CacheSources, CachedPostDirectory, VisibilityCache};
 
@@ -48,17 +47,11 @@ pub async fn open_store(
     database: &DatabaseUrl,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<Arc<dyn EngagementStore>, sqlx::Error> {
-    let store: Arc<dyn EngagementStore> = match database {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqliteEngagementStore::open(path).await?),
-        DatabaseUrl::Postgres(url) => Arc::new(PgEngagementStore::open(url, SCHEMA).await?),
-    };
-    // Timed (and traced) always: without an exporter the figures stay in the process.
-    let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(
-        store::timed::STORE_NAME,
-        store,
-        metrics,
-    )))
+    pronet_common::open_store!(
+        database, metrics, dyn EngagementStore,
+        sqlite: SqliteEngagementStore, postgres: PgEngagementStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
+    )
+    .await
 }
 
 /// Who may call each method of the engagement service, by gRPC path
@@ -123,26 +116,18 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
     let posts =
         CachedPostDirectory::new(cache, &sources, Arc::new(posts)).map_err(BuildError::PostAddr)?;
     let graph = GrpcMemberGraph::new(profile_channel, config.auth.clone());
-    let outbox = store.outbox();
-    if let Some(nats) = &config.nats {
-        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
-    }
     let api = EngagementApi::new(store.clone(), Arc::new(posts), Arc::new(graph));
-    let mut routes = Routes::new(
+    let routes = Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
-    let store_ready =
-        pronet_common::events::watch_store(events::SOURCE, outbox.clone(), config.shutdown.clone());
-    // The outbox's events and the state export, for readers such as the feed.
-    routes = routes.add_service(pronet_common::events::event_service(
-        events::SOURCE,
-        store.clone(),
-        config.shutdown.clone(),
-    ));
-    Ok(StoreService {
+    let nats = config.nats.as_ref();
+    Ok(StoreService::new(
         routes,
-        store_ready,
-    })
+        events::SOURCE,
+        store,
+        nats,
+        &config.shutdown,
+    ))
 }
 
 #[cfg(test)]

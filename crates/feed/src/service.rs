@@ -8,7 +8,6 @@ use std::sync::Arc;
 use pronet_common::auth::Caller;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::metrics::Metrics;
-use pronet_common::pagination::page_size;
 use pronet_common::time::now_micros;
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as epb;
@@ -29,6 +28,9 @@ use crate::index::{FeedIndex, PostCounts};
 use crate::posts::PostBodies;
 use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
+
+mod convert;
+use convert::*;
 
 /// The `pronet.feed.v1.FeedService` implementation.
 pub struct FeedApi {
@@ -163,143 +165,6 @@ fn rank(
     }))
 }
 
-/// An item's signals as responses show them.
-fn signals_to_pb(r: &Ranked, profile: &RankingProfile) -> Vec<pb::RankingSignal> {
-    r.signals(profile)
-        .into_iter()
-        .map(|s| pb::RankingSignal {
-            name: s.signal.name().to_owned(),
-            value: s.value,
-            weight: s.weight,
-            contribution: s.contribution,
-        })
-        .collect()
-}
-
-fn breakdown_to_pb(r: &Ranked, profile: &RankingProfile) -> pb::ScoreBreakdown {
-    let b = r.breakdown(profile);
-    pb::ScoreBreakdown {
-        engagement: b.engagement,
-        freshness: b.freshness,
-        affinity: b.affinity,
-        diversity: b.diversity,
-    }
-}
-
-/// A post's counts as the engagement service's `PostStats` reports them.
-fn stats_to_pb(post_id: &str, c: &PostCounts) -> epb::PostStats {
-    epb::PostStats {
-        post_id: post_id.to_owned(),
-        reactions: c
-            .reactions
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(i, n)| epb::ReactionCount {
-                reaction_type: i as i32 + 1,
-                count: *n,
-            })
-            .collect(),
-        total_reactions: c.total_reactions(),
-        comments: c.comments,
-        shares: c.shares,
-        impressions: c.impressions,
-        unique_viewers: c.unique_viewers,
-    }
-}
-
-fn reason_kind(r: &Reason) -> pb::ReasonKind {
-    match r {
-        Reason::ConnectionPosted(_) => pb::ReasonKind::ConnectionPosted,
-        Reason::FollowedMemberPosted(_) => pb::ReasonKind::FollowedMemberPosted,
-        Reason::FollowedHashtag(_) => pb::ReasonKind::FollowedHashtag,
-        Reason::ConnectionEngaged(EngagementKind::Reacted, _) => pb::ReasonKind::ConnectionReacted,
-        Reason::ConnectionEngaged(EngagementKind::Commented, _) => {
-            pb::ReasonKind::ConnectionCommented
-        }
-        Reason::ConnectionEngaged(EngagementKind::Shared, _) => pb::ReasonKind::ConnectionShared,
-    }
-}
-
-fn reason_to_pb(r: &Reason, names: &HashMap<String, String>) -> pb::FeedReason {
-    let name_of = |id: &str| {
-        names
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| "A member".to_string())
-    };
-    let (member_id, hashtag, text) = match r {
-        Reason::ConnectionPosted(m) => (
-            m.to_string(),
-            "",
-            format!("{}, a connection, posted this", name_of(m)),
-        ),
-        Reason::FollowedMemberPosted(m) => (
-            m.to_string(),
-            "",
-            format!("{}, whom you follow, posted this", name_of(m)),
-        ),
-        Reason::ConnectionEngaged(kind, m) => {
-            let verb = match kind {
-                EngagementKind::Reacted => "reacted to this",
-                EngagementKind::Commented => "commented on this",
-                EngagementKind::Shared => "shared this",
-            };
-            (m.to_string(), "", format!("{} {verb}", name_of(m)))
-        }
-        Reason::FollowedHashtag(tag) => (String::new(), &**tag, format!("You follow #{tag}")),
-    };
-    pb::FeedReason {
-        kind: reason_kind(r) as i32,
-        display_name: if member_id.is_empty() {
-            String::new()
-        } else {
-            name_of(&member_id)
-        },
-        member_id,
-        hashtag: hashtag.to_owned(),
-        text,
-    }
-}
-
-fn reason_member(r: &Reason) -> Option<&str> {
-    match r {
-        Reason::ConnectionPosted(m)
-        | Reason::FollowedMemberPosted(m)
-        | Reason::ConnectionEngaged(_, m) => Some(m),
-        Reason::FollowedHashtag(_) => None,
-    }
-}
-
-/// The display names of `members` that have a profile, by id.
-fn display_names<'a>(
-    index: &FeedIndex,
-    members: impl Iterator<Item = &'a str>,
-) -> HashMap<String, String> {
-    members
-        .filter_map(|id| {
-            index
-                .display_name(id)
-                .map(|n| (id.to_owned(), n.to_owned()))
-        })
-        .collect()
-}
-
-/// A post as a degraded page shows it: what the index knows, without its text.
-fn outline_to_pb(post_id: &str, o: crate::index::PostOutline) -> ppb::Post {
-    ppb::Post {
-        id: post_id.to_owned(),
-        author_id: o.author.to_string(),
-        hashtags: o.hashtags,
-        visibility: match o.visibility {
-            crate::domain::Visibility::Public => ppb::Visibility::Public,
-            crate::domain::Visibility::Connections => ppb::Visibility::Connections,
-        } as i32,
-        create_time: Some(pronet_common::time::to_timestamp(o.create_time)),
-        ..Default::default()
-    }
-}
-
 /// An item of the page being built.
 struct PageItem<'a> {
     ranked: &'a Ranked,
@@ -321,32 +186,15 @@ impl FeedService for FeedApi {
         request: Request<pb::GetFeedRequest>,
     ) -> Result<Response<pb::GetFeedResponse>, Status> {
         let caller = pronet_common::auth::caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let size = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let token = if req.page_token.is_empty() {
-            Some(None)
-        } else {
-            v.check(
-                "page_token",
-                PageToken::decode(&req.page_token, &self.token_key).map(Some),
-            )
-        };
-        let (Some(member_id), Some(size), Some(token)) = (member_id, size, token) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let GetFeed {
+            member_id,
+            size,
+            token,
+            ranking_profile,
+        } = parse_get_feed(request.into_inner(), &self.token_key)?;
         // A member reads only their own feed; a service (a gateway) may read anyone's.
         caller.require_self_or_service("member_id", &member_id)?;
-        let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
+        let profile = self.profile(&caller, "ranking_profile", &ranking_profile)?;
 
         // The ranking to page through: a new one for a first page, else the cached one (or,
         // on a replica without it, one ranked again as of the token's time).
@@ -456,12 +304,14 @@ impl FeedService for FeedApi {
             items.push(pb::FeedItem {
                 partial,
                 post: Some(post.clone()),
-                stats: Some(p.stats.clone()),
-                score: p.ranked.score,
-                reasons: p.reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
-                score_breakdown: Some(breakdown_to_pb(p.ranked, &snapshot.profile)),
-                author_display_name: names.get(&*p.author_id).cloned().unwrap_or_default(),
-                signals: signals_to_pb(p.ranked, &snapshot.profile),
+                ..item_to_pb(
+                    p.ranked,
+                    &snapshot.profile,
+                    &p.author_id,
+                    &p.reasons,
+                    &names,
+                    p.stats.clone(),
+                )
             });
         }
 
@@ -491,81 +341,14 @@ impl FeedService for FeedApi {
         request: Request<pb::ExplainFeedItemRequest>,
     ) -> Result<Response<pb::ExplainFeedItemResponse>, Status> {
         let caller = pronet_common::auth::caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, post_id, ranking_profile) = parse_explain_feed_item(request.into_inner())?;
         caller.require_self_or_service("member_id", &member_id)?;
-        let profile = self.profile(&caller, "ranking_profile", &req.ranking_profile)?;
+        let profile = self.profile(&caller, "ranking_profile", &ranking_profile)?;
         let explained = self
             .off_the_workers(move |index| {
                 explain_to_pb(index, &member_id, &post_id, profile, now_micros())
             })
             .await?;
         Ok(Response::new(explained))
-    }
-}
-
-/// Where `post_id` stands in the member's feed now, or what keeps it out, as the response says
-/// it.
-fn explain_to_pb(
-    index: &FeedIndex,
-    member_id: &str,
-    post_id: &str,
-    profile: Arc<RankingProfile>,
-    now: i64,
-) -> Result<pb::ExplainFeedItemResponse, Status> {
-    let e = explain(index, member_id, post_id, profile.clone(), now)
-        .ok_or(FeedError::MemberNotFound)?;
-    let (position, filter) = match e.standing {
-        Standing::InFeed(place) => (place, pb::FeedFilter::Unspecified),
-        Standing::BelowDepth(_) => (0, pb::FeedFilter::BelowDepth),
-        Standing::Engaged => (0, pb::FeedFilter::Engaged),
-        Standing::AuthorCap => (0, pb::FeedFilter::AuthorCap),
-        Standing::NotGathered(why) => (0, filter_of(why)),
-    };
-    let item = e.ranked.map(|ranked| {
-        let reasons = ranked.reasons(index);
-        let author_id = index.member_id(ranked.candidate.author);
-        let names = display_names(
-            index,
-            std::iter::once(&*author_id).chain(reasons.iter().filter_map(reason_member)),
-        );
-        pb::FeedItem {
-            post: None,
-            stats: Some(stats_to_pb(post_id, &index.counts(post_id))),
-            score: ranked.score,
-            reasons: reasons.iter().map(|x| reason_to_pb(x, &names)).collect(),
-            score_breakdown: Some(breakdown_to_pb(&ranked, &profile)),
-            author_display_name: names.get(&*author_id).cloned().unwrap_or_default(),
-            signals: signals_to_pb(&ranked, &profile),
-            partial: false,
-        }
-    });
-    Ok(pb::ExplainFeedItemResponse {
-        position: position.min(i32::MAX as usize) as i32,
-        filter: filter as i32,
-        item,
-        summary: e.summary,
-        ranking_profile: profile.name.clone(),
-    })
-}
-
-/// The filter a response names for a post that is not a candidate.
-fn filter_of(why: NotGathered) -> pb::FeedFilter {
-    match why {
-        NotGathered::UnknownPost => pb::FeedFilter::UnknownPost,
-        NotGathered::OwnPost => pb::FeedFilter::OwnPost,
-        NotGathered::NotVisible => pb::FeedFilter::NotVisible,
-        NotGathered::Blocked => pb::FeedFilter::Blocked,
-        NotGathered::NotInNetwork => pb::FeedFilter::NotInNetwork,
-        NotGathered::SourceCap => pb::FeedFilter::SourceCap,
-        NotGathered::Hidden => pb::FeedFilter::Hidden,
-        NotGathered::MutedAuthor => pb::FeedFilter::MutedAuthor,
-        NotGathered::MutedHashtag => pb::FeedFilter::MutedHashtag,
     }
 }

@@ -33,7 +33,6 @@ use profiles::GrpcRelationships;
 pub use service::PostApi;
 use store::postgres::PgPostStore;
 use store::sqlite::SqlitePostStore;
-use store::timed::TimedStore;
 use store::PostStore;
 
 /// The fully-qualified gRPC service name.
@@ -48,22 +47,16 @@ pub async fn open_store(
     database: &DatabaseUrl,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<Arc<dyn PostStore>, sqlx::Error> {
-    let store: Arc<dyn PostStore> = match database {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqlitePostStore::open(path).await?),
-        DatabaseUrl::Postgres(url) => Arc::new(PgPostStore::open(url, SCHEMA).await?),
-    };
-    // Timed (and traced) always: without an exporter the figures stay in the process.
-    let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(
-        store::timed::STORE_NAME,
-        store,
-        metrics,
-    )))
+    pronet_common::open_store!(
+        database, metrics, dyn PostStore,
+        sqlite: SqlitePostStore, postgres: PgPostStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
+    )
+    .await
 }
 
 /// Opens the store, prepares lazy channels to the profile and engagement services and returns
-/// the service's routes (the post service and its event stream) and its store's readiness. Neither service need be up
-/// yet.
+/// the service's routes (the post service and its event stream) and its store's readiness.
+/// Neither service need be up yet.
 pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
     // The addresses first: a typo should not leave a freshly created database behind.
     let profile =
@@ -73,10 +66,6 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
     let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
-    let outbox = store.outbox();
-    if let Some(nats) = &config.nats {
-        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, outbox.clone());
-    }
     let api = PostApi::new(
         store.clone(),
         profiles.clone(),
@@ -84,20 +73,17 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
         profiles,
         engagement,
     );
-    let store_ready =
-        pronet_common::events::watch_store(events::SOURCE, outbox, config.shutdown.clone());
     let routes = Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
-    )
-    .add_service(pronet_common::events::event_service(
-        events::SOURCE,
-        store.clone(),
-        config.shutdown.clone(),
-    ));
-    Ok(StoreService {
+    );
+    let nats = config.nats.as_ref();
+    Ok(StoreService::new(
         routes,
-        store_ready,
-    })
+        events::SOURCE,
+        store,
+        nats,
+        &config.shutdown,
+    ))
 }
 
 /// Who may call each method of the post service. Reads and creates are open to members and to

@@ -24,7 +24,6 @@ pub use config::ProfileConfig;
 pub use service::ProfileApi;
 use store::postgres::PgProfileStore;
 use store::sqlite::SqliteProfileStore;
-use store::timed::TimedStore;
 use store::ProfileStore;
 
 /// The fully-qualified gRPC service name.
@@ -68,40 +67,28 @@ pub async fn open_store(
     database: &DatabaseUrl,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<Arc<dyn ProfileStore>, sqlx::Error> {
-    let store: Arc<dyn ProfileStore> = match database {
-        DatabaseUrl::Sqlite(path) => Arc::new(SqliteProfileStore::open(path).await?),
-        DatabaseUrl::Postgres(url) => Arc::new(PgProfileStore::open(url, SCHEMA).await?),
-    };
-    // Timed (and traced) always: without an exporter the figures stay in the process.
-    let metrics = metrics.unwrap_or_default();
-    Ok(Arc::new(TimedStore::new(
-        store::timed::STORE_NAME,
-        store,
-        metrics,
-    )))
+    pronet_common::open_store!(
+        database, metrics, dyn ProfileStore,
+        sqlite: SqliteProfileStore, postgres: PgProfileStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
+    )
+    .await
 }
 
 /// Opens the store and returns the service's routes and its store's readiness.
 pub async fn build(config: &ProfileConfig) -> Result<StoreService, sqlx::Error> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
-    if let Some(nats) = &config.nats {
-        pronet_common::nats::spawn_relay(nats.clone(), events::SOURCE, store.outbox());
-    }
-    let mut routes = Routes::new(
+    let routes = Routes::new(
         ProfileServiceServer::new(ProfileApi::new(store.clone()))
             .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
-    routes = routes.add_service(pronet_common::events::event_service(
-        events::SOURCE,
-        store.clone(),
-        config.shutdown.clone(),
-    ));
-    let store_ready =
-        pronet_common::events::watch_store(events::SOURCE, store.outbox(), config.shutdown.clone());
-    Ok(StoreService {
+    let nats = config.nats.as_ref();
+    Ok(StoreService::new(
         routes,
-        store_ready,
-    })
+        events::SOURCE,
+        store,
+        nats,
+        &config.shutdown,
+    ))
 }
 
 #[cfg(test)]

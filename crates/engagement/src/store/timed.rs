@@ -53,20 +53,18 @@ pronet_common::timed_store! {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::store::sqlite::SqliteEngagementStore;
+    use pronet_common::db::DatabaseUrl;
     use pronet_common::metrics::Metrics;
 
     #[tokio::test]
     async fn operations_are_timed_by_name_and_outcome() {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteEngagementStore::open(&dir.path().join("engagement.db"))
+        let metrics = Metrics::new();
+        let database = DatabaseUrl::Sqlite(dir.path().join("engagement.db"));
+        let store = crate::open_store(&database, Some(metrics.clone()))
             .await
             .unwrap();
-        let metrics = Metrics::new();
-        let store = TimedStore::new(STORE_NAME, Arc::new(sqlite), metrics.clone());
 
         store
             .react("post-1", "member-1", ReactionType::Like, 1_000)
@@ -78,12 +76,10 @@ mod tests {
             .unwrap();
         assert_eq!(stats.len(), 1);
 
-        let text = metrics.render();
-        for operation in ["react", "batch_get_post_stats"] {
-            let line = format!(
-                "pronet_store_operation_duration_seconds_count{{store=\"engagement\",operation=\"{operation}\",outcome=\"ok\"}} 1"
-            );
-            assert!(text.contains(&line), "{line} missing from\n{text}");
-        }
+        pronet_common::testing::assert_timed_once(
+            &metrics,
+            STORE_NAME,
+            &["react", "batch_get_post_stats"],
+        );
     }
 }

@@ -30,10 +30,8 @@ pronet_common::timed_store! {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use crate::domain::PostText;
-    use crate::store::sqlite::SqlitePostStore;
+    use pronet_common::db::DatabaseUrl;
     use pronet_common::metrics::Metrics;
 
     use super::*;
@@ -41,11 +39,11 @@ mod tests {
     #[tokio::test]
     async fn times_each_operation_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqlitePostStore::open(&dir.path().join("post.db"))
+        let metrics = Metrics::new();
+        let database = DatabaseUrl::Sqlite(dir.path().join("post.db"));
+        let store = crate::open_store(&database, Some(metrics.clone()))
             .await
             .unwrap();
-        let metrics = Metrics::new();
-        let store = TimedStore::new(STORE_NAME, Arc::new(sqlite.clone()), metrics.clone());
 
         let post = PostRecord::new(
             "p1".into(),
@@ -58,13 +56,10 @@ mod tests {
         assert_eq!(created.post, post);
         assert_eq!(store.get_post("p1").await.unwrap(), Some(post));
 
-        let text = metrics.render();
-        for operation in ["create_post", "get_post"] {
-            let line = format!(
-                "pronet_store_operation_duration_seconds_count{{store=\"post\",operation=\"{operation}\",outcome=\"ok\"}} 1"
-            );
-            assert!(text.contains(&line), "{line} missing from\n{text}");
-        }
-        sqlite.close().await;
+        pronet_common::testing::assert_timed_once(
+            &metrics,
+            STORE_NAME,
+            &["create_post", "get_post"],
+        );
     }
 }

@@ -47,21 +47,19 @@ pronet_common::timed_store! {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::domain::Handle;
-    use crate::store::sqlite::SqliteProfileStore;
+    use pronet_common::db::DatabaseUrl;
     use pronet_common::metrics::Metrics;
 
     #[tokio::test]
     async fn operations_are_timed_by_name_and_outcome() {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteProfileStore::open(&dir.path().join("profile.db"))
+        let metrics = Metrics::new();
+        let database = DatabaseUrl::Sqlite(dir.path().join("profile.db"));
+        let store = crate::open_store(&database, Some(metrics.clone()))
             .await
             .unwrap();
-        let metrics = Metrics::new();
-        let store = TimedStore::new(STORE_NAME, Arc::new(sqlite), metrics.clone());
 
         let fields = ProfileFields {
             handle: Handle::parse("ada").unwrap(),
@@ -79,12 +77,10 @@ mod tests {
         let found = store.get_profile("ada", None).await.unwrap();
         assert_eq!(found, Some(created));
 
-        let text = metrics.render();
-        for operation in ["create_profile", "get_profile"] {
-            let line = format!(
-                "pronet_store_operation_duration_seconds_count{{store=\"profile\",operation=\"{operation}\",outcome=\"ok\"}} 1"
-            );
-            assert!(text.contains(&line), "{line} not in\n{text}");
-        }
+        pronet_common::testing::assert_timed_once(
+            &metrics,
+            STORE_NAME,
+            &["create_profile", "get_profile"],
+        );
     }
 }
