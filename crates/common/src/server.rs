@@ -38,6 +38,33 @@ pub struct ServerSpec {
     pub admission: crate::admission::Limits,
 }
 
+/// What every service with a store is configured with, whatever else it needs.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The store: an embedded SQLite file or a PostgreSQL database (in the service's schema).
+    pub database: crate::db::DatabaseUrl,
+    /// Where store operations are timed (`pronet_store_operation_duration_seconds`); `None`
+    /// keeps the figures in a registry of the store's own.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// Also publish the outbox to NATS JetStream (production); the gRPC event stream is
+    /// served either way.
+    pub nats: Option<crate::nats::NatsConfig>,
+    /// The server's stop signal: open event streams end when it fires.
+    pub shutdown: Shutdown,
+}
+
+impl StoreConfig {
+    /// An embedded or PostgreSQL store, untimed, without NATS, never told to stop (tests).
+    pub fn new(database: crate::db::DatabaseUrl) -> Self {
+        Self {
+            database,
+            metrics: None,
+            nats: None,
+            shutdown: Shutdown::default(),
+        }
+    }
+}
+
 /// A service with a store, built: its routes, and whether its store answers (its health is
 /// NOT_SERVING while it does not; see [`crate::events::watch_store`]).
 pub struct StoreService {
@@ -47,17 +74,17 @@ pub struct StoreService {
 
 impl StoreService {
     /// A service's `routes` served beside its store's event stream: the store's outbox is
-    /// relayed to NATS when `nats` is set, its `EventService` is added to the routes, and its
+    /// relayed to NATS when configured, its `EventService` is added to the routes, and its
     /// readiness is watched. The one way every service with a store is put together.
     pub fn new(
         routes: Routes,
         source: &'static str,
         store: std::sync::Arc<dyn crate::events::EventSource>,
-        nats: Option<&crate::nats::NatsConfig>,
-        shutdown: &Shutdown,
+        config: &StoreConfig,
     ) -> Self {
+        let shutdown = &config.shutdown;
         let outbox = store.outbox();
-        if let Some(nats) = nats {
+        if let Some(nats) = &config.nats {
             crate::nats::spawn_relay(nats.clone(), source, outbox.clone());
         }
         let store_ready = crate::events::watch_store(source, outbox, shutdown.clone());

@@ -98,7 +98,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
     if !config.auth.can_sign() {
         return Err(BuildError::CannotSign);
     }
-    let store = open_store(&config.database, config.metrics.clone()).await?;
+    let store = open_store(&config.store.database, config.store.metrics.clone()).await?;
     let posts = GrpcPostDirectory::new(channel, config.auth.clone());
     // Who may see which post, from the post and profile services' events; the post service
     // still answers what the cache cannot (see `visibility`).
@@ -107,8 +107,8 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
         post_addr: config.post_addr.clone(),
         auth: config.auth.clone(),
         limits: config.call_limits,
-        nats: config.nats.clone(),
-        shutdown: config.shutdown.clone(),
+        nats: config.store.nats.clone(),
+        shutdown: config.store.shutdown.clone(),
     };
     let cache = Arc::new(VisibilityCache::new());
     let consumer = format!("engagement/{}", pronet_common::ids::new_id());
@@ -120,13 +120,11 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
     let routes = Routes::new(
         EngagementServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
-    let nats = config.nats.as_ref();
     Ok(StoreService::new(
         routes,
         events::SOURCE,
         store,
-        nats,
-        &config.shutdown,
+        &config.store,
     ))
 }
 
@@ -134,6 +132,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
 mod tests {
     use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
     use pronet_common::config::EnvMap;
+    use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
     use prost::Message;
     use tonic::server::NamedService;
@@ -142,14 +141,11 @@ mod tests {
 
     fn config(dir: &tempfile::TempDir, post_addr: &str) -> EngagementConfig {
         EngagementConfig {
-            database: DatabaseUrl::Sqlite(dir.path().join("engagement.db")),
+            store: StoreConfig::new(DatabaseUrl::Sqlite(dir.path().join("engagement.db"))),
             post_addr: post_addr.into(),
             profile_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
-            metrics: None,
-            nats: None,
-            shutdown: Default::default(),
         }
     }
 

@@ -63,7 +63,7 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
         lazy_channel(&config.profile_addr, config.call_limits).map_err(BuildError::ProfileAddr)?;
     let engagement = lazy_channel(&config.engagement_addr, config.call_limits)
         .map_err(BuildError::EngagementAddr)?;
-    let store = open_store(&config.database, config.metrics.clone()).await?;
+    let store = open_store(&config.store.database, config.store.metrics.clone()).await?;
     let profiles = Arc::new(GrpcRelationships::new(profile, config.auth.clone()));
     let engagement = Arc::new(GrpcEngagement::new(engagement, config.auth.clone()));
     let api = PostApi::new(
@@ -76,13 +76,11 @@ pub async fn build(config: &PostConfig) -> Result<StoreService, BuildError> {
     let routes = Routes::new(
         PostServiceServer::new(api).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
-    let nats = config.nats.as_ref();
     Ok(StoreService::new(
         routes,
         events::SOURCE,
         store,
-        nats,
-        &config.shutdown,
+        &config.store,
     ))
 }
 
@@ -111,6 +109,7 @@ pub fn access(path: &str) -> Access {
 #[cfg(test)]
 mod tests {
     use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
+    use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
     use tonic::server::NamedService;
 
@@ -118,14 +117,11 @@ mod tests {
 
     fn config(dir: &tempfile::TempDir, profile_addr: &str) -> PostConfig {
         PostConfig {
-            database: DatabaseUrl::Sqlite(dir.path().join("post.db")),
+            store: StoreConfig::new(DatabaseUrl::Sqlite(dir.path().join("post.db"))),
             profile_addr: profile_addr.into(),
             engagement_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
             auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
-            metrics: None,
-            nats: None,
-            shutdown: Default::default(),
         }
     }
 

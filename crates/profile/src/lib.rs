@@ -3,7 +3,6 @@
 //! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
 //! one module per backend, `events` the domain events the store writes to its outbox.
 
-pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -15,12 +14,11 @@ use std::sync::Arc;
 use pronet_common::auth::Access;
 use pronet_common::db::DatabaseUrl;
 use pronet_common::metrics::Metrics;
-use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
+use pronet_common::server::{StoreConfig, StoreService};
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
 use tonic::service::Routes;
 
-pub use config::ProfileConfig;
 pub use service::ProfileApi;
 use store::postgres::PgProfileStore;
 use store::sqlite::SqliteProfileStore;
@@ -74,21 +72,15 @@ pub async fn open_store(
     .await
 }
 
-/// Opens the store and returns the service's routes and its store's readiness.
-pub async fn build(config: &ProfileConfig) -> Result<StoreService, sqlx::Error> {
+/// Opens the store and returns the service's routes and its store's readiness. The profile
+/// service needs nothing besides its store.
+pub async fn build(config: &StoreConfig) -> Result<StoreService, sqlx::Error> {
     let store = open_store(&config.database, config.metrics.clone()).await?;
     let routes = Routes::new(
         ProfileServiceServer::new(ProfileApi::new(store.clone()))
             .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
     );
-    let nats = config.nats.as_ref();
-    Ok(StoreService::new(
-        routes,
-        events::SOURCE,
-        store,
-        nats,
-        &config.shutdown,
-    ))
+    Ok(StoreService::new(routes, events::SOURCE, store, config))
 }
 
 #[cfg(test)]
@@ -132,16 +124,9 @@ mod tests {
     #[tokio::test]
     async fn builds_on_an_sqlite_file() {
         let dir = tempfile::tempdir().unwrap();
-        let config = ProfileConfig {
-            database: DatabaseUrl::parse(&format!(
-                "sqlite://{}",
-                dir.path().join("profile.db").display()
-            ))
-            .unwrap(),
-            metrics: None,
-            nats: None,
-            shutdown: Default::default(),
-        };
+        let path = dir.path().join("profile.db");
+        let database = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let config = StoreConfig::new(database);
         build(&config).await.unwrap();
         assert!(dir.path().join("profile.db").exists());
     }

@@ -196,41 +196,36 @@ pub async fn build_routes(
     let (mut feed_index, mut saver) = (None, None);
     let database = opts.database.clone();
     let shown = database.redacted();
+    let store = pronet_common::server::StoreConfig {
+        database,
+        metrics: opts.metrics.clone(),
+        nats: opts.nats.clone(),
+        shutdown: opts.shutdown.clone(),
+    };
     let (routes, ready) = match kind {
         ServiceKind::Profile => store_service(
-            pronet_profile::build(&pronet_profile::ProfileConfig {
-                database,
-                metrics: opts.metrics.clone(),
-                nats: opts.nats.clone(),
-                shutdown: opts.shutdown.clone(),
-            })
-            .await
-            .with_context(|| format!("opening the profile store {shown}"))?,
+            pronet_profile::build(&store)
+                .await
+                .with_context(|| format!("opening the profile store {shown}"))?,
         ),
         ServiceKind::Post => store_service(
             pronet_post::build(&pronet_post::PostConfig {
-                database,
+                store,
                 profile_addr: opts.dependencies.profile.clone(),
                 engagement_addr: opts.dependencies.engagement.clone(),
-                metrics: opts.metrics.clone(),
                 call_limits: opts.call_limits,
                 auth: opts.auth.clone(),
-                nats: opts.nats.clone(),
-                shutdown: opts.shutdown.clone(),
             })
             .await
             .with_context(|| format!("starting the post service on {shown}"))?,
         ),
         ServiceKind::Engagement => store_service(
             pronet_engagement::build(&pronet_engagement::EngagementConfig {
-                database,
+                store,
                 post_addr: opts.dependencies.post.clone(),
                 profile_addr: opts.dependencies.profile.clone(),
                 call_limits: opts.call_limits,
                 auth: opts.auth.clone(),
-                metrics: opts.metrics.clone(),
-                nats: opts.nats.clone(),
-                shutdown: opts.shutdown.clone(),
             })
             .await
             .with_context(|| format!("starting the engagement service on {shown}"))?,
