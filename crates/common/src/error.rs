@@ -224,6 +224,16 @@ impl From<ServiceError> for Status {
     }
 }
 
+impl ServiceError {
+    /// How a failed call to the `dependency` service becomes this error (for `map_err`).
+    pub fn dependency(dependency: &'static str) -> impl Fn(Status) -> Self {
+        move |status| Self::Dependency {
+            dependency,
+            status: Box::new(status),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -293,6 +293,26 @@ impl RetryBudget {
         }
     }
 
+    /// Sends `request` with `method` on a clone of `client` (clients share one channel; a clone
+    /// per call is cheap and needs no lock), retried as [`Self::call`] retries; the response's
+    /// message.
+    pub async fn send<C, R, T, F, Fut>(
+        &self,
+        client: &C,
+        request: &R,
+        method: F,
+    ) -> Result<T, Status>
+    where
+        C: Clone,
+        R: Clone,
+        F: Fn(C, R) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call(|| method(client.clone(), request.clone()))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     /// Runs an idempotent call (a read, or a write keyed by its request id), and runs it once
     /// more when it fails UNAVAILABLE (the dependency was unreachable or restarting), after a
     /// jittered 5-25 ms, if the budget and the caller's deadline allow. Never for other codes:
@@ -348,13 +368,11 @@ pub async fn relationships(
             member_ids: chunk.to_vec(),
         };
         let response = retries
-            .call(|| {
-                let mut client = client.clone();
-                let request = request.clone();
-                async move { client.batch_get_relationships(request).await }
+            .send(client, &request, |mut c, r| async move {
+                c.batch_get_relationships(r).await
             })
             .await?;
-        found.extend(response.into_inner().relationships);
+        found.extend(response.relationships);
     }
     Ok(found)
 }

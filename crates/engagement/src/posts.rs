@@ -12,7 +12,7 @@ use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use pronet_proto::post::v1::{BatchGetPostsRequest, GetPostRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::error::EngagementError;
 
@@ -68,13 +68,6 @@ impl GrpcPostDirectory {
     }
 }
 
-fn post_failed(status: Status) -> EngagementError {
-    EngagementError::Dependency {
-        dependency: "post",
-        status: Box::new(status),
-    }
-}
-
 #[async_trait]
 impl PostDirectory for GrpcPostDirectory {
     async fn require_visible_post(
@@ -89,10 +82,8 @@ impl PostDirectory for GrpcPostDirectory {
         };
         let answer = self
             .retries
-            .call(|| {
-                let mut client = self.client.clone();
-                let request = request.clone();
-                async move { client.get_post(request).await }
+            .send(&self.client, &request, |mut c, r| async move {
+                c.get_post(r).await
             })
             .await;
         match answer {
@@ -100,7 +91,7 @@ impl PostDirectory for GrpcPostDirectory {
             Err(status) if status.code() == Code::NotFound => {
                 Err(EngagementError::NotFound("post"))
             }
-            Err(status) => Err(post_failed(status)),
+            Err(status) => Err(EngagementError::dependency("post")(status)),
         }
     }
 
@@ -126,18 +117,18 @@ impl PostDirectory for GrpcPostDirectory {
             let (client, retries) = (self.client.clone(), self.retries.clone());
             async move {
                 retries
-                    .call(|| {
-                        let mut client = client.clone();
-                        let request = request.clone();
-                        async move { client.batch_get_posts(request).await }
+                    .send(&client, &request, |mut c, r| async move {
+                        c.batch_get_posts(r).await
                     })
                     .await
             }
         });
-        let responses = try_join_all(calls).await.map_err(post_failed)?;
+        let responses = try_join_all(calls)
+            .await
+            .map_err(EngagementError::dependency("post"))?;
         Ok(responses
             .into_iter()
-            .flat_map(|r| r.into_inner().posts)
+            .flat_map(|r| r.posts)
             .map(|post| post.id)
             .collect())
     }

@@ -12,7 +12,7 @@ use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::{GetProfileRequest, ListConnectionsRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::error::EngagementError;
 use crate::posts::SERVICE_TOKEN_NAME;
@@ -63,13 +63,6 @@ impl GrpcMemberGraph {
     }
 }
 
-fn profile_failed(status: Status) -> EngagementError {
-    EngagementError::Dependency {
-        dependency: "profile",
-        status: Box::new(status),
-    }
-}
-
 #[async_trait]
 impl MemberGraph for GrpcMemberGraph {
     async fn blocked_among(
@@ -91,7 +84,7 @@ impl MemberGraph for GrpcMemberGraph {
             MAX_RELATIONSHIPS_PER_BATCH,
         )
         .await
-        .map_err(profile_failed)?;
+        .map_err(EngagementError::dependency("profile"))?;
         let blocked = found
             .into_iter()
             .filter(|r| r.blocked)
@@ -115,14 +108,11 @@ impl MemberGraph for GrpcMemberGraph {
             };
             let page = self
                 .retries
-                .call(|| {
-                    let mut client = self.client.clone();
-                    let request = request.clone();
-                    async move { client.list_connections(request).await }
+                .send(&self.client, &request, |mut c, r| async move {
+                    c.list_connections(r).await
                 })
                 .await
-                .map_err(profile_failed)?
-                .into_inner();
+                .map_err(EngagementError::dependency("profile"))?;
             connections.extend(page.connections.into_iter().map(|c| c.member_id));
             if page.next_page_token.is_empty() {
                 break;
@@ -139,16 +129,14 @@ impl MemberGraph for GrpcMemberGraph {
         };
         let answer = self
             .retries
-            .call(|| {
-                let mut client = self.client.clone();
-                let request = request.clone();
-                async move { client.get_profile(request).await }
+            .send(&self.client, &request, |mut c, r| async move {
+                c.get_profile(r).await
             })
             .await;
         match answer {
             Ok(_) => Ok(true),
             Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(profile_failed(status)),
+            Err(status) => Err(EngagementError::dependency("profile")(status)),
         }
     }
 }

@@ -172,12 +172,10 @@ impl PostBodies {
         };
         let resp = self
             .retries
-            .call(|| {
-                let mut client = self.posts.clone();
-                let request = request.clone();
-                async move { client.batch_get_posts(request).await }
+            .send(&self.posts, &request, |mut c, r| async move {
+                c.batch_get_posts(r).await
             })
             .await?;
-        Ok(resp.into_inner().posts)
+        Ok(resp.posts)
     }
 }

@@ -41,13 +41,6 @@ impl GrpcEngagement {
     }
 }
 
-fn dependency(status: tonic::Status) -> PostError {
-    PostError::Dependency {
-        dependency: "engagement",
-        status: Box::new(status),
-    }
-}
-
 #[async_trait]
 impl Engagement for GrpcEngagement {
     async fn record_share(&self, member_id: &str, post_id: &str) -> Result<(), PostError> {
@@ -58,7 +51,7 @@ impl Engagement for GrpcEngagement {
                 post_id: post_id.to_owned(),
             })
             .await
-            .map_err(dependency)?;
+            .map_err(PostError::dependency("engagement"))?;
         Ok(())
     }
 
@@ -74,7 +67,7 @@ impl Engagement for GrpcEngagement {
             let response = client
                 .batch_get_post_stats(request)
                 .await
-                .map_err(dependency)?;
+                .map_err(PostError::dependency("engagement"))?;
             engagement.extend(
                 response
                     .into_inner()

@@ -85,10 +85,7 @@ impl Relationships for GrpcRelationships {
             MAX_MEMBERS_PER_CALL,
         )
         .await
-        .map_err(|status| PostError::Dependency {
-            dependency: "profile",
-            status: Box::new(status),
-        })?;
+        .map_err(PostError::dependency("profile"))?;
         let relations = found
             .into_iter()
             .map(|r| {
@@ -118,17 +115,12 @@ impl Handles for GrpcRelationships {
             };
             let response = self
                 .retries
-                .call(|| {
-                    let mut client = self.client.clone();
-                    let request = request.clone();
-                    async move { client.lookup_handles(request).await }
+                .send(&self.client, &request, |mut c, r| async move {
+                    c.lookup_handles(r).await
                 })
                 .await
-                .map_err(|status| PostError::Dependency {
-                    dependency: "profile",
-                    status: Box::new(status),
-                })?;
-            owners.extend(response.into_inner().owners.into_iter().map(|o| {
+                .map_err(PostError::dependency("profile"))?;
+            owners.extend(response.owners.into_iter().map(|o| {
                 (
                     o.handle.to_ascii_lowercase(),
                     Mention {
@@ -154,17 +146,12 @@ impl Members for GrpcRelationships {
             };
             let response = self
                 .retries
-                .call(|| {
-                    let mut client = self.client.clone();
-                    let request = request.clone();
-                    async move { client.batch_get_profiles(request).await }
+                .send(&self.client, &request, |mut c, r| async move {
+                    c.batch_get_profiles(r).await
                 })
                 .await
-                .map_err(|status| PostError::Dependency {
-                    dependency: "profile",
-                    status: Box::new(status),
-                })?;
-            existing.extend(response.into_inner().profiles.into_iter().map(|p| p.id));
+                .map_err(PostError::dependency("profile"))?;
+            existing.extend(response.profiles.into_iter().map(|p| p.id));
         }
         Ok(existing)
     }
