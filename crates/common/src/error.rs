@@ -239,6 +239,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn not_found_names_the_missing_thing() {
+        let status = Status::from(ServiceError::NotFound("post"));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "post not found");
+    }
+
+    #[test]
+    fn a_down_dependency_is_unavailable_and_names_the_service() {
+        let down = ServiceError::dependency("profile");
+        let status = Status::from(down(Status::unavailable("tcp connect error")));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "profile service unavailable");
+    }
+
+    #[test]
+    fn storage_detail_stays_hidden_and_limits_are_resource_exhausted() {
+        let status = Status::from(ServiceError::Corrupt("reaction type 9 at /data".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        let status = Status::from(ServiceError::LimitReached("1000 muted hashtags".into()));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "1000 muted hashtags");
+    }
+
+    #[test]
     fn finish_yields_the_values_only_when_every_field_parsed() {
         let mut v = FieldViolations::new();
         let id = v.check("id", Ok::<_, String>("a"));

@@ -17,32 +17,3 @@ pub enum BuildError {
     #[error("cannot sign service tokens: set PRONET_JWT_PRIVATE_KEY_FILE")]
     CannotSign,
 }
-
-#[cfg(test)]
-mod tests {
-    use tonic::Code;
-    use tonic::Status;
-
-    use super::*;
-
-    #[test]
-    fn not_found_names_the_missing_thing() {
-        let status = Status::from(EngagementError::NotFound("post"));
-        assert_eq!(status.code(), Code::NotFound);
-        assert_eq!(status.message(), "post not found");
-    }
-
-    #[test]
-    fn a_down_dependency_is_unavailable_and_storage_detail_stays_hidden() {
-        let status = Status::from(EngagementError::Dependency {
-            dependency: "post",
-            status: Box::new(Status::unavailable("tcp connect error")),
-        });
-        assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(status.message(), "post service unavailable");
-
-        let status = Status::from(EngagementError::Corrupt("reaction type 9 at /data".into()));
-        assert_eq!(status.code(), Code::Internal);
-        assert_eq!(status.message(), "internal error");
-    }
-}

@@ -14,30 +14,3 @@ pub enum BuildError {
     #[error("invalid engagement service address: {0}")]
     EngagementAddr(String),
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::Code;
-    use tonic::Status;
-
-    #[test]
-    fn not_found_names_the_thing_and_storage_failures_hide_detail() {
-        let s = Status::from(PostError::NotFound("post"));
-        assert_eq!(s.code(), Code::NotFound);
-        assert_eq!(s.message(), "post not found");
-        let s = Status::from(PostError::Corrupt("hashtags: /secret".into()));
-        assert_eq!(s.code(), Code::Internal);
-        assert_eq!(s.message(), "internal error");
-    }
-
-    #[test]
-    fn a_down_profile_service_is_unavailable() {
-        let s = Status::from(PostError::Dependency {
-            dependency: "profile",
-            status: Box::new(Status::unavailable("tcp connect error")),
-        });
-        assert_eq!(s.code(), Code::Unavailable);
-        assert_eq!(s.message(), "profile service unavailable");
-    }
-}
