@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod nats;
 pub mod outbox;
 pub mod pagination;
+pub mod rng;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

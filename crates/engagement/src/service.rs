@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use pronet_common::auth::{caller, require_self, Caller};
+use pronet_common::auth::{caller, require_self};
 use pronet_common::error::invalid_field;
 use pronet_common::ids::{distinct, new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
-use pronet_common::pagination::{decode_token, encode_token, page_size};
+use pronet_common::pagination::{decode_token, encode_token};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
 use pronet_common::FieldViolations;
 use pronet_proto::engagement::v1 as pb;
@@ -92,18 +92,11 @@ impl EngagementApi {
         Ok(comment)
     }
 
-    /// Takes back the caller's mute of `kind` (named by request field `field`); whether there
-    /// was one.
-    async fn unmute<T>(
-        &self,
-        request: &Request<T>,
-        member_id: &str,
-        kind: MuteKind,
-        field: &str,
-        target: &str,
-    ) -> Result<bool, Status> {
+    /// Takes back the caller's mute the request names; whether there was one.
+    async fn unmute<T: MuteRequest>(&self, request: &Request<T>) -> Result<bool, Status> {
         let caller = caller(request)?;
-        let (member_id, mute) = parse_mute(&caller, member_id, kind, field, target)?;
+        let (member_id, mute) = parse_mute(request.get_ref())?;
+        require_self(&caller, "member_id", &member_id)?;
         Ok(self.store.unmute(&member_id, &mute).await?)
     }
 
@@ -145,17 +138,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ReactRequest>,
     ) -> Result<Response<pb::ReactResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
-        let (Some(member_id), Some(post_id), Some(reaction_type)) =
-            (member_id, post_id, reaction_type)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, post_id, reaction_type) = parse_react(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         // A post the member may not see is answered like a missing one.
         self.posts
@@ -175,27 +158,13 @@ impl EngagementService for EngagementApi {
         request: Request<pb::CreateCommentRequest>,
     ) -> Result<Response<pb::CreateCommentResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let text = v.check("text", limits::COMMENT_TEXT.parse(&req.text));
-        // Optional: empty means a top-level comment.
-        let parent_id = if req.parent_comment_id.is_empty() {
-            None
-        } else {
-            v.check("parent_comment_id", parse_id(&req.parent_comment_id))
-        };
-        // Optional: empty means the request is not to be deduplicated.
-        let request_id = if req.request_id.is_empty() {
-            None
-        } else {
-            v.check("request_id", parse_id(&req.request_id))
-        };
-        let (Some(member_id), Some(post_id), Some(text)) = (member_id, post_id, text) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let CreateComment {
+            member_id,
+            post_id,
+            text,
+            parent_id,
+            request_id,
+        } = parse_create_comment(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let key = request_id.map(|request_id| IdempotencyKey::new(&caller, request_id));
         // A post the member may not see is answered like a missing one.
@@ -216,14 +185,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::RecordShareRequest>,
     ) -> Result<Response<pb::RecordShareResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, post_id) = parse_member_target(request.get_ref())?;
         // A member shares as themself; a service (the post service recording a reshare) for
         // the member it names.
         caller.require_self_or_service("member_id", &member_id)?;
@@ -250,19 +212,13 @@ impl EngagementService for EngagementApi {
         request: Request<pb::BatchGetPostStatsRequest>,
     ) -> Result<Response<pb::BatchGetPostStatsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_BATCH_STATS);
-        if !req.viewer_id.is_empty() {
-            v.check("viewer_id", parse_id(&req.viewer_id));
-        }
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let (post_ids, viewer_id) = parse_batch_get_post_stats(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         let visible = match &viewer {
-            Some(viewer) => Some(self.posts.visible_posts(&req.post_ids, viewer).await?),
+            Some(viewer) => Some(self.posts.visible_posts(&post_ids, viewer).await?),
             None => None,
         };
-        let mut stats = self.store.batch_get_post_stats(&req.post_ids).await?;
+        let mut stats = self.store.batch_get_post_stats(&post_ids).await?;
         if let Some(visible) = visible {
             // Counts of a post the viewer may not see would tell that it exists.
             for s in stats.iter_mut().filter(|s| !visible.contains(&s.post_id)) {
@@ -280,29 +236,14 @@ impl EngagementService for EngagementApi {
     ) -> Result<Response<pb::ListRecentActivityResponse>, Status> {
         // The auth layer already keeps members out; a second look costs nothing.
         caller(&request)?.require_service()?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        check_ids(
-            &mut v,
-            "member_ids",
-            &req.member_ids,
-            limits::MAX_ACTIVITY_MEMBERS,
-        );
-        let since = match &req.since {
-            Some(ts) => v.check("since", from_timestamp(ts)),
-            None => {
-                v.add("since", "is required");
-                None
-            }
-        };
-        let limit = v.check("max_activities", max_activities(req.max_activities));
-        let (Some(since), Some(limit)) = (since, limit) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let ListRecentActivity {
+            member_ids,
+            since,
+            limit,
+        } = parse_list_recent_activity(request.into_inner())?;
         let activities = self
             .store
-            .list_recent_activity(&req.member_ids, since, limit)
+            .list_recent_activity(&member_ids, since, limit)
             .await?;
         Ok(Response::new(pb::ListRecentActivityResponse {
             activities: activities.into_iter().map(activity_to_pb).collect(),
@@ -314,14 +255,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::UnreactRequest>,
     ) -> Result<Response<pb::UnreactResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let (Some(member_id), Some(post_id)) = (member_id, post_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, post_id) = parse_member_target(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         self.posts
             .require_visible_post(&post_id, &member_id)
@@ -335,34 +269,15 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ListReactionsRequest>,
     ) -> Result<Response<pb::ListReactionsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let reaction_type = if req.reaction_type == pb::ReactionType::Unspecified as i32 {
-            Some(None)
-        } else {
-            v.check("reaction_type", parse_reaction_type(req.reaction_type))
-                .map(Some)
-        };
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_REACTION_PAGE,
-                limits::MAX_REACTION_PAGE,
-            ),
-        );
-        let position = v.check("page_token", decode_reaction_token(&req.page_token));
-        if !req.viewer_id.is_empty() {
-            v.check("viewer_id", parse_id(&req.viewer_id));
-        }
-        let (Some(post_id), Some(reaction_type), Some(limit), Some((mut phase, mut after))) =
-            (post_id, reaction_type, limit, position)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let ListReactions {
+            post_id,
+            reaction_type,
+            limit,
+            mut phase,
+            mut after,
+            viewer_id,
+        } = parse_list_reactions(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
             .await?;
@@ -421,27 +336,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::UpdateCommentRequest>,
     ) -> Result<Response<pb::UpdateCommentResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let (id, text) = match &req.comment {
-            Some(c) => (
-                v.check("comment.id", parse_id(&c.id)),
-                v.check("comment.text", limits::COMMENT_TEXT.parse(&c.text)),
-            ),
-            None => {
-                v.add("comment", "is required");
-                (None, None)
-            }
-        };
-        if let Some(mask) = &req.update_mask {
-            if mask.paths.iter().any(|p| p != "text") {
-                v.add("update_mask", "only \"text\" can be updated");
-            }
-        }
-        let (Some(id), Some(text)) = (id, text) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (id, text) = parse_update_comment(request.get_ref())?;
         let member = caller.member()?;
         self.own_comment(&id, member).await?;
         let comment = self
@@ -458,13 +353,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::DeleteCommentRequest>,
     ) -> Result<Response<pb::DeleteCommentResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let id = v.check("comment_id", parse_id(&req.comment_id));
-        let Some(id) = id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let id = parse_delete_comment(request.get_ref())?;
         let member = caller.member()?;
         self.own_comment(&id, member).await?;
         let removed = self.store.delete_comment(&id).await?;
@@ -477,17 +366,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ReactToCommentRequest>,
     ) -> Result<Response<pb::ReactToCommentResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let comment_id = v.check("comment_id", parse_id(&req.comment_id));
-        let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type));
-        let (Some(member_id), Some(comment_id), Some(reaction_type)) =
-            (member_id, comment_id, reaction_type)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, comment_id, reaction_type) = parse_react(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         self.visible_comment(&comment_id, &member_id).await?;
         let comment = self
@@ -504,14 +383,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::UnreactToCommentRequest>,
     ) -> Result<Response<pb::UnreactToCommentResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let comment_id = v.check("comment_id", parse_id(&req.comment_id));
-        let (Some(member_id), Some(comment_id)) = (member_id, comment_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, comment_id) = parse_member_target(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         self.visible_comment(&comment_id, &member_id).await?;
         let comment = self
@@ -528,31 +400,15 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ListCommentsRequest>,
     ) -> Result<Response<pb::ListCommentsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let post_id = v.check("post_id", parse_id(&req.post_id));
-        let parent_id = if req.parent_comment_id.is_empty() {
-            None
-        } else {
-            v.check("parent_comment_id", parse_id(&req.parent_comment_id))
-        };
-        let order = v.check("order", parse_comment_order(req.order));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_COMMENT_PAGE,
-                limits::MAX_COMMENT_PAGE,
-            ),
-        );
-        if !req.viewer_id.is_empty() {
-            v.check("viewer_id", parse_id(&req.viewer_id));
-        }
-        let (Some(post_id), Some(order), Some(limit)) = (post_id, order, limit) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let viewer = caller.view_for(&req.viewer_id)?;
+        let ListComments {
+            post_id,
+            parent_id,
+            order,
+            limit,
+            viewer_id,
+            page_token,
+        } = parse_list_comments(request.into_inner())?;
+        let viewer = caller.view_for(&viewer_id)?;
         self.posts
             .require_visible_post(&post_id, viewer.as_deref().unwrap_or(""))
             .await?;
@@ -569,7 +425,7 @@ impl EngagementService for EngagementApi {
                 CommentListing::Replies(parent.parent_id.unwrap_or(parent.id))
             }
         };
-        let after = decode_comment_token(&req.page_token, &listing)
+        let after = decode_comment_token(&page_token, &listing)
             .map_err(|why| pronet_common::error::invalid_field("page_token", why))?;
         let mut rows = self
             .store
@@ -597,16 +453,9 @@ impl EngagementService for EngagementApi {
         request: Request<pb::RecordImpressionsRequest>,
     ) -> Result<Response<pb::RecordImpressionsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_IMPRESSIONS);
-        let Some(member_id) = member_id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, post_ids) = parse_record_impressions(request.into_inner())?;
         require_self(&caller, "member_id", &member_id)?;
-        let post_ids = distinct(req.post_ids.iter().cloned());
+        let post_ids = distinct(post_ids);
         if post_ids.is_empty() {
             return Ok(Response::new(pb::RecordImpressionsResponse { counted: 0 }));
         }
@@ -635,18 +484,8 @@ impl EngagementService for EngagementApi {
     ) -> Result<Response<pb::ListSeenPostsResponse>, Status> {
         // The auth layer already keeps members out; a second look costs nothing.
         caller(&request)?.require_service()?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_SEEN_POSTS);
-        let Some(member_id) = member_id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        let post_ids = self
-            .store
-            .list_seen_posts(&member_id, &req.post_ids)
-            .await?;
+        let (member_id, post_ids) = parse_list_seen_posts(request.into_inner())?;
+        let post_ids = self.store.list_seen_posts(&member_id, &post_ids).await?;
         Ok(Response::new(pb::ListSeenPostsResponse { post_ids }))
     }
 
@@ -675,14 +514,8 @@ impl EngagementService for EngagementApi {
         request: Request<pb::HidePostRequest>,
     ) -> Result<Response<pb::HidePostResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Post,
-            "post_id",
-            &req.post_id,
-        )?;
+        let (member_id, mute) = parse_mute(request.get_ref())?;
+        require_self(&caller, "member_id", &member_id)?;
         // Hiding a post the member may not see is answered like a missing post.
         self.posts
             .require_visible_post(&mute.target, &member_id)
@@ -697,16 +530,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnhidePostRequest>,
     ) -> Result<Response<pb::UnhidePostResponse>, Status> {
-        let req = request.get_ref();
-        let was_hidden = self
-            .unmute(
-                &request,
-                &req.member_id,
-                MuteKind::Post,
-                "post_id",
-                &req.post_id,
-            )
-            .await?;
+        let was_hidden = self.unmute(&request).await?;
         Ok(Response::new(pb::UnhidePostResponse { was_hidden }))
     }
 
@@ -715,14 +539,8 @@ impl EngagementService for EngagementApi {
         request: Request<pb::MuteHashtagRequest>,
     ) -> Result<Response<pb::MuteHashtagResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Hashtag,
-            "hashtag",
-            &req.hashtag,
-        )?;
+        let (member_id, mute) = parse_mute(request.get_ref())?;
+        require_self(&caller, "member_id", &member_id)?;
         self.store.mute(&member_id, &mute, now_micros()).await?;
         Ok(Response::new(pb::MuteHashtagResponse {
             hashtag: mute.target,
@@ -733,16 +551,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnmuteHashtagRequest>,
     ) -> Result<Response<pb::UnmuteHashtagResponse>, Status> {
-        let req = request.get_ref();
-        let was_muted = self
-            .unmute(
-                &request,
-                &req.member_id,
-                MuteKind::Hashtag,
-                "hashtag",
-                &req.hashtag,
-            )
-            .await?;
+        let was_muted = self.unmute(&request).await?;
         Ok(Response::new(pb::UnmuteHashtagResponse { was_muted }))
     }
 
@@ -751,14 +560,8 @@ impl EngagementService for EngagementApi {
         request: Request<pb::MuteAuthorRequest>,
     ) -> Result<Response<pb::MuteAuthorResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (member_id, mute) = parse_mute(
-            &caller,
-            &req.member_id,
-            MuteKind::Author,
-            "author_id",
-            &req.author_id,
-        )?;
+        let (member_id, mute) = parse_mute(request.get_ref())?;
+        require_self(&caller, "member_id", &member_id)?;
         if mute.target == member_id {
             return Err(invalid_field(
                 "author_id",
@@ -776,16 +579,7 @@ impl EngagementService for EngagementApi {
         &self,
         request: Request<pb::UnmuteAuthorRequest>,
     ) -> Result<Response<pb::UnmuteAuthorResponse>, Status> {
-        let req = request.get_ref();
-        let was_muted = self
-            .unmute(
-                &request,
-                &req.member_id,
-                MuteKind::Author,
-                "author_id",
-                &req.author_id,
-            )
-            .await?;
+        let was_muted = self.unmute(&request).await?;
         Ok(Response::new(pb::UnmuteAuthorResponse { was_muted }))
     }
 
@@ -794,8 +588,7 @@ impl EngagementService for EngagementApi {
         request: Request<pb::ListMutesRequest>,
     ) -> Result<Response<pb::ListMutesResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let member_id = parse_id(&req.member_id).map_err(|why| invalid_field("member_id", why))?;
+        let member_id = parse_list_mutes(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let (hashtags, author_ids) = tokio::try_join!(
             self.store

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use pronet_common::rng::SplitMix64;
 use pronet_feed::domain::{
     AuthorRelation, Candidate, Counts, EngagementKind, FeedRanker, HistoryEvent, Ids, Key, PostKey,
     ProfileSet, TagSet, Viewer,
@@ -27,22 +28,7 @@ impl Ids for Names {
     }
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn candidates(n: usize, rng: &mut Rng) -> Vec<Candidate> {
+fn candidates(n: usize, rng: &mut SplitMix64) -> Vec<Candidate> {
     (0..n)
         .map(|i| {
             let mut counts = Counts::default();
@@ -78,7 +64,7 @@ fn candidates(n: usize, rng: &mut Rng) -> Vec<Candidate> {
 fn ranking(c: &mut Criterion) {
     let profile = ProfileSet::built_in().default_profile().clone();
     let ranker = FeedRanker::new(profile.clone());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     let history: Vec<HistoryEvent> = (0..500)
         .map(|_| {
             let mut h = HistoryEvent {

@@ -3,7 +3,7 @@
 
 pub mod bench;
 pub mod demo;
-pub mod rng;
+pub use pronet_common::rng;
 pub mod suite;
 
 pub use suite::{RunningSuite, ServiceKind, SuiteAddrs, SuiteConfig};

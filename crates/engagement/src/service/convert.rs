@@ -1,34 +1,10 @@
 //! What the engagement handlers parse requests into and convert results back from: field
-//! parsers, page tokens, and the records as protobuf.
+//! parsers, the typed inputs of the RPCs (`parse_<rpc>`), page tokens, and the records as
+//! protobuf.
 
 use super::*;
 
 /// A client's comment order; UNSPECIFIED means most relevant.
-/// A negative-feedback request checked: the member, who must be the caller, and what they mute
-/// (`field` names the target's field).
-pub(super) fn parse_mute(
-    caller: &Caller,
-    member_id: &str,
-    kind: MuteKind,
-    field: &str,
-    target: &str,
-) -> Result<(String, Mute), Status> {
-    let mut v = FieldViolations::new();
-    let member_id = v.check("member_id", parse_id(member_id));
-    let target = v.check(
-        field,
-        match kind {
-            MuteKind::Hashtag => parse_hashtag(target),
-            MuteKind::Post | MuteKind::Author => parse_id(target),
-        },
-    );
-    let (Some(member_id), Some(target)) = (member_id, target) else {
-        return Err(v.into_status());
-    };
-    require_self(caller, "member_id", &member_id)?;
-    Ok((member_id, Mute::new(kind, target)))
-}
-
 pub(super) fn parse_comment_order(raw: i32) -> Result<CommentOrder, String> {
     match pb::CommentOrder::try_from(raw) {
         Ok(pb::CommentOrder::Unspecified | pb::CommentOrder::MostRelevant) => {
@@ -329,4 +305,321 @@ pub(super) fn activity_to_pb(a: ActivityRecord) -> pb::Activity {
         reaction_type: reaction_type as i32,
         create_time: Some(to_timestamp(a.create_time)),
     }
+}
+
+/// A request a member makes about one thing (a post, a comment, a hashtag, an author): the
+/// member's id, and the field naming the thing. Requests of one shape share their parse.
+pub(super) trait MemberRequest {
+    /// The field naming what the member acts on.
+    const TARGET: &'static str;
+    fn member_id(&self) -> &str;
+    fn target(&self) -> &str;
+}
+
+/// A reaction to a post or a comment.
+pub(super) trait ReactionRequest: MemberRequest {
+    fn reaction_type(&self) -> i32;
+}
+
+/// Negative feedback, or taking it back.
+pub(super) trait MuteRequest: MemberRequest {
+    const KIND: MuteKind;
+}
+
+macro_rules! member_requests {
+    ($($req:ident { $target:ident $(, $kind:ident)? })+) => {$(
+        impl MemberRequest for pb::$req {
+            const TARGET: &'static str = stringify!($target);
+            fn member_id(&self) -> &str {
+                &self.member_id
+            }
+            fn target(&self) -> &str {
+                &self.$target
+            }
+        }
+        $(impl MuteRequest for pb::$req {
+            const KIND: MuteKind = MuteKind::$kind;
+        })?
+    )+};
+}
+
+member_requests! {
+    ReactRequest { post_id }
+    UnreactRequest { post_id }
+    RecordShareRequest { post_id }
+    ReactToCommentRequest { comment_id }
+    UnreactToCommentRequest { comment_id }
+    HidePostRequest { post_id, Post }
+    UnhidePostRequest { post_id, Post }
+    MuteHashtagRequest { hashtag, Hashtag }
+    UnmuteHashtagRequest { hashtag, Hashtag }
+    MuteAuthorRequest { author_id, Author }
+    UnmuteAuthorRequest { author_id, Author }
+}
+
+impl ReactionRequest for pb::ReactRequest {
+    fn reaction_type(&self) -> i32 {
+        self.reaction_type
+    }
+}
+
+impl ReactionRequest for pb::ReactToCommentRequest {
+    fn reaction_type(&self) -> i32 {
+        self.reaction_type
+    }
+}
+
+/// React and ReactToComment: the member, the id of the post or comment, and the reaction.
+pub(super) fn parse_react<R: ReactionRequest>(
+    req: &R,
+) -> Result<(String, String, ReactionType), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(req.member_id()));
+    let target = v.check(R::TARGET, parse_id(req.target()));
+    let reaction_type = v.check("reaction_type", parse_reaction_type(req.reaction_type()));
+    v.finish((member_id, target, reaction_type))
+}
+
+/// Unreact, RecordShare and UnreactToComment: the member and the id of the post or comment.
+pub(super) fn parse_member_target<R: MemberRequest>(
+    req: &R,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(req.member_id()));
+    let target = v.check(R::TARGET, parse_id(req.target()));
+    v.finish((member_id, target))
+}
+
+/// A negative-feedback request (HidePost, MuteHashtag, MuteAuthor, and the three taking one
+/// back): the member and what they mute.
+pub(super) fn parse_mute<R: MuteRequest>(req: &R) -> Result<(String, Mute), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(req.member_id()));
+    let target = v.check(
+        R::TARGET,
+        match R::KIND {
+            MuteKind::Hashtag => parse_hashtag(req.target()),
+            MuteKind::Post | MuteKind::Author => parse_id(req.target()),
+        },
+    );
+    let (member_id, target) = v.finish((member_id, target))?;
+    Ok((member_id, Mute::new(R::KIND, target)))
+}
+
+/// CreateComment, parsed.
+pub(super) struct CreateComment {
+    pub member_id: String,
+    pub post_id: String,
+    pub text: String,
+    /// The comment replied to; `None` for a top-level comment.
+    pub parent_id: Option<String>,
+    /// `None`: the request is not to be deduplicated.
+    pub request_id: Option<String>,
+}
+
+pub(super) fn parse_create_comment(
+    req: &pb::CreateCommentRequest,
+) -> Result<CreateComment, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let post_id = v.check("post_id", parse_id(&req.post_id));
+    let text = v.check("text", limits::COMMENT_TEXT.parse(&req.text));
+    // Optional: empty means a top-level comment.
+    let parent_id = v.optional("parent_comment_id", &req.parent_comment_id, parse_id);
+    // Optional: empty means the request is not to be deduplicated.
+    let request_id = v.optional("request_id", &req.request_id, parse_id);
+    let (member_id, post_id, text) = v.finish((member_id, post_id, text))?;
+    Ok(CreateComment {
+        member_id,
+        post_id,
+        text,
+        parent_id,
+        request_id,
+    })
+}
+
+/// The post ids, and the viewer a service reads for (empty: the caller).
+pub(super) fn parse_batch_get_post_stats(
+    req: pb::BatchGetPostStatsRequest,
+) -> Result<(Vec<String>, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    check_ids(&mut v, "post_ids", &req.post_ids, limits::MAX_BATCH_STATS);
+    v.optional("viewer_id", &req.viewer_id, parse_id);
+    v.finish(Some(()))?;
+    Ok((req.post_ids, req.viewer_id))
+}
+
+pub(super) struct ListRecentActivity {
+    pub member_ids: Vec<String>,
+    pub since: i64,
+    pub limit: usize,
+}
+
+pub(super) fn parse_list_recent_activity(
+    req: pb::ListRecentActivityRequest,
+) -> Result<ListRecentActivity, FieldViolations> {
+    let mut v = FieldViolations::new();
+    check_ids(
+        &mut v,
+        "member_ids",
+        &req.member_ids,
+        limits::MAX_ACTIVITY_MEMBERS,
+    );
+    let since = match &req.since {
+        Some(ts) => v.check("since", from_timestamp(ts)),
+        None => {
+            v.add("since", "is required");
+            None
+        }
+    };
+    let limit = v.check("max_activities", max_activities(req.max_activities));
+    let (since, limit) = v.finish((since, limit))?;
+    Ok(ListRecentActivity {
+        member_ids: req.member_ids,
+        since,
+        limit,
+    })
+}
+
+/// ListReactions, parsed: `reaction_type` `None` lists every type; `phase` and `after` are
+/// where the previous page ended.
+pub(super) struct ListReactions {
+    pub post_id: String,
+    pub reaction_type: Option<ReactionType>,
+    pub limit: usize,
+    pub phase: ReactorPhase,
+    pub after: Option<(i64, String)>,
+    pub viewer_id: String,
+}
+
+pub(super) fn parse_list_reactions(
+    req: pb::ListReactionsRequest,
+) -> Result<ListReactions, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let post_id = v.check("post_id", parse_id(&req.post_id));
+    let reaction_type = if req.reaction_type == pb::ReactionType::Unspecified as i32 {
+        Some(None)
+    } else {
+        v.check("reaction_type", parse_reaction_type(req.reaction_type))
+            .map(Some)
+    };
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_REACTION_PAGE,
+        limits::MAX_REACTION_PAGE,
+    );
+    let position = v.check("page_token", decode_reaction_token(&req.page_token));
+    v.optional("viewer_id", &req.viewer_id, parse_id);
+    let (post_id, reaction_type, limit, (phase, after)) =
+        v.finish((post_id, reaction_type, limit, position))?;
+    Ok(ListReactions {
+        post_id,
+        reaction_type,
+        limit,
+        phase,
+        after,
+        viewer_id: req.viewer_id,
+    })
+}
+
+/// An edit: the comment's id and its new text.
+pub(super) fn parse_update_comment(
+    req: &pb::UpdateCommentRequest,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let (id, text) = match &req.comment {
+        Some(c) => (
+            v.check("comment.id", parse_id(&c.id)),
+            v.check("comment.text", limits::COMMENT_TEXT.parse(&c.text)),
+        ),
+        None => {
+            v.add("comment", "is required");
+            (None, None)
+        }
+    };
+    if let Some(mask) = &req.update_mask {
+        if mask.paths.iter().any(|p| p != "text") {
+            v.add("update_mask", "only \"text\" can be updated");
+        }
+    }
+    v.finish((id, text))
+}
+
+/// The id of the comment to delete.
+pub(super) fn parse_delete_comment(
+    req: &pb::DeleteCommentRequest,
+) -> Result<String, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let id = v.check("comment_id", parse_id(&req.comment_id));
+    v.finish(id)
+}
+
+/// ListComments, parsed. The page token is decoded by the handler, once the listing is known
+/// (replies need their parent from the store).
+pub(super) struct ListComments {
+    pub post_id: String,
+    /// The comment whose replies are listed; `None` lists the top-level comments.
+    pub parent_id: Option<String>,
+    pub order: CommentOrder,
+    pub limit: usize,
+    pub viewer_id: String,
+    pub page_token: String,
+}
+
+pub(super) fn parse_list_comments(
+    req: pb::ListCommentsRequest,
+) -> Result<ListComments, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let post_id = v.check("post_id", parse_id(&req.post_id));
+    let parent_id = v.optional("parent_comment_id", &req.parent_comment_id, parse_id);
+    let order = v.check("order", parse_comment_order(req.order));
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_COMMENT_PAGE,
+        limits::MAX_COMMENT_PAGE,
+    );
+    v.optional("viewer_id", &req.viewer_id, parse_id);
+    let (post_id, order, limit) = v.finish((post_id, order, limit))?;
+    Ok(ListComments {
+        post_id,
+        parent_id,
+        order,
+        limit,
+        viewer_id: req.viewer_id,
+        page_token: req.page_token,
+    })
+}
+
+/// A member and at most `max` post ids.
+fn parse_member_posts(
+    member_id: &str,
+    post_ids: Vec<String>,
+    max: usize,
+) -> Result<(String, Vec<String>), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(member_id));
+    check_ids(&mut v, "post_ids", &post_ids, max);
+    let member_id = v.finish(member_id)?;
+    Ok((member_id, post_ids))
+}
+
+/// The member and the posts shown to them.
+pub(super) fn parse_record_impressions(
+    req: pb::RecordImpressionsRequest,
+) -> Result<(String, Vec<String>), FieldViolations> {
+    parse_member_posts(&req.member_id, req.post_ids, limits::MAX_IMPRESSIONS)
+}
+
+/// The member and the posts asked about.
+pub(super) fn parse_list_seen_posts(
+    req: pb::ListSeenPostsRequest,
+) -> Result<(String, Vec<String>), FieldViolations> {
+    parse_member_posts(&req.member_id, req.post_ids, limits::MAX_SEEN_POSTS)
+}
+
+/// The member whose mutes are listed.
+pub(super) fn parse_list_mutes(req: &pb::ListMutesRequest) -> Result<String, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    v.finish(member_id)
 }

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pronet_common::auth::{Access, AuthConfig, AuthLayer, DEFAULT_ISSUER};
+use pronet_common::auth::{Access, AuthConfig, AuthLayer, Caller, DEFAULT_ISSUER};
 use pronet_common::error::MAX_LISTED_VIOLATIONS;
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::post::v1 as post_pb;

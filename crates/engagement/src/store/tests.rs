@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pronet_common::outbox::Payload;
+use pronet_common::rng::SplitMix64;
 use pronet_common::testing::postgres_schema;
 use pronet_common::time::to_timestamp;
 use pronet_proto::engagement::v1::ReactionType as PbReactionType;
@@ -1343,35 +1344,18 @@ async fn postgres_data_survives_a_reopen() {
 // ----------------------------------------------------------------------------------------------
 // The hot read queries at feed scale.
 
-/// SplitMix64: reproducible pseudo-random numbers without a dependency.
-struct Rng(u64);
+/// An id shaped like the service's (32 hex digits), random rather than time-ordered.
+fn random_id(rng: &mut SplitMix64) -> String {
+    format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+/// `n` distinct items of `from`.
+fn sample(rng: &mut SplitMix64, from: &[String], n: usize) -> Vec<String> {
+    let mut picked = HashSet::with_capacity(n);
+    while picked.len() < n {
+        picked.insert(rng.below(from.len()));
     }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// An id shaped like the service's (32 hex digits), random rather than time-ordered.
-    fn id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next(), self.next())
-    }
-
-    /// `n` distinct items of `from`.
-    fn sample(&mut self, from: &[String], n: usize) -> Vec<String> {
-        let mut picked = HashSet::with_capacity(n);
-        while picked.len() < n {
-            picked.insert(self.below(from.len()));
-        }
-        picked.into_iter().map(|i| from[i].clone()).collect()
-    }
+    picked.into_iter().map(|i| from[i].clone()).collect()
 }
 
 const BENCH_POSTS: usize = 100_000;
@@ -1392,15 +1376,15 @@ struct Seed {
 /// 100,000 posts with 1 to 5 reactions each (about 300,000), 30,000 comments and 30,000 shares
 /// by 50,000 members over 30 days.
 fn bench_seed() -> Seed {
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64::new(42);
     let now = 1_750_000_000_000_000;
-    let posts: Vec<String> = (0..BENCH_POSTS).map(|_| rng.id()).collect();
-    let members: Vec<String> = (0..BENCH_MEMBERS).map(|_| rng.id()).collect();
-    let time = |rng: &mut Rng| now - (rng.next() % (30 * DAY_MICROS as u64)) as i64;
+    let posts: Vec<String> = (0..BENCH_POSTS).map(|_| random_id(&mut rng)).collect();
+    let members: Vec<String> = (0..BENCH_MEMBERS).map(|_| random_id(&mut rng)).collect();
+    let time = |rng: &mut SplitMix64| now - (rng.next_u64() % (30 * DAY_MICROS as u64)) as i64;
     let mut reactions = Vec::with_capacity(3 * BENCH_POSTS);
     for post in &posts {
         let n = 1 + rng.below(5);
-        for member in rng.sample(&members, n) {
+        for member in sample(&mut rng, &members, n) {
             reactions.push(ReactionRecord {
                 post_id: post.clone(),
                 member_id: member,
@@ -1412,7 +1396,7 @@ fn bench_seed() -> Seed {
     let comments = (0..30_000)
         .map(|_| {
             CommentRecord::new(
-                rng.id(),
+                random_id(&mut rng),
                 posts[rng.below(BENCH_POSTS)].clone(),
                 members[rng.below(BENCH_MEMBERS)].clone(),
                 "well said".into(),
@@ -1426,7 +1410,7 @@ fn bench_seed() -> Seed {
         let (post, member) = (rng.below(BENCH_POSTS), rng.below(BENCH_MEMBERS));
         if shared.insert((post, member)) {
             shares.push(ShareRecord {
-                id: rng.id(),
+                id: random_id(&mut rng),
                 post_id: posts[post].clone(),
                 member_id: members[member].clone(),
                 create_time: time(&mut rng),
@@ -1481,14 +1465,14 @@ async fn bench(store: Store, seed: &Seed) {
     let stored = store.stored_stats().await.unwrap().len();
     assert_eq!(stored, BENCH_POSTS, "every post has stats");
 
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64::new(7);
     let since = seed.now - 7 * DAY_MICROS;
     let limit = limits::DEFAULT_MAX_ACTIVITIES;
     let post_batches: Vec<Vec<String>> = (0..=BENCH_RUNS)
-        .map(|_| rng.sample(&seed.posts, BENCH_BATCH))
+        .map(|_| sample(&mut rng, &seed.posts, BENCH_BATCH))
         .collect();
     let member_batches: Vec<Vec<String>> = (0..=BENCH_RUNS)
-        .map(|_| rng.sample(&seed.members, BENCH_BATCH))
+        .map(|_| sample(&mut rng, &seed.members, BENCH_BATCH))
         .collect();
 
     let plans = store

@@ -3,13 +3,6 @@
 
 use super::*;
 
-/// A `viewer_id` field: empty, or a valid id.
-pub(super) fn check_viewer_id(v: &mut FieldViolations, raw: &str) {
-    if !raw.is_empty() {
-        v.check("viewer_id", parse_id(raw));
-    }
-}
-
 /// A post without its original (see [`PostApi::encode`]).
 pub(super) fn post_to_pb(p: PostRecord) -> pb::Post {
     pb::Post {
@@ -202,7 +195,7 @@ pub(super) struct GetPost {
 pub(super) fn parse_get_post(req: pb::GetPostRequest) -> Result<GetPost, FieldViolations> {
     let mut v = FieldViolations::new();
     let id = v.check("post_id", parse_id(&req.post_id));
-    check_viewer_id(&mut v, &req.viewer_id);
+    v.optional("viewer_id", &req.viewer_id, parse_id);
     let id = v.finish(id)?;
     Ok(GetPost {
         id,
@@ -227,7 +220,7 @@ pub(super) fn parse_batch_get_posts(
     for (i, id) in req.post_ids.iter().enumerate() {
         v.check(&format!("post_ids[{i}]"), parse_id(id));
     }
-    check_viewer_id(&mut v, &req.viewer_id);
+    v.optional("viewer_id", &req.viewer_id, parse_id);
     v.finish(Some(()))?;
     Ok(BatchGetPosts {
         ids: req.post_ids,
@@ -255,7 +248,7 @@ pub(super) fn parse_list_posts_by_author(
         limits::MAX_PAGE_SIZE,
     );
     let after = v.check("page_token", post_cursor(&req.page_token));
-    check_viewer_id(&mut v, &req.viewer_id);
+    v.optional("viewer_id", &req.viewer_id, parse_id);
     let start = req
         .start_time
         .as_ref()
@@ -376,7 +369,7 @@ pub(super) fn parse_list_posts_by_hashtag(
         limits::MAX_PAGE_SIZE,
     );
     let after = v.check("page_token", post_cursor(&req.page_token));
-    check_viewer_id(&mut v, &req.viewer_id);
+    v.optional("viewer_id", &req.viewer_id, parse_id);
     let (hashtag, limit, after) = v.finish((hashtag, limit, after))?;
     Ok(ListPostsByHashtag {
         hashtag,

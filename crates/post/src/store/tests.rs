@@ -558,6 +558,8 @@ async fn check_concurrent_creates_without_keys_all_land(store: Store) {
 mod bench {
     use std::time::{Duration, Instant};
 
+    use pronet_common::rng::SplitMix64;
+
     use super::*;
 
     const POSTS: usize = 100_000;
@@ -568,31 +570,9 @@ mod bench {
     /// Fixed "now", so both backends and every run hold the same data.
     const NOW: i64 = 1_750_000_000_000_000;
 
-    /// splitmix64: a deterministic generator, enough for test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.unit() * n as f64) as usize
-        }
-
-        /// Skewed towards 0: index `n * u^power`.
-        fn skewed(&mut self, n: usize, power: i32) -> usize {
-            ((self.unit().powi(power) * n as f64) as usize).min(n - 1)
-        }
+    /// Skewed towards 0: index `n * u^power`.
+    fn skewed(rng: &mut SplitMix64, n: usize, power: i32) -> usize {
+        ((rng.unit().powi(power) * n as f64) as usize).min(n - 1)
     }
 
     fn author(i: usize) -> String {
@@ -603,21 +583,21 @@ mod bench {
     /// each), times uniform over 30 days, 1-2 hashtags of 300 (also skewed), a fifth for
     /// connections only.
     fn posts() -> Vec<PostRecord> {
-        let mut rng = Rng(42);
+        let mut rng = SplitMix64::new(42);
         (0..POSTS)
             .map(|n| {
-                let author = author(rng.skewed(AUTHORS, 3));
+                let author = author(skewed(&mut rng, AUTHORS, 3));
                 let time = NOW - (rng.unit() * 30.0 * DAY as f64) as i64;
                 let mut text = format!("post {n} by @{author} on things");
                 for _ in 0..1 + rng.below(2) {
-                    text.push_str(&format!(" #topic{:03}", rng.skewed(HASHTAGS, 2)));
+                    text.push_str(&format!(" #topic{:03}", skewed(&mut rng, HASHTAGS, 2)));
                 }
                 let visibility = if rng.below(5) == 0 {
                     Visibility::Connections
                 } else {
                     Visibility::Public
                 };
-                let id = format!("{:016x}{:016x}", rng.next(), rng.next());
+                let id = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
                 PostRecord::new(
                     id,
                     author,
@@ -631,7 +611,7 @@ mod bench {
 
     /// The feed's query: 1000 distinct authors and 10 followed hashtags, 14 days, 2000 posts,
     /// 25 per author.
-    fn query(rng: &mut Rng) -> RecentPostsQuery {
+    fn query(rng: &mut SplitMix64) -> RecentPostsQuery {
         let mut authors = HashSet::new();
         while authors.len() < 1000 {
             authors.insert(author(rng.below(AUTHORS)));
@@ -652,7 +632,7 @@ mod bench {
     /// Median and p99 of `RUNS` queries with different authors (after 3 unmeasured ones),
     /// and every run's result, to compare the backends.
     async fn time_runs(store: &Store) -> (Duration, Duration, Vec<Vec<String>>) {
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         let queries: Vec<RecentPostsQuery> = (0..RUNS + 3).map(|_| query(&mut rng)).collect();
         let mut times = Vec::with_capacity(RUNS);
         let mut results = Vec::with_capacity(RUNS);
@@ -687,7 +667,7 @@ mod bench {
     #[ignore = "loads 100,000 posts into each backend; run in release with --nocapture"]
     async fn candidate_query_bench() {
         let posts = posts();
-        let plan_query = query(&mut Rng(1));
+        let plan_query = query(&mut SplitMix64::new(1));
 
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqlitePostStore::open(&dir.path().join("post.db"))

@@ -1,5 +1,5 @@
-//! A small seeded generator (SplitMix64) for the demo and the benchmark: the same seed gives
-//! the same network on every machine and with every dependency version.
+//! A small seeded generator (SplitMix64) for the demo, the benchmark and test data: the same
+//! seed gives the same sequence on every machine and with every dependency version.
 
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
