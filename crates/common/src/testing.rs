@@ -1,4 +1,5 @@
-//! Test support: a PostgreSQL schema of its own for each test, removed afterwards.
+//! Test support: a PostgreSQL schema of its own for each test, removed afterwards, and the
+//! checks every service's tests share (its access rules, its timed store, a signing key).
 //!
 //! The server is `PRONET_TEST_DATABASE_URL`, or the machine's `postgres://postgres@127.0.0.1:5432/test`.
 //! When it cannot be reached, tests that need it say so loudly and skip, except in CI
@@ -244,5 +245,60 @@ pub fn assert_timed_once(metrics: &crate::metrics::Metrics, store: &str, operati
             "pronet_store_operation_duration_seconds_count{{store=\"{store}\",operation=\"{operation}\",outcome=\"ok\"}} 1"
         );
         assert!(text.contains(&line), "{line} missing from\n{text}");
+    }
+}
+
+/// The auth configuration services' unit tests sign and verify with (HS256, a fixed key).
+pub fn test_auth() -> std::sync::Arc<crate::auth::AuthConfig> {
+    let auth = crate::auth::AuthConfig::hs256(&[7u8; 32], crate::auth::DEFAULT_ISSUER);
+    std::sync::Arc::new(auth.expect("a 32-byte key is valid"))
+}
+
+/// Asserts a service's access rules: `access` gives each method listed in `rules` its rule,
+/// every method the proto declares for `service` (`pronet.post.v1.PostService`) is listed, and
+/// unknown methods, other services' paths and malformed paths get the member rule.
+pub fn assert_access_rules(
+    access: impl Fn(&str) -> crate::auth::Access,
+    service: &str,
+    rules: &[(crate::auth::Access, &[&str])],
+) {
+    use prost::Message;
+    let mut listed: Vec<&str> = Vec::new();
+    for (rule, methods) in rules {
+        for method in *methods {
+            assert_eq!(access(&format!("/{service}/{method}")), *rule, "{method}");
+            listed.push(method);
+        }
+    }
+    let (package, name) = service
+        .rsplit_once('.')
+        .expect("a fully-qualified service name");
+    let set = prost_types::FileDescriptorSet::decode(pronet_proto::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    let mut declared: Vec<&str> = set
+        .file
+        .iter()
+        .filter(|f| f.package() == package)
+        .flat_map(|f| &f.service)
+        .filter(|s| s.name() == name)
+        .flat_map(|s| &s.method)
+        .map(|m| m.name())
+        .collect();
+    assert!(!declared.is_empty(), "{service} declares no methods");
+    declared.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(
+        listed, declared,
+        "the rules list every method of {service}, once"
+    );
+    for unknown in [
+        format!("/{service}/DeleteEverything"),
+        format!("/{service}/{}/x", declared[0]),
+        format!("{service}/{}", declared[0]),
+        format!("/{service}X/{}", declared[0]),
+        "/pronet.other.v1.OtherService/Get".to_owned(),
+        String::new(),
+    ] {
+        assert_eq!(access(&unknown), crate::auth::Access::Member, "{unknown}");
     }
 }

@@ -130,7 +130,6 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
 
 #[cfg(test)]
 mod tests {
-    use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
     use pronet_common::config::EnvMap;
     use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
@@ -145,7 +144,7 @@ mod tests {
             post_addr: post_addr.into(),
             profile_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
-            auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
+            auth: pronet_common::testing::test_auth(),
         }
     }
 
@@ -156,8 +155,7 @@ mod tests {
 
     #[test]
     fn each_method_has_its_access_rule_and_unknown_paths_are_for_members() {
-        let rule = |method: &str| access(&format!("/{SERVICE_NAME}/{method}"));
-        for method in [
+        let writes = [
             "React",
             "Unreact",
             "CreateComment",
@@ -166,18 +164,8 @@ mod tests {
             "ReactToComment",
             "UnreactToComment",
             "RecordImpressions",
-        ] {
-            assert_eq!(rule(method), Access::Member, "{method}");
-        }
-        for method in [
-            "BatchGetPostStats",
-            "ListComments",
-            "ListReactions",
-            "RecordShare",
-        ] {
-            assert_eq!(rule(method), Access::MemberOrService, "{method}");
-        }
-        for method in [
+        ];
+        let feedback = [
             "HidePost",
             "UnhidePost",
             "MuteHashtag",
@@ -185,22 +173,24 @@ mod tests {
             "MuteAuthor",
             "UnmuteAuthor",
             "ListMutes",
-        ] {
-            assert_eq!(rule(method), Access::Member, "{method}");
-        }
-        assert_eq!(rule("ListRecentActivity"), Access::Service);
-        assert_eq!(rule("ListSeenPosts"), Access::Service);
-        assert_eq!(rule("ImportEngagement"), Access::Service);
-        for unknown in [
-            format!("/{SERVICE_NAME}/DeleteEverything"),
-            format!("/{SERVICE_NAME}/ListRecentActivity/x"),
-            format!("{SERVICE_NAME}/ListRecentActivity"),
-            "/pronet.post.v1.PostService/ListRecentPostsByAuthors".into(),
-            "/pronet.engagement.v1.EngagementServiceX/ListRecentActivity".into(),
-            String::new(),
-        ] {
-            assert_eq!(access(&unknown), Access::Member, "{unknown}");
-        }
+        ];
+        let reads = [
+            "BatchGetPostStats",
+            "ListComments",
+            "ListReactions",
+            "RecordShare",
+        ];
+        let internal = ["ListRecentActivity", "ListSeenPosts", "ImportEngagement"];
+        pronet_common::testing::assert_access_rules(
+            access,
+            SERVICE_NAME,
+            &[
+                (Access::Member, &writes),
+                (Access::Member, &feedback),
+                (Access::MemberOrService, &reads),
+                (Access::Service, &internal),
+            ],
+        );
     }
 
     #[test]
@@ -259,7 +249,8 @@ mod tests {
         )]
         .into();
         let mut config = config(&dir, "127.0.0.1:1");
-        config.auth = Arc::new(AuthConfig::from_env(&env, None, false).unwrap());
+        let auth = pronet_common::auth::AuthConfig::from_env(&env, None, false).unwrap();
+        config.auth = Arc::new(auth);
         let err = build(&config).await.err();
         assert!(matches!(err, Some(BuildError::CannotSign)), "{err:?}");
         assert!(!dir.path().join("engagement.db").exists());

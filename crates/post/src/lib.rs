@@ -108,7 +108,6 @@ pub fn access(path: &str) -> Access {
 
 #[cfg(test)]
 mod tests {
-    use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
     use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
     use tonic::server::NamedService;
@@ -121,7 +120,7 @@ mod tests {
             profile_addr: profile_addr.into(),
             engagement_addr: "127.0.0.1:1".into(),
             call_limits: CallLimits::default(),
-            auth: Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap()),
+            auth: pronet_common::testing::test_auth(),
         }
     }
 
@@ -132,30 +131,26 @@ mod tests {
 
     #[test]
     fn every_method_has_its_access_rule() {
-        let path = |m: &str| format!("/{SERVICE_NAME}/{m}");
-        for m in [
+        let open = [
             "CreatePost",
             "GetPost",
             "BatchGetPosts",
             "ListPostsByAuthor",
             "ListPostsByHashtag",
             "ListTrendingHashtags",
-        ] {
-            assert_eq!(access(&path(m)), Access::MemberOrService, "{m}");
-        }
-        assert_eq!(access(&path("ListRecentPostsByAuthors")), Access::Service);
-        assert_eq!(access(&path("ImportPosts")), Access::Service);
-        assert_eq!(access(&path("DeletePost")), Access::Member);
-        assert_eq!(access(&path("UpdatePost")), Access::Member);
-        assert_eq!(
-            access("/pronet.profile.v1.ProfileService/GetProfile"),
-            Access::Member
+        ];
+        pronet_common::testing::assert_access_rules(
+            access,
+            SERVICE_NAME,
+            &[
+                (Access::MemberOrService, &open),
+                (
+                    Access::Service,
+                    &["ListRecentPostsByAuthors", "ImportPosts"],
+                ),
+                (Access::Member, &["DeletePost", "UpdatePost"]),
+            ],
         );
-        assert_eq!(
-            access("/pronet.post.v1.PostServiceX/GetPost"),
-            Access::Member
-        );
-        assert_eq!(access(""), Access::Member);
     }
 
     #[tokio::test]

@@ -89,36 +89,45 @@ mod tests {
 
     #[test]
     fn every_method_has_its_access_rule() {
-        let rules = [
-            ("CreateProfile", Access::Member),
-            ("GetProfile", Access::MemberOrService),
-            ("BatchGetProfiles", Access::MemberOrService),
-            ("UpdateProfile", Access::Member),
-            ("CreateInvitation", Access::Member),
-            ("AcceptInvitation", Access::Member),
-            ("ListInvitations", Access::MemberOrService),
-            ("ListConnections", Access::MemberOrService),
-            ("Follow", Access::Member),
-            ("ListFollowing", Access::MemberOrService),
-            ("BlockMember", Access::Member),
-            ("UnblockMember", Access::Member),
-            ("BatchGetRelationships", Access::Service),
-            ("LookupHandles", Access::Service),
-            ("DeclineInvitation", Access::Member),
-            ("WithdrawInvitation", Access::Member),
-            ("RemoveConnection", Access::Member),
-            ("Unfollow", Access::Member),
-            ("ListFollowers", Access::MemberOrService),
-            ("GetConnectionDegree", Access::MemberOrService),
-            ("SuggestConnections", Access::Member),
-            ("SearchProfiles", Access::Member),
-            ("ImportConnections", Access::Service),
-            ("ImportProfiles", Access::Service),
+        let writes = [
+            "CreateProfile",
+            "UpdateProfile",
+            "CreateInvitation",
+            "AcceptInvitation",
+            "DeclineInvitation",
+            "WithdrawInvitation",
+            "RemoveConnection",
+            "Follow",
+            "Unfollow",
+            "BlockMember",
+            "UnblockMember",
+            "SuggestConnections",
+            "SearchProfiles",
         ];
-        for (method, expected) in rules {
-            let path = format!("/{SERVICE_NAME}/{method}");
-            assert_eq!(access(&path), expected, "{path}");
-        }
+        let reads = [
+            "GetProfile",
+            "BatchGetProfiles",
+            "ListInvitations",
+            "ListConnections",
+            "ListFollowing",
+            "ListFollowers",
+            "GetConnectionDegree",
+        ];
+        let internal = [
+            "BatchGetRelationships",
+            "LookupHandles",
+            "ImportConnections",
+            "ImportProfiles",
+        ];
+        pronet_common::testing::assert_access_rules(
+            access,
+            SERVICE_NAME,
+            &[
+                (Access::Member, &writes),
+                (Access::MemberOrService, &reads),
+                (Access::Service, &internal),
+            ],
+        );
     }
 
     #[tokio::test]

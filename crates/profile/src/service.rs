@@ -11,7 +11,7 @@ use pronet_common::error::invalid_field;
 use pronet_common::ids::{new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{
-    decode_time_cursor, decode_token, encode_time_cursor, encode_token, page_size,
+    decode_time_cursor, decode_token, encode_time_cursor, encode_token,
 };
 use pronet_common::time::{now_micros, to_timestamp};
 use pronet_common::FieldViolations;
@@ -60,17 +60,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::CreateProfileRequest>,
     ) -> Result<Response<pb::CreateProfileResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let Some(profile) = req.profile else {
-            return Err(invalid_field("profile", "is required"));
-        };
-        let mut v = FieldViolations::new();
-        let fields = parse_fields(&profile, &mut v, "profile");
-        let request_id = v.check("request_id", parse_request_id(&req.request_id));
-        let (Some(fields), Some(request_id)) = (fields, request_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (fields, request_id) = parse_create_profile(request.get_ref())?;
         // The profile's id is the token subject: one profile per member.
         let member_id = parse_id(caller.member()?).map_err(|_| {
             Status::permission_denied("the caller's member id is not a valid id".to_string())
@@ -143,30 +133,21 @@ impl ProfileService for ProfileApi {
         request: Request<pb::BatchGetProfilesRequest>,
     ) -> Result<Response<pb::BatchGetProfilesResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "member_ids",
-            check_count(req.member_ids.len(), limits::MAX_BATCH_GET),
-        );
-        for (i, id) in req.member_ids.iter().enumerate() {
-            v.check(&format!("member_ids[{i}]"), parse_id(id));
-        }
-        v.into_result()?;
+        let (ids, allow_missing) = parse_batch_get_profiles(request.into_inner())?;
         // Profiles the viewer may not see come back missing, and are answered as missing.
         let found: std::collections::HashMap<String, ProfileRecord> = self
             .store
-            .batch_get_profiles(&req.member_ids, caller.viewer())
+            .batch_get_profiles(&ids, caller.viewer())
             .await?
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let mut profiles = Vec::with_capacity(req.member_ids.len());
-        for id in &req.member_ids {
+        let mut profiles = Vec::with_capacity(ids.len());
+        for id in &ids {
             // A repeated id gets the same profile again.
             match found.get(id) {
                 Some(p) => profiles.push(profile_to_pb(p.clone())),
-                None if req.allow_missing => {}
+                None if allow_missing => {}
                 None => return Err(Status::not_found(format!("profile {id} not found"))),
             }
         }
@@ -178,89 +159,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::UpdateProfileRequest>,
     ) -> Result<Response<pb::UpdateProfileResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let Some(p) = req.profile else {
-            return Err(invalid_field("profile", "is required"));
-        };
-        let mut v = FieldViolations::new();
-        let id = v.check("profile.id", parse_id(&p.id));
-        let paths: Vec<String> = match req.update_mask {
-            Some(mask) if !mask.paths.is_empty() => mask.paths,
-            // AIP-134: without a mask, every populated field is updated.
-            _ => {
-                let populated = [
-                    ("handle", !p.handle.is_empty()),
-                    ("display_name", !p.display_name.is_empty()),
-                    ("headline", !p.headline.is_empty()),
-                    ("summary", !p.summary.is_empty()),
-                    ("location", !p.location.is_empty()),
-                    ("industry", !p.industry.is_empty()),
-                    ("skills", !p.skills.is_empty()),
-                    ("positions", !p.positions.is_empty()),
-                    ("education", !p.education.is_empty()),
-                    ("open_to_work", p.open_to_work),
-                ];
-                populated
-                    .iter()
-                    .filter(|(_, set)| *set)
-                    .map(|(name, _)| name.to_string())
-                    .collect()
-            }
-        };
-        if paths.is_empty() {
-            v.add("update_mask", "names no field to update");
-        }
-        let all = paths.iter().any(|p| p == "*");
-        let wants = |name: &str| all || paths.iter().any(|p| p == name);
-        for (i, path) in paths.iter().enumerate() {
-            if path != "*" && !UPDATABLE_FIELDS.contains(&path.as_str()) {
-                v.add(
-                    format!("update_mask.paths[{i}]"),
-                    format!(
-                        "unknown or read-only field {path:?}; updatable: {}",
-                        UPDATABLE_FIELDS.join(", ")
-                    ),
-                );
-            }
-        }
-        let mut changes = ProfileChanges::default();
-        if wants("handle") {
-            changes.handle = v.check("profile.handle", Handle::parse(&p.handle));
-        }
-        if wants("display_name") {
-            changes.display_name = v.check(
-                "profile.display_name",
-                limits::DISPLAY_NAME.parse(&p.display_name),
-            );
-        }
-        if wants("headline") {
-            changes.headline = v.check("profile.headline", limits::HEADLINE.parse(&p.headline));
-        }
-        if wants("summary") {
-            changes.summary = v.check("profile.summary", limits::SUMMARY.parse(&p.summary));
-        }
-        if wants("location") {
-            changes.location = v.check("profile.location", limits::LOCATION.parse(&p.location));
-        }
-        if wants("industry") {
-            changes.industry = v.check("profile.industry", limits::INDUSTRY.parse(&p.industry));
-        }
-        if wants("skills") {
-            changes.skills = v.check("profile.skills", parse_skills(&p.skills));
-        }
-        if wants("positions") {
-            changes.positions = parse_positions(&p.positions, &mut v, "profile.positions");
-        }
-        if wants("education") {
-            changes.education = parse_education(&p.education, &mut v, "profile.education");
-        }
-        if wants("open_to_work") {
-            changes.open_to_work = Some(p.open_to_work);
-        }
-        let Some(id) = id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (id, changes) = parse_update_profile(request.into_inner())?;
         require_self(&caller, "profile.id", &id)?;
         let updated = self
             .store
@@ -276,21 +175,12 @@ impl ProfileService for ProfileApi {
         request: Request<pb::CreateInvitationRequest>,
     ) -> Result<Response<pb::CreateInvitationResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let inviter = v.check("inviter_id", parse_id(&req.inviter_id));
-        let invitee = v.check("invitee_id", parse_id(&req.invitee_id));
-        let message = v.check("message", limits::INVITATION_MESSAGE.parse(&req.message));
-        if inviter.is_some() && inviter == invitee {
-            v.add("invitee_id", "cannot invite yourself");
-        }
-        let request_id = v.check("request_id", parse_request_id(&req.request_id));
-        let (Some(inviter_id), Some(invitee_id), Some(message), Some(request_id)) =
-            (inviter, invitee, message, request_id)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let CreateInvitation {
+            inviter_id,
+            invitee_id,
+            message,
+            request_id,
+        } = parse_create_invitation(request.get_ref())?;
         require_self(&caller, "inviter_id", &inviter_id)?;
         let key = request_id.map(|id| IdempotencyKey::new(&caller, id));
         let invitation = self
@@ -317,14 +207,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::AcceptInvitationRequest>,
     ) -> Result<Response<pb::AcceptInvitationResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let invitation_id = v.check("invitation_id", parse_id(&req.invitation_id));
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (invitation_id, member_id) = parse_accept_invitation(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let now = now_micros();
         let inv = self
@@ -346,43 +229,16 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListInvitationsRequest>,
     ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let direction = match pb::InvitationDirection::try_from(req.direction) {
-            Ok(pb::InvitationDirection::Received) => Some(InvitationDirection::Received),
-            Ok(pb::InvitationDirection::Sent) => Some(InvitationDirection::Sent),
-            _ => {
-                v.add(
-                    "direction",
-                    "must be INVITATION_DIRECTION_RECEIVED or INVITATION_DIRECTION_SENT",
-                );
-                None
-            }
-        };
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", connection_cursor(&req.page_token));
-        let (Some(member_id), Some(direction), Some(limit), Some(after)) =
-            (member_id, direction, limit, after)
-        else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        caller.require_self_or_service("member_id", &member_id)?;
-        self.require_member(&member_id).await?;
+        let (page, direction) = parse_list_invitations(request.get_ref())?;
+        caller.require_self_or_service("member_id", &page.member_id)?;
+        self.require_member(&page.member_id).await?;
         let items = self
             .store
-            .list_invitations(&member_id, direction, after, limit)
+            .list_invitations(&page.member_id, direction, page.after, page.limit)
             .await?;
-        let next_page_token =
-            next_token(&items, limit, |i| encode_time_cursor(i.create_time, &i.id));
+        let next_page_token = next_token(&items, page.limit, |i| {
+            encode_time_cursor(i.create_time, &i.id)
+        });
         Ok(Response::new(pb::ListInvitationsResponse {
             invitations: items.into_iter().map(invitation_to_pb).collect(),
             next_page_token,
@@ -394,29 +250,14 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListConnectionsRequest>,
     ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", connection_cursor(&req.page_token));
-        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        caller.require_self_or_service("member_id", &member_id)?;
-        self.require_member(&member_id).await?;
+        let page = parse_list_connections(request.get_ref())?;
+        caller.require_self_or_service("member_id", &page.member_id)?;
+        self.require_member(&page.member_id).await?;
         let items = self
             .store
-            .list_connections(&member_id, after, limit)
+            .list_connections(&page.member_id, page.after, page.limit)
             .await?;
-        let next_page_token = next_token(&items, limit, |c| {
+        let next_page_token = next_token(&items, page.limit, |c| {
             encode_time_cursor(c.create_time, &c.member_id)
         });
         Ok(Response::new(pb::ListConnectionsResponse {
@@ -429,31 +270,8 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::FollowRequest>,
     ) -> Result<Response<pb::FollowResponse>, Status> {
-        use pb::follow_request::Target;
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let target = match req.target {
-            Some(Target::FolloweeId(id)) => {
-                let id = v.check("followee_id", parse_id(&id));
-                if id.is_some() && id == member_id {
-                    v.add("followee_id", "cannot follow yourself");
-                }
-                id.map(FollowTarget::Member)
-            }
-            Some(Target::Hashtag(tag)) => v
-                .check("hashtag", parse_hashtag(&tag))
-                .map(FollowTarget::Hashtag),
-            None => {
-                v.add("target", "set followee_id or hashtag");
-                None
-            }
-        };
-        let (Some(member_id), Some(target)) = (member_id, target) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, target) = parse_follow(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let following = self.store.follow(&member_id, target, now_micros()).await?;
         Ok(Response::new(pb::FollowResponse {
@@ -466,26 +284,14 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListFollowingRequest>,
     ) -> Result<Response<pb::ListFollowingResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", follow_cursor(&req.page_token));
-        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        caller.require_self_or_service("member_id", &member_id)?;
-        self.require_member(&member_id).await?;
-        let items = self.store.list_following(&member_id, after, limit).await?;
-        let next_page_token = next_token(&items, limit, |f| {
+        let page = parse_list_following(request.get_ref())?;
+        caller.require_self_or_service("member_id", &page.member_id)?;
+        self.require_member(&page.member_id).await?;
+        let items = self
+            .store
+            .list_following(&page.member_id, page.after, page.limit)
+            .await?;
+        let next_page_token = next_token(&items, page.limit, |f| {
             encode_token(&[
                 &f.create_time.to_string(),
                 &f.target.kind().to_string(),
@@ -503,17 +309,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::BlockMemberRequest>,
     ) -> Result<Response<pb::BlockMemberResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
-        if member_id.is_some() && member_id == blocked_id {
-            v.add("blocked_id", "cannot block yourself");
-        }
-        let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, blocked_id) = parse_block_member(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         self.store
             .block_member(&member_id, &blocked_id, now_micros())
@@ -527,14 +323,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::UnblockMemberRequest>,
     ) -> Result<Response<pb::UnblockMemberResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
-        let (Some(member_id), Some(blocked_id)) = (member_id, blocked_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, blocked_id) = parse_unblock_member(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         // Idempotent, and silent about whether the member exists or was blocked.
         self.store.unblock_member(&member_id, &blocked_id).await?;
@@ -546,9 +335,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::DeclineInvitationRequest>,
     ) -> Result<Response<pb::DeclineInvitationResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (invitation_id, member_id) =
-            parse_invitation_action(&req.invitation_id, &req.member_id)?;
+        let (invitation_id, member_id) = parse_decline_invitation(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let inv = self
             .store
@@ -564,9 +351,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::WithdrawInvitationRequest>,
     ) -> Result<Response<pb::WithdrawInvitationResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let (invitation_id, member_id) =
-            parse_invitation_action(&req.invitation_id, &req.member_id)?;
+        let (invitation_id, member_id) = parse_withdraw_invitation(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let inv = self
             .store
@@ -582,17 +367,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::RemoveConnectionRequest>,
     ) -> Result<Response<pb::RemoveConnectionResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let connection_id = v.check("connection_id", parse_id(&req.connection_id));
-        if member_id.is_some() && member_id == connection_id {
-            v.add("connection_id", "cannot be the member themself");
-        }
-        let (Some(member_id), Some(connection_id)) = (member_id, connection_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, connection_id) = parse_remove_connection(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         self.store
             .remove_connection(&member_id, &connection_id)
@@ -604,27 +379,8 @@ impl ProfileService for ProfileApi {
         &self,
         request: Request<pb::UnfollowRequest>,
     ) -> Result<Response<pb::UnfollowResponse>, Status> {
-        use pb::unfollow_request::Target;
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let target = match req.target {
-            Some(Target::FolloweeId(id)) => v
-                .check("followee_id", parse_id(&id))
-                .map(FollowTarget::Member),
-            Some(Target::Hashtag(tag)) => v
-                .check("hashtag", parse_hashtag(&tag))
-                .map(FollowTarget::Hashtag),
-            None => {
-                v.add("target", "set followee_id or hashtag");
-                None
-            }
-        };
-        let (Some(member_id), Some(target)) = (member_id, target) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (member_id, target) = parse_unfollow(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         // Idempotent, and silent about whether the target exists or was followed.
         self.store.unfollow(&member_id, &target).await?;
@@ -636,26 +392,14 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ListFollowersRequest>,
     ) -> Result<Response<pb::ListFollowersResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::DEFAULT_PAGE_SIZE,
-                limits::MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", connection_cursor(&req.page_token));
-        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
-        caller.require_self_or_service("member_id", &member_id)?;
-        self.require_member(&member_id).await?;
-        let items = self.store.list_followers(&member_id, after, limit).await?;
-        let next_page_token = next_token(&items, limit, |f| {
+        let page = parse_list_followers(request.get_ref())?;
+        caller.require_self_or_service("member_id", &page.member_id)?;
+        self.require_member(&page.member_id).await?;
+        let items = self
+            .store
+            .list_followers(&page.member_id, page.after, page.limit)
+            .await?;
+        let next_page_token = next_token(&items, page.limit, |f| {
             encode_time_cursor(f.create_time, &f.member_id)
         });
         Ok(Response::new(pb::ListFollowersResponse {
@@ -669,14 +413,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::GetConnectionDegreeRequest>,
     ) -> Result<Response<pb::GetConnectionDegreeResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let (Some(viewer_id), Some(member_id)) = (viewer_id, member_id) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (viewer_id, member_id) = parse_get_connection_degree(request.get_ref())?;
         caller.require_self_or_service("viewer_id", &viewer_id)?;
         let degree = self.store.connection_degree(&viewer_id, &member_id).await?;
         Ok(Response::new(degree_to_pb(degree)))
@@ -687,25 +424,9 @@ impl ProfileService for ProfileApi {
         request: Request<pb::BatchGetRelationshipsRequest>,
     ) -> Result<Response<pb::BatchGetRelationshipsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
-        v.check(
-            "member_ids",
-            check_count(req.member_ids.len(), limits::MAX_RELATIONSHIP_IDS),
-        );
-        for (i, id) in req.member_ids.iter().enumerate() {
-            v.check(&format!("member_ids[{i}]"), parse_id(id));
-        }
-        let Some(viewer_id) = viewer_id else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let (viewer_id, member_ids) = parse_batch_get_relationships(request.into_inner())?;
         caller.require_service()?;
-        let relationships = self
-            .store
-            .relationships(&viewer_id, &req.member_ids)
-            .await?;
+        let relationships = self.store.relationships(&viewer_id, &member_ids).await?;
         Ok(Response::new(pb::BatchGetRelationshipsResponse {
             relationships: relationships.into_iter().map(relationship_to_pb).collect(),
         }))
@@ -716,20 +437,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::LookupHandlesRequest>,
     ) -> Result<Response<pb::LookupHandlesResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "handles",
-            check_count(req.handles.len(), limits::MAX_LOOKUP_HANDLES),
-        );
-        let keys: Vec<String> = req
-            .handles
-            .iter()
-            .enumerate()
-            .filter_map(|(i, raw)| v.check(&format!("handles[{i}]"), Handle::parse(raw)))
-            .map(|handle| handle.key())
-            .collect();
-        v.into_result()?;
+        let keys = parse_lookup_handles(request.get_ref())?;
         caller.require_service()?;
         let owners = self.store.lookup_handles(&keys).await?;
         Ok(Response::new(pb::LookupHandlesResponse {
@@ -745,22 +453,11 @@ impl ProfileService for ProfileApi {
         request: Request<pb::SuggestConnectionsRequest>,
     ) -> Result<Response<pb::SuggestConnectionsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        let member_id = v.check("member_id", parse_id(&req.member_id));
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::SUGGESTION_DEFAULT_PAGE_SIZE,
-                limits::SUGGESTION_MAX_PAGE_SIZE,
-            ),
-        );
-        let after = v.check("page_token", suggestion_cursor(&req.page_token));
-        let (Some(member_id), Some(limit), Some(after)) = (member_id, limit, after) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let MemberPage {
+            member_id,
+            after,
+            limit,
+        } = parse_suggest_connections(request.get_ref())?;
         require_self(&caller, "member_id", &member_id)?;
         let inputs = self.store.suggestion_candidates(&member_id).await?;
         let page: Vec<Suggestion> = rank_suggestions(inputs)
@@ -782,61 +479,11 @@ impl ProfileService for ProfileApi {
         request: Request<pb::SearchProfilesRequest>,
     ) -> Result<Response<pb::SearchProfilesResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let filters = req.filters.unwrap_or_default();
-        let mut v = FieldViolations::new();
-        let terms = v.check("query", parse_search_terms(&req.query));
-        let mut skill_keys = Vec::new();
-        if let Err(e) = check_count(filters.skills.len(), limits::SEARCH_MAX_SKILLS) {
-            v.add("filters.skills", e);
-        }
-        for (i, skill) in filters.skills.iter().enumerate() {
-            if let Some(skill) =
-                v.check(&format!("filters.skills[{i}]"), limits::SKILL.parse(skill))
-            {
-                let key = canonical_key(&skill);
-                if !skill_keys.contains(&key) {
-                    skill_keys.push(key);
-                }
-            }
-        }
-        let location_key = v.check("filters.location", filter_key(&filters.location));
-        let industry_key = v.check("filters.industry", filter_key(&filters.industry));
-        let company_key = v.check(
-            "filters.current_company",
-            filter_key(&filters.current_company),
-        );
-        let limit = v.check(
-            "page_size",
-            page_size(
-                req.page_size,
-                limits::SEARCH_DEFAULT_PAGE_SIZE,
-                limits::SEARCH_MAX_PAGE_SIZE,
-            ),
-        );
-        let offset = v.check("page_token", search_offset(&req.page_token));
-        let query = match (terms, location_key, industry_key, company_key) {
-            (Some(terms), Some(location_key), Some(industry_key), Some(company_key)) => {
-                Some(SearchQuery {
-                    terms,
-                    skill_keys,
-                    location_key,
-                    industry_key,
-                    open_to_work: filters.open_to_work,
-                    company_key,
-                })
-            }
-            _ => None,
-        };
-        if let Some(q) = &query {
-            if q.terms.is_empty() && !q.has_filter() {
-                v.add("query", "set words to search for or at least one filter");
-            }
-        }
-        let (Some(query), Some(limit), Some(offset)) = (query, limit, offset) else {
-            return Err(v.into_status());
-        };
-        v.into_result()?;
+        let SearchProfiles {
+            query,
+            offset,
+            limit,
+        } = parse_search_profiles(request.into_inner())?;
         // The searcher is the calling member: their network ranks the results.
         let searcher = caller.member()?.to_owned();
         let hits = self
@@ -884,21 +531,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ImportConnectionsRequest>,
     ) -> Result<Response<pb::ImportConnectionsResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "pairs",
-            check_count(req.pairs.len(), limits::MAX_IMPORT_CONNECTIONS),
-        );
-        let mut pairs = Vec::with_capacity(req.pairs.len());
-        for (i, pair) in req.pairs.iter().enumerate() {
-            let a = v.check(&format!("pairs[{i}].member_id"), parse_id(&pair.member_id));
-            let b = v.check(&format!("pairs[{i}].other_id"), parse_id(&pair.other_id));
-            if let (Some(a), Some(b)) = (a, b) {
-                pairs.push((a, b));
-            }
-        }
-        v.into_result()?;
+        let pairs = parse_import_connections(request.get_ref())?;
         caller.require_service()?;
         let (distinct, dropped) = distinct_pairs(&pairs);
         let (created, skipped) = self
@@ -917,22 +550,7 @@ impl ProfileService for ProfileApi {
         request: Request<pb::ImportProfilesRequest>,
     ) -> Result<Response<pb::ImportProfilesResponse>, Status> {
         let caller = caller(&request)?;
-        let req = request.into_inner();
-        let mut v = FieldViolations::new();
-        v.check(
-            "profiles",
-            check_count(req.profiles.len(), limits::MAX_IMPORT_PROFILES),
-        );
-        let mut profiles = Vec::with_capacity(req.profiles.len());
-        for (i, p) in req.profiles.iter().enumerate() {
-            let prefix = format!("profiles[{i}]");
-            let id = v.check(&format!("{prefix}.id"), parse_id(&p.id));
-            let fields = parse_fields(p, &mut v, &prefix);
-            if let (Some(id), Some(fields)) = (id, fields) {
-                profiles.push((id, fields));
-            }
-        }
-        v.into_result()?;
+        let profiles = parse_import_profiles(request.get_ref())?;
         caller.require_service()?;
         let (created, skipped) = self.store.import_profiles(profiles, now_micros()).await?;
         tracing::info!(created, skipped, "profiles imported");

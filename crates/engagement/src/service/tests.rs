@@ -4,8 +4,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pronet_common::auth::{Access, AuthConfig, AuthLayer, Caller, DEFAULT_ISSUER};
+use pronet_common::auth::{Access, AuthLayer, Caller};
 use pronet_common::error::MAX_LISTED_VIOLATIONS;
+use pronet_common::testing::test_auth as auth;
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::post::v1 as post_pb;
 use pronet_proto::post::v1::post_service_server::{PostService, PostServiceServer};
@@ -967,10 +968,6 @@ async fn recent_activity_lists_every_kind_newest_first() {
         .all(|w| (w[0].seconds, w[0].nanos) >= (w[1].seconds, w[1].nanos)));
 
     assert_eq!(list(1).await.unwrap().into_inner().activities, got[..1]);
-}
-
-fn auth() -> Arc<AuthConfig> {
-    Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap())
 }
 
 /// What the fake post service was asked.

@@ -241,7 +241,7 @@ fn unreachable_sources() -> CacheSources {
     CacheSources {
         profile_addr: "127.0.0.1:1".into(),
         post_addr: "127.0.0.1:1".into(),
-        auth: Arc::new(AuthConfig::hs256(&[7u8; 32], pronet_common::auth::DEFAULT_ISSUER).unwrap()),
+        auth: pronet_common::testing::test_auth(),
         limits: CallLimits::default(),
         nats: None,
         shutdown: Shutdown::default(),

@@ -2,7 +2,6 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, DEFAULT_ISSUER};
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use prost_types::Timestamp;
 use tonic::Code;
@@ -887,7 +886,7 @@ async fn the_profile_service_is_asked_only_about_other_authors() {
 #[tokio::test]
 async fn a_down_profile_service_makes_other_authors_posts_unavailable() {
     let dir = tempfile::tempdir().unwrap();
-    let auth = Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap());
+    let auth = pronet_common::testing::test_auth();
     let channel = lazy_channel("127.0.0.1:1", CallLimits::default()).unwrap();
     let api = api_with(&dir, Arc::new(GrpcRelationships::new(channel, auth))).await;
     let post = create(&api, "ada", "hello").await;
@@ -1533,7 +1532,7 @@ async fn mentions_keep_only_handles_of_members() {
 #[tokio::test]
 async fn a_down_profile_service_fails_posts_with_mentions() {
     let dir = tempfile::tempdir().unwrap();
-    let auth = Arc::new(AuthConfig::hs256(&[7u8; 32], DEFAULT_ISSUER).unwrap());
+    let auth = pronet_common::testing::test_auth();
     let channel = lazy_channel("127.0.0.1:1", CallLimits::default()).unwrap();
     let profiles = Arc::new(GrpcRelationships::new(channel, auth));
     let engagement = Arc::new(FakeEngagement::default());

@@ -293,26 +293,501 @@ pub(super) fn next_token<T>(items: &[T], limit: usize, key: impl Fn(&T) -> Strin
     }
 }
 
-/// An optional `request_id` (AIP-155): empty means none, anything else must look like an id.
-pub(super) fn parse_request_id(raw: &str) -> Result<Option<String>, String> {
-    if raw.is_empty() {
-        Ok(None)
-    } else {
-        parse_id(raw).map(Some)
+/// A list of member ids: at most `max`, each a valid id.
+fn check_member_ids(v: &mut FieldViolations, ids: &[String], max: usize) {
+    v.check("member_ids", check_count(ids.len(), max));
+    for (i, id) in ids.iter().enumerate() {
+        v.check(&format!("member_ids[{i}]"), parse_id(id));
     }
 }
 
-/// Parses an invitation id and the acting member's id (decline, withdraw).
-pub(super) fn parse_invitation_action(
+/// An invitation and the member acting on it (accept, decline, withdraw).
+fn parse_invitation_action(
     invitation_id: &str,
     member_id: &str,
-) -> Result<(String, String), Status> {
+) -> Result<(String, String), FieldViolations> {
     let mut v = FieldViolations::new();
     let invitation_id = v.check("invitation_id", parse_id(invitation_id));
     let member_id = v.check("member_id", parse_id(member_id));
-    let (Some(invitation_id), Some(member_id)) = (invitation_id, member_id) else {
-        return Err(v.into_status());
+    v.finish((invitation_id, member_id))
+}
+
+/// A page of one member's list.
+pub(super) struct MemberPage<C> {
+    pub member_id: String,
+    pub after: Option<C>,
+    pub limit: usize,
+}
+
+/// The default and largest `page_size` of a member's list.
+const PAGE_SIZES: (usize, usize) = (limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE);
+
+/// `member_id`, then `page_size` (default and largest in `sizes`), then `page_token` (read by
+/// `cursor`).
+fn parse_member_page<C>(
+    member_id: &str,
+    page_size: i32,
+    page_token: &str,
+    (default, max): (usize, usize),
+    cursor: impl FnOnce(&str) -> Result<Option<C>, String>,
+) -> Result<MemberPage<C>, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(member_id));
+    let limit = v.page_size(page_size, default, max);
+    let after = v.check("page_token", cursor(page_token));
+    let (member_id, limit, after) = v.finish((member_id, limit, after))?;
+    Ok(MemberPage {
+        member_id,
+        after,
+        limit,
+    })
+}
+
+/// The new profile's fields, and the optional `request_id` (AIP-155).
+pub(super) fn parse_create_profile(
+    req: &pb::CreateProfileRequest,
+) -> Result<(ProfileFields, Option<String>), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let Some(profile) = &req.profile else {
+        v.add("profile", "is required");
+        return Err(v);
     };
-    v.into_result()?;
-    Ok((invitation_id, member_id))
+    let fields = parse_fields(profile, &mut v, "profile");
+    let request_id = v.optional("request_id", &req.request_id, parse_id);
+    v.finish((fields, Some(request_id)))
+}
+
+/// The ids to read, repeats kept, and whether missing profiles may be left out.
+pub(super) fn parse_batch_get_profiles(
+    req: pb::BatchGetProfilesRequest,
+) -> Result<(Vec<String>, bool), FieldViolations> {
+    let mut v = FieldViolations::new();
+    check_member_ids(&mut v, &req.member_ids, limits::MAX_BATCH_GET);
+    v.finish(Some((req.member_ids, req.allow_missing)))
+}
+
+/// The profile's id, and the changes its update mask names.
+pub(super) fn parse_update_profile(
+    req: pb::UpdateProfileRequest,
+) -> Result<(String, ProfileChanges), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let Some(p) = req.profile else {
+        v.add("profile", "is required");
+        return Err(v);
+    };
+    let id = v.check("profile.id", parse_id(&p.id));
+    let paths: Vec<String> = match req.update_mask {
+        Some(mask) if !mask.paths.is_empty() => mask.paths,
+        // AIP-134: without a mask, every populated field is updated.
+        _ => {
+            let populated = [
+                ("handle", !p.handle.is_empty()),
+                ("display_name", !p.display_name.is_empty()),
+                ("headline", !p.headline.is_empty()),
+                ("summary", !p.summary.is_empty()),
+                ("location", !p.location.is_empty()),
+                ("industry", !p.industry.is_empty()),
+                ("skills", !p.skills.is_empty()),
+                ("positions", !p.positions.is_empty()),
+                ("education", !p.education.is_empty()),
+                ("open_to_work", p.open_to_work),
+            ];
+            populated
+                .iter()
+                .filter(|(_, set)| *set)
+                .map(|(name, _)| name.to_string())
+                .collect()
+        }
+    };
+    if paths.is_empty() {
+        v.add("update_mask", "names no field to update");
+    }
+    let all = paths.iter().any(|p| p == "*");
+    let wants = |name: &str| all || paths.iter().any(|p| p == name);
+    for (i, path) in paths.iter().enumerate() {
+        if path != "*" && !UPDATABLE_FIELDS.contains(&path.as_str()) {
+            v.add(
+                format!("update_mask.paths[{i}]"),
+                format!(
+                    "unknown or read-only field {path:?}; updatable: {}",
+                    UPDATABLE_FIELDS.join(", ")
+                ),
+            );
+        }
+    }
+    let mut changes = ProfileChanges::default();
+    if wants("handle") {
+        changes.handle = v.check("profile.handle", Handle::parse(&p.handle));
+    }
+    if wants("display_name") {
+        changes.display_name = v.check(
+            "profile.display_name",
+            limits::DISPLAY_NAME.parse(&p.display_name),
+        );
+    }
+    if wants("headline") {
+        changes.headline = v.check("profile.headline", limits::HEADLINE.parse(&p.headline));
+    }
+    if wants("summary") {
+        changes.summary = v.check("profile.summary", limits::SUMMARY.parse(&p.summary));
+    }
+    if wants("location") {
+        changes.location = v.check("profile.location", limits::LOCATION.parse(&p.location));
+    }
+    if wants("industry") {
+        changes.industry = v.check("profile.industry", limits::INDUSTRY.parse(&p.industry));
+    }
+    if wants("skills") {
+        changes.skills = v.check("profile.skills", parse_skills(&p.skills));
+    }
+    if wants("positions") {
+        changes.positions = parse_positions(&p.positions, &mut v, "profile.positions");
+    }
+    if wants("education") {
+        changes.education = parse_education(&p.education, &mut v, "profile.education");
+    }
+    if wants("open_to_work") {
+        changes.open_to_work = Some(p.open_to_work);
+    }
+    v.finish((id, Some(changes)))
+}
+
+/// A new invitation, and the optional `request_id` (AIP-155).
+pub(super) struct CreateInvitation {
+    pub inviter_id: String,
+    pub invitee_id: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+pub(super) fn parse_create_invitation(
+    req: &pb::CreateInvitationRequest,
+) -> Result<CreateInvitation, FieldViolations> {
+    let mut v = FieldViolations::new();
+    let inviter = v.check("inviter_id", parse_id(&req.inviter_id));
+    let invitee = v.check("invitee_id", parse_id(&req.invitee_id));
+    let message = v.check("message", limits::INVITATION_MESSAGE.parse(&req.message));
+    if inviter.is_some() && inviter == invitee {
+        v.add("invitee_id", "cannot invite yourself");
+    }
+    let request_id = v.optional("request_id", &req.request_id, parse_id);
+    let (inviter_id, invitee_id, message) = v.finish((inviter, invitee, message))?;
+    Ok(CreateInvitation {
+        inviter_id,
+        invitee_id,
+        message,
+        request_id,
+    })
+}
+
+/// The invitation, and the invitee accepting it.
+pub(super) fn parse_accept_invitation(
+    req: &pb::AcceptInvitationRequest,
+) -> Result<(String, String), FieldViolations> {
+    parse_invitation_action(&req.invitation_id, &req.member_id)
+}
+
+/// The invitation, and the invitee declining it.
+pub(super) fn parse_decline_invitation(
+    req: &pb::DeclineInvitationRequest,
+) -> Result<(String, String), FieldViolations> {
+    parse_invitation_action(&req.invitation_id, &req.member_id)
+}
+
+/// The invitation, and the inviter withdrawing it.
+pub(super) fn parse_withdraw_invitation(
+    req: &pb::WithdrawInvitationRequest,
+) -> Result<(String, String), FieldViolations> {
+    parse_invitation_action(&req.invitation_id, &req.member_id)
+}
+
+/// Which of a member's invitations to list.
+fn invitation_direction(raw: i32) -> Result<InvitationDirection, String> {
+    match pb::InvitationDirection::try_from(raw) {
+        Ok(pb::InvitationDirection::Received) => Ok(InvitationDirection::Received),
+        Ok(pb::InvitationDirection::Sent) => Ok(InvitationDirection::Sent),
+        _ => Err("must be INVITATION_DIRECTION_RECEIVED or INVITATION_DIRECTION_SENT".into()),
+    }
+}
+
+/// A page of a member's invitations, and whether those received or those sent.
+pub(super) fn parse_list_invitations(
+    req: &pb::ListInvitationsRequest,
+) -> Result<(MemberPage<Cursor>, InvitationDirection), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let direction = v.check("direction", invitation_direction(req.direction));
+    let limit = v.page_size(
+        req.page_size,
+        limits::DEFAULT_PAGE_SIZE,
+        limits::MAX_PAGE_SIZE,
+    );
+    let after = v.check("page_token", connection_cursor(&req.page_token));
+    let (member_id, direction, limit, after) = v.finish((member_id, direction, limit, after))?;
+    let page = MemberPage {
+        member_id,
+        after,
+        limit,
+    };
+    Ok((page, direction))
+}
+
+pub(super) fn parse_list_connections(
+    req: &pb::ListConnectionsRequest,
+) -> Result<MemberPage<Cursor>, FieldViolations> {
+    let (id, size, token) = (&req.member_id, req.page_size, &req.page_token);
+    parse_member_page(id, size, token, PAGE_SIZES, connection_cursor)
+}
+
+/// The follower and whom or what they follow.
+pub(super) fn parse_follow(
+    req: &pb::FollowRequest,
+) -> Result<(String, FollowTarget), FieldViolations> {
+    use pb::follow_request::Target;
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let target = match &req.target {
+        Some(Target::FolloweeId(id)) => {
+            let id = v.check("followee_id", parse_id(id));
+            if id.is_some() && id == member_id {
+                v.add("followee_id", "cannot follow yourself");
+            }
+            id.map(FollowTarget::Member)
+        }
+        Some(Target::Hashtag(tag)) => v
+            .check("hashtag", parse_hashtag(tag))
+            .map(FollowTarget::Hashtag),
+        None => {
+            v.add("target", "set followee_id or hashtag");
+            None
+        }
+    };
+    v.finish((member_id, target))
+}
+
+pub(super) fn parse_list_following(
+    req: &pb::ListFollowingRequest,
+) -> Result<MemberPage<FollowCursor>, FieldViolations> {
+    let (id, size, token) = (&req.member_id, req.page_size, &req.page_token);
+    parse_member_page(id, size, token, PAGE_SIZES, follow_cursor)
+}
+
+/// The blocker and the member to block.
+pub(super) fn parse_block_member(
+    req: &pb::BlockMemberRequest,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
+    if member_id.is_some() && member_id == blocked_id {
+        v.add("blocked_id", "cannot block yourself");
+    }
+    v.finish((member_id, blocked_id))
+}
+
+/// The blocker and the member to unblock.
+pub(super) fn parse_unblock_member(
+    req: &pb::UnblockMemberRequest,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
+    v.finish((member_id, blocked_id))
+}
+
+/// The member and the connection to remove.
+pub(super) fn parse_remove_connection(
+    req: &pb::RemoveConnectionRequest,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let connection_id = v.check("connection_id", parse_id(&req.connection_id));
+    if member_id.is_some() && member_id == connection_id {
+        v.add("connection_id", "cannot be the member themself");
+    }
+    v.finish((member_id, connection_id))
+}
+
+/// The member and whom or what they stop following.
+pub(super) fn parse_unfollow(
+    req: &pb::UnfollowRequest,
+) -> Result<(String, FollowTarget), FieldViolations> {
+    use pb::unfollow_request::Target;
+    let mut v = FieldViolations::new();
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    let target = match &req.target {
+        Some(Target::FolloweeId(id)) => v
+            .check("followee_id", parse_id(id))
+            .map(FollowTarget::Member),
+        Some(Target::Hashtag(tag)) => v
+            .check("hashtag", parse_hashtag(tag))
+            .map(FollowTarget::Hashtag),
+        None => {
+            v.add("target", "set followee_id or hashtag");
+            None
+        }
+    };
+    v.finish((member_id, target))
+}
+
+pub(super) fn parse_list_followers(
+    req: &pb::ListFollowersRequest,
+) -> Result<MemberPage<Cursor>, FieldViolations> {
+    let (id, size, token) = (&req.member_id, req.page_size, &req.page_token);
+    parse_member_page(id, size, token, PAGE_SIZES, connection_cursor)
+}
+
+/// The viewer, and the member whose degree from them is asked.
+pub(super) fn parse_get_connection_degree(
+    req: &pb::GetConnectionDegreeRequest,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
+    let member_id = v.check("member_id", parse_id(&req.member_id));
+    v.finish((viewer_id, member_id))
+}
+
+/// The viewer, and the members whose relationship to them is asked.
+pub(super) fn parse_batch_get_relationships(
+    req: pb::BatchGetRelationshipsRequest,
+) -> Result<(String, Vec<String>), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
+    check_member_ids(&mut v, &req.member_ids, limits::MAX_RELATIONSHIP_IDS);
+    v.finish((viewer_id, Some(req.member_ids)))
+}
+
+/// The keys of the handles to look up.
+pub(super) fn parse_lookup_handles(
+    req: &pb::LookupHandlesRequest,
+) -> Result<Vec<String>, FieldViolations> {
+    let mut v = FieldViolations::new();
+    v.check(
+        "handles",
+        check_count(req.handles.len(), limits::MAX_LOOKUP_HANDLES),
+    );
+    let keys = req
+        .handles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| v.check(&format!("handles[{i}]"), Handle::parse(raw)))
+        .map(|handle| handle.key())
+        .collect();
+    v.finish(Some(keys))
+}
+
+pub(super) fn parse_suggest_connections(
+    req: &pb::SuggestConnectionsRequest,
+) -> Result<MemberPage<SuggestionCursor>, FieldViolations> {
+    let (id, size, token) = (&req.member_id, req.page_size, &req.page_token);
+    let sizes = (
+        limits::SUGGESTION_DEFAULT_PAGE_SIZE,
+        limits::SUGGESTION_MAX_PAGE_SIZE,
+    );
+    parse_member_page(id, size, token, sizes, suggestion_cursor)
+}
+
+/// A profile search, and the page of its ranked results to answer.
+pub(super) struct SearchProfiles {
+    pub query: SearchQuery,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+pub(super) fn parse_search_profiles(
+    req: pb::SearchProfilesRequest,
+) -> Result<SearchProfiles, FieldViolations> {
+    let filters = req.filters.unwrap_or_default();
+    let mut v = FieldViolations::new();
+    let terms = v.check("query", parse_search_terms(&req.query));
+    let mut skill_keys = Vec::new();
+    v.check(
+        "filters.skills",
+        check_count(filters.skills.len(), limits::SEARCH_MAX_SKILLS),
+    );
+    for (i, skill) in filters.skills.iter().enumerate() {
+        if let Some(skill) = v.check(&format!("filters.skills[{i}]"), limits::SKILL.parse(skill)) {
+            let key = canonical_key(&skill);
+            if !skill_keys.contains(&key) {
+                skill_keys.push(key);
+            }
+        }
+    }
+    let location_key = v.check("filters.location", filter_key(&filters.location));
+    let industry_key = v.check("filters.industry", filter_key(&filters.industry));
+    let company_key = v.check(
+        "filters.current_company",
+        filter_key(&filters.current_company),
+    );
+    let limit = v.page_size(
+        req.page_size,
+        limits::SEARCH_DEFAULT_PAGE_SIZE,
+        limits::SEARCH_MAX_PAGE_SIZE,
+    );
+    let offset = v.check("page_token", search_offset(&req.page_token));
+    let query = match (terms, location_key, industry_key, company_key) {
+        (Some(terms), Some(location_key), Some(industry_key), Some(company_key)) => {
+            Some(SearchQuery {
+                terms,
+                skill_keys,
+                location_key,
+                industry_key,
+                open_to_work: filters.open_to_work,
+                company_key,
+            })
+        }
+        _ => None,
+    };
+    if let Some(q) = &query {
+        if q.terms.is_empty() && !q.has_filter() {
+            v.add("query", "set words to search for or at least one filter");
+        }
+    }
+    let (query, limit, offset) = v.finish((query, limit, offset))?;
+    Ok(SearchProfiles {
+        query,
+        offset,
+        limit,
+    })
+}
+
+/// The pairs to connect, as given ([`distinct_pairs`] drops repeats later).
+pub(super) fn parse_import_connections(
+    req: &pb::ImportConnectionsRequest,
+) -> Result<Vec<(String, String)>, FieldViolations> {
+    let mut v = FieldViolations::new();
+    v.check(
+        "pairs",
+        check_count(req.pairs.len(), limits::MAX_IMPORT_CONNECTIONS),
+    );
+    let mut pairs = Vec::with_capacity(req.pairs.len());
+    for (i, pair) in req.pairs.iter().enumerate() {
+        let a = v.check(&format!("pairs[{i}].member_id"), parse_id(&pair.member_id));
+        let b = v.check(&format!("pairs[{i}].other_id"), parse_id(&pair.other_id));
+        if let (Some(a), Some(b)) = (a, b) {
+            pairs.push((a, b));
+        }
+    }
+    v.finish(Some(pairs))
+}
+
+/// Each profile's id and fields.
+pub(super) fn parse_import_profiles(
+    req: &pb::ImportProfilesRequest,
+) -> Result<Vec<(String, ProfileFields)>, FieldViolations> {
+    let mut v = FieldViolations::new();
+    v.check(
+        "profiles",
+        check_count(req.profiles.len(), limits::MAX_IMPORT_PROFILES),
+    );
+    let mut profiles = Vec::with_capacity(req.profiles.len());
+    for (i, p) in req.profiles.iter().enumerate() {
+        let prefix = format!("profiles[{i}]");
+        let id = v.check(&format!("{prefix}.id"), parse_id(&p.id));
+        let fields = parse_fields(p, &mut v, &prefix);
+        if let (Some(id), Some(fields)) = (id, fields) {
+            profiles.push((id, fields));
+        }
+    }
+    v.finish(Some(profiles))
 }
