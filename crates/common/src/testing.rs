@@ -302,3 +302,20 @@ pub fn assert_access_rules(
         assert_eq!(access(&unknown), crate::auth::Access::Member, "{unknown}");
     }
 }
+
+/// A fresh embedded store in `dir`, opened by a service's `open_store` (`open`) with metrics of
+/// its own: the store and its metrics.
+pub async fn timed_sqlite_store<S: ?Sized, Fut>(
+    dir: &std::path::Path,
+    open: impl FnOnce(crate::db::DatabaseUrl, Option<std::sync::Arc<crate::metrics::Metrics>>) -> Fut,
+) -> (std::sync::Arc<S>, std::sync::Arc<crate::metrics::Metrics>)
+where
+    Fut: std::future::Future<Output = Result<std::sync::Arc<S>, sqlx::Error>>,
+{
+    let metrics = crate::metrics::Metrics::new();
+    let database = crate::db::DatabaseUrl::Sqlite(dir.join("store.db"));
+    let store = open(database, Some(metrics.clone()))
+        .await
+        .expect("the store opens");
+    (store, metrics)
+}

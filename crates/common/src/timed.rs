@@ -62,16 +62,22 @@ impl<S: ?Sized + crate::events::EventSource> crate::events::EventSource for Time
     }
 }
 
-/// Opens (creating and migrating as needed) the store a [`crate::db::DatabaseUrl`] names, on
-/// the backend it names, timed (see [`Timed::wrap`]): evaluates to
-/// `Result<Arc<dyn $trait>, sqlx::Error>`. Each service's `open_store` is this line, the
-/// one place that names its backends.
+/// Writes a service's `open_store(database, metrics)`: it opens (creating and migrating as
+/// needed) the store a [`crate::db::DatabaseUrl`] names, on the backend the URL names (`$sqlite`
+/// or `$pg` in schema `$schema`), its operations timed under `$name` (see [`Timed::wrap`]).
+/// The one place a service names its backends:
+/// `open_store!(dyn PostStore: SqlitePostStore | PgPostStore, SCHEMA, STORE_NAME);`
 #[macro_export]
 macro_rules! open_store {
-    ($database:expr, $metrics:expr, dyn $trait:path,
-     sqlite: $sqlite:ty, postgres: $pg:ty, schema: $schema:expr, store_name: $name:expr $(,)?) => {
-        async {
-            let store: std::sync::Arc<dyn $trait> = match $database {
+    (dyn $trait:path: $sqlite:ty | $pg:ty, $schema:expr, $name:expr $(,)?) => {
+        /// Opens (creating and migrating as needed) the store `database` names, on the backend
+        /// it names, every operation timed into `metrics` (a registry of its own when `None`).
+        /// The one place that knows which backends exist.
+        pub async fn open_store(
+            database: &$crate::db::DatabaseUrl,
+            metrics: Option<std::sync::Arc<$crate::metrics::Metrics>>,
+        ) -> Result<std::sync::Arc<dyn $trait>, sqlx::Error> {
+            let store: std::sync::Arc<dyn $trait> = match database {
                 $crate::db::DatabaseUrl::Sqlite(path) => {
                     std::sync::Arc::new(<$sqlite>::open(path).await?)
                 }
@@ -79,9 +85,7 @@ macro_rules! open_store {
                     std::sync::Arc::new(<$pg>::open(url, $schema).await?)
                 }
             };
-            let timed: std::sync::Arc<dyn $trait> =
-                $crate::timed::Timed::wrap($name, store, $metrics);
-            Ok::<_, sqlx::Error>(timed)
+            Ok($crate::timed::Timed::wrap($name, store, metrics))
         }
     };
 }

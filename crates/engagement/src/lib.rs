@@ -17,8 +17,6 @@ pub mod visibility;
 use std::sync::Arc;
 
 use pronet_common::auth::Access;
-use pronet_common::db::DatabaseUrl;
-use pronet_common::metrics::Metrics;
 use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
@@ -41,18 +39,7 @@ pub const SERVICE_NAME: &str = "pronet.engagement.v1.EngagementService";
 /// The PostgreSQL schema the store lives in, beside the other services' in a shared database.
 pub const SCHEMA: &str = "engagement";
 
-/// Opens (creating and migrating as needed) the store `database` names, timing its operations
-/// in `metrics` when given. The only place that knows which backends exist.
-pub async fn open_store(
-    database: &DatabaseUrl,
-    metrics: Option<Arc<Metrics>>,
-) -> Result<Arc<dyn EngagementStore>, sqlx::Error> {
-    pronet_common::open_store!(
-        database, metrics, dyn EngagementStore,
-        sqlite: SqliteEngagementStore, postgres: PgEngagementStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
-    )
-    .await
-}
+pronet_common::open_store!(dyn EngagementStore: SqliteEngagementStore | PgEngagementStore, SCHEMA, store::timed::STORE_NAME);
 
 /// Who may call each method of the engagement service, by gRPC path
 /// (`/pronet.engagement.v1.EngagementService/React`), for the auth layer. Unknown paths are for
@@ -131,6 +118,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
 #[cfg(test)]
 mod tests {
     use pronet_common::config::EnvMap;
+    use pronet_common::db::DatabaseUrl;
     use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
     use prost::Message;

@@ -18,8 +18,6 @@ pub mod store;
 use std::sync::Arc;
 
 use pronet_common::auth::Access;
-use pronet_common::db::DatabaseUrl;
-use pronet_common::metrics::Metrics;
 use pronet_common::server::StoreService;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::upstream::lazy_channel;
@@ -41,18 +39,7 @@ pub const SERVICE_NAME: &str = "pronet.post.v1.PostService";
 /// The service's schema when its store is PostgreSQL.
 pub const SCHEMA: &str = "post";
 
-/// Opens (creating and migrating if needed) the store `database` names. The one place that
-/// knows which backends exist. With `metrics`, every store operation is timed into it.
-pub async fn open_store(
-    database: &DatabaseUrl,
-    metrics: Option<Arc<Metrics>>,
-) -> Result<Arc<dyn PostStore>, sqlx::Error> {
-    pronet_common::open_store!(
-        database, metrics, dyn PostStore,
-        sqlite: SqlitePostStore, postgres: PgPostStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
-    )
-    .await
-}
+pronet_common::open_store!(dyn PostStore: SqlitePostStore | PgPostStore, SCHEMA, store::timed::STORE_NAME);
 
 /// Opens the store, prepares lazy channels to the profile and engagement services and returns
 /// the service's routes (the post service and its event stream) and its store's readiness.
@@ -108,6 +95,7 @@ pub fn access(path: &str) -> Access {
 
 #[cfg(test)]
 mod tests {
+    use pronet_common::db::DatabaseUrl;
     use pronet_common::server::StoreConfig;
     use pronet_common::upstream::CallLimits;
     use tonic::server::NamedService;

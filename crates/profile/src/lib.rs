@@ -9,11 +9,7 @@ pub mod events;
 pub mod service;
 pub mod store;
 
-use std::sync::Arc;
-
 use pronet_common::auth::Access;
-use pronet_common::db::DatabaseUrl;
-use pronet_common::metrics::Metrics;
 use pronet_common::server::MAX_DECODING_MESSAGE_BYTES;
 use pronet_common::server::{StoreConfig, StoreService};
 use pronet_proto::profile::v1::profile_service_server::ProfileServiceServer;
@@ -59,18 +55,7 @@ pub fn access(path: &str) -> Access {
     }
 }
 
-/// Opens (creating and migrating as needed) the store `database` names: the one place that
-/// knows which backends exist. With `metrics`, every store operation is timed into them.
-pub async fn open_store(
-    database: &DatabaseUrl,
-    metrics: Option<Arc<Metrics>>,
-) -> Result<Arc<dyn ProfileStore>, sqlx::Error> {
-    pronet_common::open_store!(
-        database, metrics, dyn ProfileStore,
-        sqlite: SqliteProfileStore, postgres: PgProfileStore, schema: SCHEMA, store_name: store::timed::STORE_NAME,
-    )
-    .await
-}
+pronet_common::open_store!(dyn ProfileStore: SqliteProfileStore | PgProfileStore, SCHEMA, store::timed::STORE_NAME);
 
 /// Opens the store and returns the service's routes and its store's readiness. The profile
 /// service needs nothing besides its store.
@@ -86,6 +71,7 @@ pub async fn build(config: &StoreConfig) -> Result<StoreService, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pronet_common::db::DatabaseUrl;
 
     #[test]
     fn every_method_has_its_access_rule() {

@@ -2662,3 +2662,27 @@ async fn check_export_has_every_mute_and_hidden_posts_since(store: Store) {
     let (_, everything) = export(&store, None).await;
     assert_eq!(everything.len(), 4);
 }
+
+/// Every operation of the store `open_store` gives is timed under its name.
+#[tokio::test]
+async fn operations_are_timed_by_name_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |database, metrics| async move { crate::open_store(&database, metrics).await };
+    let (store, metrics) = pronet_common::testing::timed_sqlite_store(dir.path(), open).await;
+
+    store
+        .react("post-1", "member-1", ReactionType::Like, 1_000)
+        .await
+        .unwrap();
+    let stats = store
+        .batch_get_post_stats(&["post-1".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(stats.len(), 1);
+
+    pronet_common::testing::assert_timed_once(
+        &metrics,
+        super::timed::STORE_NAME,
+        &["react", "batch_get_post_stats"],
+    );
+}

@@ -50,36 +50,3 @@ pronet_common::timed_store! {
     #[cfg(test)]
     async fn explain_hot_queries(&self, post_ids: &[String], member_ids: &[String], since: i64, limit: usize) -> StoreResult<HotQueryPlans>;
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pronet_common::db::DatabaseUrl;
-    use pronet_common::metrics::Metrics;
-
-    #[tokio::test]
-    async fn operations_are_timed_by_name_and_outcome() {
-        let dir = tempfile::tempdir().unwrap();
-        let metrics = Metrics::new();
-        let database = DatabaseUrl::Sqlite(dir.path().join("engagement.db"));
-        let store = crate::open_store(&database, Some(metrics.clone()))
-            .await
-            .unwrap();
-
-        store
-            .react("post-1", "member-1", ReactionType::Like, 1_000)
-            .await
-            .unwrap();
-        let stats = store
-            .batch_get_post_stats(&["post-1".to_owned()])
-            .await
-            .unwrap();
-        assert_eq!(stats.len(), 1);
-
-        pronet_common::testing::assert_timed_once(
-            &metrics,
-            STORE_NAME,
-            &["react", "batch_get_post_stats"],
-        );
-    }
-}

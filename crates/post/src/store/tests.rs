@@ -1371,3 +1371,28 @@ async fn check_export_pages_through_many_posts_sharing_times_once_each(store: St
     let expected: Vec<String> = posts.iter().map(|p| p.id.clone()).collect();
     assert_eq!(exported, expected);
 }
+
+/// Every operation of the store `open_store` gives is timed under its name.
+#[tokio::test]
+async fn operations_are_timed_by_name_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |database, metrics| async move { crate::open_store(&database, metrics).await };
+    let (store, metrics) = pronet_common::testing::timed_sqlite_store(dir.path(), open).await;
+
+    let post = PostRecord::new(
+        "p1".into(),
+        "alice".into(),
+        PostText::parse("hello #rust").unwrap(),
+        Visibility::Public,
+        1_000,
+    );
+    let created = store.create_post(post.clone(), None).await.unwrap();
+    assert_eq!(created.post, post);
+    assert_eq!(store.get_post("p1").await.unwrap(), Some(post));
+
+    pronet_common::testing::assert_timed_once(
+        &metrics,
+        super::timed::STORE_NAME,
+        &["create_post", "get_post"],
+    );
+}

@@ -27,39 +27,3 @@ pronet_common::timed_store! {
     async fn hashtag_posts(&self, hashtags: &[String], since: i64, until: i64, limit: usize) -> StoreResult<Vec<(String, String)>>;
     async fn list_recent_posts(&self, query: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>>;
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::domain::PostText;
-    use pronet_common::db::DatabaseUrl;
-    use pronet_common::metrics::Metrics;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn times_each_operation_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let metrics = Metrics::new();
-        let database = DatabaseUrl::Sqlite(dir.path().join("post.db"));
-        let store = crate::open_store(&database, Some(metrics.clone()))
-            .await
-            .unwrap();
-
-        let post = PostRecord::new(
-            "p1".into(),
-            "alice".into(),
-            PostText::parse("hello #rust").unwrap(),
-            Visibility::Public,
-            1_000,
-        );
-        let created = store.create_post(post.clone(), None).await.unwrap();
-        assert_eq!(created.post, post);
-        assert_eq!(store.get_post("p1").await.unwrap(), Some(post));
-
-        pronet_common::testing::assert_timed_once(
-            &metrics,
-            STORE_NAME,
-            &["create_post", "get_post"],
-        );
-    }
-}

@@ -3484,3 +3484,22 @@ async fn check_imports_append_one_event_per_row_and_export_pages_through_them(st
     assert_eq!(ids, all_ids);
     assert_eq!(others, spokes);
 }
+
+/// Every operation of the store `open_store` gives is timed under its name.
+#[tokio::test]
+async fn operations_are_timed_by_name_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |database, metrics| async move { crate::open_store(&database, metrics).await };
+    let (store, metrics) = pronet_common::testing::timed_sqlite_store(dir.path(), open).await;
+
+    let fields = fields("ada");
+    let created = store.create_profile("ada", fields, 1, None).await.unwrap();
+    let found = store.get_profile("ada", None).await.unwrap();
+    assert_eq!(found, Some(created));
+
+    pronet_common::testing::assert_timed_once(
+        &metrics,
+        super::timed::STORE_NAME,
+        &["create_profile", "get_profile"],
+    );
+}
