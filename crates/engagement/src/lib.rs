@@ -1,8 +1,13 @@
-//! The engagement service: reactions, comments, shares and their counts.
+//! The engagement service: reactions, comments, shares, impressions and negative feedback.
 //!
-//! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend, `posts` and `profiles` the post and profile services as seen from
-//! here, `visibility` the cache of who may see which post, fed by their events.
+//! Where its behaviour lives: `service.rs` holds the handlers (authorize, check the post with
+//! its service, call the store, answer), `service/convert.rs` parses each request into a typed
+//! input (`parse_<rpc>`, one per request shape) and converts records back,
+//! `service/tests.rs` tests them. `domain` holds the types and rules, `store` the storage trait
+//! and the dialect-neutral SQL both backends share, with one module per backend split by area
+//! (`store/timed.rs` times them). The clients of other services are named by the service they
+//! call: `posts` and `profiles`; `visibility` is the cache of who may see which post, fed by
+//! their events. `events` are the domain events its store writes; `error` its errors.
 
 pub mod config;
 pub mod domain;

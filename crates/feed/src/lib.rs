@@ -5,10 +5,12 @@
 //! positions) → `index` (the in-memory state, no I/O; it is the `domain::CandidateSource`) →
 //! `domain` (`feed`: a member's ranked feed and the explanation of one post, over any candidate
 //! source; `ranking`: signals and ordering; `profile`: ranking profiles; visibility and
-//! reasons; pure functions) → `service` (the tonic adapter). `snapshot` keeps rankings for
-//! later pages; `posts` is the client of the post service, for the one call a page makes (post
-//! bodies, with kept copies for degraded pages); `profiles` holds the ranking profiles in use
-//! (`ranking.toml`, hot-reloaded); `error` its errors and their statuses.
+//! reasons; pure functions) → `service` (the tonic adapter: `service.rs` the handlers,
+//! `service/convert.rs` their typed inputs and the items, reasons and filters as protobuf).
+//! `snapshot` keeps rankings for later pages; `posts` is the client of the post service, for
+//! the one call a page makes (post bodies, with kept copies for degraded pages); `profiles`
+//! holds the ranking profiles in use (`ranking.toml`, hot-reloaded); `error` its errors and
+//! their statuses.
 
 pub mod config;
 pub mod domain;

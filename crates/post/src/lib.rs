@@ -1,10 +1,13 @@
 //! The post service: members' posts, with the hashtags and @handle mentions found in their text.
 //!
-//! `service` is the tonic adapter (`service/tests.rs` its tests), `domain` the types and rules,
-//! `store` the storage trait with one module per backend (`store/timed.rs` times them), and
-//! the clients of other services, each named by the service it calls: `profiles` (who may see
-//! whose posts, whom @handles name) and `engagement` (shares, counts). `events` are the domain
-//! events its store writes to the outbox and the state it exports; `error` its errors.
+//! Where its behaviour lives: `service.rs` holds the handlers (authorize, call the store, keep
+//! what the viewer may see, answer), `service/convert.rs` parses each request into a typed
+//! input (`parse_<rpc>`) and converts records back, `service/tests.rs` tests them. `domain`
+//! holds the types and rules, `store` the storage trait with one module per backend
+//! (`store/timed.rs` times them). The clients of other services are named by the service they
+//! call: `profiles` (who may see whose posts, whom @handles name) and `engagement` (shares,
+//! counts). `events` are the domain events its store writes to the outbox and the state it
+//! exports; `error` its errors.
 
 pub mod config;
 pub mod domain;

@@ -1,7 +1,12 @@
 //! The profile service: member profiles, invitations, connections and follows.
 //!
-//! `service` is the tonic adapter, `domain` the types and rules, `store` the storage trait with
-//! one module per backend, `events` the domain events the store writes to its outbox.
+//! Where its behaviour lives: `service.rs` holds the handlers (authorize, call the store,
+//! answer), `service/convert.rs` parses each request into a typed input (`parse_<rpc>`) and
+//! converts records back, `service/tests.rs` tests them. `domain` holds the types and rules,
+//! by area (`profiles`, `invitations`, `graph`, `search`, `suggestions`). `store` is the
+//! storage trait and the dialect-neutral SQL both backends share; `store/sqlite` and
+//! `store/postgres` are the backends, split by the same areas; `store/timed.rs` times them.
+//! `events` are the domain events the store writes to its outbox; `error` its errors.
 
 pub mod domain;
 pub mod error;
