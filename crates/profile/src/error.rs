@@ -23,13 +23,28 @@ pub enum ProfileError {
     NotInviter,
     #[error("invitation is no longer pending")]
     InvitationNotPending,
-    #[error("storage failure: {0}")]
-    Storage(#[from] sqlx::Error),
-    /// A failed write on the embedded store (its writer runs on rusqlite).
-    #[error("storage failure: {0}")]
-    Write(#[from] rusqlite::Error),
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
+    /// What every service's store fails with (storage, corrupt data).
+    #[error(transparent)]
+    Service(#[from] pronet_common::error::ServiceError),
+}
+
+impl ProfileError {
+    /// Stored data that cannot be what it says (`what` says which and why).
+    pub fn corrupt(what: String) -> Self {
+        Self::Service(pronet_common::error::ServiceError::Corrupt(what))
+    }
+}
+
+impl From<sqlx::Error> for ProfileError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Service(err.into())
+    }
+}
+
+impl From<rusqlite::Error> for ProfileError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Service(err.into())
+    }
 }
 
 impl From<ProfileError> for Status {
@@ -48,9 +63,7 @@ impl From<ProfileError> for Status {
             ProfileError::NotInvitee(_) | ProfileError::NotInviter => {
                 Status::permission_denied(err.to_string())
             }
-            ProfileError::Storage(e) => ServiceError::Storage(e).into(),
-            ProfileError::Write(e) => ServiceError::Write(e).into(),
-            ProfileError::Corrupt(what) => ServiceError::Corrupt(what).into(),
+            ProfileError::Service(err) => err.into(),
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn check_closer(
         }
         InvitationState::Declined | InvitationState::Withdrawn => {}
         InvitationState::Pending | InvitationState::Accepted => {
-            return Err(ProfileError::Corrupt(format!("cannot close into {to:?}")))
+            return Err(ProfileError::corrupt(format!("cannot close into {to:?}")))
         }
     }
     if inv.state != InvitationState::Pending {

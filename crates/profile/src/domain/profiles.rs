@@ -282,7 +282,7 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<Vec<T>, crate::error::ProfileError> {
     serde_json::from_str(text)
-        .map_err(|e| crate::error::ProfileError::Corrupt(format!("{what}: {e}")))
+        .map_err(|e| crate::error::ProfileError::corrupt(format!("{what}: {e}")))
 }
 
 /// A stored profile.

@@ -592,7 +592,7 @@ impl ProfileStore for PgProfileStore {
                 let value: String = r.try_get("target")?;
                 Ok(FollowingRecord {
                     target: FollowTarget::from_parts(kind, value)
-                        .ok_or_else(|| ProfileError::Corrupt(format!("follow kind {kind}")))?,
+                        .ok_or_else(|| ProfileError::corrupt(format!("follow kind {kind}")))?,
                     create_time: r.try_get("create_time")?,
                 })
             })

@@ -89,7 +89,7 @@ macro_rules! profile_record {
             location: row.$get("location")?,
             industry: row.$get("industry")?,
             skills: serde_json::from_str(&skills)
-                .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+                .map_err(|e| ProfileError::corrupt(format!("skills: {e}")))?,
             positions: from_json(&positions, "positions")?,
             education: from_json(&education, "education")?,
             open_to_work: row.$get("open_to_work")?,
@@ -112,7 +112,7 @@ macro_rules! invitation_record {
             invitee_id: row.$get("invitee_id")?,
             message: row.$get("message")?,
             state: InvitationState::from_i64(state)
-                .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
+                .ok_or_else(|| ProfileError::corrupt(format!("invitation state {state}")))?,
             create_time: row.$get("create_time")?,
         })
     }};
@@ -529,7 +529,7 @@ impl ProfileStore for SqliteProfileStore {
                 let value: String = r.try_get("target")?;
                 Ok(FollowingRecord {
                     target: FollowTarget::from_parts(kind, value)
-                        .ok_or_else(|| ProfileError::Corrupt(format!("follow kind {kind}")))?,
+                        .ok_or_else(|| ProfileError::corrupt(format!("follow kind {kind}")))?,
                     create_time: r.try_get("create_time")?,
                 })
             })

@@ -13,7 +13,7 @@ pub(super) fn profile_from_row(row: &PgRow) -> StoreResult<ProfileRecord> {
         location: row.try_get("location")?,
         industry: row.try_get("industry")?,
         skills: serde_json::from_str(&skills)
-            .map_err(|e| ProfileError::Corrupt(format!("skills: {e}")))?,
+            .map_err(|e| ProfileError::corrupt(format!("skills: {e}")))?,
         positions: from_json(&row.try_get::<String, _>("positions")?, "positions")?,
         education: from_json(&row.try_get::<String, _>("education")?, "education")?,
         open_to_work: row.try_get("open_to_work")?,
@@ -32,7 +32,7 @@ pub(super) fn invitation_from_row(row: &PgRow) -> StoreResult<InvitationRecord> 
         invitee_id: row.try_get("invitee_id")?,
         message: row.try_get("message")?,
         state: InvitationState::from_i64(state)
-            .ok_or_else(|| ProfileError::Corrupt(format!("invitation state {state}")))?,
+            .ok_or_else(|| ProfileError::corrupt(format!("invitation state {state}")))?,
         create_time: row.try_get("create_time")?,
     })
 }

@@ -89,7 +89,7 @@ impl SqliteProfileStore {
             let r = usize::try_from(index)
                 .ok()
                 .and_then(|i| reached.get(i))
-                .ok_or_else(|| ProfileError::Corrupt(format!("suggestion index {index}")))?;
+                .ok_or_else(|| ProfileError::corrupt(format!("suggestion index {index}")))?;
             candidates.push(SuggestionCandidate {
                 affinity: Affinity::of_shared_keys(
                     from_json(&companies, "company keys")?,
