@@ -319,3 +319,20 @@ where
         .expect("the store opens");
     (store, metrics)
 }
+
+/// A request as the auth layer hands it to a handler after verifying `caller`'s token.
+pub fn with_caller<T>(caller: crate::auth::Caller, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.extensions_mut().insert(caller);
+    request
+}
+
+/// A request from member `id`, as the auth layer hands it on.
+pub fn as_member<T>(id: &str, message: T) -> tonic::Request<T> {
+    with_caller(crate::auth::Caller::Member(id.into()), message)
+}
+
+/// A request from the service `name`, as the auth layer hands it on.
+pub fn as_service<T>(name: &str, message: T) -> tonic::Request<T> {
+    with_caller(crate::auth::Caller::Service(name.into()), message)
+}

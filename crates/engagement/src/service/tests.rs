@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pronet_common::auth::{Access, AuthLayer, Caller};
 use pronet_common::error::MAX_LISTED_VIOLATIONS;
-use pronet_common::testing::test_auth as auth;
+use pronet_common::testing::{test_auth as auth, with_caller as from};
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use pronet_proto::post::v1 as post_pb;
 use pronet_proto::post::v1::post_service_server::{PostService, PostServiceServer};
@@ -184,13 +184,6 @@ async fn api_with_posts(posts: Arc<dyn PostDirectory>) -> (tempfile::TempDir, En
         .unwrap();
     let graph = Arc::new(FakeGraph::default());
     (dir, EngagementApi::new(Arc::new(store), posts, graph))
-}
-
-/// A request as the auth layer hands it on after verifying `caller`'s token.
-fn from<T>(caller: Caller, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(caller);
-    request
 }
 
 fn member(id: &str) -> Caller {

@@ -2,6 +2,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use pronet_common::testing::{as_member, with_caller};
 use pronet_common::upstream::{lazy_channel, CallLimits};
 use prost_types::Timestamp;
 use tonic::Code;
@@ -215,18 +216,8 @@ async fn api(dir: &tempfile::TempDir) -> PostApi {
 }
 
 /// A request as the auth layer hands it over.
-fn with_caller<T>(caller: Caller, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.extensions_mut().insert(caller);
-    request
-}
-
-fn as_member<T>(id: &str, message: T) -> Request<T> {
-    with_caller(Caller::Member(id.into()), message)
-}
-
 fn as_service<T>(message: T) -> Request<T> {
-    with_caller(Caller::Service("feed".into()), message)
+    pronet_common::testing::as_service("feed", message)
 }
 
 fn new_post(author: &str, text: &str, visibility: pb::Visibility) -> pb::CreatePostRequest {

@@ -1,9 +1,8 @@
 //! The handlers over a real SQLite store: who may do what, and what blocks change.
 
+use pronet_common::testing::as_member;
 use pronet_proto::profile::v1::profile_service_server::ProfileService;
 use tonic::Code;
-
-use pronet_common::auth::Caller;
 
 use super::*;
 use crate::store::sqlite::SqliteProfileStore;
@@ -24,18 +23,9 @@ async fn app() -> TestApp {
     }
 }
 
-/// A request as the auth layer hands it on for member `id`.
-fn as_member<T>(id: &str, message: T) -> Request<T> {
-    let mut r = Request::new(message);
-    r.extensions_mut().insert(Caller::Member(id.into()));
-    r
-}
-
 /// A request as the auth layer hands it on for another pronet service.
 fn as_service<T>(message: T) -> Request<T> {
-    let mut r = Request::new(message);
-    r.extensions_mut().insert(Caller::Service("post".into()));
-    r
+    pronet_common::testing::as_service("post", message)
 }
 
 #[track_caller]
