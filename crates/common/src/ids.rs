@@ -35,6 +35,29 @@ pub fn distinct(items: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// A batch read's answer in request order: `found` keyed by `id_of`, one item per requested
+/// id (a repeated id repeats its item). A missing id is NOT_FOUND naming it (`what` says what
+/// it names), or, with `allow_missing`, left out. Items the caller may not see must already be
+/// missing from `found`, so they answer exactly as missing ones do.
+pub fn in_request_order<T: Clone>(
+    ids: &[String],
+    found: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    allow_missing: bool,
+    what: &str,
+) -> Result<Vec<T>, tonic::Status> {
+    let found: std::collections::HashMap<&str, &T> = found.iter().map(|t| (id_of(t), t)).collect();
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        match found.get(id.as_str()) {
+            Some(item) => items.push((*item).clone()),
+            None if allow_missing => {}
+            None => return Err(tonic::Status::not_found(format!("{what} {id} not found"))),
+        }
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +76,19 @@ mod tests {
         assert!(parse_id(&"a".repeat(65)).is_err());
         assert!(parse_id("a b").is_err());
         assert!(parse_id("x'; drop").is_err());
+    }
+
+    #[test]
+    fn batch_answers_keep_request_order_repeat_and_name_the_missing() {
+        let found = vec![("b", 2), ("a", 1)];
+        let ids: Vec<String> = ["a", "b", "a"].map(String::from).to_vec();
+        let items = in_request_order(&ids, found.clone(), |t| t.0, false, "post").unwrap();
+        assert_eq!(items, [("a", 1), ("b", 2), ("a", 1)]);
+        let ids: Vec<String> = ["a", "zz", "b"].map(String::from).to_vec();
+        let err = in_request_order(&ids, found.clone(), |t| t.0, false, "post").unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert_eq!(err.message(), "post zz not found");
+        let items = in_request_order(&ids, found, |t| t.0, true, "post").unwrap();
+        assert_eq!(items, [("a", 1), ("b", 2)]);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pronet_common::auth::{caller, require_self, Caller};
-use pronet_common::ids::{distinct, new_id, parse_id};
+use pronet_common::ids::{distinct, in_request_order, new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{decode_time_cursor, encode_time_cursor, page_size};
 use pronet_common::time::{from_timestamp, now_micros, to_timestamp};
@@ -340,21 +340,8 @@ impl PostService for PostApi {
         let found = self.store.batch_get_posts(&req.ids).await?;
         // Posts the viewer may not see are dropped here, so they answer as missing ones do.
         let visible = self.visible_posts(viewer.as_deref(), found).await?;
-        let found: HashMap<String, pb::Post> = self
-            .encode(viewer.as_deref(), visible)
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let mut posts = Vec::with_capacity(req.ids.len());
-        for id in &req.ids {
-            // A repeated id gets the same post again.
-            match found.get(id) {
-                Some(p) => posts.push(p.clone()),
-                None if req.allow_missing => {}
-                None => return Err(Status::not_found(format!("post {id} not found"))),
-            }
-        }
+        let found = self.encode(viewer.as_deref(), visible).await?;
+        let posts = in_request_order(&req.ids, found, |p| &p.id, req.allow_missing, "post")?;
         Ok(Response::new(pb::BatchGetPostsResponse { posts }))
     }
 

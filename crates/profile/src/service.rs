@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pronet_common::auth::{caller, require_self};
 use pronet_common::error::invalid_field;
-use pronet_common::ids::{new_id, parse_id};
+use pronet_common::ids::{in_request_order, new_id, parse_id};
 use pronet_common::input::{check_count, parse_hashtag};
 use pronet_common::pagination::{
     decode_time_cursor, decode_token, encode_time_cursor, encode_token,
@@ -135,22 +135,9 @@ impl ProfileService for ProfileApi {
         let caller = caller(&request)?;
         let (ids, allow_missing) = parse_batch_get_profiles(request.into_inner())?;
         // Profiles the viewer may not see come back missing, and are answered as missing.
-        let found: std::collections::HashMap<String, ProfileRecord> = self
-            .store
-            .batch_get_profiles(&ids, caller.viewer())
-            .await?
-            .into_iter()
-            .map(|p| (p.id.clone(), p))
-            .collect();
-        let mut profiles = Vec::with_capacity(ids.len());
-        for id in &ids {
-            // A repeated id gets the same profile again.
-            match found.get(id) {
-                Some(p) => profiles.push(profile_to_pb(p.clone())),
-                None if allow_missing => {}
-                None => return Err(Status::not_found(format!("profile {id} not found"))),
-            }
-        }
+        let found = self.store.batch_get_profiles(&ids, caller.viewer()).await?;
+        let found = in_request_order(&ids, found, |p| &p.id, allow_missing, "profile")?;
+        let profiles = found.into_iter().map(profile_to_pb).collect();
         Ok(Response::new(pb::BatchGetProfilesResponse { profiles }))
     }
 
