@@ -610,6 +610,13 @@ impl ServiceCredentials {
 #[derive(Clone)]
 pub struct ServiceAuth(pub ServiceCredentials);
 
+impl ServiceAuth {
+    /// Calls carrying a service token named `name`, signed with `auth`.
+    pub fn new(auth: std::sync::Arc<AuthConfig>, name: &'static str) -> Self {
+        Self(ServiceCredentials::new(auth, name))
+    }
+}
+
 impl tonic::service::Interceptor for ServiceAuth {
     /// Attaches the service token, passes the current call's remaining budget on (see
     /// [`crate::deadline`]: the callee gets it as `grpc-timeout` and the channel gives up

@@ -19,6 +19,8 @@ use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::error::ServiceError;
+
 /// How often a dependency's DNS name is resolved again (new and gone replicas).
 const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -351,24 +353,90 @@ pub type ProfileServiceClient =
         tonic::service::interceptor::InterceptedService<Channel, crate::auth::ServiceAuth>,
     >;
 
+/// A client of another service as the services hold one: the generated client (its calls
+/// carry this service's token; clones share one channel), the budget its idempotent calls are
+/// retried within, and the called service's name, which its failures carry
+/// ([`ServiceError::Dependency`], UNAVAILABLE to this service's callers).
+#[derive(Debug, Clone)]
+pub struct Upstream<C> {
+    client: C,
+    retries: RetryBudget,
+    service: &'static str,
+}
+
+impl<C: Clone> Upstream<C> {
+    /// `client` of the `service` service (`profile`, `post`, `engagement`).
+    pub fn new(service: &'static str, client: C) -> Self {
+        Self {
+            client,
+            retries: RetryBudget::default(),
+            service,
+        }
+    }
+
+    /// An idempotent call (a read): `method` on a clone of the client, retried once on
+    /// UNAVAILABLE within the budget (see [`RetryBudget::call`]); the response's message.
+    pub async fn read<R, T, F, Fut>(&self, request: &R, method: F) -> Result<T, ServiceError>
+    where
+        R: Clone,
+        F: Fn(C, R) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.retries
+            .send(&self.client, request, method)
+            .await
+            .map_err(ServiceError::dependency(self.service))
+    }
+
+    /// As [`Self::read`], with NOT_FOUND as `None`: what was asked about does not exist, or is
+    /// hidden from whom it was asked for.
+    pub async fn read_found<R, T, F, Fut>(
+        &self,
+        request: &R,
+        method: F,
+    ) -> Result<Option<T>, ServiceError>
+    where
+        R: Clone,
+        F: Fn(C, R) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match self.retries.send(&self.client, request, method).await {
+            Ok(message) => Ok(Some(message)),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(ServiceError::dependency(self.service)(status)),
+        }
+    }
+
+    /// A write: sent once (a write is retried only with its request id, by whoever holds it).
+    pub async fn write<R, T, F, Fut>(&self, request: R, method: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce(C, R) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        method(self.client.clone(), request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(ServiceError::dependency(self.service))
+    }
+}
+
 /// How `viewer_id` relates to each of `member_ids`, asked of the profile service in calls of
-/// at most `per_call` members (`BatchGetRelationships`), each retried within `retries`. Members
-/// the service leaves out relate to the viewer as strangers do.
+/// at most `per_call` members (`BatchGetRelationships`), each retried within the budget.
+/// Members the service leaves out relate to the viewer as strangers do.
 pub async fn relationships(
-    client: &ProfileServiceClient,
-    retries: &RetryBudget,
+    profile: &Upstream<ProfileServiceClient>,
     viewer_id: &str,
     member_ids: &[String],
     per_call: usize,
-) -> Result<Vec<pronet_proto::profile::v1::Relationship>, Status> {
+) -> Result<Vec<pronet_proto::profile::v1::Relationship>, ServiceError> {
     let mut found = Vec::with_capacity(member_ids.len());
     for chunk in member_ids.chunks(per_call.max(1)) {
         let request = pronet_proto::profile::v1::BatchGetRelationshipsRequest {
             viewer_id: viewer_id.to_owned(),
             member_ids: chunk.to_vec(),
         };
-        let response = retries
-            .send(client, &request, |mut c, r| async move {
+        let response = profile
+            .read(&request, |mut c, r| async move {
                 c.batch_get_relationships(r).await
             })
             .await?;

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::RetryBudget;
+use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::upstream::Upstream;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use pronet_proto::post::v1::{BatchGetPostsRequest, GetPostRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::Code;
 
 use crate::error::EngagementError;
 
@@ -51,19 +50,17 @@ type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
 /// service's token.
 #[derive(Clone)]
 pub struct GrpcPostDirectory {
-    client: PostServiceClient<AuthedChannel>,
-    /// Reads are retried once on UNAVAILABLE, within this budget.
-    retries: RetryBudget,
+    post: Upstream<PostServiceClient<AuthedChannel>>,
 }
 
 impl GrpcPostDirectory {
     /// Calls go over `channel` and carry a service token signed with `auth`.
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth(ServiceCredentials::new(auth, SERVICE_TOKEN_NAME));
+        let credentials = ServiceAuth::new(auth, SERVICE_TOKEN_NAME);
+        let client = PostServiceClient::with_interceptor(channel, credentials)
+            .max_decoding_message_size(MAX_POST_RESPONSE_BYTES);
         Self {
-            client: PostServiceClient::with_interceptor(channel, credentials)
-                .max_decoding_message_size(MAX_POST_RESPONSE_BYTES),
-            retries: RetryBudget::default(),
+            post: Upstream::new("post", client),
         }
     }
 }
@@ -75,24 +72,16 @@ impl PostDirectory for GrpcPostDirectory {
         post_id: &str,
         viewer_id: &str,
     ) -> Result<(), EngagementError> {
-        // Clients share one channel; a clone per call is cheap and needs no lock.
         let request = GetPostRequest {
             post_id: post_id.to_owned(),
             viewer_id: viewer_id.to_owned(),
         };
-        let answer = self
-            .retries
-            .send(&self.client, &request, |mut c, r| async move {
-                c.get_post(r).await
-            })
-            .await;
-        match answer {
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == Code::NotFound => {
-                Err(EngagementError::NotFound("post"))
-            }
-            Err(status) => Err(EngagementError::dependency("post")(status)),
-        }
+        // NOT_FOUND: missing, or hidden from the member, and answered alike.
+        self.post
+            .read_found(&request, |mut c, r| async move { c.get_post(r).await })
+            .await?
+            .map(|_| ())
+            .ok_or(EngagementError::NotFound("post"))
     }
 
     async fn visible_posts(
@@ -114,18 +103,16 @@ impl PostDirectory for GrpcPostDirectory {
                 allow_missing: true,
                 viewer_id: viewer_id.to_owned(),
             };
-            let (client, retries) = (self.client.clone(), self.retries.clone());
+            let post = self.post.clone();
             async move {
-                retries
-                    .send(&client, &request, |mut c, r| async move {
-                        c.batch_get_posts(r).await
-                    })
-                    .await
+                post.read(
+                    &request,
+                    |mut c, r| async move { c.batch_get_posts(r).await },
+                )
+                .await
             }
         });
-        let responses = try_join_all(calls)
-            .await
-            .map_err(EngagementError::dependency("post"))?;
+        let responses = try_join_all(calls).await?;
         Ok(responses
             .into_iter()
             .flat_map(|r| r.posts)

@@ -5,14 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::RetryBudget;
+use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::upstream::{ProfileServiceClient, Upstream};
 use pronet_proto::profile::v1::get_profile_request::Lookup;
-use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use pronet_proto::profile::v1::{GetProfileRequest, ListConnectionsRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::Code;
 
 use crate::error::EngagementError;
 use crate::posts::SERVICE_TOKEN_NAME;
@@ -43,22 +41,18 @@ pub trait MemberGraph: Send + Sync + 'static {
     async fn member_exists(&self, member_id: &str) -> Result<bool, EngagementError>;
 }
 
-type AuthedChannel = InterceptedService<Channel, ServiceAuth>;
-
 /// Asks the profile service over gRPC, with this service's token.
 #[derive(Clone)]
 pub struct GrpcMemberGraph {
-    client: ProfileServiceClient<AuthedChannel>,
-    /// Reads are retried once on UNAVAILABLE, within this budget.
-    retries: RetryBudget,
+    profile: Upstream<ProfileServiceClient>,
 }
 
 impl GrpcMemberGraph {
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth(ServiceCredentials::new(auth, SERVICE_TOKEN_NAME));
+        let credentials = ServiceAuth::new(auth, SERVICE_TOKEN_NAME);
+        let client = ProfileServiceClient::new(InterceptedService::new(channel, credentials));
         Self {
-            client: ProfileServiceClient::with_interceptor(channel, credentials),
-            retries: RetryBudget::default(),
+            profile: Upstream::new("profile", client),
         }
     }
 }
@@ -77,14 +71,12 @@ impl MemberGraph for GrpcMemberGraph {
             .cloned()
             .collect();
         let found = pronet_common::upstream::relationships(
-            &self.client,
-            &self.retries,
+            &self.profile,
             viewer_id,
             &others,
             MAX_RELATIONSHIPS_PER_BATCH,
         )
-        .await
-        .map_err(EngagementError::dependency("profile"))?;
+        .await?;
         let blocked = found
             .into_iter()
             .filter(|r| r.blocked)
@@ -107,12 +99,12 @@ impl MemberGraph for GrpcMemberGraph {
                 page_token,
             };
             let page = self
-                .retries
-                .send(&self.client, &request, |mut c, r| async move {
-                    c.list_connections(r).await
-                })
-                .await
-                .map_err(EngagementError::dependency("profile"))?;
+                .profile
+                .read(
+                    &request,
+                    |mut c, r| async move { c.list_connections(r).await },
+                )
+                .await?;
             connections.extend(page.connections.into_iter().map(|c| c.member_id));
             if page.next_page_token.is_empty() {
                 break;
@@ -127,16 +119,11 @@ impl MemberGraph for GrpcMemberGraph {
         let request = GetProfileRequest {
             lookup: Some(Lookup::MemberId(member_id.to_owned())),
         };
-        let answer = self
-            .retries
-            .send(&self.client, &request, |mut c, r| async move {
-                c.get_profile(r).await
-            })
-            .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(EngagementError::dependency("profile")(status)),
-        }
+        // NOT_FOUND: no such profile.
+        let found = self
+            .profile
+            .read_found(&request, |mut c, r| async move { c.get_profile(r).await })
+            .await?;
+        Ok(found.is_some())
     }
 }

@@ -45,7 +45,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_common::auth::{AuthConfig, ServiceAuth};
 use pronet_common::event_follower::{EventApplier, EventFollower, FollowerConfig, HeadProbe};
 use pronet_common::nats::NatsConfig;
 use pronet_common::shutdown::Shutdown;
@@ -387,10 +387,7 @@ pub fn start_followers(
     sources: &CacheSources,
     consumer: &str,
 ) -> Result<Vec<watch::Receiver<bool>>, String> {
-    let auth = ServiceAuth(ServiceCredentials::new(
-        sources.auth.clone(),
-        SERVICE_TOKEN_NAME,
-    ));
+    let auth = ServiceAuth::new(sources.auth.clone(), SERVICE_TOKEN_NAME);
     let mut caught_up = Vec::with_capacity(2);
     for (source, addr) in [
         (CacheSource::Profile, &sources.profile_addr),
@@ -435,10 +432,7 @@ impl CachedPostDirectory {
         sources: &CacheSources,
         fallback: Arc<dyn PostDirectory>,
     ) -> Result<Self, String> {
-        let auth = ServiceAuth(ServiceCredentials::new(
-            sources.auth.clone(),
-            SERVICE_TOKEN_NAME,
-        ));
+        let auth = ServiceAuth::new(sources.auth.clone(), SERVICE_TOKEN_NAME);
         Ok(Self {
             cache,
             profile_head: HeadProbe::new(&sources.profile_addr, auth.clone(), sources.limits)?,
@@ -453,10 +447,8 @@ impl CachedPostDirectory {
     /// the cache cannot answer for now; an error when a source is down or hung.
     async fn current_heads(&self) -> Result<Option<[i64; 2]>, EngagementError> {
         let now = now_micros();
-        let down = |dependency: &'static str, status: Status| EngagementError::Dependency {
-            dependency,
-            status: Box::new(status),
-        };
+        let down =
+            |dependency: &'static str, status| EngagementError::dependency(dependency)(status);
         if now < self.down_until.load(Ordering::Relaxed) {
             return Err(down(
                 "post",

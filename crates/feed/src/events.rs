@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use pronet_common::auth::{ServiceAuth, ServiceCredentials};
+use pronet_common::auth::ServiceAuth;
 use pronet_common::event_follower::{EventApplier, EventFollower, FollowerConfig};
 use pronet_common::metrics::Metrics;
 use pronet_common::nats::NatsConfig;
@@ -219,7 +219,7 @@ fn start_followers(
     restored_at: Option<i64>,
 ) -> Result<Vec<watch::Receiver<bool>>, String> {
     let up = &f.up;
-    let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
+    let auth = ServiceAuth::new(up.auth.clone(), "feed");
     let mut caught_up = Vec::with_capacity(Source::ALL.len());
     for (source, addr) in [
         (Source::Profile, &up.profile_addr),

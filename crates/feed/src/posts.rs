@@ -6,13 +6,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::{lazy_channel, CallLimits, RetryBudget};
+use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::error::ServiceError;
+use pronet_common::upstream::{lazy_channel, CallLimits, Upstream};
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::Status;
 
 /// Posts of up to 3,000 characters, reshares with their originals: a page of 100 fits easily.
 const MAX_INTERNAL_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -43,14 +43,13 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// slow a page is still served, from those copies and the index ("degraded").
 #[derive(Clone)]
 pub struct PostBodies {
-    posts: PostServiceClient<Authed>,
+    /// Calls that find it unavailable are retried once, within its retry budget.
+    post: Upstream<PostServiceClient<Authed>>,
     /// Longest a page waits for bodies (less when the caller's deadline is nearer).
     budget: Duration,
     cache: Arc<Mutex<BodyCache>>,
     /// Until when pages skip the post service after a failure.
     skip_until: Arc<Mutex<Option<Instant>>>,
-    /// A call that finds the post service unavailable is retried once, within this budget.
-    retries: RetryBudget,
 }
 
 #[derive(Default)]
@@ -87,16 +86,15 @@ pub struct Bodies {
 
 impl PostBodies {
     pub fn connect(up: &Upstreams, budget: Duration) -> Result<Self, String> {
-        let auth = ServiceAuth(ServiceCredentials::new(up.auth.clone(), "feed"));
-        let posts =
+        let auth = ServiceAuth::new(up.auth.clone(), "feed");
+        let client =
             PostServiceClient::with_interceptor(lazy_channel(&up.post_addr, up.limits)?, auth)
                 .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         Ok(Self {
-            posts,
+            post: Upstream::new("post", client),
             budget,
             cache: Arc::default(),
             skip_until: Arc::default(),
-            retries: RetryBudget::default(),
         })
     }
 
@@ -140,8 +138,8 @@ impl PostBodies {
                         degraded: false,
                     };
                 }
-                Ok(Err(status)) => {
-                    tracing::warn!(code = ?status.code(), message = status.message(), "post bodies failed: serving a degraded page");
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "post bodies failed: serving a degraded page");
                 }
                 Err(_) => {
                     tracing::warn!(
@@ -164,17 +162,18 @@ impl PostBodies {
     }
 
     /// The posts that still exist among `ids`, in one call.
-    async fn fetch(&self, ids: Vec<String>) -> Result<Vec<ppb::Post>, Status> {
+    async fn fetch(&self, ids: Vec<String>) -> Result<Vec<ppb::Post>, ServiceError> {
         let request = ppb::BatchGetPostsRequest {
             post_ids: ids,
             allow_missing: true,
             viewer_id: String::new(),
         };
         let resp = self
-            .retries
-            .send(&self.posts, &request, |mut c, r| async move {
-                c.batch_get_posts(r).await
-            })
+            .post
+            .read(
+                &request,
+                |mut c, r| async move { c.batch_get_posts(r).await },
+            )
             .await?;
         Ok(resp.posts)
     }

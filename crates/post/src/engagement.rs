@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
+use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::upstream::Upstream;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
 use pronet_proto::engagement::v1::{BatchGetPostStatsRequest, RecordShareRequest};
 use tonic::service::interceptor::InterceptedService;
@@ -29,14 +30,15 @@ pub trait Engagement: Send + Sync + 'static {
 /// Asks the engagement service over gRPC, with this service's token.
 #[derive(Debug, Clone)]
 pub struct GrpcEngagement {
-    client: EngagementServiceClient<InterceptedService<Channel, ServiceAuth>>,
+    engagement: Upstream<EngagementServiceClient<InterceptedService<Channel, ServiceAuth>>>,
 }
 
 impl GrpcEngagement {
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth(ServiceCredentials::new(auth, CREDENTIALS_NAME));
+        let credentials = ServiceAuth::new(auth, CREDENTIALS_NAME);
+        let client = EngagementServiceClient::with_interceptor(channel, credentials);
         Self {
-            client: EngagementServiceClient::with_interceptor(channel, credentials),
+            engagement: Upstream::new("engagement", client),
         }
     }
 }
@@ -44,33 +46,32 @@ impl GrpcEngagement {
 #[async_trait]
 impl Engagement for GrpcEngagement {
     async fn record_share(&self, member_id: &str, post_id: &str) -> Result<(), PostError> {
-        let mut client = self.client.clone();
-        client
-            .record_share(RecordShareRequest {
-                member_id: member_id.to_owned(),
-                post_id: post_id.to_owned(),
-            })
-            .await
-            .map_err(PostError::dependency("engagement"))?;
+        let request = RecordShareRequest {
+            member_id: member_id.to_owned(),
+            post_id: post_id.to_owned(),
+        };
+        self.engagement
+            .write(request, |mut c, r| async move { c.record_share(r).await })
+            .await?;
         Ok(())
     }
 
     async fn engagement(&self, post_ids: &[String]) -> Result<HashMap<String, i64>, PostError> {
         let mut engagement = HashMap::with_capacity(post_ids.len());
         for chunk in post_ids.chunks(limits::STATS_CHUNK) {
-            let mut client = self.client.clone();
             // No viewer: counts for everyone, and the engagement service asks nobody.
             let request = BatchGetPostStatsRequest {
                 post_ids: chunk.to_vec(),
                 viewer_id: String::new(),
             };
-            let response = client
-                .batch_get_post_stats(request)
-                .await
-                .map_err(PostError::dependency("engagement"))?;
+            let response = self
+                .engagement
+                .read(&request, |mut c, r| async move {
+                    c.batch_get_post_stats(r).await
+                })
+                .await?;
             engagement.extend(
                 response
-                    .into_inner()
                     .stats
                     .into_iter()
                     .map(|s| (s.post_id, s.total_reactions + s.comments + s.shares)),

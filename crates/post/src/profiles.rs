@@ -6,9 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth, ServiceCredentials};
-use pronet_common::upstream::RetryBudget;
-use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
+use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::upstream::{ProfileServiceClient, Upstream};
 use pronet_proto::profile::v1::{BatchGetProfilesRequest, LookupHandlesRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -54,17 +53,15 @@ pub trait Members: Send + Sync + 'static {
 /// service's token.
 #[derive(Debug, Clone)]
 pub struct GrpcRelationships {
-    client: ProfileServiceClient<InterceptedService<Channel, ServiceAuth>>,
-    /// Reads are retried once on UNAVAILABLE, within this budget.
-    retries: RetryBudget,
+    profile: Upstream<ProfileServiceClient>,
 }
 
 impl GrpcRelationships {
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth(ServiceCredentials::new(auth, CREDENTIALS_NAME));
+        let credentials = ServiceAuth::new(auth, CREDENTIALS_NAME);
+        let client = ProfileServiceClient::new(InterceptedService::new(channel, credentials));
         Self {
-            client: ProfileServiceClient::with_interceptor(channel, credentials),
-            retries: RetryBudget::default(),
+            profile: Upstream::new("profile", client),
         }
     }
 }
@@ -78,14 +75,12 @@ impl Relationships for GrpcRelationships {
     ) -> Result<HashMap<String, Relation>, PostError> {
         // Callers ask about at most 1000 authors today; chunking keeps the limit ours to keep.
         let found = pronet_common::upstream::relationships(
-            &self.client,
-            &self.retries,
+            &self.profile,
             viewer,
             members,
             MAX_MEMBERS_PER_CALL,
         )
-        .await
-        .map_err(PostError::dependency("profile"))?;
+        .await?;
         let relations = found
             .into_iter()
             .map(|r| {
@@ -114,12 +109,12 @@ impl Handles for GrpcRelationships {
                 handles: chunk.to_vec(),
             };
             let response = self
-                .retries
-                .send(&self.client, &request, |mut c, r| async move {
-                    c.lookup_handles(r).await
-                })
-                .await
-                .map_err(PostError::dependency("profile"))?;
+                .profile
+                .read(
+                    &request,
+                    |mut c, r| async move { c.lookup_handles(r).await },
+                )
+                .await?;
             owners.extend(response.owners.into_iter().map(|o| {
                 (
                     o.handle.to_ascii_lowercase(),
@@ -145,12 +140,12 @@ impl Members for GrpcRelationships {
                 allow_missing: true,
             };
             let response = self
-                .retries
-                .send(&self.client, &request, |mut c, r| async move {
-                    c.batch_get_profiles(r).await
-                })
-                .await
-                .map_err(PostError::dependency("profile"))?;
+                .profile
+                .read(
+                    &request,
+                    |mut c, r| async move { c.batch_get_profiles(r).await },
+                )
+                .await?;
             existing.extend(response.profiles.into_iter().map(|p| p.id));
         }
         Ok(existing)

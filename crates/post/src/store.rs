@@ -1,6 +1,9 @@
 //! The post store: what the service needs from its storage, whatever the backend.
+//!
+//! The statements both backends run alike are written once, in `sql`.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 pub mod timed;
 
@@ -42,6 +45,29 @@ pub(crate) fn mentions_from_json(json: &str) -> StoreResult<Vec<Mention>> {
         .into_iter()
         .map(|(handle, member_id)| Mention { handle, member_id })
         .collect())
+}
+
+/// A stored visibility code (the proto's numbers) as a [`Visibility`].
+pub(crate) fn visibility_from_code(code: i64) -> StoreResult<Visibility> {
+    Visibility::from_i64(code).ok_or_else(|| PostError::Corrupt(format!("post visibility {code}")))
+}
+
+/// The keyset bound `(create_time, id)` of a newest-first page: before `after`, or past the
+/// newest post when `None`.
+pub(crate) fn page_bound(after: Option<Cursor>) -> (i64, String) {
+    after.map_or((i64::MAX, String::new()), |c| (c.time, c.id))
+}
+
+/// A row count as a SQL integer (SQLite's INTEGER, PostgreSQL's BIGINT); counts beyond it mean
+/// "no limit" anyway.
+pub(crate) fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Whether `q` can find no post (it names no author and no hashtag, or allows none): both
+/// backends then answer without a query.
+pub(crate) fn finds_no_recent_posts(q: &RecentPostsQuery) -> bool {
+    (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0
 }
 
 /// `posts` with distinct ids, the first of each kept, and how many repeats were dropped.

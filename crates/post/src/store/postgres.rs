@@ -4,9 +4,10 @@
 //! statement whatever the number of ids.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use pronet_common::db::{MigrationFile, PgDb};
+use pronet_common::db::{numbered, MigrationFile, PgDb};
 use pronet_common::events::{EventSource, ExportError, ExportSink};
 use pronet_common::outbox::{self, Outbox};
 use pronet_common::time::now_micros;
@@ -14,9 +15,10 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
+use super::sql::{self, POST_COLUMNS};
 use super::{
-    distinct_posts, export_error, mentions_from_json, mentions_to_json, CreatedPost, PostStore,
-    StoreResult, EXPORT_PAGE,
+    distinct_posts, export_error, finds_no_recent_posts, mentions_from_json, mentions_to_json,
+    page_bound, sql_limit, visibility_from_code, CreatedPost, PostStore, StoreResult, EXPORT_PAGE,
 };
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
@@ -31,12 +33,15 @@ const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
     4: "outbox" => outbox::POSTGRES_MIGRATION,
 ];
 
-const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time, \
-                            update_time, reshare_of, mentioned_members";
-
-/// [`POST_COLUMNS`] of the table aliased `p`.
-const P_POST_COLUMNS: &str = "p.id, p.author_id, p.text, p.visibility, p.hashtags, p.mentions, \
-                              p.create_time, p.update_time, p.reshare_of, p.mentioned_members";
+// The shared statements (`super::sql`) of the request paths, numbered once.
+static GET_POST: LazyLock<String> = LazyLock::new(|| numbered(sql::GET_POST));
+static POSTS_BY_HASHTAG: LazyLock<String> = LazyLock::new(|| numbered(sql::POSTS_BY_HASHTAG));
+static COUNT_HASHTAG_POSTS: LazyLock<String> = LazyLock::new(|| numbered(sql::COUNT_HASHTAG_POSTS));
+static CLAIM_KEY: LazyLock<String> = LazyLock::new(|| numbered(sql::CLAIM_KEY));
+static DELETE_POST: LazyLock<String> = LazyLock::new(|| numbered(sql::DELETE_POST));
+static DELETE_POST_HASHTAGS: LazyLock<String> =
+    LazyLock::new(|| numbered(sql::DELETE_POST_HASHTAGS));
+static UPDATE_POST: LazyLock<String> = LazyLock::new(|| numbered(sql::UPDATE_POST));
 
 /// The feed's candidate query. $1 author ids, $2 hashtags, $3 since, $4 posts per author,
 /// $5 posts overall.
@@ -93,16 +98,14 @@ impl PgPostStore {
 
     /// The post first created with `key`, whose transaction has committed.
     async fn replay(&self, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
-        let resource_id: String = sqlx::query_scalar(
-            "SELECT resource_id FROM idempotency_keys WHERE caller = $1 AND request_id = $2",
-        )
-        .bind(&key.caller)
-        .bind(&key.request_id)
-        .fetch_optional(&self.db.pool)
-        .await?
-        .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
+        let resource_id: String = sqlx::query_scalar(&numbered(sql::RECORDED_KEY))
+            .bind(&key.caller)
+            .bind(&key.request_id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
         // Deleted or not: a retry gets the first result.
-        let post = sqlx::query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+        let post = sqlx::query(&numbered(sql::STORED_POST))
             .bind(&resource_id)
             .fetch_optional(&self.db.pool)
             .await?
@@ -120,13 +123,11 @@ impl PgPostStore {
 }
 
 fn post_from_row(row: &PgRow) -> StoreResult<PostRecord> {
-    let visibility: i16 = row.try_get("visibility")?;
     Ok(PostRecord {
         id: row.try_get("id")?,
         author_id: row.try_get("author_id")?,
         text: row.try_get("text")?,
-        visibility: Visibility::from_i64(visibility.into())
-            .ok_or_else(|| PostError::Corrupt(format!("post visibility {visibility}")))?,
+        visibility: visibility_from_code(row.try_get::<i16, _>("visibility")?.into())?,
         hashtags: row.try_get("hashtags")?,
         mentions: row.try_get("mentions")?,
         create_time: row.try_get("create_time")?,
@@ -141,11 +142,6 @@ fn visibility_code(v: Visibility) -> i16 {
         Visibility::Public => 1,
         Visibility::Connections => 2,
     }
-}
-
-/// A row count as PostgreSQL's BIGINT; counts beyond it mean "no limit" anyway.
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Binds `q` to [`RECENT_POSTS_SQL`].
@@ -177,17 +173,14 @@ impl PostStore for PgPostStore {
             // Claims the key first. A racing request with the same key waits here on our
             // uncommitted row; once we commit, its insert does nothing and it replays our post
             // (if we roll back, it proceeds as the first).
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (caller, request_id) DO NOTHING",
-            )
-            .bind(&key.caller)
-            .bind(&key.request_id)
-            .bind(&post.id)
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+            let claimed = sqlx::query(&CLAIM_KEY)
+                .bind(&key.caller)
+                .bind(&key.request_id)
+                .bind(&post.id)
+                .bind(now_micros())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
                 == 1;
             if !claimed {
                 tx.rollback().await?;
@@ -313,15 +306,13 @@ impl PostStore for PgPostStore {
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
-        sqlx::query(&format!(
-            "SELECT {POST_COLUMNS} FROM posts WHERE id = $1 AND delete_time IS NULL"
-        ))
-        .bind(id)
-        .fetch_optional(&self.db.pool)
-        .await?
-        .as_ref()
-        .map(post_from_row)
-        .transpose()
+        sqlx::query(&GET_POST)
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(post_from_row)
+            .transpose()
     }
 
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
@@ -351,7 +342,7 @@ impl PostStore for PgPostStore {
         if visibilities.is_empty() {
             return Ok(Vec::new());
         }
-        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (time, id) = page_bound(after);
         let (start, end) = range.bounds();
         let visibilities: Vec<i16> = visibilities.iter().copied().map(visibility_code).collect();
         // Filtered here rather than after paging, so a viewer gets full pages.
@@ -377,7 +368,7 @@ impl PostStore for PgPostStore {
     }
 
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
-        if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
+        if finds_no_recent_posts(q) {
             return Ok(Vec::new());
         }
         bind_recent_posts(sqlx::query(RECENT_POSTS_SQL), q)
@@ -392,19 +383,16 @@ impl PostStore for PgPostStore {
         let mut tx = self.db.pool.begin().await?;
         // The row lock serializes racing deletes (and edits): the second one re-checks
         // delete_time after the first commits and changes nothing.
-        let author: Option<String> = sqlx::query_scalar(
-            "UPDATE posts SET delete_time = $1 WHERE id = $2 AND delete_time IS NULL \
-             RETURNING author_id",
-        )
-        .bind(delete_time)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let author: Option<String> = sqlx::query_scalar(&DELETE_POST)
+            .bind(delete_time)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(author) = author else {
             tx.rollback().await?;
             return Ok(false);
         };
-        sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
+        sqlx::query(&DELETE_POST_HASHTAGS)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -418,25 +406,21 @@ impl PostStore for PgPostStore {
         let mut tx = self.db.pool.begin().await?;
         // The UPDATE comes first: it locks the row, so racing edits and deletes rewrite the
         // hashtag rows one after the other.
-        let row = sqlx::query(&format!(
-            "UPDATE posts SET text = $1, hashtags = $2, mentions = $3, mentioned_members = $4, \
-               update_time = $5 \
-             WHERE id = $6 AND delete_time IS NULL RETURNING {POST_COLUMNS}"
-        ))
-        .bind(&edit.text)
-        .bind(&edit.hashtags)
-        .bind(&edit.mentions)
-        .bind(mentions_to_json(&edit.mentioned_members))
-        .bind(edit.update_time)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = sqlx::query(&UPDATE_POST)
+            .bind(&edit.text)
+            .bind(&edit.hashtags)
+            .bind(&edit.mentions)
+            .bind(mentions_to_json(&edit.mentioned_members))
+            .bind(edit.update_time)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else {
             tx.rollback().await?;
             return Ok(None);
         };
         let post = post_from_row(&row)?;
-        sqlx::query("DELETE FROM post_hashtags WHERE post_id = $1")
+        sqlx::query(&DELETE_POST_HASHTAGS)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -463,35 +447,27 @@ impl PostStore for PgPostStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>> {
-        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (time, id) = page_bound(after);
         // One range of post_hashtags' primary key; deleted posts have no rows there, the
         // delete_time check only guards the invariant.
-        sqlx::query(&format!(
-            "SELECT {P_POST_COLUMNS} FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
-             WHERE h.hashtag = $1 AND (h.create_time, h.post_id) < ($2, $3) \
-               AND p.delete_time IS NULL \
-             ORDER BY h.create_time DESC, h.post_id DESC LIMIT $4"
-        ))
-        .bind(hashtag)
-        .bind(time)
-        .bind(id)
-        .bind(sql_limit(limit))
-        .fetch_all(&self.db.pool)
-        .await?
-        .iter()
-        .map(post_from_row)
-        .collect()
+        sqlx::query(&POSTS_BY_HASHTAG)
+            .bind(hashtag)
+            .bind(time)
+            .bind(id)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(post_from_row)
+            .collect()
     }
 
     async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT hashtag, COUNT(*) FROM post_hashtags \
-             WHERE create_time >= $1 AND create_time < $2 GROUP BY hashtag",
-        )
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.db.pool)
-        .await?)
+        Ok(sqlx::query_as(&COUNT_HASHTAG_POSTS)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.db.pool)
+            .await?)
     }
 
     async fn hashtag_posts(
@@ -535,18 +511,15 @@ impl EventSource for PgPostStore {
         let since = since.unwrap_or(i64::MIN);
         // Keyset pages in (create_time, id) order along posts_by_time.
         let mut after: Option<(i64, String)> = None;
+        let first_page = numbered(sql::EXPORT_POSTS_FIRST_PAGE);
         loop {
             let rows = match &after {
                 None => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= $1 AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT $2"
-                    ))
-                    .bind(since)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
+                    sqlx::query(&first_page)
+                        .bind(since)
+                        .bind(sql_limit(EXPORT_PAGE))
+                        .fetch_all(&mut *tx)
+                        .await?
                 }
                 Some((time, id)) => {
                     sqlx::query(&format!(
@@ -576,17 +549,14 @@ impl EventSource for PgPostStore {
         // Posts of the window deleted since: a reader that heard of engagement on them (the
         // engagement service keeps it) knows to drop it.
         let mut after = String::new();
+        let deleted_page = numbered(sql::EXPORT_DELETED_POSTS);
         loop {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT id, author_id, delete_time FROM posts \
-                 WHERE create_time >= $1 AND delete_time IS NOT NULL AND id > $2 \
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(since)
-            .bind(&after)
-            .bind(EXPORT_PAGE as i64)
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(&deleted_page)
+                .bind(since)
+                .bind(&after)
+                .bind(sql_limit(EXPORT_PAGE))
+                .fetch_all(&mut *tx)
+                .await?;
             let full = rows.len() == EXPORT_PAGE;
             for (id, author, deleted) in rows {
                 sink.push(deleted, events::post_deleted_payload(&id, &author))

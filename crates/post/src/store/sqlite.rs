@@ -12,9 +12,14 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite};
 
+use super::sql::{
+    CLAIM_KEY, COUNT_HASHTAG_POSTS, DELETE_POST, DELETE_POST_HASHTAGS, EXPORT_DELETED_POSTS,
+    EXPORT_POSTS_FIRST_PAGE, GET_POST, POSTS_BY_HASHTAG, POST_COLUMNS, RECORDED_KEY, STORED_POST,
+    UPDATE_POST,
+};
 use super::{
-    distinct_posts, export_error, mentions_from_json, mentions_to_json, CreatedPost, PostStore,
-    StoreResult, EXPORT_PAGE,
+    distinct_posts, export_error, finds_no_recent_posts, mentions_from_json, mentions_to_json,
+    page_bound, sql_limit, visibility_from_code, CreatedPost, PostStore, StoreResult, EXPORT_PAGE,
 };
 use crate::domain::{
     Cursor, IdempotencyKey, PostEdit, PostRecord, RecentPostsQuery, TimeRange, Visibility,
@@ -28,9 +33,6 @@ const MIGRATIONS: &[MigrationFile] = pronet_common::migrations![
     3: "edits deletes reshares" => include_str!("../../migrations/sqlite/0003_edits_deletes_reshares.sql"),
     4: "outbox" => outbox::SQLITE_MIGRATION,
 ];
-
-const POST_COLUMNS: &str = "id, author_id, text, visibility, hashtags, mentions, create_time, \
-                            update_time, reshare_of, mentioned_members";
 
 #[derive(Debug, Clone)]
 pub struct SqlitePostStore {
@@ -98,8 +100,7 @@ fn post_from_columns(
         id,
         author_id,
         text,
-        visibility: Visibility::from_i64(visibility)
-            .ok_or_else(|| PostError::Corrupt(format!("post visibility {visibility}")))?,
+        visibility: visibility_from_code(visibility)?,
         hashtags: serde_json::from_str(&hashtags)
             .map_err(|e| PostError::Corrupt(format!("hashtags: {e}")))?,
         mentions: serde_json::from_str(&mentions)
@@ -113,11 +114,6 @@ fn post_from_columns(
 
 fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
-}
-
-/// A row count as SQLite's integer; counts beyond it mean "no limit" anyway.
-fn sql_limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The candidate query of `q` (which names some authors or hashtags); bind with
@@ -227,15 +223,13 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn get_post(&self, id: &str) -> StoreResult<Option<PostRecord>> {
-        sqlx::query(&format!(
-            "SELECT {POST_COLUMNS} FROM posts WHERE id = ? AND delete_time IS NULL"
-        ))
-        .bind(id)
-        .fetch_optional(&self.db.reader)
-        .await?
-        .as_ref()
-        .map(post_from_row)
-        .transpose()
+        sqlx::query(GET_POST)
+            .bind(id)
+            .fetch_optional(&self.db.reader)
+            .await?
+            .as_ref()
+            .map(post_from_row)
+            .transpose()
     }
 
     async fn batch_get_posts(&self, ids: &[String]) -> StoreResult<Vec<PostRecord>> {
@@ -273,7 +267,7 @@ impl PostStore for SqlitePostStore {
         if visibilities.is_empty() {
             return Ok(Vec::new());
         }
-        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (time, id) = page_bound(after);
         let (start, end) = range.bounds();
         // Filtered here rather than after paging, so a viewer gets full pages.
         let sql = format!(
@@ -303,7 +297,7 @@ impl PostStore for SqlitePostStore {
     }
 
     async fn list_recent_posts(&self, q: &RecentPostsQuery) -> StoreResult<Vec<PostRecord>> {
-        if (q.author_ids.is_empty() && q.hashtags.is_empty()) || q.max_posts == 0 {
+        if finds_no_recent_posts(q) {
             return Ok(Vec::new());
         }
         let sql = recent_posts_sql(q);
@@ -337,40 +331,27 @@ impl PostStore for SqlitePostStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<PostRecord>> {
-        let (time, id) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.id));
+        let (time, id) = page_bound(after);
         // One range of post_hashtags' primary key; deleted posts have no rows there, the
         // delete_time check only guards the invariant.
-        let columns = POST_COLUMNS
-            .split(", ")
-            .map(|c| format!("p.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        sqlx::query(&format!(
-            "SELECT {columns} FROM post_hashtags h JOIN posts p ON p.id = h.post_id \
-             WHERE h.hashtag = ? AND (h.create_time, h.post_id) < (?, ?) \
-               AND p.delete_time IS NULL \
-             ORDER BY h.create_time DESC, h.post_id DESC LIMIT ?"
-        ))
-        .bind(hashtag)
-        .bind(time)
-        .bind(id)
-        .bind(sql_limit(limit))
-        .fetch_all(&self.db.reader)
-        .await?
-        .iter()
-        .map(post_from_row)
-        .collect()
+        sqlx::query(POSTS_BY_HASHTAG)
+            .bind(hashtag)
+            .bind(time)
+            .bind(id)
+            .bind(sql_limit(limit))
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(post_from_row)
+            .collect()
     }
 
     async fn count_hashtag_posts(&self, since: i64, until: i64) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT hashtag, COUNT(*) FROM post_hashtags \
-             WHERE create_time >= ? AND create_time < ? GROUP BY hashtag",
-        )
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.db.reader)
-        .await?)
+        Ok(sqlx::query_as(COUNT_HASHTAG_POSTS)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&self.db.reader)
+            .await?)
     }
 
     async fn hashtag_posts(
@@ -422,15 +403,11 @@ impl EventSource for SqlitePostStore {
         loop {
             let rows = match &after {
                 None => {
-                    sqlx::query(&format!(
-                        "SELECT {POST_COLUMNS} FROM posts \
-                         WHERE create_time >= ? AND delete_time IS NULL \
-                         ORDER BY create_time, id LIMIT ?"
-                    ))
-                    .bind(since)
-                    .bind(sql_limit(EXPORT_PAGE))
-                    .fetch_all(&mut *tx)
-                    .await?
+                    sqlx::query(EXPORT_POSTS_FIRST_PAGE)
+                        .bind(since)
+                        .bind(sql_limit(EXPORT_PAGE))
+                        .fetch_all(&mut *tx)
+                        .await?
                 }
                 Some((time, id)) => {
                     sqlx::query(&format!(
@@ -462,16 +439,12 @@ impl EventSource for SqlitePostStore {
         // engagement service keeps it) knows to drop it.
         let mut after = String::new();
         loop {
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT id, author_id, delete_time FROM posts \
-                 WHERE create_time >= ? AND delete_time IS NOT NULL AND id > ? \
-                 ORDER BY id LIMIT ?",
-            )
-            .bind(since)
-            .bind(&after)
-            .bind(sql_limit(EXPORT_PAGE))
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(EXPORT_DELETED_POSTS)
+                .bind(since)
+                .bind(&after)
+                .bind(sql_limit(EXPORT_PAGE))
+                .fetch_all(&mut *tx)
+                .await?;
             let full = rows.len() == EXPORT_PAGE;
             for (id, author, deleted) in rows {
                 sink.push(deleted, events::post_deleted_payload(&id, &author))
@@ -535,15 +508,13 @@ impl SqlitePostStore {
 /// it may share this write's transaction.
 fn replay_in(conn: &Connection, key: &IdempotencyKey) -> StoreResult<CreatedPost> {
     let resource_id: String = conn
-        .prepare_cached(
-            "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?",
-        )?
+        .prepare_cached(RECORDED_KEY)?
         .query_row((&key.caller, &key.request_id), |row| row.get(0))
         .optional()?
         .ok_or_else(|| PostError::Corrupt("idempotency key conflict without its row".into()))?;
     // Deleted or not: a retry gets the first result.
     let post = conn
-        .prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"))?
+        .prepare_cached(STORED_POST)?
         .query([&resource_id])?
         .next()?
         .map(post_from_written)
@@ -579,13 +550,8 @@ fn create_post_in(
     key: Option<&IdempotencyKey>,
 ) -> StoreResult<CreatedPost> {
     if let Some(key) = key {
-        let claimed = conn
-            .prepare_cached(
-                "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT (caller, request_id) DO NOTHING",
-            )?
-            .execute((&key.caller, &key.request_id, &post.id, now_micros()))?
-            == 1;
+        let mut claim = conn.prepare_cached(CLAIM_KEY)?;
+        let claimed = claim.execute((&key.caller, &key.request_id, &post.id, now_micros()))? == 1;
         if !claimed {
             return replay_in(conn, key);
         }
@@ -629,28 +595,20 @@ fn insert_post(conn: &Connection, post: &PostRecord) -> rusqlite::Result<bool> {
 
 fn delete_post_in(conn: &Connection, id: &str, delete_time: i64) -> StoreResult<bool> {
     let author: Option<String> = conn
-        .prepare_cached(
-            "UPDATE posts SET delete_time = ? WHERE id = ? AND delete_time IS NULL \
-             RETURNING author_id",
-        )?
+        .prepare_cached(DELETE_POST)?
         .query_row((delete_time, id), |row| row.get(0))
         .optional()?;
     let Some(author) = author else {
         return Ok(false);
     };
-    conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?")?
-        .execute([id])?;
+    conn.prepare_cached(DELETE_POST_HASHTAGS)?.execute([id])?;
     outbox::append_sqlite(conn, &[events::post_deleted(id, &author, now_micros())])?;
     Ok(true)
 }
 
 fn update_post_in(conn: &Connection, id: &str, edit: &PostEdit) -> StoreResult<Option<PostRecord>> {
     let post = conn
-        .prepare_cached(&format!(
-            "UPDATE posts SET text = ?, hashtags = ?, mentions = ?, mentioned_members = ?, \
-               update_time = ? \
-             WHERE id = ? AND delete_time IS NULL RETURNING {POST_COLUMNS}"
-        ))?
+        .prepare_cached(UPDATE_POST)?
         .query((
             &edit.text,
             json_list(&edit.hashtags),
@@ -665,8 +623,7 @@ fn update_post_in(conn: &Connection, id: &str, edit: &PostEdit) -> StoreResult<O
     let Some(post) = post else {
         return Ok(None);
     };
-    conn.prepare_cached("DELETE FROM post_hashtags WHERE post_id = ?")?
-        .execute([id])?;
+    conn.prepare_cached(DELETE_POST_HASHTAGS)?.execute([id])?;
     insert_hashtags(conn, id, post.create_time, &post.hashtags)?;
     outbox::append_sqlite(conn, &[events::post_edited(&post, now_micros())])?;
     Ok(Some(post))
