@@ -420,6 +420,19 @@ impl<C: Clone> Upstream<C> {
     }
 }
 
+impl Upstream<ProfileServiceClient> {
+    /// The profile service over `channel`, called with a service token named `token_name`.
+    pub fn profile(
+        channel: Channel,
+        auth: std::sync::Arc<crate::auth::AuthConfig>,
+        token_name: &'static str,
+    ) -> Self {
+        let credentials = crate::auth::ServiceAuth::new(auth, token_name);
+        let inner = tonic::service::interceptor::InterceptedService::new(channel, credentials);
+        Self::new("profile", ProfileServiceClient::new(inner))
+    }
+}
+
 /// How `viewer_id` relates to each of `member_ids`, asked of the profile service in calls of
 /// at most `per_call` members (`BatchGetRelationships`), each retried within the budget.
 /// Members the service leaves out relate to the viewer as strangers do.

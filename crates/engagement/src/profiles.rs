@@ -5,11 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::auth::AuthConfig;
 use pronet_common::upstream::{ProfileServiceClient, Upstream};
 use pronet_proto::profile::v1::get_profile_request::Lookup;
 use pronet_proto::profile::v1::{GetProfileRequest, ListConnectionsRequest};
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::error::EngagementError;
@@ -49,10 +48,8 @@ pub struct GrpcMemberGraph {
 
 impl GrpcMemberGraph {
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth::new(auth, SERVICE_TOKEN_NAME);
-        let client = ProfileServiceClient::new(InterceptedService::new(channel, credentials));
         Self {
-            profile: Upstream::new("profile", client),
+            profile: Upstream::profile(channel, auth, SERVICE_TOKEN_NAME),
         }
     }
 }

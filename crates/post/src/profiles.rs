@@ -6,10 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pronet_common::auth::{AuthConfig, ServiceAuth};
+use pronet_common::auth::AuthConfig;
 use pronet_common::upstream::{ProfileServiceClient, Upstream};
 use pronet_proto::profile::v1::{BatchGetProfilesRequest, LookupHandlesRequest};
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::domain::{limits, Mention, Relation};
@@ -58,10 +57,8 @@ pub struct GrpcRelationships {
 
 impl GrpcRelationships {
     pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
-        let credentials = ServiceAuth::new(auth, CREDENTIALS_NAME);
-        let client = ProfileServiceClient::new(InterceptedService::new(channel, credentials));
         Self {
-            profile: Upstream::new("profile", client),
+            profile: Upstream::profile(channel, auth, CREDENTIALS_NAME),
         }
     }
 }
