@@ -91,18 +91,23 @@ pub struct MigrationFile {
     pub sql: &'static str,
 }
 
-/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... for PostgreSQL: the backends share
-/// their dialect-neutral statements written as SQLite takes them.
+/// `sql` with its placeholders as PostgreSQL takes them: the backends share their
+/// dialect-neutral statements written as SQLite takes them. Plain `?` placeholders are numbered
+/// `$1`, `$2`, ... in order; SQLite's numbered `?N` (a value used twice) is `$N`. A statement
+/// uses one form or the other.
 pub fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '?' {
             out.push(c);
+            continue;
+        }
+        out.push('$');
+        if !chars.peek().is_some_and(char::is_ascii_digit) {
+            n += 1;
+            out.push_str(&n.to_string());
         }
     }
     out
@@ -326,6 +331,18 @@ pub fn placeholders(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            numbered("SELECT a FROM t WHERE b = ? AND c < ? LIMIT ?"),
+            "SELECT a FROM t WHERE b = $1 AND c < $2 LIMIT $3"
+        );
+        assert_eq!(
+            numbered("DELETE FROM c WHERE (m = ?1 AND o = ?2) OR (m = ?2 AND o = ?1)"),
+            "DELETE FROM c WHERE (m = $1 AND o = $2) OR (m = $2 AND o = $1)"
+        );
+    }
 
     #[test]
     fn parses_and_redacts_database_urls() {

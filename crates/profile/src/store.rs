@@ -5,6 +5,7 @@
 //! backend under concurrent writers; `tests` runs one suite against both.
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod timed;
 
@@ -14,7 +15,8 @@ use pronet_common::events::EventSource;
 use crate::domain::{
     ConnectionRecord, Cursor, DegreeRecord, FollowCursor, FollowTarget, FollowerRecord,
     FollowingRecord, IdempotencyKey, InvitationDirection, InvitationRecord, ProfileChanges,
-    ProfileFields, ProfileRecord, RelationshipRecord, SearchHit, SearchQuery, SuggestionInputs,
+    ProfileFields, ProfileRecord, RelationshipRecord, SearchDocument, SearchHit, SearchQuery,
+    SuggestionInputs,
 };
 use crate::error::ProfileError;
 use std::collections::HashMap;
@@ -254,33 +256,137 @@ pub trait ProfileStore: EventSource {
 }
 
 // The statements both backends run, `?` placeholders as SQLite takes them; PostgreSQL numbers
-// them (`pronet_common::db::numbered`).
-pub(crate) const DELETE_BLOCK: &str = "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?";
-pub(crate) const DELETE_FOLLOW: &str =
-    "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?";
-pub(crate) const INSERT_BLOCK: &str = "INSERT INTO blocks (blocker_id, blocked_id, create_time) \
-    VALUES (?, ?, ?) \
-    ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
-pub(crate) const INSERT_IDEMPOTENCY_KEY: &str =
-    "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
-    VALUES (?, ?, ?, ?)";
-pub(crate) const CONNECTED: &str = "SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?";
+// them (`pronet_common::db::numbered`). A statement that uses a value in several places binds
+// it once as `?NNN`, which `numbered` makes PostgreSQL's `$NNN`.
+
+// Profiles.
 pub(crate) const PROFILE_EXISTS: &str = "SELECT 1 FROM profiles WHERE id = ?";
+
+// Invitations.
+/// The columns of an invitation (what `rows::invitation_record!` reads): a macro so the
+/// statements below can `concat!` them.
+macro_rules! invitation_columns {
+    () => {
+        "id, inviter_id, invitee_id, message, state, create_time"
+    };
+}
+pub(crate) const INVITATION_COLUMNS: &str = invitation_columns!();
+/// The invitation (`?`: id).
+pub(crate) const INVITATION_BY_ID: &str = concat!(
+    "SELECT ",
+    invitation_columns!(),
+    " FROM invitations WHERE id = ?"
+);
+/// A page of a member's pending invitations received, newest first (`?`: member, the pending
+/// state, cursor time, cursor id, limit); [`SENT_INVITATIONS_PAGE`] the same of those sent.
+const RECEIVED_INVITATIONS_PAGE: &str = concat!(
+    "SELECT ",
+    invitation_columns!(),
+    " FROM invitations \
+    WHERE invitee_id = ? AND state = ? AND (create_time, id) < (?, ?) \
+    ORDER BY create_time DESC, id DESC LIMIT ?"
+);
+const SENT_INVITATIONS_PAGE: &str = concat!(
+    "SELECT ",
+    invitation_columns!(),
+    " FROM invitations \
+    WHERE inviter_id = ? AND state = ? AND (create_time, id) < (?, ?) \
+    ORDER BY create_time DESC, id DESC LIMIT ?"
+);
+pub(crate) const SET_INVITATION_STATE: &str =
+    "UPDATE invitations SET state = ?, update_time = ? WHERE id = ?";
+/// Pending invitations between `?1` and `?2` either way (`?3`: the pending state); each OR
+/// branch is one lookup in the sent-invitations index.
+pub(crate) const DELETE_PENDING_INVITATIONS_EITHER_WAY: &str = "DELETE FROM invitations \
+    WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
+    OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)";
+
+/// [`RECEIVED_INVITATIONS_PAGE`] or [`SENT_INVITATIONS_PAGE`].
+pub(crate) fn invitations_page(direction: InvitationDirection) -> &'static str {
+    match direction {
+        InvitationDirection::Received => RECEIVED_INVITATIONS_PAGE,
+        InvitationDirection::Sent => SENT_INVITATIONS_PAGE,
+    }
+}
+
+// Connections (stored both ways: a row per member).
+pub(crate) const CONNECTED: &str = "SELECT 1 FROM connections WHERE member_id = ? AND other_id = ?";
+pub(crate) const CONNECTIONS_PAGE: &str = "SELECT other_id, create_time FROM connections \
+    WHERE member_id = ? AND (create_time, other_id) < (?, ?) \
+    ORDER BY create_time DESC, other_id DESC LIMIT ?";
+/// The connection of `?1` and `?2`, both of its rows; each OR branch is a primary-key lookup.
+pub(crate) const DELETE_CONNECTION: &str = "DELETE FROM connections \
+    WHERE (member_id = ?1 AND other_id = ?2) OR (member_id = ?2 AND other_id = ?1)";
+/// The member's most recent connections a suggestion search expands (`?1` the member, `?2`
+/// the cap), as `id`: a subquery of the backend's suggestion statement.
+pub(crate) const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = ?1 \
+    ORDER BY create_time DESC, other_id DESC LIMIT ?2";
+
+// Follows.
 pub(crate) const FOLLOW_TIME: &str = "SELECT create_time FROM follows \
     WHERE member_id = ? AND target_kind = ? AND target = ?";
 pub(crate) const FOLLOWERS_PAGE: &str = "SELECT member_id, create_time FROM follows \
     WHERE target_kind = ? AND target = ? AND (create_time, member_id) < (?, ?) \
     ORDER BY create_time DESC, member_id DESC LIMIT ?";
-pub(crate) const CONNECTIONS_PAGE: &str = "SELECT other_id, create_time FROM connections \
-    WHERE member_id = ? AND (create_time, other_id) < (?, ?) \
-    ORDER BY create_time DESC, other_id DESC LIMIT ?";
-pub(crate) const RECORDED_KEY: &str =
-    "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?";
 pub(crate) const FOLLOWING_PAGE: &str = "SELECT target_kind, target, create_time FROM follows \
     WHERE member_id = ? AND (create_time, target_kind, target) < (?, ?, ?) \
     ORDER BY create_time DESC, target_kind DESC, target DESC LIMIT ?";
-pub(crate) const SET_INVITATION_STATE: &str =
-    "UPDATE invitations SET state = ?, update_time = ? WHERE id = ?";
+pub(crate) const DELETE_FOLLOW: &str =
+    "DELETE FROM follows WHERE member_id = ? AND target_kind = ? AND target = ?";
+/// The follows of `?1` by `?2` and of `?2` by `?1` (`?3`: the member target kind).
+pub(crate) const DELETE_MEMBER_FOLLOWS_EITHER_WAY: &str = "DELETE FROM follows \
+    WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
+    OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)";
+
+// Blocks.
+/// Blocking again keeps the first record. `ON CONFLICT`, not SQLite's `OR IGNORE`: that would
+/// also swallow the CHECK against blocking oneself.
+pub(crate) const INSERT_BLOCK: &str = "INSERT INTO blocks (blocker_id, blocked_id, create_time) \
+    VALUES (?, ?, ?) \
+    ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
+pub(crate) const DELETE_BLOCK: &str = "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?";
+/// Whether `?1` blocked `?2` or `?2` blocked `?1`.
+pub(crate) const BLOCKED_EITHER_WAY: &str = "SELECT 1 FROM blocks \
+    WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)";
+
+// Idempotency keys.
+pub(crate) const INSERT_IDEMPOTENCY_KEY: &str =
+    "INSERT INTO idempotency_keys (caller, request_id, resource_id, create_time) \
+    VALUES (?, ?, ?, ?)";
+pub(crate) const RECORDED_KEY: &str =
+    "SELECT resource_id FROM idempotency_keys WHERE caller = ? AND request_id = ?";
+
+// Search filter tables: one row per key of a profile's search document.
+/// A filter table of the search index and the keys of a [`SearchDocument`] it holds.
+pub(crate) struct IndexTable {
+    pub name: &'static str,
+    /// The key column, beside `member_id`.
+    pub column: &'static str,
+    /// Clears a member's rows before they are written again (`?`: the member).
+    pub clear: &'static str,
+    pub keys: fn(&SearchDocument) -> &[String],
+}
+
+pub(crate) const INDEX_TABLES: [IndexTable; 3] = [
+    IndexTable {
+        name: "profile_skills",
+        column: "skill_key",
+        clear: "DELETE FROM profile_skills WHERE member_id = ?",
+        keys: |doc| &doc.skill_keys,
+    },
+    IndexTable {
+        name: "profile_companies",
+        column: "company_key",
+        clear: "DELETE FROM profile_companies WHERE member_id = ?",
+        keys: |doc| &doc.current_company_keys,
+    },
+    IndexTable {
+        name: "profile_schools",
+        column: "school_key",
+        clear: "DELETE FROM profile_schools WHERE member_id = ?",
+        keys: |doc| &doc.school_keys,
+    },
+];
 
 #[cfg(test)]
 mod tests;

@@ -15,11 +15,15 @@ use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::{ProfileStore, StoreResult, EXPORT_PAGE};
+use super::rows::{
+    following_after, following_record, invitation_record, page_after, profile_record, skills_json,
+};
+use super::{invitations_page, ProfileStore, StoreResult, EXPORT_PAGE, INDEX_TABLES};
 use super::{
-    CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_FOLLOW, FOLLOWERS_PAGE, FOLLOWING_PAGE,
-    FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY, PROFILE_EXISTS, RECORDED_KEY,
-    SET_INVITATION_STATE,
+    BLOCKED_EITHER_WAY, CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_CONNECTION,
+    DELETE_FOLLOW, DELETE_MEMBER_FOLLOWS_EITHER_WAY, DELETE_PENDING_INVITATIONS_EITHER_WAY,
+    EXPANDED, FOLLOWERS_PAGE, FOLLOWING_PAGE, FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY,
+    INVITATION_BY_ID, INVITATION_COLUMNS, PROFILE_EXISTS, RECORDED_KEY, SET_INVITATION_STATE,
 };
 use crate::domain::{
     check_closer, from_json, limits, search_degree_needed, search_hits, to_json, Affinity,
@@ -32,6 +36,7 @@ use crate::error::ProfileError;
 use crate::events;
 use pronet_common::db::numbered;
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use graph::*;
 use invitations::*;
@@ -61,7 +66,6 @@ const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, loca
      AS connection_count, \
      COALESCE((SELECT m.followers FROM member_counts m WHERE m.member_id = profiles.id), 0) \
      AS follower_count";
-const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
 #[derive(Debug, Clone)]
 pub struct PgProfileStore {
@@ -301,15 +305,12 @@ impl ProfileStore for PgProfileStore {
     async fn remove_connection(&self, member_id: &str, other_id: &str) -> StoreResult<()> {
         let mut tx = self.db.pool.begin().await?;
         self.lock_pair(&mut tx, member_id, other_id).await?;
-        let removed = sqlx::query(
-            "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
-             OR (member_id = $2 AND other_id = $1)",
-        )
-        .bind(member_id)
-        .bind(other_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let removed = sqlx::query(&numbered(DELETE_CONNECTION))
+            .bind(member_id)
+            .bind(other_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if removed == 0 {
             return Err(ProfileError::NotFound("connection"));
         }
@@ -345,7 +346,7 @@ impl ProfileStore for PgProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<FollowerRecord>> {
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let (time, key) = page_after(after);
         let rows = sqlx::query(&numbered(FOLLOWERS_PAGE))
             .bind(FollowTarget::MEMBER_KIND)
             .bind(member_id)
@@ -374,10 +375,10 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), viewer_id).await? {
+        if !profile_exists(&mut *tx, viewer_id).await? {
             return Err(ProfileError::NotFound("viewer"));
         }
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await?
+        if !profile_exists(&mut *tx, member_id).await?
             || blocked_either_way(&mut tx, viewer_id, member_id).await?
         {
             return Err(ProfileError::NotFound("member"));
@@ -473,26 +474,18 @@ impl ProfileStore for PgProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<InvitationRecord>> {
-        let column = match direction {
-            InvitationDirection::Received => "invitee_id",
-            InvitationDirection::Sent => "inviter_id",
-        };
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations \
-             WHERE {column} = $1 AND state = $2 AND (create_time, id) < ($3, $4) \
-             ORDER BY create_time DESC, id DESC LIMIT $5"
-        ))
-        .bind(member_id)
-        .bind(InvitationState::Pending as i64)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.pool)
-        .await?
-        .iter()
-        .map(invitation_from_row)
-        .collect()
+        let (time, key) = page_after(after);
+        sqlx::query(&numbered(invitations_page(direction)))
+            .bind(member_id)
+            .bind(InvitationState::Pending as i64)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(invitation_from_row)
+            .collect()
     }
 
     async fn list_connections(
@@ -501,7 +494,7 @@ impl ProfileStore for PgProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<ConnectionRecord>> {
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let (time, key) = page_after(after);
         let rows = sqlx::query(&numbered(CONNECTIONS_PAGE))
             .bind(member_id)
             .bind(time)
@@ -529,12 +522,12 @@ impl ProfileStore for PgProfileStore {
         if let FollowTarget::Member(followee) = &target {
             self.lock_pair(&mut tx, member_id, followee).await?;
         }
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await? {
+        if !profile_exists(&mut *tx, member_id).await? {
             return Err(ProfileError::NotFound("member"));
         }
         if let FollowTarget::Member(followee) = &target {
             // A block either way looks exactly like a missing followee.
-            if !exists(&mut *tx, &numbered(PROFILE_EXISTS), followee).await?
+            if !profile_exists(&mut *tx, followee).await?
                 || blocked_either_way(&mut tx, member_id, followee).await?
             {
                 return Err(ProfileError::NotFound("followee"));
@@ -575,9 +568,7 @@ impl ProfileStore for PgProfileStore {
         after: Option<FollowCursor>,
         limit: usize,
     ) -> StoreResult<Vec<FollowingRecord>> {
-        let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
-            (c.time, c.kind, c.target)
-        });
+        let (time, kind, target) = following_after(after);
         let rows = sqlx::query(&numbered(FOLLOWING_PAGE))
             .bind(member_id)
             .bind(time)
@@ -588,13 +579,11 @@ impl ProfileStore for PgProfileStore {
             .await?;
         rows.iter()
             .map(|r| {
-                let kind: i64 = r.try_get("target_kind")?;
-                let value: String = r.try_get("target")?;
-                Ok(FollowingRecord {
-                    target: FollowTarget::from_parts(kind, value)
-                        .ok_or_else(|| ProfileError::corrupt(format!("follow kind {kind}")))?,
-                    create_time: r.try_get("create_time")?,
-                })
+                following_record(
+                    r.try_get("target_kind")?,
+                    r.try_get("target")?,
+                    r.try_get("create_time")?,
+                )
             })
             .collect()
     }
@@ -605,10 +594,10 @@ impl ProfileStore for PgProfileStore {
         // (which then removes what it made) or start after the block (and see it).
         let mut tx = self.db.pool.begin().await?;
         self.lock_pair(&mut tx, member_id, blocked_id).await?;
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), member_id).await? {
+        if !profile_exists(&mut *tx, member_id).await? {
             return Err(ProfileError::NotFound("member"));
         }
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), blocked_id).await? {
+        if !profile_exists(&mut *tx, blocked_id).await? {
             return Err(ProfileError::NotFound("blocked member"));
         }
         let inserted = sqlx::query(&numbered(INSERT_BLOCK))
@@ -618,33 +607,23 @@ impl ProfileStore for PgProfileStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
-            "DELETE FROM connections WHERE (member_id = $1 AND other_id = $2) \
-             OR (member_id = $2 AND other_id = $1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM follows WHERE (member_id = $1 AND target_kind = $3 AND target = $2) \
-             OR (member_id = $2 AND target_kind = $3 AND target = $1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(FollowTarget::MEMBER_KIND)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM invitations \
-             WHERE (inviter_id = $1 AND state = $3 AND invitee_id = $2) \
-             OR (inviter_id = $2 AND state = $3 AND invitee_id = $1)",
-        )
-        .bind(member_id)
-        .bind(blocked_id)
-        .bind(InvitationState::Pending as i64)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(&numbered(DELETE_CONNECTION))
+            .bind(member_id)
+            .bind(blocked_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&numbered(DELETE_MEMBER_FOLLOWS_EITHER_WAY))
+            .bind(member_id)
+            .bind(blocked_id)
+            .bind(FollowTarget::MEMBER_KIND)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&numbered(DELETE_PENDING_INVITATIONS_EITHER_WAY))
+            .bind(member_id)
+            .bind(blocked_id)
+            .bind(InvitationState::Pending as i64)
+            .execute(&mut *tx)
+            .await?;
         // One event: the block ends the connection and the follows by itself (see the proto).
         if inserted > 0 {
             let event = events::member_blocked(now, member_id, blocked_id);
@@ -726,7 +705,7 @@ impl ProfileStore for PgProfileStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), searcher).await? {
+        if !profile_exists(&mut *tx, searcher).await? {
             return Err(ProfileError::NotFound("searcher"));
         }
         let cap = limits::SEARCH_CANDIDATE_CAP;
@@ -941,7 +920,6 @@ impl EventSource for PgProfileStore {
     }
 }
 
-// After the macros above, which the area modules use.
 mod graph;
 mod invitations;
 mod profiles;

@@ -10,11 +10,15 @@ use pronet_common::outbox::{self, NewEvent, Outbox};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::{ProfileStore, StoreResult, EXPORT_PAGE};
+use super::rows::{
+    following_after, following_record, invitation_record, page_after, profile_record, skills_json,
+};
+use super::{invitations_page, ProfileStore, StoreResult, EXPORT_PAGE, INDEX_TABLES};
 use super::{
-    CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_FOLLOW, FOLLOWERS_PAGE, FOLLOWING_PAGE,
-    FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY, PROFILE_EXISTS, RECORDED_KEY,
-    SET_INVITATION_STATE,
+    BLOCKED_EITHER_WAY, CONNECTED, CONNECTIONS_PAGE, DELETE_BLOCK, DELETE_CONNECTION,
+    DELETE_FOLLOW, DELETE_MEMBER_FOLLOWS_EITHER_WAY, DELETE_PENDING_INVITATIONS_EITHER_WAY,
+    EXPANDED, FOLLOWERS_PAGE, FOLLOWING_PAGE, FOLLOW_TIME, INSERT_BLOCK, INSERT_IDEMPOTENCY_KEY,
+    INVITATION_BY_ID, INVITATION_COLUMNS, PROFILE_EXISTS, RECORDED_KEY, SET_INVITATION_STATE,
 };
 use crate::domain::{
     check_closer, count_reached, from_json, limits, mutual_by_merge, search_degree_needed,
@@ -53,7 +57,6 @@ const PROFILE_COLUMNS: &str = "id, handle, display_name, headline, summary, loca
      AS connection_count, \
      COALESCE((SELECT m.followers FROM member_counts m WHERE m.member_id = profiles.id), 0) \
      AS follower_count";
-const INVITATION_COLUMNS: &str = "id, inviter_id, invitee_id, message, state, create_time";
 
 #[derive(Debug, Clone)]
 pub struct SqliteProfileStore {
@@ -70,52 +73,6 @@ impl SqliteProfileStore {
     pub async fn close(&self) {
         self.db.close().await;
     }
-}
-
-/// A [`ProfileRecord`] from a row of [`PROFILE_COLUMNS`], each column read with `$get`
-/// (sqlx's `try_get` on the readers, rusqlite's `get` inside a write): one mapping for both.
-macro_rules! profile_record {
-    ($row:expr, $get:ident) => {{
-        let row = $row;
-        let skills: String = row.$get("skills")?;
-        let positions: String = row.$get("positions")?;
-        let education: String = row.$get("education")?;
-        Ok(ProfileRecord {
-            id: row.$get("id")?,
-            handle: row.$get("handle")?,
-            display_name: row.$get("display_name")?,
-            headline: row.$get("headline")?,
-            summary: row.$get("summary")?,
-            location: row.$get("location")?,
-            industry: row.$get("industry")?,
-            skills: serde_json::from_str(&skills)
-                .map_err(|e| ProfileError::corrupt(format!("skills: {e}")))?,
-            positions: from_json(&positions, "positions")?,
-            education: from_json(&education, "education")?,
-            open_to_work: row.$get("open_to_work")?,
-            create_time: row.$get("create_time")?,
-            update_time: row.$get("update_time")?,
-            connection_count: row.$get("connection_count")?,
-            follower_count: row.$get("follower_count")?,
-        })
-    }};
-}
-
-/// An [`InvitationRecord`] from a row of [`INVITATION_COLUMNS`] (see `profile_record!`).
-macro_rules! invitation_record {
-    ($row:expr, $get:ident) => {{
-        let row = $row;
-        let state: i64 = row.$get("state")?;
-        Ok(InvitationRecord {
-            id: row.$get("id")?,
-            inviter_id: row.$get("inviter_id")?,
-            invitee_id: row.$get("invitee_id")?,
-            message: row.$get("message")?,
-            state: InvitationState::from_i64(state)
-                .ok_or_else(|| ProfileError::corrupt(format!("invitation state {state}")))?,
-            create_time: row.$get("create_time")?,
-        })
-    }};
 }
 
 /// Keeps the profiles a viewer may see: none blocked either way with the viewer. Binds the
@@ -279,10 +236,7 @@ impl ProfileStore for SqliteProfileStore {
         self.db
             .write(move |conn| {
                 let removed = conn
-                    .prepare_cached(
-                        "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
-                         OR (member_id = ?2 AND other_id = ?1)",
-                    )?
+                    .prepare_cached(DELETE_CONNECTION)?
                     .execute((&member_id, &other_id))?;
                 if removed == 0 {
                     return Err(ProfileError::NotFound("connection"));
@@ -319,7 +273,7 @@ impl ProfileStore for SqliteProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<FollowerRecord>> {
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let (time, key) = page_after(after);
         let rows = sqlx::query(FOLLOWERS_PAGE)
             .bind(FollowTarget::MEMBER_KIND)
             .bind(member_id)
@@ -448,26 +402,18 @@ impl ProfileStore for SqliteProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<InvitationRecord>> {
-        let column = match direction {
-            InvitationDirection::Received => "invitee_id",
-            InvitationDirection::Sent => "inviter_id",
-        };
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
-        sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations \
-             WHERE {column} = ? AND state = ? AND (create_time, id) < (?, ?) \
-             ORDER BY create_time DESC, id DESC LIMIT ?"
-        ))
-        .bind(member_id)
-        .bind(InvitationState::Pending as i64)
-        .bind(time)
-        .bind(key)
-        .bind(limit as i64)
-        .fetch_all(&self.db.reader)
-        .await?
-        .iter()
-        .map(invitation_from_row)
-        .collect()
+        let (time, key) = page_after(after);
+        sqlx::query(invitations_page(direction))
+            .bind(member_id)
+            .bind(InvitationState::Pending as i64)
+            .bind(time)
+            .bind(key)
+            .bind(limit as i64)
+            .fetch_all(&self.db.reader)
+            .await?
+            .iter()
+            .map(invitation_from_row)
+            .collect()
     }
 
     async fn list_connections(
@@ -476,7 +422,7 @@ impl ProfileStore for SqliteProfileStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<ConnectionRecord>> {
-        let (time, key) = after.map_or((i64::MAX, String::new()), |c| (c.time, c.key));
+        let (time, key) = page_after(after);
         let rows = sqlx::query(CONNECTIONS_PAGE)
             .bind(member_id)
             .bind(time)
@@ -512,9 +458,7 @@ impl ProfileStore for SqliteProfileStore {
         after: Option<FollowCursor>,
         limit: usize,
     ) -> StoreResult<Vec<FollowingRecord>> {
-        let (time, kind, target) = after.map_or((i64::MAX, i64::MAX, String::new()), |c| {
-            (c.time, c.kind, c.target)
-        });
+        let (time, kind, target) = following_after(after);
         let rows = sqlx::query(FOLLOWING_PAGE)
             .bind(member_id)
             .bind(time)
@@ -525,13 +469,11 @@ impl ProfileStore for SqliteProfileStore {
             .await?;
         rows.iter()
             .map(|r| {
-                let kind: i64 = r.try_get("target_kind")?;
-                let value: String = r.try_get("target")?;
-                Ok(FollowingRecord {
-                    target: FollowTarget::from_parts(kind, value)
-                        .ok_or_else(|| ProfileError::corrupt(format!("follow kind {kind}")))?,
-                    create_time: r.try_get("create_time")?,
-                })
+                following_record(
+                    r.try_get("target_kind")?,
+                    r.try_get("target")?,
+                    r.try_get("create_time")?,
+                )
             })
             .collect()
     }
@@ -795,7 +737,6 @@ impl EventSource for SqliteProfileStore {
 // The writes, each run by the group commit inside its transaction (`SqliteDb::write`), on the
 // writer's connection: reads they make go through it too, to see the batch's earlier writes.
 
-// After the macros above, which the area modules use.
 mod graph;
 mod invitations;
 mod profiles;

@@ -8,15 +8,14 @@ pub(super) async fn blocked_either_way(
     a: &str,
     b: &str,
 ) -> StoreResult<bool> {
-    Ok(sqlx::query(
-        "SELECT 1 FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) \
-         OR (blocker_id = $2 AND blocked_id = $1)",
-    )
-    .bind(a)
-    .bind(b)
-    .fetch_optional(conn)
-    .await?
-    .is_some())
+    // Numbered once: invitations, follows and degrees each ask it.
+    static SQL: LazyLock<String> = LazyLock::new(|| numbered(BLOCKED_EITHER_WAY));
+    Ok(sqlx::query(SQL.as_str())
+        .bind(a)
+        .bind(b)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
 }
 
 /// Pushes the graph to `sink`, one keyset page of each table at a time (in primary-key order,
@@ -141,11 +140,6 @@ pub(super) async fn export_graph(
     }
     Ok(())
 }
-
-/// The member's most recent connections a suggestion search expands (`$1` the member, `$2`
-/// the cap).
-pub(super) const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = $1 \
-     ORDER BY create_time DESC, other_id DESC LIMIT $2";
 
 pub(super) const RELATIONSHIPS: &str = "SELECT ids.id, \
      EXISTS (SELECT 1 FROM connections WHERE member_id = $1 AND other_id = ids.id) AS connected, \

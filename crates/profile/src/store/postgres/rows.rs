@@ -3,42 +3,11 @@
 use super::*;
 
 pub(super) fn profile_from_row(row: &PgRow) -> StoreResult<ProfileRecord> {
-    let skills: String = row.try_get("skills")?;
-    Ok(ProfileRecord {
-        id: row.try_get("id")?,
-        handle: row.try_get("handle")?,
-        display_name: row.try_get("display_name")?,
-        headline: row.try_get("headline")?,
-        summary: row.try_get("summary")?,
-        location: row.try_get("location")?,
-        industry: row.try_get("industry")?,
-        skills: serde_json::from_str(&skills)
-            .map_err(|e| ProfileError::corrupt(format!("skills: {e}")))?,
-        positions: from_json(&row.try_get::<String, _>("positions")?, "positions")?,
-        education: from_json(&row.try_get::<String, _>("education")?, "education")?,
-        open_to_work: row.try_get("open_to_work")?,
-        create_time: row.try_get("create_time")?,
-        update_time: row.try_get("update_time")?,
-        connection_count: row.try_get("connection_count")?,
-        follower_count: row.try_get("follower_count")?,
-    })
+    profile_record!(row, try_get)
 }
 
 pub(super) fn invitation_from_row(row: &PgRow) -> StoreResult<InvitationRecord> {
-    let state: i64 = row.try_get("state")?;
-    Ok(InvitationRecord {
-        id: row.try_get("id")?,
-        inviter_id: row.try_get("inviter_id")?,
-        invitee_id: row.try_get("invitee_id")?,
-        message: row.try_get("message")?,
-        state: InvitationState::from_i64(state)
-            .ok_or_else(|| ProfileError::corrupt(format!("invitation state {state}")))?,
-        create_time: row.try_get("create_time")?,
-    })
-}
-
-pub(super) fn skills_json(skills: &[String]) -> String {
-    serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
+    invitation_record!(row, try_get)
 }
 
 /// The constraint a unique violation names (see the migrations), or `None` for other errors.
@@ -51,11 +20,14 @@ pub(super) fn violated_unique(err: &sqlx::Error) -> Option<&str> {
     }
 }
 
-pub(super) async fn exists<'e, E>(executor: E, sql: &str, id: &str) -> StoreResult<bool>
+/// Whether the member `id` has a profile.
+pub(super) async fn profile_exists<'e, E>(executor: E, id: &str) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
-    Ok(sqlx::query(sql)
+    // Numbered once: most writes ask it once or twice.
+    static SQL: LazyLock<String> = LazyLock::new(|| numbered(PROFILE_EXISTS));
+    Ok(sqlx::query(SQL.as_str())
         .bind(id)
         .fetch_optional(executor)
         .await?

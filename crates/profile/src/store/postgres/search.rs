@@ -2,31 +2,23 @@
 
 use super::*;
 
-/// Replaces the member's rows in the filter tables (skill keys, current company keys).
+/// Replaces the member's rows in the filter tables ([`INDEX_TABLES`]).
 pub(super) async fn write_index_rows(
     tx: &mut PgConnection,
     id: &str,
     doc: &SearchDocument,
 ) -> StoreResult<()> {
-    for (table, column, keys) in [
-        ("profile_skills", "skill_key", &doc.skill_keys),
-        (
-            "profile_companies",
-            "company_key",
-            &doc.current_company_keys,
-        ),
-        ("profile_schools", "school_key", &doc.school_keys),
-    ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE member_id = $1"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+    // Numbered once: every profile written (a thousand an import) clears its rows.
+    static CLEAR: LazyLock<[String; 3]> = LazyLock::new(|| INDEX_TABLES.map(|t| numbered(t.clear)));
+    for (table, clear) in INDEX_TABLES.iter().zip(CLEAR.iter()) {
+        sqlx::query(clear).bind(id).execute(&mut *tx).await?;
         sqlx::query(&format!(
-            "INSERT INTO {table} (member_id, {column}) SELECT $1, k FROM unnest($2::text[]) k \
-             ON CONFLICT DO NOTHING"
+            "INSERT INTO {} (member_id, {}) SELECT $1, k FROM unnest($2::text[]) k \
+             ON CONFLICT DO NOTHING",
+            table.name, table.column
         ))
         .bind(id)
-        .bind(keys)
+        .bind((table.keys)(doc))
         .execute(&mut *tx)
         .await?;
     }

@@ -29,8 +29,9 @@ impl PgProfileStore {
         // Each expanded connection contributes at most FANOUT_CAP of its most recent
         // connections (LATERAL ... LIMIT), so a hub among them costs no more than that. Only
         // the CANDIDATE_CAP kept are compared with the member, through the key tables.
+        let expanded = numbered(EXPANDED);
         let sql = format!(
-            "WITH n AS ({EXPANDED}), \
+            "WITH n AS ({expanded}), \
              reached AS (SELECT f.other_id AS cand, COUNT(*) AS mutual, \
                  (array_agg(n.id ORDER BY n.id))[1:$9] AS via FROM n \
                CROSS JOIN LATERAL (SELECT c.other_id FROM connections c \

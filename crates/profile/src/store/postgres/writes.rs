@@ -87,17 +87,15 @@ impl PgProfileStore {
     }
 
     pub(super) async fn replay_invitation(&self, id: &str) -> StoreResult<InvitationRecord> {
-        sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.db.pool)
-        .await?
-        .as_ref()
-        .map(invitation_from_row)
-        .transpose()?
-        // Only a block removes an invitation; a new one would not be found either.
-        .ok_or(ProfileError::NotFound("invitee"))
+        sqlx::query(&numbered(INVITATION_BY_ID))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(invitation_from_row)
+            .transpose()?
+            // Only a block removes an invitation; a new one would not be found either.
+            .ok_or(ProfileError::NotFound("invitee"))
     }
 
     pub(super) async fn insert_profile(
@@ -116,7 +114,7 @@ impl PgProfileStore {
                     // The failed statement aborted the transaction: look outside it. The
                     // member's own profile wins over the handle, as on SQLite.
                     tx.rollback().await?;
-                    if exists(&self.db.pool, &numbered(PROFILE_EXISTS), id).await? {
+                    if profile_exists(&self.db.pool, id).await? {
                         ProfileError::ProfileExists
                     } else {
                         ProfileError::HandleTaken
@@ -160,11 +158,11 @@ impl PgProfileStore {
         let mut tx = self.db.pool.begin().await?;
         self.lock_pair(&mut tx, &inv.inviter_id, &inv.invitee_id)
             .await?;
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), &inv.inviter_id).await? {
+        if !profile_exists(&mut *tx, &inv.inviter_id).await? {
             return Err(ProfileError::NotFound("inviter"));
         }
         // A block either way looks exactly like a missing invitee.
-        if !exists(&mut *tx, &numbered(PROFILE_EXISTS), &inv.invitee_id).await?
+        if !profile_exists(&mut *tx, &inv.invitee_id).await?
             || blocked_either_way(&mut tx, &inv.inviter_id, &inv.invitee_id).await?
         {
             return Err(ProfileError::NotFound("invitee"));

@@ -8,18 +8,8 @@ pub(super) fn blocked_either_way(
     a: &str,
     b: &str,
 ) -> StoreResult<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) \
-             OR (blocker_id = ?2 AND blocked_id = ?1)",
-        )?
-        .exists((a, b))?)
+    Ok(conn.prepare_cached(BLOCKED_EITHER_WAY)?.exists((a, b))?)
 }
-
-/// The member's most recent connections a suggestion search expands (`?1` the member, `?2`
-/// the cap).
-pub(super) const EXPANDED: &str = "SELECT other_id AS id FROM connections WHERE member_id = ?1 \
-     ORDER BY create_time DESC, other_id DESC LIMIT ?2";
 
 /// The mutual connections of `?1` and `?2` (`?1` the smaller side): their count and the first
 /// `?3` ids in id order, as a JSON array. By merge, both lists are read once in id order; by
@@ -164,14 +154,12 @@ pub(super) fn follow_in(
     target: FollowTarget,
     now: i64,
 ) -> StoreResult<FollowingRecord> {
-    if !exists(conn, PROFILE_EXISTS, member_id)? {
+    if !profile_exists(conn, member_id)? {
         return Err(ProfileError::NotFound("member"));
     }
     if let FollowTarget::Member(followee) = &target {
         // A block either way looks exactly like a missing followee.
-        if !exists(conn, PROFILE_EXISTS, followee)?
-            || blocked_either_way(conn, member_id, followee)?
-        {
+        if !profile_exists(conn, followee)? || blocked_either_way(conn, member_id, followee)? {
             return Err(ProfileError::NotFound("followee"));
         }
     }
@@ -199,35 +187,21 @@ pub(super) fn block_member_in(
     blocked_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    if !exists(conn, PROFILE_EXISTS, member_id)? {
+    if !profile_exists(conn, member_id)? {
         return Err(ProfileError::NotFound("member"));
     }
-    if !exists(conn, PROFILE_EXISTS, blocked_id)? {
+    if !profile_exists(conn, blocked_id)? {
         return Err(ProfileError::NotFound("blocked member"));
     }
     let inserted = conn
-        .prepare_cached(
-            // Not OR IGNORE: that would also swallow the CHECK against blocking oneself.
-            INSERT_BLOCK,
-        )?
+        .prepare_cached(INSERT_BLOCK)?
         .execute((member_id, blocked_id, now))?;
-    // Each OR branch is one primary-key (or sent-invitations index) lookup.
-    conn.prepare_cached(
-        "DELETE FROM connections WHERE (member_id = ?1 AND other_id = ?2) \
-         OR (member_id = ?2 AND other_id = ?1)",
-    )?
-    .execute((member_id, blocked_id))?;
-    conn.prepare_cached(
-        "DELETE FROM follows WHERE (member_id = ?1 AND target_kind = ?3 AND target = ?2) \
-         OR (member_id = ?2 AND target_kind = ?3 AND target = ?1)",
-    )?
-    .execute((member_id, blocked_id, FollowTarget::MEMBER_KIND))?;
-    conn.prepare_cached(
-        "DELETE FROM invitations \
-         WHERE (inviter_id = ?1 AND state = ?3 AND invitee_id = ?2) \
-         OR (inviter_id = ?2 AND state = ?3 AND invitee_id = ?1)",
-    )?
-    .execute((member_id, blocked_id, InvitationState::Pending as i64))?;
+    conn.prepare_cached(DELETE_CONNECTION)?
+        .execute((member_id, blocked_id))?;
+    conn.prepare_cached(DELETE_MEMBER_FOLLOWS_EITHER_WAY)?
+        .execute((member_id, blocked_id, FollowTarget::MEMBER_KIND))?;
+    conn.prepare_cached(DELETE_PENDING_INVITATIONS_EITHER_WAY)?
+        .execute((member_id, blocked_id, InvitationState::Pending as i64))?;
     // One event: the block ends the connection and the follows by itself (see the proto).
     if inserted > 0 {
         let event = events::member_blocked(now, member_id, blocked_id);

@@ -35,7 +35,7 @@ pub(super) fn close_invitation_in(
 ) -> StoreResult<InvitationRecord> {
     let mut inv = fetch_optional(
         conn,
-        &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"),
+        INVITATION_BY_ID,
         [invitation_id],
         invitation_from_write_row,
     )?
@@ -52,11 +52,11 @@ pub(super) fn insert_invitation_in(
     inv: InvitationRecord,
     key: Option<&IdempotencyKey>,
 ) -> StoreResult<InvitationRecord> {
-    if !exists(conn, PROFILE_EXISTS, &inv.inviter_id)? {
+    if !profile_exists(conn, &inv.inviter_id)? {
         return Err(ProfileError::NotFound("inviter"));
     }
     // A block either way looks exactly like a missing invitee.
-    if !exists(conn, PROFILE_EXISTS, &inv.invitee_id)?
+    if !profile_exists(conn, &inv.invitee_id)?
         || blocked_either_way(conn, &inv.inviter_id, &inv.invitee_id)?
     {
         return Err(ProfileError::NotFound("invitee"));
@@ -125,7 +125,7 @@ pub(super) fn accept_invitation_in(
 ) -> StoreResult<InvitationRecord> {
     let inv = fetch_optional(
         conn,
-        &format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"),
+        INVITATION_BY_ID,
         [invitation_id],
         invitation_from_write_row,
     )?

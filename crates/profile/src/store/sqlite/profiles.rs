@@ -59,7 +59,7 @@ pub(super) fn insert_profile_in(
             Some("profiles.id") => ProfileError::ProfileExists,
             // SQLite names the handle when both are taken (a retried create), so look for
             // the member's own profile: it wins over the handle.
-            Some(_) if exists(conn, PROFILE_EXISTS, id)? => ProfileError::ProfileExists,
+            Some(_) if profile_exists(conn, id)? => ProfileError::ProfileExists,
             Some(_) => ProfileError::HandleTaken,
             None => e.into(),
         });

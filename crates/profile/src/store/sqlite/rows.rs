@@ -20,10 +20,6 @@ pub(super) fn invitation_from_write_row(row: &rusqlite::Row<'_>) -> StoreResult<
     invitation_record!(row, get)
 }
 
-pub(super) fn skills_json(skills: &[String]) -> String {
-    serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
-}
-
 /// A UNIQUE or PRIMARY KEY constraint failed (what sqlx's `is_unique_violation` matched).
 pub(super) fn is_unique_violation(err: &rusqlite::Error) -> bool {
     matches!(
@@ -58,9 +54,9 @@ pub(super) fn numbered_placeholders(n: usize) -> String {
         .join(", ")
 }
 
-/// Whether `sql` (one `?`, bound to `id`) returns a row, inside a write.
-pub(super) fn exists(conn: &rusqlite::Connection, sql: &str, id: &str) -> StoreResult<bool> {
-    Ok(conn.prepare_cached(sql)?.exists([id])?)
+/// Whether the member `id` has a profile, inside a write.
+pub(super) fn profile_exists(conn: &rusqlite::Connection, id: &str) -> StoreResult<bool> {
+    Ok(conn.prepare_cached(PROFILE_EXISTS)?.exists([id])?)
 }
 
 /// The first row of `sql` mapped by `f` (or none), inside a write.

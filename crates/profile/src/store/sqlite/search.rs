@@ -2,29 +2,22 @@
 
 use super::*;
 
-/// Replaces the member's rows in the filter tables (skill keys, current company keys).
+/// Replaces the member's rows in the filter tables ([`INDEX_TABLES`]).
 pub(super) fn write_index_rows(
     conn: &rusqlite::Connection,
     id: &str,
     doc: &SearchDocument,
 ) -> StoreResult<()> {
-    for (table, column, keys) in [
-        ("profile_skills", "skill_key", &doc.skill_keys),
-        (
-            "profile_companies",
-            "company_key",
-            &doc.current_company_keys,
-        ),
-        ("profile_schools", "school_key", &doc.school_keys),
-    ] {
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE member_id = ?"))?
-            .execute([id])?;
+    for table in &INDEX_TABLES {
+        conn.prepare_cached(table.clear)?.execute([id])?;
+        let keys = (table.keys)(doc);
         if keys.is_empty() {
             continue;
         }
         // One cached single-row statement per key: in-process, as fast as a multi-row insert.
         let mut insert = conn.prepare_cached(&format!(
-            "INSERT OR IGNORE INTO {table} (member_id, {column}) VALUES (?1, ?2)"
+            "INSERT OR IGNORE INTO {} (member_id, {}) VALUES (?1, ?2)",
+            table.name, table.column
         ))?;
         for k in keys {
             insert.execute((id, k))?;

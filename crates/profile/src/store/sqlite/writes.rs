@@ -49,17 +49,15 @@ impl SqliteProfileStore {
     }
 
     pub(super) async fn replay_invitation(&self, id: &str) -> StoreResult<InvitationRecord> {
-        sqlx::query(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.db.reader)
-        .await?
-        .as_ref()
-        .map(invitation_from_row)
-        .transpose()?
-        // Only a block removes an invitation; a new one would not be found either.
-        .ok_or(ProfileError::NotFound("invitee"))
+        sqlx::query(INVITATION_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.db.reader)
+            .await?
+            .as_ref()
+            .map(invitation_from_row)
+            .transpose()?
+            // Only a block removes an invitation; a new one would not be found either.
+            .ok_or(ProfileError::NotFound("invitee"))
     }
 
     pub(super) async fn insert_profile(
