@@ -336,3 +336,12 @@ pub fn as_member<T>(id: &str, message: T) -> tonic::Request<T> {
 pub fn as_service<T>(name: &str, message: T) -> tonic::Request<T> {
     with_caller(crate::auth::Caller::Service(name.into()), message)
 }
+
+/// The idempotency key of `request_id` from the caller scoped `caller` (`member:<id>` or
+/// `service:<name>`), as stores keep it.
+pub fn key(caller: &str, request_id: &str) -> crate::idempotency::IdempotencyKey {
+    crate::idempotency::IdempotencyKey {
+        caller: caller.into(),
+        request_id: request_id.into(),
+    }
+}

@@ -172,10 +172,7 @@ fn share(id: &str, post_id: &str, member_id: &str, create_time: i64) -> ShareRec
 }
 
 fn key(caller: &str, request_id: &str) -> Option<IdempotencyKey> {
-    Some(IdempotencyKey {
-        caller: caller.into(),
-        request_id: request_id.into(),
-    })
+    Some(pronet_common::testing::key(caller, request_id))
 }
 
 fn activity(member: &str, post: &str, kind: ActivityKind, time: i64) -> ActivityRecord {

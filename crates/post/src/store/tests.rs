@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use pronet_common::ids::new_id;
 use pronet_common::outbox::Payload;
-use pronet_common::testing::postgres_schema;
+use pronet_common::testing::{key, postgres_schema};
 use pronet_common::time::to_timestamp;
 use pronet_proto::events::v1 as pb;
 use pronet_proto::post::v1::Visibility as PbVisibility;
@@ -19,8 +19,7 @@ use super::postgres::PgPostStore;
 use super::sqlite::SqlitePostStore;
 use super::{CreatedPost, PostStore};
 use crate::domain::{
-    Cursor, IdempotencyKey, Mention, PostEdit, PostRecord, PostText, RecentPostsQuery, TimeRange,
-    Visibility,
+    Cursor, Mention, PostEdit, PostRecord, PostText, RecentPostsQuery, TimeRange, Visibility,
 };
 use crate::events::SOURCE;
 
@@ -129,13 +128,6 @@ fn recent(authors: &[&str], hashtags: &[&str], since: i64) -> RecentPostsQuery {
         since,
         max_posts: 1000,
         max_posts_per_author: None,
-    }
-}
-
-fn key(caller: &str, request_id: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        caller: caller.into(),
-        request_id: request_id.into(),
     }
 }
 

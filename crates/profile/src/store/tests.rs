@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pronet_common::testing::postgres_schema;
+use pronet_common::testing::{key, postgres_schema};
 
 use super::postgres::PgProfileStore;
 use super::sqlite::SqliteProfileStore;
@@ -216,13 +216,6 @@ fn invitation(id: &str, from: &str, to: &str, time: i64) -> InvitationRecord {
         message: format!("{from} to {to}"),
         state: InvitationState::Pending,
         create_time: time,
-    }
-}
-
-fn key(caller: &str, request_id: &str) -> IdempotencyKey {
-    IdempotencyKey {
-        caller: caller.into(),
-        request_id: request_id.into(),
     }
 }
 
