@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -29,10 +30,24 @@ import yaml
 WORKLOADS = {"Deployment", "StatefulSet"}
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before in this run. Below the kernel's
+    ephemeral range (32768+), so no outgoing connection takes it before the server binds it;
+    a port the kernel picks (bind to 0) may be picked again, or taken meanwhile."""
+    while True:
+        port = random.randrange(12000, 30000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def grpcurl(addr, method, data, token=None):

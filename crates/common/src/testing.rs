@@ -303,21 +303,20 @@ pub fn assert_access_rules(
     }
 }
 
-/// A fresh embedded store in `dir`, opened by a service's `open_store` (`open`) with metrics of
-/// its own: the store and its metrics.
-pub async fn timed_sqlite_store<S: ?Sized, Fut>(
-    dir: &std::path::Path,
-    open: impl FnOnce(crate::db::DatabaseUrl, Option<std::sync::Arc<crate::metrics::Metrics>>) -> Fut,
-) -> (std::sync::Arc<S>, std::sync::Arc<crate::metrics::Metrics>)
-where
-    Fut: std::future::Future<Output = Result<std::sync::Arc<S>, sqlx::Error>>,
-{
-    let metrics = crate::metrics::Metrics::new();
-    let database = crate::db::DatabaseUrl::Sqlite(dir.join("store.db"));
-    let store = open(database, Some(metrics.clone()))
-        .await
-        .expect("the store opens");
-    (store, metrics)
+/// A fresh embedded store in a temporary directory, opened by a service's `open_store` with
+/// metrics of its own: `(store, metrics, directory)`, the directory to keep while the store is
+/// used. A macro so that the temporary directory comes from the test's own `tempfile`.
+#[macro_export]
+macro_rules! timed_sqlite_store {
+    ($open:path) => {{
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let metrics = $crate::metrics::Metrics::new();
+        let database = $crate::db::DatabaseUrl::Sqlite(dir.path().join("store.db"));
+        let store = $open(&database, Some(metrics.clone()))
+            .await
+            .expect("the store opens");
+        (store, metrics, dir)
+    }};
 }
 
 /// A request as the auth layer hands it to a handler after verifying `caller`'s token.

@@ -459,11 +459,9 @@ async fn check_a_retried_create_returns_the_first_post(store: Store) {
         .unwrap()
         .is_empty());
     // Another request id creates.
+    let other_key = key("member:ada", "req-2");
     let other = store
-        .create_post(
-            post("p3", "ada", "third", 12),
-            Some(&key("member:ada", "req-2")),
-        )
+        .create_post(post("p3", "ada", "third", 12), Some(&other_key))
         .await
         .unwrap();
     assert!(!other.replayed);
@@ -1367,9 +1365,7 @@ async fn check_export_pages_through_many_posts_sharing_times_once_each(store: St
 /// Every operation of the store `open_store` gives is timed under its name.
 #[tokio::test]
 async fn operations_are_timed_by_name_and_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let open = |database, metrics| async move { crate::open_store(&database, metrics).await };
-    let (store, metrics) = pronet_common::testing::timed_sqlite_store(dir.path(), open).await;
+    let (store, metrics, _dir) = pronet_common::timed_sqlite_store!(crate::open_store);
 
     let post = PostRecord::new(
         "p1".into(),

@@ -3478,9 +3478,7 @@ async fn check_imports_append_one_event_per_row_and_export_pages_through_them(st
 /// Every operation of the store `open_store` gives is timed under its name.
 #[tokio::test]
 async fn operations_are_timed_by_name_and_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let open = |database, metrics| async move { crate::open_store(&database, metrics).await };
-    let (store, metrics) = pronet_common::testing::timed_sqlite_store(dir.path(), open).await;
+    let (store, metrics, _dir) = pronet_common::timed_sqlite_store!(crate::open_store);
 
     let fields = fields("ada");
     let created = store.create_profile("ada", fields, 1, None).await.unwrap();
