@@ -629,10 +629,7 @@ impl PrivateNats {
             eprintln!("SKIPPED: no {} to stop and start", Self::BINARY);
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = pronet_common::testing::unused_port();
         let mut nats = Self {
             port,
             dir: tempfile::tempdir().expect("temp dir"),

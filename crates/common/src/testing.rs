@@ -344,3 +344,20 @@ pub fn key(caller: &str, request_id: &str) -> crate::idempotency::IdempotencyKey
         request_id: request_id.into(),
     }
 }
+
+/// A loopback port for a server a test starts (and may restart) itself: free now, never
+/// handed out twice in this process, and below the kernel's ephemeral range (32768 and up on
+/// Linux), so no outgoing connection takes it between now and the server's bind. A port the
+/// kernel picks for `bind(0)` has neither guarantee.
+pub fn unused_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = 12_000 + (getrandom::u32().unwrap_or(0) % 18_000) as u16;
+        if handed_out.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        handed_out.push(port);
+        return port;
+    }
+}

@@ -2,7 +2,7 @@
 //! while members create their profiles, restarted on the same data, and every creation it had
 //! acknowledged is read back. On the embedded store and, when it is reachable, PostgreSQL.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +15,7 @@ use tonic::transport::Channel;
 const SECRET: &str = "crash-test-secret-of-at-least-32-bytes!";
 
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], pronet_common::testing::unused_port()))
 }
 
 fn start(addr: SocketAddr, data_dir: &std::path::Path, database_url: Option<&str>) -> Child {
