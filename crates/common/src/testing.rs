@@ -361,3 +361,10 @@ pub fn unused_port() -> u16 {
         return port;
     }
 }
+
+/// The ids of `items`, sorted: what a batch read found, whatever order it answered in.
+pub fn sorted_ids<T>(items: Vec<T>, id: impl Fn(T) -> String) -> Vec<String> {
+    let mut ids: Vec<String> = items.into_iter().map(id).collect();
+    ids.sort();
+    ids
+}

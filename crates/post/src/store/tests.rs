@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use pronet_common::ids::new_id;
 use pronet_common::outbox::Payload;
-use pronet_common::testing::{key, postgres_schema};
+use pronet_common::testing::{key, postgres_schema, sorted_ids};
 use pronet_common::time::to_timestamp;
 use pronet_proto::events::v1 as pb;
 use pronet_proto::post::v1::Visibility as PbVisibility;
@@ -208,15 +208,8 @@ async fn check_batch_get_returns_each_existing_post_once(store: Store) {
         create(&store, post(id, "ada", "text", t)).await;
     }
     let want: Vec<String> = ["c", "missing", "a", "c"].map(String::from).into();
-    let mut got: Vec<String> = store
-        .batch_get_posts(&want)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    got.sort();
-    assert_eq!(got, ["a", "c"]);
+    let found = store.batch_get_posts(&want).await.unwrap();
+    assert_eq!(sorted_ids(found, |p| p.id), ["a", "c"]);
     assert!(store.batch_get_posts(&[]).await.unwrap().is_empty());
     let missing: Vec<String> = vec!["x".into(), "y".into()];
     assert!(store.batch_get_posts(&missing).await.unwrap().is_empty());

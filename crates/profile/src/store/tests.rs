@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pronet_common::testing::{key, postgres_schema};
+use pronet_common::testing::{key, postgres_schema, sorted_ids};
 
 use super::postgres::PgProfileStore;
 use super::sqlite::SqliteProfileStore;
@@ -357,15 +357,8 @@ async fn check_profiles_are_created_and_found(store: Store) {
 
     members(&store, &["bob"]).await;
     let ids: Vec<String> = ["bob", "nobody", "ada", "bob"].map(String::from).to_vec();
-    let mut got: Vec<String> = store
-        .batch_get_profiles(&ids, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    got.sort();
-    assert_eq!(got, ["ada", "bob"]);
+    let found = store.batch_get_profiles(&ids, None).await.unwrap();
+    assert_eq!(sorted_ids(found, |p| p.id), ["ada", "bob"]);
     assert_eq!(store.batch_get_profiles(&[], None).await.unwrap(), []);
     assert_eq!(
         store
