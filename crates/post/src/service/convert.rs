@@ -229,6 +229,13 @@ pub(super) fn parse_batch_get_posts(
     })
 }
 
+/// A newest-first page of posts: how many, and after which (from the page token).
+fn post_page(v: &mut FieldViolations, size: i32, token: &str) -> Option<(usize, Option<Cursor>)> {
+    let limit = v.page_size(size, limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE);
+    let after = v.check("page_token", post_cursor(token));
+    limit.zip(after)
+}
+
 pub(super) struct ListPostsByAuthor {
     pub author_id: String,
     pub viewer_id: String,
@@ -242,12 +249,7 @@ pub(super) fn parse_list_posts_by_author(
 ) -> Result<ListPostsByAuthor, FieldViolations> {
     let mut v = FieldViolations::new();
     let author_id = v.check("author_id", parse_id(&req.author_id));
-    let limit = v.page_size(
-        req.page_size,
-        limits::DEFAULT_PAGE_SIZE,
-        limits::MAX_PAGE_SIZE,
-    );
-    let after = v.check("page_token", post_cursor(&req.page_token));
+    let page = post_page(&mut v, req.page_size, &req.page_token);
     v.optional("viewer_id", &req.viewer_id, parse_id);
     let start = req
         .start_time
@@ -262,7 +264,7 @@ pub(super) fn parse_list_posts_by_author(
             v.add("end_time", "must be after start_time");
         }
     }
-    let (author_id, limit, after) = v.finish((author_id, limit, after))?;
+    let (author_id, (limit, after)) = v.finish((author_id, page))?;
     Ok(ListPostsByAuthor {
         author_id,
         viewer_id: req.viewer_id,
@@ -363,14 +365,9 @@ pub(super) fn parse_list_posts_by_hashtag(
 ) -> Result<ListPostsByHashtag, FieldViolations> {
     let mut v = FieldViolations::new();
     let hashtag = v.check("hashtag", parse_hashtag(&req.hashtag));
-    let limit = v.page_size(
-        req.page_size,
-        limits::DEFAULT_PAGE_SIZE,
-        limits::MAX_PAGE_SIZE,
-    );
-    let after = v.check("page_token", post_cursor(&req.page_token));
+    let page = post_page(&mut v, req.page_size, &req.page_token);
     v.optional("viewer_id", &req.viewer_id, parse_id);
-    let (hashtag, limit, after) = v.finish((hashtag, limit, after))?;
+    let (hashtag, (limit, after)) = v.finish((hashtag, page))?;
     Ok(ListPostsByHashtag {
         hashtag,
         viewer_id: req.viewer_id,

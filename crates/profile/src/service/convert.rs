@@ -547,22 +547,54 @@ pub(super) fn parse_follow(
     let mut v = FieldViolations::new();
     let member_id = v.check("member_id", parse_id(&req.member_id));
     let target = match &req.target {
-        Some(Target::FolloweeId(id)) => {
-            let id = v.check("followee_id", parse_id(id));
-            if id.is_some() && id == member_id {
-                v.add("followee_id", "cannot follow yourself");
-            }
-            id.map(FollowTarget::Member)
+        Some(Target::FolloweeId(id)) => follow_target(&mut v, Some(id), None),
+        Some(Target::Hashtag(tag)) => follow_target(&mut v, None, Some(tag)),
+        None => follow_target(&mut v, None, None),
+    };
+    if let (Some(member), Some(FollowTarget::Member(followee))) = (&member_id, &target) {
+        if member == followee {
+            v.add("followee_id", "cannot follow yourself");
         }
-        Some(Target::Hashtag(tag)) => v
+    }
+    v.finish((member_id, target))
+}
+
+/// Whom or what a follow or an unfollow names: a member (`followee_id`) or a hashtag.
+fn follow_target(
+    v: &mut FieldViolations,
+    followee: Option<&str>,
+    hashtag: Option<&str>,
+) -> Option<FollowTarget> {
+    match (followee, hashtag) {
+        (Some(id), _) => v
+            .check("followee_id", parse_id(id))
+            .map(FollowTarget::Member),
+        (None, Some(tag)) => v
             .check("hashtag", parse_hashtag(tag))
             .map(FollowTarget::Hashtag),
-        None => {
+        (None, None) => {
             v.add("target", "set followee_id or hashtag");
             None
         }
-    };
-    v.finish((member_id, target))
+    }
+}
+
+/// Two ids of a request, each under its field's name; with `not_itself`, the second may not
+/// be the first (the description says why).
+fn two_ids(
+    (first_field, first): (&str, &str),
+    (second_field, second): (&str, &str),
+    not_itself: Option<&str>,
+) -> Result<(String, String), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let first = v.check(first_field, parse_id(first));
+    let second = v.check(second_field, parse_id(second));
+    if let Some(why) = not_itself {
+        if first.is_some() && first == second {
+            v.add(second_field, why);
+        }
+    }
+    v.finish((first, second))
 }
 
 pub(super) fn parse_list_following(
@@ -576,36 +608,31 @@ pub(super) fn parse_list_following(
 pub(super) fn parse_block_member(
     req: &pb::BlockMemberRequest,
 ) -> Result<(String, String), FieldViolations> {
-    let mut v = FieldViolations::new();
-    let member_id = v.check("member_id", parse_id(&req.member_id));
-    let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
-    if member_id.is_some() && member_id == blocked_id {
-        v.add("blocked_id", "cannot block yourself");
-    }
-    v.finish((member_id, blocked_id))
+    let (member, blocked) = (
+        ("member_id", &*req.member_id),
+        ("blocked_id", &*req.blocked_id),
+    );
+    two_ids(member, blocked, Some("cannot block yourself"))
 }
 
 /// The blocker and the member to unblock.
 pub(super) fn parse_unblock_member(
     req: &pb::UnblockMemberRequest,
 ) -> Result<(String, String), FieldViolations> {
-    let mut v = FieldViolations::new();
-    let member_id = v.check("member_id", parse_id(&req.member_id));
-    let blocked_id = v.check("blocked_id", parse_id(&req.blocked_id));
-    v.finish((member_id, blocked_id))
+    let (member, blocked) = (
+        ("member_id", &*req.member_id),
+        ("blocked_id", &*req.blocked_id),
+    );
+    two_ids(member, blocked, None)
 }
 
 /// The member and the connection to remove.
 pub(super) fn parse_remove_connection(
     req: &pb::RemoveConnectionRequest,
 ) -> Result<(String, String), FieldViolations> {
-    let mut v = FieldViolations::new();
-    let member_id = v.check("member_id", parse_id(&req.member_id));
-    let connection_id = v.check("connection_id", parse_id(&req.connection_id));
-    if member_id.is_some() && member_id == connection_id {
-        v.add("connection_id", "cannot be the member themself");
-    }
-    v.finish((member_id, connection_id))
+    let member = ("member_id", &*req.member_id);
+    let connection = ("connection_id", &*req.connection_id);
+    two_ids(member, connection, Some("cannot be the member themself"))
 }
 
 /// The member and whom or what they stop following.
@@ -616,16 +643,9 @@ pub(super) fn parse_unfollow(
     let mut v = FieldViolations::new();
     let member_id = v.check("member_id", parse_id(&req.member_id));
     let target = match &req.target {
-        Some(Target::FolloweeId(id)) => v
-            .check("followee_id", parse_id(id))
-            .map(FollowTarget::Member),
-        Some(Target::Hashtag(tag)) => v
-            .check("hashtag", parse_hashtag(tag))
-            .map(FollowTarget::Hashtag),
-        None => {
-            v.add("target", "set followee_id or hashtag");
-            None
-        }
+        Some(Target::FolloweeId(id)) => follow_target(&mut v, Some(id), None),
+        Some(Target::Hashtag(tag)) => follow_target(&mut v, None, Some(tag)),
+        None => follow_target(&mut v, None, None),
     };
     v.finish((member_id, target))
 }
@@ -641,10 +661,11 @@ pub(super) fn parse_list_followers(
 pub(super) fn parse_get_connection_degree(
     req: &pb::GetConnectionDegreeRequest,
 ) -> Result<(String, String), FieldViolations> {
-    let mut v = FieldViolations::new();
-    let viewer_id = v.check("viewer_id", parse_id(&req.viewer_id));
-    let member_id = v.check("member_id", parse_id(&req.member_id));
-    v.finish((viewer_id, member_id))
+    let (viewer, member) = (
+        ("viewer_id", &*req.viewer_id),
+        ("member_id", &*req.member_id),
+    );
+    two_ids(viewer, member, None)
 }
 
 /// The viewer, and the members whose relationship to them is asked.
