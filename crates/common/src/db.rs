@@ -96,6 +96,16 @@ pub struct MigrationFile {
 /// `$1`, `$2`, ... in order; SQLite's numbered `?N` (a value used twice) is `$N`. A statement
 /// uses one form or the other.
 pub fn numbered(sql: &str) -> String {
+    debug_assert!(
+        {
+            let mut forms = sql
+                .match_indices('?')
+                .map(|(i, _)| sql[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
+            let first = forms.next();
+            forms.all(|numbered| Some(numbered) == first)
+        },
+        "a statement mixes ? and ?N: {sql}"
+    );
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
     let mut chars = sql.chars().peekable();

@@ -184,8 +184,8 @@ pub fn internal(context: &str, err: impl Display) -> Status {
     Status::internal("internal error")
 }
 
-/// What a service's handlers and store fail with, shared by the services whose errors are no
-/// more than this (post, engagement), and the one place it becomes a gRPC status.
+/// What a service's handlers and store fail with: all of post's and engagement's errors, and
+/// the storage side of profile's; the one place it becomes a gRPC status.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0} not found")]

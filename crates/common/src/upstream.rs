@@ -356,7 +356,8 @@ pub type ProfileServiceClient =
 /// A client of another service as the services hold one: the generated client (its calls
 /// carry this service's token; clones share one channel), the budget its idempotent calls are
 /// retried within, and the called service's name, which its failures carry
-/// ([`ServiceError::Dependency`], UNAVAILABLE to this service's callers).
+/// ([`ServiceError::Dependency`]: UNAVAILABLE to this service's callers when the dependency was
+/// unreachable, slow or shedding, INTERNAL otherwise; see [`dependency_failed`]).
 #[derive(Debug, Clone)]
 pub struct Upstream<C> {
     client: C,

@@ -2663,7 +2663,7 @@ async fn check_export_has_every_mute_and_hidden_posts_since(store: Store) {
 /// Every operation of the store `open_store` gives is timed under its name.
 #[tokio::test]
 async fn operations_are_timed_by_name_and_outcome() {
-    let (store, metrics, _dir) = pronet_common::timed_sqlite_store!(crate::open_store);
+    let (_dir, store, metrics) = pronet_common::timed_sqlite_store!(crate::open_store);
 
     store
         .react("post-1", "member-1", ReactionType::Like, 1_000)

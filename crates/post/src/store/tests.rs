@@ -1358,7 +1358,7 @@ async fn check_export_pages_through_many_posts_sharing_times_once_each(store: St
 /// Every operation of the store `open_store` gives is timed under its name.
 #[tokio::test]
 async fn operations_are_timed_by_name_and_outcome() {
-    let (store, metrics, _dir) = pronet_common::timed_sqlite_store!(crate::open_store);
+    let (_dir, store, metrics) = pronet_common::timed_sqlite_store!(crate::open_store);
 
     let post = PostRecord::new(
         "p1".into(),

@@ -322,8 +322,8 @@ pub(super) struct MemberPage<C> {
 /// The default and largest `page_size` of a member's list.
 const PAGE_SIZES: (usize, usize) = (limits::DEFAULT_PAGE_SIZE, limits::MAX_PAGE_SIZE);
 
-/// `member_id`, then `page_size` (default and largest in `sizes`), then `page_token` (read by
-/// `cursor`).
+/// `member_id`, then `page_size` (its default and largest given as a pair), then `page_token`
+/// (read by `cursor`).
 fn parse_member_page<C>(
     member_id: &str,
     page_size: i32,
