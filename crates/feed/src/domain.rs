@@ -150,6 +150,25 @@ pub struct Candidate {
     pub engaged_by_viewer: bool,
 }
 
+#[cfg(test)]
+impl Candidate {
+    /// A fresh, unseen post of a connection with no tags and no engagement (tests adjust it).
+    pub(crate) fn plain(post: PostKey, author: Key, create_time: i64) -> Self {
+        Self {
+            post,
+            author,
+            create_time,
+            relation: AuthorRelation::Connection,
+            tags: TagSet::default(),
+            matched_hashtags: vec![],
+            engaged: Vec::new(),
+            counts: Counts::default(),
+            seen: false,
+            engaged_by_viewer: false,
+        }
+    }
+}
+
 impl Candidate {
     /// Sorts the engagers by kind then member and drops repeats (a member who commented
     /// twice is one commenter).

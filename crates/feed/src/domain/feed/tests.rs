@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::domain::{AuthorRelation, Counts, PostKey, ProfileSet, TagSet};
+use crate::domain::{PostKey, ProfileSet};
 
 const HOUR: i64 = 3_600_000_000;
 const NOW: i64 = 1000 * HOUR;
@@ -45,18 +45,7 @@ impl CandidateSource for Fixed {
 }
 
 fn candidate(post: PostKey, author: u32, hours_old: i64) -> Candidate {
-    Candidate {
-        post,
-        author,
-        create_time: NOW - hours_old * HOUR,
-        relation: AuthorRelation::Connection,
-        tags: TagSet::default(),
-        matched_hashtags: vec![],
-        engaged: Vec::new(),
-        counts: Counts::default(),
-        seen: false,
-        engaged_by_viewer: false,
-    }
+    Candidate::plain(post, author, NOW - hours_old * HOUR)
 }
 
 fn pronet() -> Arc<RankingProfile> {

@@ -41,18 +41,7 @@ fn pronet() -> FeedRanker {
 }
 
 fn candidate(id: &str, author: &str, hours_old: i64) -> Candidate {
-    Candidate {
-        post: PostKey::from(k(id)),
-        author: k(author),
-        create_time: NOW - hours_old * HOUR,
-        relation: AuthorRelation::Connection,
-        tags: TagSet::default(),
-        matched_hashtags: vec![],
-        engaged: Vec::new(),
-        counts: Counts::default(),
-        seen: false,
-        engaged_by_viewer: false,
-    }
+    Candidate::plain(PostKey::from(k(id)), k(author), NOW - hours_old * HOUR)
 }
 
 fn tagged(mut c: Candidate, tags: &[&str]) -> Candidate {
