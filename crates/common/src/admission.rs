@@ -81,12 +81,15 @@ pub struct Override {
     pub queue_timeout: Option<Duration>,
 }
 
-/// Whether calls to this path are never limited: probes, discovery, long-lived streams.
+/// Whether calls to this path are never limited: probes, discovery, long-lived streams. Event
+/// head reads are probes too: one small read per round trip of a reader, and shedding one
+/// would make a busy service look down to its readers.
 fn exempt(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.")
         || path == "/pronet.events.v1.EventService/StreamEvents"
         || path == "/pronet.events.v1.EventService/ExportState"
+        || path == "/pronet.events.v1.EventService/GetEventHead"
 }
 
 /// The tower layer that admits or sheds every call of a server.
@@ -234,6 +237,7 @@ mod tests {
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
         ));
         assert!(exempt("/pronet.events.v1.EventService/StreamEvents"));
+        assert!(exempt("/pronet.events.v1.EventService/GetEventHead"));
         assert!(!exempt("/pronet.feed.v1.FeedService/GetFeed"));
         assert!(!exempt("/pronet.events.v1.EventService/AcknowledgeEvents"));
     }

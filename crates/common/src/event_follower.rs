@@ -15,10 +15,9 @@
 //! connection, a minute before the last event applied); what the state already holds is
 //! skipped by sequence. The export itself is always the service's gRPC ExportState.
 //!
-//! [`HeadProbe`] asks a source for its committed head now, for readers that must not answer
-//! from a state older than a request (read-after-write across services).
+//! [`crate::event_head`] asks a source for its committed head now, for readers that must not
+//! answer from a state older than a request (read-after-write across services).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -428,72 +427,5 @@ impl SourceFollower {
             "state loaded from export"
         );
         Ok(())
-    }
-}
-
-/// A source's committed head, asked for when a reader must know its state is at least as new
-/// as a request: every change acknowledged before the request has a sequence at or below the
-/// head a probe *started after the request's arrival* reads.
-///
-/// Probes are coalesced: at most one is in flight per source, and a finished probe answers
-/// every request that arrived before it started. Under load that is one small call per round
-/// trip, not one per request; alone, a request pays one round trip.
-pub struct HeadProbe {
-    client: Client,
-    /// Held while a probe is in flight.
-    turn: tokio::sync::Mutex<()>,
-    /// Probes started so far (each gets the next number).
-    started: AtomicU64,
-    /// The number of the last probe finished, and what it read.
-    finished: std::sync::Mutex<(u64, Result<i64, Status>)>,
-}
-
-impl HeadProbe {
-    /// Probes the EventService at `addr` with calls bounded by `limits`.
-    pub fn new(addr: &str, auth: ServiceAuth, limits: CallLimits) -> Result<Self, String> {
-        let client = EventServiceClient::with_interceptor(lazy_channel(addr, limits)?, auth);
-        Ok(Self {
-            client,
-            turn: tokio::sync::Mutex::new(()),
-            started: AtomicU64::new(0),
-            finished: std::sync::Mutex::new((0, Ok(0))),
-        })
-    }
-
-    /// The source's committed head as read after this call began.
-    pub async fn head(&self) -> Result<i64, Status> {
-        let arrived = self.started.load(Ordering::SeqCst);
-        let _turn = self.turn.lock().await;
-        {
-            let finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-            // Probe `arrived + 1` and later were started after this call began.
-            if finished.0 > arrived {
-                return finished.1.clone();
-            }
-        }
-        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let head = self.ask().await;
-        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = (number, head.clone());
-        head
-    }
-
-    async fn ask(&self) -> Result<i64, Status> {
-        let mut client = self.client.clone();
-        // After the largest sequence there is nothing to send: the stream opens with the head
-        // (one read of the outbox's head row), then ends; no position is recorded for an
-        // anonymous reader.
-        let mut stream = client
-            .stream_events(pb::StreamEventsRequest {
-                after_sequence: i64::MAX,
-                consumer: String::new(),
-                stop_at_head: true,
-                max_batch: 1,
-            })
-            .await?
-            .into_inner();
-        match stream.message().await? {
-            Some(opening) => Ok(opening.head_sequence),
-            None => Err(Status::unavailable("event stream ended before its head")),
-        }
     }
 }

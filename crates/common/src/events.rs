@@ -206,18 +206,23 @@ impl EventService for EventServer {
             tx,
         };
         tokio::spawn(tail.run());
-        if req.consumer.is_empty() && req.stop_at_head {
-            // Anonymous reads up to the head: head probes, one per request round trip.
-            tracing::debug!(source = self.source, head = status.head, "event head read");
-        } else {
-            tracing::info!(
-                source = self.source,
-                after = req.after_sequence,
-                head = status.head,
-                "event stream opened"
-            );
-        }
+        tracing::info!(
+            source = self.source,
+            after = req.after_sequence,
+            head = status.head,
+            "event stream opened"
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_event_head(
+        &self,
+        _request: Request<pb::GetEventHeadRequest>,
+    ) -> Result<Response<pb::GetEventHeadResponse>, Status> {
+        let head = self.outbox.status().await.map_err(store_error)?.head;
+        Ok(Response::new(pb::GetEventHeadResponse {
+            head_sequence: head,
+        }))
     }
 
     async fn acknowledge_events(

@@ -9,6 +9,7 @@ pub mod db;
 pub mod deadline;
 pub mod error;
 pub mod event_follower;
+pub mod event_head;
 pub mod events;
 pub mod idempotency;
 pub mod ids;

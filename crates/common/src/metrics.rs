@@ -50,6 +50,26 @@ pub struct Metrics {
     feed_index_lag: Family<SourceLabels, Histogram, fn() -> Histogram>,
     shed: Family<ShedLabels, Counter>,
     degraded: Family<DegradedLabels, Counter>,
+    probe_failures: Family<ProbeLabels, Counter>,
+    refusals: Family<DependencyLabels, Counter>,
+    connection_failures: Family<DependencyLabels, Counter>,
+    visibility_checks: Family<AnsweredLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnsweredLabels {
+    answered_by: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    dependency: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -136,6 +156,33 @@ impl Default for Metrics {
              and dependency",
             degraded.clone(),
         );
+        let probe_failures = Family::<ProbeLabels, Counter>::default();
+        registry.register(
+            "dependency_probe_failures",
+            "Failed probes of a dependency (event head reads), by dependency and reason \
+             (timeout, error, unreachable)",
+            probe_failures.clone(),
+        );
+        let refusals = Family::<DependencyLabels, Counter>::default();
+        registry.register(
+            "dependency_refusals",
+            "Calls refused at once because their dependency was found down (fail fast)",
+            refusals.clone(),
+        );
+        let connection_failures = Family::<DependencyLabels, Counter>::default();
+        registry.register(
+            "dependency_connection_failures",
+            "Calls to a dependency that failed in the transport (no connection, a reset or \
+             torn-down connection), by dependency",
+            connection_failures.clone(),
+        );
+        let visibility_checks = Family::<AnsweredLabels, Counter>::default();
+        registry.register(
+            "visibility_checks",
+            "Whether a member may see a post, as the engagement service checks it before a \
+             write, by who answered (cache: its event-fed cache; post_service: the post service)",
+            visibility_checks.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
@@ -145,6 +192,10 @@ impl Default for Metrics {
             feed_index_lag,
             shed,
             degraded,
+            probe_failures,
+            refusals,
+            connection_failures,
+            visibility_checks,
         }
     }
 }
@@ -215,6 +266,43 @@ impl Metrics {
             .get_or_create(&DegradedLabels {
                 method: method.to_owned(),
                 dependency: dependency.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed probe of `dependency` (`reason`: timeout, error, unreachable).
+    pub fn dependency_probe_failed(&self, dependency: &str, reason: &str) {
+        self.probe_failures
+            .get_or_create(&ProbeLabels {
+                dependency: dependency.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call refused at once because `dependency` was found down.
+    pub fn dependency_refused(&self, dependency: &str) {
+        self.refusals
+            .get_or_create(&DependencyLabels {
+                dependency: dependency.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a call to `dependency` that failed in the transport.
+    pub fn dependency_connection_failed(&self, dependency: &str) {
+        self.connection_failures
+            .get_or_create(&DependencyLabels {
+                dependency: dependency.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a visibility check answered by `answered_by` (`cache`, `post_service`).
+    pub fn visibility_checked(&self, answered_by: &str) {
+        self.visibility_checks
+            .get_or_create(&AnsweredLabels {
+                answered_by: answered_by.to_owned(),
             })
             .inc();
     }

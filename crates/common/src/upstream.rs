@@ -242,6 +242,25 @@ async fn watch_endpoint(
     }
 }
 
+/// Whether a call failed in the transport (the connection could not be made, broke, or was
+/// torn down, which cancels the calls on it) rather than with an answer of the dependency:
+/// tonic attaches the transport's error as the status's source only then. A call that ran out
+/// of time is not one: a slow dependency is not an unreachable one.
+pub fn is_transport_failure(status: &Status) -> bool {
+    use std::error::Error as _;
+    let mut source = status.source();
+    if source.is_none() {
+        return false;
+    }
+    while let Some(err) = source {
+        if err.is::<tonic::TimeoutExpired>() {
+            return false;
+        }
+        source = err.source();
+    }
+    status.code() != Code::DeadlineExceeded
+}
+
 /// What our caller sees when a dependency fails: UNAVAILABLE when it is down or too slow
 /// (the caller may retry), INTERNAL otherwise; the detail goes to the log only.
 pub fn dependency_failed(dependency: &str, status: Status) -> Status {
@@ -363,6 +382,8 @@ pub struct Upstream<C> {
     client: C,
     retries: RetryBudget,
     service: &'static str,
+    /// Where calls that fail in the transport are counted.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<C: Clone> Upstream<C> {
@@ -372,6 +393,39 @@ impl<C: Clone> Upstream<C> {
             client,
             retries: RetryBudget::default(),
             service,
+            metrics: None,
+        }
+    }
+
+    /// Counts the calls that fail in the transport in `metrics`.
+    pub fn with_metrics(
+        mut self,
+        metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    ) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// `method` on a clone of the client, its transport failures counted.
+    fn attempt<R, T, F, Fut>(
+        &self,
+        method: &F,
+        client: C,
+        request: R,
+    ) -> impl std::future::Future<Output = Result<tonic::Response<T>, Status>> + use<'_, R, T, F, Fut, C>
+    where
+        F: Fn(C, R) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let call = method(client, request);
+        async move {
+            let result = call.await;
+            if let (Err(status), Some(m)) = (&result, &self.metrics) {
+                if is_transport_failure(status) {
+                    m.dependency_connection_failed(self.service);
+                }
+            }
+            result
         }
     }
 
@@ -384,7 +438,7 @@ impl<C: Clone> Upstream<C> {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
         self.retries
-            .send(&self.client, request, method)
+            .send(&self.client, request, |c, r| self.attempt(&method, c, r))
             .await
             .map_err(ServiceError::dependency(self.service))
     }
@@ -401,7 +455,11 @@ impl<C: Clone> Upstream<C> {
         F: Fn(C, R) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        match self.retries.send(&self.client, request, method).await {
+        match self
+            .retries
+            .send(&self.client, request, |c, r| self.attempt(&method, c, r))
+            .await
+        {
             Ok(message) => Ok(Some(message)),
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(ServiceError::dependency(self.service)(status)),
@@ -414,8 +472,13 @@ impl<C: Clone> Upstream<C> {
         F: FnOnce(C, R) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        method(self.client.clone(), request)
-            .await
+        let result = method(self.client.clone(), request).await;
+        if let (Err(status), Some(m)) = (&result, &self.metrics) {
+            if is_transport_failure(status) {
+                m.dependency_connection_failed(self.service);
+            }
+        }
+        result
             .map(tonic::Response::into_inner)
             .map_err(ServiceError::dependency(self.service))
     }
@@ -520,6 +583,21 @@ mod tests {
             })
             .await;
         assert_eq!(r.unwrap(), 7);
+    }
+
+    #[test]
+    fn transport_failures_are_told_from_answers_and_timeouts() {
+        // An answer of the dependency: no source.
+        assert!(!is_transport_failure(&Status::unavailable("shedding")));
+        // A timeout of the call: not the transport's fault.
+        let timeout = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(timeout.code(), Code::Cancelled);
+        assert!(!is_transport_failure(&timeout));
+        // A connection that could not be made.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
+        assert_eq!(connect.code(), Code::Unavailable);
+        assert!(is_transport_failure(&connect));
     }
 
     #[test]

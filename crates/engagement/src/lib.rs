@@ -91,7 +91,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
         return Err(BuildError::CannotSign);
     }
     let store = open_store(&config.store.database, config.store.metrics.clone()).await?;
-    let posts = GrpcPostDirectory::new(channel, config.auth.clone());
+    let posts = GrpcPostDirectory::new(channel, config.auth.clone(), config.store.metrics.clone());
     // Who may see which post, from the post and profile services' events; the post service
     // still answers what the cache cannot (see `visibility`).
     let sources = CacheSources {
@@ -101,6 +101,7 @@ pub async fn build(config: &EngagementConfig) -> Result<StoreService, BuildError
         limits: config.call_limits,
         nats: config.store.nats.clone(),
         shutdown: config.store.shutdown.clone(),
+        metrics: config.store.metrics.clone(),
     };
     let cache = Arc::new(VisibilityCache::new());
     let consumer = format!("engagement/{}", pronet_common::ids::new_id());

@@ -55,12 +55,16 @@ pub struct GrpcPostDirectory {
 
 impl GrpcPostDirectory {
     /// Calls go over `channel` and carry a service token signed with `auth`.
-    pub fn new(channel: Channel, auth: Arc<AuthConfig>) -> Self {
+    pub fn new(
+        channel: Channel,
+        auth: Arc<AuthConfig>,
+        metrics: Option<Arc<pronet_common::metrics::Metrics>>,
+    ) -> Self {
         let credentials = ServiceAuth::new(auth, SERVICE_TOKEN_NAME);
         let client = PostServiceClient::with_interceptor(channel, credentials)
             .max_decoding_message_size(MAX_POST_RESPONSE_BYTES);
         Self {
-            post: Upstream::new("post", client),
+            post: Upstream::new("post", client).with_metrics(metrics),
         }
     }
 }

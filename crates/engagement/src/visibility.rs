@@ -25,14 +25,17 @@
 //! two for a lone request, and one probe per round trip instead of two calls per request under
 //! load.
 //!
-//! A probe that fails or takes longer than [`PROBE_BUDGET`] means the post or profile service
-//! is down or hung; the post service could not answer either (it is the one, or it asks the
-//! other), so the request fails at once with UNAVAILABLE (retryable), and so do the requests of
-//! the next [`DOWN_BACKOFF`], without waiting in vain.
+//! A source found down on evidence ([`pronet_common::event_head`]: a failed connection, or
+//! several consecutive failed probes) fails the request at once with UNAVAILABLE (retryable):
+//! the post service could not answer either (it is the one, or it asks the other). A probe that
+//! is merely slow is no such evidence: the post service answers instead, within the caller's
+//! deadline.
 //!
-//! The post service answers instead when the cache has not loaded a source yet, when the cache does not reach the heads within [`CATCH_UP_WAIT`] (then the cache is
-//! skipped for [`BEHIND_BACKOFF`]), and for any post the cache does not know (an id that names
-//! nothing, say): the cache never says "not found" about a post it has not heard of.
+//! The post service answers instead when the cache has not loaded a source yet, when a head is
+//! not known within [`pronet_common::event_head::PROBE_WAIT`], when the cache does not reach the
+//! heads within [`CATCH_UP_WAIT`] (then the cache is skipped for [`BEHIND_BACKOFF`]), and for
+//! any post the cache does not know (an id that names nothing, say): the cache never says "not
+//! found" about a post it has not heard of.
 //!
 //! The post export is taken whole (ExportState without `since`): a member may react to a post of
 //! any age, and a cache of the last weeks would send every older post to the slow path. The cost
@@ -46,7 +49,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pronet_common::auth::{AuthConfig, ServiceAuth};
-use pronet_common::event_follower::{EventApplier, EventFollower, FollowerConfig, HeadProbe};
+use pronet_common::event_follower::{EventApplier, EventFollower, FollowerConfig};
+use pronet_common::event_head::{HeadError, HeadProbe};
+use pronet_common::metrics::Metrics;
 use pronet_common::nats::NatsConfig;
 use pronet_common::shutdown::Shutdown;
 use pronet_common::time::now_micros;
@@ -55,7 +60,6 @@ use pronet_common::visibility::{is_visible, Relation, Visibility};
 use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use tokio::sync::watch;
-use tonic::Status;
 
 use crate::error::EngagementError;
 use crate::posts::{PostDirectory, SERVICE_TOKEN_NAME};
@@ -66,10 +70,6 @@ pub const CATCH_UP_WAIT: Duration = Duration::from_millis(100);
 /// After the cache missed [`CATCH_UP_WAIT`], the post service answers for this long (the cache
 /// is far behind: its stream or NATS is down), so requests do not each wait in vain.
 pub const BEHIND_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest a head probe may take before its service counts as hung.
-pub const PROBE_BUDGET: Duration = Duration::from_millis(300);
-/// After a probe failed, requests fail at once for this long.
-pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
 
 /// The services the cache follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +378,8 @@ pub struct CacheSources {
     pub limits: CallLimits,
     pub nats: Option<NatsConfig>,
     pub shutdown: Shutdown,
+    /// Where probe failures and refusals are counted.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Starts following the profile and post services into `cache` (under the reader name
@@ -422,8 +424,8 @@ pub struct CachedPostDirectory {
     fallback: Arc<dyn PostDirectory>,
     /// Until when (microseconds) the cache is skipped after it fell behind.
     skip_until: AtomicI64,
-    /// Until when (microseconds) requests fail at once after a probe failed.
-    down_until: AtomicI64,
+    /// Where checks are counted by who answered them.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CachedPostDirectory {
@@ -435,52 +437,46 @@ impl CachedPostDirectory {
         let auth = ServiceAuth::new(sources.auth.clone(), SERVICE_TOKEN_NAME);
         Ok(Self {
             cache,
-            profile_head: HeadProbe::new(&sources.profile_addr, auth.clone(), sources.limits)?,
-            post_head: HeadProbe::new(&sources.post_addr, auth, sources.limits)?,
+            profile_head: HeadProbe::new(
+                CacheSource::Profile.name(),
+                &sources.profile_addr,
+                auth.clone(),
+                sources.limits,
+                sources.metrics.clone(),
+            )?,
+            post_head: HeadProbe::new(
+                CacheSource::Post.name(),
+                &sources.post_addr,
+                auth,
+                sources.limits,
+                sources.metrics.clone(),
+            )?,
             fallback,
             skip_until: AtomicI64::new(0),
-            down_until: AtomicI64::new(0),
+            metrics: sources.metrics.clone(),
         })
     }
 
     /// The heads (profile, post) the cache has reached since the request arrived; `None` when
-    /// the cache cannot answer for now; an error when a source is down or hung.
+    /// the cache cannot answer for now; an error when a source was found down.
     async fn current_heads(&self) -> Result<Option<[i64; 2]>, EngagementError> {
-        let now = now_micros();
-        let down =
-            |dependency: &'static str, status| EngagementError::dependency(dependency)(status);
-        if now < self.down_until.load(Ordering::Relaxed) {
-            return Err(down(
-                "post",
-                Status::unavailable("a recent probe failed; not retried yet"),
-            ));
-        }
-        if !self.cache.loaded() || now < self.skip_until.load(Ordering::Relaxed) {
+        if !self.cache.loaded() || now_micros() < self.skip_until.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let probes = async { tokio::join!(self.profile_head.head(), self.post_head.head()) };
-        let failed = match tokio::time::timeout(PROBE_BUDGET, probes).await {
-            Ok((Ok(profile), Ok(post))) => {
-                let heads = [profile, post];
-                if self.cache.reach(heads, CATCH_UP_WAIT).await {
-                    return Ok(Some(heads));
-                }
-                None
+        let (profile, post) = tokio::join!(self.profile_head.head(), self.post_head.head());
+        let heads = match (profile, post) {
+            (Ok(profile), Ok(post)) => [profile, post],
+            (Err(HeadError::Down(status)), _) => {
+                return Err(EngagementError::dependency("profile")(status))
             }
-            Ok((Err(status), _)) => Some(down("profile", status)),
-            Ok((_, Err(status))) => Some(down("post", status)),
-            Err(_) => Some(down(
-                "post",
-                Status::deadline_exceeded("event head probes took too long"),
-            )),
+            (_, Err(HeadError::Down(status))) => {
+                return Err(EngagementError::dependency("post")(status))
+            }
+            // Slow, or failed without evidence of an outage: the post service answers.
+            _ => return Ok(None),
         };
-        if let Some(err) = failed {
-            tracing::warn!(error = %err, "event head probe failed: failing fast");
-            self.down_until.store(
-                now_micros() + DOWN_BACKOFF.as_micros() as i64,
-                Ordering::Relaxed,
-            );
-            return Err(err);
+        if self.cache.reach(heads, CATCH_UP_WAIT).await {
+            return Ok(Some(heads));
         }
         tracing::warn!("visibility cache behind its sources; asking the post service");
         self.skip_until.store(
@@ -488,6 +484,29 @@ impl CachedPostDirectory {
             Ordering::Relaxed,
         );
         Ok(None)
+    }
+
+    fn answered_by(&self, who: &str) {
+        if let Some(m) = &self.metrics {
+            m.visibility_checked(who);
+        }
+    }
+
+    /// Asks the post service (what the cache cannot answer), until a source is found down
+    /// meanwhile: then the post service could not answer either, and the caller hears so at
+    /// once instead of at its deadline.
+    async fn ask_post_service<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, EngagementError>>,
+    ) -> Result<T, EngagementError> {
+        self.answered_by("post_service");
+        tokio::select! {
+            answered = call => answered,
+            status = self.profile_head.found_down() => {
+                Err(EngagementError::dependency("profile")(status))
+            }
+            status = self.post_head.found_down() => Err(EngagementError::dependency("post")(status)),
+        }
     }
 }
 
@@ -500,12 +519,19 @@ impl PostDirectory for CachedPostDirectory {
     ) -> Result<(), EngagementError> {
         if let Some(heads) = self.current_heads().await? {
             match self.cache.answer(post_id, viewer_id, heads) {
-                Answer::Visible => return Ok(()),
-                Answer::Hidden => return Err(EngagementError::NotFound("post")),
+                Answer::Visible => {
+                    self.answered_by("cache");
+                    return Ok(());
+                }
+                Answer::Hidden => {
+                    self.answered_by("cache");
+                    return Err(EngagementError::NotFound("post"));
+                }
                 Answer::Unknown => {}
             }
         }
-        self.fallback.require_visible_post(post_id, viewer_id).await
+        self.ask_post_service(self.fallback.require_visible_post(post_id, viewer_id))
+            .await
     }
 
     async fn visible_posts(
@@ -514,7 +540,9 @@ impl PostDirectory for CachedPostDirectory {
         viewer_id: &str,
     ) -> Result<HashSet<String>, EngagementError> {
         let Some(heads) = self.current_heads().await? else {
-            return self.fallback.visible_posts(post_ids, viewer_id).await;
+            return self
+                .ask_post_service(self.fallback.visible_posts(post_ids, viewer_id))
+                .await;
         };
         let mut visible = HashSet::new();
         let mut unknown = Vec::new();
@@ -527,8 +555,14 @@ impl PostDirectory for CachedPostDirectory {
                 Answer::Unknown => unknown.push(id.clone()),
             }
         }
+        if unknown.len() < post_ids.len() {
+            self.answered_by("cache");
+        }
         if !unknown.is_empty() {
-            visible.extend(self.fallback.visible_posts(&unknown, viewer_id).await?);
+            visible.extend(
+                self.ask_post_service(self.fallback.visible_posts(&unknown, viewer_id))
+                    .await?,
+            );
         }
         Ok(visible)
     }

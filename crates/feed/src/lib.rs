@@ -66,7 +66,11 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         config.metrics.clone(),
         config.saved_index.clone(),
     )?;
-    let bodies = posts::PostBodies::connect(&config.upstreams, config.hydrate_budget)?;
+    let bodies = posts::PostBodies::connect(
+        &config.upstreams,
+        config.hydrate_budget,
+        config.metrics.clone(),
+    )?;
     let token_key = config
         .upstreams
         .auth

@@ -85,13 +85,17 @@ pub struct Bodies {
 }
 
 impl PostBodies {
-    pub fn connect(up: &Upstreams, budget: Duration) -> Result<Self, String> {
+    pub fn connect(
+        up: &Upstreams,
+        budget: Duration,
+        metrics: Option<Arc<pronet_common::metrics::Metrics>>,
+    ) -> Result<Self, String> {
         let auth = ServiceAuth::new(up.auth.clone(), "feed");
         let client =
             PostServiceClient::with_interceptor(lazy_channel(&up.post_addr, up.limits)?, auth)
                 .max_decoding_message_size(MAX_INTERNAL_MESSAGE_BYTES);
         Ok(Self {
-            post: Upstream::new("post", client),
+            post: Upstream::new("post", client).with_metrics(metrics),
             budget,
             cache: Arc::default(),
             skip_until: Arc::default(),

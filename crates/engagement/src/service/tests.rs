@@ -1124,7 +1124,7 @@ async fn serve_fake_posts(fake: FakePostServer) -> Channel {
 async fn the_post_service_decides_over_grpc_whether_the_member_may_see_a_post() {
     let fake = FakePostServer::default();
     let channel = serve_fake_posts(fake.clone()).await;
-    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth(), None))).await;
 
     let ok = api
         .react(react_req("m1", "p1", pb::ReactionType::Like))
@@ -1163,7 +1163,7 @@ async fn the_post_service_decides_over_grpc_whether_the_member_may_see_a_post() 
 async fn visibility_is_asked_in_deduplicated_chunks_the_post_service_accepts() {
     let fake = FakePostServer::default();
     let channel = serve_fake_posts(fake.clone()).await;
-    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth(), None))).await;
     api.react(react_req("m2", "secret", pb::ReactionType::Like))
         .await
         .unwrap();
@@ -1225,7 +1225,7 @@ async fn visibility_is_asked_in_deduplicated_chunks_the_post_service_accepts() {
 async fn a_down_post_service_makes_writes_and_member_reads_unavailable() {
     // Nothing listens on port 1, so the connection is refused at once.
     let channel = lazy_channel("127.0.0.1:1", quick_limits()).unwrap();
-    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth()))).await;
+    let (_dir, api) = api_with_posts(Arc::new(GrpcPostDirectory::new(channel, auth(), None))).await;
     let status = api
         .create_comment(comment_req(member("m1"), "m1", "p1"))
         .await

@@ -245,6 +245,7 @@ fn unreachable_sources() -> CacheSources {
         limits: CallLimits::default(),
         nats: None,
         shutdown: Shutdown::default(),
+        metrics: None,
     }
 }
 

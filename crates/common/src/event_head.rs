@@ -1,0 +1,337 @@
+//! A source's committed event head, asked for when a reader must know its state is at least as
+//! new as a request (read-after-write across services): every change acknowledged before the
+//! request has a sequence at or below the head a probe *started after the request's arrival*
+//! reads ([`HeadProbe`]).
+//!
+//! # Never a reason to cut a connection
+//!
+//! A probe is one unary `GetEventHead` call, run to its end in a task of its own: a reader that
+//! stops waiting (its own deadline, [`PROBE_WAIT`]) leaves the probe running instead of
+//! cancelling it. Cancelled HTTP/2 streams are what broke the connection before: each
+//! cancelled call is reset, the response frames still on their way arrive for a stream the
+//! client has forgotten (h2 remembers at most 50 resets a second), and each such frame counts
+//! towards h2's limit of 1,024 locally-reset streams per connection, after which h2 tears the
+//! connection down (`GOAWAY ENHANCE_YOUR_CALM too_many_internal_resets`) and fails every call
+//! on it. Hundreds of head reads a second, each a stream read to its first message and then
+//! dropped, reached the limit within seconds.
+//!
+//! # Down only on evidence
+//!
+//! A slow probe is not a down source: the machine may just be busy. A reader that gets no head
+//! within [`PROBE_WAIT`] hears [`HeadError::Unknown`] and answers another way (the source's
+//! owner directly, within the caller's deadline). The source counts as down
+//! ([`HeadError::Down`]: refuse at once, for [`DOWN_BACKOFF`]) only on evidence: a probe that
+//! could not reach it twice in a row (a fresh connection attempt included), or
+//! [`DOWN_AFTER_FAILURES`] consecutive failed probes (errors or [`PROBE_TIMEOUT`]s). A failed
+//! probe is followed by another at once, so a hung source is found down within about a second
+//! whether requests come or not, and one success clears the count.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pronet_proto::events::v1 as pb;
+use pronet_proto::events::v1::event_service_client::EventServiceClient;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::Status;
+
+use crate::auth::ServiceAuth;
+use crate::metrics::Metrics;
+use crate::upstream::{is_transport_failure, lazy_channel, CallLimits};
+
+type Client = EventServiceClient<InterceptedService<Channel, ServiceAuth>>;
+
+/// How long a reader waits for a probe's answer before it answers another way; the probe
+/// itself goes on.
+pub const PROBE_WAIT: Duration = Duration::from_millis(300);
+/// A probe's own deadline: past it, the probe has failed.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Consecutive failed probes that are evidence the source is down or hung.
+pub const DOWN_AFTER_FAILURES: u32 = 3;
+/// How long a source found down is refused at once; the next probe after that tries again.
+pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Why a probe gave no head.
+#[derive(Debug, Clone)]
+pub enum HeadError {
+    /// The source is down or hung, on evidence: refuse at once (UNAVAILABLE, retryable).
+    Down(Status),
+    /// No head for now (a slow or failed probe that is no evidence yet): answer another way.
+    Unknown,
+}
+
+/// Probes one source's committed head. Coalesced: at most one probe is in flight per source,
+/// and a finished probe answers every reader that arrived before it started. Under load that
+/// is one small call per round trip, not one per request; alone, a reader pays one round trip.
+pub struct HeadProbe {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The source's name (`post`, `profile`), for logs and metrics.
+    source: &'static str,
+    client: Client,
+    state: Mutex<State>,
+    /// The number of the last probe finished, to wait on.
+    finished: watch::Sender<u64>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+struct State {
+    /// Probes started so far (each gets the next number).
+    started: u64,
+    in_flight: bool,
+    /// The number of the last probe finished, and what it read.
+    finished: u64,
+    last: Result<i64, HeadError>,
+    /// Failed probes since the last success.
+    failures: u32,
+    /// Refused at once until then (the source was found down).
+    down_until: Option<Instant>,
+}
+
+impl HeadProbe {
+    /// Probes the EventService of `source` at `addr`; its calls carry `auth`.
+    pub fn new(
+        source: &'static str,
+        addr: &str,
+        auth: ServiceAuth,
+        limits: CallLimits,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, String> {
+        let client = EventServiceClient::with_interceptor(lazy_channel(addr, limits)?, auth);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                source,
+                client,
+                state: Mutex::new(State {
+                    started: 0,
+                    in_flight: false,
+                    finished: 0,
+                    last: Err(HeadError::Unknown),
+                    failures: 0,
+                    down_until: None,
+                }),
+                finished: watch::channel(0).0,
+                metrics,
+            }),
+        })
+    }
+
+    /// The source's committed head as read by a probe started after this call began; waits at
+    /// most [`PROBE_WAIT`].
+    pub async fn head(&self) -> Result<i64, HeadError> {
+        let shared = &self.shared;
+        // Subscribed before looking, so a probe finishing in between is not missed.
+        let mut finished = shared.finished.subscribe();
+        let arrived = {
+            let state = shared.lock();
+            if let Some(refused) = state.refusal(shared) {
+                return Err(refused);
+            }
+            state.started
+        };
+        let wait = async {
+            loop {
+                {
+                    let mut state = shared.lock();
+                    // Probe `arrived + 1` and later were started after this call began.
+                    if state.finished > arrived {
+                        return state.last.clone();
+                    }
+                    if !state.in_flight {
+                        Shared::start(shared, &mut state);
+                    }
+                }
+                if finished.changed().await.is_err() {
+                    return Err(HeadError::Unknown);
+                }
+            }
+        };
+        tokio::time::timeout(PROBE_WAIT, wait)
+            .await
+            .unwrap_or(Err(HeadError::Unknown))
+    }
+}
+
+impl HeadProbe {
+    /// Resolves once the source is found down (see the module docs), with the status to
+    /// answer: a reader asking the source's owner directly stops waiting for it then.
+    pub async fn found_down(&self) -> Status {
+        let mut finished = self.shared.finished.subscribe();
+        loop {
+            if let Some(HeadError::Down(status)) = self.shared.lock().down() {
+                return status;
+            }
+            if finished.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+impl State {
+    /// What the source counts as now: down (with the status to answer) or not.
+    fn down(&self) -> Option<HeadError> {
+        match (&self.down_until, &self.last) {
+            (Some(until), Err(HeadError::Down(status))) if Instant::now() < *until => {
+                Some(HeadError::Down(status.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The answer while the source counts as down (counted as a refusal), `None` otherwise.
+    fn refusal(&self, shared: &Shared) -> Option<HeadError> {
+        let down = self.down()?;
+        if let Some(m) = &shared.metrics {
+            m.dependency_refused(shared.source);
+        }
+        Some(down)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the next probe in a task of its own (see the module docs: never cancelled).
+    fn start(shared: &Arc<Self>, state: &mut State) {
+        state.started += 1;
+        state.in_flight = true;
+        let number = state.started;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let read = shared.read_head().await;
+            shared.finish(number, read);
+        });
+    }
+
+    /// Records probe `number`'s outcome, wakes its readers, and probes again at once after a
+    /// failure that is no evidence yet.
+    fn finish(self: &Arc<Self>, number: u64, read: Result<i64, ProbeFailure>) {
+        {
+            let mut state = self.lock();
+            state.in_flight = false;
+            state.finished = number;
+            match read {
+                Ok(head) => {
+                    if state.failures > 0 || state.down_until.is_some() {
+                        tracing::info!(source = self.source, "event head probes answer again");
+                    }
+                    state.failures = 0;
+                    state.down_until = None;
+                    state.last = Ok(head);
+                }
+                Err(failure) => {
+                    state.failures += 1;
+                    if let Some(m) = &self.metrics {
+                        m.dependency_probe_failed(self.source, failure.reason());
+                    }
+                    let evidence = matches!(failure, ProbeFailure::Unreachable(_))
+                        || state.failures >= DOWN_AFTER_FAILURES;
+                    if evidence {
+                        tracing::warn!(
+                            source = self.source,
+                            failures = state.failures,
+                            error = %failure,
+                            "event head probes failed: the source counts as down"
+                        );
+                        state.down_until = Some(Instant::now() + DOWN_BACKOFF);
+                        state.last = Err(HeadError::Down(Status::unavailable(format!(
+                            "{} service unreachable: {failure}",
+                            self.source
+                        ))));
+                    } else {
+                        tracing::info!(
+                            source = self.source,
+                            failures = state.failures,
+                            error = %failure,
+                            "event head probe failed; probing again"
+                        );
+                        state.last = Err(HeadError::Unknown);
+                        Self::start(self, &mut state);
+                    }
+                }
+            }
+        }
+        self.finished.send_replace(number);
+    }
+
+    /// One head read, once more at once if it failed in the transport (a broken connection
+    /// is re-established by the retry; a second such failure means the source is unreachable).
+    async fn read_head(&self) -> Result<i64, ProbeFailure> {
+        match self.ask().await {
+            Err(status) if is_transport_failure(&status) => {
+                if let Some(m) = &self.metrics {
+                    m.dependency_connection_failed(self.source);
+                }
+                let jitter =
+                    Duration::from_millis(5 + u64::from(getrandom::u32().unwrap_or(0) % 21));
+                tokio::time::sleep(jitter).await;
+                self.ask().await.map_err(|status| {
+                    if is_transport_failure(&status) {
+                        if let Some(m) = &self.metrics {
+                            m.dependency_connection_failed(self.source);
+                        }
+                        ProbeFailure::Unreachable(status)
+                    } else {
+                        ProbeFailure::classify(status)
+                    }
+                })
+            }
+            other => other.map_err(ProbeFailure::classify),
+        }
+    }
+
+    async fn ask(&self) -> Result<i64, Status> {
+        let mut request = tonic::Request::new(pb::GetEventHeadRequest {});
+        request.set_timeout(PROBE_TIMEOUT);
+        // The probe runs in its own task, outside any caller's deadline: its own timeout is
+        // what bounds it.
+        let mut client = self.client.clone();
+        Ok(client
+            .get_event_head(request)
+            .await?
+            .into_inner()
+            .head_sequence)
+    }
+}
+
+/// Why one probe failed.
+#[derive(Debug)]
+enum ProbeFailure {
+    /// Not reachable twice in a row: evidence on its own.
+    Unreachable(Status),
+    /// No answer within [`PROBE_TIMEOUT`].
+    TimedOut(Status),
+    /// An answer that is an error.
+    Failed(Status),
+}
+
+impl ProbeFailure {
+    fn classify(status: Status) -> Self {
+        match status.code() {
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Self::TimedOut(status),
+            _ => Self::Failed(status),
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::TimedOut(_) => "timeout",
+            Self::Failed(_) => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (Self::Unreachable(s) | Self::TimedOut(s) | Self::Failed(s)) = self;
+        write!(f, "{}: {:?}: {}", self.reason(), s.code(), s.message())
+    }
+}
