@@ -673,12 +673,14 @@ async fn after_a_restart_thousands_of_concurrent_reacts_all_succeed() {
     }
     app.settle().await;
     // The whole suite restarted on its data, as a rolling deploy restarts every service.
-    app.restart().await;
+    let metrics = Metrics::new();
+    app.restart_counted(Some(metrics.clone())).await;
 
-    // 4,000 Reacts, 64 in flight at a time, as soon as the suite answers: every one succeeds
-    // (none is refused because a dependency looked down while it was not).
-    const TOTAL: usize = 4000;
-    let places = Arc::new(tokio::sync::Semaphore::new(64));
+    // 12,000 Reacts, 256 in flight at a time, as soon as the suite answers: every one
+    // succeeds (none is refused because a dependency looked down while it was not), and no
+    // connection between the services is torn down on the way (which retries would hide).
+    const TOTAL: usize = 12_000;
+    let places = Arc::new(tokio::sync::Semaphore::new(256));
     let kinds = [
         epb::ReactionType::Like,
         epb::ReactionType::Celebrate,
@@ -715,5 +717,25 @@ async fn after_a_restart_thousands_of_concurrent_reacts_all_succeed() {
         "{} of {TOTAL} Reacts failed after a restart; the first: {:?}",
         failed.len(),
         failed.first()
+    );
+    let text = metrics.render();
+    let dependency_trouble: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("pronet_dependency_connection_failures_total")
+                || l.starts_with("pronet_dependency_probe_failures_total")
+                || l.starts_with("pronet_dependency_refusals_total")
+        })
+        .collect();
+    assert!(
+        dependency_trouble.is_empty(),
+        "connections torn down or probes failed under ordinary load: {dependency_trouble:?}"
+    );
+    assert!(
+        counter(
+            &metrics,
+            r#"pronet_visibility_checks_total{answered_by="cache"}"#
+        ) > 0,
+        "the Reacts were checked by the cache (its head probes ran)"
     );
 }

@@ -119,10 +119,21 @@ pub async fn channel(addr: std::net::SocketAddr) -> Channel {
 impl TestApp {
     /// Stops the suite and starts a new one on the same data dir (new ports, new clients).
     pub async fn restart(&mut self) {
+        self.restart_counted(None).await;
+    }
+
+    /// [`Self::restart`], the new suite counting its calls and dependencies in `metrics`.
+    pub async fn restart_counted(&mut self, metrics: Option<Arc<pronet_common::metrics::Metrics>>) {
         if let Some(suite) = self.suite.take() {
             suite.stop().await.expect("clean stop");
         }
-        let suite = start_suite(self.storage.storage(), self.auth.clone()).await;
+        let mut config = SuiteConfig::new(
+            self.storage.storage(),
+            SuiteAddrs::ephemeral(),
+            self.auth.clone(),
+        );
+        config.metrics = metrics;
+        let suite = RunningSuite::start(config).await.expect("suite starts");
         let addrs = suite.addrs;
         self.profiles = ProfileServiceClient::new(channel(addrs.profile).await);
         self.posts = PostServiceClient::new(channel(addrs.post).await);

@@ -1,6 +1,7 @@
 //! The same end-to-end tests as `main.rs`, with every service on PostgreSQL (a database of its
-//! own per test app). Outside CI, an unreachable PostgreSQL makes each test say SKIPPED and
-//! return; in CI (`CI=true`) it fails them.
+//! own per test app). An unreachable PostgreSQL makes each test say SKIPPED (on the terminal,
+//! even when it passes) and return, unless the services are required
+//! (`PRONET_TEST_REQUIRE_SERVICES=1`, set by `.ci/run`, or `CI=true`): then it fails them.
 
 #[path = "helpers.rs"]
 mod helpers;

@@ -335,3 +335,167 @@ impl std::fmt::Display for ProbeFailure {
         write!(f, "{}: {:?}: {}", self.reason(), s.code(), s.message())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use pronet_proto::events::v1::event_service_server::{EventService, EventServiceServer};
+    use tonic::{Request, Response};
+
+    use super::*;
+
+    /// An event service whose head reads take `delays[n]` (the n-th call; the last one after),
+    /// or fail when the delay is `None`.
+    struct Scripted {
+        delays: Vec<Option<Duration>>,
+        calls: AtomicU64,
+    }
+
+    type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+
+    #[tonic::async_trait]
+    impl EventService for Scripted {
+        type StreamEventsStream = Stream<pb::StreamEventsResponse>;
+        type ExportStateStream = Stream<pb::ExportStateResponse>;
+
+        async fn stream_events(
+            &self,
+            _: Request<pb::StreamEventsRequest>,
+        ) -> Result<Response<Self::StreamEventsStream>, Status> {
+            Err(Status::unimplemented("not scripted"))
+        }
+
+        async fn export_state(
+            &self,
+            _: Request<pb::ExportStateRequest>,
+        ) -> Result<Response<Self::ExportStateStream>, Status> {
+            Err(Status::unimplemented("not scripted"))
+        }
+
+        async fn acknowledge_events(
+            &self,
+            _: Request<pb::AcknowledgeEventsRequest>,
+        ) -> Result<Response<pb::AcknowledgeEventsResponse>, Status> {
+            Err(Status::unimplemented("not scripted"))
+        }
+
+        async fn get_event_head(
+            &self,
+            _: Request<pb::GetEventHeadRequest>,
+        ) -> Result<Response<pb::GetEventHeadResponse>, Status> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
+            let delay = self.delays[n.min(self.delays.len() - 1)];
+            match delay {
+                Some(d) => {
+                    tokio::time::sleep(d).await;
+                    Ok(Response::new(pb::GetEventHeadResponse {
+                        head_sequence: n as i64 + 1,
+                    }))
+                }
+                None => Err(Status::internal("scripted failure")),
+            }
+        }
+    }
+
+    async fn probe_of(delays: Vec<Option<Duration>>) -> (HeadProbe, Arc<Metrics>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = Scripted {
+            delays,
+            calls: AtomicU64::new(0),
+        };
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(EventServiceServer::new(service))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let metrics = Metrics::new();
+        let auth = ServiceAuth::new(crate::testing::test_auth(), "tests");
+        let probe = HeadProbe::new(
+            "post",
+            &addr.to_string(),
+            auth,
+            CallLimits::default(),
+            Some(metrics.clone()),
+        )
+        .unwrap();
+        (probe, metrics)
+    }
+
+    const FAST: Option<Duration> = Some(Duration::from_millis(1));
+
+    #[tokio::test]
+    async fn a_slow_probe_is_no_evidence_of_an_outage() {
+        // One probe far slower than the wait, then quick answers.
+        let (probe, metrics) = probe_of(vec![Some(Duration::from_millis(900)), FAST]).await;
+        // The reader stops waiting and answers another way; the source is not down.
+        assert!(matches!(probe.head().await, Err(HeadError::Unknown)));
+        // The slow probe timed out (one failure), the next one answered: heads again, and the
+        // source was never refused.
+        let mut head = None;
+        for _ in 0..50 {
+            match probe.head().await {
+                Ok(h) => {
+                    head = Some(h);
+                    break;
+                }
+                Err(HeadError::Down(s)) => panic!("found down after one slow probe: {s:?}"),
+                Err(HeadError::Unknown) => {}
+            }
+        }
+        assert!(head.is_some(), "the probes answer again");
+        assert!(!metrics
+            .render()
+            .contains("pronet_dependency_refusals_total"));
+    }
+
+    #[tokio::test]
+    async fn consecutive_failed_probes_find_the_source_down_and_one_answer_clears_it() {
+        // Three failures in a row, then answers.
+        let (probe, metrics) = probe_of(vec![None, None, None, FAST]).await;
+        // The first failure is probed again at once, without waiting for readers: three
+        // consecutive failures are evidence.
+        let mut down = false;
+        for _ in 0..20 {
+            if let Err(HeadError::Down(status)) = probe.head().await {
+                assert_eq!(status.code(), tonic::Code::Unavailable);
+                down = true;
+                break;
+            }
+        }
+        assert!(down, "found down after {DOWN_AFTER_FAILURES} failed probes");
+        // Refused at once while backing off.
+        assert!(matches!(probe.head().await, Err(HeadError::Down(_))));
+        assert!(metrics
+            .render()
+            .contains("pronet_dependency_refusals_total{dependency=\"post\"} "));
+        assert!(metrics.render().contains(
+            "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"error\"} 3"
+        ));
+        // After the backoff, the next probe answers and the source is up again.
+        tokio::time::sleep(DOWN_BACKOFF).await;
+        assert_eq!(probe.head().await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_source_that_cannot_be_reached_is_down_at_once() {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = unused.local_addr().unwrap();
+        drop(unused);
+        let metrics = Metrics::new();
+        let auth = ServiceAuth::new(crate::testing::test_auth(), "tests");
+        let probe = HeadProbe::new(
+            "post",
+            &addr.to_string(),
+            auth,
+            CallLimits::default(),
+            Some(metrics.clone()),
+        )
+        .unwrap();
+        assert!(matches!(probe.head().await, Err(HeadError::Down(_))));
+        assert!(metrics.render().contains(
+            "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"unreachable\"} 1"
+        ));
+    }
+}

@@ -2,8 +2,9 @@
 //! checks every service's tests share (its access rules, its timed store, a signing key).
 //!
 //! The server is `PRONET_TEST_DATABASE_URL`, or the machine's `postgres://postgres@127.0.0.1:5432/test`.
-//! When it cannot be reached, tests that need it say so loudly and skip, except in CI
-//! (`CI=true`), where an unreachable PostgreSQL fails the run.
+//! When it cannot be reached, tests that need it say so loudly and skip, unless the services
+//! are required ([`services_required`]: `PRONET_TEST_REQUIRE_SERVICES=1`, which `.ci/run` sets
+//! whoever runs it, or `CI=true`), where an unreachable PostgreSQL or NATS fails the run.
 
 use std::time::Duration;
 
@@ -23,12 +24,25 @@ fn test_url() -> String {
     std::env::var("PRONET_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.into())
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+/// Whether the tests' external services (PostgreSQL, NATS, the machine's `nats-server`) must
+/// be there: set `PRONET_TEST_REQUIRE_SERVICES=1` (`.ci/run` does) or `CI=true`; a test that
+/// finds one missing then fails instead of skipping.
+pub fn services_required() -> bool {
+    let set = |name| std::env::var(name).is_ok_and(|v| v == "true" || v == "1");
+    set("PRONET_TEST_REQUIRE_SERVICES") || set("CI")
+}
+
+/// Says that a test skips itself, and why, where a person sees it even when the test passes:
+/// straight to the process's standard error, past the test harness's capture (which hides
+/// what passing tests print with `eprintln!`).
+pub fn skipped(label: &str, why: &str) {
+    use std::io::Write as _;
+    let line = format!("SKIPPED {label}: {why} (PRONET_TEST_REQUIRE_SERVICES=1 makes this fail)\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// A unique schema on the test PostgreSQL, or `None` (with a loud message) when it is not
-/// reachable outside CI. Panics in CI when it is not reachable.
+/// reachable and not required ([`services_required`]); panics when required.
 pub async fn postgres_schema(label: &str) -> Option<TestSchema> {
     let url = test_url();
     let reachable = tokio::time::timeout(
@@ -38,15 +52,17 @@ pub async fn postgres_schema(label: &str) -> Option<TestSchema> {
     .await;
     match reachable {
         Ok(Ok(pool)) => pool.close().await,
-        Ok(Err(e)) if !in_ci() => {
-            eprintln!("SKIPPED {label}: PostgreSQL at {url} is not reachable ({e}); set PRONET_TEST_DATABASE_URL or start it");
+        Ok(Err(e)) if !services_required() => {
+            skipped(label, &format!("PostgreSQL at {url} is not reachable ({e}); set PRONET_TEST_DATABASE_URL or start it"));
             return None;
         }
-        Err(_) if !in_ci() => {
-            eprintln!("SKIPPED {label}: PostgreSQL at {url} did not answer in 5 s");
+        Err(_) if !services_required() => {
+            skipped(label, &format!("PostgreSQL at {url} did not answer in 5 s"));
             return None;
         }
-        other => panic!("PostgreSQL at {url} is required in CI: {other:?}"),
+        other => panic!(
+            "PostgreSQL at {url} is required (PRONET_TEST_REQUIRE_SERVICES or CI): {other:?}"
+        ),
     }
     let schema = format!(
         "t_{}_{}",
@@ -95,8 +111,8 @@ pub struct TestDatabase {
     admin_url: String,
 }
 
-/// A fresh database on the test PostgreSQL, or `None` (loudly) when it is unreachable outside
-/// CI; panics in CI when it is unreachable.
+/// A fresh database on the test PostgreSQL, or `None` (loudly) when it is unreachable and not
+/// required ([`services_required`]); panics when required and unreachable.
 pub async fn postgres_database(label: &str) -> Option<TestDatabase> {
     let t = postgres_schema(label).await?;
     let name = t.schema.clone();
@@ -154,22 +170,29 @@ pub struct TestNats {
 pub const DEFAULT_TEST_NATS_URL: &str = "nats://127.0.0.1:4222";
 
 /// The test NATS (`PRONET_TEST_NATS_URL`, or the machine's), or `None` (with a loud message)
-/// when it is not reachable outside CI. Panics in CI when it is not reachable.
+/// when it is not reachable and not required ([`services_required`]); panics when required.
 pub async fn nats(label: &str) -> Option<TestNats> {
     let url =
         std::env::var("PRONET_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_TEST_NATS_URL.into());
     let reachable = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(&url)).await;
     match reachable {
         Ok(Ok(client)) => drop(client),
-        Ok(Err(e)) if !in_ci() => {
-            eprintln!("SKIPPED {label}: NATS at {url} is not reachable ({e}); set PRONET_TEST_NATS_URL or start it");
+        Ok(Err(e)) if !services_required() => {
+            skipped(
+                label,
+                &format!(
+                    "NATS at {url} is not reachable ({e}); set PRONET_TEST_NATS_URL or start it"
+                ),
+            );
             return None;
         }
-        Err(_) if !in_ci() => {
-            eprintln!("SKIPPED {label}: NATS at {url} did not answer in 5 s");
+        Err(_) if !services_required() => {
+            skipped(label, &format!("NATS at {url} did not answer in 5 s"));
             return None;
         }
-        other => panic!("NATS at {url} is required in CI: {other:?}"),
+        other => {
+            panic!("NATS at {url} is required (PRONET_TEST_REQUIRE_SERVICES or CI): {other:?}")
+        }
     }
     let prefix = format!(
         "t{}{}",
