@@ -22,9 +22,11 @@
 //! owner directly, within the caller's deadline). The source counts as down
 //! ([`HeadError::Down`]: refuse at once, for [`DOWN_BACKOFF`]) only on evidence: a probe that
 //! could not reach it twice in a row (a fresh connection attempt included), or
-//! [`DOWN_AFTER_FAILURES`] consecutive failed probes (errors or [`PROBE_TIMEOUT`]s). A failed
-//! probe is followed by another at once, so a hung source is found down within about a second
-//! whether requests come or not, and one success clears the count.
+//! [`DOWN_AFTER_FAILURES`] consecutive failed probes (errors or [`PROBE_TIMEOUT`]s) while the
+//! source answered nothing at all for [`SILENT_FOR`], probes or the readers' direct calls
+//! ([`HeadProbe::answered`]): a busy source answers something, a hung one nothing. A failed
+//! probe is followed by another at once, so a hung source is found down within about
+//! [`SILENT_FOR`] whether requests come or not, and one answer clears the count.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,8 +50,11 @@ type Client = EventServiceClient<InterceptedService<Channel, ServiceAuth>>;
 pub const PROBE_WAIT: Duration = Duration::from_millis(300);
 /// A probe's own deadline: past it, the probe has failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
-/// Consecutive failed probes that are evidence the source is down or hung.
+/// Consecutive failed probes that are evidence the source is down or hung, when it also
+/// answered nothing for [`SILENT_FOR`].
 pub const DOWN_AFTER_FAILURES: u32 = 3;
+/// How long a source whose probes fail must have answered nothing at all to count as down.
+pub const SILENT_FOR: Duration = Duration::from_secs(1);
 /// How long a source found down is refused at once; the next probe after that tries again.
 pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -86,8 +91,10 @@ struct State {
     /// The number of the last probe finished, and what it read.
     finished: u64,
     last: Result<i64, HeadError>,
-    /// Failed probes since the last success.
+    /// Failed probes since the source last answered.
     failures: u32,
+    /// When the source last answered anything (a probe, or a reader's direct call).
+    last_answer: Option<Instant>,
     /// Refused at once until then (the source was found down).
     down_until: Option<Instant>,
 }
@@ -112,6 +119,7 @@ impl HeadProbe {
                     finished: 0,
                     last: Err(HeadError::Unknown),
                     failures: 0,
+                    last_answer: None,
                     down_until: None,
                 }),
                 finished: watch::channel(0).0,
@@ -157,6 +165,14 @@ impl HeadProbe {
 }
 
 impl HeadProbe {
+    /// Tells the probe that the source answered a reader's direct call: it is up, whatever
+    /// its probes say.
+    pub fn answered(&self) {
+        let mut state = self.shared.lock();
+        state.failures = 0;
+        state.last_answer = Some(Instant::now());
+    }
+
     /// Resolves once the source is found down (see the module docs), with the status to
     /// answer: a reader asking the source's owner directly stops waiting for it then.
     pub async fn found_down(&self) -> Status {
@@ -223,6 +239,7 @@ impl Shared {
                         tracing::info!(source = self.source, "event head probes answer again");
                     }
                     state.failures = 0;
+                    state.last_answer = Some(Instant::now());
                     state.down_until = None;
                     state.last = Ok(head);
                 }
@@ -231,8 +248,11 @@ impl Shared {
                     if let Some(m) = &self.metrics {
                         m.dependency_probe_failed(self.source, failure.reason());
                     }
+                    let silent = state
+                        .last_answer
+                        .is_none_or(|at| at.elapsed() >= SILENT_FOR);
                     let evidence = matches!(failure, ProbeFailure::Unreachable(_))
-                        || state.failures >= DOWN_AFTER_FAILURES;
+                        || (state.failures >= DOWN_AFTER_FAILURES && silent);
                     if evidence {
                         tracing::warn!(
                             source = self.source,
@@ -359,11 +379,24 @@ mod tests {
         type StreamEventsStream = Stream<pb::StreamEventsResponse>;
         type ExportStateStream = Stream<pb::ExportStateResponse>;
 
+        /// As the real service answers a head read by stream: the opening message (the
+        /// head), then the end.
         async fn stream_events(
             &self,
             _: Request<pb::StreamEventsRequest>,
         ) -> Result<Response<Self::StreamEventsStream>, Status> {
-            Err(Status::unimplemented("not scripted"))
+            let opening = pb::StreamEventsResponse {
+                events: Vec::new(),
+                head_sequence: 7,
+            };
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
+                let _ = tx.send(Ok(opening)).await;
+                tokio::task::yield_now().await;
+            });
+            Ok(Response::new(Box::pin(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+            )))
         }
 
         async fn export_state(
@@ -424,6 +457,37 @@ mod tests {
     }
 
     const FAST: Option<Duration> = Some(Duration::from_millis(1));
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thousands_of_probes_back_to_back_never_tear_their_connection_down() {
+        // Each call arrives after the last probe finished, so each starts a probe of its own:
+        // thousands of calls on one HTTP/2 connection within seconds. A probe that stopped
+        // reading a call before its end would reset its stream, and h2 tears a connection
+        // down after 1,024 such resets whose late frames it had to refuse.
+        let (probe, metrics) = probe_of(vec![Some(Duration::ZERO)]).await;
+        let mut calls = tokio::task::JoinSet::new();
+        let probe = Arc::new(probe);
+        for _ in 0..4 {
+            let probe = probe.clone();
+            calls.spawn(async move {
+                for _ in 0..1500 {
+                    if let Err(e) = probe.head().await {
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().expect("every probe answers");
+        }
+        let text = metrics.render();
+        assert!(
+            !text.contains("pronet_dependency_connection_failures_total")
+                && !text.contains("pronet_dependency_probe_failures_total"),
+            "{text}"
+        );
+    }
 
     #[tokio::test]
     async fn a_slow_probe_is_no_evidence_of_an_outage() {

@@ -501,7 +501,15 @@ impl CachedPostDirectory {
     ) -> Result<T, EngagementError> {
         self.answered_by("post_service");
         tokio::select! {
-            answered = call => answered,
+            answered = call => {
+                // Any answer (not a failure to get one) shows both sources are up: the post
+                // service answered, asking the profile service where it had to.
+                if !matches!(answered, Err(EngagementError::Dependency { .. })) {
+                    self.post_head.answered();
+                    self.profile_head.answered();
+                }
+                answered
+            }
             status = self.profile_head.found_down() => {
                 Err(EngagementError::dependency("profile")(status))
             }
