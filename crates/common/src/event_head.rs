@@ -312,12 +312,20 @@ impl Shared {
         request.set_timeout(PROBE_TIMEOUT);
         // The probe runs in its own task, outside any caller's deadline: its own timeout is
         // what bounds it.
+        let _ = request;
+        let mut request = tonic::Request::new(pb::StreamEventsRequest {
+            after_sequence: i64::MAX,
+            consumer: String::new(),
+            stop_at_head: true,
+            max_batch: 1,
+        });
+        request.set_timeout(PROBE_TIMEOUT);
         let mut client = self.client.clone();
-        Ok(client
-            .get_event_head(request)
-            .await?
-            .into_inner()
-            .head_sequence)
+        let mut stream = client.stream_events(request).await?.into_inner();
+        match stream.message().await? {
+            Some(m) => Ok(m.head_sequence),
+            None => Err(Status::unavailable("x")),
+        }
     }
 }
 
@@ -370,6 +378,19 @@ mod tests {
     struct Scripted {
         delays: Vec<Option<Duration>>,
         calls: AtomicU64,
+        /// Calls the client gave up before their end (it reset their streams).
+        abandoned: Arc<AtomicU64>,
+    }
+
+    /// Counts a call as abandoned unless it reached its end.
+    struct EndGuard(Arc<AtomicU64>, bool);
+
+    impl Drop for EndGuard {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
     }
 
     type Stream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
@@ -380,7 +401,7 @@ mod tests {
         type ExportStateStream = Stream<pb::ExportStateResponse>;
 
         /// As the real service answers a head read by stream: the opening message (the
-        /// head), then the end.
+        /// head), then the end once its tail task has looked at the outbox (a moment later).
         async fn stream_events(
             &self,
             _: Request<pb::StreamEventsRequest>,
@@ -390,9 +411,13 @@ mod tests {
                 head_sequence: 7,
             };
             let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let abandoned = self.abandoned.clone();
             tokio::spawn(async move {
                 let _ = tx.send(Ok(opening)).await;
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                if tx.is_closed() {
+                    abandoned.fetch_add(1, Ordering::SeqCst);
+                }
             });
             Ok(Response::new(Box::pin(
                 tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -419,24 +444,30 @@ mod tests {
         ) -> Result<Response<pb::GetEventHeadResponse>, Status> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
             let delay = self.delays[n.min(self.delays.len() - 1)];
+            let mut end = EndGuard(self.abandoned.clone(), false);
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            end.1 = true;
             match delay {
-                Some(d) => {
-                    tokio::time::sleep(d).await;
-                    Ok(Response::new(pb::GetEventHeadResponse {
-                        head_sequence: n as i64 + 1,
-                    }))
-                }
+                Some(_) => Ok(Response::new(pb::GetEventHeadResponse {
+                    head_sequence: n as i64 + 1,
+                })),
                 None => Err(Status::internal("scripted failure")),
             }
         }
     }
 
-    async fn probe_of(delays: Vec<Option<Duration>>) -> (HeadProbe, Arc<Metrics>) {
+    /// A probe of a [`Scripted`] source: the probe, its metrics and the source's count of
+    /// abandoned calls.
+    async fn probe_of(delays: Vec<Option<Duration>>) -> (HeadProbe, Arc<Metrics>, Arc<AtomicU64>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let abandoned = Arc::new(AtomicU64::new(0));
         let service = Scripted {
             delays,
             calls: AtomicU64::new(0),
+            abandoned: abandoned.clone(),
         };
         tokio::spawn(
             tonic::transport::Server::builder()
@@ -453,7 +484,7 @@ mod tests {
             Some(metrics.clone()),
         )
         .unwrap();
-        (probe, metrics)
+        (probe, metrics, abandoned)
     }
 
     const FAST: Option<Duration> = Some(Duration::from_millis(1));
@@ -462,9 +493,10 @@ mod tests {
     async fn thousands_of_probes_back_to_back_never_tear_their_connection_down() {
         // Each call arrives after the last probe finished, so each starts a probe of its own:
         // thousands of calls on one HTTP/2 connection within seconds. A probe that stopped
-        // reading a call before its end would reset its stream, and h2 tears a connection
-        // down after 1,024 such resets whose late frames it had to refuse.
-        let (probe, metrics) = probe_of(vec![Some(Duration::ZERO)]).await;
+        // reading a call before its end would reset its stream: h2 keeps at most 50 such
+        // streams a second in mind and refuses the late frames of the others, and tears the
+        // connection down after 1,024 refusals. The source counts every call given up.
+        let (probe, metrics, abandoned) = probe_of(vec![Some(Duration::ZERO)]).await;
         let mut calls = tokio::task::JoinSet::new();
         let probe = Arc::new(probe);
         for _ in 0..4 {
@@ -481,6 +513,11 @@ mod tests {
         while let Some(done) = calls.join_next().await {
             done.unwrap().expect("every probe answers");
         }
+        assert_eq!(
+            abandoned.load(Ordering::SeqCst),
+            0,
+            "probes gave up calls before their end (each a reset stream)"
+        );
         let text = metrics.render();
         assert!(
             !text.contains("pronet_dependency_connection_failures_total")
@@ -492,7 +529,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_probe_is_no_evidence_of_an_outage() {
         // One probe far slower than the wait, then quick answers.
-        let (probe, metrics) = probe_of(vec![Some(Duration::from_millis(900)), FAST]).await;
+        let (probe, metrics, _) = probe_of(vec![Some(Duration::from_millis(900)), FAST]).await;
         // The reader stops waiting and answers another way; the source is not down.
         assert!(matches!(probe.head().await, Err(HeadError::Unknown)));
         // The slow probe timed out (one failure), the next one answered: heads again, and the
@@ -517,7 +554,7 @@ mod tests {
     #[tokio::test]
     async fn consecutive_failed_probes_find_the_source_down_and_one_answer_clears_it() {
         // Three failures in a row, then answers.
-        let (probe, metrics) = probe_of(vec![None, None, None, FAST]).await;
+        let (probe, metrics, _) = probe_of(vec![None, None, None, FAST]).await;
         // The first failure is probed again at once, without waiting for readers: three
         // consecutive failures are evidence.
         let mut down = false;
