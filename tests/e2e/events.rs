@@ -3,35 +3,39 @@
 //! midway (export while writes were flowing, then the tail) and one built from scratch after
 //! the writes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pronet_common::auth::with_token;
 use pronet_feed::events::SharedIndex;
-use pronet_feed::index::{IndexView, Source};
+use pronet_feed::index::{FeedIndex, IndexView, MemberView, Source};
 use pronet_proto::engagement::v1 as epb;
+use pronet_proto::events::v1 as evpb;
+use pronet_proto::events::v1::event::Payload;
+use pronet_proto::events::v1::event_service_client::EventServiceClient;
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::profile::v1 as prpb;
 
 use crate::helpers::{spawn_app, Member, TestApp};
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
 /// The configuration of a feed replica reading the suite's services.
-fn feed_config(app: &TestApp) -> pronet_feed::FeedConfig {
+pub(crate) fn feed_config(app: &TestApp) -> pronet_feed::FeedConfig {
     let addrs = app.addrs();
     pronet_feed::FeedConfig::new(pronet_feed::Upstreams {
         profile_addr: addrs.profile.to_string(),
@@ -43,11 +47,11 @@ fn feed_config(app: &TestApp) -> pronet_feed::FeedConfig {
 }
 
 /// A feed index of its own, fed from the suite's services as a new replica would be.
-async fn extra_feed(app: &TestApp) -> SharedIndex {
+pub(crate) async fn extra_feed(app: &TestApp) -> SharedIndex {
     extra_feed_with(app, None).await
 }
 
-async fn extra_feed_with(
+pub(crate) async fn extra_feed_with(
     app: &TestApp,
     nats: Option<pronet_common::nats::NatsConfig>,
 ) -> SharedIndex {
@@ -63,7 +67,7 @@ async fn extra_feed_with(
 }
 
 /// Waits until `index` has applied every event committed so far, then takes its view.
-async fn settled_view(app: &TestApp, index: &SharedIndex) -> IndexView {
+pub(crate) async fn settled_view(app: &TestApp, index: &SharedIndex) -> IndexView {
     let heads = app.event_heads().await;
     for _ in 0..5000 {
         let (positions, view) = {
@@ -78,16 +82,104 @@ async fn settled_view(app: &TestApp, index: &SharedIndex) -> IndexView {
     panic!("index did not reach {heads:?}");
 }
 
-fn suite_index(app: &TestApp) -> SharedIndex {
+pub(crate) fn suite_index(app: &TestApp) -> SharedIndex {
     app.suite
         .as_ref()
         .and_then(|s| s.feed_index.clone())
         .expect("suite feed index")
 }
 
-/// One random write through the API; refusals (a post deleted meanwhile, a block) are part of
-/// the game and change nothing.
-async fn random_write(
+/// Every kind of domain event, by name.
+const EVERY_KIND: [&str; 25] = [
+    "profile_created",
+    "profile_renamed",
+    "connection_made",
+    "connection_removed",
+    "member_followed",
+    "member_unfollowed",
+    "hashtag_followed",
+    "hashtag_unfollowed",
+    "member_blocked",
+    "member_unblocked",
+    "post_created",
+    "post_edited",
+    "post_deleted",
+    "reaction_set",
+    "reaction_removed",
+    "comment_created",
+    "comment_deleted",
+    "share_recorded",
+    "impressions_recorded",
+    "post_hidden",
+    "post_unhidden",
+    "hashtag_muted",
+    "hashtag_unmuted",
+    "author_muted",
+    "author_unmuted",
+];
+
+/// The kind of an event. No wildcard arm: a new kind of event does not compile here until it
+/// is named, and [`EVERY_KIND`] with it, so the random writes are asked to make it too.
+fn kind(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::ProfileCreated(_) => "profile_created",
+        Payload::ProfileRenamed(_) => "profile_renamed",
+        Payload::ConnectionMade(_) => "connection_made",
+        Payload::ConnectionRemoved(_) => "connection_removed",
+        Payload::MemberFollowed(_) => "member_followed",
+        Payload::MemberUnfollowed(_) => "member_unfollowed",
+        Payload::HashtagFollowed(_) => "hashtag_followed",
+        Payload::HashtagUnfollowed(_) => "hashtag_unfollowed",
+        Payload::MemberBlocked(_) => "member_blocked",
+        Payload::MemberUnblocked(_) => "member_unblocked",
+        Payload::PostCreated(_) => "post_created",
+        Payload::PostEdited(_) => "post_edited",
+        Payload::PostDeleted(_) => "post_deleted",
+        Payload::ReactionSet(_) => "reaction_set",
+        Payload::ReactionRemoved(_) => "reaction_removed",
+        Payload::CommentCreated(_) => "comment_created",
+        Payload::CommentDeleted(_) => "comment_deleted",
+        Payload::ShareRecorded(_) => "share_recorded",
+        Payload::ImpressionsRecorded(_) => "impressions_recorded",
+        Payload::PostHidden(_) => "post_hidden",
+        Payload::PostUnhidden(_) => "post_unhidden",
+        Payload::HashtagMuted(_) => "hashtag_muted",
+        Payload::HashtagUnmuted(_) => "hashtag_unmuted",
+        Payload::AuthorMuted(_) => "author_muted",
+        Payload::AuthorUnmuted(_) => "author_unmuted",
+    }
+}
+
+/// How many events of each kind the suite's services committed, read back from their streams.
+async fn committed_kinds(app: &TestApp) -> BTreeMap<&'static str, usize> {
+    let addrs = app.addrs();
+    let mut kinds = BTreeMap::new();
+    for addr in [addrs.profile, addrs.post, addrs.engagement] {
+        let mut client = EventServiceClient::new(crate::helpers::channel(addr).await)
+            .max_decoding_message_size(64 << 20);
+        let mut stream = client
+            .stream_events(app.service_req(evpb::StreamEventsRequest {
+                stop_at_head: true,
+                max_batch: 5000,
+                ..Default::default()
+            }))
+            .await
+            .expect("stream events")
+            .into_inner();
+        while let Some(message) = stream.message().await.expect("events") {
+            for event in message.events {
+                let payload = event.payload.as_ref().expect("every event has a payload");
+                *kinds.entry(kind(payload)).or_default() += 1;
+            }
+        }
+    }
+    kinds
+}
+
+/// One random write through the API, of any kind the services make an event of (see
+/// [`EVERY_KIND`]); refusals (a post deleted meanwhile, a block) are part of the game and
+/// change nothing.
+pub(crate) async fn random_write(
     app: &TestApp,
     rng: &mut Rng,
     members: &[Member],
@@ -100,7 +192,7 @@ async fn random_write(
     let mut engagement = app.engagement.clone();
     let tags = ["rust", "sales", "ai", "hiring"];
     let post = (!posts.is_empty()).then(|| posts[rng.below(posts.len())].clone());
-    match rng.below(16) {
+    match rng.below(22) {
         0 | 1 if a.id != b.id => {
             let invited = profiles
                 .create_invitation(app.req(
@@ -139,7 +231,8 @@ async fn random_write(
                 .await;
         }
         3 => {
-            let _ = profiles
+            // Followed, and half the time unfollowed again.
+            let followed = profiles
                 .follow(app.req(
                     a,
                     prpb::FollowRequest {
@@ -148,6 +241,17 @@ async fn random_write(
                     },
                 ))
                 .await;
+            if followed.is_ok() && rng.below(2) == 0 {
+                let _ = profiles
+                    .unfollow(app.req(
+                        a,
+                        prpb::UnfollowRequest {
+                            member_id: a.id.clone(),
+                            target: Some(prpb::unfollow_request::Target::FolloweeId(b.id.clone())),
+                        },
+                    ))
+                    .await;
+            }
         }
         4 => {
             let target = if rng.below(2) == 0 {
@@ -166,17 +270,28 @@ async fn random_write(
                 .await;
         }
         5 => {
-            let _ = profiles
+            // Followed, and a third of the time unfollowed again.
+            let tag = tags[rng.below(tags.len())];
+            let followed = profiles
                 .follow(app.req(
                     a,
                     prpb::FollowRequest {
                         member_id: a.id.clone(),
-                        target: Some(prpb::follow_request::Target::Hashtag(
-                            tags[rng.below(tags.len())].into(),
-                        )),
+                        target: Some(prpb::follow_request::Target::Hashtag(tag.into())),
                     },
                 ))
                 .await;
+            if followed.is_ok() && rng.below(3) == 0 {
+                let _ = profiles
+                    .unfollow(app.req(
+                        a,
+                        prpb::UnfollowRequest {
+                            member_id: a.id.clone(),
+                            target: Some(prpb::unfollow_request::Target::Hashtag(tag.into())),
+                        },
+                    ))
+                    .await;
+            }
         }
         6 if rng.below(3) == 0 => {
             let _ = profiles
@@ -189,16 +304,28 @@ async fn random_write(
                 ))
                 .await;
         }
-        7 => {
-            let _ = profiles
-                .unblock_member(app.req(
+        7 if rng.below(2) == 0 => {
+            // A block lifted at once (a block ends connections and follows for good).
+            let blocked = profiles
+                .block_member(app.req(
                     a,
-                    prpb::UnblockMemberRequest {
+                    prpb::BlockMemberRequest {
                         member_id: a.id.clone(),
                         blocked_id: b.id.clone(),
                     },
                 ))
                 .await;
+            if blocked.is_ok() {
+                let _ = profiles
+                    .unblock_member(app.req(
+                        a,
+                        prpb::UnblockMemberRequest {
+                            member_id: a.id.clone(),
+                            blocked_id: b.id.clone(),
+                        },
+                    ))
+                    .await;
+            }
         }
         8 | 9 => {
             let vis = if rng.below(3) == 0 {
@@ -272,24 +399,24 @@ async fn random_write(
                 epb::ReactionType::Insightful,
                 epb::ReactionType::Celebrate,
             ];
-            if rng.below(4) == 0 {
+            // Reacted (a second time: another type), and a quarter of the time unreacted.
+            let reacted = engagement
+                .react(app.req(
+                    a,
+                    epb::ReactRequest {
+                        member_id: a.id.clone(),
+                        post_id: p.id.clone(),
+                        reaction_type: kinds[rng.below(kinds.len())] as i32,
+                    },
+                ))
+                .await;
+            if reacted.is_ok() && rng.below(4) == 0 {
                 let _ = engagement
                     .unreact(app.req(
                         a,
                         epb::UnreactRequest {
                             member_id: a.id.clone(),
                             post_id: p.id.clone(),
-                        },
-                    ))
-                    .await;
-            } else {
-                let _ = engagement
-                    .react(app.req(
-                        a,
-                        epb::ReactRequest {
-                            member_id: a.id.clone(),
-                            post_id: p.id.clone(),
-                            reaction_type: kinds[rng.below(kinds.len())] as i32,
                         },
                     ))
                     .await;
@@ -316,29 +443,117 @@ async fn random_write(
                 }
             }
         }
-        15 if post.is_some() => {
+        16 | 20 if post.is_some() => {
+            // Hidden, and half the time shown again.
             let p = post.expect("checked");
-            if rng.below(2) == 0 {
+            let hidden = engagement
+                .hide_post(app.req(
+                    a,
+                    epb::HidePostRequest {
+                        member_id: a.id.clone(),
+                        post_id: p.id.clone(),
+                    },
+                ))
+                .await;
+            if hidden.is_ok() && rng.below(2) == 0 {
                 let _ = engagement
-                    .record_share(app.req(
+                    .unhide_post(app.req(
                         a,
-                        epb::RecordShareRequest {
+                        epb::UnhidePostRequest {
                             member_id: a.id.clone(),
                             post_id: p.id.clone(),
                         },
                     ))
                     .await;
-            } else {
+            }
+        }
+        17 => {
+            // Muted, and half the time unmuted again.
+            let tag = tags[rng.below(tags.len())];
+            let muted = engagement
+                .mute_hashtag(app.req(
+                    a,
+                    epb::MuteHashtagRequest {
+                        member_id: a.id.clone(),
+                        hashtag: tag.into(),
+                    },
+                ))
+                .await;
+            if muted.is_ok() && rng.below(2) == 0 {
                 let _ = engagement
-                    .record_impressions(app.req(
+                    .unmute_hashtag(app.req(
                         a,
-                        epb::RecordImpressionsRequest {
+                        epb::UnmuteHashtagRequest {
                             member_id: a.id.clone(),
-                            post_ids: vec![p.id.clone()],
+                            hashtag: tag.into(),
                         },
                     ))
                     .await;
             }
+        }
+        18 if a.id != b.id => {
+            // Muted, and a third of the time unmuted again.
+            let muted = engagement
+                .mute_author(app.req(
+                    a,
+                    epb::MuteAuthorRequest {
+                        member_id: a.id.clone(),
+                        author_id: b.id.clone(),
+                    },
+                ))
+                .await;
+            if muted.is_ok() && rng.below(3) == 0 {
+                let _ = engagement
+                    .unmute_author(app.req(
+                        a,
+                        epb::UnmuteAuthorRequest {
+                            member_id: a.id.clone(),
+                            author_id: b.id.clone(),
+                        },
+                    ))
+                    .await;
+            }
+        }
+        19 => {
+            let _ = profiles
+                .update_profile(app.req(
+                    a,
+                    prpb::UpdateProfileRequest {
+                        profile: Some(prpb::Profile {
+                            id: a.id.clone(),
+                            display_name: format!("Renamed {}", rng.next() % 1000),
+                            ..Default::default()
+                        }),
+                        update_mask: Some(prost_types::FieldMask {
+                            paths: vec!["display_name".into()],
+                        }),
+                    },
+                ))
+                .await;
+        }
+        15 if post.is_some() => {
+            let p = post.expect("checked");
+            let _ = engagement
+                .record_share(app.req(
+                    a,
+                    epb::RecordShareRequest {
+                        member_id: a.id.clone(),
+                        post_id: p.id.clone(),
+                    },
+                ))
+                .await;
+        }
+        21 if post.is_some() => {
+            let p = post.expect("checked");
+            let _ = engagement
+                .record_impressions(app.req(
+                    a,
+                    epb::RecordImpressionsRequest {
+                        member_id: a.id.clone(),
+                        post_ids: vec![p.id.clone()],
+                    },
+                ))
+                .await;
         }
         _ => {}
     }
@@ -386,6 +601,42 @@ async fn the_feed_index_equals_indexes_rebuilt_midway_and_from_scratch() {
                 .any(|p| p.counts.total_reactions() > 0),
         "connections and reactions were made"
     );
+    let kinds = committed_kinds(&app).await;
+    let missing: Vec<&str> = EVERY_KIND
+        .into_iter()
+        .filter(|k| !kinds.contains_key(k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the random writes made no {missing:?} event (made {kinds:?})"
+    );
+    // What the writes made is in the index, so the comparisons below compare it.
+    let any = |has: fn(&MemberView) -> bool| followed.members.values().any(has);
+    let present = [
+        ("hidden posts", any(|m| !m.hidden.is_empty())),
+        ("impressions", any(|m| !m.seen.is_empty())),
+        ("muted hashtags", any(|m| !m.muted_hashtags.is_empty())),
+        ("muted authors", any(|m| !m.muted_authors.is_empty())),
+        ("blocks", any(|m| !m.blocked_by.is_empty())),
+        ("engagement", any(|m| !m.activity.is_empty())),
+        ("own posts", any(|m| !m.posts.is_empty())),
+        (
+            "new names",
+            any(|m| {
+                m.display_name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("Renamed"))
+            }),
+        ),
+        ("deleted posts", !followed.deleted.is_empty()),
+        ("hashtag timelines", !followed.hashtag_timelines.is_empty()),
+    ];
+    let absent: Vec<&str> = present
+        .iter()
+        .filter(|(_, there)| !there)
+        .map(|(what, _)| *what)
+        .collect();
+    assert!(absent.is_empty(), "the index holds no {absent:?}");
     assert_eq!(joined, followed, "a replica that joined midway");
     assert_eq!(rebuilt, followed, "an index built from scratch");
 }
@@ -407,19 +658,41 @@ async fn a_restarted_feed_rebuilds_the_same_index() {
     assert_eq!(after, before);
 }
 
-/// A feed replica that saves its index to `path` every 100 ms, stopped by `stop`.
-fn saving_feed(
+/// A feed replica that saves its index to `path` every 100 ms, stopped by `stop`, reading its
+/// events from JetStream when `nats` is given.
+pub(crate) fn saving_feed(
     app: &TestApp,
     path: &std::path::Path,
     stop: &pronet_common::shutdown::Shutdown,
+    nats: Option<pronet_common::nats::NatsConfig>,
 ) -> pronet_feed::BuiltFeed {
     let mut config = feed_config(app);
+    config.nats = nats;
     config.saved_index = Some(pronet_feed::events::SavedIndex {
         path: path.to_path_buf(),
         every: Duration::from_millis(100),
     });
     config.shutdown = stop.clone();
     pronet_feed::build(&config).expect("feed builds")
+}
+
+/// Waits until the file at `path` holds an index saved at `heads` or past them; that index.
+pub(crate) async fn saved_copy_at(path: &std::path::Path, heads: [i64; 3]) -> FeedIndex {
+    for _ in 0..200 {
+        if let Ok(bytes) = std::fs::read(path) {
+            if let Ok((index, _)) = FeedIndex::load(&bytes, i64::MAX / 4) {
+                if Source::ALL
+                    .iter()
+                    .zip(heads)
+                    .all(|(s, h)| index.position(*s) >= h)
+                {
+                    return index;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the feed saved no index at {heads:?} to {}", path.display());
 }
 
 #[tokio::test]
@@ -434,27 +707,11 @@ async fn a_feed_restarted_from_its_saved_index_replays_only_what_came_after() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("feed-index.bin");
     let stop = pronet_common::shutdown::Shutdown::new();
-    let first = saving_feed(&app, &path, &stop);
+    let first = saving_feed(&app, &path, &stop, None);
     settled_view(&app, &first.index).await;
     // Wait for a save of the settled index.
     let heads = app.event_heads().await;
-    let mut saved = None;
-    for _ in 0..200 {
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Ok((index, _)) = pronet_feed::index::FeedIndex::load(&bytes, i64::MAX / 4) {
-                if Source::ALL
-                    .iter()
-                    .zip(heads)
-                    .all(|(s, h)| index.position(*s) >= h)
-                {
-                    saved = Some(index);
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(saved.is_some(), "the feed saved its caught-up index");
+    saved_copy_at(&path, heads).await;
     stop.trigger();
     // Writes the saved copy has not seen.
     for _ in 0..100 {
@@ -466,7 +723,7 @@ async fn a_feed_restarted_from_its_saved_index_replays_only_what_came_after() {
         "the second round of writes made events"
     );
 
-    let second = saving_feed(&app, &path, &pronet_common::shutdown::Shutdown::new());
+    let second = saving_feed(&app, &path, &pronet_common::shutdown::Shutdown::new(), None);
     let mut ready = second.ready.clone();
     tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
         .await
@@ -483,7 +740,12 @@ async fn a_feed_restarted_from_its_saved_index_replays_only_what_came_after() {
 
     // A saved copy ahead of its sources (their data was replaced) is rebuilt by export.
     let fresh = spawn_app().await.expect("a second suite");
-    let third = saving_feed(&fresh, &path, &pronet_common::shutdown::Shutdown::new());
+    let third = saving_feed(
+        &fresh,
+        &path,
+        &pronet_common::shutdown::Shutdown::new(),
+        None,
+    );
     let mut ready = third.ready.clone();
     tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r))
         .await
@@ -504,8 +766,6 @@ async fn futures_join(app: &TestApp, n: usize) -> Vec<Member> {
 
 #[tokio::test]
 async fn the_event_stream_is_for_services_only_and_validates_its_input() {
-    use pronet_proto::events::v1 as evpb;
-    use pronet_proto::events::v1::event_service_client::EventServiceClient;
     use tonic::Code;
 
     let Some(app) = spawn_app().await else { return };
@@ -671,6 +931,11 @@ impl PrivateNats {
         }
     }
 
+    /// Whether anything accepts connections on the server's port.
+    fn is_listening(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+    }
+
     fn config(&self) -> pronet_common::nats::NatsConfig {
         pronet_common::nats::NatsConfig {
             url: format!("nats://127.0.0.1:{}", self.port),
@@ -702,6 +967,9 @@ async fn nats_down_for_ten_seconds_under_writes_loses_nothing_and_applies_nothin
     for _ in 0..60 {
         random_write(&app, &mut rng, &members, &mut posts).await;
     }
+    settled_view(&app, &suite_index(&app)).await;
+    let exports = suite_index(&app).read().unwrap().exports();
+    assert_eq!(exports, 3, "one export per source when the suite started");
     // Writes go on while NATS is away for 10 s: they commit (the outbox holds their events)
     // and reach the feed once it is back.
     let writing = async {
@@ -719,10 +987,21 @@ async fn nats_down_for_ten_seconds_under_writes_loses_nothing_and_applies_nothin
     let outage = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         nats.stop();
+        let down = !nats.is_listening();
+        let heads = app.event_heads().await;
         tokio::time::sleep(Duration::from_secs(10)).await;
+        let grown = app
+            .event_heads()
+            .await
+            .iter()
+            .zip(heads)
+            .any(|(l, h)| *l > h);
         nats.run();
+        (down, grown)
     };
-    let (writes, ()) = tokio::join!(writing, outage);
+    let (writes, (down, grown)) = tokio::join!(writing, outage);
+    assert!(down, "NATS was really down: nothing listened on its port");
+    assert!(grown, "events were committed while NATS was down");
     assert!(writes > 100, "writes went on during the outage: {writes}");
 
     let followed = settled_view(&app, &suite_index(&app)).await;
@@ -730,6 +1009,12 @@ async fn nats_down_for_ten_seconds_under_writes_loses_nothing_and_applies_nothin
     assert_eq!(
         followed, rebuilt,
         "the NATS-fed index equals one built from scratch"
+    );
+    // Events lost in the outage would be repaired, and so hidden, by a rebuild: there was none.
+    assert_eq!(
+        suite_index(&app).read().unwrap().exports(),
+        exports,
+        "the feed resumed from JetStream without exporting again"
     );
     // Every committed event is in JetStream exactly once.
     let js = pronet_common::nats::connect(&nats.config().url)

@@ -9,6 +9,7 @@ mod block_race;
 mod depth;
 mod errors;
 mod eval;
+mod event_faults;
 mod events;
 mod faults;
 mod feed;

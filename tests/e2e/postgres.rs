@@ -14,6 +14,8 @@ mod block_race;
 mod depth;
 #[path = "errors.rs"]
 mod errors;
+#[path = "event_faults.rs"]
+mod event_faults;
 #[path = "events.rs"]
 mod events;
 #[path = "faults.rs"]

@@ -34,6 +34,11 @@ impl TimeList {
         self.0.clear();
     }
 
+    /// Every entry, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &(i64, PostKey)> + '_ {
+        self.0.iter()
+    }
+
     /// The newest `take` entries with a time in `[since, as_of]`, newest first.
     pub fn newest(
         &self,
