@@ -312,20 +312,12 @@ impl Shared {
         request.set_timeout(PROBE_TIMEOUT);
         // The probe runs in its own task, outside any caller's deadline: its own timeout is
         // what bounds it.
-        let _ = request;
-        let mut request = tonic::Request::new(pb::StreamEventsRequest {
-            after_sequence: i64::MAX,
-            consumer: String::new(),
-            stop_at_head: true,
-            max_batch: 1,
-        });
-        request.set_timeout(PROBE_TIMEOUT);
         let mut client = self.client.clone();
-        let mut stream = client.stream_events(request).await?.into_inner();
-        match stream.message().await? {
-            Some(m) => Ok(m.head_sequence),
-            None => Err(Status::unavailable("x")),
-        }
+        Ok(client
+            .get_event_head(request)
+            .await?
+            .into_inner()
+            .head_sequence)
     }
 }
 
