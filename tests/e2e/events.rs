@@ -884,9 +884,15 @@ impl PrivateNats {
 
     fn start() -> Option<Self> {
         if !std::path::Path::new(Self::BINARY).exists() {
-            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!in_ci, "{} is required in CI", Self::BINARY);
-            eprintln!("SKIPPED: no {} to stop and start", Self::BINARY);
+            assert!(
+                !pronet_common::testing::services_required(),
+                "{} is required (PRONET_TEST_REQUIRE_SERVICES or CI)",
+                Self::BINARY
+            );
+            pronet_common::testing::skipped(
+                "private NATS",
+                &format!("no {} to stop and start", Self::BINARY),
+            );
             return None;
         }
         let port = pronet_common::testing::unused_port();
