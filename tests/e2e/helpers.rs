@@ -102,12 +102,6 @@ pub async fn spawn_app_with(nats: Option<pronet_common::nats::NatsConfig>) -> Op
     })
 }
 
-pub async fn start_suite(storage: Storage, auth: Arc<AuthConfig>) -> RunningSuite {
-    RunningSuite::start(SuiteConfig::new(storage, SuiteAddrs::ephemeral(), auth))
-        .await
-        .expect("suite starts")
-}
-
 pub async fn channel(addr: std::net::SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")

@@ -495,11 +495,9 @@ mod tests {
             let probe = probe.clone();
             calls.spawn(async move {
                 for _ in 0..1500 {
-                    if let Err(e) = probe.head().await {
-                        return Err(e);
-                    }
+                    probe.head().await?;
                 }
-                Ok(())
+                Ok::<(), HeadError>(())
             });
         }
         while let Some(done) = calls.join_next().await {
