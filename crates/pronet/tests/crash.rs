@@ -34,18 +34,31 @@ fn start(addr: SocketAddr, data_dir: &std::path::Path, database_url: Option<&str
     cmd.spawn().expect("starts pronet serve")
 }
 
+/// A client of the profile server at `addr` once its health says SERVING (its store answers),
+/// as a readiness probe would wait: a listening port alone is not a ready server.
 async fn connect(addr: SocketAddr) -> ProfileServiceClient<Channel> {
-    for _ in 0..500 {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    for _ in 0..1500 {
         if let Ok(c) = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
         {
-            return ProfileServiceClient::new(c);
+            let serving = HealthClient::new(c.clone())
+                .check(HealthCheckRequest {
+                    service: "pronet.profile.v1.ProfileService".into(),
+                })
+                .await
+                .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32);
+            if serving {
+                return ProfileServiceClient::new(c);
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("pronet serve profile did not come up on {addr}");
+    panic!("pronet serve profile did not become ready on {addr}");
 }
 
 async fn acknowledged_writes_survive_kill_9(database_url: Option<&str>) {
