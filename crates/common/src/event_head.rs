@@ -26,7 +26,8 @@
 //! source answered nothing at all for [`SILENT_FOR`], probes or the readers' direct calls
 //! ([`HeadProbe::answered`]): a busy source answers something, a hung one nothing. A failed
 //! probe is followed by another at once, so a hung source is found down within about
-//! [`SILENT_FOR`] whether requests come or not, and one answer clears the count.
+//! [`SILENT_FOR`] whether requests come or not (a short pause between, so a source that fails
+//! every probe at once is not called in a loop), and one answer clears the count.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub const DOWN_AFTER_FAILURES: u32 = 3;
 pub const SILENT_FOR: Duration = Duration::from_secs(1);
 /// How long a source found down is refused at once; the next probe after that tries again.
 pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
+/// The pause before probing again after a failed probe: a source that fails every probe at
+/// once (while it answers readers directly) gets at most 20 probes a second.
+const REPROBE_AFTER: Duration = Duration::from_millis(50);
 
 /// Why a probe gave no head.
 #[derive(Debug, Clone)]
@@ -150,7 +154,7 @@ impl HeadProbe {
                         return state.last.clone();
                     }
                     if !state.in_flight {
-                        Shared::start(shared, &mut state);
+                        Shared::start(shared, &mut state, Duration::ZERO);
                     }
                 }
                 if finished.changed().await.is_err() {
@@ -214,13 +218,17 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts the next probe in a task of its own (see the module docs: never cancelled).
-    fn start(shared: &Arc<Self>, state: &mut State) {
+    /// Starts the next probe, after `pause`, in a task of its own (see the module docs: never
+    /// cancelled).
+    fn start(shared: &Arc<Self>, state: &mut State, pause: Duration) {
         state.started += 1;
         state.in_flight = true;
         let number = state.started;
         let shared = shared.clone();
         tokio::spawn(async move {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
             let read = shared.read_head().await;
             shared.finish(number, read);
         });
@@ -273,7 +281,7 @@ impl Shared {
                             "event head probe failed; probing again"
                         );
                         state.last = Err(HeadError::Unknown);
-                        Self::start(self, &mut state);
+                        Self::start(self, &mut state, REPROBE_AFTER);
                     }
                 }
             }
@@ -450,6 +458,21 @@ mod tests {
         }
     }
 
+    /// A probe of the `post` source at `addr`, counting in metrics of its own.
+    fn probe_at(addr: std::net::SocketAddr) -> (HeadProbe, Arc<Metrics>) {
+        let metrics = Metrics::new();
+        let auth = ServiceAuth::new(crate::testing::test_auth(), "tests");
+        let probe = HeadProbe::new(
+            "post",
+            &addr.to_string(),
+            auth,
+            CallLimits::default(),
+            Some(metrics.clone()),
+        )
+        .unwrap();
+        (probe, metrics)
+    }
+
     /// A probe of a [`Scripted`] source: the probe, its metrics and the source's count of
     /// abandoned calls.
     async fn probe_of(delays: Vec<Option<Duration>>) -> (HeadProbe, Arc<Metrics>, Arc<AtomicU64>) {
@@ -466,16 +489,7 @@ mod tests {
                 .add_service(EventServiceServer::new(service))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
-        let metrics = Metrics::new();
-        let auth = ServiceAuth::new(crate::testing::test_auth(), "tests");
-        let probe = HeadProbe::new(
-            "post",
-            &addr.to_string(),
-            auth,
-            CallLimits::default(),
-            Some(metrics.clone()),
-        )
-        .unwrap();
+        let (probe, metrics) = probe_at(addr);
         (probe, metrics, abandoned)
     }
 
@@ -570,20 +584,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn failed_probes_of_a_source_that_answers_readers_are_no_evidence_until_it_falls_silent()
+    {
+        // Every probe fails, but the source answers the readers' direct calls (a busy source
+        // whose event store is slow, say): not down.
+        let (probe, metrics, _) = probe_of(vec![None]).await;
+        for _ in 0..15 {
+            probe.answered();
+            if let Err(HeadError::Down(s)) = probe.head().await {
+                panic!("found down while it answered: {s:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let failed = metrics
+            .render()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"error\"} ",
+                )?
+                .parse::<u64>()
+                .ok()
+            })
+            .unwrap_or(0);
+        assert!(
+            failed >= u64::from(DOWN_AFTER_FAILURES),
+            "the probes failed meanwhile ({failed})"
+        );
+        // The answers stop: once silent for long enough, the failing probes are evidence.
+        let mut down = false;
+        for _ in 0..40 {
+            if let Err(HeadError::Down(_)) = probe.head().await {
+                down = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            down,
+            "found down once it answered nothing for {SILENT_FOR:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_source_that_cannot_be_reached_is_down_at_once() {
         let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = unused.local_addr().unwrap();
         drop(unused);
-        let metrics = Metrics::new();
-        let auth = ServiceAuth::new(crate::testing::test_auth(), "tests");
-        let probe = HeadProbe::new(
-            "post",
-            &addr.to_string(),
-            auth,
-            CallLimits::default(),
-            Some(metrics.clone()),
-        )
-        .unwrap();
+        let (probe, metrics) = probe_at(addr);
         assert!(matches!(probe.head().await, Err(HeadError::Down(_))));
         assert!(metrics.render().contains(
             "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"unreachable\"} 1"
