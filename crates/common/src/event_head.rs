@@ -536,8 +536,9 @@ mod tests {
         let (probe, metrics, _) = probe_of(vec![Some(Duration::from_millis(900)), FAST]).await;
         // The reader stops waiting and answers another way; the source is not down.
         assert!(matches!(probe.head().await, Err(HeadError::Unknown)));
-        // The slow probe timed out (one failure), the next one answered: heads again, and the
-        // source was never refused.
+        // Once the slow probe has timed out (one failure), the source is still not refused.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The next probe answers: heads again, and the source was never refused.
         let mut head = None;
         for _ in 0..50 {
             match probe.head().await {
