@@ -261,6 +261,21 @@ pub fn is_transport_failure(status: &Status) -> bool {
     status.code() != Code::DeadlineExceeded
 }
 
+/// Whether a call failed before anything was sent: the connection for it could not be made
+/// (tonic's `ConnectError` in the failure's source chain). Such a call is safe to send again,
+/// a write included.
+pub fn never_sent(status: &Status) -> bool {
+    use std::error::Error as _;
+    let mut source = status.source();
+    while let Some(err) = source {
+        if err.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// What our caller sees when a dependency fails: UNAVAILABLE when it is down or too slow
 /// (the caller may retry), INTERNAL otherwise; the detail goes to the log only.
 pub fn dependency_failed(dependency: &str, status: Status) -> Status {
@@ -338,14 +353,28 @@ impl RetryBudget {
     /// more when it fails UNAVAILABLE (the dependency was unreachable or restarting), after a
     /// jittered 5-25 ms, if the budget and the caller's deadline allow. Never for other codes:
     /// DEADLINE_EXCEEDED means no time is left, and the others would fail again.
-    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        self.call_retrying(call, |status| status.code() == Code::Unavailable)
+            .await
+    }
+
+    /// As [`Self::call`], retrying the failures `retryable` picks instead of every UNAVAILABLE.
+    pub async fn call_retrying<T, F, Fut>(
+        &self,
+        mut call: F,
+        retryable: fn(&Status) -> bool,
+    ) -> Result<T, Status>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         self.deposit();
         match call().await {
-            Err(status) if status.code() == Code::Unavailable => {
+            Err(status) if retryable(&status) => {
                 let backoff =
                     Duration::from_millis(5 + u64::from(getrandom::u32().unwrap_or(0) % 21));
                 let room = crate::deadline::remaining().is_none_or(|left| left > backoff * 2);
@@ -466,19 +495,22 @@ impl<C: Clone> Upstream<C> {
         }
     }
 
-    /// A write: sent once (a write is retried only with its request id, by whoever holds it).
+    /// A write: sent once (a write is retried only with its request id, by whoever holds it),
+    /// except when it never left: a connection that could not be made sent nothing, so the
+    /// write goes once more (a new connection), within the retry budget and the caller's
+    /// deadline.
     pub async fn write<R, T, F, Fut>(&self, request: R, method: F) -> Result<T, ServiceError>
     where
-        F: FnOnce(C, R) -> Fut,
+        R: Clone,
+        F: Fn(C, R) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let result = method(self.client.clone(), request).await;
-        if let (Err(status), Some(m)) = (&result, &self.metrics) {
-            if is_transport_failure(status) {
-                m.dependency_connection_failed(self.service);
-            }
-        }
-        result
+        self.retries
+            .call_retrying(
+                || self.attempt(&method, self.client.clone(), request.clone()),
+                never_sent,
+            )
+            .await
             .map(tonic::Response::into_inner)
             .map_err(ServiceError::dependency(self.service))
     }
@@ -598,6 +630,50 @@ mod tests {
         let connect = Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
         assert_eq!(connect.code(), Code::Unavailable);
         assert!(is_transport_failure(&connect));
+        assert!(never_sent(&connect));
+        // A connection that broke under a call may have carried it: not "never sent".
+        let broken = Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(!never_sent(&broken));
+        assert!(!never_sent(&Status::unavailable("shedding")));
+    }
+
+    #[tokio::test]
+    async fn a_write_is_sent_again_only_when_it_never_left() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let upstream = Upstream::new("engagement", ());
+        let refused = || {
+            let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            Status::from_error(Box::new(tonic::ConnectError(Box::new(io))))
+        };
+        // Not sent (no connection): sent once more, and its answer is the write's.
+        let calls = AtomicUsize::new(0);
+        let written = upstream
+            .write(7, |(), r: i32| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let failure = refused();
+                async move {
+                    if n == 0 {
+                        Err(failure)
+                    } else {
+                        Ok(tonic::Response::new(r * 2))
+                    }
+                }
+            })
+            .await;
+        assert_eq!(written.unwrap(), 14);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // UNAVAILABLE from the service itself (it may have applied the write): sent once.
+        let calls = AtomicUsize::new(0);
+        let failed = upstream
+            .write(7, |(), _r: i32| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<tonic::Response<i32>, _>(Status::unavailable("shedding")) }
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]
