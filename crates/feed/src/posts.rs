@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pronet_common::auth::{AuthConfig, ServiceAuth};
 use pronet_common::error::ServiceError;
-use pronet_common::upstream::{lazy_channel, CallLimits, Upstream};
+use pronet_common::upstream::{is_transport_failure, lazy_channel, CallLimits, Upstream};
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -33,10 +33,12 @@ type Authed = InterceptedService<Channel, ServiceAuth>;
 /// Most post bodies kept for degraded pages (~2 KB each at most: ~40 MB).
 const BODY_CACHE_CAPACITY: usize = 20_000;
 
-/// After a failed call, how long pages skip the post service and serve degraded at once,
-/// instead of each waiting out its budget on a service that is down or hung; then one page
-/// tries it again.
+/// Once the post service is down on evidence, how long pages skip it and serve degraded at
+/// once, instead of each waiting out its budget; then one page tries it again.
 const BACKOFF: Duration = Duration::from_millis(500);
+/// Consecutive failed or too slow calls that are evidence the post service is down or hung.
+/// One slow call is not: the machine may just be busy, and the next page tries again.
+const DOWN_AFTER_FAILURES: u32 = 3;
 
 /// The post service, for the bodies of the posts on a page: the one call a feed page makes.
 /// Bodies it returned are kept (bounded, oldest out first), so that when it fails or is too
@@ -48,8 +50,16 @@ pub struct PostBodies {
     /// Longest a page waits for bodies (less when the caller's deadline is nearer).
     budget: Duration,
     cache: Arc<Mutex<BodyCache>>,
-    /// Until when pages skip the post service after a failure.
-    skip_until: Arc<Mutex<Option<Instant>>>,
+    health: Arc<Mutex<PostHealth>>,
+}
+
+/// What the pages have seen of the post service lately.
+#[derive(Debug, Default)]
+struct PostHealth {
+    /// Failed or too slow calls since the last answer.
+    failures: u32,
+    /// Until when pages skip the post service (it was found down).
+    skip_until: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -98,7 +108,7 @@ impl PostBodies {
             post: Upstream::new("post", client).with_metrics(metrics),
             budget,
             cache: Arc::default(),
-            skip_until: Arc::default(),
+            health: Arc::default(),
         })
     }
 
@@ -108,15 +118,15 @@ impl PostBodies {
         if ids.is_empty() {
             return Bodies::default();
         }
-        // After a failure, one page at a time tries the post service again (the others serve
-        // degraded at once instead of each waiting out the budget).
+        // While the post service counts as down, one page at a time tries it again (the
+        // others serve degraded at once instead of each waiting out the budget).
         let skipping = {
             let now = Instant::now();
-            let mut skip = self.skip_until.lock().unwrap_or_else(|p| p.into_inner());
-            match *skip {
+            let mut health = self.health();
+            match health.skip_until {
                 Some(until) if now < until => true,
                 Some(_) => {
-                    *skip = Some(now + BACKOFF);
+                    health.skip_until = Some(now + BACKOFF);
                     false
                 }
                 None => false,
@@ -130,9 +140,10 @@ impl PostBodies {
                     .min(left.saturating_sub(pronet_common::deadline::MARGIN)),
                 None => self.budget,
             };
-            match tokio::time::timeout(budget, self.fetch(ids.clone())).await {
+            let outcome = tokio::time::timeout(budget, self.fetch(ids.clone())).await;
+            let unreachable = match outcome {
                 Ok(Ok(posts)) => {
-                    *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    *self.health() = PostHealth::default();
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                     for p in &posts {
                         cache.insert(p);
@@ -144,16 +155,25 @@ impl PostBodies {
                 }
                 Ok(Err(err)) => {
                     tracing::warn!(%err, "post bodies failed: serving a degraded page");
+                    // Not reachable even after the retry on a new connection: down already.
+                    matches!(&err, ServiceError::Dependency { status, .. } if is_transport_failure(status))
                 }
                 Err(_) => {
                     tracing::warn!(
                         budget_ms = budget.as_millis() as u64,
                         "post bodies too slow: serving a degraded page"
                     );
+                    false
                 }
+            };
+            let mut health = self.health();
+            health.failures += 1;
+            if unreachable || health.failures >= DOWN_AFTER_FAILURES {
+                health.skip_until = Some(Instant::now() + BACKOFF);
+            } else {
+                // Not down on this evidence: the next page tries again.
+                health.skip_until = None;
             }
-            *self.skip_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(Instant::now() + BACKOFF);
         }
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         Bodies {
@@ -163,6 +183,10 @@ impl PostBodies {
                 .collect(),
             degraded: true,
         }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, PostHealth> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The posts that still exist among `ids`, in one call.
