@@ -35,14 +35,13 @@ use std::time::Duration;
 use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event_service_client::EventServiceClient;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::auth::ServiceAuth;
 use crate::metrics::Metrics;
-use crate::upstream::{is_transport_failure, lazy_channel, CallLimits};
+use crate::upstream::{is_transport_failure, lazy_channel, CallLimits, OutageEvidence};
 
 type Client = EventServiceClient<InterceptedService<Channel, ServiceAuth>>;
 
@@ -51,13 +50,7 @@ type Client = EventServiceClient<InterceptedService<Channel, ServiceAuth>>;
 pub const PROBE_WAIT: Duration = Duration::from_millis(300);
 /// A probe's own deadline: past it, the probe has failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
-/// Consecutive failed probes that are evidence the source is down or hung, when it also
-/// answered nothing for [`SILENT_FOR`].
-pub const DOWN_AFTER_FAILURES: u32 = 3;
-/// How long a source whose probes fail must have answered nothing at all to count as down.
-pub const SILENT_FOR: Duration = Duration::from_secs(1);
-/// How long a source found down is refused at once; the next probe after that tries again.
-pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
+pub use crate::upstream::{DOWN_AFTER_FAILURES, DOWN_BACKOFF, SILENT_FOR};
 /// The pause before probing again after a failed probe: a source that fails every probe at
 /// once (while it answers readers directly) gets at most 20 probes a second.
 const REPROBE_AFTER: Duration = Duration::from_millis(50);
@@ -95,12 +88,9 @@ struct State {
     /// The number of the last probe finished, and what it read.
     finished: u64,
     last: Result<i64, HeadError>,
-    /// Failed probes since the source last answered.
-    failures: u32,
-    /// When the source last answered anything (a probe, or a reader's direct call).
-    last_answer: Option<Instant>,
-    /// Refused at once until then (the source was found down).
-    down_until: Option<Instant>,
+    /// Whether the source counts as down ([`OutageEvidence`]): fed by the probes and by the
+    /// readers' direct calls.
+    evidence: OutageEvidence,
 }
 
 impl HeadProbe {
@@ -122,9 +112,7 @@ impl HeadProbe {
                     in_flight: false,
                     finished: 0,
                     last: Err(HeadError::Unknown),
-                    failures: 0,
-                    last_answer: None,
-                    down_until: None,
+                    evidence: OutageEvidence::default(),
                 }),
                 finished: watch::channel(0).0,
                 metrics,
@@ -172,9 +160,7 @@ impl HeadProbe {
     /// Tells the probe that the source answered a reader's direct call: it is up, whatever
     /// its probes say.
     pub fn answered(&self) {
-        let mut state = self.shared.lock();
-        state.failures = 0;
-        state.last_answer = Some(Instant::now());
+        self.shared.lock().evidence.answered();
     }
 
     /// Resolves once the source is found down (see the module docs), with the status to
@@ -195,8 +181,8 @@ impl HeadProbe {
 impl State {
     /// What the source counts as now: down (with the status to answer) or not.
     fn down(&self) -> Option<HeadError> {
-        match (&self.down_until, &self.last) {
-            (Some(until), Err(HeadError::Down(status))) if Instant::now() < *until => {
+        match &self.last {
+            Err(HeadError::Down(status)) if self.evidence.is_down() => {
                 Some(HeadError::Down(status.clone()))
             }
             _ => None,
@@ -243,32 +229,24 @@ impl Shared {
             state.finished = number;
             match read {
                 Ok(head) => {
-                    if state.failures > 0 || state.down_until.is_some() {
+                    if state.evidence.failures() > 0 {
                         tracing::info!(source = self.source, "event head probes answer again");
                     }
-                    state.failures = 0;
-                    state.last_answer = Some(Instant::now());
-                    state.down_until = None;
+                    state.evidence.answered();
                     state.last = Ok(head);
                 }
                 Err(failure) => {
-                    state.failures += 1;
                     if let Some(m) = &self.metrics {
                         m.dependency_probe_failed(self.source, failure.reason());
                     }
-                    let silent = state
-                        .last_answer
-                        .is_none_or(|at| at.elapsed() >= SILENT_FOR);
-                    let evidence = matches!(failure, ProbeFailure::Unreachable(_))
-                        || (state.failures >= DOWN_AFTER_FAILURES && silent);
-                    if evidence {
+                    let unreachable = matches!(failure, ProbeFailure::Unreachable(_));
+                    if state.evidence.failed(unreachable) {
                         tracing::warn!(
                             source = self.source,
-                            failures = state.failures,
+                            failures = state.evidence.failures(),
                             error = %failure,
                             "event head probes failed: the source counts as down"
                         );
-                        state.down_until = Some(Instant::now() + DOWN_BACKOFF);
                         state.last = Err(HeadError::Down(Status::unavailable(format!(
                             "{} service unreachable: {failure}",
                             self.source
@@ -276,7 +254,7 @@ impl Shared {
                     } else {
                         tracing::info!(
                             source = self.source,
-                            failures = state.failures,
+                            failures = state.evidence.failures(),
                             error = %failure,
                             "event head probe failed; probing again"
                         );

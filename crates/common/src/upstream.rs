@@ -276,6 +276,81 @@ pub fn never_sent(status: &Status) -> bool {
     false
 }
 
+/// Consecutive failed calls (or probes) of a dependency that, with [`SILENT_FOR`] of silence,
+/// are evidence that it is down or hung.
+pub const DOWN_AFTER_FAILURES: u32 = 3;
+/// How long a dependency whose calls fail must have answered nothing at all to count as down:
+/// a busy dependency answers something, a hung one nothing.
+pub const SILENT_FOR: Duration = Duration::from_secs(1);
+/// How long a dependency found down is skipped (its callers answer at once without it); then
+/// one caller tries it again.
+pub const DOWN_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Whether a dependency counts as down, on evidence only: it could not be reached (not even on
+/// a new connection), or [`DOWN_AFTER_FAILURES`] calls in a row failed or ran out of time while
+/// it answered nothing for [`SILENT_FOR`]. One slow or failed call is no such evidence (the
+/// machine may just be busy), and one answer ends it. The rule every client of another
+/// service applies, so that "down" means the same everywhere.
+#[derive(Debug, Default)]
+pub struct OutageEvidence {
+    /// Failed calls since the last answer.
+    failures: u32,
+    /// When the dependency last answered anything.
+    last_answer: Option<tokio::time::Instant>,
+    /// Skipped until then (it was found down).
+    down_until: Option<tokio::time::Instant>,
+}
+
+impl OutageEvidence {
+    /// The dependency answered (anything but a failure to get an answer): it is up.
+    pub fn answered(&mut self) {
+        self.failures = 0;
+        self.last_answer = Some(tokio::time::Instant::now());
+        self.down_until = None;
+    }
+
+    /// A call failed or ran out of time (`unreachable`: not even a new connection could be
+    /// made). Whether the dependency now counts as down, for [`DOWN_BACKOFF`].
+    pub fn failed(&mut self, unreachable: bool) -> bool {
+        self.failures += 1;
+        let silent = self.last_answer.is_none_or(|at| at.elapsed() >= SILENT_FOR);
+        let now = tokio::time::Instant::now();
+        if unreachable || (self.failures >= DOWN_AFTER_FAILURES && silent) {
+            self.down_until = Some(now + DOWN_BACKOFF);
+            true
+        } else {
+            // No evidence: the next caller tries it.
+            self.down_until = None;
+            false
+        }
+    }
+
+    /// Whether it counts as down now (callers skip it).
+    pub fn is_down(&self) -> bool {
+        self.down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    /// Whether this caller may call the dependency now: yes while it is up; while it is down,
+    /// no, except the first caller after each [`DOWN_BACKOFF`], who tries it again while the
+    /// others keep skipping it.
+    pub fn may_call(&mut self) -> bool {
+        match self.down_until {
+            Some(until) if tokio::time::Instant::now() < until => false,
+            Some(_) => {
+                self.down_until = Some(tokio::time::Instant::now() + DOWN_BACKOFF);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Failed calls since the last answer (for logs).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
 /// What our caller sees when a dependency fails: UNAVAILABLE when it is down or too slow
 /// (the caller may retry), INTERNAL otherwise; the detail goes to the log only.
 pub fn dependency_failed(dependency: &str, status: Status) -> Status {
@@ -637,6 +712,35 @@ mod tests {
         )));
         assert!(!never_sent(&broken));
         assert!(!never_sent(&Status::unavailable("shedding")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dependency_is_down_only_on_evidence() {
+        // Unreachable: down at once, one caller tries again after the backoff.
+        let mut e = OutageEvidence::default();
+        assert!(e.failed(true));
+        assert!(e.is_down() && !e.may_call());
+        tokio::time::advance(DOWN_BACKOFF).await;
+        assert!(e.may_call(), "the first caller after the backoff tries");
+        assert!(!e.may_call(), "the others keep skipping meanwhile");
+        e.answered();
+        assert!(!e.is_down() && e.may_call());
+        // Failures while it answers now and then: never down.
+        for _ in 0..10 {
+            assert!(!e.failed(false));
+            tokio::time::advance(Duration::from_millis(300)).await;
+            if e.failures() == DOWN_AFTER_FAILURES - 1 {
+                e.answered();
+            }
+        }
+        // Failures and silence: down after the third failure once silent.
+        e.answered();
+        assert!(!e.failed(false));
+        assert!(!e.failed(false));
+        assert!(!e.failed(false), "three failures, but it answered just now");
+        tokio::time::advance(SILENT_FOR).await;
+        assert!(e.failed(false), "failing and silent for {SILENT_FOR:?}");
+        assert!(e.is_down());
     }
 
     #[tokio::test]

@@ -4,11 +4,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pronet_common::auth::{AuthConfig, ServiceAuth};
 use pronet_common::error::ServiceError;
-use pronet_common::upstream::{is_transport_failure, lazy_channel, CallLimits, Upstream};
+use pronet_common::upstream::{
+    is_transport_failure, lazy_channel, CallLimits, OutageEvidence, Upstream,
+};
 use pronet_proto::post::v1 as ppb;
 use pronet_proto::post::v1::post_service_client::PostServiceClient;
 use tonic::service::interceptor::InterceptedService;
@@ -33,13 +35,6 @@ type Authed = InterceptedService<Channel, ServiceAuth>;
 /// Most post bodies kept for degraded pages (~2 KB each at most: ~40 MB).
 const BODY_CACHE_CAPACITY: usize = 20_000;
 
-/// Once the post service is down on evidence, how long pages skip it and serve degraded at
-/// once, instead of each waiting out its budget; then one page tries it again.
-const BACKOFF: Duration = Duration::from_millis(500);
-/// Consecutive failed or too slow calls that are evidence the post service is down or hung.
-/// One slow call is not: the machine may just be busy, and the next page tries again.
-const DOWN_AFTER_FAILURES: u32 = 3;
-
 /// The post service, for the bodies of the posts on a page: the one call a feed page makes.
 /// Bodies it returned are kept (bounded, oldest out first), so that when it fails or is too
 /// slow a page is still served, from those copies and the index ("degraded").
@@ -50,16 +45,9 @@ pub struct PostBodies {
     /// Longest a page waits for bodies (less when the caller's deadline is nearer).
     budget: Duration,
     cache: Arc<Mutex<BodyCache>>,
-    health: Arc<Mutex<PostHealth>>,
-}
-
-/// What the pages have seen of the post service lately.
-#[derive(Debug, Default)]
-struct PostHealth {
-    /// Failed or too slow calls since the last answer.
-    failures: u32,
-    /// Until when pages skip the post service (it was found down).
-    skip_until: Option<Instant>,
+    /// Whether the post service counts as down: then pages skip it and serve degraded at once,
+    /// instead of each waiting out the budget, and one page at a time tries it again.
+    health: Arc<Mutex<OutageEvidence>>,
 }
 
 #[derive(Default)]
@@ -120,18 +108,7 @@ impl PostBodies {
         }
         // While the post service counts as down, one page at a time tries it again (the
         // others serve degraded at once instead of each waiting out the budget).
-        let skipping = {
-            let now = Instant::now();
-            let mut health = self.health();
-            match health.skip_until {
-                Some(until) if now < until => true,
-                Some(_) => {
-                    health.skip_until = Some(now + BACKOFF);
-                    false
-                }
-                None => false,
-            }
-        };
+        let skipping = !self.health().may_call();
         if !skipping {
             // Within the call's own deadline too (less the time to answer).
             let budget = match pronet_common::deadline::remaining() {
@@ -143,7 +120,7 @@ impl PostBodies {
             let outcome = tokio::time::timeout(budget, self.fetch(ids.clone())).await;
             let unreachable = match outcome {
                 Ok(Ok(posts)) => {
-                    *self.health() = PostHealth::default();
+                    self.health().answered();
                     let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                     for p in &posts {
                         cache.insert(p);
@@ -166,14 +143,7 @@ impl PostBodies {
                     false
                 }
             };
-            let mut health = self.health();
-            health.failures += 1;
-            if unreachable || health.failures >= DOWN_AFTER_FAILURES {
-                health.skip_until = Some(Instant::now() + BACKOFF);
-            } else {
-                // Not down on this evidence: the next page tries again.
-                health.skip_until = None;
-            }
+            self.health().failed(unreachable);
         }
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         Bodies {
@@ -185,7 +155,7 @@ impl PostBodies {
         }
     }
 
-    fn health(&self) -> std::sync::MutexGuard<'_, PostHealth> {
+    fn health(&self) -> std::sync::MutexGuard<'_, OutageEvidence> {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
