@@ -44,7 +44,7 @@ pub struct MemberView {
     pub hashtags: BTreeSet<String>,
     pub blocking: BTreeSet<String>,
     pub blocked_by: BTreeSet<String>,
-    /// Their posts of the window `(create_time, post)`, oldest first.
+    /// Their posts of the window `(create_time, post)`, oldest first (ties by id).
     pub posts: Vec<(i64, String)>,
     /// Their engagement `(post, kind, time)`, sorted.
     pub activity: Vec<(String, EngagementKind, i64)>,
@@ -104,10 +104,20 @@ impl FeedIndex {
             Some(p) => p.id.to_string(),
             None => format!("<free post slot {k}>"),
         };
+        // In time order; posts of the same microsecond in id order (the index keeps them in
+        // the order they arrived, which differs between a stream and an export). A list out of
+        // time order shows as such, so sorting here cannot hide it.
         let timeline = |list: &TimeList| {
-            list.iter()
+            let mut entries = list
+                .iter()
                 .map(|(t, k)| (*t, post_name(*k)))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            let in_order = entries.windows(2).all(|w| w[0].0 <= w[1].0);
+            entries.sort();
+            if !in_order {
+                entries.insert(0, (i64::MIN, "<out of time order>".to_owned()));
+            }
+            entries
         };
         let mut view = IndexView {
             positions: *positions,
