@@ -105,16 +105,6 @@ async fn pump(
     }
 }
 
-/// The value of one counter in `metrics` (`series`: the name with its labels, as Prometheus'
-/// text shows it), 0 when it was never counted.
-fn counter(metrics: &Metrics, series: &str) -> u64 {
-    metrics
-        .render()
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
 /// Options for one more server of `app`'s suite whose dependencies are `deps`.
 fn options(app: &TestApp, deps: Dependencies, database: &std::path::Path) -> ServiceOptions {
     ServiceOptions {
@@ -242,7 +232,7 @@ async fn a_hung_or_down_post_service_degrades_feed_pages_instead_of_failing_them
             // and finds it down (rather than skipping it while backing off).
             tokio::time::sleep(Duration::from_millis(800)).await;
         }
-        let failures_before = counter(&metrics, broken);
+        let failures_before = metrics.counter(broken);
         proxy.set(mode);
         let page = get_feed(&mut feed, &app, &ada, 10, "", second)
             .await
@@ -270,7 +260,7 @@ async fn a_hung_or_down_post_service_degrades_feed_pages_instead_of_failing_them
         assert!(next.degraded);
         if mode == Mode::Down {
             assert!(
-                counter(&metrics, broken) > failures_before,
+                metrics.counter(broken) > failures_before,
                 "the down post service was called and found unreachable"
             );
         }
@@ -335,11 +325,7 @@ async fn reactions_fail_fast_and_retryable_while_the_post_service_hangs_or_is_do
     let mut probed = false;
     for _ in 0..200 {
         react(&mut eng).await.expect("a react through the proxy");
-        if counter(
-            &metrics,
-            r#"pronet_visibility_checks_total{answered_by="cache"}"#,
-        ) > 0
-        {
+        if metrics.counter(r#"pronet_visibility_checks_total{answered_by="cache"}"#) > 0 {
             probed = true;
             break;
         }
@@ -362,17 +348,14 @@ async fn reactions_fail_fast_and_retryable_while_the_post_service_hangs_or_is_do
         assert_eq!(err.message(), "post service unavailable");
     }
     assert!(
-        counter(&metrics, &series("timeout")) >= u64::from(DOWN_AFTER_FAILURES),
+        metrics.counter(&series("timeout")) >= u64::from(DOWN_AFTER_FAILURES),
         "found down after consecutive timed-out probes"
     );
-    assert!(
-        counter(&metrics, refused) >= 1,
-        "later calls refused at once"
-    );
+    assert!(metrics.counter(refused) >= 1, "later calls refused at once");
 
     // Down, once the hang's backoff has passed: a probe finds it unreachable.
     tokio::time::sleep(DOWN_BACKOFF + Duration::from_millis(200)).await;
-    let unreachable = counter(&metrics, &series("unreachable"));
+    let unreachable = metrics.counter(&series("unreachable"));
     proxy.set(Mode::Down);
     for _ in 0..3 {
         let err = react(&mut eng).await.unwrap_err();
@@ -389,7 +372,7 @@ async fn reactions_fail_fast_and_retryable_while_the_post_service_hangs_or_is_do
             .join("\n")
     );
     assert!(
-        counter(&metrics, &series("unreachable")) > unreachable,
+        metrics.counter(&series("unreachable")) > unreachable,
         "the down path ran: a probe could not reach the post service"
     );
 
@@ -749,10 +732,7 @@ async fn after_a_restart_thousands_of_concurrent_reacts_all_succeed() {
         "connections torn down or calls refused under ordinary load: {dependency_trouble:?}"
     );
     assert!(
-        counter(
-            &metrics,
-            r#"pronet_visibility_checks_total{answered_by="cache"}"#
-        ) > 0,
+        metrics.counter(r#"pronet_visibility_checks_total{answered_by="cache"}"#) > 0,
         "the Reacts were checked by the cache (its head probes ran)"
     );
 }

@@ -154,9 +154,7 @@ impl HeadProbe {
             .await
             .unwrap_or(Err(HeadError::Unknown))
     }
-}
 
-impl HeadProbe {
     /// Tells the probe that the source answered a reader's direct call: it is up, whatever
     /// its probes say.
     pub fn answered(&self) {
@@ -575,17 +573,9 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let failed = metrics
-            .render()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(
-                    "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"error\"} ",
-                )?
-                .parse::<u64>()
-                .ok()
-            })
-            .unwrap_or(0);
+        let failed = metrics.counter(
+            "pronet_dependency_probe_failures_total{dependency=\"post\",reason=\"error\"}",
+        );
         assert!(
             failed >= u64::from(DOWN_AFTER_FAILURES),
             "the probes failed meanwhile ({failed})"

@@ -327,6 +327,15 @@ impl Metrics {
         result
     }
 
+    /// The value of one counter series as exported (`series`: its name with its labels, as
+    /// the text exposition shows them); 0 when it was never counted.
+    pub fn counter(&self, series: &str) -> u64 {
+        self.render()
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

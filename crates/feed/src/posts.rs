@@ -108,8 +108,7 @@ impl PostBodies {
         }
         // While the post service counts as down, one page at a time tries it again (the
         // others serve degraded at once instead of each waiting out the budget).
-        let skipping = !self.health().may_call();
-        if !skipping {
+        if self.health().may_call() {
             // Within the call's own deadline too (less the time to answer).
             let budget = match pronet_common::deadline::remaining() {
                 Some(left) => self
