@@ -81,10 +81,22 @@ pub fn impressions_recorded(
     post_ids: Vec<String>,
     first_view_post_ids: Vec<String>,
 ) -> Payload {
+    impressions_recorded_at(member_id, post_ids, first_view_post_ids, Vec::new())
+}
+
+/// The same, with when each of `post_ids` was shown (an import's or an export's views, whose
+/// times differ from the event's; a live write's views happen at the event's time).
+pub fn impressions_recorded_at(
+    member_id: &str,
+    post_ids: Vec<String>,
+    first_view_post_ids: Vec<String>,
+    view_times: Vec<i64>,
+) -> Payload {
     Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
         member_id: member_id.to_owned(),
         post_ids,
         first_view_post_ids,
+        view_times: view_times.into_iter().map(to_timestamp).collect(),
     })
 }
 

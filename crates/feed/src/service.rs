@@ -351,4 +351,18 @@ impl FeedService for FeedApi {
             .await?;
         Ok(Response::new(explained))
     }
+
+    async fn get_ranking_model(
+        &self,
+        _request: Request<pb::GetRankingModelRequest>,
+    ) -> Result<Response<pb::GetRankingModelResponse>, Status> {
+        Err(Status::unimplemented("in progress"))
+    }
+
+    async fn train_ranking_model(
+        &self,
+        _request: Request<pb::TrainRankingModelRequest>,
+    ) -> Result<Response<pb::TrainRankingModelResponse>, Status> {
+        Err(Status::unimplemented("in progress"))
+    }
 }

@@ -117,6 +117,8 @@ pub(super) struct ImpressionGroups {
     member_id: String,
     post_ids: Vec<String>,
     first_views: Vec<String>,
+    /// When each of `post_ids` was last shown to the member.
+    view_times: Vec<i64>,
     /// When the latest of the gathered impressions was recorded.
     last_time: Option<i64>,
 }
@@ -146,6 +148,7 @@ impl ImpressionGroups {
                 first_view = false;
             }
             self.post_ids.push(post_id.clone());
+            self.view_times.push(last_time);
             self.last_time = Some(self.last_time.map_or(last_time, |t| t.max(last_time)));
         }
         Ok(())
@@ -158,10 +161,11 @@ impl ImpressionGroups {
         }
         let post_ids = std::mem::take(&mut self.post_ids);
         let first_views = std::mem::take(&mut self.first_views);
+        let view_times = std::mem::take(&mut self.view_times);
         let time = self.last_time.take().unwrap_or_default();
         sink.push(
             time,
-            events::impressions_recorded(&self.member_id, post_ids, first_views),
+            events::impressions_recorded_at(&self.member_id, post_ids, first_views, view_times),
         )
         .await?;
         Ok(())

@@ -247,8 +247,8 @@ pub(super) fn impression_events(
     new: &[DayImpression],
     first_views: &HashSet<(String, String)>,
 ) -> Vec<Payload> {
-    // Per (member, day): the posts, and the first views among them.
-    type Group = (Vec<String>, Vec<String>);
+    // Per (member, day): the posts, the first views among them, and when each post was shown.
+    type Group = (Vec<String>, Vec<String>, Vec<i64>);
     let mut groups: BTreeMap<(&str, i64), Group> = BTreeMap::new();
     let mut previous: Option<(&str, &str)> = None;
     for i in new {
@@ -256,16 +256,17 @@ pub(super) fn impression_events(
         let pair = (i.post_id.as_str(), i.member_id.as_str());
         let earliest = previous != Some(pair);
         previous = Some(pair);
-        let (posts, firsts) = groups.entry((&i.member_id, i.day)).or_default();
+        let (posts, firsts, times) = groups.entry((&i.member_id, i.day)).or_default();
         posts.push(i.post_id.clone());
+        times.push(i.time);
         if earliest && first_views.contains(&(i.member_id.clone(), i.post_id.clone())) {
             firsts.push(i.post_id.clone());
         }
     }
     groups
         .into_iter()
-        .map(|((member_id, _), (posts, firsts))| {
-            events::impressions_recorded(member_id, posts, firsts)
+        .map(|((member_id, _), (posts, firsts, times))| {
+            events::impressions_recorded_at(member_id, posts, firsts, times)
         })
         .collect()
 }

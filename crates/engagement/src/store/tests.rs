@@ -1891,7 +1891,18 @@ fn impressions_recorded(member: &str, posts: &[&str], first_views: &[&str]) -> P
         member_id: member.into(),
         post_ids: posts.iter().map(|p| p.to_string()).collect(),
         first_view_post_ids: first_views.iter().map(|p| p.to_string()).collect(),
+        view_times: Vec::new(),
     })
+}
+
+/// The same, from an import or an export: with when each post was shown.
+fn impressions_at(member: &str, posts: &[&str], first_views: &[&str], times: &[i64]) -> Payload {
+    crate::events::impressions_recorded_at(
+        member,
+        posts.iter().map(|p| p.to_string()).collect(),
+        first_views.iter().map(|p| p.to_string()).collect(),
+        times.to_vec(),
+    )
 }
 
 fn ids(posts: &[&str]) -> Vec<String> {
@@ -2226,9 +2237,9 @@ async fn check_an_import_writes_the_events_of_what_it_imported(store: Store) {
             reaction_set("p2", "m2", Funny, Unspecified, 110),
             comment_created("c1", "p1", "m2", "", 140),
             share_recorded("s1", "p2", "m2", 160),
-            impressions_recorded("m1", &["p1", "p2"], &["p1"]),
-            impressions_recorded("m1", &["p2"], &[]),
-            impressions_recorded("m2", &["p1"], &["p1"]),
+            impressions_at("m1", &["p1", "p2"], &["p1"], &[day + 6, day + 5]),
+            impressions_at("m1", &["p2"], &[], &[2 * day + 5]),
+            impressions_at("m2", &["p1"], &["p1"], &[2 * day + 8]),
         ]
     );
 }
@@ -2310,7 +2321,7 @@ async fn check_export_is_the_current_engagement_at_the_outbox_head(store: Store)
             (comment_created("c1", "p1", "m1", "", 30), 30),
             (comment_created("c2", "p1", "m2", "c1", 35), 35),
             (share_recorded("s1", "p1", "m4", 45), 45),
-            (impressions_recorded("m1", &["p1"], &["p1"]), 50),
+            (impressions_at("m1", &["p1"], &["p1"], &[50]), 50),
         ]
     );
     // The export is a read: the outbox is as it was.
@@ -2345,12 +2356,17 @@ async fn check_export_impressions_rebuild_each_posts_counts(store: Store) {
     assert_eq!(
         events,
         [
-            (impressions_recorded("m0", &["p3"], &["p3"]), 5 * day),
+            (impressions_at("m0", &["p3"], &["p3"], &[5 * day]), 5 * day),
             (
-                impressions_recorded("m1", &["p1", "p1", "p1", "p2", "p2", "p2"], &["p1", "p2"]),
+                impressions_at(
+                    "m1",
+                    &["p1", "p1", "p1", "p2", "p2", "p2"],
+                    &["p1", "p2"],
+                    &[2 * day + 1; 6]
+                ),
                 2 * day + 1
             ),
-            (impressions_recorded("m2", &["p2"], &["p2"]), day + 2),
+            (impressions_at("m2", &["p2"], &["p2"], &[day + 2]), day + 2),
         ]
     );
     // Counting them gives the stored counts.
@@ -2425,7 +2441,7 @@ async fn check_export_since_keeps_engagement_created_from_then(store: Store) {
             (comment_created("c2", "p1", "m1", "", 100), 100),
             (share_recorded("s2", "p1", "m2", 100), 100),
             // p1 was first shown before: an impression of the window, not a first view.
-            (impressions_recorded("m1", &["p1", "p2"], &["p2"]), day),
+            (impressions_at("m1", &["p1", "p2"], &["p2"], &[day, day]), day),
         ]
     );
 }

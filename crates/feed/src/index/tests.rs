@@ -350,6 +350,7 @@ fn counts_follow_reactions_comments_shares_and_impressions() {
             member_id: "ann".into(),
             post_ids: vec!["p1".into()],
             first_view_post_ids: vec!["p1".into()],
+            view_times: vec![],
         }),
     );
     w.emit(
@@ -358,6 +359,7 @@ fn counts_follow_reactions_comments_shares_and_impressions() {
             member_id: "ann".into(),
             post_ids: vec!["p1".into()],
             first_view_post_ids: vec![],
+            view_times: vec![],
         }),
     );
     let c = w.index.counts("p1");

@@ -69,6 +69,7 @@ pub(super) fn item_to_pb(
         score_breakdown: Some(breakdown_to_pb(ranked, profile)),
         author_display_name: names.get(author_id).cloned().unwrap_or_default(),
         signals: signals_to_pb(ranked, profile),
+        predictions: Vec::new(),
     }
 }
 
