@@ -54,6 +54,13 @@ pub struct Metrics {
     refusals: Family<DependencyLabels, Counter>,
     connection_failures: Family<DependencyLabels, Counter>,
     visibility_checks: Family<AnsweredLabels, Counter>,
+    ranking_model: Family<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    figure: String,
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -183,6 +190,14 @@ impl Default for Metrics {
              write, by who answered (cache: its event-fed cache; post_service: the post service)",
             visibility_checks.clone(),
         );
+        let ranking_model = Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "ranking_model",
+            "The feed's learned ranking model in use, by figure (version, examples, \
+             holdout_auc, holdout_log_loss, global_auc, train_seconds, state_bytes) and \
+             engagement kind (react, comment, share; empty for the model's own figures)",
+            ranking_model.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
@@ -196,6 +211,7 @@ impl Default for Metrics {
             refusals,
             connection_failures,
             visibility_checks,
+            ranking_model,
         }
     }
 }
@@ -325,6 +341,16 @@ impl Metrics {
             started.elapsed().as_secs_f64(),
         );
         result
+    }
+
+    /// Sets one figure of the feed's ranking model in use (`kind` empty for the model's own).
+    pub fn ranking_model(&self, figure: &str, kind: &str, value: f64) {
+        self.ranking_model
+            .get_or_create(&ModelLabels {
+                figure: figure.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .set(value);
     }
 
     /// The value of one counter series as exported (`series`: its name with its labels, as

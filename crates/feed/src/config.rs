@@ -39,6 +39,8 @@ pub struct FeedConfig {
     /// Longest a page waits for its post bodies before it is served degraded, from kept
     /// copies and the index (less when the caller's deadline is nearer).
     pub hydrate_budget: Duration,
+    /// How the ranking model is trained from the index's log.
+    pub trainer: crate::training::TrainerConfig,
 }
 
 /// How often the index is saved by default.
@@ -62,6 +64,7 @@ impl FeedConfig {
             ranking_profiles: None,
             profiles_poll: Duration::from_secs(2),
             hydrate_budget: Duration::from_millis(250),
+            trainer: crate::training::TrainerConfig::default(),
         }
     }
 }

@@ -3,15 +3,18 @@
 
 use std::sync::Arc;
 
+pub mod features;
 pub mod feed;
+pub mod model;
 pub mod profile;
 pub mod ranking;
 
 pub use feed::{
-    explain, rank_feed, CandidateSource, Explanation, Gathered, NotGathered, RankedFeed, Standing,
+    explain, rank_feed, CandidateSource, Explanation, Gathered, NotGathered, RankedFeed, Scoring,
+    Standing,
 };
 pub use profile::{ProfileError, ProfileSet, RankingProfile, Signal};
-pub use ranking::{FeedRanker, History, HistoryEvent, Ranked, Viewer};
+pub use ranking::{FeedRanker, History, HistoryEvent, Learned, Ranked, Viewer};
 
 /// Every limit of the feed service.
 pub mod limits {

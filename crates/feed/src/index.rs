@@ -29,6 +29,7 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
+use crate::domain::model::Kind;
 use crate::domain::{EngagementKind, TagSet, Visibility};
 
 /// A member's key in the index.
@@ -218,6 +219,8 @@ pub struct FeedIndex {
     whole: [bool; 3],
     /// Exports applied so far (each source's first load, and each rebuild).
     exports: u64,
+    /// Views and engagement, for the ranking model to learn from.
+    log: log::TrainingLog,
 }
 
 impl FeedIndex {
@@ -240,6 +243,7 @@ impl FeedIndex {
             positions: [0; 3],
             whole: [false; 3],
             exports: 0,
+            log: log::TrainingLog::default(),
         }
     }
 
@@ -383,6 +387,7 @@ impl FeedIndex {
                 }
             }
             Source::Engagement => {
+                self.log.clear();
                 for m in &mut self.members {
                     m.activity.clear();
                     m.seen.clear();
@@ -507,6 +512,8 @@ impl FeedIndex {
                         .and_then(|t| from_timestamp(t).ok())
                         .unwrap_or(time);
                     self.add_activity(&e.member_id, &e.post_id, EngagementKind::Reacted, at);
+                    let m = self.key(&e.member_id);
+                    self.log_engagement(m, &e.post_id, Kind::React, at);
                 }
             }
             Payload::ReactionRemoved(e) => {
@@ -527,6 +534,8 @@ impl FeedIndex {
                     .and_then(|t| from_timestamp(t).ok())
                     .unwrap_or(time);
                 self.add_activity(&e.member_id, &e.post_id, EngagementKind::Commented, at);
+                let m = self.key(&e.member_id);
+                self.log_engagement(m, &e.post_id, Kind::Comment, at);
             }
             Payload::CommentDeleted(e) => {
                 if let Some(counts) = self.counts_mut(&e.post_id, time) {
@@ -544,6 +553,8 @@ impl FeedIndex {
                     .and_then(|t| from_timestamp(t).ok())
                     .unwrap_or(time);
                 self.add_activity(&e.member_id, &e.post_id, EngagementKind::Shared, at);
+                let m = self.key(&e.member_id);
+                self.log_engagement(m, &e.post_id, Kind::Share, at);
             }
             Payload::ImpressionsRecorded(e) => {
                 for post in &e.post_ids {
@@ -557,6 +568,14 @@ impl FeedIndex {
                     }
                 }
                 let m = self.key(&e.member_id);
+                for (i, post) in e.post_ids.iter().enumerate() {
+                    let at = e
+                        .view_times
+                        .get(i)
+                        .and_then(|t| from_timestamp(t).ok())
+                        .unwrap_or(time);
+                    self.log_view(m, post, at);
+                }
                 let seen = &mut self.members[m as usize].seen;
                 for post in &e.post_ids {
                     seen.push_back(Arc::from(post.as_str()));
@@ -663,6 +682,7 @@ impl FeedIndex {
                 .or_default()
                 .insert((create_time, key));
         }
+        self.log_post_known(&e.post_id);
     }
 
     /// The hashtag's key, interning it.
@@ -802,6 +822,7 @@ impl FeedIndex {
             m.hidden.retain(|_, at| *at >= since);
         }
         self.deleted.retain(|_, at| *at >= since);
+        self.log.evict(since);
         old.len() + self.enforce_budget()
     }
 
@@ -908,10 +929,12 @@ fn reaction_slot(raw: i32) -> Option<usize> {
 }
 
 mod gather;
+mod log;
 mod saved;
 mod timeline;
 mod view;
 pub use crate::domain::{Gathered, NotGathered};
+pub use log::{TrainingData, TrainingPost, TrainingRecord, TrainingView, DEFAULT_LOG_CAPACITY};
 pub use saved::SavedInfo;
 use timeline::TimeList;
 pub use view::{IndexView, MemberView, PostView};

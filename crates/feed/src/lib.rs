@@ -21,6 +21,7 @@ pub mod posts;
 pub mod profiles;
 pub mod service;
 pub mod snapshot;
+pub mod training;
 
 use std::sync::{Arc, RwLock};
 
@@ -55,6 +56,7 @@ pub struct BuiltFeed {
 pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
     let mut state = index::FeedIndex::new(config.window.as_micros() as i64);
     state.set_memory_budget(config.memory_budget);
+    state.set_log_capacity(config.trainer.log_capacity);
     let index = Arc::new(RwLock::new(state));
     let mut feeder = events::IndexFeeder::start(
         index.clone(),
@@ -83,6 +85,15 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         None => profiles::RankingProfiles::built_in(),
     };
     profiles.watch(config.profiles_poll, config.shutdown.clone());
+    let trainer = Arc::new(training::Trainer::new(
+        index.clone(),
+        Arc::new(training::ModelSlot::default()),
+        config.trainer,
+        config.metrics.clone(),
+    ));
+    trainer
+        .clone()
+        .spawn(feeder.ready(), config.shutdown.clone());
     let api = FeedApi::new(
         index.clone(),
         feeder.ready(),
@@ -92,6 +103,7 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
             cache,
             token_key,
             metrics: config.metrics.clone(),
+            trainer,
         },
     );
     Ok(BuiltFeed {

@@ -18,9 +18,11 @@ use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::domain::profile::PickError;
+use crate::domain::features::{Family, DENSE_NAMES};
+use crate::domain::model::{Kind, RankingModel, TermFeature};
 use crate::domain::{
-    explain, limits, rank_feed, EngagementKind, Ids, NotGathered, Ranked, RankingProfile, Reason,
-    Standing,
+    explain, limits, rank_feed, EngagementKind, Ids, Learned, NotGathered, Ranked, RankingProfile,
+    Reason, Scoring, Signal, Standing,
 };
 use crate::error::FeedError;
 use crate::events::SharedIndex;
@@ -28,6 +30,7 @@ use crate::index::{FeedIndex, PostCounts};
 use crate::posts::PostBodies;
 use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
+use crate::training::Trainer;
 
 mod convert;
 use convert::*;
@@ -44,6 +47,7 @@ pub struct FeedApi {
     /// the async workers that answer health checks and move I/O.
     rank_slots: Arc<Semaphore>,
     metrics: Option<Arc<Metrics>>,
+    trainer: Arc<Trainer>,
 }
 
 /// What a feed needs besides its index.
@@ -53,6 +57,8 @@ pub struct FeedParts {
     pub cache: SnapshotCache,
     pub token_key: TokenKey,
     pub metrics: Option<Arc<Metrics>>,
+    /// Trains the ranking model and holds the one in use.
+    pub trainer: Arc<Trainer>,
 }
 
 impl FeedApi {
@@ -67,6 +73,7 @@ impl FeedApi {
             token_key: parts.token_key,
             rank_slots: Arc::new(Semaphore::new(cores)),
             metrics: parts.metrics,
+            trainer: parts.trainer,
         }
     }
 
@@ -124,8 +131,17 @@ impl FeedApi {
         profile: Arc<RankingProfile>,
     ) -> Result<Arc<Snapshot>, Status> {
         let member_id = member_id.to_owned();
-        self.off_the_workers(move |index| rank(index, &member_id, as_of, profile))
+        let scoring = self.scoring(profile);
+        self.off_the_workers(move |index| rank(index, &member_id, as_of, scoring))
             .await
+    }
+
+    /// The profile with the model in use now.
+    fn scoring(&self, profile: Arc<RankingProfile>) -> Scoring {
+        Scoring {
+            profile,
+            model: self.trainer.slot().current(),
+        }
     }
 }
 
@@ -134,17 +150,13 @@ fn rank(
     index: &FeedIndex,
     member_id: &str,
     as_of: i64,
-    profile: Arc<RankingProfile>,
+    scoring: Scoring,
 ) -> Result<Arc<Snapshot>, Status> {
     let started = std::time::Instant::now();
-    let feed = rank_feed(
-        index,
-        member_id,
-        as_of,
-        profile.clone(),
-        limits::MAX_FEED_DEPTH,
-    )
-    .ok_or(FeedError::MemberNotFound)?;
+    let profile = scoring.profile.clone();
+    let learned = Learned::new(scoring.model.clone(), member_id);
+    let feed = rank_feed(index, member_id, as_of, scoring, limits::MAX_FEED_DEPTH)
+        .ok_or(FeedError::MemberNotFound)?;
     tracing::debug!(
         member_id,
         considered = feed.considered,
@@ -162,6 +174,7 @@ fn rank(
         scored: feed.scored,
         items: feed.ranking.items,
         profile,
+        learned,
     }))
 }
 
@@ -172,6 +185,7 @@ struct PageItem<'a> {
     author_id: Arc<str>,
     reasons: Vec<Reason>,
     stats: epb::PostStats,
+    predictions: Vec<pb::EngagementPrediction>,
     hash: u32,
 }
 
@@ -257,6 +271,13 @@ impl FeedService for FeedApi {
                     author_id: index.member_id(r.candidate.author),
                     reasons: r.reasons(&*index),
                     stats: stats_to_pb(&post_id, &index.counts(&post_id)),
+                    predictions: predictions_to_pb(
+                        r,
+                        &snapshot.profile,
+                        &snapshot.learned,
+                        &index,
+                        snapshot.as_of,
+                    ),
                     hash,
                     post_id,
                 });
@@ -304,6 +325,7 @@ impl FeedService for FeedApi {
             items.push(pb::FeedItem {
                 partial,
                 post: Some(post.clone()),
+                predictions: p.predictions.clone(),
                 ..item_to_pb(
                     p.ranked,
                     &snapshot.profile,
@@ -344,9 +366,10 @@ impl FeedService for FeedApi {
         let (member_id, post_id, ranking_profile) = parse_explain_feed_item(request.into_inner())?;
         caller.require_self_or_service("member_id", &member_id)?;
         let profile = self.profile(&caller, "ranking_profile", &ranking_profile)?;
+        let scoring = self.scoring(profile);
         let explained = self
             .off_the_workers(move |index| {
-                explain_to_pb(index, &member_id, &post_id, profile, now_micros())
+                explain_to_pb(index, &member_id, &post_id, scoring, now_micros())
             })
             .await?;
         Ok(Response::new(explained))
@@ -354,15 +377,28 @@ impl FeedService for FeedApi {
 
     async fn get_ranking_model(
         &self,
-        _request: Request<pb::GetRankingModelRequest>,
+        request: Request<pb::GetRankingModelRequest>,
     ) -> Result<Response<pb::GetRankingModelResponse>, Status> {
-        Err(Status::unimplemented("in progress"))
+        pronet_common::auth::caller(&request)?.require_service()?;
+        let model = self.trainer.slot().current();
+        Ok(Response::new(pb::GetRankingModelResponse {
+            model: Some(model_to_pb(&model)),
+        }))
     }
 
     async fn train_ranking_model(
         &self,
-        _request: Request<pb::TrainRankingModelRequest>,
+        request: Request<pb::TrainRankingModelRequest>,
     ) -> Result<Response<pb::TrainRankingModelResponse>, Status> {
-        Err(Status::unimplemented("in progress"))
+        pronet_common::auth::caller(&request)?.require_service()?;
+        self.ensure_ready()?;
+        let model = self
+            .trainer
+            .train_now(true)
+            .await
+            .map_err(FeedError::RankingFailed)?;
+        Ok(Response::new(pb::TrainRankingModelResponse {
+            model: Some(model_to_pb(&model)),
+        }))
     }
 }

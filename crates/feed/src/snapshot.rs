@@ -25,6 +25,9 @@ pub struct Snapshot {
     pub items: Vec<Ranked>,
     /// The profile that ranked it.
     pub profile: Arc<RankingProfile>,
+    /// The model it ranked with and the viewer, so the page's predictions are the ones that
+    /// ranked it.
+    pub learned: crate::domain::Learned,
 }
 
 /// A bounded cache of snapshots with a time to live.
@@ -239,6 +242,7 @@ mod tests {
                 profile: crate::domain::ProfileSet::built_in()
                     .default_profile()
                     .clone(),
+                learned: crate::domain::Learned::prior(),
             })
         };
         let cache = SnapshotCache::new(Duration::from_secs(60), 2);

@@ -4,8 +4,43 @@
 
 use std::sync::Arc;
 
-use super::ranking::{History, Ranking};
+use super::model::RankingModel;
+use super::ranking::{History, Learned, Ranking};
 use super::{limits, Candidate, FeedRanker, Ids, Ranked, RankingProfile, Viewer};
+
+/// How a feed is scored: the ranking profile, and the learned model its
+/// `expected_engagement` reads (the priors when none is given).
+#[derive(Debug, Clone)]
+pub struct Scoring {
+    pub profile: Arc<RankingProfile>,
+    pub model: Arc<RankingModel>,
+}
+
+impl From<Arc<RankingProfile>> for Scoring {
+    fn from(profile: Arc<RankingProfile>) -> Self {
+        Self {
+            profile,
+            model: Arc::new(RankingModel::prior()),
+        }
+    }
+}
+
+impl Scoring {
+    /// The viewer's ranker, and what they learned (empty when the profile does not read it).
+    fn ranker(&self, member_id: &str, history: &History, as_of: i64) -> (FeedRanker, Viewer) {
+        let profile = &self.profile;
+        let reads_history = profile.weight(super::Signal::HashtagInterest) != 0.0
+            || profile.weight(super::Signal::AuthorAffinity) != 0.0;
+        let viewer = if reads_history {
+            Viewer::learn(history, &profile.params, as_of)
+        } else {
+            Viewer::default()
+        };
+        let ranker = FeedRanker::new(profile.clone())
+            .with_model(Learned::new(self.model.clone(), member_id));
+        (ranker, viewer)
+    }
+}
 
 /// What a [`CandidateSource`] found for a member.
 #[derive(Debug, Clone, Default)]
@@ -66,13 +101,13 @@ pub fn rank_feed(
     source: &impl CandidateSource,
     member_id: &str,
     as_of: i64,
-    profile: Arc<RankingProfile>,
+    scoring: impl Into<Scoring>,
     depth: usize,
 ) -> Option<RankedFeed> {
     let gathered = source.gather(member_id, as_of)?;
     let scored = gathered.candidates.len();
-    let viewer = Viewer::learn(&gathered.history, &profile.params, as_of);
-    let ranking = FeedRanker::new(profile).rank(gathered.candidates, &viewer, source, as_of, depth);
+    let (ranker, viewer) = scoring.into().ranker(member_id, &gathered.history, as_of);
+    let ranking = ranker.rank(gathered.candidates, &viewer, source, as_of, depth);
     Some(RankedFeed {
         ranking,
         scored,
@@ -113,9 +148,11 @@ pub fn explain(
     source: &impl CandidateSource,
     member_id: &str,
     post_id: &str,
-    profile: Arc<RankingProfile>,
+    scoring: impl Into<Scoring>,
     now: i64,
 ) -> Option<Explanation> {
+    let scoring = scoring.into();
+    let profile = scoring.profile.clone();
     let gathered = source.gather(member_id, now)?;
     let found = gathered
         .candidates
@@ -131,15 +168,9 @@ pub fn explain(
             summary: not_gathered_summary(why).to_owned(),
         });
     };
-    let viewer = Viewer::learn(&gathered.history, &profile.params, now);
+    let (ranker, viewer) = scoring.ranker(member_id, &gathered.history, now);
     let candidate = gathered.candidates[at].clone();
-    let ranking = FeedRanker::new(profile.clone()).rank(
-        gathered.candidates,
-        &viewer,
-        source,
-        now,
-        usize::MAX,
-    );
+    let ranking = ranker.rank(gathered.candidates, &viewer, source, now, usize::MAX);
     let place = ranking
         .items
         .iter()
@@ -147,7 +178,7 @@ pub fn explain(
     let ranked = match place {
         Some(i) => ranking.items[i].clone(),
         // Left out by a rule of the ranking: scored alone, as it would have been.
-        None => Ranked::alone(&profile, candidate, &viewer, now),
+        None => Ranked::alone(&profile, candidate, &viewer, &ranker.learned, source, now),
     };
     let (standing, summary) = match place {
         Some(i) if i < limits::MAX_FEED_DEPTH => (

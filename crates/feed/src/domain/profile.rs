@@ -32,6 +32,10 @@ pub enum Signal {
     /// `ln(0.001 + (27 × comments + shares + 0.5 × reactions) / impressions)`: X's 2023
     /// published weights (reply 27, repost 1, like 0.5), per impression.
     XRate,
+    /// `ln(Σ P(kind) × value(kind))` over react, comment and share: the learned model's
+    /// probabilities that the viewer engages so when shown the post now, times the profile's
+    /// `model` values (see `domain::model`).
+    ExpectedEngagement,
     /// Mean over the post's hashtags of `ln(r_tag / r_all)`: how much more (or less) the
     /// viewer engages with posts carrying the tag than with what they are shown overall,
     /// learned from their own engagement and impressions with time decay.
@@ -53,7 +57,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     pub const ALL: [Signal; Self::COUNT] = [
         Self::Quality,
         Self::Popularity,
@@ -61,6 +65,7 @@ impl Signal {
         Self::AgeGravity,
         Self::Votes,
         Self::XRate,
+        Self::ExpectedEngagement,
         Self::HashtagInterest,
         Self::AuthorAffinity,
         Self::Tie,
@@ -79,6 +84,7 @@ impl Signal {
             Self::AgeGravity => "age_gravity",
             Self::Votes => "votes",
             Self::XRate => "x_rate",
+            Self::ExpectedEngagement => "expected_engagement",
             Self::HashtagInterest => "hashtag_interest",
             Self::AuthorAffinity => "author_affinity",
             Self::Tie => "tie",
@@ -97,7 +103,11 @@ impl Signal {
     /// Which factor of the score breakdown the signal belongs to.
     pub fn group(self) -> Group {
         match self {
-            Self::Quality | Self::Popularity | Self::Votes | Self::XRate => Group::Engagement,
+            Self::Quality
+            | Self::Popularity
+            | Self::Votes
+            | Self::XRate
+            | Self::ExpectedEngagement => Group::Engagement,
             Self::Freshness | Self::AgeGravity => Group::Freshness,
             Self::HashtagInterest
             | Self::AuthorAffinity
@@ -221,6 +231,35 @@ pub struct RankingProfile {
     /// Per signal, in [`Signal::ALL`] order; 0 for a signal the file leaves out.
     pub weights: [f64; Signal::COUNT],
     pub params: Params,
+    /// What each engagement kind the learned model predicts is worth (`expected_engagement`).
+    pub model: ModelValues,
+}
+
+/// What each engagement kind is worth in `expected_engagement`: comments and shares above
+/// reactions, as the seed asks.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelValues {
+    pub react: f64,
+    pub comment: f64,
+    pub share: f64,
+}
+
+impl Default for ModelValues {
+    fn default() -> Self {
+        Self {
+            react: 1.0,
+            comment: 3.0,
+            share: 4.0,
+        }
+    }
+}
+
+impl ModelValues {
+    /// In `domain::model::Kind` order.
+    pub fn as_array(&self) -> [f64; 3] {
+        [self.react, self.comment, self.share]
+    }
 }
 
 impl RankingProfile {
@@ -286,6 +325,8 @@ struct ProfileRepr {
     weights: BTreeMap<String, f64>,
     #[serde(default)]
     params: Params,
+    #[serde(default)]
+    model: ModelValues,
 }
 
 fn invalid(profile: &str, field: &str, why: impl Into<String>) -> ProfileError {
@@ -409,6 +450,15 @@ impl ProfileSet {
                 weights[s as usize] = *w;
             }
             p.params.validate(&name)?;
+            for (field, v) in [
+                ("model.react", p.model.react),
+                ("model.comment", p.model.comment),
+                ("model.share", p.model.share),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(invalid(&name, field, format!("must be >= 0, got {v}")));
+                }
+            }
             profiles.insert(
                 name.clone(),
                 Arc::new(RankingProfile {
@@ -417,6 +467,7 @@ impl ProfileSet {
                     published: p.published,
                     weights,
                     params: p.params,
+                    model: p.model,
                 }),
             );
         }
@@ -507,6 +558,12 @@ impl ProfileSet {
                 out,
                 "author_cap = {}\ndiversity_window = {}\ndrop_engaged = {}",
                 q.author_cap, q.diversity_window, q.drop_engaged
+            );
+            let m = &p.model;
+            let _ = writeln!(
+                out,
+                "\n[profiles.{name:?}.model]\nreact = {:?}\ncomment = {:?}\nshare = {:?}",
+                m.react, m.comment, m.share
             );
         }
         out

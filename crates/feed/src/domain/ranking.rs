@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 
+use super::features::{features, stable_hash, Features, Impression};
+use super::model::RankingModel;
 use super::profile::{Group, Params, RankingProfile, Signal};
 use super::{AuthorRelation, Candidate, Counts, EngagementKind, Ids, Key, Reason, TagSet};
 
@@ -130,6 +132,52 @@ fn weighted(c: &Counts, p: &Params) -> f64 {
         + p.share_weight * c.shares.max(0) as f64
 }
 
+/// What the learned part of a score needs besides the candidate: the model in use and the
+/// viewer (the stable hash of their id).
+#[derive(Debug, Clone)]
+pub struct Learned {
+    pub model: Arc<RankingModel>,
+    pub member: u64,
+}
+
+impl Learned {
+    /// The priors (no model trained yet) for an unnamed viewer.
+    pub fn prior() -> Self {
+        Self {
+            model: Arc::new(RankingModel::prior()),
+            member: 0,
+        }
+    }
+
+    pub fn new(model: Arc<RankingModel>, member_id: &str) -> Self {
+        Self {
+            model,
+            member: stable_hash(member_id),
+        }
+    }
+
+    /// The features of showing candidate `c` to the viewer at `now`.
+    pub fn features(&self, c: &Candidate, ids: &impl Ids, now: i64) -> Features {
+        let post = ids.post_id(c.post).map_or(0, |id| stable_hash(&id));
+        let mut tags = [0u64; super::RANKED_TAGS];
+        let n = c.tags.as_slice().len();
+        for (h, t) in tags.iter_mut().zip(c.tags.as_slice()) {
+            *h = stable_hash(&ids.hashtag(*t));
+        }
+        features(&Impression {
+            member: self.member,
+            post,
+            author: stable_hash(&ids.member_id(c.author)),
+            tags: &tags[..n],
+            create_time: c.create_time,
+            counts: &c.counts,
+            relation: c.relation,
+            followed_hashtags: c.matched_hashtags.len(),
+            at: now,
+        })
+    }
+}
+
 /// The value of each signal for one candidate (those a profile weighs at 0 are left at 0).
 /// `author_repeat` and `topic_repeat` depend on the ranking around the item and are set while
 /// ordering.
@@ -137,11 +185,20 @@ pub fn signal_values(
     profile: &RankingProfile,
     c: &Candidate,
     viewer: &Viewer,
+    learned: &Learned,
+    ids: &impl Ids,
     now: i64,
 ) -> [f64; Signal::COUNT] {
     let p = &profile.params;
     let mut x = [0.0; Signal::COUNT];
     let on = |s: Signal| profile.weight(s) != 0.0;
+    if on(Signal::ExpectedEngagement) {
+        let f = learned.features(c, ids, now);
+        let ev = learned
+            .model
+            .expected_value(&f, &profile.model.as_array());
+        x[Signal::ExpectedEngagement as usize] = ev.max(1e-12).ln();
+    }
     let age_hours = (now - c.create_time).max(0) as f64 / HOUR;
     let total_reactions = c.counts.total_reactions().max(0);
     if on(Signal::Quality) || on(Signal::Popularity) {
@@ -230,9 +287,11 @@ impl Ranked {
         profile: &RankingProfile,
         candidate: Candidate,
         viewer: &Viewer,
+        learned: &Learned,
+        ids: &impl Ids,
         now: i64,
     ) -> Self {
-        let values = signal_values(profile, &candidate, viewer, now);
+        let values = signal_values(profile, &candidate, viewer, learned, ids, now);
         let score = log_score(profile, &values).exp();
         Self {
             candidate,
@@ -296,15 +355,27 @@ pub struct Ranking {
     pub dropped: Dropped,
 }
 
-/// Scores and orders candidates with one profile.
+/// Scores and orders candidates with one profile (and, for `expected_engagement`, the
+/// learned model).
 #[derive(Debug, Clone)]
 pub struct FeedRanker {
     pub profile: Arc<RankingProfile>,
+    pub learned: Learned,
 }
 
 impl FeedRanker {
+    /// A ranker with the model's priors (see [`FeedRanker::with_model`]).
     pub fn new(profile: Arc<RankingProfile>) -> Self {
-        Self { profile }
+        Self {
+            profile,
+            learned: Learned::prior(),
+        }
+    }
+
+    /// Scores `expected_engagement` with `learned`.
+    pub fn with_model(mut self, learned: Learned) -> Self {
+        self.learned = learned;
+        self
     }
 
     /// Ranks `candidates` best first and keeps the best `depth`:
@@ -334,7 +405,7 @@ impl FeedRanker {
                 dropped.engaged += 1;
                 continue;
             }
-            let values = signal_values(profile, &c, viewer, now);
+            let values = signal_values(profile, &c, viewer, &self.learned, ids, now);
             let score = log_score(profile, &values);
             items.push(Ranked {
                 candidate: c,

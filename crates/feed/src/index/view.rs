@@ -94,6 +94,9 @@ impl FeedIndex {
             over_budget_evictions: _,
             whole: _,
             exports: _,
+            // What the ranking model learns from, in arrival order (an export's views carry
+            // the last time of each, a stream's every one): not what ranks.
+            log: _,
         } = self;
         let id = |k: &MemberKey| match members.get(*k as usize) {
             Some(m) => m.id.to_string(),

@@ -73,6 +73,117 @@ pub(super) fn item_to_pb(
     }
 }
 
+/// The learned model's predictions for an item, term by term, when its profile ranks with
+/// `expected_engagement` (empty otherwise).
+pub(super) fn predictions_to_pb(
+    ranked: &Ranked,
+    profile: &RankingProfile,
+    learned: &Learned,
+    index: &FeedIndex,
+    as_of: i64,
+) -> Vec<pb::EngagementPrediction> {
+    if profile.weight(Signal::ExpectedEngagement) == 0.0 {
+        return Vec::new();
+    }
+    let c = &ranked.candidate;
+    let f = learned.features(c, index, as_of);
+    let model = &learned.model;
+    let p = model.predict(&f);
+    let values = profile.model.as_array();
+    let tag = |i: u8| -> String {
+        c.tags
+            .as_slice()
+            .get(usize::from(i))
+            .map_or_else(String::new, |t| format!("#{}", index.hashtag(*t)))
+    };
+    let author = index.member_id(c.author);
+    Kind::ALL
+        .into_iter()
+        .map(|kind| pb::EngagementPrediction {
+            kind: match kind {
+                Kind::React => pb::EngagementKind::React,
+                Kind::Comment => pb::EngagementKind::Comment,
+                Kind::Share => pb::EngagementKind::Share,
+            } as i32,
+            probability: p[kind as usize],
+            value: values[kind as usize],
+            terms: model
+                .terms(&f, kind)
+                .into_iter()
+                .map(|t| pb::RankingSignal {
+                    name: match t.feature {
+                        TermFeature::Dense(i) => DENSE_NAMES[i].to_owned(),
+                        TermFeature::Hashed(h) => match h.family {
+                            Family::Member | Family::Post => h.family.name().to_owned(),
+                            Family::Author | Family::MemberAuthor => {
+                                format!("{}:{author}", h.family.name())
+                            }
+                            Family::Hashtag | Family::MemberHashtag => {
+                                format!("{}:{}", h.family.name(), tag(h.tag))
+                            }
+                        },
+                    },
+                    value: t.value,
+                    weight: t.weight,
+                    contribution: t.weight * t.value,
+                })
+                .collect(),
+            model_version: model.version.min(i64::MAX as u64) as i64,
+        })
+        .collect()
+}
+
+/// A trained model's report as responses show it.
+pub(super) fn model_to_pb(model: &RankingModel) -> pb::RankingModel {
+    use pronet_common::time::to_timestamp;
+    let r = &model.report;
+    let trained = model.version > 0;
+    pb::RankingModel {
+        version: model.version.min(i64::MAX as u64) as i64,
+        train_time: trained.then(|| to_timestamp(r.train_time)),
+        examples: r.examples as i64,
+        log_records: r.log_records as i64,
+        holdout_start: trained.then(|| to_timestamp(r.holdout_start)),
+        holdout_examples: r.holdout_examples as i64,
+        train_seconds: r.train_seconds,
+        state_bytes: r.state_bytes as i64,
+        kinds: Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let k = &r.kinds[kind as usize];
+                pb::ModelKindReport {
+                    kind: match kind {
+                        Kind::React => pb::EngagementKind::React,
+                        Kind::Comment => pb::EngagementKind::Comment,
+                        Kind::Share => pb::EngagementKind::Share,
+                    } as i32,
+                    positives: k.positives as i64,
+                    holdout_log_loss: k.holdout_log_loss,
+                    holdout_auc: k.holdout_auc,
+                    global_only_log_loss: k.global_log_loss,
+                    global_only_auc: k.global_auc,
+                    calibration: k
+                        .calibration
+                        .iter()
+                        .map(|b| pb::CalibrationBucket {
+                            mean_predicted: b.mean_predicted,
+                            observed_rate: b.observed_rate,
+                            examples: b.examples as i64,
+                        })
+                        .collect(),
+                    nonzero_weights: k.nonzero_weights as i64,
+                }
+            })
+            .collect(),
+        features: DENSE_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(Family::ALL.iter().map(|f| format!("{} (hashed)", f.name())))
+            .collect(),
+        label_window_seconds: r.label_window / 1_000_000,
+    }
+}
+
 /// An item's signals as responses show them.
 pub(super) fn signals_to_pb(r: &Ranked, profile: &RankingProfile) -> Vec<pb::RankingSignal> {
     r.signals(profile)
@@ -216,11 +327,12 @@ pub(super) fn explain_to_pb(
     index: &FeedIndex,
     member_id: &str,
     post_id: &str,
-    profile: Arc<RankingProfile>,
+    scoring: Scoring,
     now: i64,
 ) -> Result<pb::ExplainFeedItemResponse, Status> {
-    let e = explain(index, member_id, post_id, profile.clone(), now)
-        .ok_or(FeedError::MemberNotFound)?;
+    let profile = scoring.profile.clone();
+    let learned = Learned::new(scoring.model.clone(), member_id);
+    let e = explain(index, member_id, post_id, scoring, now).ok_or(FeedError::MemberNotFound)?;
     let (position, filter) = match e.standing {
         Standing::InFeed(place) => (place, pb::FeedFilter::Unspecified),
         Standing::BelowDepth(_) => (0, pb::FeedFilter::BelowDepth),
@@ -236,7 +348,10 @@ pub(super) fn explain_to_pb(
             std::iter::once(&*author_id).chain(reasons.iter().filter_map(reason_member)),
         );
         let stats = stats_to_pb(post_id, &index.counts(post_id));
-        item_to_pb(&ranked, &profile, &author_id, &reasons, &names, stats)
+        pb::FeedItem {
+            predictions: predictions_to_pb(&ranked, &profile, &learned, index, now),
+            ..item_to_pb(&ranked, &profile, &author_id, &reasons, &names, stats)
+        }
     });
     Ok(pb::ExplainFeedItemResponse {
         position: position.min(i32::MAX as usize) as i32,

@@ -106,7 +106,7 @@ fn reaction_types_are_weighted_separately_and_comments_above_reactions() {
             c.counts.reactions[slot] = 3;
         }
         c.counts.comments = comments;
-        signal_values(&p, &c, &v, NOW)[Signal::Quality as usize]
+        signal_values(&p, &c, &v, &Learned::prior(), &Names, NOW)[Signal::Quality as usize]
     };
     let (insightful, funny, comment) = (with(4, 0), with(5, 0), with(6, 3));
     assert!(insightful > funny, "{insightful} vs {funny}");
@@ -119,7 +119,7 @@ fn freshness_halves_every_half_life() {
     let v = Viewer::default();
     let f = |hours| {
         let c = candidate("f", "a", hours);
-        signal_values(&p, &c, &v, NOW)[Signal::Freshness as usize].exp()
+        signal_values(&p, &c, &v, &Learned::prior(), &Names, NOW)[Signal::Freshness as usize].exp()
     };
     assert_eq!(f(0), 1.0);
     let half_life = p.params.half_life_hours as i64;

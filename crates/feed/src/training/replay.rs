@@ -1,0 +1,274 @@
+//! Training examples from the log, and a model trained on them: the log is replayed in time
+//! order, so each view's features are computed from the post's counts as they stood before it
+//! (a post's later success never leaks into its earlier views), and its labels are the
+//! engagement by the same member on the same post within the label window after it. One pass
+//! of FTRL-Proximal learns from every example in turn; the examples of the latest slice of
+//! time are each predicted before they are learned from (progressive validation), which gives
+//! the holdout figures on data later than everything the model had learned from.
+
+use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
+
+use super::ftrl::{Ftrl, FtrlParams};
+use crate::domain::features::{features, Impression};
+use crate::domain::model::{CalibrationBucket, Kind, KindReport, ModelReport, RankingModel, KINDS};
+use crate::domain::Counts;
+use crate::index::TrainingData;
+
+/// How a model is trained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSettings {
+    pub ftrl: FtrlParams,
+    /// An engagement counts for a view when it comes at most this long after it (or up to a
+    /// minute before: a client may record the view after the reaction).
+    pub label_window: Duration,
+    /// The latest share of the examples (by view time) that is the holdout.
+    pub holdout_share: f64,
+    /// Share of one core training may use (it sleeps in between); 1: all it can.
+    pub cpu_share: f64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            ftrl: FtrlParams::default(),
+            label_window: Duration::from_secs(3600),
+            holdout_share: 0.2,
+            cpu_share: 1.0,
+        }
+    }
+}
+
+/// Engagement up to this long before a view still labels it.
+const EARLY: i64 = 60_000_000;
+
+/// Trains a model of `version` from `data` as of `now`.
+pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u64) -> RankingModel {
+    let started = Instant::now();
+    let window = settings.label_window.as_micros() as i64;
+
+    // The holdout: the latest `holdout_share` of the examples by view time.
+    let mut example_times: Vec<i64> = data
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| is_example(data, window, now, *i))
+        .map(|(_, r)| r.time)
+        .collect();
+    let examples_total = example_times.len();
+    let holdout_start = if examples_total == 0 {
+        now
+    } else {
+        let at = (((examples_total as f64) * (1.0 - settings.holdout_share)).floor() as usize)
+            .min(examples_total - 1);
+        *example_times.select_nth_unstable(at).1
+    };
+    drop(example_times);
+
+    let mut full = Ftrl::new(settings.ftrl, true);
+    let mut global = Ftrl::new(settings.ftrl, false);
+    let mut holdout: Vec<([f64; KINDS], [f64; KINDS], [bool; KINDS])> = Vec::new();
+    let mut positives = [0u64; KINDS];
+    let mut busy_since = Instant::now();
+    let examples = replay(data, settings.label_window, now, |f, labels, time| {
+        for (p, l) in positives.iter_mut().zip(labels) {
+            *p += u64::from(l);
+        }
+        let predicted_full = full.learn(f, labels);
+        let predicted_global = global.learn(f, labels);
+        if time >= holdout_start {
+            holdout.push((predicted_full, predicted_global, labels));
+        }
+        if settings.cpu_share < 1.0 && busy_since.elapsed() >= Duration::from_millis(50) {
+            let busy = busy_since.elapsed();
+            std::thread::sleep(busy.mul_f64(1.0 / settings.cpu_share.max(0.05) - 1.0));
+            busy_since = Instant::now();
+        }
+    });
+
+    let (dense, hashed) = full.export();
+    let mut model = RankingModel {
+        version,
+        dense,
+        hashed,
+        report: ModelReport::default(),
+    };
+    let nonzero = model.nonzero_weights();
+    let mut kinds: [KindReport; KINDS] = Default::default();
+    for (k, report) in kinds.iter_mut().enumerate() {
+        let full_pairs: Vec<(f64, bool)> = holdout.iter().map(|(f, _, y)| (f[k], y[k])).collect();
+        let global_pairs: Vec<(f64, bool)> =
+            holdout.iter().map(|(_, g, y)| (g[k], y[k])).collect();
+        *report = KindReport {
+            positives: positives[k],
+            holdout_log_loss: log_loss(&full_pairs),
+            holdout_auc: auc(&full_pairs),
+            global_log_loss: log_loss(&global_pairs),
+            global_auc: auc(&global_pairs),
+            calibration: calibration(&full_pairs, 10),
+            nonzero_weights: nonzero[k],
+        };
+    }
+    model.report = ModelReport {
+        train_time: now,
+        examples,
+        log_records: data.records.len() as u64,
+        holdout_start,
+        holdout_examples: holdout.len() as u64,
+        train_seconds: started.elapsed().as_secs_f64(),
+        state_bytes: (full.state_bytes() + global.state_bytes()) as u64,
+        label_window: window,
+        kinds,
+    };
+    model
+}
+
+/// Whether record `i` is an example: a view whose post is known and whose label window
+/// closed by `now`.
+fn is_example(data: &TrainingData, window: i64, now: i64, i: usize) -> bool {
+    let r = &data.records[i];
+    r.view.is_some()
+        && r.time + window <= now
+        && data.posts.get(r.post as usize).is_some_and(Option::is_some)
+}
+
+/// Replays the log in time order and calls `each` with every example's features (as of its
+/// view), labels and view time, in view-time order; returns how many there were.
+pub fn replay(
+    data: &TrainingData,
+    label_window: Duration,
+    now: i64,
+    mut each: impl FnMut(&crate::domain::features::Features, [bool; KINDS], i64),
+) -> u64 {
+    let window = label_window.as_micros() as i64;
+    // Engagement per (member, post), for the labels.
+    let mut engaged: HashMap<(u64, u32), Vec<(Kind, i64)>> = HashMap::default();
+    for r in &data.records {
+        if let Some(kind) = r.kind {
+            engaged
+                .entry((r.member, r.post))
+                .or_default()
+                .push((kind, r.time));
+        }
+    }
+    let mut order: Vec<usize> = (0..data.records.len()).collect();
+    // In time order; at the same time, engagement before views (it happened first).
+    order.sort_by_key(|&i| (data.records[i].time, data.records[i].view.is_some()));
+    let mut counts: Vec<Counts> = vec![Counts::default(); data.posts.len()];
+    let mut examples = 0u64;
+    for &i in &order {
+        let r = &data.records[i];
+        let post = r.post as usize;
+        if let Some(kind) = r.kind {
+            let c = &mut counts[post];
+            match kind {
+                Kind::React => c.reactions[0] += 1,
+                Kind::Comment => c.comments += 1,
+                Kind::Share => c.shares += 1,
+            }
+            continue;
+        }
+        if is_example(data, window, now, i) {
+            if let (Some(view), Some(Some(p))) = (r.view, data.posts.get(post)) {
+                let f = features(&Impression {
+                    member: r.member,
+                    post: p.post,
+                    author: p.author,
+                    tags: p.tags(),
+                    create_time: p.create_time,
+                    counts: &counts[post],
+                    relation: view.relation,
+                    followed_hashtags: usize::from(view.followed_hashtags),
+                    at: r.time,
+                });
+                let mut labels = [false; KINDS];
+                if let Some(list) = engaged.get(&(r.member, r.post)) {
+                    for (kind, t) in list {
+                        if *t >= r.time - EARLY && *t <= r.time + window {
+                            labels[*kind as usize] = true;
+                        }
+                    }
+                }
+                each(&f, labels, r.time);
+                examples += 1;
+            }
+        }
+        counts[post].impressions += 1;
+    }
+    examples
+}
+
+/// Mean negative log-likelihood (NaN without examples).
+pub fn log_loss(pairs: &[(f64, bool)]) -> f64 {
+    if pairs.is_empty() {
+        return f64::NAN;
+    }
+    let sum: f64 = pairs
+        .iter()
+        .map(|(p, y)| {
+            let p = p.clamp(1e-12, 1.0 - 1e-12);
+            if *y {
+                -p.ln()
+            } else {
+                -(1.0 - p).ln()
+            }
+        })
+        .sum();
+    sum / pairs.len() as f64
+}
+
+/// The area under the ROC curve: the chance a random positive is predicted above a random
+/// negative (ties count half); NaN without both.
+pub fn auc(pairs: &[(f64, bool)]) -> f64 {
+    let mut sorted: Vec<(f64, bool)> = pairs.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut rank_sum, mut positives) = (0.0f64, 0u64);
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
+            j += 1;
+        }
+        // Ranks i+1..=j share their mean.
+        let mean_rank = (i + 1 + j) as f64 / 2.0;
+        for item in &sorted[i..j] {
+            if item.1 {
+                rank_sum += mean_rank;
+                positives += 1;
+            }
+        }
+        i = j;
+    }
+    let negatives = sorted.len() as u64 - positives;
+    if positives == 0 || negatives == 0 {
+        return f64::NAN;
+    }
+    let p = positives as f64;
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64)
+}
+
+/// Predicted against observed rate per `buckets` equal-count slices of the predictions.
+pub fn calibration(pairs: &[(f64, bool)], buckets: usize) -> Vec<CalibrationBucket> {
+    let mut sorted: Vec<(f64, bool)> = pairs.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = sorted.len();
+    (0..buckets)
+        .filter_map(|b| {
+            let (lo, hi) = (b * n / buckets, (b + 1) * n / buckets);
+            let slice = &sorted[lo..hi];
+            if slice.is_empty() {
+                return None;
+            }
+            let len = slice.len() as f64;
+            Some(CalibrationBucket {
+                mean_predicted: slice.iter().map(|(p, _)| p).sum::<f64>() / len,
+                observed_rate: slice.iter().filter(|(_, y)| *y).count() as f64 / len,
+                examples: slice.len() as u64,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
