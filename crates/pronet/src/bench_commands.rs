@@ -399,7 +399,13 @@ pub(crate) async fn bench_eval(args: BenchEvalArgs) -> anyhow::Result<()> {
             args.truth_half_life > 0.0 && args.truth_tie_other > 0.0 && args.truth_tie_other <= 1.0,
             "--truth-half-life must be positive and --truth-tie-other in (0, 1]"
         );
+        let truth = eval::Truth {
+            half_life_hours: args.truth_half_life,
+            mix: args.truth_mix,
+            tie_other: args.truth_tie_other,
+        };
         shapes.push(eval::EvalShape {
+            name: format!("custom-{}", truth.label()),
             graph,
             members: args.members,
             mean_degree: args.mean_degree,
@@ -408,11 +414,7 @@ pub(crate) async fn bench_eval(args: BenchEvalArgs) -> anyhow::Result<()> {
             seen_fraction: args.seen_fraction,
             sample: 200,
             seed: args.seed,
-            truth: eval::Truth {
-                half_life_hours: args.truth_half_life,
-                mix: args.truth_mix,
-                tie_other: args.truth_tie_other,
-            },
+            truth,
             ..Default::default()
         });
     }

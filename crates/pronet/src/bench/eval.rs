@@ -864,8 +864,16 @@ impl EvalReport {
         out.push_str("| oracle | 1.0000 | | 1.000 | | |\n");
         for t in &self.tuned {
             let grid: Vec<String> = t.grid.iter().map(|(h, n)| format!("{h}h {n:.4}")).collect();
+            // A best at either end of the grid may not be the family's best.
+            let edge = if t.half_life_hours == HALF_LIFE_GRID[0]
+                || t.half_life_hours == HALF_LIFE_GRID[HALF_LIFE_GRID.len() - 1]
+            {
+                ", at the grid's edge"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "{}: best half-life {} h ({})\n",
+                "{}: best half-life {} h{edge} ({})\n",
                 t.family,
                 t.half_life_hours,
                 grid.join(", ")
