@@ -73,8 +73,11 @@ pub const TUNED_FAMILIES: [(&str, Signal); 2] = [
     ("x_2023_decay", Signal::XRate),
 ];
 
-/// The half-lives (hours) the tuned baselines try.
-pub const HALF_LIFE_GRID: [f64; 8] = [3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 168.0, 336.0];
+/// The half-lives (hours) the tuned baselines try. Whole hours: a profile's name allows no
+/// '.'. The short end matters: on most worlds the decayed baselines do best at a few hours
+/// (raw counts grow with a post's exposure, so they need a steep decay to favour the unseen
+/// new posts), whatever the truth's own half-life.
+pub const HALF_LIFE_GRID: [f64; 10] = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 168.0, 336.0];
 
 /// Where the Reed98 graph lives under the datasets directory.
 pub const REED98_EDGES: &str = "socfb-Reed98/socfb-Reed98.edges";
