@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use pronet::bench::eval::{self, EngagementMix};
 use pronet::bench::graph::{self as bench_graph, SeedShape};
 use pronet::bench::{
     self, open_loop::Schedule, run as bench_runs, workload::Draws, workload::Mix,
@@ -16,8 +17,22 @@ use pronet::SuiteAddrs;
 use pronet_common::auth::AuthConfig;
 use pronet_common::config::{parse_duration, EnvMap};
 
+/// Which world(s) `bench eval` runs: a suite of named worlds (`--suite`), one of them
+/// (`--world`), or, with neither, one custom world from the flags below (by default the
+/// balanced 48 h world of a generated graph of 1000 members).
 #[derive(Args, Debug)]
 pub(crate) struct BenchEvalArgs {
+    /// Run every world of a suite: `standard` (six worlds of about 1000 members, generated and
+    /// Reed98 graphs, truths that differ in mix, half-life and ties) or `small` (the CI floor
+    /// test's two worlds of 300 members).
+    #[arg(long, value_enum, conflicts_with_all = WORLD_FLAGS)]
+    suite: Option<EvalSuite>,
+    /// Run one named world of the suites (e.g. gen-interest-12h, reed98-balanced-48h).
+    #[arg(long, conflicts_with_all = WORLD_FLAGS)]
+    world: Option<String>,
+    /// Where the named worlds find their datasets (Reed98: socfb-Reed98/socfb-Reed98.edges).
+    #[arg(long, default_value = "../shared/datasets")]
+    datasets: PathBuf,
     /// An edge list (`a b` per line, members from 0), e.g. ../shared/datasets/socfb-Reed98/socfb-Reed98.edges;
     /// left out: a generated graph of --members.
     #[arg(long)]
@@ -35,13 +50,25 @@ pub(crate) struct BenchEvalArgs {
     /// Share of the posts in their network a member was shown.
     #[arg(long, default_value_t = 0.4)]
     seen_fraction: f64,
-    /// Members whose feeds are scored.
-    #[arg(long, default_value_t = 200)]
-    sample: usize,
+    /// Hours for the truth's interest in a post to halve.
+    #[arg(long, default_value_t = 48.0)]
+    truth_half_life: f64,
+    /// What drives the truth's engagement: interest x quality (balanced), mostly the topic's
+    /// interest (interest), or mostly the post's quality (quality).
+    #[arg(long, value_enum, default_value = "balanced")]
+    truth_mix: EngagementMix,
+    /// The truth's tie factor for a post by someone not connected (a connection's: 1).
+    #[arg(long, default_value_t = 0.5)]
+    truth_tie_other: f64,
+    /// Members whose feeds are scored [default: 200; a named world brings its own].
+    #[arg(long)]
+    sample: Option<usize>,
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Ranking profiles to compare (TOML, as --ranking-profiles); left out: the built-in ones.
-    /// The default profile is also scored with each of its signals switched off.
+    /// The default profile is also scored with each of its signals switched off, and the tuned
+    /// baselines (popularity and X 2023 rates times freshness over a grid of half-lives) are
+    /// added.
     #[arg(long)]
     profiles: Option<PathBuf>,
     /// Where the suite keeps its data while the evaluation runs (removed after).
@@ -50,6 +77,26 @@ pub(crate) struct BenchEvalArgs {
     /// Print the report as JSON too.
     #[arg(long)]
     json: bool,
+}
+
+/// The flags of a custom world, which a named world or suite replaces.
+const WORLD_FLAGS: [&str; 10] = [
+    "graph",
+    "members",
+    "mean_degree",
+    "topics",
+    "posts_per_member",
+    "seen_fraction",
+    "truth_half_life",
+    "truth_mix",
+    "truth_tie_other",
+    "seed",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EvalSuite {
+    Standard,
+    Small,
 }
 
 #[derive(Args, Debug)]
@@ -306,17 +353,6 @@ pub(crate) async fn bench_run(args: BenchRunArgs, env: &EnvMap) -> anyhow::Resul
 }
 
 pub(crate) async fn bench_eval(args: BenchEvalArgs) -> anyhow::Result<()> {
-    let graph = match &args.graph {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Some(
-                bench_graph::parse_edge_list(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-            )
-        }
-        None => None,
-    };
     let profiles = match &args.profiles {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -326,42 +362,109 @@ pub(crate) async fn bench_eval(args: BenchEvalArgs) -> anyhow::Result<()> {
         }
         None => pronet_feed::domain::ProfileSet::built_in(),
     };
-    let default = profiles.default_profile().name.clone();
-    let shape = bench::eval::EvalShape {
-        graph,
-        members: args.members,
-        mean_degree: args.mean_degree,
-        topics: args.topics,
-        posts_per_member: args.posts_per_member,
-        seen_fraction: args.seen_fraction,
-        sample: args.sample,
-        seed: args.seed,
-        ..Default::default()
+    let specs = match (args.suite, &args.world) {
+        (Some(EvalSuite::Standard), _) => eval::standard_suite(),
+        (Some(EvalSuite::Small), _) => eval::small_suite(),
+        (None, Some(name)) => {
+            let known = || {
+                eval::standard_suite()
+                    .into_iter()
+                    .chain(eval::small_suite())
+                    .map(|w| w.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![eval::find_world(name)
+                .with_context(|| format!("no world {name:?} (known: {})", known()))?]
+        }
+        (None, None) => Vec::new(),
     };
+    let mut shapes = specs
+        .iter()
+        .map(|w| w.shape(&args.datasets))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if shapes.is_empty() {
+        let graph = match &args.graph {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(
+                    bench_graph::parse_edge_list(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        anyhow::ensure!(
+            args.truth_half_life > 0.0 && args.truth_tie_other > 0.0 && args.truth_tie_other <= 1.0,
+            "--truth-half-life must be positive and --truth-tie-other in (0, 1]"
+        );
+        let truth = eval::Truth {
+            half_life_hours: args.truth_half_life,
+            mix: args.truth_mix,
+            tie_other: args.truth_tie_other,
+        };
+        shapes.push(eval::EvalShape {
+            name: format!("custom-{}", truth.label()),
+            graph,
+            members: args.members,
+            mean_degree: args.mean_degree,
+            topics: args.topics,
+            posts_per_member: args.posts_per_member,
+            seen_fraction: args.seen_fraction,
+            sample: 200,
+            seed: args.seed,
+            truth,
+            ..Default::default()
+        });
+    }
+    if let Some(sample) = args.sample {
+        for shape in &mut shapes {
+            shape.sample = sample;
+        }
+    }
     let dir = args.work_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("pronet-eval-{}", std::process::id()))
     });
-    let report = bench::eval::run(&shape, dir.clone(), profiles).await;
+    let started = Instant::now();
+    let report = eval::run_suite(&shapes, dir.clone(), profiles, |r| {
+        println!(
+            "\n## {} ({}, seed {})\n\nworld: {} members, {} connections, {} posts, {} impressions, {} reactions ({:.1}% of impressions); loaded through the API in {:.1}s, trained in {:.1}s, {} members scored in {:.1}s\n",
+            r.world,
+            r.truth.label(),
+            r.seed,
+            r.members,
+            r.edges,
+            r.posts,
+            r.impressions,
+            r.engagements,
+            r.engagement_rate() * 100.0,
+            r.load_seconds,
+            r.train_seconds,
+            r.sampled,
+            r.score_seconds
+        );
+        print!("{}", r.table());
+        let s = r.summary();
+        println!(
+            "{}: {:.4}, {:+.1}% over the best baseline ({} {:.4}), {:.3} of the oracle",
+            s.default_profile,
+            s.default_ndcg,
+            (s.ratio - 1.0) * 100.0,
+            s.best_baseline,
+            s.best_baseline_ndcg,
+            s.default_ndcg
+        );
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = report?;
-    println!(
-        "world: {} members, {} connections, {} posts, {} impressions, {} reactions; loaded through the API in {:.1}s; {} members scored",
-        report.members,
-        report.edges,
-        report.posts,
-        report.impressions,
-        report.engagements,
-        report.load_seconds,
-        report.sampled
-    );
-    print!("{}", report.table(&default));
-    if let (Some(best), Some(ours)) = (report.best_baseline(), report.ndcg(&default)) {
+    if report.worlds.len() > 1 {
         println!(
-            "{default}: {ours:.4}, {:+.1}% over the best baseline ({} {:.4}), {:.3} of the oracle",
-            (ours / best.ndcg - 1.0) * 100.0,
-            best.profile,
-            best.ndcg,
-            ours
+            "\n## Summary ({} worlds in {:.0}s)\n\n{}",
+            report.worlds.len(),
+            started.elapsed().as_secs_f64(),
+            report.table()
         );
     }
     if args.json {

@@ -51,8 +51,11 @@ enum BenchCommand {
     Seed(BenchSeedArgs),
     /// Issues requests at a fixed rate (open loop) and reports latency percentiles.
     Run(BenchRunArgs),
-    /// Ranking quality: a simulated world with planted interests, loaded into a fresh embedded
-    /// suite, each ranking profile's feeds scored by NDCG@10 against the ground truth.
+    /// Ranking quality: simulated worlds with planted ground truths, each loaded into a fresh
+    /// embedded suite, the feed's model trained, each ranking profile's feeds scored by NDCG@10
+    /// against the truth, beside classic baselines tuned per world. `--suite standard` runs
+    /// every named world, `--world NAME` one of them; with neither, one custom world from the
+    /// flags (by default the balanced 48 h world of 1000 generated members).
     Eval(BenchEvalArgs),
 }
 

@@ -2441,7 +2441,10 @@ async fn check_export_since_keeps_engagement_created_from_then(store: Store) {
             (comment_created("c2", "p1", "m1", "", 100), 100),
             (share_recorded("s2", "p1", "m2", 100), 100),
             // p1 was first shown before: an impression of the window, not a first view.
-            (impressions_at("m1", &["p1", "p2"], &["p2"], &[day, day]), day),
+            (
+                impressions_at("m1", &["p1", "p2"], &["p2"], &[day, day]),
+                day
+            ),
         ]
     );
 }

@@ -1,29 +1,38 @@
-//! `bench eval`: how good is a ranking? A simulated world with planted ground truth, loaded
-//! into a fresh suite through its public API, then GetFeed asked, per ranking profile, for a
-//! sample of members; each served page is scored by NDCG@10 against the true engagement
+//! `bench eval`: how good is a ranking? A suite of simulated worlds, each with its own planted
+//! ground truth, loaded into a fresh suite through its public API; the feed's model is trained
+//! (FeedService.TrainRankingModel), then GetFeed is asked, per ranking profile, for a sample of
+//! members, and each served page is scored by NDCG@10 against the true engagement
 //! probabilities of the posts the member has not seen.
 //!
-//! The world:
+//! A world:
 //! - members on a real graph (an edge list such as `../shared/datasets/socfb-Reed98`) or a
 //!   generated one; each has hidden interests over a few topics (hashtags), homophilous: a
 //!   member's main topic is, most of the time, the one most of their connections have;
 //! - posts with a hidden topic (drawn from the author's interests) and quality; how many each
 //!   member writes is skewed (a few write a lot);
-//! - a member engages with a post with probability
-//!   `P = 0.6 × quality × interest(topic) × tie × 0.5^(age / 48 h)`
-//!   (tie: 1 for a connection's post, 0.5 otherwise) — the ground truth;
+//! - a member engages with a post with probability (the ground truth, a [`Truth`])
+//!   `P = peak × interest(topic)^a × quality^b × tie × 0.5^(age / half_life)`
+//!   where the mix sets `a` and `b` (balanced: 1 and 1; interest-dominated: 1.5 and 0.3;
+//!   quality-dominated: 0.3 and 1.5), tie is 1 for a connection's post and `tie_other`
+//!   otherwise, and half-lives differ from world to world (12 h to a week);
 //! - a history drawn from it: each member was shown some of the posts their network brings
 //!   (older posts more likely), and engaged with each shown post with the truth's probability
-//!   at that time (a reaction, sometimes also a comment or share; "insightful" more often on
-//!   good posts).
+//!   at the time they were shown it (a reaction, sometimes also a comment or share;
+//!   "insightful" more often on good posts).
 //!
 //! Relevance of a served post for member m: its truth `P` now if m has not seen it (0 if seen:
 //! showing it again is worth nothing). The ideal page is the 10 unseen posts of m's candidate
 //! pool (their connections' posts, their followed topic's, those their connections engaged
 //! with) with the highest `P`: the oracle, NDCG 1 by definition.
+//!
+//! Nobody can tune for one world: [`standard_suite`] holds worlds whose truths differ, and the
+//! classic baselines get their best shot on each, a time-decayed popularity and a time-decayed
+//! X 2023 rank over a grid of half-lives, the best of each family picked on that world's scored
+//! members (in-sample: an upper bound of the baseline). The other profiles (the default, the
+//! learned one) are scored as they are.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +40,8 @@ use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use pronet_common::auth::{with_token, AuthConfig};
 use pronet_common::time::{now_micros, to_timestamp};
-use pronet_feed::domain::{ProfileSet, Signal};
+use pronet_feed::domain::profile::Params;
+use pronet_feed::domain::{ProfileSet, RankingProfile, Signal};
 use pronet_proto::engagement::v1 as epb;
 use pronet_proto::engagement::v1::engagement_service_client::EngagementServiceClient;
 use pronet_proto::feed::v1 as fpb;
@@ -42,23 +52,117 @@ use pronet_proto::profile::v1 as prpb;
 use pronet_proto::profile::v1::profile_service_client::ProfileServiceClient;
 use tonic::transport::Channel;
 
-use super::graph::{member_ids, post_id, preferential_attachment};
+use super::graph::{member_ids, parse_edge_list, post_id, preferential_attachment};
 use crate::rng::SplitMix64;
 use crate::suite::{RunningSuite, Storage, SuiteAddrs, SuiteConfig};
 
 const HOUR: f64 = 3_600_000_000.0;
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
-/// Hours for the truth's interest in a post to halve.
-const TRUTH_HALF_LIFE_HOURS: f64 = 48.0;
 /// The page scored.
 const K: usize = 10;
+/// GetFeed calls in flight while scoring.
+const SCORING_CONCURRENCY: usize = 4;
 
 /// The classic rankings pronet is compared with (profiles of the built-in file).
 pub const BASELINES: [&str; 4] = ["chronological", "popularity", "lemmy_hot", "x_2023"];
 
-/// The size and shape of the simulated world.
+/// The tuned baseline families: a classic engagement signal times freshness, one profile per
+/// half-life of [`HALF_LIFE_GRID`], named `{family}_{hours}h`.
+pub const TUNED_FAMILIES: [(&str, Signal); 2] = [
+    ("popularity_decay", Signal::Popularity),
+    ("x_2023_decay", Signal::XRate),
+];
+
+/// The half-lives (hours) the tuned baselines try. Whole hours: a profile's name allows no
+/// '.'. The short end matters: on most worlds the decayed baselines do best at a few hours
+/// (raw counts grow with a post's exposure, so they need a steep decay to favour the unseen
+/// new posts), whatever the truth's own half-life.
+pub const HALF_LIFE_GRID: [f64; 10] = [1.0, 2.0, 3.0, 6.0, 12.0, 24.0, 48.0, 96.0, 168.0, 336.0];
+
+/// Where the Reed98 graph lives under the datasets directory.
+pub const REED98_EDGES: &str = "socfb-Reed98/socfb-Reed98.edges";
+
+/// How a member's engagement depends on a post's topic and quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngagementMix {
+    /// `interest × quality`.
+    Balanced,
+    /// `interest^1.5 × quality^0.3`: what the post is about matters, how good it is little.
+    Interest,
+    /// `interest^0.3 × quality^1.5`: good posts win whatever their topic.
+    Quality,
+}
+
+impl EngagementMix {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Balanced => "balanced",
+            Self::Interest => "interest",
+            Self::Quality => "quality",
+        }
+    }
+
+    /// (peak probability, interest exponent, quality exponent). The peaks keep the engagement
+    /// rate over the impressions of a world near the balanced one's (a few percent), so the
+    /// mixes differ in what drives engagement, not in how much there is.
+    fn law(self) -> (f64, f64, f64) {
+        match self {
+            Self::Balanced => (0.6, 1.0, 1.0),
+            Self::Interest => (0.32, 1.5, 0.3),
+            Self::Quality => (0.6, 0.3, 1.5),
+        }
+    }
+}
+
+/// A world's ground truth: the probability that a member engages with a post shown to them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Truth {
+    /// Hours for the interest in a post to halve.
+    pub half_life_hours: f64,
+    pub mix: EngagementMix,
+    /// The tie factor of a post by someone not connected to the member (a connection's: 1).
+    pub tie_other: f64,
+}
+
+impl Default for Truth {
+    fn default() -> Self {
+        Self {
+            half_life_hours: 48.0,
+            mix: EngagementMix::Balanced,
+            tie_other: 0.5,
+        }
+    }
+}
+
+impl Truth {
+    /// `peak × interest^a × quality^b × tie × 0.5^(age / half_life)`; at most the mix's peak
+    /// (interest, quality and tie are at most 1).
+    pub fn probability(&self, interest: f64, quality: f64, connected: bool, age_hours: f64) -> f64 {
+        let (peak, a, b) = self.mix.law();
+        let tie = if connected { 1.0 } else { self.tie_other };
+        peak * interest.powf(a)
+            * quality.powf(b)
+            * tie
+            * 0.5f64.powf(age_hours.max(0.0) / self.half_life_hours)
+    }
+
+    /// E.g. `interest-12h-tie0.5`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}-{}h-tie{}",
+            self.mix.name(),
+            self.half_life_hours,
+            self.tie_other
+        )
+    }
+}
+
+/// The size and shape of one simulated world.
 #[derive(Debug, Clone)]
 pub struct EvalShape {
+    /// The world's name in reports.
+    pub name: String,
     /// A loaded edge list (members, edges); `None`: a generated graph of `members`.
     pub graph: Option<(usize, Vec<(usize, usize)>)>,
     pub members: usize,
@@ -76,11 +180,13 @@ pub struct EvalShape {
     /// Members whose feeds are scored.
     pub sample: usize,
     pub seed: u64,
+    pub truth: Truth,
 }
 
 impl Default for EvalShape {
     fn default() -> Self {
         Self {
+            name: "custom".into(),
             graph: None,
             members: 1000,
             mean_degree: 40,
@@ -91,8 +197,148 @@ impl Default for EvalShape {
             follow_fraction: 0.3,
             sample: 200,
             seed: 7,
+            truth: Truth::default(),
         }
     }
+}
+
+/// The graph of a named world.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorldGraph {
+    /// Preferential attachment.
+    Generated { members: usize, mean_degree: usize },
+    /// The Reed College Facebook graph ([`REED98_EDGES`] under the datasets directory).
+    Reed98,
+}
+
+/// A named world of a suite.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorldSpec {
+    pub name: &'static str,
+    pub graph: WorldGraph,
+    pub truth: Truth,
+    pub seed: u64,
+    pub sample: usize,
+}
+
+impl WorldSpec {
+    /// The world's shape; a Reed98 world reads its graph from `datasets`.
+    pub fn shape(&self, datasets: &Path) -> anyhow::Result<EvalShape> {
+        let mut shape = EvalShape {
+            name: self.name.into(),
+            sample: self.sample,
+            seed: self.seed,
+            truth: self.truth,
+            ..Default::default()
+        };
+        match self.graph {
+            WorldGraph::Generated {
+                members,
+                mean_degree,
+            } => {
+                shape.members = members;
+                shape.mean_degree = mean_degree;
+            }
+            WorldGraph::Reed98 => {
+                let path = datasets.join(REED98_EDGES);
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {} (see --datasets)", path.display()))?;
+                let graph = parse_edge_list(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                shape.members = graph.0;
+                shape.graph = Some(graph);
+            }
+        }
+        Ok(shape)
+    }
+}
+
+const fn world(
+    name: &'static str,
+    graph: WorldGraph,
+    mix: EngagementMix,
+    half_life_hours: f64,
+    tie_other: f64,
+    seed: u64,
+    sample: usize,
+) -> WorldSpec {
+    WorldSpec {
+        name,
+        graph,
+        truth: Truth {
+            half_life_hours,
+            mix,
+            tie_other,
+        },
+        seed,
+        sample,
+    }
+}
+
+const GEN_1000: WorldGraph = WorldGraph::Generated {
+    members: 1000,
+    mean_degree: 40,
+};
+const GEN_300: WorldGraph = WorldGraph::Generated {
+    members: 300,
+    mean_degree: 20,
+};
+
+/// The worlds `bench eval --suite standard` runs: truths that differ in what drives engagement,
+/// how fast interest fades and how much ties matter, on generated and real graphs.
+pub fn standard_suite() -> Vec<WorldSpec> {
+    use EngagementMix::*;
+    vec![
+        world("gen-balanced-48h", GEN_1000, Balanced, 48.0, 0.5, 7, 200),
+        world("gen-interest-12h", GEN_1000, Interest, 12.0, 0.5, 21, 200),
+        world("gen-quality-168h", GEN_1000, Quality, 168.0, 0.5, 33, 200),
+        world(
+            "reed98-balanced-48h",
+            WorldGraph::Reed98,
+            Balanced,
+            48.0,
+            0.3,
+            45,
+            200,
+        ),
+        world(
+            "reed98-interest-168h",
+            WorldGraph::Reed98,
+            Interest,
+            168.0,
+            0.7,
+            57,
+            200,
+        ),
+        world(
+            "gen-balanced-12h-seed2",
+            GEN_1000,
+            Balanced,
+            12.0,
+            0.25,
+            69,
+            200,
+        ),
+    ]
+}
+
+/// The worlds of the CI floor test (`--suite small`): small generated graphs, two truths far
+/// apart.
+pub fn small_suite() -> Vec<WorldSpec> {
+    use EngagementMix::*;
+    vec![
+        world("small-interest-12h", GEN_300, Interest, 12.0, 0.5, 11, 80),
+        world("small-quality-168h", GEN_300, Quality, 168.0, 0.5, 12, 80),
+    ]
+}
+
+/// A named world of either suite.
+pub fn find_world(name: &str) -> Option<WorldSpec> {
+    standard_suite()
+        .into_iter()
+        .chain(small_suite())
+        .find(|w| w.name == name)
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +367,7 @@ struct World {
     posts: Vec<SimPost>,
     seen: Vec<HashSet<usize>>,
     acts: Vec<Act>,
+    truth: Truth,
     now: i64,
 }
 
@@ -212,6 +459,7 @@ impl World {
             posts,
             seen: vec![HashSet::new(); members],
             acts: Vec::new(),
+            truth: shape.truth,
             now,
         };
 
@@ -300,16 +548,12 @@ impl World {
     /// The ground truth: the probability that m engages with post p when shown it at `at`.
     fn truth_at(&self, m: usize, p: usize, at: i64) -> f64 {
         let post = &self.posts[p];
-        let tie = if self.adj[m].contains(&post.author) {
-            1.0
-        } else {
-            0.5
-        };
-        let age_h = (at - post.create).max(0) as f64 / HOUR;
-        0.6 * post.quality
-            * self.interests[m][post.topic]
-            * tie
-            * 0.5f64.powf(age_h / TRUTH_HALF_LIFE_HOURS)
+        self.truth.probability(
+            self.interests[m][post.topic],
+            post.quality,
+            self.adj[m].contains(&post.author),
+            (at - post.create) as f64 / HOUR,
+        )
     }
 
     /// m's candidate pool: network posts plus posts their connections engaged with.
@@ -349,69 +593,376 @@ pub fn ndcg(served: &[f64], ideal: &[f64]) -> f64 {
     dcg(served) / best
 }
 
+/// The tuned baselines: each family of [`TUNED_FAMILIES`] at each half-life of
+/// [`HALF_LIFE_GRID`], unpublished.
+pub fn tuned_baselines() -> Vec<RankingProfile> {
+    let mut out = Vec::new();
+    for (family, signal) in TUNED_FAMILIES {
+        for hours in HALF_LIFE_GRID {
+            let mut weights = [0.0; Signal::COUNT];
+            weights[signal as usize] = 1.0;
+            weights[Signal::Freshness as usize] = 1.0;
+            out.push(RankingProfile {
+                name: grid_name(family, hours),
+                description: format!("{} halving every {hours} h", signal.name()),
+                published: false,
+                weights,
+                params: Params {
+                    half_life_hours: hours,
+                    ..Params::default()
+                },
+            });
+        }
+    }
+    out
+}
+
+fn grid_name(family: &str, hours: f64) -> String {
+    format!("{family}_{hours}h")
+}
+
+/// The grid point (half-life, NDCG) with the highest NDCG; the first of equals.
+pub fn pick_best(grid: &[(f64, f64)]) -> Option<(f64, f64)> {
+    grid.iter()
+        .copied()
+        .reduce(|best, p| if p.1 > best.1 { p } else { best })
+}
+
+/// What a scored profile is to the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowKind {
+    /// The profile set's default: what must win.
+    Default,
+    /// One of [`BASELINES`], as the profile file has it.
+    Classic,
+    /// A half-life of a tuned family (only each family's best counts as a baseline).
+    Tuned,
+    /// The default with one signal switched off.
+    Ablation,
+    /// Any other profile of the file (e.g. `learned`), scored as it is.
+    Other,
+}
+
+fn row_kind(name: &str, default: &str) -> RowKind {
+    if name == default {
+        RowKind::Default
+    } else if BASELINES.contains(&name) {
+        RowKind::Classic
+    } else if TUNED_FAMILIES
+        .iter()
+        .any(|(f, _)| HALF_LIFE_GRID.iter().any(|h| name == grid_name(f, *h)))
+    {
+        RowKind::Tuned
+    } else if name
+        .strip_prefix(default)
+        .is_some_and(|rest| rest.starts_with("-no-"))
+    {
+        RowKind::Ablation
+    } else {
+        RowKind::Other
+    }
+}
+
 /// One profile's quality.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EvalRow {
     pub profile: String,
+    pub kind: RowKind,
     pub ndcg: f64,
     /// Standard error of the mean over the sampled members.
     pub stderr: f64,
 }
 
-/// What `bench eval` found.
+/// A tuned family on one world: NDCG per half-life, and the best.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TunedFamily {
+    pub family: String,
+    /// The profile of the best half-life.
+    pub best: String,
+    pub half_life_hours: f64,
+    pub ndcg: f64,
+    /// (half-life in hours, NDCG@10), by half-life.
+    pub grid: Vec<(f64, f64)>,
+}
+
+/// How well the feed's trained model predicts one engagement kind on its holdout.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelKind {
+    /// `react`, `comment` or `share`.
+    pub kind: String,
+    pub positives: i64,
+    pub holdout_auc: f64,
+    pub holdout_log_loss: f64,
+    pub global_only_auc: f64,
+    pub global_only_log_loss: f64,
+    /// (mean predicted, observed rate, examples) by decile of the prediction.
+    pub calibration: Vec<(f64, f64, i64)>,
+}
+
+/// What FeedService.TrainRankingModel answered for a world.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelFigures {
+    pub version: i64,
+    pub examples: i64,
+    pub holdout_examples: i64,
+    pub train_seconds: f64,
+    pub kinds: Vec<ModelKind>,
+}
+
+impl ModelFigures {
+    fn from_proto(m: fpb::RankingModel) -> Self {
+        Self {
+            version: m.version,
+            examples: m.examples,
+            holdout_examples: m.holdout_examples,
+            train_seconds: m.train_seconds,
+            kinds: m
+                .kinds
+                .into_iter()
+                .map(|k| ModelKind {
+                    kind: match fpb::EngagementKind::try_from(k.kind) {
+                        Ok(fpb::EngagementKind::React) => "react".into(),
+                        Ok(fpb::EngagementKind::Comment) => "comment".into(),
+                        Ok(fpb::EngagementKind::Share) => "share".into(),
+                        _ => format!("kind{}", k.kind),
+                    },
+                    positives: k.positives,
+                    holdout_auc: k.holdout_auc,
+                    holdout_log_loss: k.holdout_log_loss,
+                    global_only_auc: k.global_only_auc,
+                    global_only_log_loss: k.global_only_log_loss,
+                    calibration: k
+                        .calibration
+                        .iter()
+                        .map(|b| (b.mean_predicted, b.observed_rate, b.examples))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn kind(&self, kind: &str) -> Option<&ModelKind> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// One line per kind.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "model v{}: {} examples ({} holdout), trained in {:.1}s\n",
+            self.version, self.examples, self.holdout_examples, self.train_seconds
+        );
+        for k in &self.kinds {
+            let calibration: Vec<String> = k
+                .calibration
+                .iter()
+                .map(|(p, o, _)| format!("{p:.3}/{o:.3}"))
+                .collect();
+            out.push_str(&format!(
+                "  {}: {} positives, holdout AUC {:.3} (global only {:.3}), log loss {:.4} (global only {:.4}); calibration predicted/observed by decile: {}\n",
+                k.kind,
+                k.positives,
+                k.holdout_auc,
+                k.global_only_auc,
+                k.holdout_log_loss,
+                k.global_only_log_loss,
+                calibration.join(" ")
+            ));
+        }
+        out
+    }
+}
+
+/// What `bench eval` found on one world.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EvalReport {
+    pub world: String,
+    pub truth: Truth,
+    pub seed: u64,
     pub members: usize,
     pub edges: usize,
     pub posts: usize,
     pub impressions: usize,
     pub engagements: usize,
     pub sampled: usize,
-    /// Every profile, ablations included, best first.
+    /// The profile set's default profile.
+    pub default_profile: String,
+    /// Every profile, tuned grids and ablations included, best first.
     pub rows: Vec<EvalRow>,
+    /// Each tuned family's half-lives and its best on this world.
+    pub tuned: Vec<TunedFamily>,
+    /// The feed's trained model; `None` when the feed trains none (TrainRankingModel answered
+    /// UNIMPLEMENTED).
+    pub model: Option<ModelFigures>,
     pub load_seconds: f64,
+    pub train_seconds: f64,
+    pub score_seconds: f64,
 }
 
 impl EvalReport {
     pub fn ndcg(&self, profile: &str) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|r| r.profile == profile)
-            .map(|r| r.ndcg)
+        self.row(profile).map(|r| r.ndcg)
     }
 
-    /// The best classic baseline.
-    pub fn best_baseline(&self) -> Option<&EvalRow> {
+    pub fn row(&self, profile: &str) -> Option<&EvalRow> {
+        self.rows.iter().find(|r| r.profile == profile)
+    }
+
+    /// Share of the impressions engaged with (reactions).
+    pub fn engagement_rate(&self) -> f64 {
+        self.engagements as f64 / self.impressions.max(1) as f64
+    }
+
+    /// The classic baselines and each tuned family's best half-life.
+    pub fn baselines(&self) -> Vec<&EvalRow> {
         self.rows
             .iter()
-            .filter(|r| BASELINES.contains(&r.profile.as_str()))
+            .filter(|r| {
+                r.kind == RowKind::Classic || self.tuned.iter().any(|t| t.best == r.profile)
+            })
+            .collect()
+    }
+
+    /// The best baseline, classic or tuned.
+    pub fn best_baseline(&self) -> Option<&EvalRow> {
+        self.baselines()
+            .into_iter()
             .max_by(|a, b| a.ndcg.total_cmp(&b.ndcg))
     }
 
-    /// The report as a Markdown table.
-    pub fn table(&self, default: &str) -> String {
+    /// The report as a Markdown table: the default, the baselines (each tuned family at its
+    /// best half-life), the other profiles and the default's ablations; then each family's
+    /// half-lives and the model's figures.
+    pub fn table(&self) -> String {
         let best = self.best_baseline().map_or(0.0, |b| b.ndcg);
-        let pronet = self.ndcg(default).unwrap_or(0.0);
+        let ours = self.ndcg(&self.default_profile).unwrap_or(0.0);
         let mut out = String::from(
-            "| profile | NDCG@10 | ± s.e. | vs best baseline | of the oracle | ablation: lost |\n|---|---:|---:|---:|---:|---:|\n",
+            "| profile | NDCG@10 | ± s.e. | of the oracle | vs best baseline | ablation: lost |\n|---|---:|---:|---:|---:|---:|\n",
         );
-        for r in &self.rows {
-            let lost = r
-                .profile
-                .strip_prefix(&format!("{default}-no-"))
-                .map(|_| format!("{:+.1}%", (r.ndcg / pronet - 1.0) * 100.0))
-                .unwrap_or_default();
+        let shown = self
+            .rows
+            .iter()
+            .filter(|r| r.kind != RowKind::Tuned || self.tuned.iter().any(|t| t.best == r.profile));
+        for r in shown {
+            let lost = if r.kind == RowKind::Ablation {
+                format!("{:+.1}%", (r.ndcg / ours - 1.0) * 100.0)
+            } else {
+                String::new()
+            };
+            let name = match r.kind {
+                RowKind::Default => format!("**{}** (default)", r.profile),
+                RowKind::Tuned => format!("{} (tuned)", r.profile),
+                _ => r.profile.clone(),
+            };
             out.push_str(&format!(
-                "| {} | {:.4} | {:.4} | {:+.1}% | {:.3} | {} |\n",
-                r.profile,
+                "| {} | {:.4} | {:.4} | {:.3} | {:+.1}% | {} |\n",
+                name,
                 r.ndcg,
                 r.stderr,
-                (r.ndcg / best - 1.0) * 100.0,
                 r.ndcg,
+                (r.ndcg / best - 1.0) * 100.0,
                 lost
             ));
         }
-        out.push_str("| oracle | 1.0000 | | | 1.000 | |\n");
+        out.push_str("| oracle | 1.0000 | | 1.000 | | |\n");
+        for t in &self.tuned {
+            let grid: Vec<String> = t.grid.iter().map(|(h, n)| format!("{h}h {n:.4}")).collect();
+            // A best at either end of the grid may not be the family's best.
+            let edge = if t.half_life_hours == HALF_LIFE_GRID[0]
+                || t.half_life_hours == HALF_LIFE_GRID[HALF_LIFE_GRID.len() - 1]
+            {
+                ", at the grid's edge"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "{}: best half-life {} h{edge} ({})\n",
+                t.family,
+                t.half_life_hours,
+                grid.join(", ")
+            ));
+        }
+        match &self.model {
+            Some(m) => out.push_str(&m.describe()),
+            None => out.push_str("model: none (TrainRankingModel is unimplemented)\n"),
+        }
+        out
+    }
+
+    /// The world's line of the suite summary.
+    pub fn summary(&self) -> WorldSummary {
+        let best = self.best_baseline();
+        let default_ndcg = self.ndcg(&self.default_profile).unwrap_or(0.0);
+        let best_ndcg = best.map_or(0.0, |b| b.ndcg);
+        let react = self.model.as_ref().and_then(|m| m.kind("react"));
+        WorldSummary {
+            world: self.world.clone(),
+            truth: self.truth.label(),
+            default_profile: self.default_profile.clone(),
+            default_ndcg,
+            best_baseline: best.map(|b| b.profile.clone()).unwrap_or_default(),
+            best_baseline_ndcg: best_ndcg,
+            ratio: default_ndcg / best_ndcg,
+            react_holdout_auc: react.map(|k| k.holdout_auc),
+            react_global_only_auc: react.map(|k| k.global_only_auc),
+        }
+    }
+}
+
+/// One world's line of the suite summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorldSummary {
+    pub world: String,
+    pub truth: String,
+    pub default_profile: String,
+    /// NDCG@10 of the default: its share of the oracle.
+    pub default_ndcg: f64,
+    pub best_baseline: String,
+    pub best_baseline_ndcg: f64,
+    /// Default over best baseline.
+    pub ratio: f64,
+    pub react_holdout_auc: Option<f64>,
+    pub react_global_only_auc: Option<f64>,
+}
+
+/// What `bench eval --suite` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteReport {
+    pub summary: Vec<WorldSummary>,
+    pub worlds: Vec<EvalReport>,
+}
+
+impl SuiteReport {
+    pub fn new(worlds: Vec<EvalReport>) -> Self {
+        Self {
+            summary: worlds.iter().map(EvalReport::summary).collect(),
+            worlds,
+        }
+    }
+
+    /// The summary as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out = String::from(
+            "| world | truth | default | NDCG@10 | best baseline | its NDCG@10 | default / best | of the oracle | react AUC (global only) |\n|---|---|---|---:|---|---:|---:|---:|---:|\n",
+        );
+        for s in &self.summary {
+            let auc = match (s.react_holdout_auc, s.react_global_only_auc) {
+                (Some(a), Some(g)) => format!("{a:.3} ({g:.3})"),
+                _ => "no model".into(),
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.4} | {} | {:.4} | {:.3} | {:.3} | {} |\n",
+                s.world,
+                s.truth,
+                s.default_profile,
+                s.default_ndcg,
+                s.best_baseline,
+                s.best_baseline_ndcg,
+                s.ratio,
+                s.default_ndcg,
+                auc
+            ));
+        }
         out
     }
 }
@@ -422,14 +973,9 @@ async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Channel> {
         .await?)
 }
 
-/// Builds the world, starts a fresh embedded suite in `dir` with `profiles` (plus an ablation
-/// of the default profile for each signal it weighs), loads the world through the API and
-/// scores every profile.
-pub async fn run(
-    shape: &EvalShape,
-    dir: PathBuf,
-    profiles: ProfileSet,
-) -> anyhow::Result<EvalReport> {
+/// The profiles scored on a world: `profiles`, an ablation of the default profile for each
+/// signal it weighs, and the tuned baselines.
+pub fn scored_profiles(profiles: ProfileSet) -> ProfileSet {
     let mut profiles = profiles;
     let default = profiles.default_profile().clone();
     for s in Signal::ALL {
@@ -437,6 +983,39 @@ pub async fn run(
             profiles.insert(default.without(s));
         }
     }
+    for p in tuned_baselines() {
+        profiles.insert(p);
+    }
+    profiles
+}
+
+/// Runs every world of `worlds` in turn, each in its own fresh suite under `dir`, calling
+/// `done` with each world's report as it comes.
+pub async fn run_suite(
+    worlds: &[EvalShape],
+    dir: PathBuf,
+    profiles: ProfileSet,
+    mut done: impl FnMut(&EvalReport),
+) -> anyhow::Result<SuiteReport> {
+    let mut reports = Vec::new();
+    for shape in worlds {
+        let report = run(shape, dir.join(&shape.name), profiles.clone())
+            .await
+            .with_context(|| format!("world {}", shape.name))?;
+        done(&report);
+        reports.push(report);
+    }
+    Ok(SuiteReport::new(reports))
+}
+
+/// Builds the world, starts a fresh embedded suite in `dir` with the [`scored_profiles`],
+/// loads the world through the API, trains the feed's model and scores every profile.
+pub async fn run(
+    shape: &EvalShape,
+    dir: PathBuf,
+    profiles: ProfileSet,
+) -> anyhow::Result<EvalReport> {
+    let profiles = scored_profiles(profiles);
     std::fs::create_dir_all(&dir)?;
     let profiles_file = dir.join("ranking-eval.toml");
     std::fs::write(&profiles_file, profiles.to_toml())?;
@@ -608,6 +1187,18 @@ async fn load_and_score(
     suite.settle(Duration::from_secs(300)).await?;
     let load_seconds = started.elapsed().as_secs_f64();
 
+    // The feed learns from the history before anything is scored.
+    let training = Instant::now();
+    let model = match feed
+        .train_ranking_model(with_token(fpb::TrainRankingModelRequest {}, &service))
+        .await
+    {
+        Ok(r) => r.into_inner().model.map(ModelFigures::from_proto),
+        Err(s) if s.code() == tonic::Code::Unimplemented => None,
+        Err(s) => return Err(anyhow::Error::new(s).context("TrainRankingModel")),
+    };
+    let train_seconds = training.elapsed().as_secs_f64();
+
     // The sample: members with a pool of at least K unseen posts, drawn evenly.
     let topics = shape.topics.max(2);
     let by_topic = world.posts_by_topic(topics);
@@ -643,20 +1234,25 @@ async fn load_and_score(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
 
-    let mut rows = Vec::new();
-    for profile in profiles.iter() {
-        let mut scores = Vec::with_capacity(sample.len());
-        for (m, rel, ideal) in &sample {
-            let req = fpb::GetFeedRequest {
-                member_id: ids[*m].clone(),
-                page_size: K as i32,
-                ranking_profile: profile.name.clone(),
-                ..Default::default()
-            };
+    // Every (profile, member) page, a few in flight.
+    let scoring = Instant::now();
+    let names: Vec<String> = profiles.iter().map(|p| p.name.clone()).collect();
+    let pages = (0..names.len()).flat_map(|p| (0..sample.len()).map(move |s| (p, s)));
+    let scored: Vec<anyhow::Result<(usize, f64)>> = stream::iter(pages.map(|(p, s)| {
+        let mut feed = feed.clone();
+        let (m, rel, ideal) = &sample[s];
+        let req = fpb::GetFeedRequest {
+            member_id: ids[*m].clone(),
+            page_size: K as i32,
+            ranking_profile: names[p].clone(),
+            ..Default::default()
+        };
+        let (service, index_of, name) = (&service, &index_of, &names[p]);
+        async move {
             let page = feed
-                .get_feed(with_token(req, &service))
+                .get_feed(with_token(req, service))
                 .await
-                .with_context(|| format!("GetFeed with profile {}", profile.name))?
+                .with_context(|| format!("GetFeed with profile {name}"))?
                 .into_inner();
             let served: Vec<f64> = page
                 .items
@@ -670,27 +1266,75 @@ async fn load_and_score(
                         .unwrap_or(0.0)
                 })
                 .collect();
-            scores.push(ndcg(&served, ideal));
+            Ok((p, ndcg(&served, ideal)))
         }
-        let n = scores.len() as f64;
-        let mean = scores.iter().sum::<f64>() / n;
-        let var = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        rows.push(EvalRow {
-            profile: profile.name.clone(),
-            ndcg: mean,
-            stderr: (var / n).sqrt(),
-        });
+    }))
+    .buffer_unordered(SCORING_CONCURRENCY)
+    .collect()
+    .await;
+    let mut scores = vec![Vec::with_capacity(sample.len()); names.len()];
+    for r in scored {
+        let (p, score) = r?;
+        scores[p].push(score);
     }
+    let score_seconds = scoring.elapsed().as_secs_f64();
+
+    let default = profiles.default_profile().name.clone();
+    let mut rows: Vec<EvalRow> = names
+        .iter()
+        .zip(&scores)
+        .map(|(name, scores)| {
+            let n = scores.len() as f64;
+            let mean = scores.iter().sum::<f64>() / n;
+            let var = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+            EvalRow {
+                profile: name.clone(),
+                kind: row_kind(name, &default),
+                ndcg: mean,
+                stderr: (var / n).sqrt(),
+            }
+        })
+        .collect();
     rows.sort_by(|a, b| b.ndcg.total_cmp(&a.ndcg));
+    let tuned = TUNED_FAMILIES
+        .iter()
+        .filter_map(|(family, _)| {
+            let grid: Vec<(f64, f64)> = HALF_LIFE_GRID
+                .iter()
+                .filter_map(|h| {
+                    let name = grid_name(family, *h);
+                    rows.iter()
+                        .find(|r| r.profile == name)
+                        .map(|r| (*h, r.ndcg))
+                })
+                .collect();
+            let (half_life_hours, ndcg) = pick_best(&grid)?;
+            Some(TunedFamily {
+                family: (*family).into(),
+                best: grid_name(family, half_life_hours),
+                half_life_hours,
+                ndcg,
+                grid,
+            })
+        })
+        .collect();
     Ok(EvalReport {
+        world: shape.name.clone(),
+        truth: shape.truth,
+        seed: shape.seed,
         members: world.members,
         edges: world.edges.len(),
         posts: world.posts.len(),
         impressions,
         engagements,
         sampled: sample.len(),
+        default_profile: default,
         rows,
+        tuned,
+        model,
         load_seconds,
+        train_seconds,
+        score_seconds,
     })
 }
 
@@ -742,5 +1386,176 @@ mod tests {
         }
         let rate = |(h, n): (usize, usize)| h as f64 / n.max(1) as f64;
         assert!(rate(on) > 2.0 * rate(off), "{on:?} vs {off:?}");
+    }
+    fn world_of(mix: EngagementMix, half_life_hours: f64, seed: u64) -> World {
+        let shape = EvalShape {
+            members: 300,
+            mean_degree: 20,
+            seed,
+            truth: Truth {
+                half_life_hours,
+                mix,
+                tie_other: 0.5,
+            },
+            ..Default::default()
+        };
+        World::build(&shape, 1_000_000 * HOUR as i64)
+    }
+
+    /// Engagement rates over the world's impressions: (overall, main topic / other topics,
+    /// best third of quality / worst third).
+    fn rates(w: &World) -> (f64, f64, f64) {
+        let engaged: HashSet<(usize, usize)> = w
+            .acts
+            .iter()
+            .filter_map(|x| match *x {
+                Act::React(m, p, _, _) => Some((m, p)),
+                _ => None,
+            })
+            .collect();
+        let (mut all, mut main, mut off, mut good, mut bad) =
+            ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0));
+        let add = |c: &mut (usize, usize), hit: bool| *c = (c.0 + usize::from(hit), c.1 + 1);
+        for x in &w.acts {
+            if let Act::Impression(m, p, _) = *x {
+                let hit = engaged.contains(&(m, p));
+                add(&mut all, hit);
+                add(
+                    if w.interests[m][w.posts[p].topic] >= 1.0 {
+                        &mut main
+                    } else {
+                        &mut off
+                    },
+                    hit,
+                );
+                // quality = u², u uniform: thirds of u.
+                let q = w.posts[p].quality;
+                if q >= 4.0 / 9.0 {
+                    add(&mut good, hit);
+                } else if q < 1.0 / 9.0 {
+                    add(&mut bad, hit);
+                }
+            }
+        }
+        let rate = |(h, n): (usize, usize)| h as f64 / n.max(1) as f64;
+        (rate(all), rate(main) / rate(off), rate(good) / rate(bad))
+    }
+
+    #[test]
+    fn the_truth_halves_after_one_half_life() {
+        for hours in [12.0, 48.0, 168.0] {
+            let w = world_of(EngagementMix::Balanced, hours, 3);
+            let p = 0;
+            let m = (0..w.members).find(|m| w.posts[p].author != *m).unwrap();
+            let at = w.posts[p].create;
+            let fresh = w.truth_at(m, p, at);
+            let later = w.truth_at(m, p, at + (hours * HOUR) as i64);
+            assert!(fresh > 0.0);
+            assert!(
+                (later / fresh - 0.5).abs() < 1e-9,
+                "{hours} h: {fresh} -> {later}"
+            );
+            let twice = w.truth_at(m, p, at + (2.0 * hours * HOUR) as i64);
+            assert!(
+                (twice / fresh - 0.25).abs() < 1e-9,
+                "{hours} h: {fresh} -> {twice}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_truth_never_exceeds_its_peak() {
+        for mix in [
+            EngagementMix::Balanced,
+            EngagementMix::Interest,
+            EngagementMix::Quality,
+        ] {
+            let t = Truth {
+                mix,
+                ..Default::default()
+            };
+            assert!(t.probability(1.0, 1.0, true, 0.0) <= 0.6);
+            assert!(t.probability(1.0, 1.0, false, 0.0) < t.probability(1.0, 1.0, true, 0.0));
+        }
+    }
+
+    #[test]
+    fn interest_and_quality_worlds_engage_for_different_reasons() {
+        let (rate_i, by_interest_i, by_quality_i) =
+            rates(&world_of(EngagementMix::Interest, 48.0, 5));
+        let (rate_q, by_interest_q, by_quality_q) =
+            rates(&world_of(EngagementMix::Quality, 48.0, 5));
+        let (rate_b, _, _) = rates(&world_of(EngagementMix::Balanced, 48.0, 5));
+        // In the interest world the topic moves engagement more than quality does; in the
+        // quality world the other way round.
+        assert!(
+            by_interest_i > by_quality_i,
+            "interest world: x{by_interest_i:.2} by topic, x{by_quality_i:.2} by quality"
+        );
+        assert!(
+            by_quality_q > by_interest_q,
+            "quality world: x{by_interest_q:.2} by topic, x{by_quality_q:.2} by quality"
+        );
+        assert!(by_interest_i > by_interest_q && by_quality_q > by_quality_i);
+        // Realistic base rates, about the same in every mix: a few percent of impressions.
+        for rate in [rate_i, rate_q, rate_b] {
+            assert!((0.01..0.12).contains(&rate), "{rate_i} {rate_q} {rate_b}");
+        }
+    }
+
+    #[test]
+    fn grid_tuning_picks_the_argmax() {
+        let grid = [
+            (3.0, 0.41),
+            (6.0, 0.47),
+            (12.0, 0.52),
+            (24.0, 0.49),
+            (48.0, 0.52),
+        ];
+        assert_eq!(pick_best(&grid), Some((12.0, 0.52)));
+        assert_eq!(pick_best(&[]), None);
+        assert_eq!(pick_best(&[(336.0, 0.1)]), Some((336.0, 0.1)));
+    }
+
+    #[test]
+    fn the_scored_profiles_hold_every_tuned_half_life_and_load_back() {
+        let set = scored_profiles(ProfileSet::built_in());
+        let reread = ProfileSet::parse(&set.to_toml()).expect("the eval's profile file loads");
+        let default = reread.default_profile().name.clone();
+        let tuned: Vec<&str> = reread
+            .iter()
+            .filter(|p| row_kind(&p.name, &default) == RowKind::Tuned)
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(tuned.len(), TUNED_FAMILIES.len() * HALF_LIFE_GRID.len());
+        let p = reread.get("popularity_decay_12h").unwrap();
+        assert_eq!(p.params.half_life_hours, 12.0);
+        assert_eq!(p.weight(Signal::Popularity), 1.0);
+        assert_eq!(p.weight(Signal::Freshness), 1.0);
+        assert_eq!(row_kind("x_2023_decay_336h", &default), RowKind::Tuned);
+        assert_eq!(row_kind("x_2023", &default), RowKind::Classic);
+        assert_eq!(
+            row_kind(&format!("{default}-no-tie"), &default),
+            RowKind::Ablation
+        );
+        assert_eq!(row_kind(&default, &default), RowKind::Default);
+    }
+
+    #[test]
+    fn suite_worlds_have_distinct_names_and_seeds() {
+        for suite in [standard_suite(), small_suite()] {
+            let names: HashSet<&str> = suite.iter().map(|w| w.name).collect();
+            let seeds: HashSet<u64> = suite.iter().map(|w| w.seed).collect();
+            assert_eq!(names.len(), suite.len());
+            assert_eq!(seeds.len(), suite.len());
+        }
+        assert_eq!(
+            find_world("gen-interest-12h")
+                .unwrap()
+                .truth
+                .half_life_hours,
+            12.0
+        );
+        assert!(find_world("nowhere").is_none());
     }
 }
