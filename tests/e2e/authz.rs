@@ -85,6 +85,9 @@ const MATRIX: &[(&str, [Code; 7])] = &[
     ("ListSeenPosts",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("GetFeed",                  [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
     ("ExplainFeedItem",          [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
+    // The ranking model is the operators' business.
+    ("GetRankingModel",          [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
+    ("TrainRankingModel",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, DENIED, OK]),
     ("DeclineInvitation",        [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("WithdrawInvitation",       [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     DENIED]),
     ("ListFollowers",            [UNAUTH, UNAUTH, UNAUTH, UNAUTH, DENIED, OK,     OK]),
@@ -831,6 +834,14 @@ async fn invoke(app: &TestApp, f: &Fixture, rpc: &str, token: Option<String>) ->
                 t,
             ))
             .await,
+        ),
+        "GetRankingModel" => code(
+            feed.get_ranking_model(request(fpb::GetRankingModelRequest {}, t))
+                .await,
+        ),
+        "TrainRankingModel" => code(
+            feed.train_ranking_model(request(fpb::TrainRankingModelRequest {}, t))
+                .await,
         ),
         "ImportPosts" => code(
             posts

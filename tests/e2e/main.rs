@@ -17,6 +17,7 @@ mod fuzz;
 mod import;
 mod lifecycle;
 mod profile;
+mod ranking_model;
 mod visibility;
 
 /// The store backend of this test binary.

@@ -190,7 +190,8 @@ impl Default for Metrics {
              write, by who answered (cache: its event-fed cache; post_service: the post service)",
             visibility_checks.clone(),
         );
-        let ranking_model = Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let ranking_model =
+            Family::<ModelLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
             "ranking_model",
             "The feed's learned ranking model in use, by figure (version, examples, \

@@ -17,9 +17,9 @@ use pronet_proto::post::v1 as ppb;
 use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status};
 
-use crate::domain::profile::PickError;
 use crate::domain::features::{Family, DENSE_NAMES};
 use crate::domain::model::{Kind, RankingModel, TermFeature};
+use crate::domain::profile::PickError;
 use crate::domain::{
     explain, limits, rank_feed, EngagementKind, Ids, Learned, NotGathered, Ranked, RankingProfile,
     Reason, Scoring, Signal, Standing,

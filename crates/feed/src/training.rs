@@ -38,7 +38,10 @@ impl Default for ModelSlot {
 
 impl ModelSlot {
     pub fn current(&self) -> Arc<RankingModel> {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn publish(&self, model: Arc<RankingModel>) {
@@ -62,11 +65,12 @@ pub struct TrainerConfig {
 
 impl Default for TrainerConfig {
     fn default() -> Self {
+        let settings = TrainSettings {
+            cpu_share: 0.5,
+            ..TrainSettings::default()
+        };
         Self {
-            settings: TrainSettings {
-                cpu_share: 0.5,
-                ..TrainSettings::default()
-            },
+            settings,
             interval: Duration::from_secs(60),
             grow_share: 0.1,
             min_new_records: 1000,
@@ -175,8 +179,7 @@ impl Trainer {
             .unwrap_or_else(|p| p.into_inner())
             .log_stats();
         let new = appended.saturating_sub(self.trained_at.load(Ordering::Relaxed));
-        new >= self.config.min_new_records
-            && new as f64 >= self.config.grow_share * len as f64
+        new >= self.config.min_new_records && new as f64 >= self.config.grow_share * len as f64
     }
 
     /// Trains whenever the log has grown enough, from when the index is ready until the stop.

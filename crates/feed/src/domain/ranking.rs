@@ -194,9 +194,7 @@ pub fn signal_values(
     let on = |s: Signal| profile.weight(s) != 0.0;
     if on(Signal::ExpectedEngagement) {
         let f = learned.features(c, ids, now);
-        let ev = learned
-            .model
-            .expected_value(&f, &profile.model.as_array());
+        let ev = learned.model.expected_value(&f, &profile.model.as_array());
         x[Signal::ExpectedEngagement as usize] = ev.max(1e-12).ln();
     }
     let age_hours = (now - c.create_time).max(0) as f64 / HOUR;

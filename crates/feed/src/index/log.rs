@@ -221,7 +221,13 @@ impl FeedIndex {
     }
 
     /// Logs that `member` engaged with `post_id` at `time`.
-    pub(super) fn log_engagement(&mut self, member: MemberKey, post_id: &str, kind: Kind, time: i64) {
+    pub(super) fn log_engagement(
+        &mut self,
+        member: MemberKey,
+        post_id: &str,
+        kind: Kind,
+        time: i64,
+    ) {
         let id = self.shared_post_id(post_id);
         let post = self.log.post(id);
         self.log.push(LogRecord {
@@ -242,7 +248,8 @@ impl FeedIndex {
             .and_then(|k| self.post(k))
             .and_then(|p| p.meta.as_ref())
         {
-            self.log.posts[i as usize].meta = Some((meta.author, meta.ranked_tags, meta.create_time));
+            self.log.posts[i as usize].meta =
+                Some((meta.author, meta.ranked_tags, meta.create_time));
         }
     }
 

@@ -197,7 +197,8 @@ mod tests {
                         *x = 0.0;
                     }
                 }
-                let z = truth[0] + truth[1] * f64::from(f.dense[1]) + truth[2] * f64::from(f.dense[20]);
+                let z =
+                    truth[0] + truth[1] * f64::from(f.dense[1]) + truth[2] * f64::from(f.dense[20]);
                 let y = rng.unit() < sigmoid(z);
                 (f, y)
             })
@@ -205,6 +206,7 @@ mod tests {
     }
 
     /// The maximum-likelihood weights by Newton's method (three coordinates: a 3×3 solve).
+    #[allow(clippy::needless_range_loop)]
     fn newton(data: &[(Features, bool)]) -> [f64; 3] {
         let idx = [0usize, 1, 20];
         let mut w = [0.0f64; 3];
@@ -229,9 +231,13 @@ mod tests {
         w
     }
 
+    // Matrix code reads best with indices.
+    #[allow(clippy::needless_range_loop)]
     fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> [f64; 3] {
         for c in 0..3 {
-            let p = (c..3).max_by(|i, j| a[*i][c].abs().total_cmp(&a[*j][c].abs())).unwrap();
+            let p = (c..3)
+                .max_by(|i, j| a[*i][c].abs().total_cmp(&a[*j][c].abs()))
+                .unwrap();
             a.swap(c, p);
             b.swap(c, p);
             for r in c + 1..3 {
@@ -315,7 +321,10 @@ mod tests {
         let sparse = run(5.0);
         // Member, member x author, post and author keys: the shared post and author learn.
         let per_member = sparse.export().1.len().saturating_sub(2);
-        assert!(per_member <= 20, "{per_member} of 400 member coordinates moved");
+        assert!(
+            per_member <= 20,
+            "{per_member} of 400 member coordinates moved"
+        );
         // The rate is learned all the same (by the bias and the shared post and author).
         let any = features(&Impression {
             member: 7,

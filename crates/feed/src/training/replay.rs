@@ -27,6 +27,9 @@ pub struct TrainSettings {
     pub holdout_share: f64,
     /// Share of one core training may use (it sleeps in between); 1: all it can.
     pub cpu_share: f64,
+    /// Passes over the log: the first predicts the holdout before learning it, the others
+    /// learn from every example again.
+    pub epochs: usize,
 }
 
 impl Default for TrainSettings {
@@ -36,6 +39,7 @@ impl Default for TrainSettings {
             label_window: Duration::from_secs(3600),
             holdout_share: 0.2,
             cpu_share: 1.0,
+            epochs: 1,
         }
     }
 }
@@ -44,7 +48,12 @@ impl Default for TrainSettings {
 const EARLY: i64 = 60_000_000;
 
 /// Trains a model of `version` from `data` as of `now`.
-pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u64) -> RankingModel {
+pub fn train(
+    data: &TrainingData,
+    settings: &TrainSettings,
+    now: i64,
+    version: u64,
+) -> RankingModel {
     let started = Instant::now();
     let window = settings.label_window.as_micros() as i64;
 
@@ -71,6 +80,13 @@ pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u
     let mut holdout: Vec<([f64; KINDS], [f64; KINDS], [bool; KINDS])> = Vec::new();
     let mut positives = [0u64; KINDS];
     let mut busy_since = Instant::now();
+    let mut throttle = || {
+        if settings.cpu_share < 1.0 && busy_since.elapsed() >= Duration::from_millis(50) {
+            let busy = busy_since.elapsed();
+            std::thread::sleep(busy.mul_f64(1.0 / settings.cpu_share.max(0.05) - 1.0));
+            busy_since = Instant::now();
+        }
+    };
     let examples = replay(data, settings.label_window, now, |f, labels, time| {
         for (p, l) in positives.iter_mut().zip(labels) {
             *p += u64::from(l);
@@ -80,12 +96,15 @@ pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u
         if time >= holdout_start {
             holdout.push((predicted_full, predicted_global, labels));
         }
-        if settings.cpu_share < 1.0 && busy_since.elapsed() >= Duration::from_millis(50) {
-            let busy = busy_since.elapsed();
-            std::thread::sleep(busy.mul_f64(1.0 / settings.cpu_share.max(0.05) - 1.0));
-            busy_since = Instant::now();
-        }
+        throttle();
     });
+    for _ in 1..settings.epochs {
+        replay(data, settings.label_window, now, |f, labels, _| {
+            full.learn(f, labels);
+            global.learn(f, labels);
+            throttle();
+        });
+    }
 
     let (dense, hashed) = full.export();
     let mut model = RankingModel {
@@ -98,8 +117,7 @@ pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u
     let mut kinds: [KindReport; KINDS] = Default::default();
     for (k, report) in kinds.iter_mut().enumerate() {
         let full_pairs: Vec<(f64, bool)> = holdout.iter().map(|(f, _, y)| (f[k], y[k])).collect();
-        let global_pairs: Vec<(f64, bool)> =
-            holdout.iter().map(|(_, g, y)| (g[k], y[k])).collect();
+        let global_pairs: Vec<(f64, bool)> = holdout.iter().map(|(_, g, y)| (g[k], y[k])).collect();
         *report = KindReport {
             positives: positives[k],
             holdout_log_loss: log_loss(&full_pairs),

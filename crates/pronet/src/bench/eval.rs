@@ -611,6 +611,7 @@ pub fn tuned_baselines() -> Vec<RankingProfile> {
                     half_life_hours: hours,
                     ..Params::default()
                 },
+                model: Default::default(),
             });
         }
     }
@@ -1189,14 +1190,16 @@ async fn load_and_score(
 
     // The feed learns from the history before anything is scored.
     let training = Instant::now();
-    let model = match feed
-        .train_ranking_model(with_token(fpb::TrainRankingModelRequest {}, &service))
+    // Training a large log takes seconds: longer than the default deadline.
+    let mut train = with_token(fpb::TrainRankingModelRequest {}, &service);
+    train.set_timeout(Duration::from_secs(600));
+    let model = feed
+        .train_ranking_model(train)
         .await
-    {
-        Ok(r) => r.into_inner().model.map(ModelFigures::from_proto),
-        Err(s) if s.code() == tonic::Code::Unimplemented => None,
-        Err(s) => return Err(anyhow::Error::new(s).context("TrainRankingModel")),
-    };
+        .context("TrainRankingModel")?
+        .into_inner()
+        .model
+        .map(ModelFigures::from_proto);
     let train_seconds = training.elapsed().as_secs_f64();
 
     // The sample: members with a pool of at least K unseen posts, drawn evenly.

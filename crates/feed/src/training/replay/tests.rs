@@ -59,14 +59,19 @@ fn a_views_features_see_only_what_came_before_it_even_when_logged_out_of_order()
         appended: 5,
     };
     let mut seen = Vec::new();
-    let n = replay(&data, Duration::from_secs(3600), 100 * HOUR, |f, labels, t| {
-        seen.push((
-            t,
-            f.dense[dense("log_reactions")],
-            f.dense[dense("log_views")],
-            labels,
-        ))
-    });
+    let n = replay(
+        &data,
+        Duration::from_secs(3600),
+        100 * HOUR,
+        |f, labels, t| {
+            seen.push((
+                t,
+                f.dense[dense("log_reactions")],
+                f.dense[dense("log_views")],
+                labels,
+            ))
+        },
+    );
     assert_eq!(n, 3);
     let r = |n: f32| n.ln_1p();
     assert_eq!(seen[0], (2 * HOUR, r(0.0), r(0.0), [false; 3]));
@@ -103,7 +108,10 @@ fn views_of_posts_never_known_are_no_examples() {
         posts: vec![None, post("p2", "go")],
         appended: 2,
     };
-    assert_eq!(replay(&data, Duration::from_secs(60), HOUR, |_, _, _| {}), 1);
+    assert_eq!(
+        replay(&data, Duration::from_secs(60), HOUR, |_, _, _| {}),
+        1
+    );
 }
 
 /// Members who react to one hashtag's posts and pass over the other's: only a personal model
@@ -143,7 +151,10 @@ fn the_personal_model_beats_the_global_one_on_the_later_holdout() {
     let r = &model.report;
     assert_eq!(model.version, 3);
     assert_eq!(r.examples, 6000);
-    assert!(r.holdout_examples >= 1100 && r.holdout_examples <= 1300, "{r:?}");
+    assert!(
+        r.holdout_examples >= 1100 && r.holdout_examples <= 1300,
+        "{r:?}"
+    );
     let react = &r.kinds[Kind::React as usize];
     assert!(react.positives > 500, "{react:?}");
     assert!(
@@ -157,7 +168,11 @@ fn the_personal_model_beats_the_global_one_on_the_later_holdout() {
     assert_eq!(react.calibration.len(), 10);
     let first = react.calibration.first().unwrap();
     let last = react.calibration.last().unwrap();
-    assert!(last.observed_rate > first.observed_rate + 0.2, "{:?}", react.calibration);
+    assert!(
+        last.observed_rate > first.observed_rate + 0.2,
+        "{:?}",
+        react.calibration
+    );
     // Nothing ever commented: the comment model learns only that.
     assert_eq!(r.kinds[Kind::Comment as usize].positives, 0);
 }
