@@ -70,6 +70,14 @@ pub struct ModelReport {
     /// An engagement counts for a view when it follows within this many microseconds.
     pub label_window: i64,
     pub kinds: [KindReport; KINDS],
+    /// FTRL's learning rate, as the holdout chose it.
+    pub learning_rate: f64,
+    /// The families of hashed crosses the holdout kept.
+    pub families: Vec<super::features::Family>,
+    /// Every candidate the holdout compared, with its log loss (summed over the kinds).
+    pub selection: Vec<(String, f64)>,
+    /// Passes over the examples per fit.
+    pub epochs: u32,
 }
 
 /// One published model.

@@ -181,6 +181,17 @@ pub(super) fn model_to_pb(model: &RankingModel) -> pb::RankingModel {
             .chain(Family::ALL.iter().map(|f| format!("{} (hashed)", f.name())))
             .collect(),
         label_window_seconds: r.label_window / 1_000_000,
+        learning_rate: r.learning_rate,
+        families: r.families.iter().map(|f| f.name().to_owned()).collect(),
+        selection: r
+            .selection
+            .iter()
+            .map(|(name, loss)| pb::ModelCandidate {
+                name: name.clone(),
+                holdout_log_loss: *loss,
+            })
+            .collect(),
+        epochs: r.epochs as i32,
     }
 }
 

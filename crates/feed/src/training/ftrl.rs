@@ -6,7 +6,7 @@
 
 use foldhash::HashMap;
 
-use crate::domain::features::{Features, DENSE};
+use crate::domain::features::{Family, Features, DENSE};
 use crate::domain::model::{sigmoid, KINDS};
 
 /// The learner's settings (the paper's α, β, λ1, λ2).
@@ -60,15 +60,36 @@ pub struct Ftrl {
     dense: [[Coord; DENSE]; KINDS],
     /// Hashed coordinates (`None`: a global-only learner that ignores them).
     hashed: Option<HashMap<u64, [Coord; KINDS]>>,
+    /// The families of hashed features it learns (a bit per `Family as u32`).
+    families: u32,
+}
+
+/// Every family of hashed features, as a [`Ftrl`] family set.
+pub const ALL_FAMILIES: u32 = (1 << Family::ALL.len()) - 1;
+
+/// The family set of `families`.
+pub fn family_set(families: &[Family]) -> u32 {
+    families.iter().fold(0, |m, f| m | 1 << (*f as u32))
 }
 
 impl Ftrl {
+    /// A learner of the dense features and, when `with_hashed`, every family of hashed ones.
     pub fn new(params: FtrlParams, with_hashed: bool) -> Self {
+        Self::with_families(params, if with_hashed { ALL_FAMILIES } else { 0 })
+    }
+
+    /// A learner of the dense features and the hashed families in `families`.
+    pub fn with_families(params: FtrlParams, families: u32) -> Self {
         Self {
             params,
             dense: [[Coord::default(); DENSE]; KINDS],
-            hashed: with_hashed.then(HashMap::default),
+            hashed: (families != 0).then(HashMap::default),
+            families,
         }
+    }
+
+    fn learns(&self, family: Family) -> bool {
+        self.families & (1 << family as u32) != 0
     }
 
     /// The current weights of the features present, per kind: (dense, hashed).
@@ -83,7 +104,12 @@ impl Ftrl {
         hashed.clear();
         if let Some(map) = &self.hashed {
             for h in f.hashed() {
-                hashed.push(map.get(&h.key).map_or(0.0, |c| c[k].weight(p)));
+                let w = if self.learns(h.family) {
+                    map.get(&h.key).map_or(0.0, |c| c[k].weight(p))
+                } else {
+                    0.0
+                };
+                hashed.push(w);
             }
         }
         dense
@@ -127,9 +153,12 @@ impl Ftrl {
                     self.dense[k][i].update(g * f64::from(*x), dense[i], &params);
                 }
             }
+            let families = self.families;
             if let Some(map) = &mut self.hashed {
                 for (h, w) in f.hashed().iter().zip(&hashed) {
-                    map.entry(h.key).or_default()[k].update(g, *w, &params);
+                    if families & (1 << h.family as u32) != 0 {
+                        map.entry(h.key).or_default()[k].update(g, *w, &params);
+                    }
                 }
             }
         }

@@ -1,17 +1,17 @@
 //! Training examples from the log, and a model trained on them: the log is replayed in time
 //! order, so each view's features are computed from the post's counts as they stood before it
 //! (a post's later success never leaks into its earlier views), and its labels are the
-//! engagement by the same member on the same post within the label window after it. One pass
-//! of FTRL-Proximal learns from every example in turn; the examples of the latest slice of
-//! time are each predicted before they are learned from (progressive validation), which gives
-//! the holdout figures on data later than everything the model had learned from.
+//! engagement by the same member on the same post within the label window after it.
+//! FTRL-Proximal learns from the examples in time order; the latest slice of time is the
+//! holdout, predicted by models fitted only on what came before it, which chooses the model's
+//! make-up and gives its figures (see [`train`]).
 
 use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
 
-use super::ftrl::{Ftrl, FtrlParams};
-use crate::domain::features::{features, Impression};
+use super::ftrl::{family_set, Ftrl, FtrlParams};
+use crate::domain::features::{features, Family, Impression};
 use crate::domain::model::{CalibrationBucket, Kind, KindReport, ModelReport, RankingModel, KINDS};
 use crate::domain::Counts;
 use crate::index::TrainingData;
@@ -19,7 +19,10 @@ use crate::index::TrainingData;
 /// How a model is trained.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainSettings {
+    /// β, λ1 and λ2 of FTRL-Proximal; its α (the learning rate) is chosen among `alphas`.
     pub ftrl: FtrlParams,
+    /// The learning rates tried, on the time-split holdout.
+    pub alphas: [f64; 3],
     /// An engagement counts for a view when it comes at most this long after it (or up to a
     /// minute before: a client may record the view after the reaction).
     pub label_window: Duration,
@@ -27,8 +30,8 @@ pub struct TrainSettings {
     pub holdout_share: f64,
     /// Share of one core training may use (it sleeps in between); 1: all it can.
     pub cpu_share: f64,
-    /// Passes over the log: the first predicts the holdout before learning it, the others
-    /// learn from every example again.
+    /// Passes over the examples per fit (FTRL's per-coordinate rates shrink as it goes: one
+    /// pass over a log of this size leaves the shared weights far from their optimum).
     pub epochs: usize,
 }
 
@@ -36,10 +39,11 @@ impl Default for TrainSettings {
     fn default() -> Self {
         Self {
             ftrl: FtrlParams::default(),
+            alphas: [0.1, 0.3, 1.0],
             label_window: Duration::from_secs(3600),
             holdout_share: 0.2,
             cpu_share: 1.0,
-            epochs: 1,
+            epochs: 3,
         }
     }
 }
@@ -47,15 +51,54 @@ impl Default for TrainSettings {
 /// Engagement up to this long before a view still labels it.
 const EARLY: i64 = 60_000_000;
 
-/// Trains a model of `version` from `data` as of `now`.
-pub fn train(
-    data: &TrainingData,
-    settings: &TrainSettings,
-    now: i64,
-    version: u64,
-) -> RankingModel {
+/// A family of hashed features joins the model only if it lowers the holdout's log loss by
+/// at least this share (a per-key coefficient must earn its memory and its noise).
+const MIN_GAIN: f64 = 0.001;
+
+/// Sleeps between bursts of work so training uses at most `share` of a core.
+struct Throttle {
+    share: f64,
+    since: Instant,
+}
+
+impl Throttle {
+    fn tick(&mut self) {
+        if self.share < 1.0 && self.since.elapsed() >= Duration::from_millis(50) {
+            let busy = self.since.elapsed();
+            std::thread::sleep(busy.mul_f64(1.0 / self.share.max(0.05) - 1.0));
+            self.since = Instant::now();
+        }
+    }
+}
+
+/// Predictions and labels of the holdout.
+type Holdout = Vec<([f64; KINDS], [bool; KINDS])>;
+
+/// The holdout's log loss summed over the kinds (0 without a holdout).
+fn holdout_loss(pairs: &Holdout) -> f64 {
+    (0..KINDS)
+        .map(|k| {
+            let l = log_loss(&pairs.iter().map(|(p, y)| (p[k], y[k])).collect::<Vec<_>>());
+            if l.is_nan() {
+                0.0
+            } else {
+                l
+            }
+        })
+        .sum()
+}
+
+/// Trains a model of `version` from `data` as of `now`. The time split decides what the
+/// model is made of: fitted (`epochs` passes) on the examples before the holdout and judged
+/// on the holdout by log loss, it picks the learning rate (dense features alone), then each
+/// family of hashed crosses that lowers the loss on its own; the model published is the one
+/// chosen, fitted again on every example. The report's holdout figures are those of the
+/// chosen model fitted before the holdout, beside the dense-only model's.
+pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u64) -> RankingModel {
     let started = Instant::now();
     let window = settings.label_window.as_micros() as i64;
+    let label_window = settings.label_window;
+    let epochs = settings.epochs.max(1);
 
     // The holdout: the latest `holdout_share` of the examples by view time.
     let mut example_times: Vec<i64> = data
@@ -75,36 +118,96 @@ pub fn train(
     };
     drop(example_times);
 
-    let mut full = Ftrl::new(settings.ftrl, true);
-    let mut global = Ftrl::new(settings.ftrl, false);
-    let mut holdout: Vec<([f64; KINDS], [f64; KINDS], [bool; KINDS])> = Vec::new();
-    let mut positives = [0u64; KINDS];
-    let mut busy_since = Instant::now();
-    let mut throttle = || {
-        if settings.cpu_share < 1.0 && busy_since.elapsed() >= Duration::from_millis(50) {
-            let busy = busy_since.elapsed();
-            std::thread::sleep(busy.mul_f64(1.0 / settings.cpu_share.max(0.05) - 1.0));
-            busy_since = Instant::now();
-        }
+    let mut throttle = Throttle {
+        share: settings.cpu_share,
+        since: Instant::now(),
     };
-    let examples = replay(data, settings.label_window, now, |f, labels, time| {
-        for (p, l) in positives.iter_mut().zip(labels) {
-            *p += u64::from(l);
+    let mut state_bytes = 0usize;
+    let mut trial = |alpha: f64, families: u32| -> Holdout {
+        let params = FtrlParams {
+            alpha,
+            ..settings.ftrl
+        };
+        let mut ftrl = Ftrl::with_families(params, families);
+        for _ in 0..epochs {
+            replay(data, label_window, now, |f, labels, time| {
+                if time < holdout_start {
+                    ftrl.learn(f, labels);
+                    throttle.tick();
+                }
+            });
         }
-        let predicted_full = full.learn(f, labels);
-        let predicted_global = global.learn(f, labels);
-        if time >= holdout_start {
-            holdout.push((predicted_full, predicted_global, labels));
+        let mut pairs = Vec::new();
+        replay(data, label_window, now, |f, labels, time| {
+            if time >= holdout_start {
+                pairs.push((ftrl.predict(f), labels));
+            }
+        });
+        state_bytes = state_bytes.max(ftrl.state_bytes());
+        pairs
+    };
+
+    // The learning rate, on the dense features.
+    let mut selection: Vec<(String, f64)> = Vec::new();
+    let mut best: Option<(f64, f64, Holdout)> = None;
+    for alpha in settings.alphas {
+        let pairs = trial(alpha, 0);
+        let loss = holdout_loss(&pairs);
+        selection.push((format!("dense, learning rate {alpha}"), loss));
+        if best.as_ref().is_none_or(|(_, l, _)| loss < *l) {
+            best = Some((alpha, loss, pairs));
         }
-        throttle();
-    });
-    for _ in 1..settings.epochs {
-        replay(data, settings.label_window, now, |f, labels, _| {
+    }
+    let (alpha, base_loss, global) = best.expect("alphas is not empty");
+    // Each family of crosses on top.
+    let mut families = 0u32;
+    for family in Family::ALL {
+        let loss = holdout_loss(&trial(alpha, family_set(&[family])));
+        selection.push((format!("dense + {}", family.name()), loss));
+        if loss < base_loss * (1.0 - MIN_GAIN) {
+            families |= family_set(&[family]);
+        }
+    }
+    let mut chosen = global.clone();
+    if families != 0 {
+        let pairs = trial(alpha, families);
+        let loss = holdout_loss(&pairs);
+        let names: Vec<&str> = Family::ALL
+            .iter()
+            .filter(|f| families & family_set(&[**f]) != 0)
+            .map(|f| f.name())
+            .collect();
+        selection.push((format!("dense + {}", names.join(" + ")), loss));
+        if loss < base_loss {
+            chosen = pairs;
+        } else {
+            families = 0;
+        }
+    }
+
+    // The model published: the choice, fitted on every example.
+    let mut full = Ftrl::with_families(
+        FtrlParams {
+            alpha,
+            ..settings.ftrl
+        },
+        families,
+    );
+    let mut positives = [0u64; KINDS];
+    let mut examples = 0u64;
+    for epoch in 0..epochs {
+        replay(data, label_window, now, |f, labels, _| {
+            if epoch == 0 {
+                examples += 1;
+                for (p, l) in positives.iter_mut().zip(labels) {
+                    *p += u64::from(l);
+                }
+            }
             full.learn(f, labels);
-            global.learn(f, labels);
-            throttle();
+            throttle.tick();
         });
     }
+    state_bytes = state_bytes.max(full.state_bytes());
 
     let (dense, hashed) = full.export();
     let mut model = RankingModel {
@@ -116,15 +219,15 @@ pub fn train(
     let nonzero = model.nonzero_weights();
     let mut kinds: [KindReport; KINDS] = Default::default();
     for (k, report) in kinds.iter_mut().enumerate() {
-        let full_pairs: Vec<(f64, bool)> = holdout.iter().map(|(f, _, y)| (f[k], y[k])).collect();
-        let global_pairs: Vec<(f64, bool)> = holdout.iter().map(|(_, g, y)| (g[k], y[k])).collect();
+        let chosen_pairs: Vec<(f64, bool)> = chosen.iter().map(|(p, y)| (p[k], y[k])).collect();
+        let global_pairs: Vec<(f64, bool)> = global.iter().map(|(p, y)| (p[k], y[k])).collect();
         *report = KindReport {
             positives: positives[k],
-            holdout_log_loss: log_loss(&full_pairs),
-            holdout_auc: auc(&full_pairs),
+            holdout_log_loss: log_loss(&chosen_pairs),
+            holdout_auc: auc(&chosen_pairs),
             global_log_loss: log_loss(&global_pairs),
             global_auc: auc(&global_pairs),
-            calibration: calibration(&full_pairs, 10),
+            calibration: calibration(&chosen_pairs, 10),
             nonzero_weights: nonzero[k],
         };
     }
@@ -133,11 +236,18 @@ pub fn train(
         examples,
         log_records: data.records.len() as u64,
         holdout_start,
-        holdout_examples: holdout.len() as u64,
+        holdout_examples: chosen.len() as u64,
         train_seconds: started.elapsed().as_secs_f64(),
-        state_bytes: (full.state_bytes() + global.state_bytes()) as u64,
+        state_bytes: state_bytes as u64,
         label_window: window,
         kinds,
+        learning_rate: alpha,
+        families: Family::ALL
+            .into_iter()
+            .filter(|f| families & family_set(&[*f]) != 0)
+            .collect(),
+        selection,
+        epochs: epochs as u32,
     };
     model
 }

@@ -709,6 +709,11 @@ pub struct ModelFigures {
     pub holdout_examples: i64,
     pub train_seconds: f64,
     pub kinds: Vec<ModelKind>,
+    /// What the model's own holdout chose: its learning rate and families of crosses.
+    pub learning_rate: f64,
+    pub families: Vec<String>,
+    /// Every candidate compared, with its holdout log loss.
+    pub selection: Vec<(String, f64)>,
 }
 
 impl ModelFigures {
@@ -718,6 +723,13 @@ impl ModelFigures {
             examples: m.examples,
             holdout_examples: m.holdout_examples,
             train_seconds: m.train_seconds,
+            learning_rate: m.learning_rate,
+            families: m.families,
+            selection: m
+                .selection
+                .into_iter()
+                .map(|c| (c.name, c.holdout_log_loss))
+                .collect(),
             kinds: m
                 .kinds
                 .into_iter()
@@ -750,9 +762,24 @@ impl ModelFigures {
     /// One line per kind.
     pub fn describe(&self) -> String {
         let mut out = format!(
-            "model v{}: {} examples ({} holdout), trained in {:.1}s\n",
-            self.version, self.examples, self.holdout_examples, self.train_seconds
+            "model v{}: {} examples ({} holdout), trained in {:.1}s; learning rate {}, crosses kept: {}\n",
+            self.version,
+            self.examples,
+            self.holdout_examples,
+            self.train_seconds,
+            self.learning_rate,
+            if self.families.is_empty() {
+                "none".to_owned()
+            } else {
+                self.families.join(", ")
+            }
         );
+        let compared: Vec<String> = self
+            .selection
+            .iter()
+            .map(|(name, loss)| format!("{name}: {loss:.5}"))
+            .collect();
+        out.push_str(&format!("  holdout log loss of the candidates: {}\n", compared.join("; ")));
         for k in &self.kinds {
             let calibration: Vec<String> = k
                 .calibration
