@@ -85,12 +85,16 @@ pub fn build(config: &FeedConfig) -> Result<BuiltFeed, String> {
         None => profiles::RankingProfiles::built_in(),
     };
     profiles.watch(config.profiles_poll, config.shutdown.clone());
-    let trainer = Arc::new(training::Trainer::new(
+    let mut trainer = training::Trainer::new(
         index.clone(),
         Arc::new(training::ModelSlot::default()),
         config.trainer,
         config.metrics.clone(),
-    ));
+    );
+    if let Some(saved) = &config.saved_index {
+        trainer = trainer.with_saved_model(training::saved::model_path(&saved.path));
+    }
+    let trainer = Arc::new(trainer);
     trainer
         .clone()
         .spawn(feeder.ready(), config.shutdown.clone());

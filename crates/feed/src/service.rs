@@ -30,6 +30,7 @@ use crate::index::{FeedIndex, PostCounts};
 use crate::posts::PostBodies;
 use crate::profiles::RankingProfiles;
 use crate::snapshot::{post_hash, PageToken, Snapshot, SnapshotCache, TokenKey};
+use crate::training::saved::model_to_pb;
 use crate::training::Trainer;
 
 mod convert;

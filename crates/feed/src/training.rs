@@ -7,6 +7,7 @@
 
 pub mod ftrl;
 pub mod replay;
+pub mod saved;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -89,6 +90,8 @@ pub struct Trainer {
     /// The log's `appended` when the current model's data was copied.
     trained_at: AtomicU64,
     metrics: Option<Arc<Metrics>>,
+    /// Where each published model is saved (beside the saved index), if anywhere.
+    saved: Option<std::path::PathBuf>,
 }
 
 impl Trainer {
@@ -105,20 +108,39 @@ impl Trainer {
             running: tokio::sync::Mutex::new(()),
             trained_at: AtomicU64::new(0),
             metrics,
+            saved: None,
         }
+    }
+
+    /// Saves each published model to `path`, and starts from the one saved there, if any.
+    pub fn with_saved_model(mut self, path: std::path::PathBuf) -> Self {
+        if let Some(model) = saved::load(&path) {
+            tracing::info!(
+                file = %path.display(),
+                version = model.version,
+                examples = model.report.examples,
+                "ranking model loaded"
+            );
+            self.report(&model);
+            self.slot.publish(Arc::new(model));
+        }
+        self.saved = Some(path);
+        self
     }
 
     pub fn slot(&self) -> &Arc<ModelSlot> {
         &self.slot
     }
 
-    /// Trains a model from the log as it is now and publishes it. `full_speed` lifts the CPU
-    /// share (a caller is waiting).
-    pub async fn train_now(&self, full_speed: bool) -> Result<Arc<RankingModel>, String> {
+    /// Trains a model from the log as it is now and publishes it. `requested`: a caller is
+    /// waiting (the CPU share is lifted, and the model is published whatever it learned from;
+    /// on its own the trainer keeps a model trained on more than twice the examples, such as
+    /// one loaded at start while the log refills).
+    pub async fn train_now(&self, requested: bool) -> Result<Arc<RankingModel>, String> {
         let _one = self.running.lock().await;
         let index = self.index.clone();
         let mut settings = self.config.settings;
-        if full_speed {
+        if requested {
             settings.cpu_share = 1.0;
         }
         let version = self.slot.current().version + 1;
@@ -136,9 +158,27 @@ impl Trainer {
         .map_err(|e| format!("training failed: {e}"))?;
         let (appended, model) = model;
         self.trained_at.store(appended, Ordering::Relaxed);
+        let current = self.slot.current();
+        if !requested && model.report.examples * 2 < current.report.examples {
+            tracing::info!(
+                examples = model.report.examples,
+                current_examples = current.report.examples,
+                "ranking model kept: the new one learned from less than half the examples"
+            );
+            return Ok(current);
+        }
         let model = Arc::new(model);
         self.report(&model);
         self.slot.publish(model.clone());
+        if let Some(path) = self.saved.clone() {
+            let saving = model.clone();
+            let done = tokio::task::spawn_blocking(move || saved::save(&path, &saving)).await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not save the ranking model"),
+                Err(e) => tracing::warn!(error = %e, "the ranking model saver failed"),
+            }
+        }
         Ok(model)
     }
 
@@ -207,5 +247,47 @@ impl Trainer {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::FeedIndex;
+
+    fn trainer(index: &SharedIndex) -> Trainer {
+        Trainer::new(
+            index.clone(),
+            Arc::new(ModelSlot::default()),
+            TrainerConfig::default(),
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_restarted_trainer_ranks_with_the_saved_model_and_keeps_it_over_a_poorer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = saved::model_path(&dir.path().join("feed-index.bin"));
+        let index: SharedIndex = Arc::new(RwLock::new(FeedIndex::new(i64::MAX / 4)));
+        // A model that learned from a large log, saved as a trainer saves it.
+        let mut rich = RankingModel::prior();
+        rich.version = 4;
+        rich.report.examples = 50_000;
+        rich.hashed.insert(9, [1.0, 0.0, 0.0]);
+        saved::save(&path, &rich).unwrap();
+
+        let restarted = trainer(&index).with_saved_model(path.clone());
+        assert_eq!(*restarted.slot().current(), rich);
+        // The log is empty after the restart: on its own the trainer keeps the saved model...
+        let kept = restarted.train_now(false).await.unwrap();
+        assert_eq!(kept.version, 4);
+        assert_eq!(restarted.slot().current().version, 4);
+        // ...and an operator's request replaces it, saved for the next start.
+        let asked = restarted.train_now(true).await.unwrap();
+        assert_eq!(asked.version, 5);
+        assert_eq!(asked.report.examples, 0);
+        assert_eq!(saved::load(&path).unwrap().version, 5);
+        let again = trainer(&index).with_saved_model(path);
+        assert_eq!(again.slot().current().version, 5);
     }
 }

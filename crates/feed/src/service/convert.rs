@@ -133,68 +133,6 @@ pub(super) fn predictions_to_pb(
         .collect()
 }
 
-/// A trained model's report as responses show it.
-pub(super) fn model_to_pb(model: &RankingModel) -> pb::RankingModel {
-    use pronet_common::time::to_timestamp;
-    let r = &model.report;
-    let trained = model.version > 0;
-    pb::RankingModel {
-        version: model.version.min(i64::MAX as u64) as i64,
-        train_time: trained.then(|| to_timestamp(r.train_time)),
-        examples: r.examples as i64,
-        log_records: r.log_records as i64,
-        holdout_start: trained.then(|| to_timestamp(r.holdout_start)),
-        holdout_examples: r.holdout_examples as i64,
-        train_seconds: r.train_seconds,
-        state_bytes: r.state_bytes as i64,
-        kinds: Kind::ALL
-            .into_iter()
-            .map(|kind| {
-                let k = &r.kinds[kind as usize];
-                pb::ModelKindReport {
-                    kind: match kind {
-                        Kind::React => pb::EngagementKind::React,
-                        Kind::Comment => pb::EngagementKind::Comment,
-                        Kind::Share => pb::EngagementKind::Share,
-                    } as i32,
-                    positives: k.positives as i64,
-                    holdout_log_loss: k.holdout_log_loss,
-                    holdout_auc: k.holdout_auc,
-                    global_only_log_loss: k.global_log_loss,
-                    global_only_auc: k.global_auc,
-                    calibration: k
-                        .calibration
-                        .iter()
-                        .map(|b| pb::CalibrationBucket {
-                            mean_predicted: b.mean_predicted,
-                            observed_rate: b.observed_rate,
-                            examples: b.examples as i64,
-                        })
-                        .collect(),
-                    nonzero_weights: k.nonzero_weights as i64,
-                }
-            })
-            .collect(),
-        features: DENSE_NAMES
-            .iter()
-            .map(|n| (*n).to_owned())
-            .chain(Family::ALL.iter().map(|f| format!("{} (hashed)", f.name())))
-            .collect(),
-        label_window_seconds: r.label_window / 1_000_000,
-        learning_rate: r.learning_rate,
-        families: r.families.iter().map(|f| f.name().to_owned()).collect(),
-        selection: r
-            .selection
-            .iter()
-            .map(|(name, loss)| pb::ModelCandidate {
-                name: name.clone(),
-                holdout_log_loss: *loss,
-            })
-            .collect(),
-        epochs: r.epochs as i32,
-    }
-}
-
 /// An item's signals as responses show them.
 pub(super) fn signals_to_pb(r: &Ranked, profile: &RankingProfile) -> Vec<pb::RankingSignal> {
     r.signals(profile)

@@ -94,7 +94,12 @@ fn holdout_loss(pairs: &Holdout) -> f64 {
 /// family of hashed crosses that lowers the loss on its own; the model published is the one
 /// chosen, fitted again on every example. The report's holdout figures are those of the
 /// chosen model fitted before the holdout, beside the dense-only model's.
-pub fn train(data: &TrainingData, settings: &TrainSettings, now: i64, version: u64) -> RankingModel {
+pub fn train(
+    data: &TrainingData,
+    settings: &TrainSettings,
+    now: i64,
+    version: u64,
+) -> RankingModel {
     let started = Instant::now();
     let window = settings.label_window.as_micros() as i64;
     let label_window = settings.label_window;

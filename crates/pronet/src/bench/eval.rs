@@ -779,7 +779,10 @@ impl ModelFigures {
             .iter()
             .map(|(name, loss)| format!("{name}: {loss:.5}"))
             .collect();
-        out.push_str(&format!("  holdout log loss of the candidates: {}\n", compared.join("; ")));
+        out.push_str(&format!(
+            "  holdout log loss of the candidates: {}\n",
+            compared.join("; ")
+        ));
         for k in &self.kinds {
             let calibration: Vec<String> = k
                 .calibration
