@@ -18,7 +18,7 @@ use tokio::sync::{watch, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::domain::features::{Family, DENSE_NAMES};
-use crate::domain::model::{Kind, RankingModel, TermFeature};
+use crate::domain::model::{Kind, TermFeature};
 use crate::domain::profile::PickError;
 use crate::domain::{
     explain, limits, rank_feed, EngagementKind, Ids, Learned, NotGathered, Ranked, RankingProfile,
@@ -155,7 +155,6 @@ fn rank(
 ) -> Result<Arc<Snapshot>, Status> {
     let started = std::time::Instant::now();
     let profile = scoring.profile.clone();
-    let learned = Learned::new(scoring.model.clone(), member_id);
     let feed = rank_feed(index, member_id, as_of, scoring, limits::MAX_FEED_DEPTH)
         .ok_or(FeedError::MemberNotFound)?;
     tracing::debug!(
@@ -175,7 +174,7 @@ fn rank(
         scored: feed.scored,
         items: feed.ranking.items,
         profile,
-        learned,
+        learned: feed.learned,
     }))
 }
 

@@ -16,6 +16,8 @@
 //! | `tie_connection`, `tie_followed`, `tie_other` | how the member relates to the author |
 //! | `followed_hashtag` | followed hashtags the post carries (at most 2) |
 //! | `no_hashtag` | 1 when the post carries none |
+//! | `hashtag_interest` | the member's interest in the post's hashtags from their views and engagement before this view (the ranking signal of that name, with the default parameters) |
+//! | `author_affinity` | the same for its author |
 //!
 //! Hashed crosses (one weight each per engagement kind, learned per key: GLMix's per-member
 //! and per-item coefficients): `member`, `post`, `author`, `hashtag` (per hashtag),
@@ -27,7 +29,7 @@ use super::{AuthorRelation, Counts, RANKED_TAGS};
 const HOUR: f64 = 3_600_000_000.0;
 
 /// Dense features, in [`DENSE_NAMES`] order.
-pub const DENSE: usize = 22;
+pub const DENSE: usize = 24;
 
 pub const DENSE_NAMES: [&str; DENSE] = [
     "bias",
@@ -52,6 +54,8 @@ pub const DENSE_NAMES: [&str; DENSE] = [
     "tie_other",
     "followed_hashtag",
     "no_hashtag",
+    "hashtag_interest",
+    "author_affinity",
 ];
 
 const AGE_BUCKETS: usize = 10;
@@ -60,6 +64,12 @@ const ENGAGEMENT_RATE: usize = 12;
 const TIE: usize = 17;
 const FOLLOWED_HASHTAG: usize = 20;
 const NO_HASHTAG: usize = 21;
+const INTEREST: usize = 22;
+const AFFINITY: usize = 23;
+
+/// The dense features about this member in particular (their interests): a model without
+/// them and without hashed crosses is global, the same for everyone.
+pub const PERSONAL_DENSE: [usize; 2] = [INTEREST, AFFINITY];
 
 /// The families of hashed crosses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,6 +153,9 @@ pub struct Impression<'a> {
     pub relation: AuthorRelation,
     /// Followed hashtags the post carries.
     pub followed_hashtags: usize,
+    /// The member's `hashtag_interest` and `author_affinity` for the post before this view.
+    pub interest: f64,
+    pub affinity: f64,
     /// When the member is (or was) shown it.
     pub at: i64,
 }
@@ -187,6 +200,8 @@ pub fn features(i: &Impression) -> Features {
     d[TIE + tie] = 1.0;
     d[FOLLOWED_HASHTAG] = i.followed_hashtags.min(2) as f32;
     d[NO_HASHTAG] = f32::from(u8::from(i.tags.is_empty()));
+    d[INTEREST] = i.interest as f32;
+    d[AFFINITY] = i.affinity as f32;
 
     f.push(Family::Member, cross(Family::Member, i.member, 0), 0);
     f.push(Family::Post, cross(Family::Post, i.post, 0), 0);
@@ -244,6 +259,8 @@ mod tests {
             counts,
             relation: AuthorRelation::Followed,
             followed_hashtags: 3,
+            interest: 0.0,
+            affinity: 0.0,
             at: (age_hours * HOUR) as i64,
         }
     }

@@ -36,8 +36,12 @@ impl Scoring {
         } else {
             Viewer::default()
         };
-        let ranker = FeedRanker::new(profile.clone())
-            .with_model(Learned::new(self.model.clone(), member_id));
+        let learned = if profile.weight(super::Signal::ExpectedEngagement) != 0.0 {
+            Learned::new(self.model.clone(), member_id, history, as_of)
+        } else {
+            Learned::without_history(self.model.clone(), member_id)
+        };
+        let ranker = FeedRanker::new(profile.clone()).with_model(learned);
         (ranker, viewer)
     }
 }
@@ -93,6 +97,8 @@ pub struct RankedFeed {
     pub considered: usize,
     /// Entries of the member's past learned from.
     pub history: usize,
+    /// The model and what it knows of the viewer, to show each item's predictions.
+    pub learned: Learned,
 }
 
 /// The member's feed as of `as_of` with `profile`, at most `depth` items; `None` when the
@@ -109,6 +115,7 @@ pub fn rank_feed(
     let (ranker, viewer) = scoring.into().ranker(member_id, &gathered.history, as_of);
     let ranking = ranker.rank(gathered.candidates, &viewer, source, as_of, depth);
     Some(RankedFeed {
+        learned: ranker.learned,
         ranking,
         scored,
         considered: gathered.considered,
@@ -140,6 +147,8 @@ pub struct Explanation {
     pub ranked: Option<Ranked>,
     /// The same in a sentence.
     pub summary: String,
+    /// The model and what it knows of the viewer (the priors when the post is no candidate).
+    pub learned: Learned,
 }
 
 /// Where `post_id` stands in the member's feed as of `now`; `None` when the member has no
@@ -166,6 +175,7 @@ pub fn explain(
             standing: Standing::NotGathered(why),
             ranked: None,
             summary: not_gathered_summary(why).to_owned(),
+            learned: Learned::prior(),
         });
     };
     let (ranker, viewer) = scoring.ranker(member_id, &gathered.history, now);
@@ -214,6 +224,7 @@ pub fn explain(
         standing,
         ranked: Some(ranked),
         summary,
+        learned: ranker.learned,
     })
 }
 

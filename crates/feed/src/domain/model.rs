@@ -224,6 +224,8 @@ mod tests {
             counts: &counts,
             relation: AuthorRelation::Connection,
             followed_hashtags: 1,
+            interest: 0.0,
+            affinity: 0.0,
             at: 3_600_000_000,
         })
     }

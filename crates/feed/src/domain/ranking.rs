@@ -85,14 +85,11 @@ impl Viewer {
 
     /// The viewer's overall rate, smoothed toward the profile's prior.
     fn base_rate(&self, p: &Params) -> f64 {
-        let k = p.interest_prior_strength;
-        (self.overall.engaged + k * p.prior_rate) / (self.overall.shown + k)
+        base_rate(&self.overall, p)
     }
 
-    /// `ln(r / base)` for one tally, smoothed toward the base rate.
     fn lift(t: &Tally, base: f64, p: &Params) -> f64 {
-        let k = p.interest_prior_strength;
-        ((t.engaged + k * base) / (t.shown + k) / base).ln()
+        lift(t, base, p)
     }
 
     /// The `hashtag_interest` signal of a post with `tags`.
@@ -118,6 +115,106 @@ impl Viewer {
     }
 }
 
+/// One decayed tally kept up to date event by event: its values as of `at`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Timed {
+    tally: Tally,
+    at: i64,
+}
+
+impl Timed {
+    /// The tally as of `t` (not before `at`).
+    fn as_of(&self, t: i64, half_life: f64) -> Tally {
+        let d = 0.5f64.powf((t - self.at).max(0) as f64 / half_life);
+        Tally {
+            shown: self.tally.shown * d,
+            engaged: self.tally.engaged * d,
+        }
+    }
+
+    fn add(&mut self, shown: f64, engaged: f64, t: i64, half_life: f64) {
+        let mut now = self.as_of(t, half_life);
+        now.add(shown, engaged);
+        *self = Self {
+            tally: now,
+            at: t.max(self.at),
+        };
+    }
+}
+
+/// What a member cares about, kept up to date as their views and engagement come in time
+/// order (the trainer's replay of the log): the same decayed tallies as [`Viewer::learn`]
+/// reads from a history, readable as of any time since the last event, so the model's
+/// interest features are computed as of each view. Keyed by stable hashes.
+#[derive(Debug, Clone, Default)]
+pub struct Taste {
+    tags: HashMap<u64, Timed>,
+    authors: HashMap<u64, Timed>,
+    overall: Timed,
+}
+
+impl Taste {
+    /// The member was shown a post by `author` with `tags` at `t`.
+    pub fn shown(&mut self, tags: &[u64], author: u64, t: i64, p: &Params) {
+        self.add(tags, author, 1.0, 0.0, t, p);
+    }
+
+    /// The member engaged with it (`weight`: 1 a reaction, `comment_weight`, `share_weight`).
+    pub fn engaged(&mut self, tags: &[u64], author: u64, weight: f64, t: i64, p: &Params) {
+        self.add(tags, author, 0.0, weight, t, p);
+    }
+
+    fn add(&mut self, tags: &[u64], author: u64, shown: f64, engaged: f64, t: i64, p: &Params) {
+        let hl = p.interest_half_life_hours * HOUR;
+        self.overall.add(shown, engaged, t, hl);
+        self.authors
+            .entry(author)
+            .or_default()
+            .add(shown, engaged, t, hl);
+        for tag in tags {
+            self.tags
+                .entry(*tag)
+                .or_default()
+                .add(shown, engaged, t, hl);
+        }
+    }
+
+    /// `hashtag_interest` and `author_affinity` of a post as of `t`, as [`Viewer`] computes them.
+    pub fn lifts(&self, tags: &[u64], author: u64, t: i64, p: &Params) -> (f64, f64) {
+        let hl = p.interest_half_life_hours * HOUR;
+        let base = base_rate(&self.overall.as_of(t, hl), p);
+        let interest = if tags.is_empty() || self.tags.is_empty() {
+            0.0
+        } else {
+            tags.iter()
+                .map(|tag| {
+                    self.tags
+                        .get(tag)
+                        .map_or(0.0, |x| lift(&x.as_of(t, hl), base, p))
+                })
+                .sum::<f64>()
+                / tags.len() as f64
+        };
+        let affinity = self
+            .authors
+            .get(&author)
+            .map_or(0.0, |x| lift(&x.as_of(t, hl), base, p));
+        (interest, affinity)
+    }
+}
+
+/// A member's overall rate, smoothed toward the profile's prior.
+fn base_rate(overall: &Tally, p: &Params) -> f64 {
+    let k = p.interest_prior_strength;
+    (overall.engaged + k * p.prior_rate) / (overall.shown + k)
+}
+
+/// `ln(r / base)` for one tally, smoothed toward the base rate.
+fn lift(t: &Tally, base: f64, p: &Params) -> f64 {
+    let k = p.interest_prior_strength;
+    ((t.engaged + k * base) / (t.shown + k) / base).ln()
+}
+
 /// Weighted engagement of a post's counts.
 fn weighted(c: &Counts, p: &Params) -> f64 {
     let rw = p.reaction_weights.as_array();
@@ -138,6 +235,15 @@ fn weighted(c: &Counts, p: &Params) -> f64 {
 pub struct Learned {
     pub model: Arc<RankingModel>,
     pub member: u64,
+    /// What the viewer cares about, learned with the model's fixed parameters
+    /// ([`MODEL_PARAMS`]), as the trainer's replay computes it.
+    pub viewer: Arc<Viewer>,
+}
+
+/// The interest parameters the model's `hashtag_interest` and `author_affinity` features are
+/// computed with, in training and in serving alike (the defaults of a profile's params).
+pub fn model_params() -> Params {
+    Params::default()
 }
 
 impl Learned {
@@ -146,13 +252,31 @@ impl Learned {
         Self {
             model: Arc::new(RankingModel::prior()),
             member: 0,
+            viewer: Arc::default(),
         }
     }
 
-    pub fn new(model: Arc<RankingModel>, member_id: &str) -> Self {
+    /// The model for one viewer who has no history to learn from (or whose profile does not
+    /// read the model).
+    pub fn without_history(model: Arc<RankingModel>, member_id: &str) -> Self {
         Self {
             model,
             member: stable_hash(member_id),
+            viewer: Arc::default(),
+        }
+    }
+
+    /// The model for one viewer, with what they care about learned from `history` as of `now`.
+    pub fn new(
+        model: Arc<RankingModel>,
+        member_id: &str,
+        history: &[HistoryEvent],
+        now: i64,
+    ) -> Self {
+        Self {
+            model,
+            member: stable_hash(member_id),
+            viewer: Arc::new(Viewer::learn(history, &model_params(), now)),
         }
     }
 
@@ -164,9 +288,12 @@ impl Learned {
         for (h, t) in tags.iter_mut().zip(c.tags.as_slice()) {
             *h = stable_hash(&ids.hashtag(*t));
         }
+        let p = model_params();
         features(&Impression {
             member: self.member,
             post,
+            interest: self.viewer.hashtag_interest(&c.tags, &p),
+            affinity: self.viewer.author_affinity(c.author, &p),
             author: stable_hash(&ids.member_id(c.author)),
             tags: &tags[..n],
             create_time: c.create_time,

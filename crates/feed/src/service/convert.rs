@@ -280,7 +280,6 @@ pub(super) fn explain_to_pb(
     now: i64,
 ) -> Result<pb::ExplainFeedItemResponse, Status> {
     let profile = scoring.profile.clone();
-    let learned = Learned::new(scoring.model.clone(), member_id);
     let e = explain(index, member_id, post_id, scoring, now).ok_or(FeedError::MemberNotFound)?;
     let (position, filter) = match e.standing {
         Standing::InFeed(place) => (place, pb::FeedFilter::Unspecified),
@@ -298,7 +297,7 @@ pub(super) fn explain_to_pb(
         );
         let stats = stats_to_pb(post_id, &index.counts(post_id));
         pb::FeedItem {
-            predictions: predictions_to_pb(&ranked, &profile, &learned, index, now),
+            predictions: predictions_to_pb(&ranked, &profile, &e.learned, index, now),
             ..item_to_pb(&ranked, &profile, &author_id, &reasons, &names, stats)
         }
     });

@@ -6,7 +6,7 @@
 
 use foldhash::HashMap;
 
-use crate::domain::features::{Family, Features, DENSE};
+use crate::domain::features::{Family, Features, DENSE, PERSONAL_DENSE};
 use crate::domain::model::{sigmoid, KINDS};
 
 /// The learner's settings (the paper's α, β, λ1, λ2).
@@ -62,6 +62,9 @@ pub struct Ftrl {
     hashed: Option<HashMap<u64, [Coord; KINDS]>>,
     /// The families of hashed features it learns (a bit per `Family as u32`).
     families: u32,
+    /// Whether it reads the member's interests among the dense features (a global learner
+    /// does not).
+    personal_dense: bool,
 }
 
 /// Every family of hashed features, as a [`Ftrl`] family set.
@@ -75,7 +78,11 @@ pub fn family_set(families: &[Family]) -> u32 {
 impl Ftrl {
     /// A learner of the dense features and, when `with_hashed`, every family of hashed ones.
     pub fn new(params: FtrlParams, with_hashed: bool) -> Self {
-        Self::with_families(params, if with_hashed { ALL_FAMILIES } else { 0 })
+        if with_hashed {
+            Self::with_families(params, ALL_FAMILIES)
+        } else {
+            Self::global(params)
+        }
     }
 
     /// A learner of the dense features and the hashed families in `families`.
@@ -85,6 +92,25 @@ impl Ftrl {
             dense: [[Coord::default(); DENSE]; KINDS],
             hashed: (families != 0).then(HashMap::default),
             families,
+            personal_dense: true,
+        }
+    }
+
+    /// A global learner: no hashed crosses, and the member's interests left out of the dense
+    /// features, so it predicts the same for every member.
+    pub fn global(params: FtrlParams) -> Self {
+        Self {
+            personal_dense: false,
+            ..Self::with_families(params, 0)
+        }
+    }
+
+    /// The dense value of feature `i` as this learner reads it.
+    fn x(&self, f: &Features, i: usize) -> f64 {
+        if !self.personal_dense && PERSONAL_DENSE.contains(&i) {
+            0.0
+        } else {
+            f64::from(f.dense[i])
         }
     }
 
@@ -97,7 +123,7 @@ impl Ftrl {
         let p = &self.params;
         let mut dense = [0.0; DENSE];
         for (i, w) in dense.iter_mut().enumerate() {
-            if f.dense[i] != 0.0 {
+            if self.x(f, i) != 0.0 {
                 *w = self.dense[k][i].weight(p);
             }
         }
@@ -123,8 +149,8 @@ impl Ftrl {
             let dense = self.weights(f, k, &mut hashed);
             let logit: f64 = dense
                 .iter()
-                .zip(&f.dense)
-                .map(|(w, x)| w * f64::from(*x))
+                .enumerate()
+                .map(|(i, w)| w * self.x(f, i))
                 .sum::<f64>()
                 + hashed.iter().sum::<f64>();
             *o = sigmoid(logit);
@@ -141,16 +167,17 @@ impl Ftrl {
             let dense = self.weights(f, k, &mut hashed);
             let logit: f64 = dense
                 .iter()
-                .zip(&f.dense)
-                .map(|(w, x)| w * f64::from(*x))
+                .enumerate()
+                .map(|(i, w)| w * self.x(f, i))
                 .sum::<f64>()
                 + hashed.iter().sum::<f64>();
             let p = sigmoid(logit);
             before[k] = p;
             let g = p - f64::from(u8::from(labels[k]));
-            for (i, x) in f.dense.iter().enumerate() {
-                if *x != 0.0 {
-                    self.dense[k][i].update(g * f64::from(*x), dense[i], &params);
+            for i in 0..DENSE {
+                let x = self.x(f, i);
+                if x != 0.0 {
+                    self.dense[k][i].update(g * x, dense[i], &params);
                 }
             }
             let families = self.families;
@@ -218,6 +245,8 @@ mod tests {
                     counts: &counts,
                     relation: AuthorRelation::Connection,
                     followed_hashtags: followed,
+                    interest: 0.0,
+                    affinity: 0.0,
                     at: (age_h * 3_600_000_000.0) as i64,
                 });
                 // Keep bias, age_days and followed_hashtag only.
@@ -340,6 +369,8 @@ mod tests {
                         counts: &counts,
                         relation: AuthorRelation::Connection,
                         followed_hashtags: 0,
+                        interest: 0.0,
+                        affinity: 0.0,
                         at: 0,
                     });
                     ftrl.learn(&f, [rng.unit() < 0.3, false, false]);
@@ -364,6 +395,8 @@ mod tests {
             counts: &counts,
             relation: AuthorRelation::Connection,
             followed_hashtags: 0,
+            interest: 0.0,
+            affinity: 0.0,
             at: 0,
         });
         let p = sparse.predict(&any)[0];
@@ -385,6 +418,8 @@ mod tests {
                 counts: &counts,
                 relation: AuthorRelation::Connection,
                 followed_hashtags: 0,
+                interest: 0.0,
+                affinity: 0.0,
                 at: 0,
             })
         };

@@ -13,6 +13,7 @@ use foldhash::HashMap;
 use super::ftrl::{family_set, Ftrl, FtrlParams};
 use crate::domain::features::{features, Family, Impression};
 use crate::domain::model::{CalibrationBucket, Kind, KindReport, ModelReport, RankingModel, KINDS};
+use crate::domain::ranking::{model_params, Taste};
 use crate::domain::Counts;
 use crate::index::TrainingData;
 
@@ -128,12 +129,16 @@ pub fn train(
         since: Instant::now(),
     };
     let mut state_bytes = 0usize;
-    let mut trial = |alpha: f64, families: u32| -> Holdout {
+    // `families`: None for the global learner.
+    let mut trial = |alpha: f64, families: Option<u32>| -> Holdout {
         let params = FtrlParams {
             alpha,
             ..settings.ftrl
         };
-        let mut ftrl = Ftrl::with_families(params, families);
+        let mut ftrl = match families {
+            Some(families) => Ftrl::with_families(params, families),
+            None => Ftrl::global(params),
+        };
         for _ in 0..epochs {
             replay(data, label_window, now, |f, labels, time| {
                 if time < holdout_start {
@@ -156,26 +161,32 @@ pub fn train(
     let mut selection: Vec<(String, f64)> = Vec::new();
     let mut best: Option<(f64, f64, Holdout)> = None;
     for alpha in settings.alphas {
-        let pairs = trial(alpha, 0);
+        let pairs = trial(alpha, Some(0));
         let loss = holdout_loss(&pairs);
         selection.push((format!("dense, learning rate {alpha}"), loss));
         if best.as_ref().is_none_or(|(_, l, _)| loss < *l) {
             best = Some((alpha, loss, pairs));
         }
     }
-    let (alpha, base_loss, global) = best.expect("alphas is not empty");
+    let (alpha, base_loss, dense_only) = best.expect("alphas is not empty");
+    // The global reference: nothing about the member.
+    let global = trial(alpha, None);
+    selection.push((
+        format!("global (no member features), learning rate {alpha}"),
+        holdout_loss(&global),
+    ));
     // Each family of crosses on top.
     let mut families = 0u32;
     for family in Family::ALL {
-        let loss = holdout_loss(&trial(alpha, family_set(&[family])));
+        let loss = holdout_loss(&trial(alpha, Some(family_set(&[family]))));
         selection.push((format!("dense + {}", family.name()), loss));
         if loss < base_loss * (1.0 - MIN_GAIN) {
             families |= family_set(&[family]);
         }
     }
-    let mut chosen = global.clone();
+    let mut chosen = dense_only;
     if families != 0 {
-        let pairs = trial(alpha, families);
+        let pairs = trial(alpha, Some(families));
         let loss = holdout_loss(&pairs);
         let names: Vec<&str> = Family::ALL
             .iter()
@@ -289,22 +300,49 @@ pub fn replay(
     // In time order; at the same time, engagement before views (it happened first).
     order.sort_by_key(|&i| (data.records[i].time, data.records[i].view.is_some()));
     let mut counts: Vec<Counts> = vec![Counts::default(); data.posts.len()];
+    // What each member cares about, as of the record being replayed.
+    let params = model_params();
+    let mut tastes: HashMap<u64, Taste> = HashMap::default();
     let mut examples = 0u64;
     for &i in &order {
         let r = &data.records[i];
         let post = r.post as usize;
+        let known = data.posts.get(post).copied().flatten();
         if let Some(kind) = r.kind {
             let c = &mut counts[post];
-            match kind {
-                Kind::React => c.reactions[0] += 1,
-                Kind::Comment => c.comments += 1,
-                Kind::Share => c.shares += 1,
+            let weight = match kind {
+                Kind::React => {
+                    c.reactions[0] += 1;
+                    1.0
+                }
+                Kind::Comment => {
+                    c.comments += 1;
+                    params.comment_weight
+                }
+                Kind::Share => {
+                    c.shares += 1;
+                    params.share_weight
+                }
+            };
+            if let Some(p) = known {
+                tastes.entry(r.member).or_default().engaged(
+                    p.tags(),
+                    p.author,
+                    weight,
+                    r.time,
+                    &params,
+                );
             }
             continue;
         }
         if is_example(data, window, now, i) {
-            if let (Some(view), Some(Some(p))) = (r.view, data.posts.get(post)) {
+            if let (Some(view), Some(p)) = (r.view, known) {
+                let (interest, affinity) = tastes
+                    .get(&r.member)
+                    .map_or((0.0, 0.0), |t| t.lifts(p.tags(), p.author, r.time, &params));
                 let f = features(&Impression {
+                    interest,
+                    affinity,
                     member: r.member,
                     post: p.post,
                     author: p.author,
@@ -328,6 +366,12 @@ pub fn replay(
             }
         }
         counts[post].impressions += 1;
+        if let Some(p) = known {
+            tastes
+                .entry(r.member)
+                .or_default()
+                .shown(p.tags(), p.author, r.time, &params);
+        }
     }
     examples
 }

@@ -257,6 +257,8 @@ mod tests {
             counts: &counts,
             relation: AuthorRelation::Other,
             followed_hashtags: 0,
+            interest: 0.0,
+            affinity: 0.0,
             at: 0,
         });
         assert_eq!(back.predict(&f), m.predict(&f));

@@ -406,3 +406,55 @@ fn reasons_name_author_then_engagers_then_hashtags() {
         ]
     );
 }
+
+#[test]
+fn a_taste_kept_event_by_event_reads_the_same_interests_as_a_viewer_learned_from_history() {
+    let p = Params::default();
+    let (rust, go) = (k("rust"), k("go"));
+    let (ann, bob) = (k("ann"), k("bob"));
+    let hist = [
+        (rust, ann, 10 * HOUR, true),
+        (rust, bob, 20 * HOUR, false),
+        (go, bob, 30 * HOUR, false),
+        (go, ann, 40 * HOUR, true),
+        (rust, ann, 50 * HOUR, true),
+    ];
+    let history: History = hist
+        .iter()
+        .map(|&(tag, author, time, reacted)| HistoryEvent {
+            author,
+            tags: TagSet::from_keys([tag]),
+            time,
+            reacted,
+            commented: false,
+            shared: false,
+            hidden: false,
+        })
+        .collect();
+    let now = 60 * HOUR;
+    let viewer = Viewer::learn(&history, &p, now);
+    let mut taste = Taste::default();
+    let h = |key: Key| u64::from(key) + 1000;
+    for &(tag, author, time, reacted) in &hist {
+        taste.shown(&[h(tag)], h(author), time, &p);
+        if reacted {
+            taste.engaged(&[h(tag)], h(author), 1.0, time, &p);
+        }
+    }
+    for (tag, author) in [(rust, ann), (go, bob), (rust, bob)] {
+        let (interest, affinity) = taste.lifts(&[h(tag)], h(author), now, &p);
+        let want_interest = viewer.hashtag_interest(&TagSet::from_keys([tag]), &p);
+        let want_affinity = viewer.author_affinity(author, &p);
+        assert!(
+            (interest - want_interest).abs() < 1e-9,
+            "{interest} vs {want_interest}"
+        );
+        assert!(
+            (affinity - want_affinity).abs() < 1e-9,
+            "{affinity} vs {want_affinity}"
+        );
+    }
+    // Ann's posts drew engagement, Bob's none.
+    assert!(taste.lifts(&[], h(ann), now, &p).1 > 0.0);
+    assert!(taste.lifts(&[], h(bob), now, &p).1 < 0.0);
+}
