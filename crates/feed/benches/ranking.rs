@@ -1,14 +1,17 @@
 //! The ranking stage alone: 1,000 and 5,000 candidates of a realistic mix (counts, hashtags,
-//! social proof, some seen), a viewer with a learned history, the default profile.
+//! social proof, some seen), a viewer with a learned history, the default profile and the
+//! learned one (a model with a weight for every member, post, author, hashtag and cross the
+//! candidates bring, so every lookup hits).
 //! `cargo bench -p pronet-feed --bench ranking` (goal: <= 1 ms for 1,000 on one core).
 
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use pronet_common::rng::SplitMix64;
+use pronet_feed::domain::model::RankingModel;
 use pronet_feed::domain::{
-    AuthorRelation, Candidate, Counts, EngagementKind, FeedRanker, HistoryEvent, Ids, Key, PostKey,
-    ProfileSet, TagSet, Viewer,
+    AuthorRelation, Candidate, Counts, EngagementKind, FeedRanker, HistoryEvent, Ids, Key, Learned,
+    PostKey, ProfileSet, TagSet, Viewer,
 };
 
 const HOUR: i64 = 3_600_000_000;
@@ -86,6 +89,34 @@ fn ranking(c: &mut Criterion) {
     for n in [1000usize, 5000] {
         let names = Names((0..n).map(|i| Arc::from(format!("{i:032x}"))).collect());
         let pool = candidates(n, &mut rng);
+        // A model with a weight for every hashed feature of these candidates.
+        let mut model = RankingModel::prior();
+        let probe = Learned::new(Arc::new(RankingModel::prior()), "m1", &history, NOW);
+        for c in &pool {
+            for h in probe.features(c, &names, NOW).hashed() {
+                model.hashed.insert(h.key, [0.1, -0.1, 0.05]);
+            }
+        }
+        model.version = 1;
+        let model = Arc::new(model);
+        let learned_profile = ProfileSet::built_in().get("learned").unwrap().clone();
+        let learned_ranker = FeedRanker::new(learned_profile);
+        group.bench_with_input(BenchmarkId::new("learned", n), &n, |b, _| {
+            b.iter_batched(
+                || pool.clone(),
+                |cands| {
+                    let learned = Learned::new(model.clone(), "m1", &history, NOW);
+                    learned_ranker.clone().with_model(learned).rank(
+                        cands,
+                        &Viewer::default(),
+                        &names,
+                        NOW,
+                        1000,
+                    )
+                },
+                BatchSize::LargeInput,
+            )
+        });
         group.bench_with_input(BenchmarkId::new("learn+rank", n), &n, |b, _| {
             b.iter_batched(
                 || pool.clone(),

@@ -589,6 +589,7 @@ mod tests {
         assert_eq!(set.default_profile().name, "pronet");
         for name in [
             "pronet",
+            "learned",
             "chronological",
             "popularity",
             "lemmy_hot",
@@ -597,6 +598,13 @@ mod tests {
             assert!(set.get(name).is_some(), "{name} missing");
         }
         assert!(set.get("pronet").unwrap().published);
+        // The learned profile ranks by the model's expected engagement, comments and shares
+        // worth more than reactions.
+        let learned = set.get("learned").unwrap();
+        assert!(learned.published);
+        assert_eq!(learned.weight(Signal::ExpectedEngagement), 1.0);
+        assert_eq!(learned.weight(Signal::Quality), 0.0);
+        assert_eq!(learned.model.as_array(), [1.0, 3.0, 4.0]);
         assert!(!set.get("lemmy_hot").unwrap().published);
         // Lemmy's hot rank: votes / (hours + 2)^1.8.
         let lemmy = set.get("lemmy_hot").unwrap();
