@@ -174,10 +174,10 @@ impl Ftrl {
             let p = sigmoid(logit);
             before[k] = p;
             let g = p - f64::from(u8::from(labels[k]));
-            for i in 0..DENSE {
+            for (i, w) in dense.iter().enumerate() {
                 let x = self.x(f, i);
                 if x != 0.0 {
-                    self.dense[k][i].update(g * x, dense[i], &params);
+                    self.dense[k][i].update(g * x, *w, &params);
                 }
             }
             let families = self.families;
