@@ -58,6 +58,19 @@ pub trait Ids {
     fn post_id(&self, post: PostKey) -> Option<Arc<str>>;
     fn member_id(&self, member: Key) -> Arc<str>;
     fn hashtag(&self, tag: Key) -> Arc<str>;
+
+    /// [`features::stable_hash`] of the post's id (0 once it left): what the learned model
+    /// reads per candidate. A source may keep them instead of hashing the ids each time.
+    fn post_hash(&self, post: PostKey) -> u64 {
+        self.post_id(post)
+            .map_or(0, |id| features::stable_hash(&id))
+    }
+    fn member_hash(&self, member: Key) -> u64 {
+        features::stable_hash(&self.member_id(member))
+    }
+    fn hashtag_hash(&self, tag: Key) -> u64 {
+        features::stable_hash(&self.hashtag(tag))
+    }
 }
 
 /// How the viewer relates to a post's author.

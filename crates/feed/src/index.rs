@@ -29,6 +29,7 @@ use pronet_proto::events::v1 as pb;
 use pronet_proto::events::v1::event::Payload;
 use pronet_proto::post::v1::Visibility as PbVisibility;
 
+use crate::domain::features::stable_hash;
 use crate::domain::model::Kind;
 use crate::domain::{EngagementKind, TagSet, Visibility};
 
@@ -204,6 +205,11 @@ pub struct FeedIndex {
     by_hashtag: HashMap<TagKey, TimeList>,
     tags: HashMap<Arc<str>, TagKey>,
     tag_names: Vec<Arc<str>>,
+    /// Stable hashes of the ids (`features::stable_hash`), by tag, member and post key: what the
+    /// learned model reads per candidate, kept so ranking hashes no string.
+    tag_hashes: Vec<u64>,
+    member_hashes: Vec<u64>,
+    post_hashes: Vec<u64>,
     /// Posts deleted within the window, with when: engagement that arrives for them later
     /// (another service's stream, or an export) is dropped, not kept on a stub.
     deleted: HashMap<Arc<str>, i64>,
@@ -237,6 +243,9 @@ impl FeedIndex {
             by_hashtag: HashMap::default(),
             tags: HashMap::default(),
             tag_names: Vec::new(),
+            tag_hashes: Vec::new(),
+            member_hashes: Vec::new(),
+            post_hashes: Vec::new(),
             deleted: HashMap::default(),
             budget: None,
             over_budget_evictions: 0,
@@ -293,6 +302,7 @@ impl FeedIndex {
         let k = self.members.len() as MemberKey;
         let id: Arc<str> = Arc::from(id);
         self.keys.insert(id.clone(), k);
+        self.member_hashes.push(stable_hash(&id));
         self.members.push(Member {
             id,
             ..Default::default()
@@ -338,6 +348,11 @@ impl FeedIndex {
                 (self.posts.len() - 1) as PostKey
             }
         };
+        let slot = key as usize;
+        if self.post_hashes.len() <= slot {
+            self.post_hashes.resize(slot + 1, 0);
+        }
+        self.post_hashes[slot] = stable_hash(&id);
         self.post_keys.insert(id, key);
         key
     }
@@ -693,6 +708,7 @@ impl FeedIndex {
         let k = self.tag_names.len() as TagKey;
         let name: Arc<str> = Arc::from(name);
         self.tags.insert(name.clone(), k);
+        self.tag_hashes.push(stable_hash(&name));
         self.tag_names.push(name);
         k
     }

@@ -147,7 +147,13 @@ impl RankingModel {
                 .sum();
         }
         if !self.hashed.is_empty() {
+            // Only the families the model kept have weights: the others are not looked up (a
+            // lookup that misses still costs a cache miss in a large map).
+            let kept = self.family_mask();
             for h in f.hashed() {
+                if kept & (1 << h.family as u32) == 0 {
+                    continue;
+                }
                 if let Some(w) = self.hashed.get(&h.key) {
                     for (o, w) in out.iter_mut().zip(w) {
                         *o += f64::from(*w);
@@ -190,6 +196,19 @@ impl RankingModel {
             weight: self.hashed.get(&h.key).map_or(0.0, |w| f64::from(w[k])),
         }));
         out
+    }
+
+    /// The families of hashed features that have weights, a bit per `Family as u32` (all of
+    /// them for a model whose report does not say, such as one built by hand).
+    fn family_mask(&self) -> u32 {
+        if self.report.families.is_empty() {
+            u32::MAX
+        } else {
+            self.report
+                .families
+                .iter()
+                .fold(0, |m, f| m | 1 << (*f as u32))
+        }
     }
 
     /// Weights that are not zero, per kind.
@@ -261,6 +280,19 @@ mod tests {
         let ev = m.expected_value(&f, &[1.0, 3.0, 4.0]);
         let p = m.predict(&f);
         assert!((ev - (p[0] + 3.0 * p[1] + 4.0 * p[2])).abs() < 1e-12);
+    }
+
+    #[test]
+    fn only_the_families_the_model_kept_are_read() {
+        let mut m = RankingModel::prior();
+        let f = some_features();
+        let key = |fam: Family| f.hashed().iter().find(|h| h.family == fam).unwrap().key;
+        m.hashed.insert(key(Family::Hashtag), [1.0, 0.0, 0.0]);
+        m.hashed.insert(key(Family::Author), [2.0, 0.0, 0.0]);
+        let both = m.logits(&f)[0];
+        // A trained model says which families it kept; a weight outside them is not read.
+        m.report.families = vec![Family::Hashtag];
+        assert!((m.logits(&f)[0] - (both - 2.0)).abs() < 1e-9);
     }
 
     #[test]

@@ -282,11 +282,11 @@ impl Learned {
 
     /// The features of showing candidate `c` to the viewer at `now`.
     pub fn features(&self, c: &Candidate, ids: &impl Ids, now: i64) -> Features {
-        let post = ids.post_id(c.post).map_or(0, |id| stable_hash(&id));
+        let post = ids.post_hash(c.post);
         let mut tags = [0u64; super::RANKED_TAGS];
         let n = c.tags.as_slice().len();
         for (h, t) in tags.iter_mut().zip(c.tags.as_slice()) {
-            *h = stable_hash(&ids.hashtag(*t));
+            *h = ids.hashtag_hash(*t);
         }
         let p = model_params();
         features(&Impression {
@@ -294,7 +294,7 @@ impl Learned {
             post,
             interest: self.viewer.hashtag_interest(&c.tags, &p),
             affinity: self.viewer.author_affinity(c.author, &p),
-            author: stable_hash(&ids.member_id(c.author)),
+            author: ids.member_hash(c.author),
             tags: &tags[..n],
             create_time: c.create_time,
             counts: &c.counts,

@@ -33,6 +33,25 @@ impl Ids for FeedIndex {
             None => Arc::from(""),
         }
     }
+
+    fn post_hash(&self, post: domain::PostKey) -> u64 {
+        let (slot, generation) = (post as u32, (post >> 32) as u32);
+        self.post(slot)
+            .filter(|p| p.generation == generation)
+            .and_then(|_| self.post_hashes.get(slot as usize).copied())
+            .unwrap_or(0)
+    }
+
+    fn member_hash(&self, member: Key) -> u64 {
+        self.member_hashes
+            .get(member as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn hashtag_hash(&self, tag: Key) -> u64 {
+        self.tag_hashes.get(tag as usize).copied().unwrap_or(0)
+    }
 }
 
 impl CandidateSource for FeedIndex {

@@ -266,13 +266,9 @@ impl FeedIndex {
     /// A copy of the training log with the stable hashes of the ids it names; views logged
     /// before their post was known get the member's standing to the author as it is now.
     pub fn training_data(&self) -> TrainingData {
-        let tag_hashes: Vec<u64> = self.tag_names.iter().map(|t| stable_hash(t)).collect();
-        let mut member_hashes: HashMap<MemberKey, u64> = HashMap::default();
-        let mut member_hash = |k: MemberKey| -> u64 {
-            *member_hashes
-                .entry(k)
-                .or_insert_with(|| stable_hash(&self.members[k as usize].id))
-        };
+        let tag_hashes = &self.tag_hashes;
+        let member_hash =
+            |k: MemberKey| -> u64 { self.member_hashes.get(k as usize).copied().unwrap_or(0) };
         let posts: Vec<Option<TrainingPost>> = self
             .log
             .posts

@@ -832,3 +832,47 @@ fn a_half_loaded_index_is_not_saved_and_damaged_files_are_refused() {
     w.index.reset(Source::Post);
     assert!(w.index.save(NOW).is_none(), "the post source is rebuilding");
 }
+
+#[test]
+fn the_hashes_the_model_reads_are_the_ids_stable_hashes_in_serving_and_training() {
+    use crate::domain::features::stable_hash;
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "bob", 1, PbVisibility::Public, &["rust", "go"]);
+    w.emit(
+        Source::Engagement,
+        Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
+            member_id: "ann".into(),
+            post_ids: vec!["p1".into()],
+            first_view_post_ids: vec!["p1".into()],
+            view_times: vec![to_timestamp(NOW - HOUR)],
+        }),
+    );
+    let gathered = w.index.gather("ann", NOW).unwrap();
+    let c = &gathered.candidates[0];
+    let ids = &w.index;
+    // Serving reads the kept hashes...
+    assert_eq!(ids.post_hash(c.post), stable_hash("p1"));
+    assert_eq!(ids.member_hash(c.author), stable_hash("bob"));
+    let tags: Vec<u64> = c
+        .tags
+        .as_slice()
+        .iter()
+        .map(|t| ids.hashtag_hash(*t))
+        .collect();
+    assert_eq!(tags, [stable_hash("rust"), stable_hash("go")]);
+    // ...and training the same, for the same view.
+    let data = w.index.training_data();
+    let view = data.records.iter().find(|r| r.view.is_some()).unwrap();
+    assert_eq!(view.member, stable_hash("ann"));
+    assert_eq!(view.time, NOW - HOUR);
+    let post = data.posts[view.post as usize].unwrap();
+    assert_eq!(
+        (post.post, post.author, post.tags().to_vec()),
+        (stable_hash("p1"), stable_hash("bob"), tags)
+    );
+    assert_eq!(
+        view.view.unwrap().relation,
+        crate::domain::AuthorRelation::Connection
+    );
+}

@@ -79,6 +79,10 @@ impl FeedIndex {
             post_keys,
             by_hashtag,
             tag_names: _, // names replace tag keys throughout
+            // Hashes of the ids, derived from them.
+            tag_hashes: _,
+            member_hashes: _,
+            post_hashes: _,
             deleted,
             positions,
             // Lookups: checked entry by entry below.
