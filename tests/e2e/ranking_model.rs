@@ -130,6 +130,35 @@ async fn the_model_trains_from_the_log_and_learned_scores_are_reproducible_from_
         let sum: f64 = item.signals.iter().map(|s| s.contribution).sum();
         assert!((item.score - sum.exp()).abs() < 1e-9 * item.score.max(1.0));
     }
+    // ExplainFeedItem shows the same learned terms for one post.
+    let explained = feed
+        .explain_feed_item(app.req(
+            &ada,
+            fpb::ExplainFeedItemRequest {
+                member_id: ada.id.clone(),
+                post_id: rust.id.clone(),
+                ranking_profile: "learned".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(explained.position >= 1, "{explained:?}");
+    let item = explained.item.unwrap();
+    assert_eq!(item.predictions.len(), 3);
+    for p in &item.predictions {
+        let logit: f64 = p.terms.iter().map(|t| t.contribution).sum();
+        assert!(
+            (1.0 / (1.0 + (-logit).exp()) - p.probability).abs() < 1e-9,
+            "{p:?}"
+        );
+    }
+    assert!(item
+        .predictions
+        .iter()
+        .flat_map(|p| &p.terms)
+        .any(|t| t.name == "member_x_hashtag:#rust"));
+
     // The default profile does not read the model: no predictions.
     let default = app.feed_page(&ada, 10, "").await;
     assert!(default.items.iter().all(|i| i.predictions.is_empty()));
