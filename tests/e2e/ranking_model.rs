@@ -7,7 +7,18 @@ use pronet_proto::engagement::v1::ReactionType;
 use pronet_proto::feed::v1 as fpb;
 use pronet_proto::post::v1::Visibility;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
+
+async fn model_in_use(app: &TestApp) -> fpb::RankingModel {
+    app.feed
+        .clone()
+        .get_ranking_model(app.service_req(fpb::GetRankingModelRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .model
+        .unwrap()
+}
 
 #[tokio::test]
 async fn the_model_trains_from_the_log_and_learned_scores_are_reproducible_from_the_response() {
@@ -16,13 +27,7 @@ async fn the_model_trains_from_the_log_and_learned_scores_are_reproducible_from_
     };
     let mut feed = app.feed.clone();
     // Before any training: version 0 (the priors).
-    let before = feed
-        .get_ranking_model(app.service_req(fpb::GetRankingModelRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .model
-        .unwrap();
+    let before = model_in_use(&app).await;
     assert_eq!(before.version, 0);
 
     let ada = app.member("ada").await;
@@ -74,13 +79,7 @@ async fn the_model_trains_from_the_log_and_learned_scores_are_reproducible_from_
         .features
         .iter()
         .any(|f| f == "member_x_hashtag (hashed)"));
-    let got = feed
-        .get_ranking_model(app.service_req(fpb::GetRankingModelRequest {}))
-        .await
-        .unwrap()
-        .into_inner()
-        .model
-        .unwrap();
+    let got = model_in_use(&app).await;
     // (AUC is NaN without positives, so compare what identifies the model.)
     assert_eq!(
         (got.version, got.examples, got.train_time),

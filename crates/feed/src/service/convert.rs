@@ -100,11 +100,7 @@ pub(super) fn predictions_to_pb(
     Kind::ALL
         .into_iter()
         .map(|kind| pb::EngagementPrediction {
-            kind: match kind {
-                Kind::React => pb::EngagementKind::React,
-                Kind::Comment => pb::EngagementKind::Comment,
-                Kind::Share => pb::EngagementKind::Share,
-            } as i32,
+            kind: crate::training::saved::kind_to_pb(kind) as i32,
             probability: p[kind as usize],
             value: values[kind as usize],
             terms: model

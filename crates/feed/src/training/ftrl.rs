@@ -228,6 +228,23 @@ mod tests {
     use crate::domain::{AuthorRelation, Counts};
     use pronet_common::rng::SplitMix64 as Rng;
 
+    /// The features of `member` shown the same post (no hashtags, no counts, a connection's).
+    fn member_view(member: u64) -> Features {
+        features(&Impression {
+            member,
+            post: 0,
+            author: 0,
+            tags: &[],
+            create_time: 0,
+            counts: &Counts::default(),
+            relation: AuthorRelation::Connection,
+            followed_hashtags: 0,
+            interest: 0.0,
+            affinity: 0.0,
+            at: 0,
+        })
+    }
+
     /// Examples whose only varying features are `age_days` (x1) and `followed_hashtag` (x2),
     /// with labels drawn from a known logistic model.
     fn dataset(n: usize, truth: [f64; 3], rng: &mut Rng) -> Vec<(Features, bool)> {
@@ -348,7 +365,6 @@ mod tests {
         // coefficients carry nothing. A member's gradient sum at zero is noise of about
         // √20 × 0.46 ≈ 2, so an L1 of 5 keeps nearly all at exactly zero; without L1 every
         // one of them moves.
-        let counts = Counts::default();
         let run = |l1: f64| {
             let mut rng = Rng::new(5);
             let mut ftrl = Ftrl::new(
@@ -360,19 +376,7 @@ mod tests {
             );
             for _ in 0..20 {
                 for m in 0..200u64 {
-                    let f = features(&Impression {
-                        member: m,
-                        post: 0,
-                        author: 0,
-                        tags: &[],
-                        create_time: 0,
-                        counts: &counts,
-                        relation: AuthorRelation::Connection,
-                        followed_hashtags: 0,
-                        interest: 0.0,
-                        affinity: 0.0,
-                        at: 0,
-                    });
+                    let f = member_view(m);
                     ftrl.learn(&f, [rng.unit() < 0.3, false, false]);
                 }
             }
@@ -386,19 +390,7 @@ mod tests {
             "{per_member} of 400 member coordinates moved"
         );
         // The rate is learned all the same (by the bias and the shared post and author).
-        let any = features(&Impression {
-            member: 7,
-            post: 0,
-            author: 0,
-            tags: &[],
-            create_time: 0,
-            counts: &counts,
-            relation: AuthorRelation::Connection,
-            followed_hashtags: 0,
-            interest: 0.0,
-            affinity: 0.0,
-            at: 0,
-        });
+        let any = member_view(7);
         let p = sparse.predict(&any)[0];
         assert!((p - 0.3).abs() < 0.05, "{p}");
         let free = run(0.0).export().1.len();
@@ -407,22 +399,7 @@ mod tests {
 
     #[test]
     fn hashed_coordinates_learn_per_key_and_only_with_hashed_on() {
-        let counts = Counts::default();
-        let imp = |member: u64| {
-            features(&Impression {
-                member,
-                post: 9,
-                author: 9,
-                tags: &[],
-                create_time: 0,
-                counts: &counts,
-                relation: AuthorRelation::Connection,
-                followed_hashtags: 0,
-                interest: 0.0,
-                affinity: 0.0,
-                at: 0,
-            })
-        };
+        let imp = member_view;
         let mut personal = Ftrl::new(FtrlParams::default(), true);
         let mut global = Ftrl::new(FtrlParams::default(), false);
         // Member 1 always reacts, member 2 never.

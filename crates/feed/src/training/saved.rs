@@ -38,11 +38,7 @@ pub fn model_to_pb(model: &RankingModel) -> pb::RankingModel {
             .map(|kind| {
                 let k = &r.kinds[kind as usize];
                 pb::ModelKindReport {
-                    kind: match kind {
-                        Kind::React => pb::EngagementKind::React,
-                        Kind::Comment => pb::EngagementKind::Comment,
-                        Kind::Share => pb::EngagementKind::Share,
-                    } as i32,
+                    kind: kind_to_pb(kind) as i32,
                     positives: k.positives as i64,
                     holdout_log_loss: k.holdout_log_loss,
                     holdout_auc: k.holdout_auc,
@@ -81,6 +77,16 @@ pub fn model_to_pb(model: &RankingModel) -> pb::RankingModel {
     }
 }
 
+/// An engagement kind as the protos name it.
+pub fn kind_to_pb(kind: Kind) -> pb::EngagementKind {
+    match kind {
+        Kind::React => pb::EngagementKind::React,
+        Kind::Comment => pb::EngagementKind::Comment,
+        Kind::Share => pb::EngagementKind::Share,
+    }
+}
+
+/// The kind of a proto's engagement kind (`None` for UNSPECIFIED or unknown values).
 fn kind_of(raw: i32) -> Option<Kind> {
     match pb::EngagementKind::try_from(raw) {
         Ok(pb::EngagementKind::React) => Some(Kind::React),
