@@ -147,15 +147,19 @@ impl Ftrl {
         let mut out = [0.0; KINDS];
         for (k, o) in out.iter_mut().enumerate() {
             let dense = self.weights(f, k, &mut hashed);
-            let logit: f64 = dense
-                .iter()
-                .enumerate()
-                .map(|(i, w)| w * self.x(f, i))
-                .sum::<f64>()
-                + hashed.iter().sum::<f64>();
-            *o = sigmoid(logit);
+            *o = sigmoid(self.logit(f, &dense, &hashed));
         }
         out
+    }
+
+    /// `Σ w × x` of one kind, from its weights of the features present.
+    fn logit(&self, f: &Features, dense: &[f64; DENSE], hashed: &[f64]) -> f64 {
+        dense
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * self.x(f, i))
+            .sum::<f64>()
+            + hashed.iter().sum::<f64>()
     }
 
     /// Learns from one example with `labels` per kind; returns the predictions made before.
@@ -165,13 +169,7 @@ impl Ftrl {
         let params = self.params;
         for k in 0..KINDS {
             let dense = self.weights(f, k, &mut hashed);
-            let logit: f64 = dense
-                .iter()
-                .enumerate()
-                .map(|(i, w)| w * self.x(f, i))
-                .sum::<f64>()
-                + hashed.iter().sum::<f64>();
-            let p = sigmoid(logit);
+            let p = sigmoid(self.logit(f, &dense, &hashed));
             before[k] = p;
             let g = p - f64::from(u8::from(labels[k]));
             for (i, w) in dense.iter().enumerate() {
