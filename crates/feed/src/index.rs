@@ -583,12 +583,19 @@ impl FeedIndex {
                     }
                 }
                 let m = self.key(&e.member_id);
+                // An export lists a post once per day it was shown, all with its last view
+                // time: one view at that time is what is known, so it is logged once.
+                let mut logged: Option<(&str, i64)> = None;
                 for (i, post) in e.post_ids.iter().enumerate() {
                     let at = e
                         .view_times
                         .get(i)
                         .and_then(|t| from_timestamp(t).ok())
                         .unwrap_or(time);
+                    if logged == Some((post.as_str(), at)) {
+                        continue;
+                    }
+                    logged = Some((post.as_str(), at));
                     self.log_view(m, post, at);
                 }
                 let seen = &mut self.members[m as usize].seen;

@@ -876,3 +876,25 @@ fn the_hashes_the_model_reads_are_the_ids_stable_hashes_in_serving_and_training(
         crate::domain::AuthorRelation::Connection
     );
 }
+
+#[test]
+fn an_exported_post_shown_on_several_days_is_one_view_of_the_log_but_counts_each_day() {
+    let mut w = World::new();
+    w.connect("ann", "bob");
+    w.post("p1", "bob", 72, PbVisibility::Public, &["rust"]);
+    let last = to_timestamp(NOW - HOUR);
+    // As an export writes it: the post once per day shown, each with the last view's time.
+    w.emit(
+        Source::Engagement,
+        Payload::ImpressionsRecorded(pb::ImpressionsRecorded {
+            member_id: "ann".into(),
+            post_ids: vec!["p1".into(), "p1".into(), "p1".into()],
+            first_view_post_ids: vec!["p1".into()],
+            view_times: vec![last, last, last],
+        }),
+    );
+    assert_eq!(w.index.counts("p1").impressions, 3);
+    let data = w.index.training_data();
+    let views = data.records.iter().filter(|r| r.view.is_some()).count();
+    assert_eq!(views, 1);
+}
