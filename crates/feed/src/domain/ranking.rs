@@ -83,25 +83,16 @@ impl Viewer {
         v
     }
 
-    /// The viewer's overall rate, smoothed toward the profile's prior.
-    fn base_rate(&self, p: &Params) -> f64 {
-        base_rate(&self.overall, p)
-    }
-
-    fn lift(t: &Tally, base: f64, p: &Params) -> f64 {
-        lift(t, base, p)
-    }
-
     /// The `hashtag_interest` signal of a post with `tags`.
     pub fn hashtag_interest(&self, tags: &TagSet, p: &Params) -> f64 {
         if tags.is_empty() || self.tags.is_empty() {
             return 0.0;
         }
-        let base = self.base_rate(p);
+        let base = base_rate(&self.overall, p);
         let sum: f64 = tags
             .as_slice()
             .iter()
-            .map(|t| self.tags.get(t).map_or(0.0, |t| Self::lift(t, base, p)))
+            .map(|t| self.tags.get(t).map_or(0.0, |t| lift(t, base, p)))
             .sum();
         sum / tags.as_slice().len() as f64
     }
@@ -109,7 +100,7 @@ impl Viewer {
     /// The `author_affinity` signal of a post by `author`.
     pub fn author_affinity(&self, author: Key, p: &Params) -> f64 {
         match self.authors.get(&author) {
-            Some(t) => Self::lift(t, self.base_rate(p), p),
+            Some(t) => lift(t, base_rate(&self.overall, p), p),
             None => 0.0,
         }
     }

@@ -1398,14 +1398,7 @@ mod tests {
         // Members engage more with their main topic than with the rest.
         let mut on = (0usize, 0usize);
         let mut off = (0usize, 0usize);
-        let engaged: HashSet<(usize, usize)> = a
-            .acts
-            .iter()
-            .filter_map(|x| match *x {
-                Act::React(m, p, _, _) => Some((m, p)),
-                _ => None,
-            })
-            .collect();
+        let engaged = reacted(&a);
         for x in &a.acts {
             if let Act::Impression(m, p, _) = *x {
                 let main = a.interests[m][a.posts[p].topic] >= 1.0;
@@ -1420,6 +1413,17 @@ mod tests {
         let rate = |(h, n): (usize, usize)| h as f64 / n.max(1) as f64;
         assert!(rate(on) > 2.0 * rate(off), "{on:?} vs {off:?}");
     }
+    /// The (member, post) pairs of the world's reactions.
+    fn reacted(w: &World) -> HashSet<(usize, usize)> {
+        w.acts
+            .iter()
+            .filter_map(|x| match *x {
+                Act::React(m, p, _, _) => Some((m, p)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn world_of(mix: EngagementMix, half_life_hours: f64, seed: u64) -> World {
         let shape = EvalShape {
             members: 300,
@@ -1438,14 +1442,7 @@ mod tests {
     /// Engagement rates over the world's impressions: (overall, main topic / other topics,
     /// best third of quality / worst third).
     fn rates(w: &World) -> (f64, f64, f64) {
-        let engaged: HashSet<(usize, usize)> = w
-            .acts
-            .iter()
-            .filter_map(|x| match *x {
-                Act::React(m, p, _, _) => Some((m, p)),
-                _ => None,
-            })
-            .collect();
+        let engaged = reacted(w);
         let (mut all, mut main, mut off, mut good, mut bad) =
             ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0));
         let add = |c: &mut (usize, usize), hit: bool| *c = (c.0 + usize::from(hit), c.1 + 1);
